@@ -1,0 +1,74 @@
+"""``python -m cnn_demo``: the command line. Each sub-command is a small function over the package."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the web app (and the job worker, when the job queue exists) until interrupted."""
+    env = dict(os.environ)
+    workers: list[subprocess.Popen] = []
+    if args.worker and (ROOT / "cnn_demo" / "jobs.py").exists():
+        workers.append(subprocess.Popen([sys.executable, "-m", "cnn_demo", "worker"], cwd=ROOT, env=env))
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(args.port)]
+    if args.address:
+        cmd += ["--server.address", args.address]
+    try:
+        return subprocess.call(cmd, cwd=ROOT, env=env)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for w in workers:
+            w.terminate()
+        for w in workers:
+            try:
+                w.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                w.kill()
+
+
+def _cmd_samples(args: argparse.Namespace) -> int:
+    """List the bundled sample images."""
+    from cnn_demo import samples
+
+    available = set(samples.sample_names())
+    for s in samples.SAMPLES:
+        mark = " " if s.name in available else "!"
+        print(f"{mark} {s.name:12s} {s.title:20s} {s.description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every sub-command."""
+    parser = argparse.ArgumentParser(prog="python -m cnn_demo", description="cnn-demo command line")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="serve the web app and a job worker")
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--address", default=None, help="address to bind (default: Streamlit's)")
+    p.add_argument("--no-worker", dest="worker", action="store_false", help="do not start a job worker")
+    p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("samples", help="list the bundled sample images")
+    p.set_defaults(func=_cmd_samples)
+
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m cnn_demo``."""
+    from cnn_demo.errors import InputError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

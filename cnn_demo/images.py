@@ -1,0 +1,199 @@
+"""Safe image input: every uploaded or bundled image enters the app through :func:`load_image`.
+
+The loader accepts only common raster formats, checks the declared size before decoding (so a
+decompression bomb is refused without allocating its pixels), and converts every PIL mode to a
+faithful RGB or grayscale picture.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from cnn_demo.errors import InputError
+
+#: PIL format names that may be decoded (phone-camera MPO files open through the JPEG plugin).
+ALLOWED_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")
+#: File extensions offered by upload widgets.
+UPLOAD_EXTENSIONS: tuple[str, ...] = ("png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff")
+MIN_SIDE = 8
+DEFAULT_MAX_PIXELS = 50_000_000
+
+_REFUSED_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF", "a PDF document"),
+    (b"%!PS", "a PostScript/EPS file"),
+    (b"\xc5\xd0\xd3\xc6", "an EPS file"),
+    (b"8BPS", "a Photoshop (PSD) file"),
+    (b"<svg", "an SVG drawing"),
+    (b"<?xml", "an XML/SVG file"),
+)
+
+
+def _refused_kind(data: bytes) -> str | None:
+    head = data[:512].lstrip().lower()
+    for sig, kind in _REFUSED_SIGNATURES:
+        if head.startswith(sig.lower()):
+            return kind
+    if b"<svg" in head:
+        return "an SVG drawing"
+    return None
+
+
+def _composite_on_white(img: Image.Image) -> Image.Image:
+    rgba = img.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+def _scale_to_uint8(arr: np.ndarray, lo: float, hi: float) -> Image.Image:
+    arr = np.nan_to_num(arr.astype(np.float64), nan=lo, posinf=hi, neginf=lo)
+    if hi > lo:
+        out = (arr - lo) * (255.0 / (hi - lo))
+    else:
+        out = np.full(arr.shape, np.clip(lo, 0, 255), dtype=np.float64)
+    return Image.fromarray(np.clip(np.rint(out), 0, 255).astype(np.uint8), mode="L")
+
+
+def _to_display_mode(img: Image.Image) -> Image.Image:
+    """Convert any PIL mode to RGB (or L for single-channel data) without losing the picture."""
+    mode = img.mode
+    if mode == "RGB":
+        return img.copy()
+    if mode == "L":
+        return img.copy()
+    if mode == "1":
+        return img.convert("L")
+    if mode in ("P", "PA"):
+        if "transparency" in img.info or mode == "PA":
+            return _composite_on_white(img)
+        return img.convert("RGB")
+    if mode in ("LA", "La", "RGBA", "RGBa"):
+        return _composite_on_white(img)
+    if mode.startswith("I;16"):
+        arr = np.asarray(img, dtype=np.float64)
+        return _scale_to_uint8(arr, 0.0, 65535.0)
+    if mode == "I":
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        if lo >= 0 and hi <= 255:
+            return _scale_to_uint8(arr, 0.0, 255.0)
+        if lo >= 0 and hi <= 65535:
+            return _scale_to_uint8(arr, 0.0, 65535.0)
+        return _scale_to_uint8(arr, lo, hi)
+    if mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        finite = arr[np.isfinite(arr)]
+        if finite.size == 0:
+            return _scale_to_uint8(np.zeros_like(arr), 0.0, 0.0)
+        return _scale_to_uint8(arr, float(finite.min()), float(finite.max()))
+    # CMYK, YCbCr, LAB, HSV and anything else PIL knows how to turn into RGB.
+    return img.convert("RGB")
+
+
+def load_image(
+    data: bytes,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_side: int | None = None,
+    grayscale: bool = False,
+) -> Image.Image:
+    """Decode user-supplied bytes into an RGB (or ``L`` with ``grayscale=True``) PIL image.
+
+    Raises :class:`~cnn_demo.errors.InputError` with a student-readable message for empty or
+    non-image data, formats outside :data:`ALLOWED_FORMATS`, truncated files, images declaring
+    more than ``max_pixels`` pixels (checked before decoding) and images under 8 px on a side.
+    EXIF orientation is applied, animated files give their first frame, and ``max_side``
+    downscales keeping the aspect ratio.
+    """
+    if isinstance(data, (bytearray, memoryview)):
+        data = bytes(data)
+    if not isinstance(data, bytes):
+        raise InputError("Expected the raw bytes of an image file.")
+    if not data:
+        raise InputError("The file is empty.")
+    if max_side is not None and max_side < MIN_SIDE:
+        raise InputError(f"max_side must be at least {MIN_SIDE} pixels.")
+    refused = _refused_kind(data)
+    if refused:
+        raise InputError(
+            f"This looks like {refused}, which is not accepted. "
+            "Please upload a PNG, JPEG, WebP, BMP, GIF or TIFF image."
+        )
+    try:
+        img = Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
+    except Image.DecompressionBombError as exc:
+        raise InputError("This image declares far too many pixels to be opened safely.") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise InputError(
+            "This file is not an image the app can read. Please upload a PNG, JPEG, WebP, BMP, GIF or TIFF image."
+        ) from exc
+
+    width, height = img.size
+    if width * height > max_pixels:
+        raise InputError(
+            f"This image is {width}×{height} = {width * height:,} pixels; the limit is {max_pixels:,}. "
+            "Please upload a smaller image."
+        )
+    if min(width, height) < MIN_SIDE:
+        raise InputError(f"This image is {width}×{height} pixels; it must be at least {MIN_SIDE} pixels on each side.")
+
+    try:
+        if getattr(img, "is_animated", False):
+            img.seek(0)
+        if max_side is not None and img.format in ("JPEG", "MPO"):
+            # Let libjpeg decode at a reduced scale; the exact resize happens below.
+            img.draft("RGB", (max_side, max_side))
+        img.load()
+        exif_rotated = ImageOps.exif_transpose(img)
+        if exif_rotated is not None:
+            img = exif_rotated
+        out = _to_display_mode(img)
+    except Image.DecompressionBombError as exc:
+        raise InputError("This image declares far too many pixels to be opened safely.") from exc
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error) as exc:
+        raise InputError("This image file is truncated or corrupt, so it cannot be decoded.") from exc
+    except MemoryError as exc:
+        raise InputError("This image is too large to decode on the server.") from exc
+
+    if grayscale and out.mode != "L":
+        out = out.convert("L")
+    elif not grayscale and out.mode != "RGB":
+        out = out.convert("RGB")
+
+    if max_side is not None and max(out.size) > max_side:
+        scale = max_side / max(out.size)
+        new_size = (max(1, round(out.width * scale)), max(1, round(out.height * scale)))
+        out = out.resize(new_size, Image.Resampling.LANCZOS)
+    return out
+
+
+def to_array(img: Image.Image, dtype: type = np.float64) -> np.ndarray:
+    """An image as an H×W (grayscale) or H×W×3 array of 0..255 values."""
+    return np.asarray(img, dtype=dtype)
+
+
+def to_png_bytes(img: Image.Image | np.ndarray) -> bytes:
+    """PNG-encode an image or a uint8/float array (floats are clipped to 0..255) for downloads."""
+    if isinstance(img, np.ndarray):
+        arr = img
+        if arr.dtype != np.uint8:
+            arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+        img = Image.fromarray(arr)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def crop_around(arr: np.ndarray, row: int, col: int, size: int) -> tuple[np.ndarray, int, int]:
+    """A ``size``×``size`` window of ``arr`` centred as near (row, col) as the borders allow.
+
+    Returns the window and the (row, col) of its top-left corner in ``arr``.
+    """
+    h, w = arr.shape[:2]
+    size = max(1, min(size, h, w))
+    top = int(np.clip(row - size // 2, 0, h - size))
+    left = int(np.clip(col - size // 2, 0, w - size))
+    return arr[top : top + size, left : left + size], top, left

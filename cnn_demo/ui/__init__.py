@@ -1,0 +1,1 @@
+"""Streamlit glue: caching, session state and shared widgets. The only place that imports streamlit."""

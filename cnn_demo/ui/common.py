@@ -1,0 +1,36 @@
+"""Shared page furniture: the sidebar, user-error display and safe text output."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+
+import streamlit as st
+
+from cnn_demo.errors import InputError
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def escape_markdown(text: str) -> str:
+    """Make user text (file names, class names) safe to show inside markdown: no links, HTML or formatting."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Show an :class:`InputError` raised in the block as ``st.error`` instead of a traceback."""
+    try:
+        yield
+    except InputError as exc:
+        st.error(str(exc), icon=":material/error:")
+
+
+def sidebar() -> None:
+    """The sidebar every page shares."""
+    from cnn_demo.device import describe_device
+
+    with st.sidebar:
+        st.caption(f"Running on {describe_device()}")
+        st.caption("Follows the lecture *Convolutional Neural Networks* (Chun-Hao Yang).")

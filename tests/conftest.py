@@ -1,0 +1,132 @@
+"""Shared fixtures: paths to ../shared, AppTest helpers, and a live server for browser tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+SHARED_DATA = SHARED / "data"
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = os.environ.get("CNN_DEMO_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-dev-shm-usage",
+]
+
+# Tests never reach the network: torch hub / HF downloads must fail fast instead of hanging.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TORCH_HOME", str(ROOT / ".cnn_demo" / "test-torch-home"))
+
+
+def shared_path(*parts: str) -> Path:
+    """A file or folder under ../shared/data, skipping the test with a clear reason when it is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs {path} (the shared data folder beside the repo), which is absent")
+    return path
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """../shared/data, or skip."""
+    return shared_path()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 60.0) -> None:
+    """Poll ``url`` until it answers 200, or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except Exception as exc:  # noqa: BLE001 - anything means "not up yet"
+            last = exc
+        time.sleep(0.3)
+    raise TimeoutError(f"{url} did not come up in {timeout:.0f} s: {last}")
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real app served by ``streamlit run`` on a free port (and a job worker); yields its base URL."""
+    port = free_port()
+    state = tmp_path_factory.mktemp("server-state")
+    env = dict(os.environ, CNN_DEMO_STATE_DIR=str(state), PYTHONUNBUFFERED="1")
+    log = open(state / "server.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnn_demo", "serve", "--port", str(port), "--address", "127.0.0.1"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/_stcore/health", timeout=90)
+        yield url
+    finally:
+        import signal
+
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=20)
+        except Exception:  # noqa: BLE001
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium driven by Playwright; skips only when chromium is absent."""
+    if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def app_test(page_path: str | None = None, timeout: float = 120):
+    """An AppTest of the whole app (navigation, sidebar) switched to ``page_path`` and run once."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+    if page_path is not None:
+        at.switch_page(page_path)
+    at.run()
+    return at
+
+
+def assert_no_exception(at) -> None:
+    """Fail with the exception text if a page raised."""
+    assert not at.exception, [e.value for e in at.exception]

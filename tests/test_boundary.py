@@ -1,0 +1,48 @@
+"""The compute package stays usable from a notebook: streamlit only under cnn_demo/ui/, pages stay thin."""
+
+import ast
+import pkgutil
+import subprocess
+import sys
+
+import cnn_demo
+from tests.conftest import ROOT
+
+
+def _imports(path):
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+
+
+def test_streamlit_only_under_ui():
+    offenders = []
+    for path in (ROOT / "cnn_demo").rglob("*.py"):
+        rel = path.relative_to(ROOT)
+        if rel.parts[:2] == ("cnn_demo", "ui"):
+            continue
+        if any(name == "streamlit" or name.startswith("streamlit.") for name in _imports(path)):
+            offenders.append(str(rel))
+    assert not offenders, f"streamlit imported outside cnn_demo/ui/: {offenders}"
+
+
+def test_package_imports_without_streamlit():
+    names = [m.name for m in pkgutil.walk_packages(cnn_demo.__path__, "cnn_demo.") if ".ui" not in m.name]
+    names = [n for n in names if n != "cnn_demo.__main__"]
+    code = (
+        "import importlib, sys\n"
+        f"for n in {names!r}: importlib.import_module(n)\n"
+        "assert 'streamlit' not in sys.modules, 'streamlit was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=300)
+
+
+def test_pages_are_thin():
+    """Pages hold widgets and layout: no torch math, model loading or file parsing."""
+    banned = {"torch", "torchvision", "timm", "scipy", "PIL", "zipfile", "io", "pickle"}
+    for path in (ROOT / "pages").glob("*.py"):
+        used = {name.split(".")[0] for name in _imports(path)}
+        assert not used & banned, f"{path.name} imports {sorted(used & banned)}: move that work into cnn_demo/"

@@ -1,0 +1,35 @@
+"""Every page of the catalogue renders under AppTest without an exception."""
+
+import pytest
+
+from cnn_demo.ui.catalog import PAGES
+from tests.conftest import ROOT, app_test, assert_no_exception
+
+
+@pytest.mark.parametrize("spec", PAGES, ids=[p.url_path for p in PAGES])
+def test_page_renders(spec):
+    assert (ROOT / spec.path).is_file()
+    at = app_test(spec.path)
+    assert_no_exception(at)
+    assert at.title, f"{spec.path} shows no title"
+
+
+def test_home_has_a_card_per_page():
+    at = app_test()
+    assert_no_exception(at)
+    assert at.title[0].value.startswith("Convolutional neural networks")
+    text = " ".join(c.value for c in at.caption)
+    for spec in PAGES:
+        if spec.section:
+            assert spec.summary in text, f"no card for {spec.title}"
+
+
+def test_pixels_page_upload_and_zoom():
+    at = app_test("pages/pixels.py")
+    assert_no_exception(at)
+    assert "(512, 512, 3)" in " ".join(m.value for m in at.markdown)
+    at.toggle(key="pixels_gray").set_value(True).run()
+    assert_no_exception(at)
+    assert "(512, 512)" in " ".join(m.value for m in at.markdown)
+    at.selectbox(key="pixels_sample").set_value("chelsea").run()
+    assert "(300, 451)" in " ".join(m.value for m in at.markdown)
