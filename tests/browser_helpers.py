@@ -39,8 +39,8 @@ def screenshot(page, name: str) -> None:
     # Streamlit scrolls inside its own container, so grow the viewport to the content for a whole-page picture.
     size = page.viewport_size
     height = page.evaluate(
-        "() => Math.max(...[...document.querySelectorAll('[data-testid=\"stMain\"], section.main, "
-        "[data-testid=\"stAppViewContainer\"]')].map(e => e.scrollHeight), document.body.scrollHeight)"
+        '() => Math.max(...[...document.querySelectorAll(\'[data-testid="stMain"], section.main, '
+        '[data-testid="stAppViewContainer"]\')].map(e => e.scrollHeight), document.body.scrollHeight)'
     )
     page.set_viewport_size({"width": size["width"], "height": min(max(int(height), size["height"]), 8000)})
     page.wait_for_timeout(300)

@@ -65,7 +65,7 @@ def wait_http(url: str, timeout: float = 60.0) -> None:
             with urllib.request.urlopen(url, timeout=2) as r:
                 if r.status == 200:
                     return
-        except Exception as exc:  # noqa: BLE001 - anything means "not up yet"
+        except Exception as exc:
             last = exc
         time.sleep(0.3)
     raise TimeoutError(f"{url} did not come up in {timeout:.0f} s: {last}")
@@ -96,7 +96,7 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         try:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=20)
-        except Exception:  # noqa: BLE001
+        except Exception:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
 
