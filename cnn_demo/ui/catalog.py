@@ -48,3 +48,10 @@ PAGES: tuple[PageSpec, ...] = (
 def pages_in(section: str) -> list[PageSpec]:
     """The pages of one section, in order."""
     return [p for p in PAGES if p.section == section]
+
+
+def markdown_table() -> str:
+    """The README's page table, generated from :data:`PAGES` so the two never drift apart."""
+    lines = ["| Section | Page | What it does |", "|---|---|---|"]
+    lines += [f"| {p.section} | {p.title} | {p.summary} |" for p in PAGES]
+    return "\n".join(lines)
