@@ -1,0 +1,239 @@
+"""Load benchmark: many browser sessions on the real app at once, against a bare Streamlit app in the same run.
+
+    .venv/bin/python bench/load.py --sessions 30
+
+Starts the app (web + worker) and a one-line Streamlit app, drives N Playwright contexts on the system Chromium
+through the image pages and the detection page (while two fine-tuning jobs run when the job queue exists), and
+prints: health-check p95, time to first content p95 for the app and for the bare app (and their ratio), errors,
+and the server's memory growth per added session. Not a test: it prints what it measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, free_port, wait_http  # noqa: E402
+
+BARE_APP = 'import streamlit as st\n\nst.title("Hello")\n'
+FIRST_CONTENT = "h1"
+
+
+def p95(values: list[float]) -> float:
+    """95th percentile (nearest rank)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(0.95 * len(ordered)) - 1))]
+
+
+def web_rss(pid: int) -> int:
+    """Resident memory of the Streamlit web process alone (the worker is excluded)."""
+    try:
+        proc = psutil.Process(pid)
+        for child in proc.children(recursive=True):
+            if "streamlit" in " ".join(child.cmdline()):
+                return child.memory_info().rss
+        return proc.memory_info().rss
+    except psutil.NoSuchProcess:
+        return 0
+
+
+class Server:
+    """A Streamlit server in its own process group."""
+
+    def __init__(self, cmd: list[str], port: int, env: dict[str, str]) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        wait_http(f"{self.url}/_stcore/health", timeout=120)
+
+    def stop(self) -> None:
+        import signal
+
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=20)
+        except Exception:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+class HealthProbe(threading.Thread):
+    """Polls /_stcore/health every 200 ms and records latencies and failures."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url = f"{url}/_stcore/health"
+        self.latencies: list[float] = []
+        self.failures = 0
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            t0 = time.perf_counter()
+            try:
+                with urllib.request.urlopen(self.url, timeout=5) as r:
+                    r.read()
+                self.latencies.append(time.perf_counter() - t0)
+            except Exception:
+                self.failures += 1
+            self.stop_event.wait(0.2)
+
+
+async def drive(browser, base: str, paths: list[str], results: dict, hold: asyncio.Event) -> None:
+    """One user: open the first page (time to first content), visit the rest, then stay connected until told."""
+    ctx = await browser.new_context(viewport={"width": 1200, "height": 900})
+    page = await ctx.new_page()
+    try:
+        t0 = time.perf_counter()
+        await page.goto(f"{base}/{paths[0]}", timeout=180_000)
+        await page.wait_for_selector(FIRST_CONTENT, timeout=180_000)
+        results["first_content"].append(time.perf_counter() - t0)
+        for path in paths[1:]:
+            await page.goto(f"{base}/{path}", timeout=180_000)
+            await page.wait_for_selector(FIRST_CONTENT, timeout=180_000)
+        if await page.locator('[data-testid="stException"]').count():
+            results["errors"].append(f"exception box on {page.url}")
+        await hold.wait()
+    except Exception as exc:
+        results["errors"].append(f"{type(exc).__name__}: {exc}".splitlines()[0])
+    finally:
+        await ctx.close()
+
+
+async def run_sessions(base: str, paths: list[str], n: int, pid: int) -> dict:
+    """Drive ``n`` concurrent sessions; measure memory of the server with all of them connected."""
+    from playwright.async_api import async_playwright
+
+    results: dict = {"first_content": [], "errors": []}
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        # One warm-up session so both servers have imported their modules before measuring.
+        warm = asyncio.Event()
+        warm.set()
+        await drive(browser, base, paths, {"first_content": [], "errors": []}, warm)
+        await asyncio.sleep(1)
+        rss_before = web_rss(pid)
+        hold = asyncio.Event()
+        tasks = [asyncio.create_task(drive(browser, base, paths, results, hold)) for _ in range(n)]
+        while len(results["first_content"]) + len(results["errors"]) < n:
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(2)
+        results["rss_before"] = rss_before
+        results["rss_loaded"] = web_rss(pid)
+        hold.set()
+        await asyncio.gather(*tasks)
+        await browser.close()
+    return results
+
+
+def submit_background_jobs() -> list[str]:
+    """Two fine-tuning jobs on a built-in dataset, when the job queue exists."""
+    try:
+        from cnn_demo import bench_support
+    except ImportError:
+        return []
+    return bench_support.submit_finetune_jobs(2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=30)
+    parser.add_argument(
+        "--pages", default="pixels,images_filtering,detection", help="comma-separated url paths each session visits"
+    )
+    args = parser.parse_args()
+
+    from cnn_demo.ui.catalog import PAGES
+
+    known = {p.url_path for p in PAGES}
+    paths = [p for p in args.pages.split(",") if p in known] or ["pixels"]
+    state = Path(tempfile.mkdtemp(prefix="cnn-demo-load-"))
+    env = dict(os.environ, CNN_DEMO_STATE_DIR=str(state), PYTHONUNBUFFERED="1")
+    bare_file = state / "bare_app.py"
+    bare_file.write_text(BARE_APP)
+
+    port = free_port()
+    app = Server([sys.executable, "-m", "cnn_demo", "serve", "--port", str(port), "--address", "127.0.0.1"], port, env)
+    bare_port = free_port()
+    bare = Server(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(bare_file),
+            "--server.port",
+            str(bare_port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+        ],
+        bare_port,
+        env,
+    )
+    try:
+        os.environ["CNN_DEMO_STATE_DIR"] = str(state)
+        jobs = submit_background_jobs()
+        probe = HealthProbe(app.url)
+        probe.start()
+        t0 = time.perf_counter()
+        app_res = asyncio.run(run_sessions(app.url, paths, args.sessions, app.proc.pid))
+        app_seconds = time.perf_counter() - t0
+        probe.stop_event.set()
+        probe.join()
+        bare_res = asyncio.run(run_sessions(bare.url, [""], args.sessions, bare.proc.pid))
+    finally:
+        app.stop()
+        bare.stop()
+
+    app_p95 = p95(app_res["first_content"])
+    bare_p95 = p95(bare_res["first_content"])
+    per_session_mb = (app_res["rss_loaded"] - app_res["rss_before"]) / max(1, args.sessions) / 2**20
+    report = {
+        "sessions": args.sessions,
+        "pages": paths,
+        "background_jobs": len(jobs),
+        "health_p95_ms": round(p95(probe.latencies) * 1000, 1),
+        "health_failures": probe.failures,
+        "first_content_p95_s": round(app_p95, 2),
+        "bare_first_content_p95_s": round(bare_p95, 2),
+        "first_content_ratio": round(app_p95 / bare_p95, 2) if bare_p95 else None,
+        "first_content_median_s": round(statistics.median(app_res["first_content"]), 2)
+        if app_res["first_content"]
+        else None,
+        "errors": app_res["errors"] + bare_res["errors"],
+        "memory_per_session_mb": round(per_session_mb, 1),
+        "web_rss_before_mb": round(app_res["rss_before"] / 2**20),
+        "web_rss_loaded_mb": round(app_res["rss_loaded"] / 2**20),
+        "app_phase_seconds": round(app_seconds, 1),
+    }
+    print(json.dumps(report, indent=2))
+    print(
+        f"\n{args.sessions} sessions: health p95 {report['health_p95_ms']} ms, first content p95 "
+        f"{report['first_content_p95_s']} s vs bare {report['bare_first_content_p95_s']} s "
+        f"(ratio {report['first_content_ratio']}), {len(report['errors'])} errors, "
+        f"{report['memory_per_session_mb']} MB per added session"
+    )
+
+
+if __name__ == "__main__":
+    main()
