@@ -46,3 +46,13 @@ def test_pages_are_thin():
     for path in (ROOT / "pages").glob("*.py"):
         used = {name.split(".")[0] for name in _imports(path)}
         assert not used & banned, f"{path.name} imports {sorted(used & banned)}: move that work into cnn_demo/"
+
+
+def test_no_raw_html_anywhere():
+    """Nothing is rendered as raw HTML, so nothing a user typed or uploaded can become markup."""
+    pattern = ("unsafe_allow_html=True", "st.html(", "components.html(", "components.v1.html")
+    offenders = []
+    for path in [ROOT / "app.py", *(ROOT / "pages").glob("*.py"), *(ROOT / "cnn_demo").rglob("*.py")]:
+        text = path.read_text()
+        offenders += [f"{path.relative_to(ROOT)}: {p}" for p in pattern if p in text]
+    assert not offenders, offenders
