@@ -595,6 +595,19 @@ def sum_density(dist_x: Uniform | Normal, dist_y: Uniform | Normal, dx: float) -
     return sum_grid(gx[0], gy[0], dx, gx.size, gy.size), density_of_sum(px, py, dx)
 
 
+def uniform_sum_pdf(x: Uniform, y: Uniform, z: np.ndarray) -> np.ndarray:
+    """Exact density of X + Y for independent uniforms: the length of [x.low, x.high] ∩ [z − y.high, z − y.low]
+    divided by both widths (a triangle for equal widths, a trapezoid otherwise)."""
+    z = np.asarray(z, float)
+    overlap = np.minimum(x.high, z - y.low) - np.maximum(x.low, z - y.high)
+    return np.clip(overlap, 0.0, None) / ((x.high - x.low) * (y.high - y.low))
+
+
+def normal_sum(x: Normal, y: Normal) -> Normal:
+    """X + Y for independent normals: N(μx + μy, σx² + σy²)."""
+    return Normal(x.mean + y.mean, math.hypot(x.std, y.std))
+
+
 def monte_carlo_sum(dist_x: Uniform | Normal, dist_y: Uniform | Normal, n: int, seed: int = 0) -> np.ndarray:
     """n simulated values of X + Y (X, Y independent)."""
     if not 1 <= int(n) <= 1_000_000:
@@ -654,6 +667,18 @@ def kde_by_convolution(
     t = dx * np.arange(-radius, radius + 1)
     kernel = np.exp(-0.5 * (t / h) ** 2) / (h * math.sqrt(2 * math.pi))
     return np.convolve(spikes, kernel * dx, mode="full")[radius : radius + x.size]
+
+
+def silverman_bandwidth(data: Sequence[float] | np.ndarray) -> float:
+    """Silverman's rule of thumb ``0.9·min(std, IQR/1.34)·n^(−1/5)``, a common default bandwidth."""
+    d = as_signal(data, "the data")
+    if d.size < 2:
+        raise InputError("Need at least two data points for a bandwidth.")
+    q75, q25 = np.percentile(d, [75, 25])
+    spread = min(float(d.std(ddof=1)), float(q75 - q25) / 1.34) or float(d.std(ddof=1))
+    if spread <= 0:
+        raise InputError("All data points are equal; there is no spread to set a bandwidth from.")
+    return 0.9 * spread * d.size ** (-0.2)
 
 
 def mixture_sample(n: int = 200, seed: int = 0) -> np.ndarray:
