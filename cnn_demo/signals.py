@@ -51,6 +51,11 @@ LECTURE_G: tuple[float, ...] = (1, 1, 1)
 # --------------------------------------------------------------------------------------------- input checking
 
 
+def _label(name: str) -> str:
+    """Sentence-start form of a name: "the signal" → "The signal", but a symbol such as "f" stays "f"."""
+    return name if len(name) <= 2 else name[:1].upper() + name[1:]
+
+
 def as_signal(values: Sequence[float] | np.ndarray, name: str = "the signal") -> np.ndarray:
     """Check a sequence of numbers and return it as a 1-D float array.
 
@@ -62,17 +67,17 @@ def as_signal(values: Sequence[float] | np.ndarray, name: str = "the signal") ->
     try:
         arr = np.asarray(values, dtype=float)
     except (TypeError, ValueError):
-        raise InputError(f"{name.capitalize()} must be a list of numbers.") from None
+        raise InputError(f"{_label(name)} must be a list of numbers.") from None
     if arr.ndim == 0:
         arr = arr.reshape(1)
     if arr.ndim != 1:
-        raise InputError(f"{name.capitalize()} must be a flat list of numbers, not a table of shape {arr.shape}.")
+        raise InputError(f"{_label(name)} must be a flat list of numbers, not a table of shape {arr.shape}.")
     if arr.size == 0:
-        raise InputError(f"{name.capitalize()} is empty: give at least one number.")
+        raise InputError(f"{_label(name)} is empty: give at least one number.")
     if arr.size > MAX_LENGTH:
-        raise InputError(f"{name.capitalize()} has {arr.size:,} values; the limit is {MAX_LENGTH:,}.")
+        raise InputError(f"{_label(name)} has {arr.size:,} values; the limit is {MAX_LENGTH:,}.")
     if not np.all(np.isfinite(arr)):
-        raise InputError(f"{name.capitalize()} contains NaN or infinity; use ordinary numbers.")
+        raise InputError(f"{_label(name)} contains NaN or infinity; use ordinary numbers.")
     return arr
 
 
@@ -86,15 +91,15 @@ def parse_numbers(text: str, name: str = "the signal") -> np.ndarray:
     naming the piece that is not a number.
     """
     if not isinstance(text, str):
-        raise InputError(f"{name.capitalize()} must be typed as numbers separated by commas.")
+        raise InputError(f"{_label(name)} must be typed as numbers separated by commas.")
     if len(text) > 20 * MAX_LENGTH:
-        raise InputError(f"{name.capitalize()} is too long; the limit is {MAX_LENGTH:,} values.")
+        raise InputError(f"{_label(name)} is too long; the limit is {MAX_LENGTH:,} values.")
     body = text.strip().strip("[]()").strip()
     tokens = [t for t in _SEPARATORS.split(body) if t]
     if not tokens:
-        raise InputError(f"{name.capitalize()} is empty: type numbers separated by commas, e.g. 1, 2, 3, 4.")
+        raise InputError(f"{_label(name)} is empty: type numbers separated by commas, e.g. 1, 2, 3, 4.")
     if len(tokens) > MAX_LENGTH:
-        raise InputError(f"{name.capitalize()} has {len(tokens):,} values; the limit is {MAX_LENGTH:,}.")
+        raise InputError(f"{_label(name)} has {len(tokens):,} values; the limit is {MAX_LENGTH:,}.")
     values = []
     for i, token in enumerate(tokens, start=1):
         try:
@@ -102,11 +107,11 @@ def parse_numbers(text: str, name: str = "the signal") -> np.ndarray:
         except ValueError:
             shown = token if len(token) <= 20 else token[:20] + "…"
             raise InputError(
-                f"{name.capitalize()}: value {i}, “{shown}”, is not a number. Type numbers separated by commas, "
+                f"{_label(name)}: value {i}, “{shown}”, is not a number. Type numbers separated by commas, "
                 "e.g. 1, 2, 3, 4."
             ) from None
         if not math.isfinite(v):
-            raise InputError(f"{name.capitalize()}: value {i}, “{token}”, is not a finite number.")
+            raise InputError(f"{_label(name)}: value {i}, “{token}”, is not a finite number.")
         values.append(v)
     return np.asarray(values, dtype=float)
 
