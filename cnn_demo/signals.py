@@ -369,22 +369,41 @@ def best_lag(lags: np.ndarray, values: np.ndarray) -> int:
     return int(np.asarray(lags)[int(np.argmax(values))])
 
 
-def estimate_period(x: Sequence[float] | np.ndarray) -> int | None:
-    """The period of a roughly periodic signal, read off its autocorrelation.
+def estimate_period(x: Sequence[float] | np.ndarray) -> float | None:
+    """The period (in samples) of a roughly periodic signal, read off its autocorrelation.
 
-    The mean is removed, then the highest autocorrelation peak after the first zero crossing (lags up to half the
-    length) is taken. ``None`` when the autocorrelation never crosses zero (no visible period).
+    The mean is removed; the highest autocorrelation peak after the first zero crossing (lags up to half the length)
+    gives a first guess p. The peaks near 2p, 3p, … are then located too and a line through the origin is fitted to
+    their lags, which averages out the noise of a single peak. ``None`` when the autocorrelation never crosses zero.
     """
     a = as_signal(x, "the signal")
     lags, ac = autocorrelation(a - a.mean())
     pos = ac[lags >= 0][: a.size // 2 + 1]
     below = np.nonzero(pos <= 0)[0]
-    if below.size == 0:
+    if below.size == 0 or below[0] >= pos.size - 1:
         return None
     start = int(below[0])
-    if start >= pos.size - 1:
+    tail = pos[start:]
+    # The first clear peak: the first local maximum reaching half the highest one (later, higher peaks at 2p, 3p
+    # can win by noise alone). Then the highest point within a quarter of it, so noise wiggles are skipped.
+    is_peak = (tail[1:-1] >= tail[:-2]) & (tail[1:-1] >= tail[2:]) & (tail[1:-1] >= 0.5 * tail.max())
+    peaks_idx = np.nonzero(is_peak)[0]
+    guess = start + 1 + int(peaks_idx[0]) if peaks_idx.size else start + int(np.argmax(tail))
+    win = max(1, guess // 4)
+    lo = max(start, guess - win)
+    first = lo + int(np.argmax(pos[lo : guess + win + 1]))
+    if first <= 0:
         return None
-    return start + int(np.argmax(pos[start:]))
+    ks, peaks = [], []
+    half = max(1, first // 4)
+    for k in range(1, pos.size // first + 1):
+        lo, hi = k * first - half, min(k * first + half + 1, pos.size)
+        if hi - lo < 2 * half + 1:
+            break
+        ks.append(k)
+        peaks.append(lo + int(np.argmax(pos[lo:hi])))
+    k_arr, p_arr = np.asarray(ks, float), np.asarray(peaks, float)
+    return float(np.sum(k_arr * p_arr) / np.sum(k_arr**2))
 
 
 def shifted_noisy_copy(

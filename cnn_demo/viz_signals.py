@@ -352,11 +352,13 @@ def edges_figure(x: np.ndarray, outputs: dict[str, np.ndarray]) -> go.Figure:
     return fig
 
 
-def two_signals_figure(f: np.ndarray, g: np.ndarray, names: tuple[str, str] = ("f", "g")) -> go.Figure:
-    """Two signals on one time axis."""
+def two_signals_figure(f: np.ndarray, g: np.ndarray | None = None, names: tuple[str, str] = ("f", "g")) -> go.Figure:
+    """One or two signals on one time axis."""
     fig = go.Figure()
     fig.add_trace(go.Scatter(y=f, mode="lines", name=names[0], line=dict(color=F_COLOUR)))
-    fig.add_trace(go.Scatter(y=g, mode="lines", name=names[1], line=dict(color=G_COLOUR)))
+    if g is not None:
+        fig.add_trace(go.Scatter(y=g, mode="lines", name=names[1], line=dict(color=G_COLOUR)))
+    fig.update_layout(showlegend=True)
     fig.update_layout(height=280, margin=_margin(), xaxis_title="τ", legend=dict(orientation="h", y=-0.3))
     return fig
 
