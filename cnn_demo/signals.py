@@ -43,6 +43,9 @@ _PAD_MODES = {"reflect": "symmetric", "constant": "constant", "nearest": "edge",
 #: Ready-made signals for the convolution walkthrough.
 PRESETS: tuple[str, ...] = ("impulse", "step", "box", "ramp", "noisy sine", "random")
 
+#: A period peak must reach this fraction of the autocorrelation at lag 0 to count (see :func:`estimate_period`).
+MIN_PERIOD_PEAK = 0.2
+
 #: The lecture's example.
 LECTURE_F: tuple[float, ...] = (1, 2, 3, 4)
 LECTURE_G: tuple[float, ...] = (1, 1, 1)
@@ -374,7 +377,9 @@ def estimate_period(x: Sequence[float] | np.ndarray) -> float | None:
 
     The mean is removed; the highest autocorrelation peak after the first zero crossing (lags up to half the length)
     gives a first guess p. The peaks near 2p, 3p, … are then located too and a line through the origin is fitted to
-    their lags, which averages out the noise of a single peak. ``None`` when the autocorrelation never crosses zero.
+    their lags, which averages out the noise of a single peak. ``None`` when there is no clear peak: the
+    autocorrelation never crosses zero, or its peak is below :data:`MIN_PERIOD_PEAK` of the value at lag 0 (white
+    noise reaches about 0.15 there).
     """
     a = as_signal(x, "the signal")
     lags, ac = autocorrelation(a - a.mean())
@@ -392,7 +397,7 @@ def estimate_period(x: Sequence[float] | np.ndarray) -> float | None:
     win = max(1, guess // 4)
     lo = max(start, guess - win)
     first = lo + int(np.argmax(pos[lo : guess + win + 1]))
-    if first <= 0:
+    if first <= 0 or pos[first] < MIN_PERIOD_PEAK * pos[0]:
         return None
     ks, peaks = [], []
     half = max(1, first // 4)
