@@ -79,7 +79,7 @@ def _walk_frame(f: np.ndarray, g: np.ndarray, full: np.ndarray, t: int) -> tuple
     return traces, title
 
 
-def convolution_walkthrough_figure(f: np.ndarray, g: np.ndarray, t: int, height: int = 620) -> go.Figure:
+def convolution_walkthrough_figure(f: np.ndarray, g: np.ndarray, t: int, height: int = 760) -> go.Figure:
     """The step-through of the full convolution: f with the flipped kernel under it, the products, and the output
     growing as a stem plot. Has plotly animation frames (Play button and slider) for every t, starting at ``t``.
     """
@@ -91,8 +91,12 @@ def convolution_walkthrough_figure(f: np.ndarray, g: np.ndarray, t: int, height:
         rows=3,
         cols=1,
         shared_xaxes=True,
-        vertical_spacing=0.08,
-        subplot_titles=("f(τ) and the flipped, shifted kernel g(t − τ)", "products f(τ)·g(t − τ)", "output (f * g)(t)"),
+        vertical_spacing=0.11,
+        subplot_titles=(
+            "f(τ) and the flipped kernel shifted to t, g(t − τ)",
+            "products f(τ)·g(t − τ)",
+            "output (f * g)(t), one value per t",
+        ),
     )
     fig.add_trace(stem_trace(np.arange(f.size), f, "f(τ)", F_COLOUR), row=1, col=1)
     first, title = _walk_frame(f, g, full, t)
@@ -105,9 +109,8 @@ def convolution_walkthrough_figure(f: np.ndarray, g: np.ndarray, t: int, height:
     fig.frames = frames
     lo, hi = -(g.size - 1) - 0.7, n_out - 1 + 0.7
     fig.update_xaxes(range=[lo, hi], dtick=1 if n_out <= 40 else None, zeroline=False)
-    fig.update_xaxes(title_text="τ", row=2, col=1)
-    fig.update_xaxes(title_text="t", row=3, col=1)
     fig.update_xaxes(showticklabels=True)
+    fig.update_xaxes(title_text="τ (top two rows) and t (output)", row=3, col=1)
 
     def _span(values: np.ndarray) -> list[float]:
         lo_v, hi_v = float(min(0.0, values.min())), float(max(0.0, values.max()))
@@ -130,16 +133,16 @@ def convolution_walkthrough_figure(f: np.ndarray, g: np.ndarray, t: int, height:
     fig.update_layout(
         title_text=title,
         height=height,
-        margin=dict(l=10, r=10, t=60, b=10),
-        legend=dict(orientation="h", yanchor="bottom", y=-0.16, x=0),
+        margin=dict(l=10, r=10, t=50, b=150),
+        legend=dict(orientation="h", yanchor="top", y=-0.25, x=0),
         updatemenus=[
             dict(
                 type="buttons",
                 direction="left",
                 x=0,
-                y=1.14,
+                y=-0.1,
                 xanchor="left",
-                yanchor="bottom",
+                yanchor="top",
                 pad=dict(r=10, t=0),
                 buttons=[
                     dict(
@@ -164,8 +167,8 @@ def convolution_walkthrough_figure(f: np.ndarray, g: np.ndarray, t: int, height:
                 steps=slider_steps,
                 x=0.2,
                 len=0.8,
-                y=1.14,
-                yanchor="bottom",
+                y=-0.08,
+                yanchor="top",
                 currentvalue=dict(prefix="t = "),
                 pad=dict(t=0, b=0),
             )
@@ -195,11 +198,10 @@ def modes_figure(full: np.ndarray, len_f: int, len_g: int) -> go.Figure:
     fig.add_vrect(
         x0=start_valid - 0.35,
         x1=start_valid + k - 1 + 0.35,
-        fillcolor=F_COLOUR,
-        opacity=0.15,
-        line_width=0,
+        fillcolor=None,
+        line=dict(color=F_COLOUR, width=2, dash="dash"),
         annotation_text=f"valid: {k} values",
-        annotation_position="bottom left",
+        annotation_position="top right",
     )
     fig.update_layout(
         title=f"full: {n} values; the shaded parts are what same and valid keep",
@@ -293,14 +295,21 @@ def error_curve_figure(sigmas: np.ndarray, errors: np.ndarray, sigma: float, cur
         go.Scatter(x=[sigma], y=[current], mode="markers", name="current σ", marker=dict(size=12, color="black"))
     )
     best = int(np.argmin(errors))
-    fig.add_annotation(x=sigmas[best], y=errors[best], text=f"best σ ≈ {sigmas[best]:.2g}", showarrow=True, ay=-40)
+    # On a log axis plotly places annotations by log10 of the value.
+    fig.add_annotation(
+        x=float(np.log10(sigmas[best])), y=errors[best], text=f"best σ ≈ {sigmas[best]:.2g}", showarrow=True, ay=-40
+    )
     fig.update_layout(
         title="distance to the clean signal (RMSE) against σ",
         height=300,
         margin=_margin("x"),
         xaxis_title="σ",
         yaxis_title="RMSE",
-        xaxis_type="log",
+        xaxis=dict(
+            type="log",
+            tickvals=[0.2, 0.5, 1, 2, 5, 10, 20, 40],
+            ticktext=["0.2", "0.5", "1", "2", "5", "10", "20", "40"],
+        ),
         showlegend=False,
     )
     return fig
