@@ -75,13 +75,15 @@ def _walk_frame(f: np.ndarray, g: np.ndarray, full: np.ndarray, t: int) -> tuple
         ),
     ]
     overlap = int(inside.sum())
-    title = f"t = {t}: (f * g)({t}) = Σ f(τ)·g({t} − τ) = {format_number(full[t])}   ({overlap} overlapping samples)"
+    samples = "sample" if overlap == 1 else "samples"
+    title = f"t = {t}: (f * g)({t}) = Σ f(τ)·g({t} − τ) = {format_number(full[t])}   ({overlap} overlapping {samples})"
     return traces, title
 
 
 def convolution_walkthrough_figure(f: np.ndarray, g: np.ndarray, t: int, height: int = 760) -> go.Figure:
     """The step-through of the full convolution: f with the flipped kernel under it, the products, and the output
-    growing as a stem plot. Has plotly animation frames (Play button and slider) for every t, starting at ``t``.
+    growing as a stem plot. Has plotly animation frames (Play button and slider) for every t, starting at ``t``;
+    frames redraw so the title (the current sum) follows the animation.
     """
     f = np.asarray(f, float)
     g = np.asarray(g, float)
@@ -124,7 +126,7 @@ def convolution_walkthrough_figure(f: np.ndarray, g: np.ndarray, t: int, height:
     fig.update_yaxes(range=_span(full), row=3, col=1)
     slider_steps = [
         dict(
-            args=[[str(k)], dict(frame=dict(duration=0, redraw=False), mode="immediate", transition=dict(duration=0))],
+            args=[[str(k)], dict(frame=dict(duration=0, redraw=True), mode="immediate", transition=dict(duration=0))],
             label=str(k),
             method="animate",
         )
@@ -150,13 +152,13 @@ def convolution_walkthrough_figure(f: np.ndarray, g: np.ndarray, t: int, height:
                         method="animate",
                         args=[
                             None,
-                            dict(frame=dict(duration=700, redraw=False), fromcurrent=True, transition=dict(duration=0)),
+                            dict(frame=dict(duration=700, redraw=True), fromcurrent=True, transition=dict(duration=0)),
                         ],
                     ),
                     dict(
                         label="❚❚ Pause",
                         method="animate",
-                        args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate")],
+                        args=[[None], dict(frame=dict(duration=0, redraw=True), mode="immediate")],
                     ),
                 ],
             )
