@@ -461,15 +461,16 @@ def gaussian_radius(sigma: float, truncate: float = 4.0) -> int:
     return radius
 
 
-def gaussian_kernel(sigma: float, truncate: float = 4.0) -> np.ndarray:
+def gaussian_kernel(sigma: float, truncate: float = 4.0, normalise: bool = True) -> np.ndarray:
     """The lecture's Gaussian ``exp(−t²/2σ²)/√(2πσ²)`` sampled at t = −r … r (r = ``int(truncate·σ + 0.5)``).
 
-    Normalised to sum to 1, so smoothing keeps the signal's level (scipy.ndimage does the same).
+    Normalised to sum to 1, so smoothing keeps the signal's level (scipy.ndimage does the same). With
+    ``normalise=False`` the formula's raw samples, whose sum falls short of 1 for small σ or a tight truncation.
     """
     radius = gaussian_radius(sigma, truncate)
     t = np.arange(-radius, radius + 1, dtype=float)
     w = np.exp(-0.5 * (t / float(sigma)) ** 2)
-    return w / w.sum()
+    return w / w.sum() if normalise else w / math.sqrt(2 * math.pi * float(sigma) ** 2)
 
 
 def extend_signal(x: Sequence[float] | np.ndarray, radius: int, mode: str = "reflect") -> np.ndarray:

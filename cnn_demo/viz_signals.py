@@ -15,6 +15,8 @@ G_COLOUR = "#ff7f0e"
 OUT_COLOUR = "#2ca02c"
 PRODUCT_COLOUR = "#9467bd"
 GREY = "#888888"
+#: Longer sequences are drawn as lines rather than stems.
+MAX_STEMS = 1000
 
 
 def _margin(title: str = "") -> dict:
@@ -32,9 +34,14 @@ def stem_trace(
     dash_offset: float = 0.0,
     hover: str = "%{x}: %{y}",
 ) -> go.Scatter:
-    """A stem plot (a marker on a vertical line from 0) as one scatter trace, so animation frames can update it."""
+    """A stem plot (a marker on a vertical line from 0) as one scatter trace, so animation frames can update it.
+
+    Above :data:`MAX_STEMS` points the stems would merge into a solid area, so a plain line is drawn instead.
+    """
     x = np.asarray(x, float) + dash_offset
     y = np.asarray(y, float)
+    if x.size > MAX_STEMS:
+        return go.Scatter(x=x, y=y, mode="lines", name=name, line=dict(color=colour), hovertemplate=hover)
     up = np.where(y < 0, -y, 0.0)
     down = np.where(y > 0, y, 0.0)
     return go.Scatter(
@@ -418,7 +425,7 @@ def lines_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], xaxis_title: 
     """Several curves (name → (x, y)) on one axis, drawn as lines with markers."""
     fig = go.Figure()
     for name, (x, y) in curves.items():
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name))
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers" if len(x) <= MAX_STEMS else "lines", name=name))
     fig.update_layout(
         title=title, height=280, margin=_margin(title), xaxis_title=xaxis_title, legend=dict(orientation="h", y=-0.3)
     )

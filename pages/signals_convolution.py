@@ -112,7 +112,9 @@ st.plotly_chart(modes_figure(full, L, M), width="stretch", key=f"{KEY}_modes")
 
 # ------------------------------------------------------------------------------------------------ again
 st.header("Convolve again")
-if st.toggle("Convolve the result with g once more", value=True, key=f"{KEY}_again"):
+if full.size > sg.MAX_LENGTH:
+    st.info(f"f * g has {full.size:,} values, more than the {sg.MAX_LENGTH:,} the app convolves: shorten f or g.")
+elif st.toggle("Convolve the result with g once more", value=True, key=f"{KEY}_again"):
     twice = sg.convolve(full, g)
     st.markdown(f"`((f*g)*g) = {_short(twice)}` ({twice.size} values)")
     st.plotly_chart(

@@ -45,7 +45,7 @@ st.markdown(
     f"Radius r = int({truncate:g}·{sigma:g} + 0.5) = **{radius}**, so the kernel has **{kernel.size}** samples "
     f"(t = −{radius} … {radius}). Dividing by their sum makes the weights add up to exactly 1, so smoothing keeps "
     "the signal's level; the samples of the formula alone add up to "
-    f"{np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2).sum() / np.sqrt(2 * np.pi * sigma**2):.4f}."
+    f"{sg.gaussian_kernel(sigma, truncate, normalise=False).sum():.4f}."
 )
 if kernel.size <= 15:
     st.markdown(f"Kernel: `[{sg.format_numbers(kernel)}]`")

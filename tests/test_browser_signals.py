@@ -30,7 +30,9 @@ def test_walkthrough_plays_and_bad_input_is_explained(app_server, browser):
     box.fill("1, 2, oops")
     box.press("Enter")
     page.get_by_text("“oops”, is not a number").wait_for(timeout=30_000)
+    wait_idle(page)
     assert not exception_texts(page)
+    assert page.get_by_text("Step through t").count() == 0  # the page stops at the error instead of going on
     screenshot(page, "signals-convolution-bad-input")
     assert not js_errors, js_errors
     ctx.close()

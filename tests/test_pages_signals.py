@@ -94,6 +94,18 @@ def test_convolution_page_long_signal_writes_overlap_only():
     assert _codes(at)[0] == "(f*g)(2) = f(0)g(2) + f(1)g(1) + f(2)g(0) = 0×1 + 1×1 + 2×1 = 3"
 
 
+def test_convolution_page_longest_inputs_do_not_crash():
+    at = app_test(CONV)
+    long = ", ".join(str(i % 7) for i in range(6000))
+    at.text_input(key="signals_convolution_f").set_value(long).run()
+    at.text_input(key="signals_convolution_g").set_value(long).run()
+    assert_no_exception(at)
+    assert not at.error
+    assert "— L + M − 1 = 11999 values." in _text(at)
+    assert any("more than the 10,000 the app convolves" in i.value for i in at.info)
+    assert any("Same numbers as the convolution above" in s.value for s in at.success)
+
+
 def test_gaussian_page():
     at = app_test(GAUSS)
     assert_no_exception(at)

@@ -163,6 +163,9 @@ def test_gaussian_kernel_matches_scipy(sigma, truncate):
     r = int(truncate * sigma + 0.5)
     assert kernel.size == 2 * r + 1
     assert kernel.sum() == pytest.approx(1.0)
+    raw = sg.gaussian_kernel(sigma, truncate, normalise=False)
+    np.testing.assert_allclose(raw, stats.norm(0, sigma).pdf(np.arange(-r, r + 1)), rtol=1e-12)
+    np.testing.assert_allclose(kernel, raw / raw.sum(), rtol=1e-12)
     impulse = np.zeros(2 * r + 1)
     impulse[r] = 1.0
     np.testing.assert_allclose(
