@@ -85,6 +85,7 @@ def as_signal(values: Sequence[float] | np.ndarray, name: str = "the signal") ->
 
 
 _SEPARATORS = re.compile(r"[\s,;]+")
+_UNSAFE = re.compile(r"[^A-Za-z0-9.+\-−]")
 
 
 def parse_numbers(text: str, name: str = "the signal") -> np.ndarray:
@@ -108,13 +109,14 @@ def parse_numbers(text: str, name: str = "the signal") -> np.ndarray:
         try:
             v = float(token.replace("−", "-"))
         except ValueError:
-            shown = token if len(token) <= 20 else token[:20] + "…"
+            # The message is shown as markdown: echo only plain characters of the student's text.
+            shown = _UNSAFE.sub("?", token if len(token) <= 20 else token[:20]) + ("…" if len(token) > 20 else "")
             raise InputError(
                 f"{_label(name)}: value {i}, “{shown}”, is not a number. Type numbers separated by commas, "
                 "e.g. 1, 2, 3, 4."
             ) from None
         if not math.isfinite(v):
-            raise InputError(f"{_label(name)}: value {i}, “{token}”, is not a finite number.")
+            raise InputError(f"{_label(name)}: value {i}, “{_UNSAFE.sub('?', token)}”, is not a finite number.")
         values.append(v)
     return np.asarray(values, dtype=float)
 
