@@ -281,7 +281,7 @@ def test_parse_numbers(text, expected):
         ("  [ ] ", "is empty"),
         ("1, two, 3", "value 2, “two”, is not a number"),
         ("1 [x](http://a.b) 2", r"value 2, “\?x\?\?http\?\?\?a.b\?”"),  # no markdown link survives
-        ("1, " + "9" * 30 + "x", "“9999999999999999999…”"),
+        ("1, " + "9" * 30 + "x", "“" + "9" * 20 + "…”"),
         ("1, nan", "not a finite number"),
         ("inf", "not a finite number"),
         (", ".join(["1"] * 10_001), "limit is 10,000"),
