@@ -268,11 +268,6 @@ def written_sum(step: ConvolutionStep, overlap_only: bool = False) -> str:
     return f"(f*g)({step.t}) = {symbols} = {products} = {format_number(step.value)}"
 
 
-def convolution_table(f: Sequence[float] | np.ndarray, g: Sequence[float] | np.ndarray) -> dict[str, np.ndarray]:
-    """The three output modes side by side: ``{"full": ..., "same": ..., "valid": ...}``."""
-    return {m: convolve(f, g, m) for m in MODES}
-
-
 def torch_conv1d(f: Sequence[float] | np.ndarray, g: Sequence[float] | np.ndarray, flip: bool = True) -> np.ndarray:
     """Run ``torch.nn.functional.conv1d`` on f with kernel g and padding M−1 (all overlaps).
 
@@ -302,17 +297,20 @@ def torch_conv1d_code(f: Sequence[float] | np.ndarray, g: Sequence[float] | np.n
     """The PyTorch code that :func:`torch_conv1d` runs, written out with the current numbers."""
     a = as_signal(f, "f")
     b = as_signal(g, "g")
-    fa = ", ".join(_float_literal(v) for v in a[:50])
-    ga = ", ".join(_float_literal(v) for v in b[:50])
-    if a.size > 50:
-        fa += ", ..."
-    if b.size > 50:
-        ga += ", ..."
+    shown = 50
+
+    def literal(x: np.ndarray) -> str:
+        body = ", ".join(_float_literal(v) for v in x[:shown])
+        return f"[{body}, ...]" if x.size > shown else f"[{body}]"
+
+    def note(x: np.ndarray, shape: str) -> str:
+        return f"# {shape}; {x.size} values, the first {shown} written here" if x.size > shown else f"# {shape}"
+
     return (
         "import torch\n"
         "import torch.nn.functional as F\n\n"
-        f"f = torch.tensor([{fa}]).reshape(1, 1, -1)  # (batch, channels, length)\n"
-        f"g = torch.tensor([{ga}]).reshape(1, 1, -1)  # (out_channels, in_channels, kernel size)\n\n"
+        f"f = torch.tensor({literal(a)}).reshape(1, 1, -1)  {note(a, '(batch, channels, length)')}\n"
+        f"g = torch.tensor({literal(b)}).reshape(1, 1, -1)  {note(b, '(out_channels, in_channels, kernel size)')}\n\n"
         "# conv1d slides g WITHOUT flipping it (cross-correlation); flip it to get the convolution f * g.\n"
         f"F.conv1d(f, g.flip(-1), padding={b.size - 1})  # padding M-1 keeps every overlap: the 'full' mode\n"
     )
@@ -377,9 +375,10 @@ def best_lag(lags: np.ndarray, values: np.ndarray) -> int:
 def estimate_period(x: Sequence[float] | np.ndarray) -> float | None:
     """The period (in samples) of a roughly periodic signal, read off its autocorrelation.
 
-    The mean is removed; the highest autocorrelation peak after the first zero crossing (lags up to half the length)
-    gives a first guess p. The peaks near 2p, 3p, … are then located too and a line through the origin is fitted to
-    their lags, which averages out the noise of a single peak. ``None`` when there is no clear peak: the
+    The mean is removed; after the autocorrelation's first zero crossing (lags up to half the length), the first
+    local maximum reaching half the highest one gives a first guess p (a later peak at 2p or 3p can be higher by
+    noise alone). The peaks near 2p, 3p, … are then located too and a line through the origin is fitted to their
+    lags, which averages out the noise of a single peak. ``None`` when there is no clear peak: the
     autocorrelation never crosses zero, or its peak is below :data:`MIN_PERIOD_PEAK` of the value at lag 0 (white
     noise reaches about 0.15 there).
     """
