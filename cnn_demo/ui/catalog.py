@@ -33,6 +33,46 @@ SECTIONS: tuple[str, ...] = ("Signals", "Images", "Building blocks", "Models", "
 PAGES: tuple[PageSpec, ...] = (
     HOME,
     PageSpec(
+        "pages/signals_convolution.py",
+        "1-D convolution",
+        ":material/stacked_line_chart:",
+        "Signals",
+        "signals_convolution",
+        "Step through the lecture's example f = [1, 2, 3, 4], g = [1, 1, 1] one output at a time, then your own "
+        "numbers: full/same/valid, PyTorch's conv1d and the frequency view.",
+        "Convolution Operation, Example",
+    ),
+    PageSpec(
+        "pages/signals_gaussian.py",
+        "Gaussian filter",
+        ":material/blur_linear:",
+        "Signals",
+        "signals_gaussian",
+        "Smooth a noisy signal with a Gaussian kernel: see how σ trades noise against detail, and what each "
+        "boundary mode does at the edges.",
+        "Gaussian Filter",
+    ),
+    PageSpec(
+        "pages/signals_correlation.py",
+        "Cross- and auto-correlation",
+        ":material/compare_arrows:",
+        "Signals",
+        "signals_correlation",
+        "Find the delay between two noisy signals from the peak of their cross-correlation, and the period of a "
+        "signal from its autocorrelation.",
+        "Cross-Correlation and Auto-Correlation",
+    ),
+    PageSpec(
+        "pages/signals_statistics.py",
+        "Convolution in statistics",
+        ":material/bar_chart:",
+        "Signals",
+        "signals_statistics",
+        "The density of a sum of independent random variables is a convolution (uniforms, dice, normals), and "
+        "kernel density estimation is smoothing with a Gaussian.",
+        "Applications of convolution",
+    ),
+    PageSpec(
         "pages/pixels.py",
         "Images as numbers",
         ":material/grid_on:",

@@ -1,0 +1,175 @@
+"""AppTests of the Signals pages: change the inputs, check the numbers the page shows, and bad input as st.error."""
+
+import re
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from cnn_demo.signals import format_numbers
+from tests.conftest import app_test, assert_no_exception
+
+CONV = "pages/signals_convolution.py"
+GAUSS = "pages/signals_gaussian.py"
+CORR = "pages/signals_correlation.py"
+STATS = "pages/signals_statistics.py"
+
+
+def _text(at) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def _codes(at) -> list[str]:
+    return [c.value for c in at.code]
+
+
+def _metric(at, label_start: str) -> str:
+    for m in at.metric:
+        if m.label.startswith(label_start):
+            return m.value
+    raise AssertionError(f"no metric starting {label_start!r}: {[m.label for m in at.metric]}")
+
+
+@pytest.fixture(scope="module")
+def conv():
+    at = app_test(CONV)
+    assert_no_exception(at)
+    return at
+
+
+def test_convolution_page_shows_the_lecture_numbers(conv):
+    text = _text(conv)
+    assert "`(f*g) = [1, 3, 6, 9, 7, 4]`" in text
+    assert "`((f*g)*g) = [1, 4, 10, 18, 22, 20, 11, 4]`" in text
+    assert _codes(conv)[0] == ("(f*g)(2) = f(0)g(2) + f(1)g(1) + f(2)g(0) + f(3)g(-1) = 1×1 + 2×1 + 3×1 + 4×0 = 6")
+    # The PyTorch code is shown and its result proven equal.
+    assert "F.conv1d(f, g.flip(-1), padding=2)" in _codes(conv)[1]
+    assert "PyTorch with the flipped kernel: `[1, 3, 6, 9, 7, 4]`" in text
+    assert any("Same numbers as the convolution above" in s.value for s in conv.success)
+    assert len(conv.get("plotly_chart")) >= 4
+
+
+def test_convolution_page_slider_modes_and_presets(conv):
+    conv.slider(key="signals_convolution_t").set_value(4).run()
+    assert_no_exception(conv)
+    assert _codes(conv)[0].endswith("= 1×0 + 2×0 + 3×1 + 4×1 = 7")
+    conv.radio(key="signals_convolution_mode").set_value("valid").run()
+    assert '`numpy.convolve(f, g, mode="valid")` = `[6, 9]` (2 values)' in _text(conv)
+    conv.radio(key="signals_convolution_mode").set_value("same").run()
+    assert "`[3, 6, 9, 7]` (4 values)" in _text(conv)
+    # A ramp kernel: the preset fills the text box, and conv1d without the flip now differs.
+    conv.selectbox(key="signals_convolution_g_preset").set_value("ramp").run()
+    assert_no_exception(conv)
+    assert conv.text_input(key="signals_convolution_g").value == "1, 2, 3"
+    assert "`(f*g) = [1, 4, 10, 16, 17, 12]`" in _text(conv)
+    assert "PyTorch **without** the flip: `[3, 8, 14, 20, 11, 4]`" in _text(conv)
+    assert any("cross-correlation, not the convolution" in c.value for c in conv.caption)
+    conv.toggle(key="signals_convolution_again").set_value(False).run()
+    assert "((f*g)*g)" not in _text(conv)
+
+
+def test_convolution_page_typed_numbers_and_errors():
+    at = app_test(CONV)
+    at.text_input(key="signals_convolution_f").set_value("[0, 0, 1, 0, 0]").run()
+    at.text_input(key="signals_convolution_g").set_value("2; -1").run()
+    assert_no_exception(at)
+    assert "`(f*g) = [0, 0, 2, -1, 0, 0]`" in _text(at)
+    at.text_input(key="signals_convolution_f").set_value("1, two, 3").run()
+    assert_no_exception(at)
+    assert [e.value for e in at.error] == [
+        "f: value 2, “two”, is not a number. Type numbers separated by commas, e.g. 1, 2, 3, 4."
+    ]
+    at.text_input(key="signals_convolution_f").set_value("1, 2").run()
+    at.text_input(key="signals_convolution_g").set_value("  ").run()
+    assert "g is empty" in at.error[0].value
+    at.text_input(key="signals_convolution_g").set_value(", ".join(["1"] * 10_001)).run()
+    assert "limit is 10,000" in at.error[0].value
+
+
+def test_convolution_page_long_signal_writes_overlap_only():
+    at = app_test(CONV)
+    at.text_input(key="signals_convolution_f").set_value(", ".join(str(i) for i in range(300))).run()
+    assert_no_exception(at)
+    assert any("animated step-through draws up to 200" in i.value for i in at.info)
+    assert _codes(at)[0] == "(f*g)(2) = f(0)g(2) + f(1)g(1) + f(2)g(0) = 0×1 + 1×1 + 2×1 = 3"
+
+
+def test_convolution_page_longest_inputs_do_not_crash():
+    at = app_test(CONV)
+    long = ", ".join(str(i % 7) for i in range(6000))
+    at.text_input(key="signals_convolution_f").set_value(long).run()
+    at.text_input(key="signals_convolution_g").set_value(long).run()
+    assert_no_exception(at)
+    assert not at.error
+    assert "— L + M − 1 = 11999 values." in _text(at)
+    assert any("more than the 10,000 the app convolves" in i.value for i in at.info)
+    assert any("Same numbers as the convolution above" in s.value for s in at.success)
+
+
+def test_gaussian_page():
+    at = app_test(GAUSS)
+    assert_no_exception(at)
+    assert "Radius r = int(4·3 + 0.5) = **12**, so the kernel has **25** samples" in _text(at)
+    smoothed = float(_metric(at, "RMSE after smoothing"))
+    noisy = float(_metric(at, "RMSE of the noisy input"))
+    assert smoothed < noisy / 1.5
+    at.slider(key="signals_gaussian_sigma").set_value(0.5).run()
+    assert "Radius r = int(4·0.5 + 0.5) = **2**, so the kernel has **5** samples" in _text(at)
+    impulse = np.zeros(5)
+    impulse[2] = 1.0
+    reference = ndimage.gaussian_filter1d(impulse, 0.5, mode="constant", truncate=4.0)
+    assert f"Kernel: `[{format_numbers(reference)}]`" in _text(at)  # "0.0002639, 0.1065, 0.7866, …"
+    assert float(_metric(at, "RMSE after smoothing")) > smoothed  # small σ keeps the noise
+    at.slider(key="signals_gaussian_truncate").set_value(2.0).run()
+    assert "Radius r = int(2·0.5 + 0.5) = **1**" in _text(at)
+    at.number_input(key="signals_gaussian_seed").set_value(5).run()
+    at.selectbox(key="signals_gaussian_mode").set_value("wrap").run()
+    assert_no_exception(at)
+    assert float(_metric(at, "RMSE of the noisy input")) != noisy
+    at.text_input(key="signals_gaussian_edge_signal").set_value("1, 2, ?").run()
+    assert_no_exception(at)
+    assert "“?”, is not a number" in at.error[0].value
+
+
+def test_correlation_page():
+    at = app_test(CORR)
+    assert_no_exception(at)
+    assert _metric(at, "Peak of the cross-correlation") == "15"
+    at.slider(key="signals_correlation_shift").set_value(-32).run()
+    assert _metric(at, "True delay") == "-32"
+    assert _metric(at, "Peak of the cross-correlation") == "-32"
+    assert any("recovers the delay exactly" in s.value for s in at.success)
+    at.slider(key="signals_correlation_period").set_value(33).run()
+    at.radio(key="signals_correlation_shape").set_value("square").run()
+    assert abs(float(_metric(at, "Period read off")) - 33) <= 1
+    at.radio(key="signals_correlation_shape").set_value("sine").run()
+    at.slider(key="signals_correlation_pnoise").set_value(3.0).run()
+    assert _metric(at, "Period read off") == "none found"
+    assert any("Too much noise" in w.value for w in at.warning)
+    assert "Largest at lag **-1**." in _text(at)
+    at.text_input(key="signals_correlation_g").set_value("1, 2, 3, 4").run()
+    assert "Largest at lag **0**." in _text(at)
+    at.text_input(key="signals_correlation_f").set_value("").run()
+    assert_no_exception(at)
+    assert "f is empty" in at.error[0].value
+
+
+def test_statistics_page():
+    at = app_test(STATS)
+    assert_no_exception(at)
+    assert "Two uniforms add up to a triangle" in _text(at)
+    at.number_input(key="signals_statistics_b").set_value(2.0).run()
+    assert "Two uniforms add up to a trapezoid" in _text(at)
+    err = float(re.search(r"at most \*\*([0-9.]+)\*\*", _text(at)).group(1))
+    assert err < 0.01
+    at.radio(key="signals_statistics_kind").set_value("Sum of dice").run()
+    assert "the most likely total is **7**, with probability **0.1667** (= 6/36 for two dice)." in _text(at)
+    at.slider(key="signals_statistics_dice").set_value(3).run()
+    assert "the most likely total is **10**, with probability **0.1250**" in _text(at)
+    at.radio(key="signals_statistics_kind").set_value("Normal + normal").run()
+    assert "N(2, 1.12²)" in _text(at)
+    assert_no_exception(at)
+    before = _metric(at, "Distance to the true density")
+    at.slider(key="signals_statistics_h").set_value(1.5).run()
+    assert float(_metric(at, "Distance to the true density")) > float(before)  # over-smoothed
+    assert_no_exception(at)
