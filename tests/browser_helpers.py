@@ -9,22 +9,30 @@ from tests.conftest import ARTIFACTS
 RUNNING = '[data-testid="stStatusWidget"]'
 
 
-def wait_idle(page, timeout_ms: int = 90_000) -> None:
-    """Wait until Streamlit has rendered the page and finished running its script."""
-    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
-    page.wait_for_selector("h1", timeout=timeout_ms)
+def _not_running(page, timeout_ms: int) -> None:
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
         " || !/Running|Stop/i.test(document.querySelector('[data-testid=\"stStatusWidget\"]').innerText)",
         timeout=timeout_ms,
     )
+
+
+def wait_idle(page, timeout_ms: int = 90_000) -> None:
+    """Wait until Streamlit has rendered the page and its script has stayed finished for a moment."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
+    page.wait_for_selector("h1", timeout=timeout_ms)
+    # A rerun may start just after an idle check (first visits import torch), so require two idle checks in a row.
+    for _ in range(2):
+        _not_running(page, timeout_ms)
+        page.wait_for_timeout(700)
+    _not_running(page, timeout_ms)
     # Plotly loads lazily: wait (bounded) until every chart has drawn its SVG.
     page.wait_for_function(
         "() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
         ".every(c => c.querySelector('.main-svg'))",
         timeout=timeout_ms,
     )
-    page.wait_for_timeout(400)
+    page.wait_for_timeout(300)
 
 
 def exception_texts(page) -> list[str]:
