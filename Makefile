@@ -26,7 +26,7 @@ run: venv
 	$(BIN)/python -m cnn_demo serve --port $(PORT)
 
 app: venv
-	$(BIN)/streamlit run app.py --server.port $(PORT)
+	$(BIN)/python -m cnn_demo serve --no-worker --port $(PORT)
 
 worker: venv
 	$(BIN)/python -m cnn_demo worker

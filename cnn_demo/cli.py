@@ -17,7 +17,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     workers: list[subprocess.Popen] = []
     if args.worker and (ROOT / "cnn_demo" / "jobs.py").exists():
         workers.append(subprocess.Popen([sys.executable, "-m", "cnn_demo", "worker"], cwd=ROOT, env=env))
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(args.port)]
+    cmd = [sys.executable, "-m", "cnn_demo.ui.launch", "run", str(ROOT / "app.py"), "--server.port", str(args.port)]
     if args.address:
         cmd += ["--server.address", args.address]
     try:

@@ -49,3 +49,32 @@ def test_upload_through_the_picker(app_server, browser, tmp_path):
     assert not exception_texts(page)
     screenshot(page, "pixels-bad-upload")
     ctx.close()
+
+
+def test_deep_link_on_a_fresh_server_goes_through_app_py(browser, tmp_path):
+    """A first visitor landing on /pixels gets the app's navigation and sidebar, not the bare page script."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, free_port, wait_http
+
+    port = free_port()
+    env = dict(os.environ, CNN_DEMO_STATE_DIR=str(tmp_path))
+    cmd = [sys.executable, "-m", "cnn_demo", "serve", "--no-worker", "--port", str(port), "--address", "127.0.0.1"]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/_stcore/health", timeout=90)
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.1:{port}/pixels")
+        wait_idle(page)
+        sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
+        assert "Running on" in sidebar, sidebar
+        assert "Images as numbers" in sidebar
+        page.close()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
