@@ -318,7 +318,7 @@ class SafeZip:
                 if path:
                     dirs.append(path)
                 continue
-            if reason is None and info.create_system == 3 and mode and not stat.S_ISREG(mode):
+            if reason is None and info.create_system == 3 and stat.S_IFMT(mode) not in (0, stat.S_IFREG):
                 reason = SkipReason.BAD_ENTRY  # device, fifo or socket entries
             if reason is None and info.flag_bits & 0x1:
                 reason = SkipReason.ENCRYPTED
