@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
+import numpy as np
 import plotly.graph_objects as go
 
 from cnn_demo.datasets import DatasetReport, SegmentationReport
@@ -83,3 +84,24 @@ def class_pixels_figure(report: SegmentationReport, class_names: Sequence[str]) 
     fig.update_yaxes(tickformat=".0%")
     fig.update_xaxes(type="category")
     return fig
+
+
+def voc_palette(n: int = 256) -> np.ndarray:
+    """The PASCAL VOC colour map (n×3 uint8): class i gets the colour VOC's own tools give it."""
+    out = np.zeros((n, 3), dtype=np.uint8)
+    for i in range(n):
+        c, r, g, b = i, 0, 0, 0
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        out[i] = (r, g, b)
+    return out
+
+
+def colorize_mask(mask: np.ndarray) -> np.ndarray:
+    """A class-index mask as an RGB picture in the VOC colours; 255 (ignore) is drawn white."""
+    palette = voc_palette()
+    palette[255] = (255, 255, 255)
+    return palette[np.asarray(mask, dtype=np.uint8)]

@@ -85,7 +85,10 @@ def test_wrapping_folders_and_downscale():
 
 def test_train_val_split_layout_and_test_folder_unused():
     entries = [
-        (f"{s}/{c}/{i}.png", png(hash((s, c, i)) % 1000)) for s in ("train", "val") for c in "xy" for i in range(2)
+        (f"{s}/{c}/{i}.png", png(100 * ("train", "val").index(s) + 10 * "xy".index(c) + i))
+        for s in ("train", "val")
+        for c in "xy"
+        for i in range(2)
     ]
     entries.append(("test/x/9.png", png(999)))
     ds = D.read_zip_dataset(make_zip(entries), limits=SMALL)

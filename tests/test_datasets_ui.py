@@ -89,7 +89,10 @@ def test_zip_upload_shows_report_and_split(at):
 
 def test_given_split_can_be_replaced_by_a_stratified_one(at):
     entries = [
-        (f"{s}/{c}/{i}.png", png(hash((s, c, i)) % 997)) for s in ("train", "val") for c in "ab" for i in range(5)
+        (f"{s}/{c}/{i}.png", png(100 * ("train", "val").index(s) + 10 * "ab".index(c) + i))
+        for s in ("train", "val")
+        for c in "ab"
+        for i in range(5)
     ]
     upload_zip(at, make_zip(entries))
     assert result(at) == "RESULT 20 a|b 10/10"
@@ -156,4 +159,50 @@ def test_build_in_the_page_with_files_and_camera(at):
     at.button(key="ft_remove_2").click().run()
     assert result(at) == "RESULT 5 apples|pears 3/2"
     at.button(key="ft_clear_1").click().run()
+    assert result(at) == "RESULT none"
+
+
+def test_datasets_page_example_zip_and_segmentation():
+    from cnn_demo.datasets import example_zip
+    from tests.conftest import app_test, shared_path
+
+    at = app_test("pages/datasets.py")
+    assert_no_exception(at)
+    at.file_uploader(key="datasets_zip").set_value(("textures.zip", example_zip(), "application/zip")).run()
+    assert_no_exception(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Images"] == "36" and metrics["Classes"] == "3"
+    assert any(
+        "9 training and 3 validation" in c.value or "27 training and 9 validation" in c.value for c in at.caption
+    )
+    shared_path("seg_sample", "voc_vainf")
+    assert metrics["Image/mask pairs"] == "14"
+    pixels = [c for c in at.get("plotly_chart") if c.key == "datasets_seg_pixels_chart"]
+    assert len(pixels) == 1
+
+
+def test_segmentation_upload_with_class_names():
+    def app():
+        import streamlit as st
+
+        from cnn_demo.ui.datasets import segmentation_input
+
+        seg = segmentation_input("seg")
+        st.text("RESULT none" if seg is None else f"RESULT {len(seg)} {'|'.join(seg.class_names)}")
+
+    at = AppTest.from_function(app, default_timeout=60)
+    at.run()
+    at.radio(key="seg_source").set_value("Upload a zip").run()
+    assert result(at) == "RESULT none"
+    mask = np.zeros((16, 20), np.uint8)
+    mask[4:10, 5:15] = 1
+    buf = io.BytesIO()
+    Image.fromarray(mask, "L").save(buf, format="PNG")
+    entries = [("images/a.png", png(1)), ("masks/a.png", buf.getvalue()), ("class_names.txt", b"sky\n<b>ground</b>\n")]
+    at.file_uploader(key="seg_zip").set_value(("pairs.zip", make_zip(entries), "application/zip")).run()
+    assert_no_exception(at)
+    assert result(at) == "RESULT 1 sky|<b>ground</b>"
+    bad = make_zip([("images/a.png", png(1)), ("masks/b.png", buf.getvalue())])
+    at.file_uploader(key="seg_zip").set_value(("bad.zip", bad, "application/zip")).run()
+    assert any("No image/mask pair" in e.value for e in at.error)
     assert result(at) == "RESULT none"

@@ -30,6 +30,12 @@ def _builtin(name: str) -> D.Dataset:
     return D.load_builtin(name)
 
 
+@st.cache_data(max_entries=1, show_spinner=False)
+def example_zip_bytes() -> bytes:
+    """The example ImageFolder zip (texture patches), built once per server."""
+    return D.example_zip()
+
+
 def _state(key: str, suffix: str, default):
     full = f"{key}_{suffix}"
     if full not in st.session_state:
@@ -250,3 +256,83 @@ def split_input(key: str, dataset: D.Dataset) -> D.Split:
         split = D.split_dataset(dataset, fraction, seed, use_given=False)
     st.caption(f"{len(split.train)} training and {len(split.val)} validation images")
     return split
+
+
+SEG_SOURCES: tuple[str, ...] = ("PASCAL VOC sample", "Upload a zip")
+SEG_HELP = (
+    "A .zip with images/ and masks/ folders: each mask has the same name as its image (a.jpg ↔ a.png) and "
+    "holds one class number per pixel (a palette or grayscale PNG, 255 = ignore). An optional class_names.txt "
+    "lists the class names, one per line."
+)
+
+
+@st.cache_resource(show_spinner="Loading the VOC sample…")
+def _voc_sample() -> D.SegmentationDataset:
+    return D.load_voc_sample()
+
+
+def show_segmentation_report(dataset: D.SegmentationDataset, key: str, samples: int = 4) -> None:
+    """Report of paired segmentation data: counts, errors, warnings, pixel share per class, samples, skipped files."""
+    from cnn_demo.viz_datasets import class_pixels_figure, colorize_mask
+
+    report = dataset.report
+    st.caption(f"Source: {escape_markdown(report.source)}")
+    m = st.columns(3)
+    m[0].metric("Image/mask pairs", report.n_pairs)
+    m[1].metric("Mask classes", dataset.num_classes)
+    m[2].metric("Ignored pixels (255)", f"{report.ignore_fraction:.1%}")
+    for error in report.errors:
+        st.error(escape_markdown(error), icon=":material/block:")
+    for warning in report.warnings:
+        st.warning(escape_markdown(warning), icon=":material/warning:")
+    if report.class_pixels:
+        st.plotly_chart(class_pixels_figure(report, dataset.class_names), width="stretch", key=f"{key}_pixels_chart")
+    if len(dataset):
+        st.markdown("**Samples: image and mask** (white = ignored)")
+        cols = st.columns(min(samples, len(dataset)))
+        for col, i in zip(cols, range(len(dataset)), strict=False):
+            with col:
+                st.image([dataset.images[i], colorize_mask(dataset.masks[i])], width=120)
+                st.caption(escape_markdown(dataset.stems[i]))
+    if report.skipped:
+        with st.expander(f"Skipped files ({len(report.skipped)})"):
+            st.dataframe(
+                pd.DataFrame(
+                    {
+                        "file": [s.path for s in report.skipped],
+                        "reason": [str(s.reason) for s in report.skipped],
+                        "details": [s.detail for s in report.skipped],
+                    }
+                ),
+                hide_index=True,
+                width="stretch",
+                key=f"{key}_seg_skipped_table",
+            )
+
+
+def segmentation_input(key: str, *, limits: D.DatasetLimits = D.DEFAULT_LIMITS) -> D.SegmentationDataset | None:
+    """Let the user choose the VOC sample or upload image/mask pairs; show the report; return usable data or None."""
+    source = st.radio("Image/mask pairs", SEG_SOURCES, horizontal=True, key=f"{key}_source")
+    dataset: D.SegmentationDataset | None = None
+    if source == SEG_SOURCES[0]:
+        with user_errors():
+            dataset = _voc_sample()
+    else:
+        upload = st.file_uploader("Pairs (.zip)", type=["zip"], key=f"{key}_zip", help=SEG_HELP)
+        if upload is None:
+            st.info(SEG_HELP)
+            return None
+        data = upload.getvalue()
+        digest = hashlib.sha256(data).hexdigest()
+        cached = st.session_state.get(f"{key}_seg_dataset")
+        if cached is not None and cached[0] == digest:
+            dataset = cached[1]
+        else:
+            st.session_state.pop(f"{key}_seg_dataset", None)
+            with user_errors(), st.spinner("Checking the image/mask pairs…"):
+                dataset = D.read_segmentation_zip(data, upload.name, limits=limits)
+                st.session_state[f"{key}_seg_dataset"] = (digest, dataset)
+    if dataset is None:
+        return None
+    show_segmentation_report(dataset, key)
+    return dataset if dataset.report.ok else None
