@@ -18,7 +18,7 @@ from cnn_demo.ui.common import escape_markdown, user_errors
 from cnn_demo.viz_datasets import class_counts_figure
 
 SOURCES: tuple[str, ...] = ("Upload a zip", "Build in the page", "Built-in dataset")
-SAMPLES_PER_CLASS = 8
+SAMPLES_PER_CLASS = 6
 ZIP_HELP = (
     "A .zip with one folder per class (cats/…, dogs/…). A single wrapping folder is fine, and so are "
     "train/ and val/ folders, each holding the class folders; their split is then used as given."
@@ -220,7 +220,7 @@ def _sample_grid(dataset: D.Dataset, key: str) -> None:
         idx = dataset.indices_of(label)[:SAMPLES_PER_CLASS]
         st.markdown(f"{escape_markdown(name)} · {len(dataset.indices_of(label))} image(s)")
         if len(idx):
-            st.image([dataset.images[i] for i in idx], width=96)
+            st.image([dataset.images[i] for i in idx], width=100)
 
 
 def dataset_input(key: str, *, limits: D.DatasetLimits = D.DEFAULT_LIMITS) -> D.Dataset | None:
