@@ -1219,6 +1219,20 @@ def read_segmentation_folder(
     return _read_segmentation(_FolderReader(root, limits), f"folder {_q(str(root))}", class_names, limits)
 
 
+def load_segmentation(
+    path: str | Path, class_names: Sequence[str] | None = None, limits: DatasetLimits = DEFAULT_LIMITS
+) -> SegmentationDataset:
+    """Image/mask pairs from a ``.zip`` file or a folder given by its path."""
+    p = Path(path)
+    if p.is_dir():
+        return read_segmentation_folder(p, class_names, limits)
+    if not p.is_file():
+        raise InputError(f"{p} does not exist.")
+    if p.stat().st_size > limits.max_zip_bytes:
+        raise InputError(f"{p.name} is larger than the {limits.max_zip_bytes // MB} MB limit.")
+    return read_segmentation_zip(p.read_bytes(), p.name, class_names, limits)
+
+
 def shared_data_dir() -> Path:
     """The shared data folder: ``$CNN_DEMO_SHARED_DATA``, else ``../shared/data`` beside the repository."""
     env = os.environ.get("CNN_DEMO_SHARED_DATA")

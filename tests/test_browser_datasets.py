@@ -28,7 +28,10 @@ def test_upload_dataset_zip(app_server, browser, tmp_path):
 
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = ctx.new_page()
-    page.goto(f"{app_server}/datasets")
+    page.goto(app_server)
+    wait_idle(page)
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Datasets for training", exact=True).click()
+    page.wait_for_url("**/datasets", timeout=30_000)
     wait_idle(page)
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(good))
     page.get_by_text("Ready: the train/ and val/ folders will be used as the split.").wait_for(timeout=60_000)

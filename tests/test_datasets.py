@@ -551,3 +551,26 @@ def test_folder_paths_are_relative(tmp_path: Path):
     (tmp_path / "masks" / "x.png").write_bytes(mask_png(m))
     ds = D.read_segmentation_folder(tmp_path, class_names=["bg", "thing"], limits=SMALL)
     assert ds.stems == ("x",) and ds.report.ok
+
+
+# ------------------------------------------------------------------------------------------ command line
+
+
+def test_check_dataset_command(tmp_path, capsys):
+    import json
+
+    from cnn_demo.cli import main
+
+    path = tmp_path / "pets.zip"
+    path.write_bytes(make_zip([*two_classes(), ("cats/notes.txt", b"x")]))
+    assert main(["check-dataset", str(path), "--compact"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] and report["class_names"] == ["cats", "dogs"]
+    assert report["skipped"] == [
+        {"path": "cats/notes.txt", "reason": "not an image", "detail": "file type is not an image"}
+    ]
+    path.write_bytes(make_zip([("cats/1.png", png(1)), ("cats/2.png", png(2))]))
+    assert main(["check-dataset", str(path)]) == 1
+    assert "at least 2 classes" in json.loads(capsys.readouterr().out)["errors"][0]
+    assert main(["check-dataset", "--segmentation", str(tmp_path / "missing.zip")]) == 2
+    assert "does not exist" in capsys.readouterr().err
