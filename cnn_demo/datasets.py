@@ -369,7 +369,7 @@ class SafeZip:
         except NotImplementedError:
             return SkippedFile(member.path, SkipReason.BAD_ENTRY, "compressed with a method this server cannot read")
         except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, RuntimeError) as exc:
-            return SkippedFile(member.path, SkipReason.BAD_ENTRY, str(exc)[:120])
+            return SkippedFile(member.path, SkipReason.BAD_ENTRY, str(exc)[:120] or type(exc).__name__)
         return b"".join(chunks)
 
     def close(self) -> None:
@@ -392,8 +392,13 @@ class _FolderReader:
         count = 0
         for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
             dirnames.sort()
+            for d in list(dirnames):  # hidden folders (.git, __MACOSX) are reported once, not walked
+                rel, reason = _unsafe_or_hidden((Path(dirpath) / d).relative_to(root).as_posix())
+                if reason is not None:
+                    skipped.append(SkippedFile(rel + "/", reason))
+                    dirnames.remove(d)
             rel_dir = Path(dirpath).relative_to(root).as_posix()
-            if rel_dir != "." and _unsafe_or_hidden(rel_dir)[1] is None:
+            if rel_dir != ".":
                 dirs.append(rel_dir)
             for name in sorted(filenames) + [d for d in dirnames if (Path(dirpath) / d).is_symlink()]:
                 count += 1
@@ -447,7 +452,7 @@ def _classify_load_error(message: str) -> SkipReason:
 
 def decode_image(path: str, data: bytes, limits: DatasetLimits = DEFAULT_LIMITS) -> np.ndarray | SkippedFile:
     """One dataset image as a read-only RGB uint8 array (via :func:`load_image`), or why it was skipped."""
-    if data[:4] in _ARCHIVE_MAGIC or data[:2] == b"\x1f\x8b":
+    if any(data.startswith(magic) for magic in _ARCHIVE_MAGIC):
         return SkippedFile(path, SkipReason.NESTED_ARCHIVE)
     try:
         img = load_image(data, max_pixels=limits.max_pixels, max_side=limits.max_side)

@@ -240,21 +240,36 @@ def test_images_over_the_pixel_or_byte_limit_are_skipped():
     assert reasons(ds)["cats/big.bmp"] == D.SkipReason.TOO_LARGE
 
 
-def _mark_encrypted(data: bytes, name: bytes) -> bytes:
-    """Set the 'encrypted' flag of one member in its local header (offset 6) and central record (offset 8)."""
+def _patch_member(data: bytes, name: bytes, field: str, value: int) -> bytes:
+    """Rewrite one header field of one member, in its local header and its central directory record."""
+    offsets = {"flags": (6, 8, "<H"), "compress_size": (18, 20, "<I")}[field]
     out = bytearray(data)
-    for sig, flag_off, len_off, name_off in ((b"PK\x03\x04", 6, 26, 30), (b"PK\x01\x02", 8, 28, 46)):
+    for sig, off, len_off, name_off in ((b"PK\x03\x04", offsets[0], 26, 30), (b"PK\x01\x02", offsets[1], 28, 46)):
         start = 0
         while (i := out.find(sig, start)) >= 0:
             (n,) = struct.unpack("<H", out[i + len_off : i + len_off + 2])
             if out[i + name_off : i + name_off + n] == name:
-                out[i + flag_off] |= 0x1
+                size = struct.calcsize(offsets[2])
+                old = struct.unpack(offsets[2], out[i + off : i + off + size])[0]
+                new = old | value if field == "flags" else value
+                out[i + off : i + off + size] = struct.pack(offsets[2], new)
             start = i + 4
     return bytes(out)
 
 
+def test_bomb_hiding_behind_a_false_compressed_size_is_still_bounded():
+    data = make_zip([*two_classes(), ("b/bomb.png", b"\0" * (60 * D.MB))])
+    lying = _patch_member(data, b"b/bomb.png", "compress_size", 0x7FFF0000)
+    t = time.perf_counter()
+    ds = D.read_zip_dataset(lying, limits=SMALL)
+    # Either zipfile refuses the inconsistent entry, or the per-file limit stops it after 40 MB.
+    assert reasons(ds)["b/bomb.png"] in (D.SkipReason.TOO_LARGE, D.SkipReason.BAD_ENTRY)
+    assert len(ds) == 4 and ds.report.ok
+    assert time.perf_counter() - t < 5.0
+
+
 def test_encrypted_entries_are_skipped():
-    data = _mark_encrypted(make_zip([*two_classes(), ("cats/secret.png", png(9))]), b"cats/secret.png")
+    data = _patch_member(make_zip([*two_classes(), ("cats/secret.png", png(9))]), b"cats/secret.png", "flags", 0x1)
     ds = D.read_zip_dataset(data, limits=SMALL)
     assert reasons(ds) == {"cats/secret.png": D.SkipReason.ENCRYPTED}
 
@@ -435,9 +450,15 @@ def test_folder_reader_skips_symlinks(tmp_path):
     outside.write_bytes(png(9))
     os.symlink(outside, tmp_path / "a" / "link.png")
     os.symlink(tmp_path / "b", tmp_path / "linked_class")
+    (tmp_path / ".git" / "objects").mkdir(parents=True)
+    (tmp_path / ".git" / "objects" / "x.png").write_bytes(png(8))
     ds = D.load_dataset(tmp_path, SMALL)
     assert ds.class_names == ("a", "b")
-    assert reasons(ds) == {"a/link.png": D.SkipReason.SYMLINK, "linked_class": D.SkipReason.SYMLINK}
+    assert reasons(ds) == {
+        "a/link.png": D.SkipReason.SYMLINK,
+        "linked_class": D.SkipReason.SYMLINK,
+        ".git/": D.SkipReason.HIDDEN,
+    }
 
 
 def test_builtin_textures_are_patches_of_the_skimage_photos():
