@@ -749,8 +749,10 @@ def validate_class_name(name: str, limits: DatasetLimits = DEFAULT_LIMITS) -> st
         raise InputError(f"The class name {_q(clean[:20] + '…')} is too long; at most {limits.max_class_name_length}.")
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
         raise InputError("A class name cannot contain control characters.")
-    if "/" in clean or "\\" in clean or clean in (".", ".."):
-        raise InputError(f"The class name {_q(clean)} cannot contain / or \\ or be . or ..")
+    if "/" in clean or "\\" in clean:
+        raise InputError(f"The class name {_q(clean)} cannot contain / or \\.")
+    if clean.startswith(".") or clean == "__MACOSX":
+        raise InputError(f"The class name {_q(clean)} cannot start with a dot (such folders are hidden).")
     return clean
 
 
@@ -1253,6 +1255,27 @@ def load_voc_sample(limits: DatasetLimits = DEFAULT_LIMITS) -> SegmentationDatas
     # Only images/ and masks/ are read; targets_color/ holds the same masks drawn in colour.
     reader.files = tuple(f for f in reader.files if f.path.split("/")[0] in ("images", "masks"))
     return _read_segmentation(reader, "PASCAL VOC sample (seg_sample/voc_vainf)", VOC_CLASSES, limits)
+
+
+def dataset_to_zip(dataset: Dataset, split: Split | None = None) -> bytes:
+    """The dataset as an ImageFolder ``.zip`` of PNGs (``train/`` and ``val/`` when split), readable by
+    :func:`read_zip_dataset` with the same images: how a page hands a dataset to a job worker without pickle."""
+    from cnn_demo.images import to_png_bytes
+
+    part = ["" for _ in range(len(dataset))]
+    if split is None and dataset.given_split is not None:
+        split = split_dataset(dataset)
+    if split is not None:
+        for i in split.train:
+            part[int(i)] = "train/"
+        for i in split.val:
+            part[int(i)] = "val/"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for i, (img, label, path) in enumerate(zip(dataset.images, dataset.labels, dataset.paths, strict=True)):
+            stem = PurePosixPath(path).stem.lstrip(".") or "image"
+            zf.writestr(f"{part[i]}{dataset.class_names[int(label)]}/{i:05d}_{stem}.png", to_png_bytes(img))
+    return buf.getvalue()
 
 
 def example_zip(per_class: int = 12) -> bytes:

@@ -431,11 +431,27 @@ def test_build_dataset_from_uploads():
         (["a/b", "c"], "cannot contain /"),
         (["x" * 80, "c"], "too long"),
         (["bad\x00name", "c"], "control characters"),
+        ([".hidden", "c"], "cannot start with a dot"),
     ],
 )
 def test_class_name_validation(names, message):
     with pytest.raises(InputError, match=message):
         D.build_dataset([(n, [("a.png", png(1))]) for n in names])
+
+
+def test_dataset_to_zip_round_trip():
+    ds = D.read_zip_dataset(make_zip(two_classes(n=5)), limits=SMALL)
+    split = D.split_dataset(ds, 0.4, seed=1)
+    again = D.read_zip_dataset(D.dataset_to_zip(ds, split), limits=SMALL)
+    assert again.class_names == ds.class_names and again.report.has_given_split
+    assert [(c.train, c.val) for c in again.report.classes] == [(3, 2), (3, 2)]
+    order = [int(p.split("/")[-1][:5]) for p in again.paths]
+    for j, i in enumerate(order):
+        np.testing.assert_array_equal(again.images[j], ds.images[i])
+        assert again.labels[j] == ds.labels[i]
+        assert again.given_split[j] == ("val" if i in split.val else "train")
+    faces = D.read_zip_dataset(D.dataset_to_zip(D.load_builtin("faces")))
+    assert [c.total for c in faces.report.classes] == [100, 100]
 
 
 # ------------------------------------------------------------------------------------------ folders and built-ins
