@@ -611,3 +611,20 @@ def test_check_dataset_command(tmp_path, capsys):
     assert "at least 2 classes" in json.loads(capsys.readouterr().out)["errors"][0]
     assert main(["check-dataset", "--segmentation", str(tmp_path / "missing.zip")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.data())
+def test_fuzz_segmentation_reader_only_raises_input_error(data):
+    m = np.zeros((12, 16), np.uint8)
+    m[2:8, 4:12] = 1
+    blob = bytearray(make_zip([("images/a.png", png(1, (16, 12))), ("masks/a.png", mask_png(m))]))
+    for _ in range(data.draw(st.integers(1, 6))):
+        blob[data.draw(st.integers(0, len(blob) - 1))] = data.draw(st.integers(0, 255))
+    try:
+        ds = D.read_segmentation_zip(bytes(blob), limits=SMALL)
+    except InputError:
+        return
+    assert len(ds.images) == len(ds.masks) <= 1
+    for img, mask in zip(ds.images, ds.masks, strict=True):
+        assert img.shape[:2] == mask.shape and mask.dtype == np.uint8
