@@ -458,6 +458,10 @@ def decode_image(path: str, data: bytes, limits: DatasetLimits = DEFAULT_LIMITS)
         img = load_image(data, max_pixels=limits.max_pixels, max_side=limits.max_side)
     except InputError as exc:
         return SkippedFile(path, _classify_load_error(str(exc)), str(exc))
+    if min(img.size) < MIN_SIDE:
+        return SkippedFile(
+            path, SkipReason.TOO_SMALL, f"extreme aspect ratio: only {img.width}×{img.height} pixels after shrinking"
+        )
     arr = np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
     arr.flags.writeable = False
     return arr

@@ -268,6 +268,38 @@ def test_bomb_hiding_behind_a_false_compressed_size_is_still_bounded():
     assert time.perf_counter() - t < 5.0
 
 
+def _bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A PNG whose header declares width×height pixels but holds no pixel data (a decompression-bomb header)."""
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+def test_unusual_images_bomb_headers_16_bit_cmyk_and_aspect_ratio():
+    buf16 = io.BytesIO()
+    Image.fromarray((np.arange(20 * 16).reshape(16, 20) * 200).astype(np.uint16)).save(buf16, format="PNG")
+    cmyk = io.BytesIO()
+    Image.new("CMYK", (20, 16), (0, 255, 255, 0)).save(cmyk, format="JPEG")
+    extra = [
+        ("cats/bomb.png", _bomb_png()),
+        ("cats/deep.png", buf16.getvalue()),
+        ("dogs/cmyk.jpg", cmyk.getvalue()),
+        ("dogs/strip.png", png(1, (4000, 10))),
+    ]
+    ds = D.read_zip_dataset(make_zip(two_classes() + extra), limits=SMALL)
+    got = reasons(ds)
+    assert got == {"cats/bomb.png": D.SkipReason.TOO_LARGE, "dogs/strip.png": D.SkipReason.TOO_SMALL}
+    assert "aspect ratio" in {s.path: s.detail for s in ds.report.skipped}["dogs/strip.png"]
+    deep = ds.images[ds.paths.index("cats/deep.png")]
+    assert deep.shape == (16, 20, 3) and deep.max() > 200
+    red = ds.images[ds.paths.index("dogs/cmyk.jpg")]
+    assert red[..., 0].mean() > 200 and red[..., 1].mean() < 60
+
+
 def test_encrypted_entries_are_skipped():
     data = _patch_member(make_zip([*two_classes(), ("cats/secret.png", png(9))]), b"cats/secret.png", "flags", 0x1)
     ds = D.read_zip_dataset(data, limits=SMALL)
