@@ -206,3 +206,25 @@ def test_segmentation_upload_with_class_names():
     at.file_uploader(key="seg_zip").set_value(("bad.zip", bad, "application/zip")).run()
     assert any("No image/mask pair" in e.value for e in at.error)
     assert result(at) == "RESULT none"
+
+
+def test_missing_voc_sample_is_explained(monkeypatch, tmp_path):
+    from cnn_demo.ui.datasets import _voc_sample
+
+    def app():
+        import streamlit as st
+
+        from cnn_demo.ui.datasets import segmentation_input
+
+        st.text("RESULT none" if segmentation_input("seg") is None else "RESULT data")
+
+    monkeypatch.setenv("CNN_DEMO_SHARED_DATA", str(tmp_path))
+    _voc_sample.clear()
+    try:
+        at = AppTest.from_function(app, default_timeout=60)
+        at.run()
+        assert_no_exception(at)
+        assert any("VOC sample is missing" in e.value for e in at.error)
+        assert result(at) == "RESULT none"
+    finally:
+        _voc_sample.clear()
