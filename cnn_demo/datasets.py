@@ -82,6 +82,7 @@ class SkipReason(StrEnum):
     BAD_ENTRY = "damaged zip entry"
     OUTSIDE_CLASS = "not inside a class folder"
     UNUSED_SPLIT = "in a split that is not used"
+    OUTSIDE_PAIRS = "not inside images/ or masks/"
     NO_MASK = "image without a mask"
     NO_IMAGE = "mask without an image"
     BAD_MASK = "mask is not a class-index image"
@@ -1098,7 +1099,7 @@ def _read_segmentation(
     for f, p in zip(usable, parts, strict=True):
         role = _seg_role(p[depth:])
         if role is None:
-            skipped.append(SkippedFile(f.path, SkipReason.OUTSIDE_CLASS, "not inside images/ or masks/"))
+            skipped.append(SkippedFile(f.path, SkipReason.OUTSIDE_PAIRS))
             continue
         kind, stem = role
         table = images if kind == "image" else masks
