@@ -568,6 +568,7 @@ def test_segmentation_zip_pairs_and_skips():
         ("set/images/d.png", png(5, (20, 12))),
         ("set/masks/d.png", mask_png(m)),
         ("set/../../evil.png", png(6)),
+        ("set/preview/a.png", png(7)),
     ]
     ds = D.read_segmentation_zip(make_zip(entries), limits=SMALL)
     assert ds.stems == ("a", "b")
@@ -580,6 +581,7 @@ def test_segmentation_zip_pairs_and_skips():
     assert got["set/masks/c.png"] == D.SkipReason.BAD_MASK
     assert got["set/masks/d.png"] == D.SkipReason.SIZE_MISMATCH
     assert got["set/../../evil.png"] == D.SkipReason.UNSAFE_PATH
+    assert got["set/preview/a.png"] == D.SkipReason.OUTSIDE_PAIRS
     assert ds.report.ok and ds.report.n_pairs == 2
     assert dict(ds.report.class_pixels)[1] == 24
 
