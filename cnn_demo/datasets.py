@@ -705,6 +705,28 @@ def _check(
     return warnings, errors
 
 
+def strategy_hint(report: DatasetReport) -> str:
+    """The lecture's Model-zoos advice applied to this dataset's size (a rule of thumb, not a law)."""
+    usable = [c.total for c in report.classes if c.total > 0]
+    if not usable:
+        return ""
+    per_class = sum(usable) / len(usable)
+    if per_class < 100:
+        advice = (
+            "small: use a pretrained backbone as it is (frozen) and train only a new head; fine-tuning the whole "
+            "network on so few images mostly memorises them"
+        )
+    elif per_class < 1000:
+        advice = (
+            "medium: train a new head, then try unfreezing the last stage(s) of the backbone with a low learning rate"
+        )
+    else:
+        advice = (
+            "large enough to fine-tune the whole model (backbone and head), with a lower learning rate for the backbone"
+        )
+    return f"About {per_class:.0f} images per class is {advice}."
+
+
 # ----------------------------------------------------------------------------------------------
 # Public readers
 # ----------------------------------------------------------------------------------------------

@@ -374,6 +374,16 @@ def test_imbalance_and_few_images_warnings():
     assert "unbalanced" in text and "4.0×" in text and "Very few images in “small”" in text
 
 
+def test_strategy_hint_follows_dataset_size():
+    def report(*sizes):
+        return D.DatasetReport("t", "t", tuple(D.ClassCount(f"c{i}", n) for i, n in enumerate(sizes)))
+
+    assert "frozen" in D.strategy_hint(report(20, 40))
+    assert "unfreezing the last stage" in D.strategy_hint(report(300, 500))
+    assert "whole model" in D.strategy_hint(report(2000, 3000, 1000))
+    assert D.strategy_hint(report(0, 0)) == ""
+
+
 # ------------------------------------------------------------------------------------------ fuzz
 
 

@@ -128,6 +128,7 @@ def test_builtin_dataset(at):
     at.radio(key="ft_source").set_value("Built-in dataset").run()
     assert_no_exception(at)
     assert result(at) == "RESULT 192 brick|grass|gravel 153/39"
+    assert any("About 64 images per class is small" in c.value for c in at.caption)
     at.selectbox(key="ft_builtin").set_value("faces").run()
     assert result(at) == "RESULT 200 face|not a face 160/40"
     at.number_input(key="ft_seed").set_value(3).run()
