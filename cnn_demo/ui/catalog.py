@@ -82,6 +82,16 @@ PAGES: tuple[PageSpec, ...] = (
         "pixel values and their histogram.",
         "2-D Convolution",
     ),
+    PageSpec(
+        "pages/datasets.py",
+        "Datasets for training",
+        ":material/folder_zip:",
+        "Models",
+        "datasets",
+        "Upload a zip of class folders, build classes from your own photos, or use a built-in set: see images "
+        "per class, skipped files, duplicates and the train/validation split before training.",
+        "Model zoos",
+    ),
 )
 
 
