@@ -11,9 +11,13 @@ from tests.hostile import broken_images, odd_images
 MIME = {"png": "image/png", "jpg": "image/jpeg"}
 
 
+def _is_picker(radio) -> bool:
+    return bool(radio.key) and radio.key.endswith("_source") and list(radio.options) == ["Sample", "Upload"]
+
+
 def _upload_pickers(at):
     """Switch every shared image picker on the page to 'Upload'; return the keys of their uploaders."""
-    prefixes = [r.key[: -len("_source")] for r in at.radio if r.key and r.key.endswith("_source")]
+    prefixes = [r.key[: -len("_source")] for r in at.radio if _is_picker(r)]
     for prefix in prefixes:
         at.radio(key=f"{prefix}_source").set_value("Upload")
     if prefixes:
@@ -25,7 +29,7 @@ def _pages_with_pickers():
     found = []
     for spec in PAGES:
         at = app_test(spec.path)
-        if any(r.key and r.key.endswith("_source") for r in at.radio):
+        if any(_is_picker(r) for r in at.radio):
             found.append(spec)
     return found
 
