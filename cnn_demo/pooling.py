@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,6 +21,20 @@ from cnn_demo.errors import InputError
 
 Kind = Literal["max", "avg"]
 MAX_SIZE = 4096
+
+#: The lecture's example input for ``nn.MaxPool2d(kernel_size=2, stride=1)`` (as printed on the slide) …
+LECTURE_MATRIX: tuple[tuple[float, ...], ...] = (
+    (-1.1195, -2.3749, -0.4088, 0.7293),
+    (0.2177, 2.2577, 1.3515, -2.0341),
+    (0.2819, 0.7313, 0.3734, -0.6688),
+    (-0.3654, 0.5156, -2.4215, 0.4078),
+)
+#: … and the output printed below it.
+LECTURE_MAXPOOL_OUTPUT: tuple[tuple[float, ...], ...] = (
+    (2.2577, 2.2577, 1.3515),
+    (2.2577, 2.2577, 1.3515),
+    (0.7313, 0.7313, 0.4078),
+)
 
 
 def _check_int(label: str, value: object, minimum: int) -> int:
@@ -322,6 +337,25 @@ def parse_values(text: str, limit: int = 64) -> np.ndarray:
     if not np.all(np.isfinite(values)):
         raise InputError("Only finite numbers, please (no inf or nan).")
     return values
+
+
+def parse_matrix(text: str, max_side: int = 12) -> np.ndarray:
+    """A small matrix typed one row per line, numbers separated by commas or spaces."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        raise InputError("Type a matrix: one row per line, numbers separated by spaces or commas.")
+    rows = [parse_values(line, limit=max_side) for line in lines]
+    if len(rows) > max_side:
+        raise InputError(f"At most {max_side} rows, please.")
+    widths = {len(r) for r in rows}
+    if len(widths) != 1:
+        raise InputError(f"Every row needs the same number of values; yours have {sorted(widths)}.")
+    return np.vstack(rows)
+
+
+def format_matrix(values: np.ndarray | Sequence[Sequence[float]], digits: int = 6) -> str:
+    """The inverse of :func:`parse_matrix`: one row per line."""
+    return "\n".join(", ".join(f"{v:.{digits}g}" for v in row) for row in np.asarray(values, dtype=float))
 
 
 def _is_number(text: str) -> bool:
