@@ -107,7 +107,7 @@ with user_errors():
         key="feature_maps_cam",
     )
     b.plotly_chart(
-        heat_figure(cam, f"At {cam_layer}'s resolution: {cam.shape[0]}×{cam.shape[1]}", "Jet"),
+        heat_figure(cam, f"At {cam_layer}'s resolution: {cam.shape[0]}×{cam.shape[1]}", "Jet", width_hint=450),
         width="stretch",
         key="feature_maps_cam_raw",
     )
