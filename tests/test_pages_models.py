@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import numpy as np
 import pytest
@@ -138,3 +139,31 @@ def test_feature_maps_page_runs_a_picture_through_the_model(model, monkeypatch):
         assert z["shape"] == "8, 8" and cam.max() == pytest.approx(1.0) and cam.min() >= 0
     else:
         assert "Untrained" in at.warning[0].value and "no published weights" in at.warning[0].value
+
+
+@pytest.mark.browser
+def test_model_pages_in_a_real_browser(app_server, browser):
+    """The inspector on AlexNet and the feature-map page, as a student sees them (screenshots in test-artifacts/)."""
+    from tests.browser_helpers import exception_texts, screenshot, wait_idle
+
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    page.goto(app_server)
+    wait_idle(page)
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    nav.get_by_role("link", name="Model inspector", exact=True).click()
+    wait_idle(page)
+    page.get_by_text("72,042", exact=True).wait_for(timeout=60_000)
+    page.locator('[data-testid="stSelectbox"]').first.click()
+    page.get_by_role("option", name=re.compile(r"^alexnet")).click()
+    page.get_by_text("61,100,840", exact=True).wait_for(timeout=60_000)
+    wait_idle(page)
+    assert not exception_texts(page)
+    screenshot(page, "model-inspector-alexnet")
+    nav.get_by_role("link", name="Feature maps & Grad-CAM", exact=True).click()
+    wait_idle(page)
+    page.get_by_text("Grad-CAM for", exact=False).first.wait_for(timeout=90_000)
+    wait_idle(page)
+    assert not exception_texts(page)
+    screenshot(page, "feature-maps")
+    ctx.close()
