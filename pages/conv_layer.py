@@ -29,8 +29,8 @@ with left:
         key="conv_layer_groups",
         help="Split the channels into groups; groups = in_channels is a depthwise convolution.",
     )
-    bias = c2.toggle("bias", value=True, key="conv_layer_bias")
-    h = c1.number_input("input height", 1, 1024, 32, key="conv_layer_h")
+    h = c2.number_input("input height", 1, 1024, 32, key="conv_layer_h")
+    bias = c1.toggle("bias", value=True, key="conv_layer_bias")
     w = c2.number_input("input width", 1, 1024, 32, key="conv_layer_w")
 
 with right, user_errors():
