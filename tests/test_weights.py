@@ -171,3 +171,13 @@ def test_weights_cli_lists_what_is_present(folders, capsys):
     assert main(["weights", "verify"]) == 0
     assert "sha256 prefix matches" in capsys.readouterr().out
     assert main(["weights", "fetch"]) == 2
+
+
+def test_a_failed_download_says_what_to_do(folders, monkeypatch):
+    def offline(url, dst, hash_prefix=None, progress=True):
+        raise OSError("Network is unreachable")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    with pytest.raises(weights.WeightsMissing, match=r"Downloading the weights of resnet18 failed .*resnet18-f37072fd"):
+        weights.resolve("resnet18", download=True)
+    assert main(["weights", "fetch", "resnet18"]) == 2

@@ -87,7 +87,8 @@ def model_picker(key: str, default: str = "myconvnet", label: str = "Model", nam
 
     def fmt(name: str) -> str:
         info = models.get_info(name)
-        return f"{name} — {info.params / 1e6:.2f} M params ({info.source})"
+        slow = ", slow on CPU" if info.heavy else ""
+        return f"{name} — {info.params / 1e6:.2f} M params ({info.source}{slow})"
 
     index = names.index(default) if default in names else 0
     return st.selectbox(label, names, index=index, key=key, format_func=fmt)
