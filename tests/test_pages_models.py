@@ -130,7 +130,7 @@ def test_feature_maps_page_runs_a_picture_through_the_model(model, monkeypatch):
         assert "3×3×3 weights" in _text(at) and "16 filters" in _text(at)
         at.selectbox(key="feature_maps_layer_cifar_resnet20").set_value("layer2.0.conv1").run()
         assert "outputs 32 maps of 16×16" in _text(at)
-        at.selectbox(key="feature_maps_class_cifar_resnet20").set_value(5).run()
+        at.selectbox(key="feature_maps_class_cifar_resnet20_3").set_value(5).run()
         assert_no_exception(at)
         titles = _titles(at)
         assert "Grad-CAM for “dog”" in titles and "At layer3's resolution: 8×8" in titles
