@@ -18,6 +18,15 @@ LECTURE = ROOT.parent / "shared" / "lecture" / "cnn_lecture.txt"
 ALEXNET_PARAMS = 61_100_840
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small forward passes: on a busy 2-core machine extra intra-op threads only wait for each other."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _meta(name: str, **kw) -> nn.Module:
     """A registered model built on the meta device: real structure and shapes, no memory or compute."""
     with torch.device("meta"):
@@ -261,6 +270,8 @@ def test_cifar_resnets_load_the_published_checkpoints_strictly_and_classify_real
     labels = [models.CIFAR10_CLASSES.index(lbl) for _, lbl in cifar_crops]
     accuracy = sum(p == t for p, t in zip(pred, labels, strict=True)) / len(labels)
     assert accuracy >= 0.45, f"{name}: {accuracy:.0%} on {len(labels)} COCO crops (chance 10%)"
+    if name != "cifar_resnet20":
+        return
     # an untrained network is near chance on the same crops
     with torch.no_grad():
         rand = models.create(name, pretrained=False)(x).argmax(1).tolist()

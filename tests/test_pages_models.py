@@ -12,6 +12,17 @@ import pytest
 from tests.conftest import app_test, assert_no_exception, shared_path
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small forward passes: on a busy 2-core machine extra intra-op threads only wait for each other."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _text(at) -> str:
     parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [c.value for c in at.code]
     parts += [s.value for s in at.success] + [w.value for w in at.warning] + [e.value for e in at.error]
