@@ -395,3 +395,18 @@ def test_model_report_for_alexnet():
     assert r.printed.startswith("AlexNet(")
     small = model_report("alexnet", (3, 128, 128))
     assert small.summary.total_params == ALEXNET_PARAMS and small.summary.total_macs < r.summary.total_macs
+
+
+def test_conv_motivation_numbers_and_checks():
+    from cnn_demo.layers import conv_motivation
+
+    m = conv_motivation(3, 5, 3, padding=1)
+    assert m.conv_params == 140
+    assert m.dense_params == (3 * 32 * 32) * (5 * 32 * 32) + 5 * 32 * 32
+    assert (m.inputs_per_output, m.dense_inputs_per_output) == (27, 3072)
+    assert m.unfold_shape == (27, 1024) and m.weight_matrix_shape == (5, 27)
+    assert m.matmul_max_error < 1e-4 and m.shift_max_error < 1e-4
+    g = conv_motivation(16, 32, 5, stride=2, groups=4, input_hw=(40, 30))
+    assert g.inputs_per_output == 4 * 25 and g.shift == 2 and g.matmul_max_error < 1e-4 and g.shift_max_error < 1e-4
+    big = conv_motivation(2048, 2048, 3, padding=1)
+    assert big.matmul_max_error is None and big.conv_params == 2048 * 2048 * 9 + 2048

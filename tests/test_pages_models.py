@@ -92,6 +92,10 @@ def test_conv_layer_page_counts_parameters():
     assert_no_exception(at)
     assert "torch.Size([5, 3, 3, 3])" in _text(at) and "torch.Size([5])" in _text(at)
     assert [m.value for m in at.metric][:2] == ["140", "140"]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["A dense layer, same input and output sizes"] == "15,733,760 parameters"
+    assert metrics["Inputs read by one output"] == "27 of 3,072"
+    assert "the matrix product equals `F.conv2d`" in _text(at)
     at.number_input(key="conv_layer_in").set_value(64).run()
     at.number_input(key="conv_layer_out").set_value(128).run()
     at.number_input(key="conv_layer_groups").set_value(4).run()
