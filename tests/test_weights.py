@@ -34,7 +34,9 @@ def folders(tmp_path, monkeypatch):
     wdir.mkdir()
     monkeypatch.setenv("CNN_DEMO_WEIGHTS_DIR", str(wdir))
     monkeypatch.setenv("TORCH_HOME", str(home))
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
 
     def no_network(*args, **kwargs):
         raise AssertionError("a download was attempted")
@@ -104,6 +106,23 @@ def test_the_torch_hub_cache_is_searched_after_the_weights_folder(folders):
     assert weights.resolve("cifar_resnet32") == in_hub
     in_folder = _hash_named_copy(src, wdir, src.name)
     assert weights.resolve("cifar_resnet32") == in_folder
+
+
+def test_the_hugging_face_cache_is_searched_for_timm_models(folders, tmp_path):
+    """A model timm downloaded earlier (hub cache layout: refs/main -> snapshots/<sha>/model.safetensors)."""
+    from safetensors.torch import save_file
+
+    repo = tmp_path / "hf" / "models--timm--mobilenetv3_small_100.lamb_in1k"
+    snapshot = repo / "snapshots" / ("a" * 40)
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
+    torch.manual_seed(2)
+    trained = models.create(TIMM_SMALL, pretrained=False)
+    save_file({k: v.contiguous() for k, v in trained.state_dict().items()}, snapshot / "model.safetensors")
+    assert weights.find(TIMM_SMALL) == snapshot / "model.safetensors"
+    loaded = models.create(TIMM_SMALL)
+    assert torch.equal(loaded.conv_stem.weight, trained.conv_stem.weight)
 
 
 def test_a_damaged_hash_named_file_is_refused(folders):
