@@ -164,8 +164,17 @@ def test_feature_extractor_and_head_reproduce_the_model_without_changing_it(name
     assert all(p.data_ptr() in shared for p in backbone.parameters())
 
 
-def test_replace_head_and_num_classes_for_fine_tuning():
-    shared_path("weights", "resnet20-12fca82f.th")
+def test_replace_head_and_num_classes_for_fine_tuning(monkeypatch):
+    monkeypatch.setenv("CNN_DEMO_WEIGHTS_DIR", str(shared_path("weights")))
+    tuned = models.create("cifar_resnet20", num_classes=3)  # pretrained backbone, fresh 3-class head
+    reference = models.create("cifar_resnet20")
+    assert tuned.linear.out_features == 3 and torch.equal(
+        tuned.layer3[2].conv2.weight, reference.layer3[2].conv2.weight
+    )
+    assert all(p.requires_grad for p in tuned.parameters())
+    tuned.train()
+    tuned(torch.randn(2, 3, 32, 32)).sum().backward()
+    assert tuned.conv1.weight.grad is not None
     model = models.create("cifar_resnet20", pretrained=False)
     models.replace_head(model, nn.Linear(models.num_features(model), 3))
     assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 3)
