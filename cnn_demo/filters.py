@@ -514,18 +514,6 @@ def inspect_pixel(
     return PixelBreakdown(row, col, hood, rows, cols, weights.copy(), products, float(products.sum()), (h, w))
 
 
-def pad_for_display(plane: np.ndarray, pad: int, mode: str, cval: float = 0.0) -> np.ndarray:
-    """The image with ``pad`` border pixels on each side, invented by ``mode`` (for showing border modes)."""
-    img = as_image(plane)
-    check_mode(mode)
-    if pad < 0:
-        raise InputError("The border width cannot be negative.")
-    pads = ((pad, pad), (pad, pad)) + (((0, 0),) if img.ndim == 3 else ())
-    if mode == "constant":
-        return np.pad(img, pads, mode="constant", constant_values=cval)
-    return np.pad(img, pads, mode=NP_PAD_MODES[mode])
-
-
 # ----------------------------------------------------------------------------------------------- frequencies
 
 
@@ -687,3 +675,36 @@ def torch_code(spec: FilterSpec, colour: bool) -> str:
         lines += conv_lines("y", "kernel", k)
     lines.append("result = y[0].permute(1, 2, 0).numpy()" if colour else "result = y[0, 0].numpy()")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------ border modes
+
+
+def border_comparison(
+    image: np.ndarray, spec: FilterSpec, crop: int = 48, pad: int = 8
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """For every border mode: the image's top-left ``crop``×``crop`` corner with ``pad`` invented pixels above
+    and to the left of it, and the filter's result on that corner.
+
+    Only pixels within the kernel's radius of the edge depend on the mode, so each result is computed on the
+    corner plus one radius of real image (exact for single-kernel filters, and cheap). The gradient
+    magnitudes are scaled to 255 within that window.
+    """
+    img = as_image(image)
+    check_mode(spec.mode)
+    if pad < 0:
+        raise InputError("The border width cannot be negative.")
+    h, w = img.shape[:2]
+    c = max(1, min(crop, h, w))
+    k = spec_kernel(spec)
+    radius = max(k.shape) // 2 + 1
+    window = img[: min(h, c + radius), : min(w, c + radius)]
+    if min(window.shape[:2]) < max(k.shape):
+        window = img
+    corner = img[:c, :c]
+    out = {}
+    for mode in MODES:
+        padded = _per_channel(corner, lambda p, m=mode: _pad(p, ((pad, 0), (pad, 0)), m, spec.cval))
+        result = apply_filter(window, FilterSpec(spec.kind, spec.kernel, spec.sigma, mode, spec.cval))[:c, :c]
+        out[mode] = (padded, result)
+    return out
