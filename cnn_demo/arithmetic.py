@@ -115,7 +115,8 @@ def conv_output_size(
             raise InputError(
                 f"Pooling padding must be at most half the kernel size: padding {p} > {k}//2 = {k // 2} ({name})."
             )
-        if layer == "conv" and effective > n + 2 * p:
+        too_big = effective > n + 2 * p
+        if too_big and (layer == "conv" or _axis_output(n, k, s, p, d, ceil_mode) < 1):
             dil = f" (dilated to {effective})" if d > 1 else ""
             raise InputError(
                 f"The kernel{dil} is larger than the padded input in {name}: {effective} > {n} + 2·{p} = {n + 2 * p}. "
