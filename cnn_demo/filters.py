@@ -687,8 +687,9 @@ def border_comparison(
     and to the left of it, and the filter's result on that corner.
 
     Only pixels within the kernel's radius of the edge depend on the mode, so each result is computed on the
-    corner plus one radius of real image (exact for single-kernel filters, and cheap). The gradient
-    magnitudes are scaled to 255 within that window.
+    corner plus one radius of real image (exact for single-kernel filters, and cheap); ``wrap``, which
+    reads the opposite edges, filters the whole image. The gradient magnitudes are scaled to 255 within
+    the image they are computed on.
     """
     img = as_image(image)
     check_mode(spec.mode)
@@ -705,6 +706,7 @@ def border_comparison(
     out = {}
     for mode in MODES:
         padded = _per_channel(corner, lambda p, m=mode: _pad(p, ((pad, 0), (pad, 0)), m, spec.cval))
-        result = apply_filter(window, FilterSpec(spec.kind, spec.kernel, spec.sigma, mode, spec.cval))[:c, :c]
+        source = img if mode == "wrap" else window  # wrap brings in the far edges of the whole image
+        result = apply_filter(source, FilterSpec(spec.kind, spec.kernel, spec.sigma, mode, spec.cval))[:c, :c]
         out[mode] = (padded, result)
     return out
