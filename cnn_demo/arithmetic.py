@@ -142,7 +142,8 @@ def transposed_output_size(
     L_out = (L_in − 1)·stride − 2·padding + dilation·(kernel − 1) + output_padding + 1 per axis.
 
     A transposed convolution goes back from a convolution's output size to its input size (used to
-    upsample in segmentation and generative models). Raises :class:`InputError` where PyTorch refuses.
+    upsample in segmentation and generative models). Raises :class:`InputError` where PyTorch refuses, and
+    also for an empty (0-pixel) output, which PyTorch returns silently for some settings.
     """
     sizes = _pair(size, "The input size", 1)
     ks = _pair(kernel, "The kernel size", 1)
