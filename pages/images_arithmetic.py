@@ -31,8 +31,9 @@ def _setting(label: str, name: str, lo: int, hi: int, default: int) -> tuple[int
         v = st.number_input(label, lo, hi, default, key=f"images_arithmetic_{name}")
         return int(v), int(v)
     a, b = st.columns(2)
-    vh = a.number_input(f"{label} (height)", lo, hi, default, key=f"images_arithmetic_{name}_h")
-    vw = b.number_input(f"{label} (width)", lo, hi, default, key=f"images_arithmetic_{name}_w")
+    start = int(st.session_state.get(f"images_arithmetic_{name}", default))  # carry the shared value over
+    vh = a.number_input(f"{label} (height)", lo, hi, start, key=f"images_arithmetic_{name}_h")
+    vw = b.number_input(f"{label} (width)", lo, hi, start, key=f"images_arithmetic_{name}_w")
     return int(vh), int(vw)
 
 
