@@ -208,11 +208,13 @@ def _correlate_plane(plane: np.ndarray, weights: np.ndarray, before: tuple[int, 
     pads = ((before[0], kh - 1 - before[0]), (before[1], kw - 1 - before[1]))
     padded = _pad(plane, pads, mode, cval)
     out = np.zeros((h, w), dtype=np.float64)
+    term = np.empty_like(out)  # reused buffer: no new array per kernel weight
     for i in range(kh):
         for j in range(kw):
             wij = weights[i, j]
             if wij != 0.0:
-                out += wij * padded[i : i + h, j : j + w]
+                np.multiply(padded[i : i + h, j : j + w], wij, out=term)
+                out += term
     return out
 
 
