@@ -62,27 +62,36 @@ def spectrum_figure(values: np.ndarray, title: str, colorscale: str = "Viridis",
     return fig
 
 
-def border_figure(padded: np.ndarray, pad: int, title: str) -> go.Figure:
-    """A crop with ``pad`` invented pixels above and left of it; the real image is outlined (dashed)."""
+def border_figure(padded: np.ndarray, offset: tuple[int, int], size: int, title: str, height: int = 210) -> go.Figure:
+    """A crop with invented border pixels; the real image (``size`` a side, starting at ``offset``) is outlined."""
     arr = np.asarray(padded, dtype=float)
-    h, w = arr.shape[:2]
+    fig = _plain_image(arr, title, height)
+    fig.add_shape(
+        type="rect",
+        x0=offset[1] - 0.5,
+        y0=offset[0] - 0.5,
+        x1=offset[1] + size - 0.5,
+        y1=offset[0] + size - 0.5,
+        line=dict(color=READ_COLOUR, width=2, dash="dash"),
+    )
+    return fig
+
+
+def _plain_image(arr: np.ndarray, title: str, height: int) -> go.Figure:
     if arr.ndim == 2:
         fig = go.Figure(go.Heatmap(z=arr, colorscale="gray", zmin=0, zmax=255, showscale=False))
         fig.update_yaxes(autorange="reversed")
     else:
         fig = go.Figure(go.Image(z=np.clip(arr, 0, 255).astype(np.uint8)))
-    fig.add_shape(
-        type="rect",
-        x0=pad - 0.5,
-        y0=pad - 0.5,
-        x1=w - 0.5,
-        y1=h - 0.5,
-        line=dict(color=READ_COLOUR, width=2, dash="dash"),
-    )
     fig.update_yaxes(scaleanchor="x", constrain="domain", showticklabels=False)
-    fig.update_xaxes(showticklabels=False)
-    fig.update_layout(title=title, margin=dict(l=0, r=0, t=30, b=0), height=260)
+    fig.update_xaxes(showticklabels=False, constrain="domain")
+    fig.update_layout(title=title, margin=dict(l=0, r=0, t=30 if title else 0, b=0), height=height)
     return fig
+
+
+def small_image_figure(image: np.ndarray, title: str = "", height: int = 180) -> go.Figure:
+    """A small image without axes, for rows of panels (values 0..255)."""
+    return _plain_image(np.asarray(image, dtype=float), title, height)
 
 
 def breakdown_figure(b: PixelBreakdown) -> go.Figure:

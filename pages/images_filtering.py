@@ -8,10 +8,18 @@ from cnn_demo.images import to_array
 from cnn_demo.ui.common import user_errors
 from cnn_demo.ui.picker import image_picker
 from cnn_demo.viz import image_figure
-from cnn_demo.viz_filters import border_figure, breakdown_figure, kernel_figure, spectrum_figure
+from cnn_demo.viz_filters import (
+    border_figure,
+    breakdown_figure,
+    kernel_figure,
+    small_image_figure,
+    spectrum_figure,
+)
 
 PREVIEW_SIDE = 512
-INSPECTOR_MAX = 15
+INSPECTOR_MAX = 17
+KERNEL_PLOT_MAX = 41
+CROP = 48
 
 st.title("2-D filtering")
 st.markdown(
@@ -28,8 +36,8 @@ def _filtered(image: np.ndarray, spec: filters.FilterSpec) -> np.ndarray:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def _borders(image: np.ndarray, spec: filters.FilterSpec, pad: int) -> dict:
-    return filters.border_comparison(image, spec, crop=48, pad=pad)
+def _borders(image: np.ndarray, spec: filters.FilterSpec, pad: int, corner: str) -> dict:
+    return filters.border_comparison(image, spec, crop=CROP, pad=pad, corner=corner)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -110,7 +118,7 @@ with right:
         f"Result values range from {result.min():.4g} to {result.max():.4g}; shown as: {filters.DISPLAY_MODES[how]}."
     )
     k = filters.spec_kernel(spec)
-    if k.shape[0] <= INSPECTOR_MAX and k.shape[1] <= INSPECTOR_MAX:
+    if max(k.shape) <= KERNEL_PLOT_MAX:
         title = (
             "Kernel k_h (and k_v = its transpose)" if not spec.uses_kernel and kind != filters.GAUSSIAN else "Kernel"
         )
@@ -118,7 +126,9 @@ with right:
             kernel_figure(k, f"{title}: {k.shape[0]}×{k.shape[1]}"), width="stretch", key="images_filtering_k"
         )
     else:
-        st.caption(f"The Gaussian kernel for σ = {sigma:g} is {k.shape[0]}×{k.shape[1]} (radius ⌊4σ + ½⌋).")
+        st.caption(f"The Gaussian kernel for σ = {sigma:g} is {k.shape[0]}×{k.shape[1]}: too big to draw here.")
+    if kind == filters.GAUSSIAN:
+        st.caption("A Gaussian kernel has radius ⌊4σ + ½⌋ (as scipy's gaussian_filter), so it is (2r+1)×(2r+1).")
 
 st.subheader("The same result in code")
 colour = image.ndim == 3
@@ -134,16 +144,24 @@ st.caption(
 st.subheader("Border modes, side by side")
 st.markdown(
     "Near the edge the kernel hangs over the image. The border mode decides which values it finds there. "
-    "Each panel shows the image's top-left corner with the invented pixels above and to the left of the dashed "
-    "line, and under it the filter's result on that corner."
+    f"Each top panel shows a {CROP}×{CROP} corner of the image (inside the dashed line) with the pixels the "
+    "mode invents beyond the edge; under it, the filter's result on that corner. Differences show up within "
+    "one kernel radius of the edge: try a large σ or kernel."
 )
-pad = st.slider("Border width shown", 1, 16, 8, key="images_filtering_pad")
+b1, b2 = st.columns(2)
+pad = b1.slider("Border width shown", 1, 16, 8, key="images_filtering_pad")
+corner = b2.selectbox("Corner", list(filters.CORNERS), index=2, key="images_filtering_corner")
 with user_errors():
-    compared = _borders(image, spec, pad)
+    compared = _borders(image, spec, pad, corner)
+    offset = filters.corner_offset(corner, pad)
     cols = st.columns(len(compared))
     for col, (m, (padded, res)) in zip(cols, compared.items(), strict=True):
-        col.plotly_chart(border_figure(padded, pad, m), width="stretch", key=f"images_filtering_border_{m}")
-        col.plotly_chart(image_figure(filters.to_display(res, how)), width="stretch", key=f"images_filtering_bres_{m}")
+        col.plotly_chart(
+            border_figure(padded, offset, res.shape[0], m), width="stretch", key=f"images_filtering_border_{m}"
+        )
+        col.plotly_chart(
+            small_image_figure(filters.to_display(res, how)), width="stretch", key=f"images_filtering_bres_{m}"
+        )
 
 st.subheader("Pixel inspector")
 st.markdown(
@@ -162,7 +180,7 @@ channel = i3.selectbox("Channel", channel_names, key="images_filtering_channel")
 plane = image if image.ndim == 2 else image[..., channel_names.index(channel)]
 kernel_now = filters.spec_kernel(spec)
 if max(kernel_now.shape) > INSPECTOR_MAX:
-    st.info(f"The inspector shows kernels up to {INSPECTOR_MAX}×{INSPECTOR_MAX}: pick σ ≤ 1.5 to inspect a Gaussian.")
+    st.info(f"The inspector shows kernels up to {INSPECTOR_MAX}×{INSPECTOR_MAX}: pick σ ≤ 2 to inspect a Gaussian.")
 else:
     with user_errors():
         b = filters.inspect_pixel(plane, kernel_now, row, col_, spec.mode, spec.cval)

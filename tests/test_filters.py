@@ -204,19 +204,29 @@ def test_high_pass_plus_low_pass_is_the_image():
     np.testing.assert_allclose(filters.high_pass(image, 2.0) + filters.gaussian_blur(image, 2.0), image)
 
 
-@pytest.mark.parametrize("kind", ["Sharpen", "Box blur 5×5", filters.GAUSSIAN])
-def test_border_comparison_matches_the_full_image(kind):
+@pytest.mark.parametrize("corner", list(filters.CORNERS))
+@pytest.mark.parametrize("kind", ["Sharpen", "Box blur 5×5", filters.GAUSSIAN, "Gradient k_h (lecture)"])
+def test_border_comparison_matches_the_full_image(kind, corner):
     image = np.random.default_rng(10).uniform(0, 255, (70, 60))
     spec = filters.make_spec(kind, sigma=1.0, mode="reflect", cval=4.0)
-    compared = filters.border_comparison(image, spec, crop=20, pad=5)
+    compared = filters.border_comparison(image, spec, crop=20, pad=5, corner=corner)
     assert list(compared) == MODES
+    top, left = filters.corner_offset(corner, 5)
+    bottom, right = filters.CORNERS[corner]
+    rows = slice(-20, None) if bottom else slice(0, 20)
+    cols = slice(-20, None) if right else slice(0, 20)
     for mode, (padded, result) in compared.items():
         full = filters.apply_filter(image, filters.make_spec(kind, sigma=1.0, mode=mode, cval=4.0))
-        np.testing.assert_allclose(result, full[:20, :20], atol=1e-9)
+        np.testing.assert_allclose(result, full[rows, cols], atol=1e-9)
         assert padded.shape == (25, 25)
-        np.testing.assert_array_equal(padded[5:, 5:], image[:20, :20])
-    np.testing.assert_array_equal(compared["constant"][0][:5], 4.0)
-    np.testing.assert_array_equal(compared["nearest"][0][:5, 5:], np.repeat(image[:1, :20], 5, axis=0))
+        np.testing.assert_array_equal(padded[top : top + 20, left : left + 20], image[rows, cols])
+    if corner == "top-left":
+        np.testing.assert_array_equal(compared["constant"][0][:5], 4.0)
+        np.testing.assert_array_equal(compared["nearest"][0][:5, 5:], np.repeat(image[:1, :20], 5, axis=0))
+        # wrap brings in the image's last rows and columns
+        np.testing.assert_array_equal(compared["wrap"][0][:5, :5], image[-5:, -5:])
+        np.testing.assert_array_equal(compared["reflect"][0][:5, 5:], image[4::-1, :20])
+        np.testing.assert_array_equal(compared["mirror"][0][:5, 5:], image[5:0:-1, :20])
 
 
 def test_to_display():
