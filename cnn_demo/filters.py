@@ -732,6 +732,18 @@ def border_comparison(
     return out
 
 
+def busiest_corner(image: np.ndarray, crop: int = 48) -> str:
+    """The corner whose ``crop``×``crop`` patch varies most: where the border modes' differences show best."""
+    img = as_image(image)
+    c = max(1, min(crop, *img.shape[:2]))
+    spread = {}
+    for name, (bottom, right) in CORNERS.items():
+        rows = slice(-c, None) if bottom else slice(0, c)
+        cols = slice(-c, None) if right else slice(0, c)
+        spread[name] = float(img[rows, cols].std())
+    return max(spread, key=spread.get)
+
+
 def corner_offset(corner: str, pad: int) -> tuple[int, int]:
     """Row and column where the real image starts inside a padded crop of :func:`border_comparison`."""
     bottom, right = CORNERS[corner]

@@ -20,6 +20,7 @@ PREVIEW_SIDE = 512
 INSPECTOR_MAX = 17
 KERNEL_PLOT_MAX = 41
 CROP = 48
+THIRD = 320  # height of images shown three in a row
 
 st.title("2-D filtering")
 st.markdown(
@@ -150,7 +151,14 @@ st.markdown(
 )
 b1, b2 = st.columns(2)
 pad = b1.slider("Border width shown", 1, 16, 8, key="images_filtering_pad")
-corner = b2.selectbox("Corner", list(filters.CORNERS), index=2, key="images_filtering_corner")
+corners = list(filters.CORNERS)
+corner = b2.selectbox(
+    "Corner",
+    corners,
+    index=corners.index(filters.busiest_corner(image, CROP)),
+    key="images_filtering_corner",
+    help="The default is the corner with the most detail.",
+)
 with user_errors():
     compared = _borders(image, spec, pad, corner)
     offset = filters.corner_offset(corner, pad)
@@ -199,10 +207,12 @@ st.markdown(
 lp_sigma = st.slider("σ of the blur", 0.5, 10.0, 3.0, 0.5, key="images_filtering_lp_sigma")
 low, high = _low_high(image, lp_sigma)
 p1, p2, p3 = st.columns(3)
-p1.plotly_chart(image_figure(image, "Image"), width="stretch", key="images_filtering_lp_img")
-p2.plotly_chart(image_figure(filters.to_display(low), "Low-pass: blur"), width="stretch", key="images_filtering_lp")
+p1.plotly_chart(image_figure(image, "Image", height=THIRD), width="stretch", key="images_filtering_lp_img")
+p2.plotly_chart(
+    image_figure(filters.to_display(low), "Low-pass: blur", height=THIRD), width="stretch", key="images_filtering_lp"
+)
 p3.plotly_chart(
-    image_figure(filters.to_display(high, "offset"), "High-pass: image − blur (128 = 0)"),
+    image_figure(filters.to_display(high, "offset"), "High-pass: image − blur (128 = 0)", height=THIRD),
     width="stretch",
     key="images_filtering_hp",
 )
@@ -218,7 +228,7 @@ f1.plotly_chart(
 )
 if max(kernel_now.shape) <= min(plane_f.shape):
     f2.plotly_chart(
-        spectrum_figure(filters.kernel_response(kernel_now, plane_f.shape), "Kernel: gain |H|", "Magma"),
+        spectrum_figure(filters.kernel_response(kernel_now, plane_f.shape), "Kernel: gain |H|"),
         width="stretch",
         key="images_filtering_f2",
     )

@@ -305,3 +305,12 @@ def test_presets_round_trip_and_sum():
 def test_bad_input_raises_input_error(call, message):
     with pytest.raises(InputError, match=message):
         call()
+
+
+def test_busiest_corner():
+    image = np.zeros((30, 40))
+    image[-10:, -10:] = np.random.default_rng(12).uniform(0, 255, (10, 10))
+    assert filters.busiest_corner(image, 10) == "bottom-right"
+    image = np.zeros((30, 40))
+    image[:10, -10:] = np.eye(10) * 255
+    assert filters.busiest_corner(image, 10) == "top-right"
