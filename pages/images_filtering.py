@@ -20,6 +20,7 @@ PREVIEW_SIDE = 512
 INSPECTOR_MAX = 17
 KERNEL_PLOT_MAX = 41
 CROP = 48
+TOP = 400  # height of the input and result images
 THIRD = 320  # height of images shown three in a row
 
 st.title("2-D filtering")
@@ -99,21 +100,23 @@ with left:
         help="A filter can give negative values or values over 255; this chooses how they become grey levels.",
     )
 
-spec = None
+spec, result = None, None
 with user_errors():
     if kind == filters.CUSTOM:
         kernel = filters.parse_kernel(text)
     spec = filters.make_spec(kind, kernel=kernel, sigma=sigma, mode=mode, cval=cval)
     result = _filtered(image, spec)
-if spec is None:
+if spec is None or result is None:
     st.stop()
 
 how = filters.default_display(spec) if shown == "auto" else shown
 with right:
     c1, c2 = st.columns(2)
-    c1.plotly_chart(image_figure(image, "Input"), width="stretch", key="images_filtering_input")
+    c1.plotly_chart(image_figure(image, "Input", height=TOP), width="stretch", key="images_filtering_input")
     c2.plotly_chart(
-        image_figure(filters.to_display(result, how), f"{kind}"), width="stretch", key="images_filtering_out"
+        image_figure(filters.to_display(result, how), f"{kind}", height=TOP),
+        width="stretch",
+        key="images_filtering_out",
     )
     st.caption(
         f"Result values range from {result.min():.4g} to {result.max():.4g}; shown as: {filters.DISPLAY_MODES[how]}."
