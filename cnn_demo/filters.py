@@ -542,7 +542,14 @@ def kernel_response(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 def high_pass(image: np.ndarray, sigma: float, mode: str = "reflect") -> np.ndarray:
     """The image minus its Gaussian blur: what a low-pass filter throws away (the fine detail)."""
-    return as_image(image) - gaussian_blur(image, sigma, mode)
+    return split_frequencies(image, sigma, mode)[1]
+
+
+def split_frequencies(image: np.ndarray, sigma: float, mode: str = "reflect") -> tuple[np.ndarray, np.ndarray]:
+    """(low, high): the Gaussian blur and the image minus it, which add up to the image exactly."""
+    img = as_image(image)
+    low = gaussian_blur(img, sigma, mode)
+    return low, img - low
 
 
 # ---------------------------------------------------------------------------------------------------- code

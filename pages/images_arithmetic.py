@@ -161,7 +161,7 @@ with user_errors():
             "output size": [f"{s}×{s}" for s in sizes],
             "receptive field": [f"{f.size}×{f.size}" for f in fields],
             "jump": [f.jump for f in fields],
-            "first centre": [f.start for f in fields],
+            "centre of first unit (input px)": [f.start for f in fields],
         }
     )
     st.dataframe(summary, hide_index=True, width="stretch")

@@ -44,8 +44,7 @@ def _borders(image: np.ndarray, spec: filters.FilterSpec, pad: int, corner: str)
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def _low_high(image: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
-    low = filters.gaussian_blur(image, sigma)
-    return low, image - low
+    return filters.split_frequencies(image, sigma)
 
 
 left, right = st.columns([1, 2])
@@ -196,11 +195,13 @@ else:
     with user_errors():
         b = filters.inspect_pixel(plane, kernel_now, row, col_, spec.mode, spec.cval)
         st.plotly_chart(breakdown_figure(b), width="stretch", key="images_filtering_inspector")
-        value = filters.convolve2d(plane, kernel_now, spec.mode, spec.cval)[row, col_]
-        st.markdown(
-            f"Output at row {row}, column {col_}: Σ products = **{b.total:.6g}** "
-            f"(the filtered {channel.lower()} channel holds {value:.6g} there)."
-        )
+        if spec.uses_kernel or kind == filters.GAUSSIAN:
+            plane_out = result if result.ndim == 2 else result[..., channel_names.index(channel)]
+            where = f"the filtered {channel.lower()} channel above holds {plane_out[row, col_]:.6g} there"
+        else:
+            edge_h = filters.convolve2d(plane, kernel_now, spec.mode, spec.cval)[row, col_]
+            where = f"edge_h holds {edge_h:.6g} there; the magnitude shown above combines it with edge_v"
+        st.markdown(f"Output at row {row}, column {col_}: Σ products = **{b.total:.6g}** ({where}).")
 
 st.subheader("Low-pass and high-pass")
 st.markdown(

@@ -268,3 +268,20 @@ def test_window_read_counts_match_kernel():
     assert all(len(v) == 9 for v in cells.values())
     rows = ar.axis_windows(7, 3, 2, 1, 2)
     assert rows[0] == [-1, 1, 3] and np.diff(rows[1]).tolist() == [2, 2]
+
+
+def test_animated_grid_highlights_the_cells_each_output_reads():
+    from cnn_demo.viz_filters import conv_grid_figure
+
+    size, kernel, stride, padding, dilation = (6, 7), (3, 2), (2, 1), (1, 1), (1, 2)
+    fig = conv_grid_figure(size, kernel, stride, padding, dilation)
+    cells = ar.window_cells(size, kernel, stride, padding, dilation)
+    assert len(fig.frames) == len(cells)
+    for frame in fig.frames:
+        i, j = map(int, frame.name.split(","))
+        z = np.asarray(frame.data[0].z, dtype=float)
+        read = {(int(r) - padding[0], int(c) - padding[1]) for r, c in zip(*np.nonzero(z == 2), strict=True)}
+        assert read == set(cells[(i, j)])
+        current = list(zip(*np.nonzero(z == 4), strict=True))
+        assert len(current) == 1
+    assert len(fig.layout.sliders[0].steps) == len(cells)
