@@ -218,6 +218,19 @@ def layer_code(
     return f"nn.Conv2d({', '.join(args)})"
 
 
+#: Above this many multiply-adds the shape proof runs on PyTorch's "meta" device (shapes only, no arithmetic).
+MAX_REAL_MACS = 200_000_000
+
+
+@dataclass(frozen=True)
+class LayerRun:
+    """The result of running a layer on a tensor of zeros: the shapes, and the device it ran on."""
+
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    device: str  # "cpu": computed for real; "meta": PyTorch's shape logic only (large inputs)
+
+
 def run_layer(
     size: Pair,
     kernel: IntOrPair,
@@ -229,29 +242,36 @@ def run_layer(
     layer: str = "conv",
     in_channels: int = 3,
     out_channels: int = 8,
-) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Build the real PyTorch layer and run it on a zero tensor of shape (1, C, H, W); return (input, output) shapes.
+) -> LayerRun:
+    """Build the real PyTorch layer and run it on a zero tensor of shape (1, C, H, W) to prove the output size.
 
-    This proves the formula on the real thing. PyTorch's own refusals come back as :class:`InputError`.
+    Small cases compute for real on the CPU; when that would take more than :data:`MAX_REAL_MACS`
+    multiply-adds (a 4096² input with a 64² kernel would stall the server) the same layer runs on the
+    ``meta`` device, which applies PyTorch's own shape checks without the arithmetic. PyTorch's refusals
+    come back as :class:`InputError`.
     """
     import torch
     from torch import nn
 
     h, w = _pair(size, "The input size", 1)
+    kh, kw = _pair(kernel, "The kernel size", 1)
     if h * w > 4096 * 4096:
         raise InputError("Keep the input at most 4096×4096 for this demonstration.")
+    per_output = kh * kw * (in_channels * out_channels if layer == "conv" else in_channels)
+    device = "cpu" if h * w * per_output <= MAX_REAL_MACS else "meta"
     try:
         if layer == "pool":
             m = nn.MaxPool2d(kernel, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
-            x = torch.zeros(1, in_channels, h, w)
         else:
-            m = nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=padding, dilation=dilation)
-            x = torch.zeros(1, in_channels, h, w)
+            m = nn.Conv2d(
+                in_channels, out_channels, kernel, stride=stride, padding=padding, dilation=dilation, device=device
+            )
+        x = torch.zeros(1, in_channels, h, w, device=device)
         with torch.no_grad():
             y = m(x)
     except (RuntimeError, ValueError) as exc:
         raise InputError(f"PyTorch refuses these settings: {str(exc).splitlines()[0]}") from exc
-    return tuple(x.shape), tuple(y.shape)
+    return LayerRun(tuple(x.shape), tuple(y.shape), device)
 
 
 # --------------------------------------------------------------------------------------- receptive field

@@ -71,11 +71,18 @@ if ok:
     st.markdown("**Proof on PyTorch**: the layer built with these settings and run on a tensor of zeros.")
     with user_errors():
         line = ar.layer_code(kernel, stride, padding, dilation, ceil_mode, layer=layer)
-        in_shape, out_shape = ar.run_layer(size, kernel, stride, padding, dilation, ceil_mode, layer=layer)
+        run = ar.run_layer(size, kernel, stride, padding, dilation, ceil_mode, layer=layer)
+        device = ', device="meta"' if run.device == "meta" else ""
         st.code(
-            f"m = {line}\nx = torch.zeros{in_shape}\nm(x).shape  # torch.Size({list(out_shape)})", language="python"
+            f"m = {line}\nx = torch.zeros{run.input_shape}{device}\nm(x).shape  # torch.Size({list(run.output_shape)})",
+            language="python",
         )
-        if out_shape[-2:] != tuple(out):
+        if run.device == "meta":
+            st.caption(
+                "This input is large, so the layer ran on PyTorch's `meta` device: the same shape checks, "
+                "without computing the numbers."
+            )
+        if run.output_shape[-2:] != tuple(out):
             st.error("PyTorch disagrees with the formula here; please report this settings combination.")
 
     st.subheader("Which input cells does each output cell read?")

@@ -252,13 +252,17 @@ def test_run_layer_and_code_line():
     assert line == "nn.Conv2d(in_channels=3, out_channels=8, kernel_size=(3, 5), stride=2, padding=(1, 2), dilation=1)"
     m = eval(line, {"nn": nn})
     assert m.kernel_size == (3, 5) and m.padding == (1, 2)
-    shapes = ar.run_layer((20, 30), (3, 5), 2, (1, 2), 1)
-    assert shapes == ((1, 3, 20, 30), (1, 8, *ar.conv_output_size((20, 30), (3, 5), 2, (1, 2), 1)))
+    run = ar.run_layer((20, 30), (3, 5), 2, (1, 2), 1)
+    assert run == ar.LayerRun((1, 3, 20, 30), (1, 8, *ar.conv_output_size((20, 30), (3, 5), 2, (1, 2), 1)), "cpu")
     pool = ar.layer_code(2, 2, 0, 1, True, layer="pool")
     assert eval(pool, {"nn": nn}).ceil_mode is True
-    assert ar.run_layer((5, 5), 2, 2, 0, 1, True, layer="pool")[1] == (1, 3, 3, 3)
+    assert ar.run_layer((5, 5), 2, 2, 0, 1, True, layer="pool").output_shape == (1, 3, 3, 3)
     with pytest.raises(InputError, match="PyTorch refuses"):
         ar.run_layer((4, 4), 5)
+    big = ar.run_layer((4096, 4096), 64, 1, 0, 1)  # 4096²·64²·24 multiply-adds: shapes only
+    assert big.device == "meta" and big.output_shape == (1, 8, 4033, 4033)
+    with pytest.raises(InputError, match="PyTorch refuses"):
+        ar.run_layer((3000, 3000), 64, dilation=60)
     line, shape = ar.run_transposed((5, 5), 3, 2, 1, 1)
     assert shape == (1, 1, 10, 10) and eval(line, {"nn": nn}).output_padding == (1, 1)
 
