@@ -378,7 +378,9 @@ def filter_kinds() -> list[str]:
     return [GAUSSIAN, GRADIENT_MAGNITUDE, SOBEL_MAGNITUDE, *presets(), CUSTOM]
 
 
-def make_spec(kind: str, *, kernel: np.ndarray | None = None, sigma: float = 2.0, mode="reflect", cval=0.0):
+def make_spec(
+    kind: str, *, kernel: np.ndarray | None = None, sigma: float = 2.0, mode: str = "reflect", cval: float = 0.0
+) -> FilterSpec:
     """Build a :class:`FilterSpec`, filling in a preset's kernel and checking σ, mode and kernel."""
     check_mode(mode)
     if kind == GAUSSIAN:

@@ -146,3 +146,13 @@ def test_arithmetic_transposed_and_its_errors():
     at.number_input(key="images_arithmetic_t_outpad").set_value(1).run()
     assert_no_exception(at)
     assert any("output_padding (1) must be smaller" in e.value for e in at.error)
+
+
+def test_arithmetic_large_input_proves_the_shape_on_meta():
+    at = app_test(ARITHMETIC)
+    at.number_input(key="images_arithmetic_size").set_value(4096).run()
+    at.number_input(key="images_arithmetic_kernel").set_value(64).run()
+    assert_no_exception(at)
+    assert at.subheader[0].value == "Output: 4033 × 4033"
+    assert 'device="meta"' in at.code[0].value and "[1, 8, 4033, 4033]" in at.code[0].value
+    assert any("drawn for inputs up to" in i.value for i in at.info)
