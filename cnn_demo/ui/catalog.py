@@ -47,7 +47,7 @@ PAGES: tuple[PageSpec, ...] = (
         "2-D filtering",
         ":material/blur_on:",
         "Images",
-        "filtering",
+        "images_filtering",
         "Blur, sharpen and find edges: Gaussian, gradient, Sobel and your own kernels on any image, with border "
         "modes, a pixel inspector, low/high-pass spectra and the code.",
         "2-D Gaussian Filter; Filter for edge detection; Sobel Filter; High-pass and low-pass filters",
@@ -57,7 +57,7 @@ PAGES: tuple[PageSpec, ...] = (
         "Convolution arithmetic",
         ":material/grid_4x4:",
         "Images",
-        "arithmetic",
+        "images_arithmetic",
         "Output size from kernel, stride, padding and dilation, an animated grid of what each output reads, "
         "transposed convolutions and receptive fields.",
         "Image size after convolution",
