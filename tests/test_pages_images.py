@@ -156,14 +156,3 @@ def test_arithmetic_large_input_proves_the_shape_on_meta():
     assert at.subheader[0].value == "Output: 4033 × 4033"
     assert 'device="meta"' in at.code[0].value and "[1, 8, 4033, 4033]" in at.code[0].value
     assert any("drawn for inputs up to" in i.value for i in at.info)
-
-
-def test_url_paths_match_file_names():
-    """Streamlit resolves a deep link's first load against the pages/ folder by file name before st.navigation
-    runs: a url_path that differs from the file name shows a 'Page not found' dialog on a cold link."""
-    from pathlib import Path
-
-    from cnn_demo.ui.catalog import PAGES
-
-    for spec in PAGES:
-        assert spec.url_path == Path(spec.path).stem, spec
