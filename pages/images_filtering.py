@@ -136,8 +136,8 @@ with right:
 st.subheader("The same result in code")
 colour = image.ndim == 3
 tab_scipy, tab_torch = st.tabs(["scipy.ndimage", "torch.nn.functional.conv2d"])
-tab_scipy.code(filters.scipy_code(spec, colour), language="python")
-tab_torch.code(filters.torch_code(spec, colour), language="python")
+tab_scipy.code(filters.scipy_code(spec, colour), language="python", wrap_lines=True)
+tab_torch.code(filters.torch_code(spec, colour), language="python", wrap_lines=True)
 st.caption(
     "`image` is the picture above as a float array (`np.asarray(img, dtype=np.float64)`). Both snippets give this "
     "page's result to within rounding (the tests run them). `conv2d` computes a cross-correlation, so the code "
