@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from cnn_demo.errors import InputError
 
 
@@ -25,3 +29,379 @@ def conv_params(
             f"groups={groups} must divide both in_channels ({in_channels}) and out_channels ({out_channels})."
         )
     return (in_channels // groups) * out_channels * kh * kw + (out_channels if bias else 0)
+
+
+# ------------------------------------------------------------------------------------------ output sizes
+
+Pair = tuple[int, int]
+IntOrPair = int | tuple[int, ...] | list[int]
+
+
+def _pair(value: IntOrPair, name: str, minimum: int) -> Pair:
+    """An int or a per-axis (h, w) pair as two ints ≥ ``minimum``, or an :class:`InputError`."""
+    values = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(values) != 2:
+        raise InputError(f"{name} must be one number or a pair (height, width), got {value!r}.")
+    for v in values:
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise InputError(f"{name} must be a whole number, not {v!r}.")
+        if v < minimum:
+            need = "positive" if minimum == 1 else f"at least {minimum}"
+            raise InputError(f"{name} must be {need}, got {v}.")
+    return values  # type: ignore[return-value]
+
+
+def _unpair(result: Pair, like: IntOrPair) -> int | Pair:
+    return result if isinstance(like, (tuple, list)) else result[0]
+
+
+def _axis_output(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    """The lecture's formula ⌊(L + 2p − d(k−1) − 1)/s + 1⌋, with PyTorch's ceil-mode rule."""
+    span = size + 2 * p - d * (k - 1) - 1
+    if ceil_mode:
+        out = -(-span // s) + 1  # ceil
+        # PyTorch: the last window must start inside the input or the left padding, not in the right padding.
+        if (out - 1) * s >= size + p:
+            out -= 1
+        return out
+    return span // s + 1
+
+
+def conv_output_size(
+    size: IntOrPair,
+    kernel: IntOrPair,
+    stride: IntOrPair = 1,
+    padding: IntOrPair | str = 0,
+    dilation: IntOrPair = 1,
+    ceil_mode: bool = False,
+    *,
+    layer: str | None = None,
+) -> int | Pair:
+    """Output size of ``nn.Conv2d`` (``layer="conv"``) or ``nn.MaxPool2d`` / ``AvgPool2d`` (``layer="pool"``).
+
+    L_out = ⌊(L_in + 2·padding − dilation·(kernel − 1) − 1) / stride + 1⌋ per axis (⌈·⌉ with ``ceil_mode``).
+    Arguments are ints or per-axis ``(height, width)`` pairs; the result has the shape of ``size``.
+    ``layer`` defaults to ``"pool"`` when ``ceil_mode`` is set (only pooling has it), else ``"conv"``;
+    ``padding`` may be ``"valid"`` or ``"same"`` for a convolution. Raises :class:`InputError` wherever
+    PyTorch refuses: the dilated kernel larger than the padded input, an empty output, pooling padding
+    over half the kernel, ``padding="same"`` with a stride.
+    """
+    layer = layer or ("pool" if ceil_mode else "conv")
+    if layer not in ("conv", "pool"):
+        raise InputError(f"layer must be 'conv' or 'pool', not {layer!r}.")
+    if ceil_mode and layer == "conv":
+        raise InputError("nn.Conv2d has no ceil_mode: the output size of a convolution is always rounded down.")
+    sizes = _pair(size, "The input size", 1)
+    ks = _pair(kernel, "The kernel size", 1)
+    ss = _pair(stride, "The stride", 1)
+    ds = _pair(dilation, "The dilation", 1)
+    if isinstance(padding, str):
+        if layer == "pool":
+            raise InputError("Pooling layers take a number as padding, not 'same' or 'valid'.")
+        if padding == "valid":
+            padding = 0
+        elif padding == "same":
+            if ss != (1, 1):
+                raise InputError("padding='same' is not supported for strided convolutions (PyTorch refuses it).")
+            return _unpair(sizes, size)
+        else:
+            raise InputError(f"padding must be a number, a pair, 'valid' or 'same', not {padding!r}.")
+    ps = _pair(padding, "The padding", 0)
+    out = []
+    for axis, name in enumerate(("height", "width")):
+        n, k, s, p, d = sizes[axis], ks[axis], ss[axis], ps[axis], ds[axis]
+        effective = d * (k - 1) + 1
+        if layer == "pool" and p > k // 2:
+            raise InputError(
+                f"Pooling padding must be at most half the kernel size: padding {p} > {k}//2 = {k // 2} ({name})."
+            )
+        too_big = effective > n + 2 * p
+        if too_big and (layer == "conv" or _axis_output(n, k, s, p, d, ceil_mode) < 1):
+            dil = f" (dilated to {effective})" if d > 1 else ""
+            raise InputError(
+                f"The kernel{dil} is larger than the padded input in {name}: {effective} > {n} + 2·{p} = {n + 2 * p}. "
+                "Use a smaller kernel or dilation, or more padding."
+            )
+        o = _axis_output(n, k, s, p, d, ceil_mode)
+        if o < 1:
+            raise InputError(f"The output {name} would be {o}: the input is too small for these settings.")
+        out.append(o)
+    return _unpair((out[0], out[1]), size)
+
+
+def transposed_output_size(
+    size: IntOrPair,
+    kernel: IntOrPair,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    output_padding: IntOrPair = 0,
+    dilation: IntOrPair = 1,
+) -> int | Pair:
+    """Output size of ``nn.ConvTranspose2d``.
+
+    L_out = (L_in − 1)·stride − 2·padding + dilation·(kernel − 1) + output_padding + 1 per axis.
+
+    A transposed convolution goes back from a convolution's output size to its input size (used to
+    upsample in segmentation and generative models). Raises :class:`InputError` where PyTorch refuses, and
+    also for an empty (0-pixel) output, which PyTorch returns silently for some settings.
+    """
+    sizes = _pair(size, "The input size", 1)
+    ks = _pair(kernel, "The kernel size", 1)
+    ss = _pair(stride, "The stride", 1)
+    ps = _pair(padding, "The padding", 0)
+    ops = _pair(output_padding, "The output padding", 0)
+    ds = _pair(dilation, "The dilation", 1)
+    out = []
+    for axis, name in enumerate(("height", "width")):
+        n, k, s, p, op, d = sizes[axis], ks[axis], ss[axis], ps[axis], ops[axis], ds[axis]
+        if op >= s and op >= d:
+            raise InputError(
+                f"output_padding ({op}) must be smaller than the stride ({s}) or the dilation ({d}) ({name})."
+            )
+        o = (n - 1) * s - 2 * p + d * (k - 1) + op + 1
+        if o < 1:
+            raise InputError(f"The output {name} would be {o}: the padding is too large for this input.")
+        out.append(o)
+    return _unpair((out[0], out[1]), size)
+
+
+def axis_windows(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> list[list[int]]:
+    """For each output position along one axis, the input indices its kernel reads (−1 or ≥ size: padding)."""
+    n_out = conv_output_size(size, kernel, stride, padding, dilation)
+    return [[o * stride - padding + j * dilation for j in range(kernel)] for o in range(int(n_out))]
+
+
+def window_cells(
+    size: Pair, kernel: IntOrPair, stride: IntOrPair = 1, padding: IntOrPair = 0, dilation: IntOrPair = 1
+) -> dict[Pair, list[Pair]]:
+    """For each output cell (row, col) of a 2-D convolution, the (row, col) input cells its kernel reads.
+
+    Coordinates are in the unpadded input, so negative or too-large ones are padding cells.
+    """
+    h, w = _pair(size, "The input size", 1)
+    kh, kw = _pair(kernel, "The kernel size", 1)
+    sh, sw = _pair(stride, "The stride", 1)
+    ph, pw = _pair(padding, "The padding", 0)
+    dh, dw = _pair(dilation, "The dilation", 1)
+    rows = axis_windows(h, kh, sh, ph, dh)
+    cols = axis_windows(w, kw, sw, pw, dw)
+    return {(i, j): [(r, c) for r in rr for c in cc] for i, rr in enumerate(rows) for j, cc in enumerate(cols)}
+
+
+# ------------------------------------------------------------------------------------------ PyTorch proof
+
+
+def layer_code(
+    kernel: IntOrPair,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    dilation: IntOrPair = 1,
+    ceil_mode: bool = False,
+    *,
+    layer: str = "conv",
+    in_channels: int = 3,
+    out_channels: int = 8,
+) -> str:
+    """The ``nn.Conv2d(...)`` (or ``nn.MaxPool2d(...)``) line for these settings, as one would type it."""
+
+    def fmt(v: IntOrPair) -> str:
+        if isinstance(v, (tuple, list)):
+            return str(v[0]) if v[0] == v[1] else f"({v[0]}, {v[1]})"
+        return str(v)
+
+    if layer == "pool":
+        args = [f"kernel_size={fmt(kernel)}", f"stride={fmt(stride)}", f"padding={fmt(padding)}"]
+        args += [f"dilation={fmt(dilation)}", f"ceil_mode={ceil_mode}"]
+        return f"nn.MaxPool2d({', '.join(args)})"
+    args = [f"in_channels={in_channels}", f"out_channels={out_channels}", f"kernel_size={fmt(kernel)}"]
+    args += [f"stride={fmt(stride)}", f"padding={fmt(padding)}", f"dilation={fmt(dilation)}"]
+    return f"nn.Conv2d({', '.join(args)})"
+
+
+#: Above this many multiply-adds the shape proof runs on PyTorch's "meta" device (shapes only, no arithmetic).
+MAX_REAL_MACS = 200_000_000
+
+
+@dataclass(frozen=True)
+class LayerRun:
+    """The result of running a layer on a tensor of zeros: the shapes, and the device it ran on."""
+
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    device: str  # "cpu": computed for real; "meta": PyTorch's shape logic only (large inputs)
+
+
+def run_layer(
+    size: Pair,
+    kernel: IntOrPair,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    dilation: IntOrPair = 1,
+    ceil_mode: bool = False,
+    *,
+    layer: str = "conv",
+    in_channels: int = 3,
+    out_channels: int = 8,
+) -> LayerRun:
+    """Build the real PyTorch layer and run it on a zero tensor of shape (1, C, H, W) to prove the output size.
+
+    Small cases compute for real on the CPU; when that would take more than :data:`MAX_REAL_MACS`
+    multiply-adds (a 4096² input with a 64² kernel would stall the server) the same layer runs on the
+    ``meta`` device, which applies PyTorch's own shape checks without the arithmetic. PyTorch's refusals
+    come back as :class:`InputError`.
+    """
+    import torch
+    from torch import nn
+
+    h, w = _pair(size, "The input size", 1)
+    kh, kw = _pair(kernel, "The kernel size", 1)
+    if h * w > 4096 * 4096:
+        raise InputError("Keep the input at most 4096×4096 for this demonstration.")
+    per_output = kh * kw * (in_channels * out_channels if layer == "conv" else in_channels)
+    device = "cpu" if h * w * per_output <= MAX_REAL_MACS else "meta"
+    try:
+        if layer == "pool":
+            m = nn.MaxPool2d(kernel, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
+        else:
+            m = nn.Conv2d(
+                in_channels, out_channels, kernel, stride=stride, padding=padding, dilation=dilation, device=device
+            )
+        x = torch.zeros(1, in_channels, h, w, device=device)
+        with torch.no_grad():
+            y = m(x)
+    except (RuntimeError, ValueError) as exc:
+        raise InputError(f"PyTorch refuses these settings: {str(exc).splitlines()[0]}") from exc
+    return LayerRun(tuple(x.shape), tuple(y.shape), device)
+
+
+# --------------------------------------------------------------------------------------- receptive field
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer of a stack, for the receptive-field table (square kernels, one value per setting)."""
+
+    name: str
+    kernel: int
+    stride: int = 1
+    padding: int = 0
+    dilation: int = 1
+    kind: str = "conv"  # "conv" or "pool": only the output-size rules differ
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """After a layer: how many input pixels one output unit sees (``size``), how far apart neighbouring units'
+    centres are in input pixels (``jump``), and the input coordinate where the first unit's window is centred
+    (``start``; pixel 0 is at 0, padding shifts it)."""
+
+    name: str
+    size: int
+    jump: int
+    start: float
+
+
+def receptive_field(layers: Sequence[Layer | dict | tuple]) -> list[ReceptiveField]:
+    """Receptive field after each layer of a stack, by the recurrence r ← r + (d(k−1))·j, j ← j·s.
+
+    ``layers`` are :class:`Layer` objects, dicts with the same keys, or (kernel, stride[, padding[, dilation]])
+    tuples. The receptive field grows by (effective kernel − 1) times the product of the earlier strides, so
+    strides early in a network make later layers see much more of the image.
+    """
+    if not layers:
+        raise InputError("Add at least one layer to the table.")
+    rows: list[ReceptiveField] = []
+    size, jump, start = 1, 1, 0.0
+    for i, raw in enumerate(layers, start=1):
+        layer = _as_layer(raw, i)
+        effective = layer.dilation * (layer.kernel - 1) + 1
+        size += (effective - 1) * jump
+        start += ((effective - 1) / 2 - layer.padding) * jump
+        jump *= layer.stride
+        rows.append(ReceptiveField(layer.name, size, jump, start))
+    return rows
+
+
+def _as_layer(raw: Layer | dict | tuple, index: int) -> Layer:
+    if isinstance(raw, Layer):
+        layer = raw
+    elif isinstance(raw, dict):
+        known = {"name", "kernel", "stride", "padding", "dilation", "kind"}
+        values = {k: v for k, v in raw.items() if k in known and v is not None and v == v}  # drop NaN cells
+        values.setdefault("name", f"layer {index}")
+        if "kernel" not in values:
+            raise InputError(f"Layer {index} has no kernel size.")
+        try:
+            layer = Layer(**{k: (str(v) if k in ("name", "kind") else _whole(v, k, index)) for k, v in values.items()})
+        except TypeError as exc:
+            raise InputError(f"Layer {index} is incomplete.") from exc
+    elif isinstance(raw, (tuple, list)) and 1 <= len(raw) <= 4:
+        layer = Layer(f"layer {index}", *(_whole(v, "setting", index) for v in raw))
+    else:
+        raise InputError(f"Layer {index} must give a kernel size, stride, padding and dilation.")
+    if layer.kind not in ("conv", "pool"):
+        raise InputError(f"Layer {index} ({layer.name}): kind must be 'conv' or 'pool', not {layer.kind!r}.")
+    for name, minimum in (("kernel", 1), ("stride", 1), ("padding", 0), ("dilation", 1)):
+        v = getattr(layer, name)
+        if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
+            raise InputError(f"Layer {index} ({layer.name}): {name} must be a whole number ≥ {minimum}, not {v!r}.")
+    return layer
+
+
+def _whole(value: object, name: str, index: int) -> int:
+    try:
+        f = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"Layer {index}: {name} must be a whole number, not {value!r}.") from exc
+    if not math.isfinite(f) or f != int(f):
+        raise InputError(f"Layer {index}: {name} must be a whole number, not {value!r}.")
+    return int(f)
+
+
+def stack_sizes(size: int, layers: Sequence[Layer | dict | tuple]) -> list[int]:
+    """The (square) feature-map size after each layer of a stack for a ``size``×``size`` input.
+
+    Raises :class:`InputError` naming the first layer PyTorch would refuse (e.g. the map became too small).
+    """
+    sizes = []
+    current = size
+    for i, raw in enumerate(layers, start=1):
+        layer = _as_layer(raw, i)
+        try:
+            current = int(
+                conv_output_size(current, layer.kernel, layer.stride, layer.padding, layer.dilation, layer=layer.kind)
+            )
+        except InputError as exc:
+            raise InputError(f"Layer {i} ({layer.name}) on a {current}×{current} input: {exc}") from exc
+        sizes.append(current)
+    return sizes
+
+
+def run_transposed(
+    size: Pair,
+    kernel: IntOrPair,
+    stride: IntOrPair = 1,
+    padding: IntOrPair = 0,
+    output_padding: IntOrPair = 0,
+    dilation: IntOrPair = 1,
+) -> tuple[str, tuple[int, ...]]:
+    """Run a real ``nn.ConvTranspose2d(1, 1, ...)`` on a (1, 1, H, W) tensor; return its code line and output shape."""
+    import torch
+    from torch import nn
+
+    h, w = _pair(size, "The input size", 1)
+    if h * w > 1024 * 1024:
+        raise InputError("Keep the input at most 1024×1024 for this demonstration.")
+    line = (
+        f"nn.ConvTranspose2d(1, 1, kernel_size={kernel}, stride={stride}, padding={padding}, "
+        f"output_padding={output_padding}, dilation={dilation})"
+    )
+    try:
+        m = nn.ConvTranspose2d(
+            1, 1, kernel, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
+        )
+        with torch.no_grad():
+            y = m(torch.zeros(1, 1, h, w))
+    except (RuntimeError, ValueError) as exc:
+        raise InputError(f"PyTorch refuses these settings: {str(exc).splitlines()[0]}") from exc
+    return line, tuple(y.shape)

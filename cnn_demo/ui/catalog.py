@@ -83,6 +83,26 @@ PAGES: tuple[PageSpec, ...] = (
         "2-D Convolution",
     ),
     PageSpec(
+        "pages/images_filtering.py",
+        "2-D filtering",
+        ":material/blur_on:",
+        "Images",
+        "images_filtering",
+        "Blur, sharpen and find edges: Gaussian, gradient, Sobel and your own kernels on any image, with border "
+        "modes, a pixel inspector, low/high-pass spectra and the code.",
+        "2-D Gaussian Filter; Filter for edge detection; Sobel Filter; High-pass and low-pass filters",
+    ),
+    PageSpec(
+        "pages/images_arithmetic.py",
+        "Convolution arithmetic",
+        ":material/grid_4x4:",
+        "Images",
+        "images_arithmetic",
+        "Output size from kernel, stride, padding and dilation, an animated grid of what each output reads, "
+        "transposed convolutions and receptive fields.",
+        "Image size after convolution",
+    ),
+    PageSpec(
         "pages/datasets.py",
         "Datasets for training",
         ":material/folder_zip:",

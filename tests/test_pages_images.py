@@ -1,0 +1,158 @@
+"""AppTests of the 2-D filtering and convolution-arithmetic pages: move the widgets, check what is shown."""
+
+import re
+
+import numpy as np
+import pytest
+
+from cnn_demo import filters, samples
+from cnn_demo.images import to_array
+from tests.conftest import app_test, assert_no_exception
+
+FILTERING = "pages/images_filtering.py"
+ARITHMETIC = "pages/images_arithmetic.py"
+
+
+def _text(at) -> str:
+    return " ".join(m.value for m in [*at.markdown, *at.caption, *at.subheader])
+
+
+def _range(at) -> tuple[float, float]:
+    caption = next(c.value for c in at.caption if c.value.startswith("Result values range"))
+    lo, hi = re.findall(r"from (\S+) to (\S+);", caption)[0]
+    return float(lo), float(hi)
+
+
+@pytest.fixture(scope="module")
+def camera() -> np.ndarray:
+    """The page's default image, as the page sees it."""
+    return to_array(samples.load_sample("camera", grayscale=True, max_side=512))
+
+
+def test_filtering_gaussian_slider_changes_the_result(camera):
+    at = app_test(FILTERING)
+    assert_no_exception(at)
+    assert at.selectbox(key="images_filtering_filter").value == filters.GAUSSIAN
+    lo, hi = _range(at)
+    ref = filters.gaussian_blur(camera, 2.0)
+    assert (lo, hi) == (float(f"{ref.min():.4g}"), float(f"{ref.max():.4g}"))
+    assert "ndimage.gaussian_filter(image, sigma=2.0" in at.code[0].value
+    at.slider(key="images_filtering_sigma").set_value(8.0).run()
+    assert_no_exception(at)
+    ref8 = filters.gaussian_blur(camera, 8.0)
+    assert _range(at) == (float(f"{ref8.min():.4g}"), float(f"{ref8.max():.4g}"))
+    assert "sigma=8.0" in at.code[0].value and "sigma = 8.0" in at.code[1].value
+
+
+def test_filtering_pixel_inspector_shows_the_output_value(camera):
+    at = app_test(FILTERING)
+    at.selectbox(key="images_filtering_filter").set_value("Sharpen").run()
+    at.slider(key="images_filtering_row").set_value(0).run()
+    at.slider(key="images_filtering_col").set_value(37).run()
+    assert_no_exception(at)
+    expected = filters.convolve2d(camera, filters.presets()["Sharpen"].kernel)[0, 37]
+    line = next(m.value for m in at.markdown if m.value.startswith("Output at row 0, column 37"))
+    assert f"**{expected:.6g}**" in line
+    at.selectbox(key="images_filtering_mode").set_value("constant").run()
+    at.number_input(key="images_filtering_cval").set_value(100.0).run()
+    assert_no_exception(at)
+    expected = filters.convolve2d(camera, filters.presets()["Sharpen"].kernel, "constant", 100.0)[0, 37]
+    line = next(m.value for m in at.markdown if m.value.startswith("Output at row 0, column 37"))
+    assert f"**{expected:.6g}**" in line
+    assert 'mode="constant", cval=100.0' in at.code[0].value
+
+
+@pytest.mark.parametrize(
+    ("kernel", "message"),
+    [
+        ("1 2\n3", "same number of entries"),
+        ("1 a 3", "'a' is not a number"),
+        ("", "empty"),
+        ("\n".join([" ".join(["1"] * 16)] * 16), "largest allowed is 15×15"),
+    ],
+)
+def test_filtering_bad_kernels_show_an_error(kernel, message):
+    at = app_test(FILTERING)
+    at.selectbox(key="images_filtering_filter").set_value(filters.CUSTOM).run()
+    assert_no_exception(at)
+    assert not at.error
+    at.text_area(key="images_filtering_kernel").set_value(kernel).run()
+    assert_no_exception(at)
+    assert any(message in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_filtering_custom_kernel_and_colour(camera):
+    at = app_test(FILTERING)
+    at.selectbox(key="images_filtering_filter").set_value(filters.CUSTOM).run()
+    at.text_area(key="images_filtering_kernel").set_value("0 0 0\n0 0 2\n0 0 0").run()
+    assert_no_exception(at)
+    ref = filters.convolve2d(camera, [[0, 0, 0], [0, 0, 2], [0, 0, 0]])
+    assert _range(at) == (float(f"{ref.min():.4g}"), float(f"{ref.max():.4g}"))
+    at.toggle(key="images_filtering_gray").set_value(False).run()
+    assert_no_exception(at)
+    assert "for c in range(image.shape[2])" in at.code[0].value
+    assert at.selectbox(key="images_filtering_channel").options == ["Red", "Green", "Blue"]
+
+
+def test_filtering_gradient_magnitude_shows_the_slide_code():
+    at = app_test(FILTERING)
+    at.selectbox(key="images_filtering_filter").set_value(filters.SOBEL_MAGNITUDE).run()
+    assert_no_exception(at)
+    assert "ndimage.sobel(image, 0" in at.code[0].value
+    assert "magnitude *= 255.0 / np.max(magnitude)" in at.code[0].value
+    assert _range(at)[1] == 255
+
+
+def test_arithmetic_defaults_are_the_lecture_example():
+    at = app_test(ARITHMETIC)
+    assert_no_exception(at)
+    assert at.subheader[0].value == "Output: 5 × 5"
+    assert "torch.Size([1, 8, 5, 5])" in at.code[0].value
+    assert "195×195" in _text(at)  # AlexNet's receptive field
+    assert "Output: 10 × 10" in _text(at)  # transposed defaults 5 → 10
+
+
+def test_arithmetic_widgets_change_the_output():
+    at = app_test(ARITHMETIC)
+    at.number_input(key="images_arithmetic_stride").set_value(2).run()
+    at.number_input(key="images_arithmetic_padding").set_value(1).run()
+    assert_no_exception(at)
+    assert at.subheader[0].value == "Output: 4 × 4"
+    assert "torch.Size([1, 8, 4, 4])" in at.code[0].value
+    at.number_input(key="images_arithmetic_kernel").set_value(15).run()
+    assert_no_exception(at)
+    assert any("larger than the padded input" in e.value for e in at.error)
+    at.number_input(key="images_arithmetic_kernel").set_value(3).run()
+    at.toggle(key="images_arithmetic_same").set_value(False).run()
+    at.number_input(key="images_arithmetic_size_w").set_value(12).run()
+    assert at.subheader[0].value == "Output: 4 × 6"
+    at.radio(key="images_arithmetic_layer").set_value("nn.MaxPool2d").run()
+    at.number_input(key="images_arithmetic_padding_h").set_value(0).run()
+    at.number_input(key="images_arithmetic_padding_w").set_value(0).run()
+    at.number_input(key="images_arithmetic_kernel_h").set_value(2).run()
+    at.number_input(key="images_arithmetic_kernel_w").set_value(2).run()
+    assert at.subheader[0].value == "Output: 3 × 6"
+    at.checkbox(key="images_arithmetic_ceil").check().run()
+    assert_no_exception(at)
+    assert at.subheader[0].value == "Output: 4 × 6"
+    assert "ceil_mode=True" in at.code[0].value and "torch.Size([1, 3, 4, 6])" in at.code[0].value
+
+
+def test_arithmetic_transposed_and_its_errors():
+    at = app_test(ARITHMETIC)
+    at.number_input(key="images_arithmetic_t_outpad").set_value(0).run()
+    assert "Output: 9 × 9" in _text(at)
+    at.number_input(key="images_arithmetic_t_stride").set_value(1).run()
+    at.number_input(key="images_arithmetic_t_outpad").set_value(1).run()
+    assert_no_exception(at)
+    assert any("output_padding (1) must be smaller" in e.value for e in at.error)
+
+
+def test_arithmetic_large_input_proves_the_shape_on_meta():
+    at = app_test(ARITHMETIC)
+    at.number_input(key="images_arithmetic_size").set_value(4096).run()
+    at.number_input(key="images_arithmetic_kernel").set_value(64).run()
+    assert_no_exception(at)
+    assert at.subheader[0].value == "Output: 4033 × 4033"
+    assert 'device="meta"' in at.code[0].value and "[1, 8, 4033, 4033]" in at.code[0].value
+    assert any("drawn for inputs up to" in i.value for i in at.info)
