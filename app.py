@@ -15,6 +15,6 @@ navigation = {
     ]
     for section in ("", *SECTIONS)
 }
-page = st.navigation({name: pages for name, pages in navigation.items() if pages})
+page = st.navigation({name: pages for name, pages in navigation.items() if pages}, expanded=True)
 sidebar()
 page.run()

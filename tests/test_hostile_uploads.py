@@ -8,6 +8,7 @@ from cnn_demo.ui.catalog import PAGES
 from tests.conftest import app_test, assert_no_exception
 from tests.hostile import broken_images, odd_images
 
+LOADER_REFUSALS = ("not an image", "truncated or corrupt", "the limit is", "at least 8 pixels", "too many pixels")
 MIME = {"png": "image/png", "jpg": "image/jpeg"}
 
 
@@ -56,4 +57,7 @@ def test_broken_and_odd_uploads(spec):
         at.file_uploader(key=keys[0]).set_value((case.name, case.data, MIME[case.name.rsplit(".", 1)[-1]]))
         at.run()
         assert_no_exception(at)
-        assert not at.error, (spec.path, case.name, [e.value for e in at.error])
+        # Odd but valid images must decode; a page may still explain why it cannot use one (a 17×17 kernel on
+        # a 2000×8 strip), but never with one of the loader's refusals.
+        refusals = [e.value for e in at.error if any(m in e.value for m in LOADER_REFUSALS)]
+        assert not refusals, (spec.path, case.name, refusals)
