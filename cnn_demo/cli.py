@@ -94,6 +94,38 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_weights(args: argparse.Namespace) -> int:
+    """``weights list | fetch NAME... | verify``: prepare pretrained weights for an air-gapped server."""
+    from cnn_demo import weights
+
+    if args.action == "list":
+        print(f"weights folder: {weights.weights_dir()}  (set {weights.WEIGHTS_ENV} to change)")
+        for s in weights.status():
+            where = str(s.path) if s.path else "MISSING"
+            print(f"{'ok ' if s.path else '-- '} {s.model:38s} {s.filename:45s} {where}")
+        return 0
+    if args.action == "fetch":
+        if not args.names:
+            print("error: name the models to fetch, e.g. `weights fetch resnet18 cifar_resnet20`", file=sys.stderr)
+            return 2
+        for name in args.names:
+            path = weights.resolve(name, download=True)
+            print(f"ok  {name}: {path}")
+        return 0
+    bad = 0
+    for s in weights.status():
+        if s.path is None:
+            continue
+        try:
+            checked = weights.verify(s.path)
+            weights.load_file(s.path)
+            print(f"ok  {s.model}: {s.path} ({'sha256 prefix matches' if checked else 'no hash in name; loads'})")
+        except weights.WeightsCorrupt as exc:
+            bad += 1
+            print(f"BAD {s.model}: {exc}")
+    return 1 if bad else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
     parser = argparse.ArgumentParser(prog="python -m cnn_demo", description="cnn-demo command line")
@@ -135,6 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-size", type=int, default=None, help="override the backbone's input size")
     p.add_argument("--onnx", action="store_true", help="also put model.onnx in the zip")
     p.set_defaults(func=_cmd_finetune)
+
+    p = sub.add_parser("weights", help="list, fetch or verify pretrained weights (fetch needs internet)")
+    p.add_argument("action", choices=["list", "fetch", "verify"])
+    p.add_argument("names", nargs="*", help="model names for fetch (see `weights list`)")
+    p.set_defaults(func=_cmd_weights)
 
     return parser
 
