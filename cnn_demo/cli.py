@@ -77,7 +77,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
         seed=args.seed,
         image_size=args.image_size,
     )
-    data = finetune.read_image_folder(args.data, val_fraction=args.val_fraction, seed=args.seed)
+    data = finetune.read_data(args.data, val_fraction=args.val_fraction, seed=args.seed)
     result = finetune.train(data, cfg)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -144,7 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_worker)
 
     p = sub.add_parser("finetune", help="fine-tune a backbone on an ImageFolder directory")
-    p.add_argument("--data", required=True, help="folder with one sub-folder per class (or train/ and val/)")
+    p.add_argument(
+        "--data", required=True, help="ImageFolder folder or .zip (one sub-folder per class, or train/ and val/)"
+    )
     p.add_argument("--backbone", required=True, help="backbone name, e.g. cifar_resnet56 or resnet18")
     p.add_argument("--no-pretrained", dest="pretrained", action="store_false", help="start from random weights")
     p.add_argument("--strategy", choices=["frozen", "partial", "full"], default="frozen")

@@ -33,9 +33,10 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from cnn_demo import jobs
+from cnn_demo import datasets, jobs
+from cnn_demo.datasets import Dataset
 from cnn_demo.errors import InputError
-from cnn_demo.images import UPLOAD_EXTENSIONS, load_image
+from cnn_demo.images import load_image
 
 STRATEGIES: tuple[str, ...] = ("frozen", "partial", "full")
 HEADS: tuple[str, ...] = ("linear", "mlp")
@@ -184,9 +185,9 @@ class Backbone:
 
 
 def _from_models(name: str, pretrained: bool) -> Backbone | None:
-    try:
-        from cnn_demo import models
-    except ImportError:
+    from cnn_demo import models
+
+    if name not in models.list_models():
         return None
     model = models.create(name, pretrained=pretrained)
     cfg = models.data_config(model)
@@ -223,7 +224,7 @@ def _from_timm(name: str, pretrained: bool) -> Backbone:
 
 
 def load_backbone(name: str, pretrained: bool = True) -> Backbone:
-    """The backbone ``name`` as a feature extractor, from ``cnn_demo.models`` (or timm directly)."""
+    """The backbone ``name`` as a feature extractor: a ``cnn_demo.models`` name, or any other timm model name."""
     if not isinstance(name, str) or not name:
         raise InputError("Choose a backbone.")
     found = _from_models(name, pretrained)
@@ -268,74 +269,24 @@ class ImageData:
         return h.hexdigest()
 
 
-def stratified_split(labels: Sequence[int], val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """Indices of a train/validation split keeping every class in both parts (at least one image each)."""
-    if not 0 < val_fraction < 1:
-        raise InputError("The validation fraction must be between 0 and 1.")
-    rng = np.random.default_rng(seed)
-    train, val = [], []
-    labels_arr = np.asarray(labels)
-    for c in np.unique(labels_arr):
-        idx = np.flatnonzero(labels_arr == c)
-        if len(idx) < 2:
-            raise InputError("Every class needs at least 2 images to be split into training and validation.")
-        rng.shuffle(idx)
-        n_val = min(len(idx) - 1, max(1, round(len(idx) * val_fraction)))
-        val.extend(idx[:n_val].tolist())
-        train.extend(idx[n_val:].tolist())
-    return sorted(train), sorted(val)
-
-
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower().lstrip(".") in UPLOAD_EXTENSIONS
-    )
-
-
-def _read_classes(root: Path, max_side: int) -> tuple[list[str], list[Image.Image], list[int]]:
-    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith((".", "__")))
-    images, labels = [], []
-    for i, c in enumerate(classes):
-        for p in _image_files(root / c):
-            try:
-                images.append(load_image(p.read_bytes(), max_side=max_side))
-                labels.append(i)
-            except InputError:
-                continue  # the page's validation report lists skipped files; the CLI just skips them
-    return classes, images, labels
-
-
-def read_image_folder(path: str | Path, val_fraction: float = 0.2, seed: int = 0, max_side: int = 320) -> ImageData:
-    """A local ImageFolder directory (``class/img.jpg``, or ``train/`` and ``val/`` splits) as :class:`ImageData`.
-
-    Used by the command line and the benchmark on trusted local folders; uploads go through
-    ``cnn_demo.datasets``. Images are downscaled to ``max_side`` as they are read.
-    """
-    root = Path(path)
-    if not root.is_dir():
-        raise InputError(f"{root} is not a folder.")
-    subdirs = [d for d in root.iterdir() if d.is_dir() and not d.name.startswith((".", "__"))]
-    if len(subdirs) == 1 and not _image_files_direct(root):
-        root = subdirs[0]
-    if (root / "train").is_dir() and (root / "val").is_dir():
-        classes, tr_imgs, tr_labels = _read_classes(root / "train", max_side)
-        val_classes, va_imgs, va_labels = _read_classes(root / "val", max_side)
-        if val_classes != classes:
-            raise InputError("train/ and val/ must contain the same class folders.")
-        return ImageData(classes, tr_imgs, tr_labels, va_imgs, va_labels)
-    classes, imgs, labels = _read_classes(root, max_side)
-    if len(classes) < 2:
-        raise InputError("The folder needs one sub-folder per class, at least two.")
-    tr, va = stratified_split(labels, val_fraction, seed)
+def from_dataset(ds: Dataset, val_fraction: float = 0.2, seed: int = 0, use_given: bool = True) -> ImageData:
+    """A validated :class:`cnn_demo.datasets.Dataset` split into training and validation :class:`ImageData`."""
+    ds.require_trainable()
+    split = datasets.split_dataset(ds, val_fraction=val_fraction, seed=seed, use_given=use_given)
+    images = [Image.fromarray(np.asarray(a)).convert("RGB") for a in ds.images]
+    labels = [int(y) for y in ds.labels]
     return ImageData(
-        classes, [imgs[i] for i in tr], [labels[i] for i in tr], [imgs[i] for i in va], [labels[i] for i in va]
+        list(ds.class_names),
+        [images[i] for i in split.train],
+        [labels[i] for i in split.train],
+        [images[i] for i in split.val],
+        [labels[i] for i in split.val],
     )
 
 
-def _image_files_direct(root: Path) -> bool:
-    return any(p.is_file() and p.suffix.lower().lstrip(".") in UPLOAD_EXTENSIONS for p in root.iterdir())
+def read_data(path: str | Path, val_fraction: float = 0.2, seed: int = 0) -> ImageData:
+    """An ImageFolder folder or ``.zip`` on this machine (read safely by ``cnn_demo.datasets``) as ImageData."""
+    return from_dataset(datasets.load_dataset(path), val_fraction=val_fraction, seed=seed)
 
 
 def pack_data(data: ImageData, max_side: int = 320) -> bytes:
@@ -658,7 +609,7 @@ def train(
             opt.zero_grad()
             loss.backward()
             opt.step()
-            tot_loss += float(loss) * len(idx)
+            tot_loss += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == y_train[idx]).sum())
         probs = _val_probs(bb, head, cached, val_imgs, eval_tf)
         val_loss = float(F.nll_loss(torch.log(torch.from_numpy(probs).clamp_min(1e-12)), y_val))
