@@ -75,9 +75,10 @@ def register(kind: str) -> Callable[[JobFunction], JobFunction]:
     return deco
 
 
-def load_job_modules() -> dict[str, JobFunction]:
-    """Import :data:`JOB_MODULES` (which register their kinds) and return the registry."""
-    for name in JOB_MODULES:
+def load_job_modules(settings: Settings | None = None) -> dict[str, JobFunction]:
+    """Import :data:`JOB_MODULES` and ``settings.extra_job_modules`` (they register kinds); return the registry."""
+    s = settings or get_settings()
+    for name in (*JOB_MODULES, *s.extra_job_modules):
         importlib.import_module(name)
     return dict(_REGISTRY)
 
@@ -339,7 +340,7 @@ def submit(
     s = settings or get_settings()
     if not owner:
         raise InputError("Jobs need an owner.")
-    if kind not in load_job_modules():
+    if kind not in load_job_modules(s):
         raise InputError(f"Unknown job kind {kind!r}.")
     try:
         params_json = json.loads(json.dumps(params))
@@ -535,7 +536,7 @@ def run_job(job_id: str, settings: Settings | None = None) -> str:
         import torch
 
         torch.set_num_threads(s.torch_threads)
-        fn = load_job_modules().get(params["kind"])
+        fn = load_job_modules(s).get(params["kind"])
         if fn is None:
             raise InputError(f"This worker does not know jobs of kind {params['kind']!r}.")
         ctx.log(f"started on {socket.gethostname()} (attempt {int(st.get('resumes', 0)) + 1})")
