@@ -233,6 +233,34 @@ def load_backbone(name: str, pretrained: bool = True) -> Backbone:
     return _from_timm(name, pretrained)
 
 
+def backbone_choices() -> list[str]:
+    """Backbone names offered by the page: every model of ``cnn_demo.models``."""
+    from cnn_demo import models
+
+    return list(models.list_models())
+
+
+def describe_backbone(name: str) -> dict[str, Any]:
+    """What the page shows before training: description, preprocessing, and whether weights are on this server."""
+    from cnn_demo import models, weights
+
+    info = models.get_info(name)
+    cfg = models.data_config(name)
+    return {
+        "description": info.description,
+        "params": info.params,
+        "heavy": info.heavy,
+        "has_pretrained": info.has_pretrained,
+        "weights_here": bool(info.has_pretrained and weights.find(name) is not None),
+        "input_size": int(cfg.input_size[-1]),
+        "mean": tuple(round(float(m), 4) for m in cfg.mean),
+        "std": tuple(round(float(v), 4) for v in cfg.std),
+        "crop_pct": float(cfg.crop_pct),
+        "interpolation": cfg.interpolation,
+        "source": cfg.source,
+    }
+
+
 # --------------------------------------------------------------------------- data
 
 
@@ -334,10 +362,13 @@ def make_transform(pre: Preprocess, augment: AugmentSpec | None = None, image_si
     from torchvision.transforms import v2
 
     size = image_size or pre.input_size
-    interp = v2.InterpolationMode.BICUBIC if pre.interpolation == "bicubic" else v2.InterpolationMode.BILINEAR
+    try:
+        interp = v2.InterpolationMode(pre.interpolation)
+    except ValueError:
+        interp = v2.InterpolationMode.BILINEAR
     tail = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(pre.mean, pre.std)]
     if augment is None or not augment.enabled:
-        resize = max(size, math.floor(size / max(pre.crop_pct, 0.1)))
+        resize = max(size, math.floor(size / max(pre.crop_pct, 0.1) + 1e-6))
         return v2.Compose([v2.Resize(resize, interpolation=interp, antialias=True), v2.CenterCrop(size), *tail])
     ops: list = []
     if augment.crop:
