@@ -697,6 +697,20 @@ def _val_probs(bb: Backbone, head: nn.Module, cached, val_imgs, tf) -> np.ndarra
     return F.softmax(head(feats), dim=1).numpy()
 
 
+def predict_files(model: FineTuned, files: Sequence[tuple[str, bytes]]) -> list[tuple[str, Image.Image, np.ndarray]]:
+    """Decode uploaded images (through ``load_image``) and predict: ``[(name, image, probabilities), ...]``."""
+    images = []
+    for name, data in files:
+        try:
+            images.append((name, load_image(data, max_side=512)))
+        except InputError as exc:
+            raise InputError(f"{name}: {exc}") from exc
+    if not images:
+        return []
+    probs = model.predict([im for _, im in images])
+    return [(name, im, p) for (name, im), p in zip(images, probs, strict=True)]
+
+
 # --------------------------------------------------------------------------- export / import
 
 RELOAD_SNIPPET = '''"""Reload this fine-tuned model (needs torch, timm/cnn_demo and safetensors)."""

@@ -42,6 +42,16 @@ PAGES: tuple[PageSpec, ...] = (
         "pixel values and their histogram.",
         "2-D Convolution",
     ),
+    PageSpec(
+        "pages/finetune.py",
+        "Fine-tune on your images",
+        ":material/model_training:",
+        "Models",
+        "finetune",
+        "Put a new head on a pretrained backbone and train it on your own classes as a background job: frozen "
+        "versus fine-tuned, confusion matrix, mistakes, export.",
+        "Model zoos",
+    ),
 )
 
 
