@@ -77,6 +77,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
         seed=args.seed,
         image_size=args.image_size,
     )
+    finetune.load_backbone(cfg.backbone, cfg.pretrained)  # fail fast on a bad name or missing weights
     data = finetune.read_data(args.data, val_fraction=args.val_fraction, seed=args.seed)
     result = finetune.train(data, cfg)
     out = Path(args.out)

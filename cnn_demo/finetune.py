@@ -202,8 +202,8 @@ def _from_models(name: str, pretrained: bool) -> Backbone | None:
 def _from_timm(name: str, pretrained: bool) -> Backbone:
     import timm
 
-    if name not in timm.list_models():
-        raise InputError(f"Unknown backbone {name!r}.")
+    if not timm.is_model(name):
+        raise InputError(f"Unknown backbone {name!r}; choose one of {', '.join(backbone_choices())} or a timm name.")
     try:
         model = timm.create_model(name, pretrained=pretrained, num_classes=0)
     except Exception as exc:
@@ -558,7 +558,8 @@ def train(
     """Fine-tune ``cfg.backbone`` on ``data``; seeded, so the same inputs give the same model.
 
     ``on_epoch(epoch, epochs, metrics)`` reports progress; ``checkpoint(state, epoch)`` is called after
-    every epoch with a state that ``resume_from=(state, epoch)`` continues from exactly.
+    every epoch with a state that ``resume_from=(state, epoch)`` continues from exactly (the state shares
+    tensors with the training, so save or copy it during the call).
     """
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
@@ -664,7 +665,7 @@ def train(
                     "optimizer": opt.state_dict(),
                     "generator": gen.get_state(),
                     "torch_rng": torch.get_rng_state(),
-                    "history": history,
+                    "history": [dict(h) for h in history],
                     "best_loss": best[0],
                     "best_epoch": best[1],
                     "best": best[2],
