@@ -13,7 +13,15 @@ from cnn_demo.models.data import DataConfig, data_config, transform
 from cnn_demo.models.lecture import MyConvNet
 from cnn_demo.models.registry import ModelInfo, class_names, create, get_info, list_models, model_name
 from cnn_demo.models.summary import LayerRow, ModelSummary, summarize
-from cnn_demo.models.surgery import feature_extractor, get_head, head_path, num_features, replace_head, stages
+from cnn_demo.models.surgery import (
+    feature_extractor,
+    get_head,
+    head_path,
+    named_stages,
+    num_features,
+    replace_head,
+    stages,
+)
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -32,6 +40,7 @@ __all__ = [
     "head_path",
     "list_models",
     "model_name",
+    "named_stages",
     "num_features",
     "replace_head",
     "stages",

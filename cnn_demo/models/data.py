@@ -100,7 +100,8 @@ def transform(cfg: DataConfig, train: bool = False) -> nn.Module:
     """A torchvision transform from a PIL image (or uint8 tensor) to the normalised float tensor a model expects.
 
     Evaluation: resize the shorter side to ``cfg.resize_size``, centre-crop ``input_size``. Training: a random
-    resized crop and a horizontal flip, the standard light augmentation for fine-tuning.
+    resized crop and a horizontal flip, the standard light augmentation for fine-tuning. PIL images are
+    resized by PIL, exactly as torchvision's and timm's own evaluation transforms do.
     """
     import torch
     from torchvision.transforms import InterpolationMode, v2
@@ -114,9 +115,9 @@ def transform(cfg: DataConfig, train: bool = False) -> nn.Module:
         geometry = [v2.Resize(resize, interpolation=interp, antialias=True), v2.CenterCrop(size)]
     return v2.Compose(
         [
+            *geometry,
             v2.ToImage(),
             v2.RGB(),
-            *geometry,
             v2.ToDtype(torch.float32, scale=True),
             v2.Normalize(mean=list(cfg.mean), std=list(cfg.std)),
         ]

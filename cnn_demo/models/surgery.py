@@ -86,26 +86,27 @@ def _has_params(module: nn.Module) -> bool:
     return any(True for _ in module.parameters())
 
 
-def stages(model: nn.Module) -> list[nn.Module]:
-    """The backbone's trainable stages from input to output (the head excluded), for unfreezing the last N.
+def named_stages(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The backbone's trainable stages from input to output (the head excluded), with readable names.
 
-    A stage is a block of a ``features``/``blocks``/``stages`` container, a residual ``layerN``, or a run of
-    consecutive single layers (the stem ``conv1``+``bn1``); parameter-free modules are skipped. Stages share
-    their modules with ``model``.
+    A stage is a block of a ``features``/``blocks``/``stages`` container (``features.3``), a residual
+    ``layerN``, a run of consecutive single layers (the stem, named ``conv1+bn1``), or the layers of the
+    classifier before the head (``classifier[:6]``); parameter-free modules are skipped. Stages share their
+    modules with ``model``. Names of real submodules can be passed to ``model.get_submodule``.
     """
     head = head_path(model)
-    out: list[nn.Module] = []
-    run: list[nn.Module] = []
+    out: list[tuple[str, nn.Module]] = []
+    run: list[tuple[str, nn.Module]] = []
 
     def flush() -> None:
-        if run:
-            out.append(run[0] if len(run) == 1 else nn.Sequential(*run))
-            run.clear()
+        if len(run) == 1:
+            out.append(run[0])
+        elif run:
+            out.append(("+".join(n for n, _ in run), nn.Sequential(*(m for _, m in run))))
+        run.clear()
 
     for name, child in model.named_children():
-        if not _has_params(child):
-            continue
-        if name == head:
+        if not _has_params(child) or name == head:
             continue
         if head.startswith(name + "."):
             flush()
@@ -113,15 +114,28 @@ def stages(model: nn.Module) -> list[nn.Module]:
                 idx = int(head.split(".")[1])
                 before = child[:idx]
                 if _has_params(before):
-                    out.append(before)
+                    out.append((f"{name}[:{idx}]", before))
             continue
         if name in _STAGE_CONTAINERS and isinstance(child, (nn.Sequential, nn.ModuleList)):
             flush()
-            out.extend(block for block in child if _has_params(block))
-        elif next(iter(child.children()), None) is None:
-            run.append(child)
+            out.extend((f"{name}.{i}", block) for i, block in enumerate(child) if _has_params(block))
+        elif _is_single_layer(child):
+            run.append((name, child))
         else:
             flush()
-            out.append(child)
+            out.append((name, child))
     flush()
     return out
+
+
+def _is_single_layer(module: nn.Module) -> bool:
+    """A leaf, or a layer whose children hold no parameters (timm's BatchNormAct2d: norm + activation)."""
+    return all(not _has_params(c) for c in module.children()) and (
+        next(iter(module.children()), None) is None or any(True for _ in module.parameters(recurse=False))
+    )
+
+
+def stages(model: nn.Module) -> list[nn.Module]:
+    """The backbone's stages from input to output, head excluded (see :func:`named_stages`), for unfreezing the
+    last N: ``for s in stages(model)[-n:]: s.requires_grad_(True)``."""
+    return [m for _, m in named_stages(model)]

@@ -43,6 +43,56 @@ PAGES: tuple[PageSpec, ...] = (
         "2-D Convolution",
     ),
     PageSpec(
+        "pages/conv_layer.py",
+        "Convolution layer",
+        ":material/layers:",
+        "Building blocks",
+        "conv_layer",
+        "Build an nn.Conv2d: see its weight and bias shapes, its parameter count from the lecture's formula "
+        "(checked against PyTorch) and its output size.",
+        "Convolution layer",
+    ),
+    PageSpec(
+        "pages/pooling.py",
+        "Pooling",
+        ":material/filter_center_focus:",
+        "Building blocks",
+        "pooling",
+        "Max and average pooling window by window on the lecture's 4×4 example, checked against PyTorch, then "
+        "on a photo: downsampling and robustness to small shifts.",
+        "Pooling; Max Pooling and Average Pooling",
+    ),
+    PageSpec(
+        "pages/adaptive_pooling.py",
+        "Adaptive pooling",
+        ":material/aspect_ratio:",
+        "Building blocks",
+        "adaptive_pooling",
+        "Adaptive pooling for any input and output length: the lecture's stride/kernel rule next to the windows "
+        "PyTorch really uses, and where they differ.",
+        "Adaptive Pooling; How does it work?",
+    ),
+    PageSpec(
+        "pages/model_inspector.py",
+        "Model inspector",
+        ":material/account_tree:",
+        "Models",
+        "model_inspector",
+        "MyConvNet, AlexNet, ResNets, MobileNets, EfficientNet, ConvNeXt and more: layer table, parameters and "
+        "compute per layer, backbone and head, and the printed module.",
+        "CNN Architecture; Example; AlexNet",
+    ),
+    PageSpec(
+        "pages/feature_maps.py",
+        "Feature maps & Grad-CAM",
+        ":material/visibility:",
+        "Models",
+        "feature_maps",
+        "Run a picture through a CNN: its first-layer filters, the activation maps of any conv layer, its top "
+        "predictions and a Grad-CAM heat map of where it looked.",
+        "CNN Architecture",
+    ),
+    PageSpec(
         "pages/finetune.py",
         "Fine-tune on your images",
         ":material/model_training:",

@@ -67,3 +67,23 @@ def model_badge(loaded: LoadedModel) -> None:
             + (loaded.note or ""),
             icon=":material/warning:",
         )
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def cached_model_report(name: str, input_size: tuple[int, int, int]):
+    """:func:`cnn_demo.inspector.model_report`, cached per model and input size."""
+    from cnn_demo.inspector import model_report
+
+    return model_report(name, input_size)
+
+
+def model_picker(key: str, default: str = "myconvnet", label: str = "Model", names: list[str] | None = None) -> str:
+    """A select box of registered models, each shown with its source and size."""
+    names = names or models.list_models()
+
+    def fmt(name: str) -> str:
+        info = models.get_info(name)
+        return f"{name} — {info.params / 1e6:.2f} M params ({info.source})"
+
+    index = names.index(default) if default in names else 0
+    return st.selectbox(label, names, index=index, key=key, format_func=fmt)

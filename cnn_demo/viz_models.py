@@ -1,0 +1,129 @@
+"""Plotly figures for the pooling, layer and model pages. Pure functions: arrays in, figures out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from cnn_demo.viz import matrix_figure
+
+HIGHLIGHT = "#d62728"
+
+
+def window_figure(
+    values: np.ndarray,
+    rows: Sequence[int] = (),
+    cols: Sequence[int] = (),
+    title: str = "",
+    fmt: str = ".2f",
+    padding: tuple[int, int] = (0, 0),
+) -> go.Figure:
+    """A small matrix with the cells of one pooling window outlined; padding drawn as empty cells around it."""
+    arr = np.asarray(values, dtype=float)
+    ph, pw = padding
+    if ph or pw:
+        padded = np.full((arr.shape[0] + 2 * ph, arr.shape[1] + 2 * pw), np.nan)
+        padded[ph : ph + arr.shape[0], pw : pw + arr.shape[1]] = arr
+    else:
+        padded = arr
+    fig = matrix_figure(padded, title, colorscale="Blues", fmt=fmt)
+    fig.data[0].text = [["pad" if np.isnan(v) else format(v, fmt) for v in row] for row in padded]
+    for r in rows:
+        for c in cols:
+            fig.add_shape(
+                type="rect",
+                x0=c + pw - 0.5,
+                x1=c + pw + 0.5,
+                y0=r + ph - 0.5,
+                y1=r + ph + 0.5,
+                line=dict(color=HIGHLIGHT, width=3),
+            )
+    fig.update_layout(height=60 * padded.shape[0] + 40)
+    return fig
+
+
+def windows_1d_figure(
+    in_size: int,
+    windows: Sequence[tuple[int, int]],
+    title: str,
+    highlight: Sequence[int] = (),
+    unit: str = "input index",
+) -> go.Figure:
+    """Each output position as a bar over the input indices its window covers (bars outlined in red are flagged)."""
+    fig = go.Figure()
+    flagged = set(highlight)
+    for i, (s, e) in enumerate(windows):
+        fig.add_trace(
+            go.Bar(
+                x=[e - s],
+                base=[s - 0.5],
+                y=[i],
+                orientation="h",
+                marker=dict(color="#1f77b4" if i not in flagged else "#ff9896", line=dict(width=1, color="#333")),
+                hovertemplate=f"output {i}: indices {s}…{e - 1}<extra></extra>",
+                showlegend=False,
+            )
+        )
+    fig.update_yaxes(title="output position", autorange="reversed", dtick=1 if len(windows) <= 20 else None)
+    fig.update_xaxes(title=unit, range=[-0.5, in_size - 0.5], dtick=1 if in_size <= 24 else None)
+    fig.update_layout(title=title, bargap=0.25, height=120 + 22 * len(windows), margin=dict(l=0, r=0, t=40, b=0))
+    return fig
+
+
+def coverage_figure(counts: np.ndarray, title: str) -> go.Figure:
+    """How many output windows read each input cell (2-D adaptive pooling)."""
+    return matrix_figure(counts, title, colorscale="Oranges", fmt=".0f")
+
+
+def layer_bars_figure(records: Sequence[dict], log: bool = True) -> go.Figure:
+    """Parameters and multiply-accumulates per layer, as two bar charts sharing the layer axis."""
+    rows = [r for r in records if r["params"] or r["macs"]]
+    names = [f"{i}: {r['name']}" for i, r in enumerate(rows)]
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, subplot_titles=("parameters", "multiply-accumulates"))
+    fig.add_trace(go.Bar(x=names, y=[r["params"] for r in rows], name="parameters", marker_color="#1f77b4"), 1, 1)
+    fig.add_trace(go.Bar(x=names, y=[r["macs"] for r in rows], name="MACs", marker_color="#ff7f0e"), 2, 1)
+    if log:
+        fig.update_yaxes(type="log")
+    fig.update_xaxes(showticklabels=len(rows) <= 40, tickangle=-60)
+    fig.update_layout(height=520, showlegend=False, margin=dict(l=0, r=0, t=30, b=0))
+    return fig
+
+
+def heat_figure(
+    values: np.ndarray, title: str = "", colorscale: str = "Viridis", height: int | None = None
+) -> go.Figure:
+    """A grayscale-valued array (e.g. tiled feature maps) as a heatmap with equal-aspect pixels."""
+    fig = go.Figure(go.Heatmap(z=np.asarray(values, dtype=float), colorscale=colorscale, showscale=False))
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", showticklabels=False)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_layout(title=title, margin=dict(l=0, r=0, t=30 if title else 0, b=0), height=height)
+    return fig
+
+
+def filters_figure(filters: np.ndarray, columns: int = 16, title: str = "") -> go.Figure:
+    """First-layer filters (N, k, k, 3) uint8 or (N, k, k) drawn as a grid of small images."""
+    f = np.asarray(filters)
+    n, k = f.shape[0], f.shape[1]
+    columns = max(1, min(columns, n))
+    rows = -(-n // columns)
+    rgb = f.ndim == 4
+    grid = np.full(
+        (rows * (k + 1) - 1, columns * (k + 1) - 1, 3) if rgb else (rows * (k + 1) - 1, columns * (k + 1) - 1),
+        255,
+        np.uint8,
+    )
+    for i in range(n):
+        r, c = divmod(i, columns)
+        grid[r * (k + 1) : r * (k + 1) + k, c * (k + 1) : c * (k + 1) + k] = f[i]
+    if rgb:
+        fig = go.Figure(go.Image(z=grid))
+    else:
+        fig = go.Figure(go.Heatmap(z=grid, colorscale="gray", showscale=False, zmin=0, zmax=255))
+        fig.update_yaxes(autorange="reversed")
+    fig.update_yaxes(scaleanchor="x", constrain="domain", showticklabels=False)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_layout(title=title, margin=dict(l=0, r=0, t=30 if title else 0, b=0))
+    return fig

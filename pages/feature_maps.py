@@ -1,0 +1,115 @@
+"""Feature maps and Grad-CAM: what a CNN's layers respond to in a picture, and where it looked for a class."""
+
+import pandas as pd
+import streamlit as st
+
+from cnn_demo import explain
+from cnn_demo.models import class_names, data_config, get_info
+from cnn_demo.ui.common import escape_markdown, user_errors
+from cnn_demo.ui.models import load_model, model_badge, model_picker
+from cnn_demo.ui.picker import image_picker
+from cnn_demo.viz import image_figure
+from cnn_demo.viz_models import filters_figure, heat_figure
+
+st.title("Feature maps & Grad-CAM")
+st.markdown(
+    "Run a picture through a CNN. The **first layer's filters** are small colour patterns it matches against the "
+    "pixels; each conv layer outputs one **feature map** per filter, showing where its pattern was found. "
+    "**Grad-CAM** weights the maps of a late layer by how much they raise a class's score, showing where the "
+    "network looked."
+)
+
+left, right = st.columns([1, 2])
+with left:
+    name = model_picker("feature_maps_model", default="cifar_resnet20")
+    info = get_info(name)
+    pretrained = st.toggle(
+        "Pretrained weights", value=info.has_pretrained, key="feature_maps_pretrained", disabled=not info.has_pretrained
+    )
+    img = image_picker("feature_maps", default="chelsea", max_side=512)
+if img is None:
+    st.stop()
+
+with user_errors():
+    loaded = load_model(name, pretrained)
+    model = loaded.model
+    cfg = data_config(name)
+    labels = class_names(name)
+    batch = explain.preprocess(img, cfg)
+    view = explain.model_view(batch, cfg)
+    preds = explain.predict(model, batch, labels, top=5)
+    with right:
+        model_badge(loaded)
+        a, b = st.columns(2)
+        a.plotly_chart(
+            image_figure(view, f"What the model sees: {view.shape[1]}×{view.shape[0]}"),
+            width="stretch",
+            key="feature_maps_view",
+        )
+        b.markdown("**Top predictions**")
+        b.dataframe(
+            pd.DataFrame({"class": [p.label for p in preds], "probability": [p.probability for p in preds]}),
+            hide_index=True,
+            key="feature_maps_preds",
+            column_config={
+                "probability": st.column_config.ProgressColumn(
+                    "probability", min_value=0.0, max_value=1.0, format="%.3f"
+                )
+            },
+        )
+        if info.source == "cifar":
+            b.caption("A CIFAR-10 network knows 10 classes and sees 32×32 pixels.")
+
+    st.subheader("First-layer filters")
+    conv_name, conv = explain.first_conv(model)
+    filters = explain.first_layer_filters(model)
+    st.caption(
+        f"`{conv_name}`: {filters.shape[0]} filters of {filters.shape[1]}×{filters.shape[2]}×{filters.shape[3]} "
+        "weights, drawn with grey = 0 (brighter colour = positive weight on that channel)."
+    )
+    st.plotly_chart(
+        filters_figure(explain.filters_as_images(filters), columns=16), width="stretch", key="feature_maps_filters"
+    )
+
+    st.subheader("Activation maps")
+    layers = explain.conv_layers(model)
+    layer = st.selectbox("Conv layer", layers, index=0, key=f"feature_maps_layer_{name}")
+    maps = explain.activation_maps(model, batch, layer)
+    shown = min(32, maps.shape[0])
+    st.caption(
+        f"`{escape_markdown(layer)}` outputs {maps.shape[0]} maps of {maps.shape[1]}×{maps.shape[2]}; "
+        f"the first {shown} are shown, each scaled to its own range (yellow = strong response)."
+    )
+    st.plotly_chart(
+        heat_figure(explain.tile_maps(maps, columns=8, count=shown)), width="stretch", key="feature_maps_maps"
+    )
+
+    st.subheader("Grad-CAM")
+    cam_layers = explain.gradcam_layers(model)
+    default_layer = explain.default_gradcam_layer(model, cfg.input_size)
+    c1, c2 = st.columns(2)
+    cam_layer = c1.selectbox(
+        "Layer", cam_layers, index=cam_layers.index(default_layer), key=f"feature_maps_cam_layer_{name}"
+    )
+    options = list(range(len(labels)))
+    target = c2.selectbox(
+        "Class",
+        options,
+        index=preds[0].index,
+        key=f"feature_maps_class_{name}",
+        format_func=lambda i: f"{i}: {labels[i]}",
+    )
+    cam = explain.grad_cam(model, batch, cam_layer, int(target))
+    a, b = st.columns(2)
+    a.plotly_chart(
+        image_figure(explain.overlay(view, cam), f"Grad-CAM for “{labels[int(target)]}”"),
+        width="stretch",
+        key="feature_maps_cam",
+    )
+    b.plotly_chart(
+        heat_figure(cam, f"At {cam_layer}'s resolution: {cam.shape[0]}×{cam.shape[1]}", "Jet"),
+        width="stretch",
+        key="feature_maps_cam_raw",
+    )
+    if not loaded.pretrained:
+        st.caption("With random weights the heat map is as meaningless as the predictions.")

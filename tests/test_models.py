@@ -1,0 +1,276 @@
+"""The model layer: registry, parameter counts, layer tables, preprocessing, backbone/head split, CIFAR ResNets."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import torch
+from torch import nn
+
+from cnn_demo import models
+from cnn_demo.errors import InputError
+from tests.conftest import ROOT, shared_path
+
+LECTURE = ROOT.parent / "shared" / "lecture" / "cnn_lecture.txt"
+ALEXNET_PARAMS = 61_100_840
+
+
+def _meta(name: str, **kw) -> nn.Module:
+    """A registered model built on the meta device: real structure and shapes, no memory or compute."""
+    with torch.device("meta"):
+        return models.create(name, pretrained=False, **kw)
+
+
+def _lecture_text() -> str:
+    if not LECTURE.is_file():
+        pytest.skip(f"needs the lecture text {LECTURE}")
+    return LECTURE.read_text()
+
+
+@pytest.mark.parametrize("name", models.list_models())
+def test_every_model_builds_with_its_parameter_count_and_a_consistent_split(name):
+    model = _meta(name)
+    info = models.get_info(name)
+    total = sum(p.numel() for p in model.parameters())
+    assert total == info.params
+    assert models.model_name(model) == name
+    assert not model.training
+    # stages + head hold every parameter exactly once, in forward order
+    head = models.get_head(model)
+    assert isinstance(head, nn.Linear) and head.out_features == info.num_classes
+    stage_params = [p for s in models.stages(model) for p in s.parameters()]
+    ids = [id(p) for p in stage_params] + [id(p) for p in head.parameters()]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == {id(p) for p in model.parameters()}
+    cfg = models.data_config(name)
+    assert cfg.input_size == info.input_size
+    assert len(models.class_names(name)) == info.num_classes
+
+
+def test_alexnet_has_the_slides_parameters_and_printed_module():
+    model = _meta("alexnet")
+    summary = models.summarize(model, (3, 224, 224))
+    assert summary.total_params == ALEXNET_PARAMS == sum(r.params for r in summary.rows)
+    text = _lecture_text()
+    start = text.index("AlexNet(")
+    slide = text[start : text.index("\nApplications", start)].strip()
+    assert str(model).split() == slide.split()
+
+
+def test_myconvnet_is_the_lecture_code():
+    text = _lecture_text()
+    start = text.index("class MyConvNet")
+    code = text[start : text.index("\nAlexNet", start)]
+    namespace = {"nn": nn, "torch": torch}
+    exec(compile(code, "lecture", "exec"), namespace)
+    lecture_net = namespace["MyConvNet"]()
+    ours = models.MyConvNet()
+    assert str(ours) == str(lecture_net)
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {
+        k: v.shape for k, v in lecture_net.state_dict().items()
+    }
+    ours.load_state_dict(lecture_net.state_dict())
+    x = torch.randn(2, 3, 37, 29)
+    torch.testing.assert_close(ours(x), lecture_net(x))
+
+
+def test_summarize_matches_a_real_forward_pass_and_hand_counted_macs():
+    torch.manual_seed(0)
+    net = models.MyConvNet()
+    s = models.summarize(net, (3, 32, 32))
+    # step through the Sequential containers ourselves
+    x = torch.zeros(1, 3, 32, 32)
+    expected = []
+    for prefix, seq in (("feature", net.feature), ("classifier", net.classifier)):
+        for i, layer in enumerate(seq):
+            x = layer(x)
+            expected.append((f"{prefix}.{i}", type(layer).__name__, tuple(x.shape)))
+    assert [(r.name, r.type, r.output_shape) for r in s.rows] == expected
+    assert s.output_shape == (1, 10)
+    assert s.total_params == sum(p.numel() for p in net.parameters()) == sum(r.params for r in s.rows) == 72_042
+    # conv: out_elements · in_channels · k², linear: out · in
+    macs = 16 * 32 * 32 * 3 * 9 + 32 * 16 * 16 * 16 * 9 + 128 * 512 + 10 * 128
+    assert s.total_macs == macs
+    assert [r.macs for r in s.rows if r.macs] == [16 * 32 * 32 * 27, 32 * 16 * 16 * 144, 128 * 512, 1280]
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small", "efficientnet_b0", "alexnet"])
+def test_total_macs_agree_with_torchvision_published_operation_counts(name):
+    from torchvision.models import get_model_weights
+
+    s = models.summarize(_meta(name), (3, 224, 224))
+    assert s.total_macs / 1e9 == pytest.approx(get_model_weights(name).DEFAULT.meta["_ops"], abs=1.5e-3)
+    assert s.total_params == get_model_weights(name).DEFAULT.meta["num_params"]
+
+
+def test_summarize_on_meta_equals_summarize_on_real_weights():
+    real = models.create("cifar_resnet20", pretrained=False)
+    a = models.summarize(real, (3, 32, 32))
+    b = models.summarize(_meta("cifar_resnet20"), (3, 32, 32))
+    assert a == b
+    with torch.no_grad():
+        assert a.output_shape == tuple(real(torch.zeros(1, 3, 32, 32)).shape)
+    # shapes of the residual stages, recorded by hooks on the real model
+    shapes = {}
+    hooks = [
+        getattr(real, n).register_forward_hook(lambda m, i, o, n=n: shapes.__setitem__(n, o.shape))
+        for n in ("layer1", "layer2", "layer3")
+    ]
+    with torch.no_grad():
+        real(torch.zeros(1, 3, 32, 32))
+    for h in hooks:
+        h.remove()
+    last = {r.name.split(".")[0]: r.output_shape for r in a.rows}
+    assert {k: tuple(v) for k, v in shapes.items()} == {k: last[k] for k in shapes}
+    assert real.training is False
+
+
+def test_summarize_rejects_an_input_the_model_cannot_take():
+    with pytest.raises(InputError, match="cannot take an input"):
+        models.summarize(models.MyConvNet(), (1, 32, 32))
+    with pytest.raises(InputError):
+        models.summarize(models.MyConvNet(), (3, 0, 32))
+
+
+@pytest.mark.parametrize("name", ["myconvnet", "cifar_resnet20", "mobilenet_v3_small", "timm/resnet18.a1_in1k"])
+def test_feature_extractor_and_head_reproduce_the_model_without_changing_it(name):
+    torch.manual_seed(0)
+    model = models.create(name, pretrained=False)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    head_before = models.get_head(model)
+    backbone, n = models.feature_extractor(model)
+    size = models.get_info(name).input_size
+    x = torch.randn(2, *size[:1], 64, 64) if size[1] > 32 else torch.randn(2, *size)
+    with torch.no_grad():
+        feats = backbone(x)
+        assert feats.shape == (2, n)
+        torch.testing.assert_close(models.get_head(model)(feats), model(x))
+    assert models.get_head(model) is head_before
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    # the backbone shares tensors with the model (no copy)
+    shared = {p.data_ptr() for p in model.parameters()}
+    assert all(p.data_ptr() in shared for p in backbone.parameters())
+
+
+def test_replace_head_and_num_classes_for_fine_tuning():
+    shared_path("weights", "resnet20-12fca82f.th")
+    model = models.create("cifar_resnet20", pretrained=False)
+    models.replace_head(model, nn.Linear(models.num_features(model), 3))
+    assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 3)
+    assert models.create("timm/mobilenetv3_small_100.lamb_in1k", pretrained=False, num_classes=4).num_classes == 4
+    assert _meta("resnet18", num_classes=7).fc.out_features == 7
+    with pytest.raises(InputError, match="whole number"):
+        models.create("resnet18", pretrained=False, num_classes=0)
+
+
+def test_unknown_and_untrainable_requests_give_readable_errors():
+    with pytest.raises(InputError, match="no model called 'resnet1'"):
+        models.create("resnet1")
+    with pytest.raises(InputError, match="no pretrained weights"):
+        models.create("myconvnet", pretrained=True)
+
+
+def test_data_configs_are_read_from_the_published_weights():
+    import timm
+    from torchvision.models import ResNet50_Weights
+
+    cfg = models.data_config("resnet50")
+    t = ResNet50_Weights.DEFAULT.transforms()
+    assert (cfg.input_size, cfg.resize_size, list(cfg.mean), list(cfg.std)) == ((3, 224, 224), 232, t.mean, t.std)
+    tcfg = timm.models.get_pretrained_cfg("efficientnet_b0.ra_in1k")
+    cfg = models.data_config("timm/efficientnet_b0.ra_in1k")
+    assert (cfg.crop_pct, cfg.interpolation, cfg.mean) == (tcfg.crop_pct, tcfg.interpolation, tcfg.mean)
+    assert models.data_config("cifar_resnet56").input_size == (3, 32, 32)
+    assert models.data_config(models.create("cifar_resnet32", pretrained=False)).mean == timm.data.IMAGENET_DEFAULT_MEAN
+    with pytest.raises(InputError):
+        models.data_config(nn.Linear(2, 2))
+
+
+@pytest.mark.parametrize("name", ["resnet18", "efficientnet_b0", "timm/resnet18.a1_in1k"])
+def test_transform_equals_the_libraries_own_preprocessing(name):
+    from cnn_demo.samples import load_sample
+
+    img = load_sample("chelsea")
+    ours = models.transform(models.data_config(name))(img)
+    if name.startswith("timm/"):
+        import timm
+        from timm.data import create_transform, resolve_data_config
+
+        ref = create_transform(**resolve_data_config({}, model=timm.create_model(name[5:], pretrained=False)))(img)
+    else:
+        from torchvision.models import get_model_weights
+
+        ref = get_model_weights(name).DEFAULT.transforms()(img)
+    torch.testing.assert_close(ours, ref)
+    train = models.transform(models.data_config(name), train=True)(load_sample("camera", grayscale=True))
+    assert train.shape == ref.shape
+
+
+# ---- CIFAR ResNets on their published checkpoints ---------------------------------------------------------
+
+COCO_TO_CIFAR = {
+    "airplane": "airplane",
+    "car": "automobile",
+    "bird": "bird",
+    "cat": "cat",
+    "dog": "dog",
+    "horse": "horse",
+    "boat": "ship",
+    "truck": "truck",
+}
+
+
+@pytest.fixture(scope="module")
+def cifar_crops():
+    """Square crops of COCO objects of CIFAR-10 classes (min box side 32 px), resized to 32×32 like CIFAR."""
+    from PIL import Image
+
+    root = shared_path("coco_sample", "train2017")
+    data = json.loads((root / "instances_train2017.json").read_text())
+    cats = {c["id"]: c["name"] for c in data["categories"]}
+    files = {i["id"]: i["file_name"] for i in data["images"]}
+    crops = []
+    for a in data["annotations"]:
+        name = cats[a["category_id"]]
+        x, y, w, h = a["bbox"]
+        if name in COCO_TO_CIFAR and not a["iscrowd"] and min(w, h) >= 32:
+            with Image.open(root / "images" / files[a["image_id"]]) as im:
+                side, cx, cy = max(w, h), x + w / 2, y + h / 2
+                crop = im.convert("RGB").crop((cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2))
+                crops.append((crop.resize((32, 32), Image.Resampling.BICUBIC), COCO_TO_CIFAR[name]))
+    assert len(crops) >= 40
+    return crops
+
+
+@pytest.mark.parametrize("name", ["cifar_resnet20", "cifar_resnet32", "cifar_resnet44", "cifar_resnet56"])
+def test_cifar_resnets_load_the_published_checkpoints_strictly_and_classify_real_photos(name, cifar_crops, monkeypatch):
+    monkeypatch.setenv("CNN_DEMO_WEIGHTS_DIR", str(shared_path("weights")))
+    from cnn_demo import weights
+
+    raw = weights.load_file(weights.resolve(name))
+    fresh = models.CifarResNet(int(name[-2:]))
+    assert str(fresh.load_state_dict(raw, strict=True)) == "<All keys matched successfully>"
+    model = models.create(name)
+    tf = models.transform(models.data_config(model))
+    x = torch.stack([tf(img) for img, _ in cifar_crops])
+    with torch.no_grad():
+        pred = model(x).argmax(1).tolist()
+    labels = [models.CIFAR10_CLASSES.index(lbl) for _, lbl in cifar_crops]
+    accuracy = sum(p == t for p, t in zip(pred, labels, strict=True)) / len(labels)
+    assert accuracy >= 0.45, f"{name}: {accuracy:.0%} on {len(labels)} COCO crops (chance 10%)"
+    # an untrained network is near chance on the same crops
+    with torch.no_grad():
+        rand = models.create(name, pretrained=False)(x).argmax(1).tolist()
+    assert sum(p == t for p, t in zip(rand, labels, strict=True)) / len(labels) < accuracy - 0.2
+
+
+def test_option_a_shortcut_pads_zero_channels():
+    block = models.cifar.BasicBlock(16, 32, stride=2)
+    x = torch.randn(1, 16, 8, 8)
+    out = block.shortcut(x)
+    assert out.shape == (1, 32, 4, 4)
+    torch.testing.assert_close(out[:, 8:24], x[:, :, ::2, ::2])
+    assert out[:, :8].abs().sum() == 0 and out[:, 24:].abs().sum() == 0
+    assert re.search(r"extra_channels=16", str(block))

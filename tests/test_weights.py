@@ -1,0 +1,173 @@
+"""Weights resolution offline: weights folder, torch hub cache, hash checks, safe loading, CLI. No network."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from cnn_demo import models, weights
+from cnn_demo.cli import main
+from cnn_demo.errors import InputError
+from tests.conftest import shared_path
+
+TIMM_SMALL = "timm/mobilenetv3_small_100.lamb_in1k"
+
+
+@pytest.fixture
+def folders(tmp_path, monkeypatch):
+    """An empty weights folder and an empty torch hub; any download attempt fails the test."""
+    wdir, home = tmp_path / "weights", tmp_path / "torch-home"
+    wdir.mkdir()
+    monkeypatch.setenv("CNN_DEMO_WEIGHTS_DIR", str(wdir))
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a download was attempted")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", no_network)
+    return wdir, home / "hub" / "checkpoints"
+
+
+def _hash_named_copy(src: Path, folder: Path, name: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    dst = folder / name
+    shutil.copyfile(src, dst)
+    return dst
+
+
+def test_missing_weights_say_which_file_goes_where(folders):
+    wdir, _ = folders
+    with pytest.raises(weights.WeightsMissing) as err:
+        models.create("resnet18")
+    msg = str(err.value)
+    assert isinstance(err.value, InputError)
+    assert "resnet18-f37072fd.pth" in msg and str(wdir) in msg and "https://download.pytorch.org" in msg
+    assert "python -m cnn_demo weights fetch resnet18" in msg
+    with pytest.raises(weights.WeightsMissing, match=r"mobilenetv3_small_100\.lamb_in1k\.safetensors"):
+        weights.resolve(TIMM_SMALL)
+    with pytest.raises(weights.WeightsMissing, match=r"resnet20-12fca82f\.th"):
+        weights.resolve("cifar_resnet20")
+
+
+def test_a_checkpoint_in_the_weights_folder_is_found_verified_and_loaded(folders):
+    wdir, _ = folders
+    src = shared_path("weights", "resnet20-12fca82f.th")
+    _hash_named_copy(src, wdir, src.name)
+    assert weights.find("cifar_resnet20") == wdir / src.name
+    assert weights.verify(wdir / src.name) is True
+    model = models.create("cifar_resnet20")
+    ref = torch.load(src, map_location="cpu", weights_only=True)["state_dict"]
+    torch.testing.assert_close(model.conv1.weight, ref["module.conv1.weight"])
+    torch.testing.assert_close(model.linear.bias, ref["module.linear.bias"])
+
+
+def test_a_safetensors_file_written_by_the_test_is_loaded_for_a_timm_model(folders):
+    from safetensors.torch import save_file
+
+    wdir, _ = folders
+    torch.manual_seed(1)
+    trained = models.create(TIMM_SMALL, pretrained=False)
+    save_file(
+        {k: v.contiguous() for k, v in trained.state_dict().items()},
+        wdir / "mobilenetv3_small_100.lamb_in1k.safetensors",
+    )
+    loaded = models.create(TIMM_SMALL)
+    for k, v in trained.state_dict().items():
+        assert torch.equal(loaded.state_dict()[k], v), k
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), trained(x))
+
+
+def test_the_torch_hub_cache_is_searched_after_the_weights_folder(folders):
+    wdir, hub = folders
+    src = shared_path("weights", "resnet32-d509ac18.th")
+    in_hub = _hash_named_copy(src, hub, src.name)
+    assert weights.resolve("cifar_resnet32") == in_hub
+    in_folder = _hash_named_copy(src, wdir, src.name)
+    assert weights.resolve("cifar_resnet32") == in_folder
+
+
+def test_a_damaged_hash_named_file_is_refused(folders):
+    wdir, _ = folders
+    src = shared_path("weights", "resnet20-12fca82f.th")
+    dst = _hash_named_copy(src, wdir, src.name)
+    data = bytearray(dst.read_bytes())
+    data[-100] ^= 0xFF
+    dst.write_bytes(bytes(data))
+    with pytest.raises(weights.WeightsCorrupt, match="sha256"):
+        models.create("cifar_resnet20")
+    assert main(["weights", "verify"]) == 1
+
+
+def test_weights_of_another_architecture_are_refused(folders):
+    from safetensors.torch import save_file
+
+    wdir, _ = folders
+    state = models.create("cifar_resnet20", pretrained=False).state_dict()
+    save_file(state, wdir / "mobilenetv3_small_100.lamb_in1k.safetensors")
+    with pytest.raises(weights.WeightsCorrupt, match="does not fit the model"):
+        models.create(TIMM_SMALL)
+
+
+class _Evil:
+    """An object whose unpickling would create a file: it must never run."""
+
+    marker: Path
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_pickle_with_arbitrary_objects_is_refused_without_running_it(folders, tmp_path):
+    from safetensors.torch import save_file  # noqa: F401  (the safe alternative named in the message)
+
+    wdir, _ = folders
+    evil = _Evil()
+    evil.marker = tmp_path / "pwned"
+    state = models.create(TIMM_SMALL, pretrained=False).state_dict()
+    path = wdir / "mobilenetv3_small_100_lamb-266a294c.pth"
+    torch.save({**state, "payload": evil}, path)
+    with pytest.raises(weights.WeightsCorrupt, match="Python objects other than tensors"):
+        weights.load_file(path)
+    assert not evil.marker.exists()
+
+
+def test_fetch_uses_torch_hub_with_the_published_url_and_hash(folders, monkeypatch):
+    src = shared_path("weights", "resnet44-014dd654.th")
+    calls = []
+
+    def fake_download(url, dst, hash_prefix=None, progress=True):
+        calls.append((url, Path(dst).name, hash_prefix))
+        shutil.copyfile(src, dst)
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
+    with pytest.raises(weights.WeightsMissing):
+        weights.resolve("cifar_resnet44")  # no download unless asked
+    assert calls == []
+    assert main(["weights", "fetch", "cifar_resnet44"]) == 0
+    assert calls == [(weights.CIFAR_RELEASE + "resnet44-014dd654.th", "resnet44-014dd654.th", "014dd654")]
+    assert weights.CIFAR_RELEASE == "https://github.com/akamaster/pytorch_resnet_cifar10/raw/master/pretrained_models/"
+    assert models.create("cifar_resnet44").linear.out_features == 10
+
+
+def test_weights_cli_lists_what_is_present(folders, capsys):
+    wdir, _ = folders
+    src = shared_path("weights", "resnet56-4bfd9763.th")
+    _hash_named_copy(src, wdir, src.name)
+    assert main(["weights", "list"]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split()[1]: line for line in out.splitlines()[1:]}
+    assert lines["cifar_resnet56"].startswith("ok") and str(wdir) in lines["cifar_resnet56"]
+    assert lines["alexnet"].startswith("--") and "MISSING" in lines["alexnet"]
+    assert set(lines) == set(models.list_models(pretrained=True))
+    assert main(["weights", "verify"]) == 0
+    assert "sha256 prefix matches" in capsys.readouterr().out
+    assert main(["weights", "fetch"]) == 2
