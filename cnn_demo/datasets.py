@@ -318,7 +318,7 @@ class SafeZip:
                 if path:
                     dirs.append(path)
                 continue
-            if reason is None and info.create_system == 3 and mode and not stat.S_ISREG(mode):
+            if reason is None and info.create_system == 3 and stat.S_IFMT(mode) not in (0, stat.S_IFREG):
                 reason = SkipReason.BAD_ENTRY  # device, fifo or socket entries
             if reason is None and info.flag_bits & 0x1:
                 reason = SkipReason.ENCRYPTED
@@ -1234,3 +1234,21 @@ def load_voc_sample(limits: DatasetLimits = DEFAULT_LIMITS) -> SegmentationDatas
     # Only images/ and masks/ are read; targets_color/ holds the same masks drawn in colour.
     reader.files = tuple(f for f in reader.files if f.path.split("/")[0] in ("images", "masks"))
     return _read_segmentation(reader, "PASCAL VOC sample (seg_sample/voc_vainf)", VOC_CLASSES, limits)
+
+
+def example_zip(per_class: int = 12) -> bytes:
+    """A small zip in ImageFolder layout (texture patches, train/ and val/ folders) for students to copy."""
+    from cnn_demo.images import to_png_bytes
+
+    ds = texture_patches()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for label, cls in enumerate(ds.class_names):
+            idx = ds.indices_of(label)[:per_class]
+            n_val = max(1, len(idx) // 4)
+            for j, i in enumerate(idx):
+                split = "val" if j < n_val else "train"
+                zf.writestr(
+                    f"textures/{split}/{cls}/{PurePosixPath(ds.paths[i]).name}", to_png_bytes(ds.images[i][..., 0])
+                )
+    return buf.getvalue()

@@ -43,6 +43,15 @@ PAGES: tuple[PageSpec, ...] = (
         "2-D Convolution",
     ),
     PageSpec(
+        "pages/datasets.py",
+        "Datasets for training",
+        ":material/folder_zip:",
+        "Models",
+        "datasets",
+        "Upload a zip of class folders, build classes from your own photos, or use a built-in set: see images "
+        "per class, skipped files, duplicates and the train/validation split before training.",
+    ),
+    PageSpec(
         "pages/conv_layer.py",
         "Convolution layer",
         ":material/layers:",

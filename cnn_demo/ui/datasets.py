@@ -1,0 +1,338 @@
+"""The dataset widget: upload a zip, build classes in the page (files or camera), or pick a built-in set.
+
+``dataset_input(key)`` shows the validation report and returns the :class:`~cnn_demo.datasets.Dataset`
+when nothing blocks training. Datasets built or uploaded by a user live in that user's
+``st.session_state``; built-in datasets are shared read-only through ``st.cache_resource``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+import streamlit as st
+
+from cnn_demo import datasets as D
+from cnn_demo.images import UPLOAD_EXTENSIONS
+from cnn_demo.ui.common import escape_markdown, user_errors
+from cnn_demo.viz_datasets import class_counts_figure
+
+SOURCES: tuple[str, ...] = ("Upload a zip", "Build in the page", "Built-in dataset")
+SAMPLES_PER_CLASS = 6
+ZIP_HELP = (
+    "A .zip with one folder per class (cats/…, dogs/…). A single wrapping folder is fine, and so are "
+    "train/ and val/ folders, each holding the class folders; their split is then used as given."
+)
+
+
+@st.cache_resource(show_spinner="Preparing the built-in dataset…")
+def _builtin(name: str) -> D.Dataset:
+    return D.load_builtin(name)
+
+
+@st.cache_data(max_entries=1, show_spinner=False)
+def example_zip_bytes() -> bytes:
+    """The example ImageFolder zip (texture patches), built once per server."""
+    return D.example_zip()
+
+
+def _state(key: str, suffix: str, default):
+    full = f"{key}_{suffix}"
+    if full not in st.session_state:
+        st.session_state[full] = default
+    return st.session_state[full]
+
+
+def _from_zip(key: str, limits: D.DatasetLimits) -> D.Dataset | None:
+    upload = st.file_uploader("Dataset (.zip)", type=["zip"], key=f"{key}_zip", help=ZIP_HELP)
+    if upload is None:
+        st.info(ZIP_HELP)
+        return None
+    data = upload.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    cached = st.session_state.get(f"{key}_zip_dataset")
+    if cached is not None and cached[0] == digest:
+        return cached[1]
+    st.session_state.pop(f"{key}_zip_dataset", None)
+    with user_errors(), st.spinner("Checking and decoding the images…"):
+        ds = D.read_zip_dataset(data, upload.name, limits)
+        st.session_state[f"{key}_zip_dataset"] = (digest, ds)
+        return ds
+    return None
+
+
+def _add_class(key: str) -> None:
+    ids = st.session_state[f"{key}_class_ids"]
+    next_id = st.session_state[f"{key}_next_id"]
+    ids.append(next_id)
+    st.session_state[f"{key}_next_id"] = next_id + 1
+
+
+def _remove_class(key: str, cid: int) -> None:
+    st.session_state[f"{key}_class_ids"].remove(cid)
+    st.session_state.pop(f"{key}_photos_{cid}", None)
+
+
+def _keep_photo(key: str, cid: int) -> None:
+    shot = st.session_state.get(f"{key}_cam_{cid}")
+    if shot is not None:
+        photos = st.session_state.setdefault(f"{key}_photos_{cid}", [])
+        photos.append((f"camera_{len(photos) + 1}.jpg", shot.getvalue()))
+
+
+def _clear_photos(key: str, cid: int) -> None:
+    st.session_state[f"{key}_photos_{cid}"] = []
+
+
+def _build_in_page(key: str, limits: D.DatasetLimits) -> D.Dataset | None:
+    ids: list[int] = _state(key, "class_ids", [0, 1])
+    _state(key, "next_id", 2)
+    st.caption("Add a class, name it, then upload its images (several at once) or take photos with the camera.")
+    classes: list[tuple[str, list[tuple[str, bytes]]]] = []
+    fingerprint: list[object] = []
+    cols = st.columns(min(max(len(ids), 1), 3))
+    for n, cid in enumerate(ids):
+        with cols[n % len(cols)].container(border=True):
+            name = st.text_input("Class name", value=f"Class {n + 1}", key=f"{key}_name_{cid}", max_chars=64)
+            files = st.file_uploader(
+                "Images",
+                type=list(UPLOAD_EXTENSIONS),
+                accept_multiple_files=True,
+                key=f"{key}_files_{cid}",
+            )
+            photos: list[tuple[str, bytes]] = st.session_state.get(f"{key}_photos_{cid}", [])
+            if st.toggle("Use the camera", key=f"{key}_camera_{cid}"):
+                st.camera_input(
+                    "Take a photo (each one is added to this class)",
+                    key=f"{key}_cam_{cid}",
+                    on_change=_keep_photo,
+                    args=(key, cid),
+                )
+            items = [(f.name, f.getvalue()) for f in files or []] + list(photos)
+            c1, c2 = st.columns(2)
+            c1.caption(f"{len(items)} image(s)" + (f", {len(photos)} from the camera" if photos else ""))
+            if photos:
+                c2.button("Clear photos", key=f"{key}_clear_{cid}", on_click=_clear_photos, args=(key, cid))
+            if len(ids) > 1:
+                st.button(
+                    "Remove this class",
+                    key=f"{key}_remove_{cid}",
+                    on_click=_remove_class,
+                    args=(key, cid),
+                    icon=":material/delete:",
+                )
+            classes.append((name, items))
+            fingerprint.append((name, [f.file_id for f in files or []], len(photos)))
+    if len(ids) < limits.max_classes:
+        st.button("Add a class", key=f"{key}_add", on_click=_add_class, args=(key,), icon=":material/add:")
+    if not any(items for _, items in classes):
+        st.info("Upload images for each class (at least 2 per class) to build the dataset.")
+        return None
+    cached = st.session_state.get(f"{key}_built_dataset")
+    if cached is not None and cached[0] == fingerprint:
+        return cached[1]
+    st.session_state.pop(f"{key}_built_dataset", None)
+    with user_errors(), st.spinner("Checking and decoding the images…"):
+        ds = D.build_dataset(classes, limits=limits)
+        st.session_state[f"{key}_built_dataset"] = (fingerprint, ds)
+        return ds
+    return None
+
+
+def _from_builtin(key: str) -> D.Dataset | None:
+    titles = {b.name: b for b in D.BUILTIN_DATASETS}
+    name = st.selectbox(
+        "Built-in dataset", D.builtin_names(), key=f"{key}_builtin", format_func=lambda n: titles[n].title
+    )
+    st.caption(titles[name].description + " Works offline.")
+    with user_errors():
+        return _builtin(name)
+    return None
+
+
+def show_dataset_report(dataset: D.Dataset, key: str, limits: D.DatasetLimits = D.DEFAULT_LIMITS) -> None:
+    """The validation report: counts, blocking errors, warnings, bar chart, samples, skipped files, duplicates."""
+    report = dataset.report
+    st.caption(f"Source: {escape_markdown(report.source)} · layout: {escape_markdown(report.layout)}")
+    m = st.columns(4)
+    m[0].metric("Images", f"{report.n_images:,}")
+    m[1].metric("Classes", len(report.classes))
+    m[2].metric("Skipped files", len(report.skipped))
+    m[3].metric("Duplicates dropped", sum(len(d.dropped) for d in report.duplicates))
+    for error in report.errors:
+        st.error(escape_markdown(error), icon=":material/block:")
+    for warning in report.warnings:
+        st.warning(escape_markdown(warning), icon=":material/warning:")
+    if report.errors:
+        st.caption("Fix the problems above before training.")
+    elif report.has_given_split:
+        st.success("Ready: the train/ and val/ folders will be used as the split.", icon=":material/check:")
+    else:
+        st.success("Ready to train.", icon=":material/check:")
+    if report.classes:
+        st.plotly_chart(
+            class_counts_figure(report, limits.min_images_per_class), width="stretch", key=f"{key}_counts_chart"
+        )
+    _sample_grid(dataset, key)
+    if report.skipped:
+        with st.expander(f"Skipped files ({len(report.skipped)})"):
+            st.dataframe(
+                pd.DataFrame(
+                    {
+                        "file": [s.path for s in report.skipped],
+                        "reason": [str(s.reason) for s in report.skipped],
+                        "details": [s.detail for s in report.skipped],
+                    }
+                ),
+                hide_index=True,
+                width="stretch",
+                key=f"{key}_skipped_table",
+            )
+    if report.duplicates:
+        with st.expander(f"Duplicate files ({len(report.duplicates)} groups)"):
+            st.dataframe(
+                pd.DataFrame(
+                    {
+                        "kept": [d.kept for d in report.duplicates],
+                        "dropped": [", ".join(d.dropped) for d in report.duplicates],
+                        "classes": [", ".join(d.classes) for d in report.duplicates],
+                    }
+                ),
+                hide_index=True,
+                width="stretch",
+                key=f"{key}_duplicates_table",
+            )
+
+
+def _sample_grid(dataset: D.Dataset, key: str) -> None:
+    if not len(dataset):
+        return
+    names = list(dataset.class_names)
+    st.markdown("**Samples per class**")
+    if len(names) > 6:
+        chosen = st.multiselect(
+            "Classes to show", names, default=names[:6], key=f"{key}_sample_classes", max_selections=12
+        )
+    else:
+        chosen = names
+    for name in chosen:
+        label = names.index(name)
+        idx = dataset.indices_of(label)[:SAMPLES_PER_CLASS]
+        st.markdown(f"{escape_markdown(name)} · {len(dataset.indices_of(label))} image(s)")
+        if len(idx):
+            st.image([dataset.images[i] for i in idx], width=100)
+
+
+def dataset_input(key: str, *, limits: D.DatasetLimits = D.DEFAULT_LIMITS) -> D.Dataset | None:
+    """Let the user upload, build or choose a dataset; show its report; return it when it can be trained on.
+
+    Returns ``None`` while nothing is chosen or when the report has blocking errors (they are shown).
+    ``key`` prefixes every widget and session-state entry, so several inputs can live on one page.
+    """
+    source = st.radio("Dataset", SOURCES, horizontal=True, key=f"{key}_source")
+    if source == SOURCES[0]:
+        dataset = _from_zip(key, limits)
+    elif source == SOURCES[1]:
+        dataset = _build_in_page(key, limits)
+    else:
+        dataset = _from_builtin(key)
+    if dataset is None:
+        return None
+    show_dataset_report(dataset, key, limits)
+    return dataset if dataset.report.ok else None
+
+
+def split_input(key: str, dataset: D.Dataset) -> D.Split:
+    """Widgets for the train/validation split: the dataset's own split, or a stratified one with a seed."""
+    use_given = False
+    if dataset.given_split is not None:
+        use_given = st.toggle("Use the train/ and val/ folders as given", value=True, key=f"{key}_use_given")
+    if use_given:
+        split = D.split_dataset(dataset, use_given=True)
+    else:
+        c1, c2 = st.columns(2)
+        fraction = c1.slider("Validation share", 0.1, 0.5, 0.2, 0.05, key=f"{key}_val_fraction")
+        seed = int(c2.number_input("Seed", 0, 2**31 - 1, 0, key=f"{key}_seed"))
+        split = D.split_dataset(dataset, fraction, seed, use_given=False)
+    st.caption(f"{len(split.train)} training and {len(split.val)} validation images")
+    return split
+
+
+SEG_SOURCES: tuple[str, ...] = ("PASCAL VOC sample", "Upload a zip")
+SEG_HELP = (
+    "A .zip with images/ and masks/ folders: each mask has the same name as its image (a.jpg ↔ a.png) and "
+    "holds one class number per pixel (a palette or grayscale PNG, 255 = ignore). An optional class_names.txt "
+    "lists the class names, one per line."
+)
+
+
+@st.cache_resource(show_spinner="Loading the VOC sample…")
+def _voc_sample() -> D.SegmentationDataset:
+    return D.load_voc_sample()
+
+
+def show_segmentation_report(dataset: D.SegmentationDataset, key: str, samples: int = 4) -> None:
+    """Report of paired segmentation data: counts, errors, warnings, pixel share per class, samples, skipped files."""
+    from cnn_demo.viz_datasets import class_pixels_figure, colorize_mask
+
+    report = dataset.report
+    st.caption(f"Source: {escape_markdown(report.source)}")
+    m = st.columns(3)
+    m[0].metric("Image/mask pairs", report.n_pairs)
+    m[1].metric("Mask classes", dataset.num_classes)
+    m[2].metric("Ignored pixels (255)", f"{report.ignore_fraction:.1%}")
+    for error in report.errors:
+        st.error(escape_markdown(error), icon=":material/block:")
+    for warning in report.warnings:
+        st.warning(escape_markdown(warning), icon=":material/warning:")
+    if report.class_pixels:
+        st.plotly_chart(class_pixels_figure(report, dataset.class_names), width="stretch", key=f"{key}_pixels_chart")
+    if len(dataset):
+        st.markdown("**Samples: image and mask** (white = ignored)")
+        cols = st.columns(min(samples, len(dataset)))
+        for col, i in zip(cols, range(len(dataset)), strict=False):
+            with col:
+                st.image([dataset.images[i], colorize_mask(dataset.masks[i])], width=120)
+                st.caption(escape_markdown(dataset.stems[i]))
+    if report.skipped:
+        with st.expander(f"Skipped files ({len(report.skipped)})"):
+            st.dataframe(
+                pd.DataFrame(
+                    {
+                        "file": [s.path for s in report.skipped],
+                        "reason": [str(s.reason) for s in report.skipped],
+                        "details": [s.detail for s in report.skipped],
+                    }
+                ),
+                hide_index=True,
+                width="stretch",
+                key=f"{key}_seg_skipped_table",
+            )
+
+
+def segmentation_input(key: str, *, limits: D.DatasetLimits = D.DEFAULT_LIMITS) -> D.SegmentationDataset | None:
+    """Let the user choose the VOC sample or upload image/mask pairs; show the report; return usable data or None."""
+    source = st.radio("Image/mask pairs", SEG_SOURCES, horizontal=True, key=f"{key}_source")
+    dataset: D.SegmentationDataset | None = None
+    if source == SEG_SOURCES[0]:
+        with user_errors():
+            dataset = _voc_sample()
+    else:
+        upload = st.file_uploader("Pairs (.zip)", type=["zip"], key=f"{key}_zip", help=SEG_HELP)
+        if upload is None:
+            st.info(SEG_HELP)
+            return None
+        data = upload.getvalue()
+        digest = hashlib.sha256(data).hexdigest()
+        cached = st.session_state.get(f"{key}_seg_dataset")
+        if cached is not None and cached[0] == digest:
+            dataset = cached[1]
+        else:
+            st.session_state.pop(f"{key}_seg_dataset", None)
+            with user_errors(), st.spinner("Checking the image/mask pairs…"):
+                dataset = D.read_segmentation_zip(data, upload.name, limits=limits)
+                st.session_state[f"{key}_seg_dataset"] = (digest, dataset)
+    if dataset is None:
+        return None
+    show_segmentation_report(dataset, key)
+    return dataset if dataset.report.ok else None
