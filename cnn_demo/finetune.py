@@ -34,7 +34,7 @@ from PIL import Image
 from torch import nn
 
 from cnn_demo import datasets, jobs
-from cnn_demo.datasets import Dataset
+from cnn_demo.datasets import Dataset, Split
 from cnn_demo.errors import InputError
 from cnn_demo.images import load_image
 
@@ -297,10 +297,13 @@ class ImageData:
         return h.hexdigest()
 
 
-def from_dataset(ds: Dataset, val_fraction: float = 0.2, seed: int = 0, use_given: bool = True) -> ImageData:
-    """A validated :class:`cnn_demo.datasets.Dataset` split into training and validation :class:`ImageData`."""
+def from_dataset(
+    ds: Dataset, val_fraction: float = 0.2, seed: int = 0, use_given: bool = True, split: Split | None = None
+) -> ImageData:
+    """A validated :class:`cnn_demo.datasets.Dataset` split (``split``, or a stratified/given one) into ImageData."""
     ds.require_trainable()
-    split = datasets.split_dataset(ds, val_fraction=val_fraction, seed=seed, use_given=use_given)
+    if split is None:
+        split = datasets.split_dataset(ds, val_fraction=val_fraction, seed=seed, use_given=use_given)
     images = [Image.fromarray(np.asarray(a)).convert("RGB") for a in ds.images]
     labels = [int(y) for y in ds.labels]
     return ImageData(

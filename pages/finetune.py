@@ -6,8 +6,8 @@ import streamlit as st
 from cnn_demo import finetune, jobs
 from cnn_demo.models import num_features
 from cnn_demo.ui.common import escape_markdown, user_errors
+from cnn_demo.ui.datasets import dataset_input, split_input
 from cnn_demo.ui.finetune import (
-    dataset_source,
     job_model,
     job_model_bytes,
     job_validation,
@@ -30,24 +30,12 @@ job_id = url_job()
 
 # ----------------------------------------------------------------------------- 1. data
 st.header("1. Data")
-ds = dataset_source("finetune_data")
+ds = dataset_input("finetune_data")
 data = None
 if ds is not None:
-    c1, c2, c3 = st.columns(3)
-    use_given = c1.toggle(
-        "Use the given train/val split",
-        value=ds.given_split is not None,
-        key="finetune_given",
-        disabled=ds.given_split is None,
-    )
-    val_fraction = c2.slider("Validation share", 0.1, 0.5, 0.2, 0.05, key="finetune_val_fraction")
-    split_seed = int(c3.number_input("Split seed", 0, 10_000, 0, key="finetune_split_seed"))
+    split = split_input("finetune_split", ds)
     with user_errors():
-        data = finetune.from_dataset(ds, val_fraction=val_fraction, seed=split_seed, use_given=use_given)
-        st.caption(
-            f"{len(data.train_images)} training and {len(data.val_images)} validation images, "
-            f"{len(data.class_names)} classes: {', '.join(escape_markdown(c) for c in data.class_names)}."
-        )
+        data = finetune.from_dataset(ds, split=split)
 
 # ----------------------------------------------------------------------------- 2. model
 st.header("2. Model and training")

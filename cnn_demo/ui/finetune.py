@@ -1,4 +1,4 @@
-"""Streamlit glue of the fine-tuning page: dataset input, cached models and results of finished jobs."""
+"""Streamlit glue of the fine-tuning page: cached models and results of finished jobs, model uploads."""
 
 from __future__ import annotations
 
@@ -8,57 +8,8 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from cnn_demo import datasets, finetune, jobs
-from cnn_demo.datasets import Dataset
+from cnn_demo import finetune, jobs
 from cnn_demo.errors import InputError
-from cnn_demo.ui.common import escape_markdown, user_errors
-
-
-@st.cache_resource(max_entries=4, show_spinner="Reading the dataset…")
-def _builtin(name: str) -> Dataset:
-    return datasets.load_builtin(name)
-
-
-@st.cache_resource(max_entries=4, show_spinner="Reading the zip…")
-def _zip(digest: str, name: str, _data: bytes) -> Dataset:
-    return datasets.read_zip_dataset(_data, name)
-
-
-def _fallback_dataset_input(key: str) -> Dataset | None:
-    """Upload a zip or choose a built-in dataset (used until ``cnn_demo.ui.datasets`` is available)."""
-    source = st.radio("Data", ["Built-in", "Upload a zip"], horizontal=True, key=f"{key}_source")
-    if source == "Built-in":
-        name = st.selectbox("Built-in dataset", datasets.builtin_names(), key=f"{key}_builtin")
-        with user_errors():
-            return _builtin(name)
-        return None
-    up = st.file_uploader("ImageFolder zip (one folder per class)", type=["zip"], key=f"{key}_zip")
-    if up is None:
-        st.info("Upload a .zip with one folder per class (or train/ and val/ folders).")
-        return None
-    with user_errors():
-        data = up.getvalue()
-        ds = _zip(hashlib.sha256(data).hexdigest(), up.name, data)
-        report = ds.report
-        st.caption(
-            f"{report.n_images} images in {len(report.classes)} classes from {escape_markdown(up.name)}; "
-            f"{len(report.skipped)} file(s) skipped."
-        )
-        for msg in report.warnings:
-            st.warning(msg)
-        for msg in report.errors:
-            st.error(msg)
-        return ds
-    return None
-
-
-def dataset_source(key: str) -> Dataset | None:
-    """The dataset widget: ``cnn_demo.ui.datasets.dataset_input`` (upload, build in the page, built-ins)."""
-    try:
-        from cnn_demo.ui.datasets import dataset_input
-    except ImportError:
-        return _fallback_dataset_input(key)
-    return dataset_input(key)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the trained model…")
