@@ -535,6 +535,26 @@ def evaluate(probs: np.ndarray, labels: Sequence[int], class_names: Sequence[str
     }
 
 
+def gradcam(model: FineTuned, image: Image.Image, class_index: int | None = None) -> tuple[np.ndarray, int]:
+    """Grad-CAM of ``class_index`` (default: the predicted class) over the image the model actually sees.
+
+    Returns the overlay (uint8 H×W×3, the resized and centre-cropped input) and the class used.
+    """
+    from cnn_demo import explain
+
+    size = model.config.image_size or model.backbone.preprocess.input_size
+    net = model.model.eval()
+    x = model.transform()(image.convert("RGB"))[None]
+    if class_index is None:
+        with torch.no_grad():
+            class_index = int(net(x).argmax(1))
+    layer = explain.default_gradcam_layer(net, (3, size, size))
+    cam = explain.grad_cam(net, x, layer, class_index)
+    plain = replace(model.backbone.preprocess, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+    view = make_transform(plain, None, size)(image.convert("RGB")).permute(1, 2, 0).clamp(0, 1).mul(255)
+    return explain.overlay(view.round().byte().numpy(), cam), class_index
+
+
 @dataclass
 class TrainResult:
     """What :func:`train` returns: the model, the metric history and the final evaluation."""

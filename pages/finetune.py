@@ -312,7 +312,11 @@ else:
             files = [("camera", shot.getvalue())]
     with user_errors():
         preds = finetune.predict_files(model, files)
+        show_cam = bool(preds) and st.toggle("Show Grad-CAM (where the model looked)", key="finetune_gradcam")
         for i, (name, image, probs) in enumerate(preds):
-            p1, p2 = st.columns([1, 2])
+            p1, p2, p3 = st.columns([1, 1, 2])
             p1.image(image, caption=name, width=180)
-            p2.plotly_chart(probability_figure(probs, model.class_names), width="stretch", key=f"finetune_pred_{i}")
+            if show_cam:
+                heat, cls = finetune.gradcam(model, image)
+                p2.image(heat, caption=f"Grad-CAM for {model.class_names[cls]}", width=180)
+            p3.plotly_chart(probability_figure(probs, model.class_names), width="stretch", key=f"finetune_pred_{i}")

@@ -239,6 +239,9 @@ def test_pack_unpack_and_prediction_of_files(data):
     ((name, image, probs),) = finetune.predict_files(r.model, [("blue.png", png.getvalue())])
     assert name == "blue.png" and image.size == (50, 40) and probs.shape == (3,) and probs.sum() == pytest.approx(1)
     assert probs.argmax() == 1
+    heat, cls = finetune.gradcam(r.model, image)
+    assert heat.shape == (32, 32, 3) and heat.dtype == np.uint8 and cls == 1
+    assert finetune.gradcam(r.model, image, class_index=0)[1] == 0
     with pytest.raises(InputError, match=r"bad\.png: This file is not an image"):
         finetune.predict_files(r.model, [("bad.png", b"nope")])
 
