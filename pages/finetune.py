@@ -202,8 +202,14 @@ if status is not None and status.state == "done" and status.result:
         )
     val = job_validation(status.job_id, owner)
     points = event.selection.points if event and event.selection else []
-    if val is not None and points:
-        true_name, pred_name = points[0]["y"], points[0]["x"]
+    picked = (points[0].get("y"), points[0].get("x")) if points else None
+    if picked and picked != st.session_state.get("finetune_cell_clicked") and set(picked) <= set(classes):
+        st.session_state["finetune_cell_clicked"] = picked  # a click on the matrix moves the two choosers
+        st.session_state["finetune_cell_true"], st.session_state["finetune_cell_pred"] = picked
+    s1, s2 = st.columns(2)
+    true_name = s1.selectbox("True class", classes, key="finetune_cell_true")
+    pred_name = s2.selectbox("Predicted class", classes, key="finetune_cell_pred")
+    if val is not None:
         t, p = classes.index(true_name), classes.index(pred_name)
         idx = np.flatnonzero((val["labels"] == t) & (val["probs"].argmax(1) == p))
         st.markdown(
