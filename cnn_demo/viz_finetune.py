@@ -40,7 +40,9 @@ def curves_figure(history: Sequence[dict[str, Any]], title: str = "") -> go.Figu
             )
     fig.update_xaxes(title_text="epoch")
     fig.update_yaxes(range=[0, 1.02], row=1, col=2)
-    fig.update_layout(title=title, height=320, margin=dict(l=0, r=0, t=50, b=0), legend=dict(orientation="h"))
+    fig.update_layout(
+        title=title, height=340, margin=dict(l=0, r=0, t=50, b=70), legend=dict(orientation="h", y=-0.3, x=0)
+    )
     return fig
 
 
@@ -133,8 +135,8 @@ def compare_figure(runs: dict[str, Sequence[dict[str, Any]]], metric: str = "val
     fig.update_layout(
         xaxis_title="epoch",
         yaxis_title=metric.replace("_", " "),
-        height=300,
-        margin=dict(l=0, r=0, t=20, b=0),
-        legend=dict(orientation="h"),
+        height=320,
+        margin=dict(l=0, r=0, t=20, b=70),
+        legend=dict(orientation="h", y=-0.3, x=0),
     )
     return fig
