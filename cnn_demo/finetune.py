@@ -304,7 +304,7 @@ def from_dataset(
     ds.require_trainable()
     if split is None:
         split = datasets.split_dataset(ds, val_fraction=val_fraction, seed=seed, use_given=use_given)
-    images = [Image.fromarray(np.asarray(a)).convert("RGB") for a in ds.images]
+    images = [as_image(a) for a in ds.images]
     labels = [int(y) for y in ds.labels]
     return ImageData(
         list(ds.class_names),
@@ -313,6 +313,11 @@ def from_dataset(
         [images[i] for i in split.val],
         [labels[i] for i in split.val],
     )
+
+
+def as_image(array: np.ndarray) -> Image.Image:
+    """An RGB uint8 array (as held by ``cnn_demo.datasets.Dataset``) as a PIL image."""
+    return Image.fromarray(np.asarray(array, dtype=np.uint8)).convert("RGB")
 
 
 def read_data(path: str | Path, val_fraction: float = 0.2, seed: int = 0) -> ImageData:
@@ -336,7 +341,7 @@ def pack_data(data: ImageData, max_side: int = 320) -> bytes:
                     im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
                 name = f"{split}/{i:05d}.png"
                 b = io.BytesIO()
-                im.save(b, format="PNG")
+                im.save(b, format="PNG", compress_level=1)
                 zf.writestr(name, b.getvalue())
                 manifest[split].append([name, int(y)])
         zf.writestr("manifest.json", json.dumps(manifest))

@@ -367,7 +367,11 @@ def submit(
     now = time.time()
     _write_json(folder / "params.json", {"kind": kind, "params": params_json, "owner": owner, "created": now})
     _write_json(folder / "status.json", {"state": "queued", "done": 0, "total": 0, "queued_at": now, "resumes": 0})
-    _enqueue(s, job_id)
+    try:
+        _enqueue(s, job_id)
+    except InputError as exc:
+        _write_json(folder / "status.json", {"state": "failed", "error": str(exc), "finished": time.time()})
+        raise
     return job_id
 
 
@@ -594,10 +598,14 @@ def recover(settings: Settings | None = None) -> list[str]:
 
 
 def cleanup_expired(settings: Settings | None = None) -> list[str]:
-    """Delete finished job folders older than ``artifact_hours``; returns the ids removed."""
+    """Delete finished job folders (and cached features) older than ``artifact_hours``; returns the ids removed."""
     s = settings or get_settings()
     limit = time.time() - s.artifact_hours * 3600
     removed = []
+    for cached in (s.state_dir / "feature-cache").glob("*.pt"):
+        with contextlib.suppress(OSError):
+            if cached.stat().st_mtime < limit:
+                cached.unlink()
     for folder, params, st in _scan(s):
         if st["state"] in ACTIVE_STATES:
             continue

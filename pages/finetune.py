@@ -31,11 +31,7 @@ job_id = url_job()
 # ----------------------------------------------------------------------------- 1. data
 st.header("1. Data")
 ds = dataset_input("finetune_data")
-data = None
-if ds is not None:
-    split = split_input("finetune_split", ds)
-    with user_errors():
-        data = finetune.from_dataset(ds, split=split)
+split = split_input("finetune_split", ds) if ds is not None else None
 
 # ----------------------------------------------------------------------------- 2. model
 st.header("2. Model and training")
@@ -126,7 +122,7 @@ with user_errors():
         patience=patience,
         seed=seed,
     )
-n_classes = len(data.class_names) if data is not None else 2
+n_classes = ds.num_classes if ds is not None else 2
 with st.expander("The head that will be trained", expanded=False):
     st.code(
         str(
@@ -136,9 +132,10 @@ with st.expander("The head that will be trained", expanded=False):
         ),
         language=None,
     )
-if data is not None and cfg is not None and cfg.augment.enabled:
+if split is not None and len(split.train) and cfg is not None and cfg.augment.enabled:
     with st.expander("Augmentation preview", expanded=True):
-        preview = finetune.augment_preview(data.train_images[0], cfg.augment, n=8, size=112, seed=seed)
+        first = finetune.as_image(ds.images[int(split.train[0])])
+        preview = finetune.augment_preview(first, cfg.augment, n=8, size=112, seed=seed)
         st.image(list(preview), width=112, caption=[f"view {i + 1}" for i in range(len(preview))])
 
 # ----------------------------------------------------------------------------- 3. train
@@ -148,11 +145,11 @@ if st.button(
     "Train as a background job",
     type="primary",
     key="finetune_submit",
-    disabled=data is None or cfg is None,
+    disabled=split is None or cfg is None,
     icon=":material/rocket_launch:",
 ):
     with user_errors():
-        blob = finetune.pack_data(data)
+        blob = finetune.pack_data(finetune.from_dataset(ds, split=split))
         job_id = jobs.submit(
             "finetune",
             {"config": cfg.to_dict(), "onnx": want_onnx, "dataset": ds.name},
