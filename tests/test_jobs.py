@@ -181,11 +181,27 @@ def test_interrupted_detection_recover_claims_and_expiry(env):
     st = json.loads((s.jobs_dir / done / "status.json").read_text())
     st["finished"] = time.time() - 3 * 3600
     (s.jobs_dir / done / "status.json").write_text(json.dumps(st))
+    cache = s.state_dir / "feature-cache"
+    cache.mkdir()
+    (cache / "old.pt").write_bytes(b"x")
+    (cache / "new.pt").write_bytes(b"x")
+    os.utime(cache / "old.pt", (time.time() - 3 * 3600, time.time() - 3 * 3600))
     short = Settings.from_env({**env, "CNN_DEMO_ARTIFACT_HOURS": "2"})
     assert jobs.cleanup_expired(short) == [done]
+    assert [p.name for p in cache.iterdir()] == ["new.pt"]
     assert not (s.jobs_dir / done).exists()
     with pytest.raises(InputError):
         jobs.status(done, "alice")
+
+
+def test_unreachable_queue_gives_a_message_and_a_failed_job(env, monkeypatch):
+    from tests.conftest import free_port
+
+    monkeypatch.setenv("CNN_DEMO_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    with pytest.raises(InputError, match="queue is not reachable"):
+        jobs.submit(KIND, {"steps": 1}, "alice")
+    (only,) = jobs.list_jobs("alice")
+    assert only.state == "failed" and "not reachable" in only.error
 
 
 # ----------------------------------------------------------------------------- real workers
