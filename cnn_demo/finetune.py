@@ -35,6 +35,7 @@ from torch import nn
 
 from cnn_demo import datasets, jobs
 from cnn_demo.datasets import Dataset, Split
+from cnn_demo.device import get_device
 from cnn_demo.errors import InputError
 from cnn_demo.images import load_image
 
@@ -456,7 +457,8 @@ class FineTuned:
         tf = self.transform()
         out = []
         for i in range(0, len(images), batch_size):
-            out.append(F.softmax(model(_batch([im.convert("RGB") for im in images[i : i + batch_size]], tf)), dim=1))
+            x = _batch([im.convert("RGB") for im in images[i : i + batch_size]], tf).to(_device_of(model))
+            out.append(F.softmax(model(x), dim=1).cpu())
         return torch.cat(out).numpy() if out else np.zeros((0, len(self.class_names)))
 
 
@@ -489,13 +491,19 @@ def _train_mode(bb: Backbone, cfg: TrainConfig) -> None:
             m.train()
 
 
+def _device_of(module: nn.Module) -> torch.device:
+    p = next(module.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
 @torch.no_grad()
 def extract_features(
     features: nn.Module, images: Sequence[Image.Image], tf: Callable, batch_size: int = 64
 ) -> torch.Tensor:
     """Pooled features of ``images`` (backbone in eval mode, no gradients)."""
     features.eval()
-    out = [features(_batch(images[i : i + batch_size], tf)) for i in range(0, len(images), batch_size)]
+    dev = _device_of(features)
+    out = [features(_batch(images[i : i + batch_size], tf).to(dev)).cpu() for i in range(0, len(images), batch_size)]
     return torch.cat(out).flatten(1)
 
 
@@ -552,7 +560,7 @@ def gradcam(model: FineTuned, image: Image.Image, class_index: int | None = None
     x = model.transform()(image.convert("RGB"))[None]
     if class_index is None:
         with torch.no_grad():
-            class_index = int(net(x).argmax(1))
+            class_index = int(net(x.to(_device_of(net))).argmax(1))
     layer = explain.default_gradcam_layer(net, (3, size, size))
     cam = explain.grad_cam(net, x, layer, class_index)
     plain = replace(model.backbone.preprocess, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
@@ -582,12 +590,14 @@ def train(
     checkpoint: Callable[[dict[str, Any], int], None] | None = None,
     resume_from: tuple[dict[str, Any], int] | None = None,
     cache_dir: Path | None = None,
+    device: torch.device | None = None,
 ) -> TrainResult:
     """Fine-tune ``cfg.backbone`` on ``data``; seeded, so the same inputs give the same model.
 
     ``on_epoch(epoch, epochs, metrics)`` reports progress; ``checkpoint(state, epoch)`` is called after
     every epoch with a state that ``resume_from=(state, epoch)`` continues from exactly (the state shares
-    tensors with the training, so save or copy it during the call).
+    tensors with the training, so save or copy it during the call). Runs on ``device`` (default: the GPU when
+    there is one).
     """
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
@@ -600,7 +610,10 @@ def train(
     train_imgs, val_imgs = _shrink(data.train_images, keep), _shrink(data.val_images, keep)
     eval_tf = make_transform(bb.preprocess, None, cfg.image_size)
     train_tf = make_transform(bb.preprocess, cfg.augment, cfg.image_size)
-    y_train = torch.tensor(data.train_labels)
+    dev = device or get_device()
+    bb.features.to(dev)
+    head.to(dev)
+    y_train = torch.tensor(data.train_labels, device=dev)
     y_val = torch.tensor(data.val_labels)
 
     feat_t0 = time.perf_counter()
@@ -620,6 +633,8 @@ def train(
             return {"train": train_views, "val": extract_features(bb.features, val_imgs, eval_tf)}
 
         cached = _feature_cache(cache_dir, key, compute) if backbone is None else compute()
+    if cached is not None:
+        cached = {k: v.to(dev) for k, v in cached.items()}
     feature_seconds = time.perf_counter() - feat_t0
     torch.manual_seed(cfg.seed + 1)  # same training randomness whether the features came from the cache or not
 
@@ -663,7 +678,7 @@ def train(
                 view = int(torch.randint(cached["train"].shape[0], (1,), generator=gen))
                 logits = head(cached["train"][view, idx])
             else:
-                x = _batch([train_imgs[j] for j in idx.tolist()], train_tf)
+                x = _batch([train_imgs[j] for j in idx.tolist()], train_tf).to(dev)
                 logits = head(bb.features(x).flatten(1))
             loss = F.cross_entropy(logits, y_train[idx], label_smoothing=cfg.label_smoothing)
             opt.zero_grad()
@@ -723,7 +738,7 @@ def train(
 def _val_probs(bb: Backbone, head: nn.Module, cached, val_imgs, tf) -> np.ndarray:
     head.eval()
     feats = cached["val"] if cached is not None else extract_features(bb.features, val_imgs, tf)
-    return F.softmax(head(feats), dim=1).numpy()
+    return F.softmax(head(feats.to(_device_of(head))), dim=1).cpu().numpy()
 
 
 def predict_files(model: FineTuned, files: Sequence[tuple[str, bytes]]) -> list[tuple[str, Image.Image, np.ndarray]]:
@@ -758,7 +773,7 @@ def export_zip(model: FineTuned, metrics: dict[str, Any] | None = None, onnx: bo
     """The model as a zip: ``model.safetensors``, ``config.json``, ``reload.py`` and optionally ``model.onnx``."""
     from safetensors.torch import save
 
-    state = {k: v.detach().contiguous().clone() for k, v in model.model.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in model.model.state_dict().items()}
     pre = model.backbone.preprocess
     config = {
         "format": EXPORT_FORMAT,
@@ -784,7 +799,7 @@ def export_zip(model: FineTuned, metrics: dict[str, Any] | None = None, onnx: bo
 def export_onnx(model: FineTuned) -> bytes:
     """The model (image in, logits out) as ONNX bytes."""
     size = model.config.image_size or model.backbone.preprocess.input_size
-    m = model.model.eval()
+    m = copy.deepcopy(model.model).cpu().eval()
     buf = io.BytesIO()
     try:
         torch.onnx.export(
