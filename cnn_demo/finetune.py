@@ -16,6 +16,7 @@ anything that is not safetensors.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import io
 import json
@@ -239,6 +240,21 @@ def backbone_choices() -> list[str]:
     from cnn_demo import models
 
     return list(models.list_models())
+
+
+@functools.cache
+def backbone_num_features(name: str) -> int:
+    """Width of ``name``'s pooled features, read from a weightless (meta-device) copy: no memory, no init time."""
+    from cnn_demo import models
+
+    with torch.device("meta"):
+        model = models.create(name, pretrained=False)
+    return int(models.num_features(model))
+
+
+def head_module(backbone: str, num_classes: int, spec: HeadSpec) -> str:
+    """The printed head module that training ``backbone`` with ``spec`` will create."""
+    return str(build_head(backbone_num_features(backbone), num_classes, spec))
 
 
 def describe_backbone(name: str) -> dict[str, Any]:

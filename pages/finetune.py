@@ -4,7 +4,6 @@ import numpy as np
 import streamlit as st
 
 from cnn_demo import finetune, jobs
-from cnn_demo.models import num_features
 from cnn_demo.ui.common import escape_markdown, user_errors
 from cnn_demo.ui.datasets import dataset_input, split_input
 from cnn_demo.ui.finetune import (
@@ -15,7 +14,6 @@ from cnn_demo.ui.finetune import (
     uploaded_model,
 )
 from cnn_demo.ui.jobs import current_owner, job_panel, jobs_table, set_url_job, url_job
-from cnn_demo.ui.models import load_model
 from cnn_demo.viz_finetune import compare_figure, confusion_figure, per_class_figure, probability_figure
 
 st.title("Fine-tune a model on your images")
@@ -123,15 +121,8 @@ with user_errors():
         seed=seed,
     )
 n_classes = ds.num_classes if ds is not None else 2
-with st.expander("The head that will be trained", expanded=False):
-    st.code(
-        str(
-            finetune.build_head(
-                num_features(load_model(backbone, False).model), n_classes, cfg.head if cfg else finetune.HeadSpec()
-            )
-        ),
-        language=None,
-    )
+with st.expander("The head that will be trained", expanded=True):
+    st.code(finetune.head_module(backbone, n_classes, cfg.head if cfg else finetune.HeadSpec()), language=None)
 if split is not None and len(split.train) and cfg is not None and cfg.augment.enabled:
     with st.expander("Augmentation preview", expanded=True):
         first = finetune.as_image(ds.images[int(split.train[0])])

@@ -68,6 +68,12 @@ def test_heads_and_config_validation():
         TrainConfig.from_dict({"colour": 1})
     c = cfg(head=HeadSpec("mlp", 16, 0.1), augment=AugmentSpec(flip=True, jitter=0.2))
     assert TrainConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c
+    from cnn_demo import models
+
+    for name in ("myconvnet", "cifar_resnet20", "resnet18"):
+        real = models.num_features(models.create(name, pretrained=False))
+        assert finetune.backbone_num_features(name) == real
+    assert f"in_features={real}, out_features=5" in finetune.head_module("resnet18", 5, HeadSpec())
     with pytest.raises(InputError, match="two classes"):
         ImageData(["only"], [Image.new("RGB", (8, 8))], [0], [Image.new("RGB", (8, 8))], [0])
 
