@@ -150,27 +150,29 @@ def main() -> None:
         f"hymenoptera: {len(data.train_images)} train / {len(data.val_images)} val, classes {data.class_names}, "
         f"decoded in {time.perf_counter() - t0:.1f} s (shared by every run below)"
     )
-    rows = {}
+    rows: dict[str, dict] = {}
+
+    def report(name: str, row: dict) -> None:
+        rows[name] = row
+        values = "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
+        print(f"{name:75s} {values}", flush=True)
+
     for pretrained in (True, False):
         label = f"{args.backbone} {'pretrained' if pretrained else 'random weights'} @ {args.image_size}px"
         a = ours(data, args.backbone, pretrained, args.image_size, args.epochs)
-        rows[f"(a) frozen, cached features: {label}"] = a
+        report(f"(a) frozen, cached features: {label}", a)
         if pretrained:
             b = tutorial_recipe(data, args.backbone, pretrained, args.image_size, args.tutorial_epochs)
-            rows[f"(b) tutorial recipe: {label}"] = b
-            rows["ratio (b)/(a) wall time"] = {"ratio": b["seconds"] / a["seconds"]}
+            report(f"(b) tutorial recipe: {label}", b)
+            report("ratio (b)/(a) wall time", {"ratio": b["seconds"] / a["seconds"]})
     if args.resnet18_epochs:
         a = ours(data, "resnet18", False, 224, args.epochs)
-        rows["(a) frozen, cached features: resnet18 random weights @ 224px"] = a
+        report("(a) frozen, cached features: resnet18 random weights @ 224px", a)
         b = tutorial_recipe(data, "resnet18", False, 224, args.resnet18_epochs)
         per_epoch = b["seconds"] / args.resnet18_epochs
-        rows[f"(b) tutorial recipe: resnet18 @ 224px, {args.resnet18_epochs} epoch(s) measured"] = b
-        rows["(b) resnet18 extrapolated to 25 epochs"] = {"seconds": per_epoch * 25}
-        rows["ratio (b, 25 epochs extrapolated)/(a) resnet18"] = {"ratio": per_epoch * 25 / a["seconds"]}
-    for name, row in rows.items():
-        print(
-            f"{name:75s} " + "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
-        )
+        report(f"(b) tutorial recipe: resnet18 @ 224px, {args.resnet18_epochs} epoch(s) measured", b)
+        report("(b) resnet18 extrapolated to 25 epochs", {"seconds": per_epoch * 25})
+        report("ratio (b, 25 epochs extrapolated)/(a) resnet18", {"ratio": per_epoch * 25 / a["seconds"]})
     if args.memory:
         for backbone, size in (("cifar_resnet56", 32), ("resnet18", 224)):
             out = subprocess.run(
