@@ -78,3 +78,109 @@ def conv2d_report(
         output_shape=tuple(out.shape),
         macs=int(macs),
     )
+
+
+@dataclass(frozen=True)
+class ConvMotivation:
+    """The lecture's reasons for convolution, in numbers, for one layer and input size.
+
+    ``dense_params``: a fully connected layer mapping the same input to the same output size;
+    ``inputs_per_output``: how many input values one output reads (conv) versus all of them (dense);
+    ``unfold_shape``/``weight_matrix_shape``: convolution written as one matrix product (im2col), whose result
+    differs from ``F.conv2d`` by ``matmul_max_error``; ``shift_max_error``: shifting the input by ``shift`` pixels
+    shifts the output by ``shift / stride`` (translation equivariance), checked away from the borders.
+    """
+
+    conv_params: int
+    dense_params: int
+    inputs_per_output: int
+    dense_inputs_per_output: int
+    unfold_shape: tuple[int, ...]
+    weight_matrix_shape: tuple[int, ...]
+    matmul_max_error: float | None
+    shift: int
+    shift_max_error: float | None
+    checked_on: tuple[int, ...] | None
+
+
+def conv_motivation(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int,
+    stride: int = 1,
+    padding: int = 0,
+    dilation: int = 1,
+    groups: int = 1,
+    bias: bool = True,
+    input_hw: tuple[int, int] = (32, 32),
+    seed: int = 0,
+) -> ConvMotivation:
+    """Parameter sharing, sparse connections, convolution as a matrix product and translation equivariance.
+
+    The numeric checks run on a random input of the requested channels, capped at 48×48 pixels, and are skipped
+    (errors None) for layers over 2 million parameters; the parameter counts always use the full size.
+    """
+    import torch.nn.functional as F
+
+    report = conv2d_report(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, input_hw)
+    _, _, oh, ow = report.output_shape
+    h, w = input_hw
+    dense = in_channels * h * w * out_channels * oh * ow + (out_channels * oh * ow if bias else 0)
+    k2 = kernel_size * kernel_size
+    cin = in_channels // groups
+    if report.torch_params > 2_000_000:
+        return ConvMotivation(
+            report.torch_params,
+            int(dense),
+            cin * k2,
+            in_channels * h * w,
+            (cin * groups * k2, oh * ow),
+            (out_channels, cin * k2),
+            None,
+            stride,
+            None,
+            None,
+        )
+    gen = torch.Generator().manual_seed(seed)
+    ch, hh, ww = in_channels, min(h, 48), min(w, 48)
+    layer = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen))
+        x = torch.randn(1, ch, hh, ww, generator=gen, dtype=torch.float32)
+        try:
+            y = layer(x)
+        except RuntimeError as exc:
+            raise InputError(f"These settings do not fit a {hh}×{ww} input: {str(exc).splitlines()[0]}") from exc
+        # im2col: every receptive field becomes a column; one matrix product per group
+        cols = F.unfold(x, kernel_size, dilation=dilation, padding=padding, stride=stride)
+        cout = out_channels // groups
+        outs = []
+        for g in range(groups):
+            wg = layer.weight[g * cout : (g + 1) * cout].reshape(cout, cin * k2)
+            outs.append(wg @ cols[0, g * cin * k2 : (g + 1) * cin * k2])
+        z = torch.cat(outs).reshape(out_channels, y.shape[2], y.shape[3])
+        if layer.bias is not None:
+            z = z + layer.bias.view(-1, 1, 1)
+        matmul_err = float((z - y[0]).abs().max())
+        # translation equivariance: shift the input by `stride` pixels to the right
+        shift = stride
+        xs = torch.zeros_like(x)
+        xs[..., shift:] = x[..., :-shift] if ww > shift else 0
+        ys = layer(xs)
+        margin = -(-(padding + dilation * (kernel_size - 1) + shift) // stride) + 1
+        a = ys[..., margin : -margin or None, margin + 1 : -margin or None]
+        b = y[..., margin : -margin or None, margin : (-margin - 1) or None]
+        shift_err = float((a - b).abs().max()) if a.numel() and a.shape == b.shape else 0.0
+    return ConvMotivation(
+        conv_params=report.torch_params,
+        dense_params=int(dense),
+        inputs_per_output=cin * k2,
+        dense_inputs_per_output=in_channels * h * w,
+        unfold_shape=tuple(cols.shape[1:]),
+        weight_matrix_shape=(out_channels, cin * k2),
+        matmul_max_error=matmul_err,
+        shift=shift,
+        shift_max_error=shift_err,
+        checked_on=(1, ch, hh, ww),
+    )

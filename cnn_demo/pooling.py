@@ -194,13 +194,14 @@ def pool_output_size(size: int, kernel: int, stride: int, padding: int, dilation
     """Output length of PyTorch pooling: ⌊(L + 2p − d(k−1) − 1)/s⌋ + 1 (⌈⌉ in ceil mode, where the last window
     must start inside the input or its left padding)."""
     span = size + 2 * padding - dilation * (kernel - 1) - 1
-    if span < 0:
-        raise InputError(
-            f"The window (kernel {kernel}, dilation {dilation}) is larger than the padded input ({size + 2 * padding})."
-        )
-    out = (-(-span // stride) if ceil_mode else span // stride) + 1
+    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
     if ceil_mode and (out - 1) * stride >= size + padding:
         out -= 1
+    if out < 1:
+        raise InputError(
+            f"The window (kernel {kernel}, dilation {dilation}) does not fit the padded input ({size + 2 * padding}), "
+            "so there is no output."
+        )
     return out
 
 

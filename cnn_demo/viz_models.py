@@ -92,11 +92,20 @@ def layer_bars_figure(records: Sequence[dict], log: bool = True) -> go.Figure:
     return fig
 
 
+def fitted_height(shape: tuple[int, ...], width_hint: int = 1000, top: int = 0) -> int:
+    """A figure height that fits an image of ``shape`` (H, W, ...) shown about ``width_hint`` pixels wide."""
+    h, w = shape[0], shape[1]
+    return int(min(max(width_hint * h / max(w, 1), 80), 900)) + top
+
+
 def heat_figure(
-    values: np.ndarray, title: str = "", colorscale: str = "Viridis", height: int | None = None
+    values: np.ndarray, title: str = "", colorscale: str = "Viridis", height: int | None = None, width_hint: int = 1000
 ) -> go.Figure:
-    """A grayscale-valued array (e.g. tiled feature maps) as a heatmap with equal-aspect pixels."""
-    fig = go.Figure(go.Heatmap(z=np.asarray(values, dtype=float), colorscale=colorscale, showscale=False))
+    """A grayscale-valued array (e.g. tiled feature maps) as a heatmap with equal-aspect pixels, sized to fit."""
+    values = np.asarray(values, dtype=float)
+    if height is None:
+        height = fitted_height(values.shape, width_hint, 30 if title else 0)
+    fig = go.Figure(go.Heatmap(z=values, colorscale=colorscale, showscale=False))
     fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", showticklabels=False)
     fig.update_xaxes(showticklabels=False)
     fig.update_layout(title=title, margin=dict(l=0, r=0, t=30 if title else 0, b=0), height=height)
@@ -125,5 +134,7 @@ def filters_figure(filters: np.ndarray, columns: int = 16, title: str = "") -> g
         fig.update_yaxes(autorange="reversed")
     fig.update_yaxes(scaleanchor="x", constrain="domain", showticklabels=False)
     fig.update_xaxes(showticklabels=False)
-    fig.update_layout(title=title, margin=dict(l=0, r=0, t=30 if title else 0, b=0))
+    fig.update_layout(
+        title=title, margin=dict(l=0, r=0, t=30 if title else 0, b=0), height=fitted_height(grid.shape, 1000, 30)
+    )
     return fig

@@ -200,7 +200,10 @@ def resolve(name: str, *, download: bool = False) -> Path:
     """
     path = find(name)
     if path is None and download:
-        path = fetch(name)
+        try:
+            path = fetch(name)
+        except (OSError, RuntimeError, ValueError) as exc:  # URLError, HTTPError, hash mismatch, HF hub errors
+            raise WeightsMissing(f"Downloading the weights of {name} failed ({exc}). {missing_message(name)}") from exc
     if path is None:
         raise WeightsMissing(missing_message(name))
     verify(path)

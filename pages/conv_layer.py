@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from cnn_demo.layers import conv2d_report
+from cnn_demo.layers import conv2d_report, conv_motivation
 from cnn_demo.ui.common import user_errors
 
 st.title("Convolution layer")
@@ -29,8 +29,8 @@ with left:
         key="conv_layer_groups",
         help="Split the channels into groups; groups = in_channels is a depthwise convolution.",
     )
-    bias = c2.toggle("bias", value=True, key="conv_layer_bias")
-    h = c1.number_input("input height", 1, 1024, 32, key="conv_layer_h")
+    h = c2.number_input("input height", 1, 1024, 32, key="conv_layer_h")
+    bias = c1.toggle("bias", value=True, key="conv_layer_bias")
     w = c2.number_input("input width", 1, 1024, 32, key="conv_layer_w")
 
 with right, user_errors():
@@ -71,3 +71,42 @@ with right, user_errors():
         f"Input `{tuple(r.input_shape)}` → output `{tuple(r.output_shape)}`: each output side is "
         f"⌊(L + 2·{int(padding)} − {int(dilation)}·({k} − 1) − 1)/{int(stride)} + 1⌋."
     )
+
+st.subheader("Why convolution?")
+st.markdown(
+    "The lecture's motivation, in numbers for this layer: **parameter sharing** (one small filter is reused at every "
+    "position), **sparse connections** (each output reads a small patch), **translation equivariance** (shift the "
+    "input, the output shifts with it) and **efficient computation** (convolution is one matrix product)."
+)
+with user_errors():
+    mot = conv_motivation(
+        int(in_ch),
+        int(out_ch),
+        int(kernel),
+        int(stride),
+        int(padding),
+        int(dilation),
+        int(groups),
+        bool(bias),
+        (int(h), int(w)),
+    )
+    m1, m2, m3 = st.columns(3)
+    m1.metric("This conv layer", f"{mot.conv_params:,} parameters")
+    m2.metric("A dense layer, same input and output sizes", f"{mot.dense_params:,} parameters")
+    m3.metric("Inputs read by one output", f"{mot.inputs_per_output:,} of {mot.dense_inputs_per_output:,}")
+    rows, cols = mot.unfold_shape
+    st.markdown(
+        f"**As a matrix product** (im2col): unfold the input into a {rows:,} × {cols:,} matrix, one column per "
+        f"output position, and multiply by the {mot.weight_matrix_shape[0]} × {mot.weight_matrix_shape[1]:,} "
+        "weight matrix" + (" (one product per group)" if int(groups) > 1 else "") + "."
+    )
+    if mot.matmul_max_error is None:
+        st.caption("This layer has over 2 million parameters, so the numerical checks are skipped.")
+    else:
+        shape = "×".join(map(str, mot.checked_on))
+        st.success(
+            f"Checked on a random {shape} input: the matrix product equals `F.conv2d` (largest difference "
+            f"{mot.matmul_max_error:.1e}), and shifting the input {mot.shift} pixel(s) right shifts the output one "
+            f"position right (largest difference away from the borders {mot.shift_max_error:.1e}).",
+            icon=":material/check:",
+        )

@@ -92,11 +92,12 @@ with user_errors():
         "Layer", cam_layers, index=cam_layers.index(default_layer), key=f"feature_maps_cam_layer_{name}"
     )
     options = list(range(len(labels)))
+    # keyed by the top prediction, so a new picture starts from its own most likely class
     target = c2.selectbox(
         "Class",
         options,
         index=preds[0].index,
-        key=f"feature_maps_class_{name}",
+        key=f"feature_maps_class_{name}_{preds[0].index}",
         format_func=lambda i: f"{i}: {labels[i]}",
     )
     cam = explain.grad_cam(model, batch, cam_layer, int(target))
@@ -107,7 +108,7 @@ with user_errors():
         key="feature_maps_cam",
     )
     b.plotly_chart(
-        heat_figure(cam, f"At {cam_layer}'s resolution: {cam.shape[0]}×{cam.shape[1]}", "Jet"),
+        heat_figure(cam, f"At {cam_layer}'s resolution: {cam.shape[0]}×{cam.shape[1]}", "Jet", width_hint=450),
         width="stretch",
         key="feature_maps_cam_raw",
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -15,6 +16,15 @@ from tests.conftest import ROOT, shared_path
 
 LECTURE = ROOT.parent / "shared" / "lecture" / "cnn_lecture.txt"
 ALEXNET_PARAMS = 61_100_840
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small forward passes: on a busy 2-core machine extra intra-op threads only wait for each other."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _meta(name: str, **kw) -> nn.Module:
@@ -154,8 +164,17 @@ def test_feature_extractor_and_head_reproduce_the_model_without_changing_it(name
     assert all(p.data_ptr() in shared for p in backbone.parameters())
 
 
-def test_replace_head_and_num_classes_for_fine_tuning():
-    shared_path("weights", "resnet20-12fca82f.th")
+def test_replace_head_and_num_classes_for_fine_tuning(monkeypatch):
+    monkeypatch.setenv("CNN_DEMO_WEIGHTS_DIR", str(shared_path("weights")))
+    tuned = models.create("cifar_resnet20", num_classes=3)  # pretrained backbone, fresh 3-class head
+    reference = models.create("cifar_resnet20")
+    assert tuned.linear.out_features == 3 and torch.equal(
+        tuned.layer3[2].conv2.weight, reference.layer3[2].conv2.weight
+    )
+    assert all(p.requires_grad for p in tuned.parameters())
+    tuned.train()
+    tuned(torch.randn(2, 3, 32, 32)).sum().backward()
+    assert tuned.conv1.weight.grad is not None
     model = models.create("cifar_resnet20", pretrained=False)
     models.replace_head(model, nn.Linear(models.num_features(model), 3))
     assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 3)
@@ -260,6 +279,8 @@ def test_cifar_resnets_load_the_published_checkpoints_strictly_and_classify_real
     labels = [models.CIFAR10_CLASSES.index(lbl) for _, lbl in cifar_crops]
     accuracy = sum(p == t for p, t in zip(pred, labels, strict=True)) / len(labels)
     assert accuracy >= 0.45, f"{name}: {accuracy:.0%} on {len(labels)} COCO crops (chance 10%)"
+    if name != "cifar_resnet20":
+        return
     # an untrained network is near chance on the same crops
     with torch.no_grad():
         rand = models.create(name, pretrained=False)(x).argmax(1).tolist()
@@ -274,3 +295,127 @@ def test_option_a_shortcut_pads_zero_channels():
     torch.testing.assert_close(out[:, 8:24], x[:, :, ::2, ::2])
     assert out[:, :8].abs().sum() == 0 and out[:, 24:].abs().sum() == 0
     assert re.search(r"extra_channels=16", str(block))
+
+
+# ---- explain: filters, activation maps, Grad-CAM ----------------------------------------------------------
+
+
+def test_activation_maps_are_the_layer_outputs_and_survive_inplace_relu():
+    from cnn_demo import explain
+
+    torch.manual_seed(0)
+    model = models.create("alexnet", pretrained=False)  # features.0 is followed by ReLU(inplace=True)
+    x = torch.randn(1, 3, 96, 96)
+    maps = explain.activation_maps(model, x, "features.0")
+    with torch.no_grad():
+        expected = model.features[0](x)[0].numpy()
+    np.testing.assert_allclose(maps, expected, rtol=1e-5, atol=1e-5)
+    assert (maps < 0).any(), "captured after the in-place ReLU"
+    assert explain.conv_layers(model)[:2] == ["features.0", "features.3"]
+    np.testing.assert_array_equal(explain.first_layer_filters(model), model.features[0].weight.detach().numpy())
+    with pytest.raises(InputError, match="no layer called"):
+        explain.activation_maps(model, x, "features.99")
+    assert not model._forward_hooks and not model.features[0]._forward_hooks
+
+
+def test_grad_cam_equals_a_hand_written_reference_and_leaves_the_model_alone():
+    from cnn_demo import explain
+
+    torch.manual_seed(0)
+    model = models.create("cifar_resnet20", pretrained=False)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    x = torch.randn(1, 3, 32, 32)
+    cam = explain.grad_cam(model, x, "layer3", class_index=3)
+    # reference: run the network by hand, differentiate the class score w.r.t. layer3's output
+    a = model.layer3(model.layer2(model.layer1(model.relu(model.bn1(model.conv1(x))))))
+    a = a.detach().requires_grad_(True)
+    score = model.linear(model.flatten(model.avgpool(a)))[0, 3]
+    (g,) = torch.autograd.grad(score, a)
+    ref = torch.relu((g[0].mean(dim=(1, 2)).view(-1, 1, 1) * a[0]).sum(0))
+    ref = (ref / ref.max()).detach().numpy()
+    np.testing.assert_allclose(cam, ref, rtol=1e-4, atol=1e-5)
+    assert cam.shape == (8, 8) and cam.max() == pytest.approx(1.0)
+    assert all(p.grad is None for p in model.parameters())
+    assert explain.default_gradcam_layer(model, (3, 32, 32)) == "layer3"
+    over = explain.overlay(np.zeros((32, 32, 3), np.uint8), cam)
+    assert over.shape == (32, 32, 3) and over.dtype == np.uint8
+
+
+def test_filters_and_maps_for_display():
+    from cnn_demo import explain
+
+    w = np.zeros((2, 3, 3, 3))
+    w[0, 0] = 1.0  # a pure red filter
+    img = explain.filters_as_images(w)
+    assert img.shape == (2, 3, 3, 3) and tuple(img[0, 0, 0]) == (255, 128, 128) and (img[1] == 128).all()
+    grid = explain.tile_maps(np.arange(2 * 4 * 4, dtype=float).reshape(2, 4, 4), columns=2)
+    assert grid.shape == (4, 9) and grid[0, 4] == 255 and grid[0, 0] == 0
+
+
+def test_predictions_of_a_pretrained_cifar_net_on_a_real_crop(cifar_crops, monkeypatch):
+    from cnn_demo import explain
+
+    monkeypatch.setenv("CNN_DEMO_WEIGHTS_DIR", str(shared_path("weights")))
+    model = models.create("cifar_resnet56")
+    cfg = models.data_config(model)
+    hits = 0
+    for img, label in cifar_crops[:12]:
+        batch = explain.preprocess(img, cfg)
+        preds = explain.predict(model, batch, models.class_names("cifar_resnet56"), top=3)
+        assert preds[0].probability >= preds[1].probability >= preds[2].probability
+        hits += label in [p.label for p in preds]
+    assert hits >= 8  # top-3 accuracy on real photos, chance is 30%
+    view = explain.model_view(batch, cfg)
+    assert view.shape == (32, 32, 3) and view.dtype == np.uint8
+
+
+# ---- conv layer report and model inspector --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "weight", "params", "out"),
+    [
+        ((3, 5, 3, 1, 1), (5, 3, 3, 3), 140, (1, 5, 32, 32)),  # the lecture's example
+        ((16, 32, 5, 2, 0, 1, 4, False), (32, 4, 5, 5), 3200, (1, 32, 14, 14)),
+        ((8, 8, 3, 1, 2, 2, 8), (8, 1, 3, 3), 80, (1, 8, 32, 32)),
+    ],
+)
+def test_conv2d_report_matches_pytorch(args, weight, params, out):
+    from cnn_demo.layers import conv2d_report
+
+    r = conv2d_report(*args)
+    layer = nn.Conv2d(*args[:3], *args[3:])
+    assert r.weight_shape == weight == tuple(layer.weight.shape)
+    assert r.formula_params == r.torch_params == params == sum(p.numel() for p in layer.parameters())
+    assert r.output_shape == out == tuple(layer(torch.zeros(1, args[0], 32, 32)).shape)
+    with pytest.raises(InputError):
+        conv2d_report(3, 5, 9, input_hw=(4, 4))
+
+
+def test_model_report_for_alexnet():
+    from cnn_demo.inspector import model_report
+
+    r = model_report("alexnet")
+    assert r.summary.total_params == ALEXNET_PARAMS
+    assert r.head == "classifier.6" and r.num_features == 4096 and r.head_params == 4096 * 1000 + 1000
+    assert r.backbone_params == ALEXNET_PARAMS - r.head_params
+    assert r.stage_names == ("features.0", "features.3", "features.6", "features.8", "features.10", "classifier[:6]")
+    assert r.printed.startswith("AlexNet(")
+    small = model_report("alexnet", (3, 128, 128))
+    assert small.summary.total_params == ALEXNET_PARAMS and small.summary.total_macs < r.summary.total_macs
+
+
+def test_conv_motivation_numbers_and_checks():
+    from cnn_demo.layers import conv_motivation
+
+    m = conv_motivation(3, 5, 3, padding=1)
+    assert m.conv_params == 140
+    assert m.dense_params == (3 * 32 * 32) * (5 * 32 * 32) + 5 * 32 * 32
+    assert (m.inputs_per_output, m.dense_inputs_per_output) == (27, 3072)
+    assert m.unfold_shape == (27, 1024) and m.weight_matrix_shape == (5, 27)
+    assert m.matmul_max_error < 1e-4 and m.shift_max_error < 1e-4
+    g = conv_motivation(16, 32, 5, stride=2, groups=4, input_hw=(40, 30))
+    assert g.inputs_per_output == 4 * 25 and g.shift == 2 and g.matmul_max_error < 1e-4 and g.shift_max_error < 1e-4
+    big = conv_motivation(2048, 2048, 3, padding=1)
+    assert big.matmul_max_error is None and big.conv_params == 2048 * 2048 * 9 + 2048

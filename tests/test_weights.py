@@ -16,6 +16,17 @@ from tests.conftest import shared_path
 TIMM_SMALL = "timm/mobilenetv3_small_100.lamb_in1k"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small forward passes: on a busy 2-core machine extra intra-op threads only wait for each other."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def folders(tmp_path, monkeypatch):
     """An empty weights folder and an empty torch hub; any download attempt fails the test."""
@@ -23,7 +34,9 @@ def folders(tmp_path, monkeypatch):
     wdir.mkdir()
     monkeypatch.setenv("CNN_DEMO_WEIGHTS_DIR", str(wdir))
     monkeypatch.setenv("TORCH_HOME", str(home))
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
 
     def no_network(*args, **kwargs):
         raise AssertionError("a download was attempted")
@@ -93,6 +106,23 @@ def test_the_torch_hub_cache_is_searched_after_the_weights_folder(folders):
     assert weights.resolve("cifar_resnet32") == in_hub
     in_folder = _hash_named_copy(src, wdir, src.name)
     assert weights.resolve("cifar_resnet32") == in_folder
+
+
+def test_the_hugging_face_cache_is_searched_for_timm_models(folders, tmp_path):
+    """A model timm downloaded earlier (hub cache layout: refs/main -> snapshots/<sha>/model.safetensors)."""
+    from safetensors.torch import save_file
+
+    repo = tmp_path / "hf" / "models--timm--mobilenetv3_small_100.lamb_in1k"
+    snapshot = repo / "snapshots" / ("a" * 40)
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
+    torch.manual_seed(2)
+    trained = models.create(TIMM_SMALL, pretrained=False)
+    save_file({k: v.contiguous() for k, v in trained.state_dict().items()}, snapshot / "model.safetensors")
+    assert weights.find(TIMM_SMALL) == snapshot / "model.safetensors"
+    loaded = models.create(TIMM_SMALL)
+    assert torch.equal(loaded.conv_stem.weight, trained.conv_stem.weight)
 
 
 def test_a_damaged_hash_named_file_is_refused(folders):
@@ -171,3 +201,13 @@ def test_weights_cli_lists_what_is_present(folders, capsys):
     assert main(["weights", "verify"]) == 0
     assert "sha256 prefix matches" in capsys.readouterr().out
     assert main(["weights", "fetch"]) == 2
+
+
+def test_a_failed_download_says_what_to_do(folders, monkeypatch):
+    def offline(url, dst, hash_prefix=None, progress=True):
+        raise OSError("Network is unreachable")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    with pytest.raises(weights.WeightsMissing, match=r"Downloading the weights of resnet18 failed .*resnet18-f37072fd"):
+        weights.resolve("resnet18", download=True)
+    assert main(["weights", "fetch", "resnet18"]) == 2

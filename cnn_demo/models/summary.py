@@ -114,8 +114,8 @@ def summarize(model: nn.Module, input_size: tuple[int, ...], batch_size: int = 1
         try:
             with torch.no_grad():
                 out = model(x)
-        except RuntimeError as exc:
-            msg = str(exc).splitlines()[0]
+        except (RuntimeError, ValueError, AssertionError) as exc:
+            msg = (str(exc).splitlines() or [type(exc).__name__])[0]
             raise InputError(f"The model cannot take an input of size {'×'.join(map(str, input_size))}: {msg}") from exc
         finally:
             model.train(was_training)

@@ -58,8 +58,8 @@ PAGES: tuple[PageSpec, ...] = (
         "Building blocks",
         "conv_layer",
         "Build an nn.Conv2d: see its weight and bias shapes, its parameter count from the lecture's formula "
-        "(checked against PyTorch) and its output size.",
-        "Convolution layer",
+        "(checked against PyTorch), its output size, and why convolution beats a dense layer.",
+        "Motivation of convolution; Convolution layer",
     ),
     PageSpec(
         "pages/pooling.py",

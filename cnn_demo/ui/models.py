@@ -28,7 +28,7 @@ class LoadedModel:
 
 
 @st.cache_resource(max_entries=6, show_spinner="Loading the model…")
-def _load(name: str, pretrained: bool) -> LoadedModel:
+def _load(name: str, pretrained: bool, weights_file: str) -> LoadedModel:
     note = ""
     used_pretrained = False
     if pretrained and models.get_info(name).has_pretrained:
@@ -54,7 +54,11 @@ def load_model(name: str, pretrained: bool = True) -> LoadedModel:
     When the pretrained weights are missing the returned model is untrained and ``note`` says which file to
     place where; pages should show :func:`model_badge`.
     """
-    return _load(name, bool(pretrained))
+    from cnn_demo import weights
+
+    found = weights.find(name) if pretrained and models.get_info(name).has_pretrained else None
+    # The file found is part of the cache key: weights placed while the server runs are picked up.
+    return _load(name, bool(pretrained), f"{weights.weights_dir()}|{found}")
 
 
 def model_badge(loaded: LoadedModel) -> None:
@@ -83,7 +87,8 @@ def model_picker(key: str, default: str = "myconvnet", label: str = "Model", nam
 
     def fmt(name: str) -> str:
         info = models.get_info(name)
-        return f"{name} — {info.params / 1e6:.2f} M params ({info.source})"
+        slow = ", slow on CPU" if info.heavy else ""
+        return f"{name} — {info.params / 1e6:.2f} M params ({info.source}{slow})"
 
     index = names.index(default) if default in names else 0
     return st.selectbox(label, names, index=index, key=key, format_func=fmt)

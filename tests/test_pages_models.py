@@ -1,0 +1,184 @@
+"""AppTests of the building-block and model pages: change widgets, check what is displayed."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import numpy as np
+import pytest
+
+from tests.conftest import app_test, assert_no_exception, shared_path
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small forward passes: on a busy 2-core machine extra intra-op threads only wait for each other."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _text(at) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [c.value for c in at.code]
+    parts += [s.value for s in at.success] + [w.value for w in at.warning] + [e.value for e in at.error]
+    return "\n".join(parts)
+
+
+def _charts(at) -> list[dict]:
+    """The plotly figures on the page, as their JSON specs."""
+    return [json.loads(e.proto.spec) for e in at.get("plotly_chart")]
+
+
+def _titles(at) -> list[str]:
+    return [(c["layout"].get("title") or {}).get("text", "") for c in _charts(at)]
+
+
+def test_pooling_page_reproduces_the_lecture_and_follows_the_settings():
+    at = app_test("pages/pooling.py")
+    assert_no_exception(at)
+    assert "nn.MaxPool2d` gives the same 3×3 output" in at.success[0].value
+    assert "2.2577, 2.2577, 1.3515" in _text(at)  # the slide's first output row
+    at.radio(key="pooling_kind").set_value("avg").run()
+    at.number_input(key="pooling_stride").set_value(2).run()
+    assert_no_exception(at)
+    assert "nn.AvgPool2d` gives the same 2×2 output" in at.success[0].value
+    assert "kernel_size=2, stride=2" in _text(at)
+    at.select_slider(key="pooling_cell").set_value(3).run()
+    # window (1, 1) of the lecture matrix with stride 2: rows 2-3, columns 2-3
+    mean = (0.3734 - 0.6688 - 2.4215 + 0.4078) / 4
+    assert f"= **{mean:.4f}**" in _text(at)
+    at.text_area(key="pooling_matrix").set_value("1 2\n3").run()
+    assert_no_exception(at)
+    assert "same number of values" in at.error[0].value
+
+
+def test_pooling_page_pools_a_picture():
+    at = app_test("pages/pooling.py")
+    at.select_slider(key="pooling_img_kernel").set_value(4).run()
+    assert_no_exception(at)
+    assert "max pooled 64×64" in _titles(at)
+    assert "65,536 pixels → 4,096 values" in _text(at)
+    labels = [m.label for m in at.metric]
+    assert "Mean change after max pooling" in labels
+
+
+def test_adaptive_pooling_page_flags_where_the_rule_and_torch_differ():
+    at = app_test("pages/adaptive_pooling.py")
+    assert_no_exception(at)
+    text = _text(at)
+    assert "tensor([[1.0000, 1.0000, 1.5000, 2.0000, 2.0000, 2.5000, 3.0000, 3.0000]])" in text
+    assert "upsample by ⌈8/3⌉ = **3**" in text and at.success, "the rule agrees for the first lecture example"
+    at.button(key="adaptive_pooling_ex_max10").click().run()
+    assert_no_exception(at)
+    assert "tensor([[1.0000, 1.0000, 1.0000, 2.0000, 2.0000, 2.0000, 3.0000, 3.0000, 3.0000, 3.0000]])" in _text(at)
+    assert "disagree** at output position(s) 2, 7" in _text(at)
+    at.button(key="adaptive_pooling_ex_ten_to_four").click().run()
+    assert "disagree** at output position(s) 0, 1, 2, 3" in _text(at)
+    table = at.dataframe[0].value
+    assert list(table["PyTorch window"]) == ["x[0:3]", "x[2:5]", "x[5:8]", "x[7:10]"]
+    at.text_input(key="adaptive_pooling_values").set_value("1, 2, x").run()
+    assert "'x' is not a number" in at.error[0].value
+    at.number_input(key="adaptive_pooling_w_out").set_value(5).run()
+    assert_no_exception(at)
+
+
+def test_conv_layer_page_counts_parameters():
+    at = app_test("pages/conv_layer.py")
+    assert_no_exception(at)
+    assert "torch.Size([5, 3, 3, 3])" in _text(at) and "torch.Size([5])" in _text(at)
+    assert [m.value for m in at.metric][:2] == ["140", "140"]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["A dense layer, same input and output sizes"] == "15,733,760 parameters"
+    assert metrics["Inputs read by one output"] == "27 of 3,072"
+    assert "the matrix product equals `F.conv2d`" in _text(at)
+    at.number_input(key="conv_layer_in").set_value(64).run()
+    at.number_input(key="conv_layer_out").set_value(128).run()
+    at.number_input(key="conv_layer_groups").set_value(4).run()
+    at.toggle(key="conv_layer_bias").set_value(False).run()
+    assert_no_exception(at)
+    assert [m.value for m in at.metric][:2] == ["18,432", "18,432"]  # 64/4 · 128 · 9
+    at.number_input(key="conv_layer_groups").set_value(3).run()
+    assert "groups=3 must divide" in at.error[0].value
+
+
+def test_model_inspector_shows_the_table_and_alexnet_totals():
+    at = app_test("pages/model_inspector.py")
+    assert_no_exception(at)
+    assert at.metric[0].value == "72,042"  # MyConvNet
+    table = at.dataframe[0].value
+    assert list(table["name"])[:3] == ["feature.0", "feature.1", "feature.2"]
+    assert list(table["output_shape"])[-1] == "1×10"
+    at.selectbox(key="model_inspector_model").set_value("alexnet").run()
+    assert_no_exception(at)
+    assert at.metric[0].value == "61,100,840"
+    assert "`classifier.6`" in _text(at) and "4096-number feature vector" in _text(at)
+    assert "AlexNet(\n  (features): Sequential(" in at.code[0].value
+    at.number_input(key="model_inspector_h_alexnet").set_value(32).run()
+    assert_no_exception(at)
+    assert "cannot take an input" in at.error[0].value  # 32 rows shrink to nothing before the last pooling
+
+
+def test_feature_maps_page_with_random_weights_is_labelled_untrained(monkeypatch, tmp_path):
+    monkeypatch.setenv("CNN_DEMO_WEIGHTS_DIR", str(tmp_path))
+    at = app_test("pages/feature_maps.py")
+    assert_no_exception(at)
+    warning = at.warning[0].value
+    assert "Untrained" in warning and "resnet20-12fca82f.th" in warning and str(tmp_path) in warning
+
+
+@pytest.mark.parametrize("model", ["cifar_resnet20", "myconvnet"])
+def test_feature_maps_page_runs_a_picture_through_the_model(model, monkeypatch):
+    monkeypatch.setenv("CNN_DEMO_WEIGHTS_DIR", str(shared_path("weights")))
+    at = app_test("pages/feature_maps.py")
+    at.selectbox(key="feature_maps_model").set_value(model).run()
+    assert_no_exception(at)
+    preds = at.dataframe[0].value
+    assert len(preds) == 5 and preds["probability"].is_monotonic_decreasing
+    if model == "cifar_resnet20":
+        assert not at.warning, "pretrained weights were found"
+        assert preds["class"].iloc[0] == "cat"  # Chelsea the cat
+        assert "3×3×3 weights" in _text(at) and "16 filters" in _text(at)
+        at.selectbox(key="feature_maps_layer_cifar_resnet20").set_value("layer2.0.conv1").run()
+        assert "outputs 32 maps of 16×16" in _text(at)
+        at.selectbox(key="feature_maps_class_cifar_resnet20_3").set_value(5).run()
+        assert_no_exception(at)
+        titles = _titles(at)
+        assert "Grad-CAM for “dog”" in titles and "At layer3's resolution: 8×8" in titles
+        z = _charts(at)[titles.index("At layer3's resolution: 8×8")]["data"][0]["z"]
+        cam = np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape(8, 8)
+        assert z["shape"] == "8, 8" and cam.max() == pytest.approx(1.0) and cam.min() >= 0
+    else:
+        assert "Untrained" in at.warning[0].value and "no published weights" in at.warning[0].value
+
+
+@pytest.mark.browser
+def test_model_pages_in_a_real_browser(app_server, browser):
+    """The inspector on AlexNet and the feature-map page, as a student sees them (screenshots in test-artifacts/)."""
+    from tests.browser_helpers import exception_texts, screenshot, wait_idle
+
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    page.goto(app_server)
+    wait_idle(page)
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    nav.get_by_role("link", name="Model inspector", exact=True).click()
+    wait_idle(page)
+    page.get_by_text("72,042", exact=True).wait_for(timeout=60_000)
+    page.locator('[data-testid="stSelectbox"]').first.click()
+    page.get_by_role("option", name=re.compile(r"^alexnet")).click()
+    page.get_by_text("61,100,840", exact=True).wait_for(timeout=60_000)
+    wait_idle(page)
+    assert not exception_texts(page)
+    screenshot(page, "model-inspector-alexnet")
+    nav.get_by_role("link", name="Feature maps & Grad-CAM", exact=True).click()
+    wait_idle(page)
+    page.get_by_text("Grad-CAM for", exact=False).first.wait_for(timeout=90_000)
+    wait_idle(page)
+    assert not exception_texts(page)
+    screenshot(page, "feature-maps")
+    ctx.close()
