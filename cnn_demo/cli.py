@@ -127,6 +127,28 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _cmd_check_dataset(args: argparse.Namespace) -> int:
+    """Read a dataset (.zip or folder) as the web page does and print its validation report as JSON."""
+    import dataclasses
+    import json
+
+    from cnn_demo import datasets
+
+    limits = datasets.DatasetLimits(max_side=args.max_side)
+    if args.segmentation:
+        seg = datasets.load_segmentation(args.path, limits=limits)
+        report = dataclasses.asdict(seg.report)
+        report["class_names"] = list(seg.class_names)
+    else:
+        ds = datasets.load_dataset(args.path, limits)
+        report = dataclasses.asdict(ds.report)
+        report["class_names"] = list(ds.class_names)
+        report["memory_mb"] = round(ds.nbytes / 2**20, 1)
+    report["ok"] = not report["errors"]
+    print(json.dumps(report, ensure_ascii=False, indent=None if args.compact else 2))
+    return 0 if report["ok"] else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
     parser = argparse.ArgumentParser(prog="python -m cnn_demo", description="cnn-demo command line")
@@ -175,6 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["list", "fetch", "verify"])
     p.add_argument("names", nargs="*", help="model names for fetch (see `weights list`)")
     p.set_defaults(func=_cmd_weights)
+
+    p = sub.add_parser("check-dataset", help="validate a dataset (.zip or folder) and print its report as JSON")
+    p.add_argument("path", help="a .zip in ImageFolder layout or a folder (or images/ + masks/ with --segmentation)")
+    p.add_argument("--segmentation", action="store_true", help="read image/mask pairs instead of class folders")
+    p.add_argument("--max-side", type=int, default=256, help="downscale images to this longer side (default 256)")
+    p.add_argument("--compact", action="store_true", help="print the JSON on one line")
+    p.set_defaults(func=_cmd_check_dataset)
 
     return parser
 

@@ -82,6 +82,7 @@ class SkipReason(StrEnum):
     BAD_ENTRY = "damaged zip entry"
     OUTSIDE_CLASS = "not inside a class folder"
     UNUSED_SPLIT = "in a split that is not used"
+    OUTSIDE_PAIRS = "not inside images/ or masks/"
     NO_MASK = "image without a mask"
     NO_IMAGE = "mask without an image"
     BAD_MASK = "mask is not a class-index image"
@@ -369,7 +370,7 @@ class SafeZip:
         except NotImplementedError:
             return SkippedFile(member.path, SkipReason.BAD_ENTRY, "compressed with a method this server cannot read")
         except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, RuntimeError) as exc:
-            return SkippedFile(member.path, SkipReason.BAD_ENTRY, str(exc)[:120])
+            return SkippedFile(member.path, SkipReason.BAD_ENTRY, str(exc)[:120] or type(exc).__name__)
         return b"".join(chunks)
 
     def close(self) -> None:
@@ -392,8 +393,13 @@ class _FolderReader:
         count = 0
         for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
             dirnames.sort()
+            for d in list(dirnames):  # hidden folders (.git, __MACOSX) are reported once, not walked
+                rel, reason = _unsafe_or_hidden((Path(dirpath) / d).relative_to(root).as_posix())
+                if reason is not None:
+                    skipped.append(SkippedFile(rel + "/", reason))
+                    dirnames.remove(d)
             rel_dir = Path(dirpath).relative_to(root).as_posix()
-            if rel_dir != "." and _unsafe_or_hidden(rel_dir)[1] is None:
+            if rel_dir != ".":
                 dirs.append(rel_dir)
             for name in sorted(filenames) + [d for d in dirnames if (Path(dirpath) / d).is_symlink()]:
                 count += 1
@@ -447,12 +453,16 @@ def _classify_load_error(message: str) -> SkipReason:
 
 def decode_image(path: str, data: bytes, limits: DatasetLimits = DEFAULT_LIMITS) -> np.ndarray | SkippedFile:
     """One dataset image as a read-only RGB uint8 array (via :func:`load_image`), or why it was skipped."""
-    if data[:4] in _ARCHIVE_MAGIC or data[:2] == b"\x1f\x8b":
+    if any(data.startswith(magic) for magic in _ARCHIVE_MAGIC):
         return SkippedFile(path, SkipReason.NESTED_ARCHIVE)
     try:
         img = load_image(data, max_pixels=limits.max_pixels, max_side=limits.max_side)
     except InputError as exc:
         return SkippedFile(path, _classify_load_error(str(exc)), str(exc))
+    if min(img.size) < MIN_SIDE:
+        return SkippedFile(
+            path, SkipReason.TOO_SMALL, f"extreme aspect ratio: only {img.width}×{img.height} pixels after shrinking"
+        )
     arr = np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
     arr.flags.writeable = False
     return arr
@@ -695,6 +705,28 @@ def _check(
     return warnings, errors
 
 
+def strategy_hint(report: DatasetReport) -> str:
+    """The lecture's Model-zoos advice applied to this dataset's size (a rule of thumb, not a law)."""
+    usable = [c.total for c in report.classes if c.total > 0]
+    if not usable:
+        return ""
+    per_class = sum(usable) / len(usable)
+    if per_class < 100:
+        advice = (
+            "small: use a pretrained backbone as it is (frozen) and train only a new head; fine-tuning the whole "
+            "network on so few images mostly memorises them"
+        )
+    elif per_class < 1000:
+        advice = (
+            "medium: train a new head, then try unfreezing the last stage(s) of the backbone with a low learning rate"
+        )
+    else:
+        advice = (
+            "large enough to fine-tune the whole model (backbone and head), with a lower learning rate for the backbone"
+        )
+    return f"About {per_class:.0f} images per class is {advice}."
+
+
 # ----------------------------------------------------------------------------------------------
 # Public readers
 # ----------------------------------------------------------------------------------------------
@@ -744,8 +776,10 @@ def validate_class_name(name: str, limits: DatasetLimits = DEFAULT_LIMITS) -> st
         raise InputError(f"The class name {_q(clean[:20] + '…')} is too long; at most {limits.max_class_name_length}.")
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
         raise InputError("A class name cannot contain control characters.")
-    if "/" in clean or "\\" in clean or clean in (".", ".."):
-        raise InputError(f"The class name {_q(clean)} cannot contain / or \\ or be . or ..")
+    if "/" in clean or "\\" in clean:
+        raise InputError(f"The class name {_q(clean)} cannot contain / or \\.")
+    if clean.startswith(".") or clean == "__MACOSX":
+        raise InputError(f"The class name {_q(clean)} cannot start with a dot (such folders are hidden).")
     return clean
 
 
@@ -1087,7 +1121,7 @@ def _read_segmentation(
     for f, p in zip(usable, parts, strict=True):
         role = _seg_role(p[depth:])
         if role is None:
-            skipped.append(SkippedFile(f.path, SkipReason.OUTSIDE_CLASS, "not inside images/ or masks/"))
+            skipped.append(SkippedFile(f.path, SkipReason.OUTSIDE_PAIRS))
             continue
         kind, stem = role
         table = images if kind == "image" else masks
@@ -1219,6 +1253,20 @@ def read_segmentation_folder(
     return _read_segmentation(_FolderReader(root, limits), f"folder {_q(str(root))}", class_names, limits)
 
 
+def load_segmentation(
+    path: str | Path, class_names: Sequence[str] | None = None, limits: DatasetLimits = DEFAULT_LIMITS
+) -> SegmentationDataset:
+    """Image/mask pairs from a ``.zip`` file or a folder given by its path."""
+    p = Path(path)
+    if p.is_dir():
+        return read_segmentation_folder(p, class_names, limits)
+    if not p.is_file():
+        raise InputError(f"{p} does not exist.")
+    if p.stat().st_size > limits.max_zip_bytes:
+        raise InputError(f"{p.name} is larger than the {limits.max_zip_bytes // MB} MB limit.")
+    return read_segmentation_zip(p.read_bytes(), p.name, class_names, limits)
+
+
 def shared_data_dir() -> Path:
     """The shared data folder: ``$CNN_DEMO_SHARED_DATA``, else ``../shared/data`` beside the repository."""
     env = os.environ.get("CNN_DEMO_SHARED_DATA")
@@ -1234,6 +1282,27 @@ def load_voc_sample(limits: DatasetLimits = DEFAULT_LIMITS) -> SegmentationDatas
     # Only images/ and masks/ are read; targets_color/ holds the same masks drawn in colour.
     reader.files = tuple(f for f in reader.files if f.path.split("/")[0] in ("images", "masks"))
     return _read_segmentation(reader, "PASCAL VOC sample (seg_sample/voc_vainf)", VOC_CLASSES, limits)
+
+
+def dataset_to_zip(dataset: Dataset, split: Split | None = None) -> bytes:
+    """The dataset as an ImageFolder ``.zip`` of PNGs (``train/`` and ``val/`` when split), readable by
+    :func:`read_zip_dataset` with the same images: how a page hands a dataset to a job worker without pickle."""
+    from cnn_demo.images import to_png_bytes
+
+    part = ["" for _ in range(len(dataset))]
+    if split is None and dataset.given_split is not None:
+        split = split_dataset(dataset)
+    if split is not None:
+        for i in split.train:
+            part[int(i)] = "train/"
+        for i in split.val:
+            part[int(i)] = "val/"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for i, (img, label, path) in enumerate(zip(dataset.images, dataset.labels, dataset.paths, strict=True)):
+            stem = PurePosixPath(path).stem.lstrip(".") or "image"
+            zf.writestr(f"{part[i]}{dataset.class_names[int(label)]}/{i:05d}_{stem}.png", to_png_bytes(img))
+    return buf.getvalue()
 
 
 def example_zip(per_class: int = 12) -> bytes:

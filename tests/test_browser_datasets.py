@@ -28,7 +28,10 @@ def test_upload_dataset_zip(app_server, browser, tmp_path):
 
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = ctx.new_page()
-    page.goto(f"{app_server}/datasets")
+    page.goto(app_server)
+    wait_idle(page)
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Datasets for training", exact=True).click()
+    page.wait_for_url("**/datasets", timeout=30_000)
     wait_idle(page)
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(good))
     page.get_by_text("Ready: the train/ and val/ folders will be used as the split.").wait_for(timeout=60_000)
@@ -48,4 +51,28 @@ def test_upload_dataset_zip(app_server, browser, tmp_path):
     wait_idle(page)
     assert not exception_texts(page)
     screenshot(page, "datasets-segmentation")
+
+    # Build a dataset in the page: two classes, several files each.
+    from PIL import Image
+
+    files = []
+    for i, colour in enumerate([(200, 30, 30)] * 3 + [(30, 30, 200)] * 3):
+        f = tmp_path / f"photo{i}.png"
+        Image.new("RGB", (40 + i, 30), colour).save(f)
+        files.append(str(f))
+    page.get_by_role("tab", name="Classification: one folder per class").click()
+    page.get_by_text("Build in the page", exact=True).click()
+    wait_idle(page)
+    page.get_by_label("Class name").first.fill("red things")
+    page.get_by_label("Class name").first.press("Enter")
+    wait_idle(page)
+    uploaders = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    uploaders.nth(0).set_input_files(files[:3])
+    wait_idle(page)
+    uploaders.nth(1).set_input_files(files[3:])
+    page.get_by_text("Ready to train.").wait_for(timeout=60_000)
+    wait_idle(page)
+    assert not exception_texts(page)
+    assert page.get_by_text("red things · 3 image(s)").count() == 1
+    screenshot(page, "datasets-built")
     ctx.close()

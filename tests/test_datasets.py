@@ -114,7 +114,7 @@ def test_hymenoptera_zipped_reads_with_its_split(tmp_path):
     assert ds.report.ok and not ds.report.skipped and not ds.report.duplicates
     assert max(max(a.shape[:2]) for a in ds.images) == 256
     # The folder reader gives the same dataset.
-    same = D.load_dataset(root)
+    same = D.load_dataset(root, D.DatasetLimits(max_side=32))
     assert same.paths == tuple(p.removeprefix("hymenoptera_data/") for p in ds.paths)
 
 
@@ -240,21 +240,68 @@ def test_images_over_the_pixel_or_byte_limit_are_skipped():
     assert reasons(ds)["cats/big.bmp"] == D.SkipReason.TOO_LARGE
 
 
-def _mark_encrypted(data: bytes, name: bytes) -> bytes:
-    """Set the 'encrypted' flag of one member in its local header (offset 6) and central record (offset 8)."""
+def _patch_member(data: bytes, name: bytes, field: str, value: int) -> bytes:
+    """Rewrite one header field of one member, in its local header and its central directory record."""
+    offsets = {"flags": (6, 8, "<H"), "compress_size": (18, 20, "<I")}[field]
     out = bytearray(data)
-    for sig, flag_off, len_off, name_off in ((b"PK\x03\x04", 6, 26, 30), (b"PK\x01\x02", 8, 28, 46)):
+    for sig, off, len_off, name_off in ((b"PK\x03\x04", offsets[0], 26, 30), (b"PK\x01\x02", offsets[1], 28, 46)):
         start = 0
         while (i := out.find(sig, start)) >= 0:
             (n,) = struct.unpack("<H", out[i + len_off : i + len_off + 2])
             if out[i + name_off : i + name_off + n] == name:
-                out[i + flag_off] |= 0x1
+                size = struct.calcsize(offsets[2])
+                old = struct.unpack(offsets[2], out[i + off : i + off + size])[0]
+                new = old | value if field == "flags" else value
+                out[i + off : i + off + size] = struct.pack(offsets[2], new)
             start = i + 4
     return bytes(out)
 
 
+def test_bomb_hiding_behind_a_false_compressed_size_is_still_bounded():
+    data = make_zip([*two_classes(), ("cats/bomb.png", b"\0" * (60 * D.MB))])
+    lying = _patch_member(data, b"cats/bomb.png", "compress_size", 0x7FFF0000)
+    t = time.perf_counter()
+    ds = D.read_zip_dataset(lying, limits=SMALL)
+    # Either zipfile refuses the inconsistent entry, or the per-file limit stops it after 40 MB.
+    assert reasons(ds)["cats/bomb.png"] in (D.SkipReason.TOO_LARGE, D.SkipReason.BAD_ENTRY)
+    assert len(ds) == 4 and ds.report.ok
+    assert time.perf_counter() - t < 5.0
+
+
+def _bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A PNG whose header declares width×height pixels but holds no pixel data (a decompression-bomb header)."""
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+def test_unusual_images_bomb_headers_16_bit_cmyk_and_aspect_ratio():
+    buf16 = io.BytesIO()
+    Image.fromarray((np.arange(20 * 16).reshape(16, 20) * 200).astype(np.uint16)).save(buf16, format="PNG")
+    cmyk = io.BytesIO()
+    Image.new("CMYK", (20, 16), (0, 255, 255, 0)).save(cmyk, format="JPEG")
+    extra = [
+        ("cats/bomb.png", _bomb_png()),
+        ("cats/deep.png", buf16.getvalue()),
+        ("dogs/cmyk.jpg", cmyk.getvalue()),
+        ("dogs/strip.png", png(1, (4000, 10))),
+    ]
+    ds = D.read_zip_dataset(make_zip(two_classes() + extra), limits=SMALL)
+    got = reasons(ds)
+    assert got == {"cats/bomb.png": D.SkipReason.TOO_LARGE, "dogs/strip.png": D.SkipReason.TOO_SMALL}
+    assert "aspect ratio" in {s.path: s.detail for s in ds.report.skipped}["dogs/strip.png"]
+    deep = ds.images[ds.paths.index("cats/deep.png")]
+    assert deep.shape == (16, 20, 3) and deep.max() > 200
+    red = ds.images[ds.paths.index("dogs/cmyk.jpg")]
+    assert red[..., 0].mean() > 200 and red[..., 1].mean() < 60
+
+
 def test_encrypted_entries_are_skipped():
-    data = _mark_encrypted(make_zip([*two_classes(), ("cats/secret.png", png(9))]), b"cats/secret.png")
+    data = _patch_member(make_zip([*two_classes(), ("cats/secret.png", png(9))]), b"cats/secret.png", "flags", 0x1)
     ds = D.read_zip_dataset(data, limits=SMALL)
     assert reasons(ds) == {"cats/secret.png": D.SkipReason.ENCRYPTED}
 
@@ -325,6 +372,16 @@ def test_imbalance_and_few_images_warnings():
     assert ds.report.ok
     text = " ".join(ds.report.warnings)
     assert "unbalanced" in text and "4.0×" in text and "Very few images in “small”" in text
+
+
+def test_strategy_hint_follows_dataset_size():
+    def report(*sizes):
+        return D.DatasetReport("t", "t", tuple(D.ClassCount(f"c{i}", n) for i, n in enumerate(sizes)))
+
+    assert "frozen" in D.strategy_hint(report(20, 40))
+    assert "unfreezing the last stage" in D.strategy_hint(report(300, 500))
+    assert "whole model" in D.strategy_hint(report(2000, 3000, 1000))
+    assert D.strategy_hint(report(0, 0)) == ""
 
 
 # ------------------------------------------------------------------------------------------ fuzz
@@ -416,11 +473,27 @@ def test_build_dataset_from_uploads():
         (["a/b", "c"], "cannot contain /"),
         (["x" * 80, "c"], "too long"),
         (["bad\x00name", "c"], "control characters"),
+        ([".hidden", "c"], "cannot start with a dot"),
     ],
 )
 def test_class_name_validation(names, message):
     with pytest.raises(InputError, match=message):
         D.build_dataset([(n, [("a.png", png(1))]) for n in names])
+
+
+def test_dataset_to_zip_round_trip():
+    ds = D.read_zip_dataset(make_zip(two_classes(n=5)), limits=SMALL)
+    split = D.split_dataset(ds, 0.4, seed=1)
+    again = D.read_zip_dataset(D.dataset_to_zip(ds, split), limits=SMALL)
+    assert again.class_names == ds.class_names and again.report.has_given_split
+    assert [(c.train, c.val) for c in again.report.classes] == [(3, 2), (3, 2)]
+    order = [int(p.split("/")[-1][:5]) for p in again.paths]
+    for j, i in enumerate(order):
+        np.testing.assert_array_equal(again.images[j], ds.images[i])
+        assert again.labels[j] == ds.labels[i]
+        assert again.given_split[j] == ("val" if i in split.val else "train")
+    faces = D.read_zip_dataset(D.dataset_to_zip(D.load_builtin("faces")))
+    assert [c.total for c in faces.report.classes] == [100, 100]
 
 
 # ------------------------------------------------------------------------------------------ folders and built-ins
@@ -435,9 +508,15 @@ def test_folder_reader_skips_symlinks(tmp_path):
     outside.write_bytes(png(9))
     os.symlink(outside, tmp_path / "a" / "link.png")
     os.symlink(tmp_path / "b", tmp_path / "linked_class")
+    (tmp_path / ".git" / "objects").mkdir(parents=True)
+    (tmp_path / ".git" / "objects" / "x.png").write_bytes(png(8))
     ds = D.load_dataset(tmp_path, SMALL)
     assert ds.class_names == ("a", "b")
-    assert reasons(ds) == {"a/link.png": D.SkipReason.SYMLINK, "linked_class": D.SkipReason.SYMLINK}
+    assert reasons(ds) == {
+        "a/link.png": D.SkipReason.SYMLINK,
+        "linked_class": D.SkipReason.SYMLINK,
+        ".git/": D.SkipReason.HIDDEN,
+    }
 
 
 def test_builtin_textures_are_patches_of_the_skimage_photos():
@@ -499,6 +578,7 @@ def test_segmentation_zip_pairs_and_skips():
         ("set/images/d.png", png(5, (20, 12))),
         ("set/masks/d.png", mask_png(m)),
         ("set/../../evil.png", png(6)),
+        ("set/preview/a.png", png(7)),
     ]
     ds = D.read_segmentation_zip(make_zip(entries), limits=SMALL)
     assert ds.stems == ("a", "b")
@@ -511,6 +591,7 @@ def test_segmentation_zip_pairs_and_skips():
     assert got["set/masks/c.png"] == D.SkipReason.BAD_MASK
     assert got["set/masks/d.png"] == D.SkipReason.SIZE_MISMATCH
     assert got["set/../../evil.png"] == D.SkipReason.UNSAFE_PATH
+    assert got["set/preview/a.png"] == D.SkipReason.OUTSIDE_PAIRS
     assert ds.report.ok and ds.report.n_pairs == 2
     assert dict(ds.report.class_pixels)[1] == 24
 
@@ -551,3 +632,43 @@ def test_folder_paths_are_relative(tmp_path: Path):
     (tmp_path / "masks" / "x.png").write_bytes(mask_png(m))
     ds = D.read_segmentation_folder(tmp_path, class_names=["bg", "thing"], limits=SMALL)
     assert ds.stems == ("x",) and ds.report.ok
+
+
+# ------------------------------------------------------------------------------------------ command line
+
+
+def test_check_dataset_command(tmp_path, capsys):
+    import json
+
+    from cnn_demo.cli import main
+
+    path = tmp_path / "pets.zip"
+    path.write_bytes(make_zip([*two_classes(), ("cats/notes.txt", b"x")]))
+    assert main(["check-dataset", str(path), "--compact"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] and report["class_names"] == ["cats", "dogs"]
+    assert report["skipped"] == [
+        {"path": "cats/notes.txt", "reason": "not an image", "detail": "file type is not an image"}
+    ]
+    path.write_bytes(make_zip([("cats/1.png", png(1)), ("cats/2.png", png(2))]))
+    assert main(["check-dataset", str(path)]) == 1
+    assert "at least 2 classes" in json.loads(capsys.readouterr().out)["errors"][0]
+    assert main(["check-dataset", "--segmentation", str(tmp_path / "missing.zip")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.data())
+def test_fuzz_segmentation_reader_only_raises_input_error(data):
+    m = np.zeros((12, 16), np.uint8)
+    m[2:8, 4:12] = 1
+    blob = bytearray(make_zip([("images/a.png", png(1, (16, 12))), ("masks/a.png", mask_png(m))]))
+    for _ in range(data.draw(st.integers(1, 6))):
+        blob[data.draw(st.integers(0, len(blob) - 1))] = data.draw(st.integers(0, 255))
+    try:
+        ds = D.read_segmentation_zip(bytes(blob), limits=SMALL)
+    except InputError:
+        return
+    assert len(ds.images) == len(ds.masks) <= 1
+    for img, mask in zip(ds.images, ds.masks, strict=True):
+        assert img.shape[:2] == mask.shape and mask.dtype == np.uint8

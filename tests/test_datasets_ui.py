@@ -128,6 +128,7 @@ def test_builtin_dataset(at):
     at.radio(key="ft_source").set_value("Built-in dataset").run()
     assert_no_exception(at)
     assert result(at) == "RESULT 192 brick|grass|gravel 153/39"
+    assert any("About 64 images per class is small" in c.value for c in at.caption)
     at.selectbox(key="ft_builtin").set_value("faces").run()
     assert result(at) == "RESULT 200 face|not a face 160/40"
     at.number_input(key="ft_seed").set_value(3).run()
@@ -206,3 +207,25 @@ def test_segmentation_upload_with_class_names():
     at.file_uploader(key="seg_zip").set_value(("bad.zip", bad, "application/zip")).run()
     assert any("No image/mask pair" in e.value for e in at.error)
     assert result(at) == "RESULT none"
+
+
+def test_missing_voc_sample_is_explained(monkeypatch, tmp_path):
+    from cnn_demo.ui.datasets import _voc_sample
+
+    def app():
+        import streamlit as st
+
+        from cnn_demo.ui.datasets import segmentation_input
+
+        st.text("RESULT none" if segmentation_input("seg") is None else "RESULT data")
+
+    monkeypatch.setenv("CNN_DEMO_SHARED_DATA", str(tmp_path))
+    _voc_sample.clear()
+    try:
+        at = AppTest.from_function(app, default_timeout=60)
+        at.run()
+        assert_no_exception(at)
+        assert any("VOC sample is missing" in e.value for e in at.error)
+        assert result(at) == "RESULT none"
+    finally:
+        _voc_sample.clear()

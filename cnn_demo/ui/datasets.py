@@ -169,6 +169,8 @@ def show_dataset_report(dataset: D.Dataset, key: str, limits: D.DatasetLimits = 
         st.success("Ready: the train/ and val/ folders will be used as the split.", icon=":material/check:")
     else:
         st.success("Ready to train.", icon=":material/check:")
+    if not report.errors and (hint := D.strategy_hint(report)):
+        st.caption(f"Lecture, *Model zoos*: the strategy depends on the size of the dataset. {hint}")
     if report.classes:
         st.plotly_chart(
             class_counts_figure(report, limits.min_images_per_class), width="stretch", key=f"{key}_counts_chart"
