@@ -291,3 +291,15 @@ def test_cli_end_to_end(tmp_path, capsys):
 
     assert main([*cmd[3:6], "--backbone", "no_such_net", *cmd[8:]]) == 2  # a student-readable error, exit code 2
     assert "Unknown backbone 'no_such_net'" in capsys.readouterr().err
+
+
+@pytest.mark.pretrained
+def test_frozen_resnet18_with_imagenet_weights_reaches_93_percent_on_hymenoptera():
+    from cnn_demo import weights
+    from tests.conftest import shared_path
+
+    if weights.find("resnet18") is None:
+        pytest.skip("ImageNet weights for resnet18 are not on this machine (python -m cnn_demo weights fetch resnet18)")
+    data = finetune.read_data(shared_path("hymenoptera_data"))
+    r = finetune.train(data, TrainConfig(backbone="resnet18", pretrained=True, strategy="frozen", epochs=25))
+    assert r.evaluation["val_accuracy"] >= 0.93
