@@ -137,6 +137,9 @@ def main() -> None:
     ap.add_argument("--tutorial-epochs", type=int, default=25)
     ap.add_argument("--resnet18-epochs", type=int, default=0, help="also time ResNet-18 (random weights)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--skip-cifar", action="store_true", help="skip the CIFAR-ResNet runs (e.g. with --resnet18-epochs)"
+    )
     ap.add_argument("--memory", action="store_true", help="measure peak memory on 5,000 generated images")
     ap.add_argument("--memory-child", nargs=3, metavar=("N", "BACKBONE", "SIZE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -158,7 +161,7 @@ def main() -> None:
         values = "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
         print(f"{name:75s} {values}", flush=True)
 
-    for pretrained in (True, False):
+    for pretrained in () if args.skip_cifar else (True, False):
         label = f"{args.backbone} {'pretrained' if pretrained else 'random weights'} @ {args.image_size}px"
         a = ours(data, args.backbone, pretrained, args.image_size, args.epochs, args.lr)
         report(f"(a) frozen, cached features: {label}", a)
