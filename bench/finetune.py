@@ -12,8 +12,8 @@ tutorial recipe (backbone recomputed every epoch), on the tutorial's own hymenop
 Offline there are no ImageNet weights, so the accuracy comparison uses the pretrained ``cifar_resnet56`` (CIFAR-10
 weights in ../shared/data/weights) against the same network with random weights. ResNet-18 can only be timed
 (random weights: its accuracy means nothing); its recipe (b) is run for ``--resnet18-epochs`` epochs and the per-epoch
-time is multiplied to 25 epochs, which the output says. ``--memory`` measures peak memory of (a) on 5,000 generated
-images (a fresh process per measurement).
+time is multiplied to 25 epochs, which the output says. ``--memory`` measures the peak memory of a worker running (a)
+on 5,000 generated 256×256 images handed over as the page does (a fresh process per measurement).
 """
 
 from __future__ import annotations
@@ -98,21 +98,28 @@ def ours(data: finetune.ImageData, backbone: str, pretrained: bool, size: int, e
     }
 
 
-def memory_child(n: int, backbone: str, size: int) -> None:
-    """Peak resident memory of a frozen run on ``n`` generated 256×256 images (prints JSON)."""
+def make_memory_zip(path: Path, n: int) -> None:
+    """``n`` generated 256×256 images in ten classes, packed as the page hands a dataset to a job."""
     import numpy as np
     from PIL import Image
 
     rng = np.random.default_rng(0)
     images, labels = [], []
     for i in range(n):
-        arr = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
-        images.append(Image.fromarray(arr))
+        small = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)  # smooth pictures: a realistic PNG size
+        images.append(Image.fromarray(small).resize((256, 256), Image.Resampling.BILINEAR))
         labels.append(i % 10)
     cut = int(n * 0.8)
     data = finetune.ImageData([str(c) for c in range(10)], images[:cut], labels[:cut], images[cut:], labels[cut:])
+    path.write_bytes(finetune.pack_data(data))
+
+
+def memory_child(path: str, backbone: str, size: int) -> None:
+    """Peak resident memory of a worker running a frozen job on the packed dataset at ``path`` (prints JSON)."""
     t0 = time.perf_counter()
     cfg = finetune.TrainConfig(backbone=backbone, pretrained=False, strategy="frozen", epochs=3, image_size=size)
+    data = finetune.unpack_data(Path(path).read_bytes(), max_side=finetune.keep_side(cfg))
+    n = len(data.train_images) + len(data.val_images)
     finetune.train(data, cfg)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
@@ -141,11 +148,11 @@ def main() -> None:
         "--skip-cifar", action="store_true", help="skip the CIFAR-ResNet runs (e.g. with --resnet18-epochs)"
     )
     ap.add_argument("--memory", action="store_true", help="measure peak memory on 5,000 generated images")
-    ap.add_argument("--memory-child", nargs=3, metavar=("N", "BACKBONE", "SIZE"), help=argparse.SUPPRESS)
+    ap.add_argument("--memory-child", nargs=3, metavar=("ZIP", "BACKBONE", "SIZE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.memory_child:
-        memory_child(int(args.memory_child[0]), args.memory_child[1], int(args.memory_child[2]))
+        memory_child(args.memory_child[0], args.memory_child[1], int(args.memory_child[2]))
         return
 
     t0 = time.perf_counter()

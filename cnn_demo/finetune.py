@@ -365,14 +365,29 @@ def pack_data(data: ImageData, max_side: int = 320) -> bytes:
     return buf.getvalue()
 
 
-def unpack_data(blob: bytes) -> ImageData:
-    """Inverse of :func:`pack_data` (every image decoded through ``load_image``)."""
+def _fit(image: Image.Image, short_side: int | None) -> Image.Image:
+    return _shrink([image], short_side)[0] if short_side else image
+
+
+def keep_side(cfg: TrainConfig) -> int | None:
+    """Shorter side worth keeping in memory for ``cfg`` (the backbone's resize, or more for random crops)."""
+    from cnn_demo import models
+
+    if cfg.image_size is None and cfg.backbone not in models.list_models():
+        return None
+    pre = models.data_config(cfg.backbone)
+    size = cfg.image_size or int(pre.input_size[-1])
+    return max(int(size * MAX_KEEP_FACTOR), math.floor(size / max(pre.crop_pct, 0.1) + 1e-6))
+
+
+def unpack_data(blob: bytes, max_side: int | None = None) -> ImageData:
+    """Inverse of :func:`pack_data` (every image decoded through ``load_image``, downscaled to ``max_side``)."""
     try:
         with zipfile.ZipFile(io.BytesIO(blob)) as zf:
             manifest = json.loads(zf.read("manifest.json"))
             parts = {}
             for split in ("train", "val"):
-                imgs = [load_image(zf.read(name)) for name, _ in manifest[split]]
+                imgs = [_fit(load_image(zf.read(name)), max_side) for name, _ in manifest[split]]
                 parts[split] = (imgs, [int(y) for _, y in manifest[split]])
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise InputError("The dataset handed to the job is damaged.") from exc
@@ -622,7 +637,7 @@ def train(
     head = build_head(bb.num_features, k, cfg.head)
     backbone_params = _set_trainable(bb, cfg)
     size = cfg.image_size or bb.preprocess.input_size
-    keep = max(size, int(size * MAX_KEEP_FACTOR))
+    keep = max(int(size * MAX_KEEP_FACTOR), math.floor(size / max(bb.preprocess.crop_pct, 0.1) + 1e-6))
     train_imgs, val_imgs = _shrink(data.train_images, keep), _shrink(data.val_images, keep)
     eval_tf = make_transform(bb.preprocess, None, cfg.image_size)
     train_tf = make_transform(bb.preprocess, cfg.augment, cfg.image_size)
@@ -884,7 +899,7 @@ def load_export(blob: bytes) -> FineTuned:
 def finetune_job(params: dict[str, Any], ctx: jobs.JobContext) -> dict[str, Any]:
     """Job: train on ``inputs/data.zip`` with ``params['config']``; writes ``model.zip`` and ``val.npz``."""
     cfg = TrainConfig.from_dict(params["config"])
-    data = unpack_data((ctx.inputs / "data.zip").read_bytes())
+    data = unpack_data((ctx.inputs / "data.zip").read_bytes(), max_side=keep_side(cfg))
     ctx.log(
         f"{len(data.train_images)} training / {len(data.val_images)} validation images, {cfg.strategy} {cfg.backbone}"
     )

@@ -239,6 +239,10 @@ def test_pack_unpack_and_prediction_of_files(data):
     back = finetune.unpack_data(finetune.pack_data(data))
     assert back.class_names == data.class_names and back.val_labels == data.val_labels
     assert np.array_equal(np.asarray(back.train_images[3]), np.asarray(data.train_images[3]))
+    small = finetune.unpack_data(finetune.pack_data(data), max_side=20)
+    assert small.train_images[0].size == (20, 20) and len(small.val_images) == len(data.val_images)
+    assert finetune.keep_side(cfg(image_size=32)) == 48  # room for random crops at 32 px
+    assert finetune.keep_side(TrainConfig(backbone="resnet18", pretrained=False)) == 336
     r = finetune.train(data, cfg(epochs=4, lr=1e-2))
     png = io.BytesIO()
     Image.new("RGB", (50, 40), COLOURS[1]).save(png, format="PNG")
