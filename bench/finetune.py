@@ -159,7 +159,8 @@ def main() -> None:
     data = finetune.read_data(HYMENOPTERA)
     print(
         f"hymenoptera: {len(data.train_images)} train / {len(data.val_images)} val, classes {data.class_names}, "
-        f"decoded in {time.perf_counter() - t0:.1f} s (shared by every run below)"
+        f"decoded in {time.perf_counter() - t0:.1f} s (shared by every run below)",
+        flush=True,
     )
     rows: dict[str, dict] = {}
 
@@ -185,14 +186,15 @@ def main() -> None:
         report("(b) resnet18 extrapolated to 25 epochs", {"seconds": per_epoch * 25})
         report("ratio (b, 25 epochs extrapolated)/(a) resnet18", {"ratio": per_epoch * 25 / a["seconds"]})
     if args.memory:
-        for backbone, size in (("cifar_resnet56", 32), ("resnet18", 224)):
-            out = subprocess.run(
-                [sys.executable, __file__, "--memory-child", "5000", backbone, str(size)],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            print("memory:", out.stdout.strip())
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            packed = Path(tmp) / "data.zip"
+            make_memory_zip(packed, 5000)
+            for backbone, size in (("cifar_resnet56", 32), ("resnet18", 224)):
+                cmd = [sys.executable, __file__, "--memory-child", str(packed), backbone, str(size)]
+                out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                print("memory:", out.stdout.strip(), flush=True)
 
 
 if __name__ == "__main__":
