@@ -45,26 +45,54 @@ def _cmd_samples(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_check_dataset(args: argparse.Namespace) -> int:
-    """Read a dataset (.zip or folder) as the web page does and print its validation report as JSON."""
-    import dataclasses
+def _cmd_worker(args: argparse.Namespace) -> int:
+    """Run a job worker (Huey consumer) until interrupted."""
+    from cnn_demo import jobs
+
+    jobs.run_worker()
+    return 0
+
+
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    """Fine-tune a backbone on a local ImageFolder directory and print the final metrics as one JSON line."""
     import json
+    import time
 
-    from cnn_demo import datasets
+    from cnn_demo import finetune
 
-    limits = datasets.DatasetLimits(max_side=args.max_side)
-    if args.segmentation:
-        seg = datasets.load_segmentation(args.path, limits=limits)
-        report = dataclasses.asdict(seg.report)
-        report["class_names"] = list(seg.class_names)
-    else:
-        ds = datasets.load_dataset(args.path, limits)
-        report = dataclasses.asdict(ds.report)
-        report["class_names"] = list(ds.class_names)
-        report["memory_mb"] = round(ds.nbytes / 2**20, 1)
-    report["ok"] = not report["errors"]
-    print(json.dumps(report, ensure_ascii=False, indent=None if args.compact else 2))
-    return 0 if report["ok"] else 1
+    t0 = time.perf_counter()
+    cfg = finetune.TrainConfig(
+        backbone=args.backbone,
+        pretrained=args.pretrained,
+        strategy=args.strategy,
+        unfreeze=args.unfreeze,
+        head=finetune.HeadSpec(kind=args.head, hidden=args.hidden, dropout=args.dropout),
+        augment=finetune.AugmentSpec(flip=args.flip, crop=args.crop, jitter=args.jitter),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        label_smoothing=args.label_smoothing,
+        patience=args.patience,
+        seed=args.seed,
+        image_size=args.image_size,
+    )
+    finetune.load_backbone(cfg.backbone, cfg.pretrained)  # fail fast on a bad name or missing weights
+    data = finetune.read_data(args.data, val_fraction=args.val_fraction, seed=args.seed)
+    result = finetune.train(data, cfg)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ev = result.evaluation
+    (out / "model.zip").write_bytes(finetune.export_zip(result.model, {"val_accuracy": ev["val_accuracy"]}, args.onnx))
+    summary = {
+        "val_accuracy": round(ev["val_accuracy"], 6),
+        "per_class_accuracy": ev["per_class_accuracy"],
+        "epochs": len(result.history),
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    (out / "metrics.json").write_text(json.dumps({**summary, "history": result.history, "confusion": ev["confusion"]}))
+    print(json.dumps(summary))
+    return 0
 
 
 def _cmd_weights(args: argparse.Namespace) -> int:
@@ -99,6 +127,28 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _cmd_check_dataset(args: argparse.Namespace) -> int:
+    """Read a dataset (.zip or folder) as the web page does and print its validation report as JSON."""
+    import dataclasses
+    import json
+
+    from cnn_demo import datasets
+
+    limits = datasets.DatasetLimits(max_side=args.max_side)
+    if args.segmentation:
+        seg = datasets.load_segmentation(args.path, limits=limits)
+        report = dataclasses.asdict(seg.report)
+        report["class_names"] = list(seg.class_names)
+    else:
+        ds = datasets.load_dataset(args.path, limits)
+        report = dataclasses.asdict(ds.report)
+        report["class_names"] = list(ds.class_names)
+        report["memory_mb"] = round(ds.nbytes / 2**20, 1)
+    report["ok"] = not report["errors"]
+    print(json.dumps(report, ensure_ascii=False, indent=None if args.compact else 2))
+    return 0 if report["ok"] else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
     parser = argparse.ArgumentParser(prog="python -m cnn_demo", description="cnn-demo command line")
@@ -113,17 +163,47 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("samples", help="list the bundled sample images")
     p.set_defaults(func=_cmd_samples)
 
+    p = sub.add_parser("worker", help="run a job worker (Huey consumer)")
+    p.set_defaults(func=_cmd_worker)
+
+    p = sub.add_parser("finetune", help="fine-tune a backbone on an ImageFolder directory")
+    p.add_argument(
+        "--data", required=True, help="ImageFolder folder or .zip (one sub-folder per class, or train/ and val/)"
+    )
+    p.add_argument("--backbone", required=True, help="backbone name, e.g. cifar_resnet56 or resnet18")
+    p.add_argument("--no-pretrained", dest="pretrained", action="store_false", help="start from random weights")
+    p.add_argument("--strategy", choices=["frozen", "partial", "full"], default="frozen")
+    p.add_argument("--unfreeze", type=int, default=1, help="stages to train with --strategy partial")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--out", required=True, help="folder for model.zip and metrics.json")
+    p.add_argument("--head", choices=["linear", "mlp"], default="linear")
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--flip", action="store_true")
+    p.add_argument("--crop", action="store_true")
+    p.add_argument("--jitter", type=float, default=0.0)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--patience", type=int, default=0, help="early-stopping patience in epochs (0: off)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--image-size", type=int, default=None, help="override the backbone's input size")
+    p.add_argument("--onnx", action="store_true", help="also put model.onnx in the zip")
+    p.set_defaults(func=_cmd_finetune)
+
+    p = sub.add_parser("weights", help="list, fetch or verify pretrained weights (fetch needs internet)")
+    p.add_argument("action", choices=["list", "fetch", "verify"])
+    p.add_argument("names", nargs="*", help="model names for fetch (see `weights list`)")
+    p.set_defaults(func=_cmd_weights)
+
     p = sub.add_parser("check-dataset", help="validate a dataset (.zip or folder) and print its report as JSON")
     p.add_argument("path", help="a .zip in ImageFolder layout or a folder (or images/ + masks/ with --segmentation)")
     p.add_argument("--segmentation", action="store_true", help="read image/mask pairs instead of class folders")
     p.add_argument("--max-side", type=int, default=256, help="downscale images to this longer side (default 256)")
     p.add_argument("--compact", action="store_true", help="print the JSON on one line")
     p.set_defaults(func=_cmd_check_dataset)
-
-    p = sub.add_parser("weights", help="list, fetch or verify pretrained weights (fetch needs internet)")
-    p.add_argument("action", choices=["list", "fetch", "verify"])
-    p.add_argument("names", nargs="*", help="model names for fetch (see `weights list`)")
-    p.set_defaults(func=_cmd_weights)
 
     return parser
 

@@ -162,6 +162,16 @@ PAGES: tuple[PageSpec, ...] = (
         "predictions and a Grad-CAM heat map of where it looked.",
         "CNN Architecture",
     ),
+    PageSpec(
+        "pages/finetune.py",
+        "Fine-tune on your images",
+        ":material/model_training:",
+        "Models",
+        "finetune",
+        "Put a new head on a pretrained backbone and train it on your own classes as a background job: frozen "
+        "versus fine-tuned, confusion matrix, mistakes, export.",
+        "Model zoos",
+    ),
 )
 
 

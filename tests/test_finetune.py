@@ -1,0 +1,309 @@
+"""Fine-tuning: heads, strategies, caching, reproducibility, resume, metrics, export/import, the job and the CLI."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cnn_demo import finetune, jobs
+from cnn_demo.errors import InputError
+from cnn_demo.finetune import AugmentSpec, HeadSpec, ImageData, TrainConfig
+from tests.conftest import ROOT
+
+COLOURS = ((200, 40, 40), (40, 40, 200), (40, 190, 40))
+
+
+def make_images(n_per_class: int, seed: int, size: int = 36, classes: int = 3) -> tuple[list[Image.Image], list[int]]:
+    """Noisy flat-colour images: class i is colour i, easy for any network, different pixels for every seed."""
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for c in range(classes):
+        for _ in range(n_per_class):
+            arr = np.clip(np.array(COLOURS[c]) + rng.normal(0, 35, (size, size, 3)), 0, 255).astype(np.uint8)
+            images.append(Image.fromarray(arr))
+            labels.append(c)
+    return images, labels
+
+
+@pytest.fixture(scope="module")
+def data() -> ImageData:
+    tr, ytr = make_images(8, 0)
+    va, yva = make_images(4, 1)
+    return ImageData(["red", "blue", "green"], tr, ytr, va, yva)
+
+
+def cfg(**kw) -> TrainConfig:
+    base = dict(backbone="myconvnet", pretrained=False, epochs=3, batch_size=8, lr=3e-3, image_size=32, seed=0)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_heads_and_config_validation():
+    lin = finetune.build_head(64, 3, HeadSpec("linear", dropout=0.0))
+    assert lin(torch.zeros(5, 64)).shape == (5, 3)
+    mlp = finetune.build_head(64, 4, HeadSpec("mlp", hidden=32, dropout=0.5))
+    assert [type(m).__name__ for m in mlp] == ["Linear", "ReLU", "Dropout", "Linear"]
+    assert (mlp[0].in_features, mlp[0].out_features, mlp[3].out_features, mlp[2].p) == (64, 32, 4, 0.5)
+    assert "Linear(in_features=64, out_features=32" in str(mlp)
+    for bad, message in (
+        (dict(strategy="sideways"), "strategy must be one of"),
+        (dict(epochs=0), "Epochs"),
+        (dict(lr=0), "learning rate"),
+        (dict(label_smoothing=1.0), "Label smoothing"),
+    ):
+        with pytest.raises(InputError, match=message):
+            cfg(**bad)
+    with pytest.raises(InputError, match="Dropout"):
+        HeadSpec(dropout=1.0)
+    with pytest.raises(InputError, match="Unknown training settings: colour"):
+        TrainConfig.from_dict({"colour": 1})
+    c = cfg(head=HeadSpec("mlp", 16, 0.1), augment=AugmentSpec(flip=True, jitter=0.2))
+    assert TrainConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c
+    from cnn_demo import models
+
+    for name in ("myconvnet", "cifar_resnet20", "resnet18"):
+        real = models.num_features(models.create(name, pretrained=False))
+        assert finetune.backbone_num_features(name) == real
+    assert f"in_features={real}, out_features=5" in finetune.head_module("resnet18", 5, HeadSpec())
+    with pytest.raises(InputError, match="two classes"):
+        ImageData(["only"], [Image.new("RGB", (8, 8))], [0], [Image.new("RGB", (8, 8))], [0])
+
+
+def test_evaluate_matches_a_loop_reference():
+    rng = np.random.default_rng(3)
+    probs = rng.dirichlet(np.ones(4), size=60)
+    labels = rng.integers(0, 4, 60)
+    out = finetune.evaluate(probs, labels, ["a", "b", "c", "d"], n_mistakes=5)
+    cm = np.zeros((4, 4), int)
+    for y, p in zip(labels, probs.argmax(1), strict=True):
+        cm[y, p] += 1
+    assert out["confusion"] == cm.tolist()
+    assert out["val_accuracy"] == pytest.approx(np.trace(cm) / 60)
+    assert out["per_class_accuracy"]["c"] == pytest.approx(cm[2, 2] / cm[2].sum())
+    wrong = [(probs[i].max(), i) for i in range(60) if probs[i].argmax() != labels[i]]
+    assert [m["index"] for m in out["mistakes"]] == [i for _, i in sorted(wrong, reverse=True)[:5]]
+    assert all(m["true"] != m["pred"] for m in out["mistakes"])
+
+
+def test_frozen_training_learns_is_seeded_and_caches_features(data, tmp_path):
+    a = finetune.train(data, cfg(epochs=6, lr=1e-2), cache_dir=tmp_path)
+    assert a.evaluation["val_accuracy"] >= 0.9  # colour is trivially separable even for random conv features
+    assert [h["epoch"] for h in a.history] == [1, 2, 3, 4, 5, 6]
+    files = list(tmp_path.glob("*.pt"))
+    assert len(files) == 1
+    feats = torch.load(files[0], weights_only=True)
+    assert feats["train"].shape == (1, 24, 128) and feats["val"].shape == (12, 128)
+    # The cache holds exactly what the backbone computes.
+    torch.manual_seed(0)
+    bb = finetune.load_backbone("myconvnet", pretrained=False)
+    ref = finetune.extract_features(bb.features, data.val_images, finetune.make_transform(bb.preprocess, None, 32))
+    assert torch.allclose(feats["val"], ref, atol=1e-6)
+    b = finetune.train(data, cfg(epochs=6, lr=1e-2), cache_dir=tmp_path)  # from the cache
+    c = finetune.train(data, cfg(epochs=6, lr=1e-2))  # no cache
+    assert a.history == b.history == c.history
+    assert np.array_equal(a.val_probs, c.val_probs)
+    d = finetune.train(data, cfg(epochs=6, lr=1e-2, seed=1))
+    assert d.history != a.history
+
+
+def test_augmented_views_are_cached_once(data, tmp_path):
+    r = finetune.train(data, cfg(augment=AugmentSpec(flip=True, crop=True, jitter=0.2), views=3), cache_dir=tmp_path)
+    feats = torch.load(next(tmp_path.glob("*.pt")), weights_only=True)
+    assert feats["train"].shape[0] == 3
+    assert not torch.allclose(feats["train"][0], feats["train"][1])  # the views differ
+    assert len(r.history) == 3
+    preview = finetune.augment_preview(data.train_images[0], AugmentSpec(flip=True, crop=True), n=4, size=40)
+    assert preview.shape == (4, 40, 40, 3) and preview.dtype == np.uint8
+    assert len({p.tobytes() for p in preview}) > 1
+
+
+@pytest.mark.parametrize("strategy", ["frozen", "partial", "full"])
+def test_strategies_train_exactly_the_right_parameters(data, strategy):
+    torch.manual_seed(0)
+    bb = finetune.load_backbone("myconvnet", pretrained=False)
+    before = {k: v.clone() for k, v in bb.features.state_dict().items()}
+    last_stage = {id(p) for p in bb.stages[-1].parameters()}
+    names_last = {n for n, p in bb.features.named_parameters() if id(p) in last_stage}
+    finetune.train(data, cfg(strategy=strategy, unfreeze=1, epochs=1), backbone=bb)
+    after = bb.features.state_dict()
+    changed = {n for n, _ in bb.features.named_parameters() if not torch.equal(before[n], after[n])}
+    if strategy == "frozen":
+        assert changed == set()
+    elif strategy == "partial":
+        assert changed == names_last and names_last
+    else:
+        assert changed == {n for n, _ in bb.features.named_parameters()}
+
+
+def test_resume_from_a_checkpoint_gives_the_uninterrupted_run(data):
+    saved = {}
+    full = finetune.train(data, cfg(epochs=4), checkpoint=lambda s, e: saved.setdefault(e, copy.deepcopy(s)))
+    resumed = finetune.train(data, cfg(epochs=4), resume_from=(saved[2], 2))
+    assert resumed.history == full.history
+    assert np.allclose(resumed.val_probs, full.val_probs, atol=1e-6)
+    p_saved = {}
+    finetune.train(
+        data, cfg(epochs=3, strategy="partial"), checkpoint=lambda s, e: p_saved.setdefault(e, copy.deepcopy(s))
+    )
+    p_full = finetune.train(data, cfg(epochs=3, strategy="partial"))
+    p_res = finetune.train(data, cfg(epochs=3, strategy="partial"), resume_from=(p_saved[1], 1))
+    assert p_res.history == p_full.history
+
+
+def test_early_stopping_restores_the_best_epoch():
+    tr, _ = make_images(10, 0)
+    va, yva = make_images(4, 1)
+    rng = np.random.default_rng(0)
+    noisy = ImageData(["a", "b", "c"], tr, list(rng.integers(0, 3, len(tr))), va, yva)  # random labels: overfits
+    r = finetune.train(noisy, cfg(epochs=40, patience=2, lr=3e-2, batch_size=4))
+    assert len(r.history) < 40
+    best = min(r.history, key=lambda h: h["val_loss"])
+    assert r.best_epoch == best["epoch"] and len(r.history) == r.best_epoch + 2
+    assert r.evaluation["val_accuracy"] == pytest.approx(best["val_accuracy"])
+
+
+def test_export_import_round_trip_and_onnx_matches_torch(data):
+    r = finetune.train(data, cfg(epochs=2, head=HeadSpec("mlp", 16, 0.1)))
+    blob = finetune.export_zip(r.model, {"val_accuracy": 1.0}, onnx=True)
+    with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+        assert set(zf.namelist()) == {"model.safetensors", "config.json", "reload.py", "model.onnx"}
+        config = json.loads(zf.read("config.json"))
+        onnx_bytes = zf.read("model.onnx")
+    assert config["backbone"] == "myconvnet" and config["class_names"] == ["red", "blue", "green"]
+    assert config["head"] == {"kind": "mlp", "hidden": 16, "dropout": 0.1}
+    assert config["preprocessing"]["input_size"] == 32 and len(config["preprocessing"]["mean"]) == 3
+    back = finetune.load_export(blob)
+    assert back.class_names == r.model.class_names
+    assert np.allclose(back.predict(data.val_images), r.model.predict(data.val_images), atol=1e-6)
+    assert np.allclose(r.model.predict(data.val_images), r.val_probs, atol=1e-5)
+
+    import onnx
+    from onnx.reference import ReferenceEvaluator
+
+    model = onnx.load_from_string(onnx_bytes)
+    onnx.checker.check_model(model)
+    x = torch.stack([r.model.transform()(im) for im in data.val_images[:3]])
+    (logits,) = ReferenceEvaluator(model).run(None, {"image": x[:1].numpy()})
+    with torch.no_grad():
+        assert np.allclose(logits, r.model.model.eval()(x[:1]).numpy(), atol=1e-4)
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_import_refuses_pickles_and_broken_exports(data):
+    r = finetune.train(data, cfg(epochs=1))
+    good = finetune.export_zip(r.model)
+    with zipfile.ZipFile(io.BytesIO(good)) as zf:
+        parts = {n: zf.read(n) for n in zf.namelist()}
+    buf = io.BytesIO()
+    torch.save(r.model.model.state_dict(), buf)
+    cases = [
+        (b"", "empty"),
+        (b"not a zip at all", "not a zip"),
+        (_zip({"model.pt": buf.getvalue(), "config.json": parts["config.json"]}), "pickled PyTorch weights"),
+        (_zip({"config.json": parts["config.json"]}), "must contain model.safetensors"),
+        (_zip({**parts, "config.json": b"{not json"}), "damaged"),
+        (_zip({**parts, "config.json": json.dumps({"format": "other"}).encode()}), "not a cnn-demo"),
+    ]
+    from safetensors.torch import save
+
+    state = {k: v.clone() for k, v in r.model.model.state_dict().items()}
+    bad_nan = dict(state)
+    key = next(k for k, v in state.items() if v.is_floating_point())
+    bad_nan[key] = torch.full_like(state[key], float("nan"))
+    cases.append((_zip({**parts, "model.safetensors": save(bad_nan)}), "NaN"))
+    wrong = dict(state)
+    wrong.pop(key)
+    cases.append((_zip({**parts, "model.safetensors": save(wrong)}), "do not match"))
+    for blob, message in cases:
+        with pytest.raises(InputError, match=message):
+            finetune.load_export(blob)
+
+
+def test_pack_unpack_and_prediction_of_files(data):
+    back = finetune.unpack_data(finetune.pack_data(data))
+    assert back.class_names == data.class_names and back.val_labels == data.val_labels
+    assert np.array_equal(np.asarray(back.train_images[3]), np.asarray(data.train_images[3]))
+    small = finetune.unpack_data(finetune.pack_data(data), max_side=20)
+    assert small.train_images[0].size == (20, 20) and len(small.val_images) == len(data.val_images)
+    assert finetune.keep_side(cfg(image_size=32)) == 48  # room for random crops at 32 px
+    assert finetune.keep_side(TrainConfig(backbone="resnet18", pretrained=False)) == 336
+    r = finetune.train(data, cfg(epochs=4, lr=1e-2))
+    png = io.BytesIO()
+    Image.new("RGB", (50, 40), COLOURS[1]).save(png, format="PNG")
+    ((name, image, probs),) = finetune.predict_files(r.model, [("blue.png", png.getvalue())])
+    assert name == "blue.png" and image.size == (50, 40) and probs.shape == (3,) and probs.sum() == pytest.approx(1)
+    assert probs.argmax() == 1
+    heat, cls = finetune.gradcam(r.model, image)
+    assert heat.shape == (32, 32, 3) and heat.dtype == np.uint8 and cls == 1
+    assert finetune.gradcam(r.model, image, class_index=0)[1] == 0
+    with pytest.raises(InputError, match=r"bad\.png: This file is not an image"):
+        finetune.predict_files(r.model, [("bad.png", b"nope")])
+
+
+def test_finetune_job_in_process(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("CNN_DEMO_STATE_DIR", str(tmp_path))
+    params = {"config": cfg(epochs=2).to_dict()}
+    job = jobs.submit("finetune", params, "me", files={"data.zip": finetune.pack_data(data)})
+    assert jobs.run_job(job) == "done", jobs.status(job, "me").log_tail
+    st = jobs.status(job, "me")
+    assert st.result["epochs"] == 2 and len(st.metrics) == 2 and st.metrics[-1]["epoch"] == 2
+    assert set(st.result["per_class_accuracy"]) == {"red", "blue", "green"}
+    assert finetune.load_export(jobs.job_file(job, "me", "model.zip").read_bytes()).class_names == data.class_names
+    with np.load(jobs.job_file(job, "me", "val.npz")) as z:
+        assert z["thumbs"].shape == (12, finetune.THUMB, finetune.THUMB, 3) and z["probs"].shape == (12, 3)
+    with pytest.raises(InputError):
+        jobs.job_file(job, "someone else", "model.zip")
+
+
+def test_cli_end_to_end(tmp_path, capsys):
+    tr, y = make_images(6, 0, size=40)
+    for im, label in zip(tr, y, strict=True):
+        folder = tmp_path / "data" / ["red", "blue", "green"][label]
+        folder.mkdir(parents=True, exist_ok=True)
+        im.save(folder / f"{len(list(folder.iterdir()))}.png")
+    (tmp_path / "data" / "red" / "notes.txt").write_text("not an image")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "cnn_demo", "finetune", "--data", str(tmp_path / "data"), "--backbone", "myconvnet"]
+    cmd += ["--no-pretrained", "--strategy", "frozen", "--epochs", "3", "--out", str(out), "--lr", "0.01"]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=180, env=env)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1
+    metrics = json.loads(lines[0])
+    assert set(metrics) == {"val_accuracy", "per_class_accuracy", "epochs", "seconds"}
+    assert metrics["epochs"] == 3 and set(metrics["per_class_accuracy"]) == {"red", "blue", "green"}
+    assert 0 <= metrics["val_accuracy"] <= 1 and metrics["seconds"] > 0
+    assert finetune.load_export((out / "model.zip").read_bytes()).class_names == ["blue", "green", "red"]
+    from cnn_demo.cli import main
+
+    assert main([*cmd[3:6], "--backbone", "no_such_net", *cmd[8:]]) == 2  # a student-readable error, exit code 2
+    assert "Unknown backbone 'no_such_net'" in capsys.readouterr().err
+
+
+@pytest.mark.pretrained
+def test_frozen_resnet18_with_imagenet_weights_reaches_93_percent_on_hymenoptera():
+    from cnn_demo import weights
+    from tests.conftest import shared_path
+
+    if weights.find("resnet18") is None:
+        pytest.skip("ImageNet weights for resnet18 are not on this machine (python -m cnn_demo weights fetch resnet18)")
+    data = finetune.read_data(shared_path("hymenoptera_data"))
+    r = finetune.train(data, TrainConfig(backbone="resnet18", pretrained=True, strategy="frozen", epochs=25))
+    assert r.evaluation["val_accuracy"] >= 0.93
