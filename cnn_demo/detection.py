@@ -457,7 +457,9 @@ def to_coco_json(dets: Detections, image_id: int = 1, file_name: str = "image.pn
     doc = {
         "info": {"model": dets.model, "pretrained": dets.pretrained},
         "images": [{"id": image_id, "file_name": file_name, "width": dets.image_size[0], "height": dets.image_size[1]}],
-        "categories": [{"id": int(c), "name": n} for c, n in sorted(set(zip(dets.label_ids.tolist(), dets.labels)))],
+        "categories": [
+            {"id": int(c), "name": n} for c, n in sorted(set(zip(dets.label_ids.tolist(), dets.labels, strict=True)))
+        ],
         "annotations": results,
     }
     return json.dumps(doc, indent=1)
