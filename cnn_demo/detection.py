@@ -107,7 +107,7 @@ DETECTORS: tuple[DetectorInfo, ...] = (
         "RetinaNet, ResNet-50 FPN v2",
         "one-stage",
         0.5,
-        100,
+        300,
         "One stage with anchors and the focal loss.",
     ),
     DetectorInfo(
