@@ -99,6 +99,87 @@ def _cmd_evaluate_detection(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_worker(args: argparse.Namespace) -> int:
+    """Run a job worker (Huey consumer) until interrupted."""
+    from cnn_demo import jobs
+
+    jobs.run_worker()
+    return 0
+
+
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    """Fine-tune a backbone on a local ImageFolder directory and print the final metrics as one JSON line."""
+    import json
+    import time
+
+    from cnn_demo import finetune
+
+    t0 = time.perf_counter()
+    cfg = finetune.TrainConfig(
+        backbone=args.backbone,
+        pretrained=args.pretrained,
+        strategy=args.strategy,
+        unfreeze=args.unfreeze,
+        head=finetune.HeadSpec(kind=args.head, hidden=args.hidden, dropout=args.dropout),
+        augment=finetune.AugmentSpec(flip=args.flip, crop=args.crop, jitter=args.jitter),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        label_smoothing=args.label_smoothing,
+        patience=args.patience,
+        seed=args.seed,
+        image_size=args.image_size,
+    )
+    data = finetune.read_data(args.data, val_fraction=args.val_fraction, seed=args.seed)
+    result = finetune.train(data, cfg)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ev = result.evaluation
+    (out / "model.zip").write_bytes(finetune.export_zip(result.model, {"val_accuracy": ev["val_accuracy"]}, args.onnx))
+    summary = {
+        "val_accuracy": round(ev["val_accuracy"], 6),
+        "per_class_accuracy": ev["per_class_accuracy"],
+        "epochs": len(result.history),
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    (out / "metrics.json").write_text(json.dumps({**summary, "history": result.history, "confusion": ev["confusion"]}))
+    print(json.dumps(summary))
+    return 0
+
+
+def _cmd_weights(args: argparse.Namespace) -> int:
+    """``weights list | fetch NAME... | verify``: prepare pretrained weights for an air-gapped server."""
+    from cnn_demo import weights
+
+    if args.action == "list":
+        print(f"weights folder: {weights.weights_dir()}  (set {weights.WEIGHTS_ENV} to change)")
+        for s in weights.status():
+            where = str(s.path) if s.path else "MISSING"
+            print(f"{'ok ' if s.path else '-- '} {s.model:38s} {s.filename:45s} {where}")
+        return 0
+    if args.action == "fetch":
+        if not args.names:
+            print("error: name the models to fetch, e.g. `weights fetch resnet18 cifar_resnet20`", file=sys.stderr)
+            return 2
+        for name in args.names:
+            path = weights.resolve(name, download=True)
+            print(f"ok  {name}: {path}")
+        return 0
+    bad = 0
+    for s in weights.status():
+        if s.path is None:
+            continue
+        try:
+            checked = weights.verify(s.path)
+            weights.load_file(s.path)
+            print(f"ok  {s.model}: {s.path} ({'sha256 prefix matches' if checked else 'no hash in name; loads'})")
+        except weights.WeightsCorrupt as exc:
+            bad += 1
+            print(f"BAD {s.model}: {exc}")
+    return 1 if bad else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
     parser = argparse.ArgumentParser(prog="python -m cnn_demo", description="cnn-demo command line")
@@ -121,6 +202,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=0, help="evaluate only the first N images (0 = all)")
     p.add_argument("--random-weights", action="store_true", help="use seeded random weights (pipeline check)")
     p.set_defaults(func=_cmd_evaluate_detection)
+    p = sub.add_parser("worker", help="run a job worker (Huey consumer)")
+    p.set_defaults(func=_cmd_worker)
+
+    p = sub.add_parser("finetune", help="fine-tune a backbone on an ImageFolder directory")
+    p.add_argument(
+        "--data", required=True, help="ImageFolder folder or .zip (one sub-folder per class, or train/ and val/)"
+    )
+    p.add_argument("--backbone", required=True, help="backbone name, e.g. cifar_resnet56 or resnet18")
+    p.add_argument("--no-pretrained", dest="pretrained", action="store_false", help="start from random weights")
+    p.add_argument("--strategy", choices=["frozen", "partial", "full"], default="frozen")
+    p.add_argument("--unfreeze", type=int, default=1, help="stages to train with --strategy partial")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--out", required=True, help="folder for model.zip and metrics.json")
+    p.add_argument("--head", choices=["linear", "mlp"], default="linear")
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--flip", action="store_true")
+    p.add_argument("--crop", action="store_true")
+    p.add_argument("--jitter", type=float, default=0.0)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--patience", type=int, default=0, help="early-stopping patience in epochs (0: off)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--image-size", type=int, default=None, help="override the backbone's input size")
+    p.add_argument("--onnx", action="store_true", help="also put model.onnx in the zip")
+    p.set_defaults(func=_cmd_finetune)
+
+    p = sub.add_parser("weights", help="list, fetch or verify pretrained weights (fetch needs internet)")
+    p.add_argument("action", choices=["list", "fetch", "verify"])
+    p.add_argument("names", nargs="*", help="model names for fetch (see `weights list`)")
+    p.set_defaults(func=_cmd_weights)
 
     return parser
 

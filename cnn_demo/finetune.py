@@ -1,0 +1,818 @@
+"""Fine-tuning: a custom head on a backbone (the lecture's *Model zoos* slide), as a resumable job.
+
+Three strategies, as in PyTorch's transfer-learning tutorial and Teachable Machine:
+
+* ``frozen``: the backbone is a fixed feature extractor. Its features are computed **once** (for
+  several augmented views when augmenting) and cached, so each epoch only trains the small head.
+* ``partial``: the last ``unfreeze`` stages of the backbone train together with the head.
+* ``full``: everything trains, the backbone at ``lr * backbone_lr_factor``.
+
+:func:`train` is the one training routine: the web page (through the ``finetune`` job), the command
+line and the benchmark all call it. Export is a zip with ``model.safetensors`` and ``config.json``
+(plus optional ONNX and a reload snippet); :func:`load_export` restores such a zip and refuses
+anything that is not safetensors.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import json
+import math
+import time
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from cnn_demo import datasets, jobs
+from cnn_demo.datasets import Dataset
+from cnn_demo.errors import InputError
+from cnn_demo.images import load_image
+
+STRATEGIES: tuple[str, ...] = ("frozen", "partial", "full")
+HEADS: tuple[str, ...] = ("linear", "mlp")
+EXPORT_FORMAT = "cnn-demo-finetune/1"
+THUMB = 96
+#: Largest side kept in memory per training image: enough for random crops at the backbone's size.
+MAX_KEEP_FACTOR = 1.5
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """The classifier put on top of the backbone's pooled features."""
+
+    kind: str = "linear"
+    hidden: int = 256
+    dropout: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.kind not in HEADS:
+            raise InputError(f"The head must be one of {', '.join(HEADS)}.")
+        if not 1 <= self.hidden <= 4096:
+            raise InputError("The hidden width must be between 1 and 4096.")
+        if not 0.0 <= self.dropout < 1.0:
+            raise InputError("Dropout must be at least 0 and below 1.")
+
+
+@dataclass(frozen=True)
+class AugmentSpec:
+    """Random training-time changes: horizontal flip, random resized crop, colour jitter."""
+
+    flip: bool = False
+    crop: bool = False
+    crop_scale: float = 0.6
+    jitter: float = 0.0
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any augmentation is on."""
+        return self.flip or self.crop or self.jitter > 0
+
+    def __post_init__(self) -> None:
+        if not 0.05 <= self.crop_scale <= 1.0:
+            raise InputError("The crop scale must be between 0.05 and 1.")
+        if not 0.0 <= self.jitter <= 1.0:
+            raise InputError("Colour jitter must be between 0 and 1.")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a fine-tuning run (JSON round-trip with :meth:`to_dict`/:meth:`from_dict`)."""
+
+    backbone: str = "cifar_resnet20"
+    pretrained: bool = True
+    strategy: str = "frozen"
+    unfreeze: int = 1
+    head: HeadSpec = field(default_factory=HeadSpec)
+    augment: AugmentSpec = field(default_factory=AugmentSpec)
+    views: int = 4
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3
+    backbone_lr_factor: float = 0.1
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.0
+    patience: int = 0
+    seed: int = 0
+    image_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise InputError(f"The strategy must be one of {', '.join(STRATEGIES)}.")
+        checks = [
+            (1 <= self.epochs <= 500, "Epochs must be between 1 and 500."),
+            (1 <= self.batch_size <= 1024, "The batch size must be between 1 and 1024."),
+            (0 < self.lr <= 10, "The learning rate must be above 0 and at most 10."),
+            (0 < self.backbone_lr_factor <= 1, "The backbone learning-rate factor must be in (0, 1]."),
+            (0 <= self.weight_decay <= 1, "Weight decay must be between 0 and 1."),
+            (0 <= self.label_smoothing < 1, "Label smoothing must be at least 0 and below 1."),
+            (0 <= self.patience <= 500, "Early-stopping patience must be between 0 (off) and 500."),
+            (1 <= self.views <= 32, "Cached augmented views must be between 1 and 32."),
+            (1 <= self.unfreeze <= 10, "Unfrozen stages must be between 1 and 10."),
+            (self.image_size is None or 16 <= self.image_size <= 512, "The image size must be 16 to 512 pixels."),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InputError(message)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise :class:`InputError`."""
+        data = dict(data)
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(data) - known
+        if unknown:
+            raise InputError(f"Unknown training settings: {', '.join(sorted(unknown))}.")
+        if isinstance(data.get("head"), dict):
+            data["head"] = HeadSpec(**data["head"])
+        if isinstance(data.get("augment"), dict):
+            data["augment"] = AugmentSpec(**data["augment"])
+        return cls(**data)
+
+
+def build_head(in_features: int, num_classes: int, spec: HeadSpec) -> nn.Module:
+    """The head module: ``Linear`` or ``Linear → ReLU → Dropout → Linear``."""
+    if spec.kind == "linear":
+        return nn.Sequential(nn.Dropout(spec.dropout), nn.Linear(in_features, num_classes))
+    return nn.Sequential(
+        nn.Linear(in_features, spec.hidden),
+        nn.ReLU(inplace=True),
+        nn.Dropout(spec.dropout),
+        nn.Linear(spec.hidden, num_classes),
+    )
+
+
+# --------------------------------------------------------------------------- backbone
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How images are turned into the backbone's input (taken from the backbone's own data config)."""
+
+    input_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    crop_pct: float = 0.875
+    interpolation: str = "bilinear"
+
+
+@dataclass
+class Backbone:
+    """A feature extractor: ``features(x)`` gives pooled ``(N, num_features)`` features."""
+
+    name: str
+    features: nn.Module
+    num_features: int
+    stages: list[nn.Module]
+    preprocess: Preprocess
+    pretrained: bool
+
+
+def _from_models(name: str, pretrained: bool) -> Backbone | None:
+    from cnn_demo import models
+
+    if name not in models.list_models():
+        return None
+    model = models.create(name, pretrained=pretrained)
+    cfg = models.data_config(model)
+    module, nfeat = models.feature_extractor(model)
+    size = cfg.input_size[-1] if isinstance(cfg.input_size, Sequence) else int(cfg.input_size)
+    pre = Preprocess(
+        int(size), tuple(cfg.mean), tuple(cfg.std), float(cfg.crop_pct or 1.0), str(cfg.interpolation or "bilinear")
+    )
+    return Backbone(name, module, int(nfeat), list(models.stages(model)), pre, pretrained)
+
+
+def _from_timm(name: str, pretrained: bool) -> Backbone:
+    import timm
+
+    if name not in timm.list_models():
+        raise InputError(f"Unknown backbone {name!r}.")
+    try:
+        model = timm.create_model(name, pretrained=pretrained, num_classes=0)
+    except Exception as exc:
+        raise InputError(
+            f"Pretrained weights for {name} are not available on this server; choose 'no pretrained weights' "
+            "or another backbone."
+        ) from exc
+    cfg = model.pretrained_cfg
+    pre = Preprocess(
+        int(cfg.get("input_size", (3, 224, 224))[-1]),
+        tuple(cfg.get("mean", (0.485, 0.456, 0.406))),
+        tuple(cfg.get("std", (0.229, 0.224, 0.225))),
+        float(cfg.get("crop_pct", 0.875)),
+        str(cfg.get("interpolation", "bilinear")),
+    )
+    stages = [model.get_submodule(f["module"]) for f in getattr(model, "feature_info", [])]
+    return Backbone(name, model, int(model.num_features), stages, pre, pretrained)
+
+
+def load_backbone(name: str, pretrained: bool = True) -> Backbone:
+    """The backbone ``name`` as a feature extractor: a ``cnn_demo.models`` name, or any other timm model name."""
+    if not isinstance(name, str) or not name:
+        raise InputError("Choose a backbone.")
+    found = _from_models(name, pretrained)
+    if found is not None:
+        return found
+    return _from_timm(name, pretrained)
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass
+class ImageData:
+    """Training and validation images (RGB PIL) with integer labels and class names."""
+
+    class_names: list[str]
+    train_images: list[Image.Image]
+    train_labels: list[int]
+    val_images: list[Image.Image]
+    val_labels: list[int]
+
+    def __post_init__(self) -> None:
+        k = len(self.class_names)
+        if k < 2:
+            raise InputError("Fine-tuning needs at least two classes.")
+        if len(self.train_images) != len(self.train_labels) or len(self.val_images) != len(self.val_labels):
+            raise InputError("Every image needs exactly one label.")
+        if not self.train_images or not self.val_images:
+            raise InputError("Both the training and the validation split need images.")
+        labels = self.train_labels + self.val_labels
+        if min(labels) < 0 or max(labels) >= k:
+            raise InputError("A label does not match any class.")
+
+    def fingerprint(self) -> str:
+        """A hash of the pixels and labels (the feature cache's key)."""
+        h = hashlib.sha256(json.dumps(self.class_names).encode())
+        for imgs, labels in ((self.train_images, self.train_labels), (self.val_images, self.val_labels)):
+            h.update(np.asarray(labels, dtype=np.int64).tobytes())
+            for im in imgs:
+                h.update(str(im.size).encode())
+                h.update(im.tobytes())
+        return h.hexdigest()
+
+
+def from_dataset(ds: Dataset, val_fraction: float = 0.2, seed: int = 0, use_given: bool = True) -> ImageData:
+    """A validated :class:`cnn_demo.datasets.Dataset` split into training and validation :class:`ImageData`."""
+    ds.require_trainable()
+    split = datasets.split_dataset(ds, val_fraction=val_fraction, seed=seed, use_given=use_given)
+    images = [Image.fromarray(np.asarray(a)).convert("RGB") for a in ds.images]
+    labels = [int(y) for y in ds.labels]
+    return ImageData(
+        list(ds.class_names),
+        [images[i] for i in split.train],
+        [labels[i] for i in split.train],
+        [images[i] for i in split.val],
+        [labels[i] for i in split.val],
+    )
+
+
+def read_data(path: str | Path, val_fraction: float = 0.2, seed: int = 0) -> ImageData:
+    """An ImageFolder folder or ``.zip`` on this machine (read safely by ``cnn_demo.datasets``) as ImageData."""
+    return from_dataset(datasets.load_dataset(path), val_fraction=val_fraction, seed=seed)
+
+
+def pack_data(data: ImageData, max_side: int = 320) -> bytes:
+    """Serialise :class:`ImageData` as a zip (``manifest.json`` + PNGs) to hand it to a job."""
+    buf = io.BytesIO()
+    manifest: dict[str, Any] = {"class_names": data.class_names, "train": [], "val": []}
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for split, imgs, labels in (
+            ("train", data.train_images, data.train_labels),
+            ("val", data.val_images, data.val_labels),
+        ):
+            for i, (im, y) in enumerate(zip(imgs, labels, strict=True)):
+                im = im.convert("RGB")
+                if max(im.size) > max_side:
+                    im = im.copy()
+                    im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+                name = f"{split}/{i:05d}.png"
+                b = io.BytesIO()
+                im.save(b, format="PNG")
+                zf.writestr(name, b.getvalue())
+                manifest[split].append([name, int(y)])
+        zf.writestr("manifest.json", json.dumps(manifest))
+    return buf.getvalue()
+
+
+def unpack_data(blob: bytes) -> ImageData:
+    """Inverse of :func:`pack_data` (every image decoded through ``load_image``)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+            manifest = json.loads(zf.read("manifest.json"))
+            parts = {}
+            for split in ("train", "val"):
+                imgs = [load_image(zf.read(name)) for name, _ in manifest[split]]
+                parts[split] = (imgs, [int(y) for _, y in manifest[split]])
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise InputError("The dataset handed to the job is damaged.") from exc
+    return ImageData([str(c) for c in manifest["class_names"]], *parts["train"], *parts["val"])
+
+
+# --------------------------------------------------------------------------- transforms
+
+
+def make_transform(pre: Preprocess, augment: AugmentSpec | None = None, image_size: int | None = None) -> Callable:
+    """PIL image → normalised tensor: resize + centre crop for evaluation, random augmentation for training."""
+    from torchvision.transforms import v2
+
+    size = image_size or pre.input_size
+    interp = v2.InterpolationMode.BICUBIC if pre.interpolation == "bicubic" else v2.InterpolationMode.BILINEAR
+    tail = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(pre.mean, pre.std)]
+    if augment is None or not augment.enabled:
+        resize = max(size, math.floor(size / max(pre.crop_pct, 0.1)))
+        return v2.Compose([v2.Resize(resize, interpolation=interp, antialias=True), v2.CenterCrop(size), *tail])
+    ops: list = []
+    if augment.crop:
+        ops.append(v2.RandomResizedCrop(size, scale=(augment.crop_scale, 1.0), interpolation=interp, antialias=True))
+    else:
+        ops += [v2.Resize(size, interpolation=interp, antialias=True), v2.CenterCrop(size)]
+    if augment.flip:
+        ops.append(v2.RandomHorizontalFlip())
+    if augment.jitter > 0:
+        j = augment.jitter
+        ops.append(v2.ColorJitter(brightness=j, contrast=j, saturation=j, hue=min(0.5, j / 4)))
+    return v2.Compose([*ops, *tail])
+
+
+def augment_preview(image: Image.Image, augment: AugmentSpec, n: int = 8, size: int = 128, seed: int = 0) -> np.ndarray:
+    """``n`` augmented versions of ``image`` as uint8 ``(n, size, size, 3)`` arrays, for the page's preview."""
+    pre = Preprocess(size, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), 1.0)
+    tf = make_transform(pre, augment)
+    torch.manual_seed(seed)
+    out = [tf(image.convert("RGB")).permute(1, 2, 0).clamp(0, 1).mul(255).round().byte().numpy() for _ in range(n)]
+    return np.stack(out)
+
+
+def _batch(images: Sequence[Image.Image], tf: Callable) -> torch.Tensor:
+    return torch.stack([tf(im) for im in images])
+
+
+def _shrink(images: Sequence[Image.Image], side: int) -> list[Image.Image]:
+    out = []
+    for im in images:
+        im = im.convert("RGB")
+        if min(im.size) > side:
+            scale = side / min(im.size)
+            im = im.resize(
+                (max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.Resampling.BILINEAR
+            )
+        out.append(im)
+    return out
+
+
+def thumbnails(images: Sequence[Image.Image], side: int = THUMB) -> np.ndarray:
+    """Square centre-cropped uint8 thumbnails ``(N, side, side, 3)`` for the results page."""
+    out = np.zeros((len(images), side, side, 3), dtype=np.uint8)
+    for i, im in enumerate(images):
+        im = im.convert("RGB")
+        s = min(im.size)
+        left, top = (im.width - s) // 2, (im.height - s) // 2
+        out[i] = np.asarray(im.crop((left, top, left + s, top + s)).resize((side, side), Image.Resampling.BILINEAR))
+    return out
+
+
+# --------------------------------------------------------------------------- training
+
+
+@dataclass
+class FineTuned:
+    """A backbone with its trained head: predicts class probabilities for PIL images."""
+
+    backbone: Backbone
+    head: nn.Module
+    class_names: list[str]
+    config: TrainConfig
+
+    @property
+    def model(self) -> nn.Sequential:
+        """Backbone features followed by the head, as one module."""
+        return nn.Sequential(self.backbone.features, self.head)
+
+    def transform(self) -> Callable:
+        """The evaluation preprocessing."""
+        return make_transform(self.backbone.preprocess, None, self.config.image_size)
+
+    @torch.no_grad()
+    def predict(self, images: Sequence[Image.Image], batch_size: int = 32) -> np.ndarray:
+        """Class probabilities ``(N, classes)`` for RGB images."""
+        model = self.model.eval()
+        tf = self.transform()
+        out = []
+        for i in range(0, len(images), batch_size):
+            out.append(F.softmax(model(_batch([im.convert("RGB") for im in images[i : i + batch_size]], tf)), dim=1))
+        return torch.cat(out).numpy() if out else np.zeros((0, len(self.class_names)))
+
+
+def _set_trainable(bb: Backbone, cfg: TrainConfig) -> list[nn.Parameter]:
+    for p in bb.features.parameters():
+        p.requires_grad_(False)
+    if cfg.strategy == "frozen":
+        return []
+    if cfg.strategy == "full":
+        modules = [bb.features]
+    else:
+        if not bb.stages:
+            raise InputError(f"{bb.name} does not list its stages, so 'partial' is not available; use 'full'.")
+        modules = bb.stages[-min(cfg.unfreeze, len(bb.stages)) :]
+    params = []
+    for m in modules:
+        for p in m.parameters():
+            p.requires_grad_(True)
+            params.append(p)
+    return params
+
+
+def _train_mode(bb: Backbone, cfg: TrainConfig) -> None:
+    """Frozen parts stay in eval mode (their BatchNorm statistics must not drift)."""
+    bb.features.eval()
+    if cfg.strategy == "full":
+        bb.features.train()
+    elif cfg.strategy == "partial":
+        for m in bb.stages[-min(cfg.unfreeze, len(bb.stages)) :]:
+            m.train()
+
+
+@torch.no_grad()
+def extract_features(
+    features: nn.Module, images: Sequence[Image.Image], tf: Callable, batch_size: int = 64
+) -> torch.Tensor:
+    """Pooled features of ``images`` (backbone in eval mode, no gradients)."""
+    features.eval()
+    out = [features(_batch(images[i : i + batch_size], tf)) for i in range(0, len(images), batch_size)]
+    return torch.cat(out).flatten(1)
+
+
+def _feature_cache(
+    cache_dir: Path | None, key: str, compute: Callable[[], dict[str, torch.Tensor]]
+) -> dict[str, torch.Tensor]:
+    if cache_dir is None:
+        return compute()
+    path = cache_dir / f"{key}.pt"
+    if path.exists():
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:
+            path.unlink(missing_ok=True)
+    feats = compute()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{time.time_ns()}.tmp")
+    torch.save(feats, tmp)
+    tmp.replace(path)
+    return feats
+
+
+def evaluate(probs: np.ndarray, labels: Sequence[int], class_names: Sequence[str], n_mistakes: int = 12) -> dict:
+    """Accuracy, per-class accuracy, confusion matrix (rows = true class) and the most confident mistakes."""
+    y = np.asarray(labels, dtype=int)
+    k = len(class_names)
+    pred = probs.argmax(1)
+    cm = np.zeros((k, k), dtype=int)
+    np.add.at(cm, (y, pred), 1)
+    per_class = {c: (float(cm[i, i] / cm[i].sum()) if cm[i].sum() else None) for i, c in enumerate(class_names)}
+    wrong = np.flatnonzero(pred != y)
+    order = wrong[np.argsort(-probs[wrong, pred[wrong]], kind="stable")][:n_mistakes]
+    mistakes = [
+        {"index": int(i), "true": int(y[i]), "pred": int(pred[i]), "confidence": float(probs[i, pred[i]])}
+        for i in order
+    ]
+    return {
+        "val_accuracy": float((pred == y).mean()) if len(y) else 0.0,
+        "per_class_accuracy": per_class,
+        "confusion": cm.tolist(),
+        "mistakes": mistakes,
+    }
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: the model, the metric history and the final evaluation."""
+
+    model: FineTuned
+    history: list[dict[str, float]]
+    evaluation: dict[str, Any]
+    val_probs: np.ndarray
+    best_epoch: int
+    seconds: float
+    feature_seconds: float
+
+
+def train(
+    data: ImageData,
+    cfg: TrainConfig,
+    *,
+    backbone: Backbone | None = None,
+    on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
+    checkpoint: Callable[[dict[str, Any], int], None] | None = None,
+    resume_from: tuple[dict[str, Any], int] | None = None,
+    cache_dir: Path | None = None,
+) -> TrainResult:
+    """Fine-tune ``cfg.backbone`` on ``data``; seeded, so the same inputs give the same model.
+
+    ``on_epoch(epoch, epochs, metrics)`` reports progress; ``checkpoint(state, epoch)`` is called after
+    every epoch with a state that ``resume_from=(state, epoch)`` continues from exactly.
+    """
+    t0 = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    bb = backbone or load_backbone(cfg.backbone, cfg.pretrained)
+    k = len(data.class_names)
+    head = build_head(bb.num_features, k, cfg.head)
+    backbone_params = _set_trainable(bb, cfg)
+    size = cfg.image_size or bb.preprocess.input_size
+    keep = max(size, int(size * MAX_KEEP_FACTOR))
+    train_imgs, val_imgs = _shrink(data.train_images, keep), _shrink(data.val_images, keep)
+    eval_tf = make_transform(bb.preprocess, None, cfg.image_size)
+    train_tf = make_transform(bb.preprocess, cfg.augment, cfg.image_size)
+    y_train = torch.tensor(data.train_labels)
+    y_val = torch.tensor(data.val_labels)
+
+    feat_t0 = time.perf_counter()
+    cached: dict[str, torch.Tensor] | None = None
+    if cfg.strategy == "frozen":
+        views = cfg.views if cfg.augment.enabled else 1
+        key = hashlib.sha256(
+            json.dumps(
+                [data.fingerprint(), cfg.backbone, cfg.pretrained, size, asdict(cfg.augment), views, cfg.seed]
+            ).encode()
+        ).hexdigest()[:32]
+
+        def compute() -> dict[str, torch.Tensor]:
+            torch.manual_seed(cfg.seed)
+            tf = train_tf if cfg.augment.enabled else eval_tf
+            train_views = torch.stack([extract_features(bb.features, train_imgs, tf) for _ in range(views)])
+            return {"train": train_views, "val": extract_features(bb.features, val_imgs, eval_tf)}
+
+        cached = _feature_cache(cache_dir, key, compute) if backbone is None else compute()
+    feature_seconds = time.perf_counter() - feat_t0
+    torch.manual_seed(cfg.seed + 1)  # same training randomness whether the features came from the cache or not
+
+    groups = [{"params": head.parameters(), "lr": cfg.lr}]
+    if backbone_params:
+        factor = cfg.backbone_lr_factor if cfg.strategy == "full" else max(cfg.backbone_lr_factor, 0.1)
+        groups.append({"params": backbone_params, "lr": cfg.lr * factor})
+    opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    history: list[dict[str, float]] = []
+    best = (math.inf, 0, None)
+    start_epoch = 0
+    stale = 0
+    if resume_from is not None:
+        state, start_epoch = resume_from
+        head.load_state_dict(state["head"])
+        if backbone_params and "backbone" in state:
+            bb.features.load_state_dict(state["backbone"])
+        opt.load_state_dict(state["optimizer"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        history = [dict(h) for h in state["history"]]
+        best = (float(state["best_loss"]), int(state["best_epoch"]), state.get("best"))
+        stale = int(state["stale"])
+
+    def trainable_state() -> dict[str, Any]:
+        s = {"head": copy.deepcopy(head.state_dict())}
+        if backbone_params:
+            s["backbone"] = copy.deepcopy(bb.features.state_dict())
+        return s
+
+    n = len(train_imgs)
+    for epoch in range(start_epoch, cfg.epochs):
+        head.train()
+        _train_mode(bb, cfg)
+        perm = torch.randperm(n, generator=gen)
+        tot_loss, correct = 0.0, 0
+        for i in range(0, n, cfg.batch_size):
+            idx = perm[i : i + cfg.batch_size]
+            if cached is not None:
+                view = int(torch.randint(cached["train"].shape[0], (1,), generator=gen))
+                logits = head(cached["train"][view, idx])
+            else:
+                x = _batch([train_imgs[j] for j in idx.tolist()], train_tf)
+                logits = head(bb.features(x).flatten(1))
+            loss = F.cross_entropy(logits, y_train[idx], label_smoothing=cfg.label_smoothing)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            tot_loss += float(loss.detach()) * len(idx)
+            correct += int((logits.argmax(1) == y_train[idx]).sum())
+        probs = _val_probs(bb, head, cached, val_imgs, eval_tf)
+        val_loss = float(F.nll_loss(torch.log(torch.from_numpy(probs).clamp_min(1e-12)), y_val))
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": tot_loss / n,
+            "train_accuracy": correct / n,
+            "val_loss": val_loss,
+            "val_accuracy": float((probs.argmax(1) == y_val.numpy()).mean()),
+        }
+        history.append(row)
+        if val_loss < best[0] - 1e-6:
+            best, stale = (val_loss, epoch + 1, trainable_state()), 0
+        else:
+            stale += 1
+        stop = cfg.patience > 0 and stale >= cfg.patience
+        if checkpoint is not None:
+            checkpoint(
+                {
+                    **trainable_state(),
+                    "optimizer": opt.state_dict(),
+                    "generator": gen.get_state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "history": history,
+                    "best_loss": best[0],
+                    "best_epoch": best[1],
+                    "best": best[2],
+                    "stale": stale,
+                },
+                epoch + 1,
+            )
+        if on_epoch is not None:
+            on_epoch(epoch + 1, cfg.epochs, row)
+        if stop:
+            break
+
+    if best[2] is not None:
+        head.load_state_dict(best[2]["head"])
+        if "backbone" in best[2]:
+            bb.features.load_state_dict(best[2]["backbone"])
+    for p in bb.features.parameters():
+        p.requires_grad_(False)
+    head.eval()
+    probs = _val_probs(bb, head, cached, val_imgs, eval_tf)
+    evaluation = evaluate(probs, data.val_labels, data.class_names)
+    model = FineTuned(bb, head, list(data.class_names), cfg)
+    return TrainResult(model, history, evaluation, probs, best[1], time.perf_counter() - t0, feature_seconds)
+
+
+@torch.no_grad()
+def _val_probs(bb: Backbone, head: nn.Module, cached, val_imgs, tf) -> np.ndarray:
+    head.eval()
+    feats = cached["val"] if cached is not None else extract_features(bb.features, val_imgs, tf)
+    return F.softmax(head(feats), dim=1).numpy()
+
+
+# --------------------------------------------------------------------------- export / import
+
+RELOAD_SNIPPET = '''"""Reload this fine-tuned model (needs torch, timm/cnn_demo and safetensors)."""
+import json
+from safetensors.torch import load_file
+from cnn_demo.finetune import load_export
+
+model = load_export(open("{zip_name}", "rb").read())  # FineTuned: .predict([PIL images]) -> probabilities
+print(model.class_names)
+# Without cnn_demo: config.json lists backbone, head and preprocessing; load_file("model.safetensors")
+# gives the state dict of torch.nn.Sequential(backbone_features, head).
+'''
+
+
+def export_zip(model: FineTuned, metrics: dict[str, Any] | None = None, onnx: bool = False) -> bytes:
+    """The model as a zip: ``model.safetensors``, ``config.json``, ``reload.py`` and optionally ``model.onnx``."""
+    from safetensors.torch import save
+
+    state = {k: v.detach().contiguous().clone() for k, v in model.model.state_dict().items()}
+    pre = model.backbone.preprocess
+    config = {
+        "format": EXPORT_FORMAT,
+        "backbone": model.backbone.name,
+        "pretrained": model.backbone.pretrained,
+        "num_features": model.backbone.num_features,
+        "class_names": list(model.class_names),
+        "preprocessing": {**asdict(pre), "input_size": model.config.image_size or pre.input_size},
+        "head": asdict(model.config.head),
+        "training": model.config.to_dict(),
+        "metrics": metrics or {},
+    }
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("model.safetensors", save(state))
+        zf.writestr("config.json", json.dumps(config, indent=1))
+        zf.writestr("reload.py", RELOAD_SNIPPET.format(zip_name="model.zip"))
+        if onnx:
+            zf.writestr("model.onnx", export_onnx(model))
+    return buf.getvalue()
+
+
+def export_onnx(model: FineTuned) -> bytes:
+    """The model (image in, logits out) as ONNX bytes."""
+    size = model.config.image_size or model.backbone.preprocess.input_size
+    m = model.model.eval()
+    buf = io.BytesIO()
+    try:
+        torch.onnx.export(
+            m, (torch.zeros(1, 3, size, size),), buf, input_names=["image"], output_names=["logits"], dynamo=False
+        )
+    except Exception as exc:
+        raise InputError(f"This model could not be exported to ONNX ({type(exc).__name__}).") from exc
+    return buf.getvalue()
+
+
+_WEIGHT_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt", ".th", ".tar", ".npy", ".npz", ".h5")
+MAX_EXPORT_BYTES = 300_000_000
+
+
+def load_export(blob: bytes) -> FineTuned:
+    """Restore a model from an :func:`export_zip` zip. Only safetensors weights are read; pickles are refused unread."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    if not blob:
+        raise InputError("The file is empty.")
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(blob))
+    except zipfile.BadZipFile as exc:
+        raise InputError("This is not a zip file. Upload the model.zip exported by this app.") from exc
+    with zf:
+        names = zf.namelist()
+        if any(n.lower().endswith(_WEIGHT_SUFFIXES) for n in names) and "model.safetensors" not in names:
+            raise InputError(
+                "This zip holds pickled PyTorch weights, which can run code when loaded, so they are refused. "
+                "Only model.safetensors exported by this app is accepted."
+            )
+        if "model.safetensors" not in names or "config.json" not in names:
+            raise InputError("The zip must contain model.safetensors and config.json (as exported by this app).")
+        if sum(i.file_size for i in zf.infolist()) > MAX_EXPORT_BYTES:
+            raise InputError("This model zip is too large.")
+        try:
+            config = json.loads(zf.read("config.json"))
+            weights = load(zf.read("model.safetensors"))
+        except (ValueError, SafetensorError) as exc:
+            raise InputError("config.json or model.safetensors in this zip is damaged.") from exc
+    if not isinstance(config, dict) or config.get("format") != EXPORT_FORMAT:
+        raise InputError("config.json is not a cnn-demo fine-tuning export.")
+    try:
+        cfg = TrainConfig.from_dict(config["training"])
+        class_names = [str(c) for c in config["class_names"]]
+    except (KeyError, TypeError) as exc:
+        raise InputError("config.json is missing fields.") from exc
+    if any(not torch.isfinite(t).all() for t in weights.values() if t.is_floating_point()):
+        raise InputError("The weights contain NaN or infinite values.")
+    bb = load_backbone(cfg.backbone, pretrained=False)
+    head = build_head(bb.num_features, len(class_names), cfg.head)
+    model = FineTuned(bb, head, class_names, replace(cfg, pretrained=False))
+    try:
+        model.model.load_state_dict(weights, strict=True)
+    except RuntimeError as exc:
+        raise InputError("These weights do not match the backbone and head described in config.json.") from exc
+    model.model.eval()
+    return model
+
+
+# --------------------------------------------------------------------------- the job
+
+
+@jobs.register("finetune")
+def finetune_job(params: dict[str, Any], ctx: jobs.JobContext) -> dict[str, Any]:
+    """Job: train on ``inputs/data.zip`` with ``params['config']``; writes ``model.zip`` and ``val.npz``."""
+    cfg = TrainConfig.from_dict(params["config"])
+    data = unpack_data((ctx.inputs / "data.zip").read_bytes())
+    ctx.log(
+        f"{len(data.train_images)} training / {len(data.val_images)} validation images, {cfg.strategy} {cfg.backbone}"
+    )
+    resume = ctx.load_checkpoint()
+    if resume is not None:
+        ctx.log(f"resuming after epoch {resume[1]}")
+    ctx.progress(resume[1] if resume else 0, cfg.epochs)
+    result = train(
+        data,
+        cfg,
+        on_epoch=lambda e, n, m: ctx.progress(e, n, m),
+        checkpoint=ctx.save_checkpoint,
+        resume_from=resume,
+        cache_dir=ctx.settings.state_dir / "feature-cache",
+    )
+    np.savez_compressed(
+        ctx.folder / "val.npz",
+        thumbs=thumbnails(data.val_images),
+        labels=np.asarray(data.val_labels),
+        probs=result.val_probs,
+    )
+    summary = {
+        **result.evaluation,
+        "class_names": data.class_names,
+        "epochs": len(result.history),
+        "best_epoch": result.best_epoch,
+        "seconds": round(result.seconds, 3),
+        "feature_seconds": round(result.feature_seconds, 3),
+        "history": result.history,
+        "config": cfg.to_dict(),
+        "head_module": str(result.model.head),
+    }
+    (ctx.folder / "model.zip").write_bytes(
+        export_zip(result.model, {"val_accuracy": summary["val_accuracy"]}, onnx=bool(params.get("onnx")))
+    )
+    return summary

@@ -1,0 +1,639 @@
+"""Background jobs: long work (training) runs in worker processes, never in a page script.
+
+The queue is Huey: SQLite storage under the state folder by default, Redis when ``CNN_DEMO_REDIS_URL``
+is set (then workers may run on other machines that mount the same state folder). Everything a user
+cares about lives in a *job folder* on disk, so it survives worker crashes and server restarts::
+
+    <state>/jobs/<job id>/params.json    kind, parameters, owner, creation time (written once)
+                          status.json    state, progress, timings, error (rewritten atomically)
+                          metrics.jsonl  one JSON object per progress report that carried metrics
+                          result.json    what the job function returned
+                          checkpoint.pt  the last resumable state (``JobContext.save_checkpoint``)
+                          heartbeat      touched every few seconds while a worker runs the job
+                          inputs/        files handed over at submission (an uploaded dataset, ...)
+
+A job function is registered with :func:`register` and receives its parameters and a
+:class:`JobContext`. A worker whose heartbeat stops (killed, machine lost) leaves its job
+``interrupted``; the surviving workers re-queue it a bounded number of times and the user can resume
+it from the last checkpoint. Job ids are unguessable and a user only sees the jobs they submitted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnn_demo.errors import InputError
+from cnn_demo.settings import Settings, get_settings
+
+log = logging.getLogger("cnn_demo.jobs")
+
+#: Modules that register job kinds; workers import them before running a job. Add yours here.
+JOB_MODULES: tuple[str, ...] = ("cnn_demo.finetune",)
+
+#: States a job can be in. ``interrupted``: its worker stopped without finishing (resumable).
+STATES: tuple[str, ...] = ("queued", "running", "done", "failed", "cancelled", "interrupted")
+ACTIVE_STATES = ("queued", "running")
+FINAL_STATES = ("done", "failed", "cancelled", "interrupted")
+
+JobFunction = Callable[[dict[str, Any], "JobContext"], dict[str, Any]]
+_REGISTRY: dict[str, JobFunction] = {}
+_ID_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+HEARTBEAT_EVERY_S = 2.0
+NOT_FOUND = "No job with this id belongs to you. It may have expired, or the link is incomplete."
+
+
+class JobCancelled(Exception):
+    """Raised inside a job (by :meth:`JobContext.progress`) once the user has asked to cancel it."""
+
+
+def register(kind: str) -> Callable[[JobFunction], JobFunction]:
+    """Decorator registering ``fn(params, ctx) -> dict`` as the job function for ``kind``."""
+    if not re.match(r"^[a-z][a-z0-9_]{0,40}$", kind):
+        raise ValueError(f"job kind {kind!r} must be lower_snake_case")
+
+    def deco(fn: JobFunction) -> JobFunction:
+        _REGISTRY[kind] = fn
+        return fn
+
+    return deco
+
+
+def load_job_modules(settings: Settings | None = None) -> dict[str, JobFunction]:
+    """Import :data:`JOB_MODULES` and ``settings.extra_job_modules`` (they register kinds); return the registry."""
+    s = settings or get_settings()
+    for name in (*JOB_MODULES, *s.extra_job_modules):
+        importlib.import_module(name)
+    return dict(_REGISTRY)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str))
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path, default: Any = None) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return default
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    out = []
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue  # a line half-written when a worker died
+    return out
+
+
+def _check_id(job_id: str) -> str:
+    if not isinstance(job_id, str) or not _ID_RE.match(job_id):
+        raise InputError(NOT_FOUND)
+    return job_id
+
+
+def _folder(settings: Settings, job_id: str) -> Path:
+    return settings.jobs_dir / _check_id(job_id)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed child that nobody reaped yet is a zombie: dead for our purpose
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _heartbeat_age(folder: Path) -> float:
+    try:
+        return time.time() - (folder / "heartbeat").stat().st_mtime
+    except OSError:
+        return float("inf")
+
+
+def _worker_lost(status: dict[str, Any], folder: Path, settings: Settings) -> bool:
+    """True when a job marked running has no live worker any more."""
+    if status.get("state") != "running":
+        return False
+    if status.get("host") == socket.gethostname() and status.get("pid") and not _pid_alive(int(status["pid"])):
+        return True
+    return _heartbeat_age(folder) > settings.heartbeat_timeout_s
+
+
+# --------------------------------------------------------------------------- context
+
+
+@dataclass
+class JobContext:
+    """What a job function gets besides its parameters: its folder, progress reporting, checkpoints."""
+
+    job_id: str
+    folder: Path
+    settings: Settings
+    _status: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def inputs(self) -> Path:
+        """The folder with the files handed over at submission."""
+        return self.folder / "inputs"
+
+    def cancelled(self) -> bool:
+        """Whether the user asked to cancel this job (check it between steps)."""
+        return (self.folder / "cancel").exists()
+
+    def progress(self, done: int, total: int, metrics: dict[str, Any] | None = None) -> None:
+        """Report ``done`` of ``total`` steps, optionally with metrics (appended to the history).
+
+        Raises :class:`JobCancelled` when the user asked to cancel, so a loop that reports progress
+        is cancellable without extra code.
+        """
+        if metrics is not None:
+            row = {"step": int(done), "time": time.time(), **metrics}
+            with open(self.folder / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(row, default=float) + "\n")
+        self._status.update(done=int(done), total=int(total), updated=time.time())
+        _write_json(self.folder / "status.json", self._status)
+        if self.cancelled():
+            raise JobCancelled()
+
+    def log(self, message: str) -> None:
+        """Append a line to the job's log (shown on the page)."""
+        with open(self.folder / "log.txt", "a") as f:
+            f.write(f"{time.strftime('%H:%M:%S')} {message}\n")
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """The metric history so far (after a resume: the rows written before the interruption)."""
+        return _read_jsonl(self.folder / "metrics.jsonl")
+
+    def save_checkpoint(self, state: dict[str, Any], step: int) -> None:
+        """Save a resumable state (tensors, numbers, strings, lists, dicts) reached after ``step`` steps."""
+        import torch
+
+        tmp = self.folder / ".checkpoint.pt.tmp"
+        torch.save({"step": int(step), "state": state}, tmp)
+        os.replace(tmp, self.folder / "checkpoint.pt")
+
+    def load_checkpoint(self) -> tuple[dict[str, Any], int] | None:
+        """The last saved ``(state, step)``, or ``None`` on a fresh start.
+
+        Metric rows written after that checkpoint (the epoch the worker died in) are dropped so the
+        history continues cleanly.
+        """
+        import torch
+
+        path = self.folder / "checkpoint.pt"
+        if not path.exists():
+            return None
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # a checkpoint cut short by the crash: start again
+            self.log("The last checkpoint could not be read; starting from the beginning.")
+            return None
+        step = int(ckpt["step"])
+        rows = [r for r in self.metrics() if int(r.get("step", 0)) <= step]
+        tmp = self.folder / ".metrics.jsonl.tmp"
+        tmp.write_text("".join(json.dumps(r, default=float) + "\n" for r in rows))
+        os.replace(tmp, self.folder / "metrics.jsonl")
+        return ckpt["state"], step
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """A snapshot of one job, as shown to its owner."""
+
+    job_id: str
+    kind: str
+    state: str
+    done: int
+    total: int
+    created: float
+    started: float | None
+    finished: float | None
+    queue_position: int | None
+    eta_s: float | None
+    metrics: list[dict[str, Any]]
+    result: dict[str, Any] | None
+    error: str | None
+    params: dict[str, Any]
+    resumes: int
+    log_tail: list[str]
+
+    @property
+    def fraction(self) -> float:
+        """Progress between 0 and 1."""
+        return min(1.0, self.done / self.total) if self.total else 0.0
+
+    @property
+    def active(self) -> bool:
+        """Queued or running."""
+        return self.state in ACTIVE_STATES
+
+    @property
+    def resumable(self) -> bool:
+        """Interrupted or cancelled jobs can continue from their last checkpoint."""
+        return self.state in ("interrupted", "cancelled", "failed")
+
+
+# --------------------------------------------------------------------------- queue
+
+
+@functools.lru_cache(maxsize=8)
+def _queue(state_dir: str, redis_url: str | None):
+    """The Huey instance and its single task for these settings (cached: Huey objects are heavy)."""
+    from huey import RedisHuey, SqliteHuey
+
+    if redis_url:
+        huey = RedisHuey("cnn_demo", url=redis_url, results=False)
+    else:
+        Path(state_dir).mkdir(parents=True, exist_ok=True)
+        huey = SqliteHuey("cnn_demo", filename=str(Path(state_dir) / "queue.sqlite3"), results=False)
+
+    @huey.task(name="cnn_demo.run_job")
+    def run_job_task(job_id: str) -> None:
+        run_job(job_id)
+
+    return huey, run_job_task
+
+
+def get_huey(settings: Settings | None = None):
+    """The Huey queue configured by ``settings`` (SQLite or Redis)."""
+    s = settings or get_settings()
+    return _queue(str(s.state_dir), s.redis_url)[0]
+
+
+def _enqueue(settings: Settings, job_id: str) -> None:
+    try:
+        _queue(str(settings.state_dir), settings.redis_url)[1](job_id)
+    except Exception as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError("The job queue is not reachable right now; please try again in a minute.") from exc
+
+
+def _scan(settings: Settings) -> Iterator[tuple[Path, dict[str, Any], dict[str, Any]]]:
+    """Every job folder with its params and (effective) status."""
+    root = settings.jobs_dir
+    if not root.is_dir():
+        return
+    for folder in root.iterdir():
+        if not _ID_RE.match(folder.name):
+            continue
+        params = _read_json(folder / "params.json")
+        status = _read_json(folder / "status.json")
+        if not params or not status:
+            continue
+        if _worker_lost(status, folder, settings):
+            status = {**status, "state": "interrupted"}
+        yield folder, params, status
+
+
+def _queued_order(settings: Settings) -> list[str]:
+    rows = [(s.get("queued_at", p.get("created", 0)), f.name) for f, p, s in _scan(settings) if s["state"] == "queued"]
+    return [name for _, name in sorted(rows)]
+
+
+def submit(
+    kind: str,
+    params: dict[str, Any],
+    owner: str,
+    files: dict[str, bytes] | None = None,
+    settings: Settings | None = None,
+) -> str:
+    """Queue a job of ``kind`` for ``owner``; return its unguessable id.
+
+    ``files`` are written to the job's ``inputs/`` folder (names without folders). Raises
+    :class:`InputError` when the queue or the user's quota is full, or ``params`` is not JSON.
+    """
+    s = settings or get_settings()
+    if not owner:
+        raise InputError("Jobs need an owner.")
+    if kind not in load_job_modules(s):
+        raise InputError(f"Unknown job kind {kind!r}.")
+    try:
+        params_json = json.loads(json.dumps(params))
+    except (TypeError, ValueError) as exc:
+        raise InputError("Job parameters must be plain numbers, strings, lists and dicts.") from exc
+    active = [(p, st) for _, p, st in _scan(s) if st["state"] in ACTIVE_STATES]
+    mine = [p for p, _ in active if secrets.compare_digest(str(p.get("owner", "")), owner)]
+    if len(mine) >= s.jobs_per_user:
+        raise InputError(
+            f"You already have {len(mine)} job(s) queued or running (the limit is {s.jobs_per_user}). "
+            "Wait for one to finish or cancel it."
+        )
+    if len(active) >= s.queue_capacity:
+        raise InputError(
+            f"The training queue is full ({len(active)} jobs waiting or running). Please try again in a few minutes."
+        )
+    job_id = secrets.token_urlsafe(16)
+    folder = s.jobs_dir / job_id
+    (folder / "inputs").mkdir(parents=True)
+    for name, data in (files or {}).items():
+        if not _NAME_RE.match(name) or name.startswith("."):
+            raise InputError(f"Bad input file name {name!r}.")
+        (folder / "inputs" / name).write_bytes(data)
+    now = time.time()
+    _write_json(folder / "params.json", {"kind": kind, "params": params_json, "owner": owner, "created": now})
+    _write_json(folder / "status.json", {"state": "queued", "done": 0, "total": 0, "queued_at": now, "resumes": 0})
+    _enqueue(s, job_id)
+    return job_id
+
+
+def _owned(settings: Settings, job_id: str, owner: str) -> tuple[Path, dict[str, Any]]:
+    folder = _folder(settings, job_id)
+    params = _read_json(folder / "params.json")
+    if not params or not owner or not secrets.compare_digest(str(params.get("owner", "")), str(owner)):
+        raise InputError(NOT_FOUND)
+    return folder, params
+
+
+def _tail(path: Path, n: int = 20) -> list[str]:
+    try:
+        return path.read_text(errors="replace").splitlines()[-n:]
+    except OSError:
+        return []
+
+
+def _snapshot(settings: Settings, folder: Path, params: dict[str, Any], order: list[str] | None) -> JobStatus:
+    status = _read_json(folder / "status.json", {}) or {}
+    state = status.get("state", "queued")
+    if _worker_lost(status, folder, settings):
+        state = "interrupted"
+    done, total = int(status.get("done", 0)), int(status.get("total", 0))
+    eta = None
+    started = status.get("run_started")
+    if state == "running" and started and total:
+        ran = done - int(status.get("run_start_done", 0))
+        if ran > 0:
+            eta = max(0.0, (time.time() - started) / ran * (total - done))
+    position = None
+    if state == "queued":
+        order = order if order is not None else _queued_order(settings)
+        position = order.index(folder.name) + 1 if folder.name in order else len(order) + 1
+    error = status.get("error")
+    if state == "interrupted" and not error:
+        error = "The worker running this job stopped (crash or restart). Resume it to continue from its last epoch."
+    return JobStatus(
+        job_id=folder.name,
+        kind=params.get("kind", ""),
+        state=state,
+        done=done,
+        total=total,
+        created=float(params.get("created", 0)),
+        started=status.get("started"),
+        finished=status.get("finished"),
+        queue_position=position,
+        eta_s=eta,
+        metrics=_read_jsonl(folder / "metrics.jsonl"),
+        result=_read_json(folder / "result.json") if state == "done" else None,
+        error=error,
+        params=params.get("params", {}),
+        resumes=int(status.get("resumes", 0)),
+        log_tail=_tail(folder / "log.txt"),
+    )
+
+
+def status(job_id: str, owner: str, settings: Settings | None = None) -> JobStatus:
+    """The current state of one of ``owner``'s jobs; :class:`InputError` for anyone else's or unknown ids."""
+    s = settings or get_settings()
+    folder, params = _owned(s, job_id, owner)
+    return _snapshot(s, folder, params, None)
+
+
+def list_jobs(owner: str, settings: Settings | None = None) -> list[JobStatus]:
+    """``owner``'s jobs, newest first."""
+    s = settings or get_settings()
+    order = _queued_order(s)
+    out = [
+        _snapshot(s, f, p, order)
+        for f, p, _ in _scan(s)
+        if owner and secrets.compare_digest(str(p.get("owner", "")), owner)
+    ]
+    return sorted(out, key=lambda j: j.created, reverse=True)
+
+
+def job_file(job_id: str, owner: str, name: str, settings: Settings | None = None) -> Path | None:
+    """Path of a file the job wrote into its folder (e.g. an exported model), or ``None`` if absent."""
+    s = settings or get_settings()
+    folder, _ = _owned(s, job_id, owner)
+    if not _NAME_RE.match(name) or name.startswith("."):
+        raise InputError(f"Bad file name {name!r}.")
+    path = folder / name
+    return path if path.is_file() else None
+
+
+def cancel(job_id: str, owner: str, settings: Settings | None = None) -> JobStatus:
+    """Ask a job to stop: a queued job is cancelled at once, a running one at its next progress report."""
+    s = settings or get_settings()
+    folder, params = _owned(s, job_id, owner)
+    (folder / "cancel").touch()
+    st = _read_json(folder / "status.json", {}) or {}
+    if st.get("state") == "queued":
+        st.update(state="cancelled", finished=time.time())
+        _write_json(folder / "status.json", st)
+    return _snapshot(s, folder, params, None)
+
+
+def _requeue(settings: Settings, folder: Path, automatic: bool) -> None:
+    st = _read_json(folder / "status.json", {}) or {}
+    st.update(state="queued", queued_at=time.time(), resumes=int(st.get("resumes", 0)) + 1, error=None)
+    st.pop("pid", None)
+    if automatic:
+        st["auto_resumes"] = int(st.get("auto_resumes", 0)) + 1
+    with contextlib.suppress(FileNotFoundError):
+        (folder / "cancel").unlink()
+    _write_json(folder / "status.json", st)
+    _enqueue(settings, folder.name)
+
+
+def resume(job_id: str, owner: str, settings: Settings | None = None) -> JobStatus:
+    """Queue an interrupted, cancelled or failed job again; it continues from its last checkpoint."""
+    s = settings or get_settings()
+    folder, params = _owned(s, job_id, owner)
+    snap = _snapshot(s, folder, params, None)
+    if not snap.resumable:
+        raise InputError(f"This job is {snap.state}; only interrupted, cancelled or failed jobs can be resumed.")
+    active = [p for _, p, st in _scan(s) if st["state"] in ACTIVE_STATES]
+    if len(active) >= s.queue_capacity:
+        raise InputError("The training queue is full. Please try again in a few minutes.")
+    _requeue(s, folder, automatic=False)
+    return _snapshot(s, folder, params, None)
+
+
+# --------------------------------------------------------------------------- worker side
+
+
+def _heartbeat(folder: Path, stop: threading.Event) -> None:
+    while not stop.is_set():
+        with contextlib.suppress(OSError):
+            (folder / "heartbeat").touch()
+        stop.wait(HEARTBEAT_EVERY_S)
+
+
+def run_job(job_id: str, settings: Settings | None = None) -> str:
+    """Run one queued job in this process (what a worker does); returns its final state."""
+    s = settings or get_settings()
+    folder = _folder(s, job_id)
+    params = _read_json(folder / "params.json")
+    st = _read_json(folder / "status.json")
+    if not params or not st:
+        log.warning("job %s has no folder any more; skipped", job_id)
+        return "missing"
+    if st.get("state") != "queued" or (folder / "cancel").exists():
+        if st.get("state") == "queued":
+            st.update(state="cancelled", finished=time.time())
+            _write_json(folder / "status.json", st)
+        return str(st.get("state"))
+    now = time.time()
+    st.update(
+        state="running",
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        started=st.get("started") or now,
+        run_started=now,
+        run_start_done=int(st.get("done", 0)),
+        error=None,
+    )
+    (folder / "heartbeat").touch()
+    _write_json(folder / "status.json", st)
+    stop = threading.Event()
+    beat = threading.Thread(target=_heartbeat, args=(folder, stop), daemon=True)
+    beat.start()
+    ctx = JobContext(job_id, folder, s, st)
+    try:
+        import torch
+
+        torch.set_num_threads(s.torch_threads)
+        fn = load_job_modules(s).get(params["kind"])
+        if fn is None:
+            raise InputError(f"This worker does not know jobs of kind {params['kind']!r}.")
+        ctx.log(f"started on {socket.gethostname()} (attempt {int(st.get('resumes', 0)) + 1})")
+        result = fn(params["params"], ctx)
+        _write_json(folder / "result.json", result or {})
+        st.update(state="done", done=max(int(st.get("done", 0)), int(st.get("total", 0))))
+        ctx.log("finished")
+    except JobCancelled:
+        st.update(state="cancelled")
+        ctx.log("cancelled")
+    except InputError as exc:
+        st.update(state="failed", error=str(exc))
+        ctx.log(f"failed: {exc}")
+    except Exception as exc:
+        st.update(state="failed", error=f"The job crashed: {type(exc).__name__}: {exc}")
+        ctx.log("crashed:\n" + traceback.format_exc())
+        log.exception("job %s crashed", job_id)
+    finally:
+        stop.set()
+        beat.join(timeout=5)
+    st.update(finished=time.time(), updated=time.time())
+    _write_json(folder / "status.json", st)
+    return str(st["state"])
+
+
+def recover(settings: Settings | None = None) -> list[str]:
+    """Mark jobs whose worker died as interrupted and re-queue each up to ``auto_resume`` times.
+
+    Safe to run from several workers at once: a claim file makes exactly one of them re-queue a job.
+    Returns the ids re-queued.
+    """
+    s = settings or get_settings()
+    requeued = []
+    for folder, _, st in _scan(s):
+        if st["state"] != "interrupted":
+            continue
+        raw = _read_json(folder / "status.json", {}) or {}
+        if raw.get("state") == "running":
+            raw.update(state="interrupted", finished=time.time())
+            _write_json(folder / "status.json", raw)
+            with contextlib.suppress(OSError):
+                (folder / "log.txt").open("a").write(f"{time.strftime('%H:%M:%S')} worker lost\n")
+        if int(raw.get("auto_resumes", 0)) >= s.auto_resume or (folder / "cancel").exists():
+            continue
+        claim = folder / f".requeue-{int(raw.get('resumes', 0))}"
+        try:
+            fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        _requeue(s, folder, automatic=True)
+        requeued.append(folder.name)
+        log.info("re-queued interrupted job %s", folder.name)
+    return requeued
+
+
+def cleanup_expired(settings: Settings | None = None) -> list[str]:
+    """Delete finished job folders older than ``artifact_hours``; returns the ids removed."""
+    s = settings or get_settings()
+    limit = time.time() - s.artifact_hours * 3600
+    removed = []
+    for folder, params, st in _scan(s):
+        if st["state"] in ACTIVE_STATES:
+            continue
+        when = st.get("finished") or st.get("updated") or params.get("created", 0)
+        if when and float(when) < limit:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder.name)
+    return removed
+
+
+def _watchdog(settings: Settings, stop: threading.Event) -> None:
+    every = max(0.5, min(10.0, settings.heartbeat_timeout_s / 3))
+    last_cleanup = 0.0
+    while not stop.is_set():
+        try:
+            recover(settings)
+            if time.time() - last_cleanup > 600:
+                cleanup_expired(settings)
+                last_cleanup = time.time()
+        except Exception:
+            log.exception("watchdog pass failed")
+        stop.wait(every)
+
+
+def run_worker(settings: Settings | None = None) -> None:
+    """Run a Huey consumer (``max_concurrent_jobs`` worker processes) plus the recovery watchdog, until stopped."""
+    from huey.consumer import Consumer
+
+    s = settings or get_settings()
+    s.jobs_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    huey = get_huey(s)
+    stop = threading.Event()
+    threading.Thread(target=_watchdog, args=(s, stop), daemon=True, name="cnn-demo-watchdog").start()
+    log.info("worker: queue %s, %d job(s) at once", s.redis_url or s.state_dir / "queue.sqlite3", s.max_concurrent_jobs)
+    try:
+        Consumer(huey, workers=s.max_concurrent_jobs, worker_type="process", periodic=False).run()
+    finally:
+        stop.set()

@@ -1,0 +1,40 @@
+"""Models for the app and for notebooks: one registry with :func:`create` as the single front door.
+
+>>> from cnn_demo import models
+>>> net = models.create("cifar_resnet20")                 # pretrained, from ./weights or the torch hub cache
+>>> cfg = models.data_config(net); tf = models.transform(cfg)
+>>> backbone, n = models.feature_extractor(net)           # images -> (N, 64) vectors
+>>> models.summarize(models.MyConvNet(), (3, 32, 32)).total_params
+72042
+"""
+
+from cnn_demo.models.cifar import CIFAR10_CLASSES, CifarResNet
+from cnn_demo.models.data import DataConfig, data_config, transform
+from cnn_demo.models.lecture import MyConvNet
+from cnn_demo.models.registry import ModelInfo, class_names, create, get_info, list_models, model_name
+from cnn_demo.models.summary import LayerRow, ModelSummary, summarize
+from cnn_demo.models.surgery import feature_extractor, get_head, head_path, num_features, replace_head, stages
+
+__all__ = [
+    "CIFAR10_CLASSES",
+    "CifarResNet",
+    "DataConfig",
+    "LayerRow",
+    "ModelInfo",
+    "ModelSummary",
+    "MyConvNet",
+    "class_names",
+    "create",
+    "data_config",
+    "feature_extractor",
+    "get_head",
+    "get_info",
+    "head_path",
+    "list_models",
+    "model_name",
+    "num_features",
+    "replace_head",
+    "stages",
+    "summarize",
+    "transform",
+]

@@ -1,0 +1,97 @@
+"""Server settings read from the environment once, as a frozen dataclass.
+
+Every limit that protects a shared class server lives here, so an operator changes behaviour with
+environment variables (see ``docs/DEVELOPING.md``) instead of code.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cnn_demo.errors import InputError
+
+
+def _int(env: dict[str, str], name: str, default: int, minimum: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise InputError(f"{name} must be a whole number, not {raw!r}.") from exc
+    if value < minimum:
+        raise InputError(f"{name} must be at least {minimum}, not {value}.")
+    return value
+
+
+def _float(env: dict[str, str], name: str, default: float, minimum: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise InputError(f"{name} must be a number, not {raw!r}.") from exc
+    if value < minimum:
+        raise InputError(f"{name} must be at least {minimum}, not {value}.")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Limits and locations of the job system (and anything else configured by environment variables)."""
+
+    #: Folder for job folders and the SQLite queue (``CNN_DEMO_STATE_DIR``); must be shared by every worker.
+    state_dir: Path
+    #: ``redis://host:port/db`` to run the queue on Redis (``CNN_DEMO_REDIS_URL``); SQLite when ``None``.
+    redis_url: str | None = None
+    #: Jobs one worker runs at the same time (``CNN_DEMO_MAX_JOBS``).
+    max_concurrent_jobs: int = 1
+    #: torch threads each job may use (``CNN_DEMO_JOB_THREADS``), so training cannot starve the pages.
+    torch_threads: int = 1
+    #: Jobs queued or running across all users before new ones are refused (``CNN_DEMO_QUEUE_CAPACITY``).
+    queue_capacity: int = 20
+    #: Jobs one user may have queued or running at once (``CNN_DEMO_JOBS_PER_USER``).
+    jobs_per_user: int = 2
+    #: Hours after which finished job folders are deleted (``CNN_DEMO_ARTIFACT_HOURS``).
+    artifact_hours: float = 72.0
+    #: Seconds without a heartbeat after which a running job counts as interrupted (``CNN_DEMO_HEARTBEAT_TIMEOUT``).
+    heartbeat_timeout_s: float = 60.0
+    #: How often a worker re-queues an interrupted job by itself before leaving it to the user
+    #: (``CNN_DEMO_AUTO_RESUME``).
+    auto_resume: int = 2
+    #: Extra modules registering job kinds, comma-separated (``CNN_DEMO_JOB_MODULES``; e.g. plug-ins, tests).
+    extra_job_modules: tuple[str, ...] = ()
+
+    @property
+    def jobs_dir(self) -> Path:
+        """Where the job folders live."""
+        return self.state_dir / "jobs"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Settings from ``env`` (default: ``os.environ``); bad values raise :class:`InputError`."""
+        env = dict(os.environ if env is None else env)
+        state = Path(env.get("CNN_DEMO_STATE_DIR", "").strip() or ".cnn_demo").expanduser().resolve()
+        redis_url = env.get("CNN_DEMO_REDIS_URL", "").strip() or None
+        if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise InputError("CNN_DEMO_REDIS_URL must look like redis://host:6379/0.")
+        return cls(
+            state_dir=state,
+            redis_url=redis_url,
+            max_concurrent_jobs=_int(env, "CNN_DEMO_MAX_JOBS", 1, 1),
+            torch_threads=_int(env, "CNN_DEMO_JOB_THREADS", 1, 1),
+            queue_capacity=_int(env, "CNN_DEMO_QUEUE_CAPACITY", 20, 1),
+            jobs_per_user=_int(env, "CNN_DEMO_JOBS_PER_USER", 2, 1),
+            artifact_hours=_float(env, "CNN_DEMO_ARTIFACT_HOURS", 72.0, 0.01),
+            heartbeat_timeout_s=_float(env, "CNN_DEMO_HEARTBEAT_TIMEOUT", 60.0, 1.0),
+            auto_resume=_int(env, "CNN_DEMO_AUTO_RESUME", 2, 0),
+            extra_job_modules=tuple(m.strip() for m in env.get("CNN_DEMO_JOB_MODULES", "").split(",") if m.strip()),
+        )
+
+
+def get_settings() -> Settings:
+    """The current settings (read from the environment on every call: cheap, and tests can change it)."""
+    return Settings.from_env()
