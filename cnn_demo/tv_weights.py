@@ -1,32 +1,23 @@
-"""Where torchvision's pretrained COCO/VOC weight files are looked for, and how they are loaded offline.
+"""Pretrained COCO/VOC weights of torchvision's detection and segmentation networks, found and loaded offline.
 
-This is the single place the detection and segmentation modules ask for weights. It looks in
-``CNN_DEMO_WEIGHTS_DIR`` (default ``./weights``) and in torch hub's cache (``$TORCH_HOME/hub/checkpoints``)
-for the exact file name torchvision would download, and never downloads anything itself.
-When ``cnn_demo.weights`` (the model layer) is merged, :func:`find_weights_file` should delegate to it.
+The detection and segmentation modules ask for weights only here. Files are looked up by the exact name
+torchvision would download, in the app's weights folder and torch hub's cache (:mod:`cnn_demo.weights`),
+checked against the sha256 prefix in their name and loaded without unpickling arbitrary objects. Nothing is
+ever downloaded; a missing file raises :class:`~cnn_demo.weights.WeightsMissing` saying which file to place where.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import torch
 from torch import nn
 from torchvision.models import WeightsEnum
 
+from cnn_demo import weights
 from cnn_demo.errors import InputError
+from cnn_demo.weights import WeightsMissing
 
-
-class WeightsMissing(InputError):
-    """A pretrained weight file is not on this machine; the message says which file to place where."""
-
-
-def weights_dirs() -> list[Path]:
-    """The folders searched for weight files, in order."""
-    dirs = [Path(os.environ.get("CNN_DEMO_WEIGHTS_DIR", "weights"))]
-    dirs.append(Path(torch.hub.get_dir()) / "checkpoints")
-    return dirs
+__all__ = ["WeightsMissing", "find_weights_file", "load_pretrained", "weights_available", "weights_filename"]
 
 
 def weights_filename(entry: WeightsEnum) -> str:
@@ -35,37 +26,35 @@ def weights_filename(entry: WeightsEnum) -> str:
 
 
 def find_weights_file(entry: WeightsEnum) -> Path:
-    """The local file holding ``entry``'s weights, or :class:`WeightsMissing` saying which file to place where."""
+    """The local, hash-checked file holding ``entry``'s weights, or :class:`WeightsMissing` with instructions."""
     name = weights_filename(entry)
-    for folder in weights_dirs():
+    for folder in (weights.weights_dir(), weights.hub_dir()):
         path = folder / name
         if path.is_file():
+            weights.verify(path)
             return path
-    where = " or ".join(str(d) for d in weights_dirs())
     raise WeightsMissing(
-        f"The pretrained weights {name} are not on this server (it works offline). "
-        f"Download {entry.url} on a machine with internet access and place the file in {where}; "
-        "until then the network here is untrained (random weights)."
+        f"The pretrained weights {name} are not on this server, which works offline. Download {entry.url} on a "
+        f"machine with internet access and place the file in the folder {weights.weights_dir()} (set "
+        f"{weights.WEIGHTS_ENV} to use another folder) or in {weights.hub_dir()}. "
+        "Until then this network has random weights: it is untrained."
     )
 
 
 def weights_available(entry: WeightsEnum) -> bool:
-    """Whether :func:`find_weights_file` would find the file."""
-    try:
-        find_weights_file(entry)
-    except WeightsMissing:
-        return False
-    return True
+    """Whether :func:`find_weights_file` would find a file (without hashing it)."""
+    name = weights_filename(entry)
+    return any((folder / name).is_file() for folder in (weights.weights_dir(), weights.hub_dir()))
 
 
 def load_pretrained(model: nn.Module, entry: WeightsEnum, *, drop_prefixes: tuple[str, ...] = ()) -> nn.Module:
-    """Load ``entry``'s weight file into ``model`` (built with ``weights=None``); keys under ``drop_prefixes`` are
-    dropped (an auxiliary head the app does not build). Only BatchNorm step counters may be missing."""
+    """Load ``entry``'s weight file into ``model`` (built with ``weights=None``).
+
+    Keys under ``drop_prefixes`` (an auxiliary head the app does not build) are dropped; only BatchNorm step
+    counters may be missing, because torchvision's pretrained detectors freeze their BatchNorms.
+    """
     path = find_weights_file(entry)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a truncated or foreign file: say so instead of crashing the page
-        raise InputError(f"The weight file {path} could not be read ({type(exc).__name__}); replace it.") from exc
+    state = weights.load_file(path)
     state = {k: v for k, v in state.items() if not k.startswith(drop_prefixes)}
     result = model.load_state_dict(state, strict=False)
     missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]

@@ -15,6 +15,7 @@ from cnn_demo.errors import InputError
 from cnn_demo.images import load_image
 from cnn_demo.samples import load_sample
 from cnn_demo.tv_weights import WeightsMissing, weights_available
+from cnn_demo.weights import WeightsCorrupt
 
 FAST = "fasterrcnn_mobilenet_v3_large_320_fpn"
 SSD = "ssdlite320_mobilenet_v3_large"
@@ -179,6 +180,11 @@ def test_weights_file_is_loaded(tmp_path, monkeypatch):
     entry = D.detector_info(SSD).weights_entry
     torch.save(model.state_dict(), tmp_path / entry.url.rsplit("/", 1)[-1])
     monkeypatch.setenv("CNN_DEMO_WEIGHTS_DIR", str(tmp_path))
+    # Its sha256 does not match the prefix in the published file name, so it is refused as damaged...
+    with pytest.raises(WeightsCorrupt, match="damaged"):
+        D.build_detector(SSD, pretrained=True)
+    # ...and, with the hash check passed, its tensors load into a fresh network.
+    monkeypatch.setattr("cnn_demo.weights.verify", lambda path: True)
     loaded = D.build_detector(SSD, pretrained=True)
     for (k, v), w in zip(model.state_dict().items(), loaded.model.state_dict().values(), strict=True):
         assert torch.equal(v, w.cpu()), k
