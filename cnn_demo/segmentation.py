@@ -169,6 +169,12 @@ def colourise(labels: np.ndarray, colours: np.ndarray = VOC_COLOURS) -> np.ndarr
     return colours[labels.astype(np.int64) % len(colours)]
 
 
+def colour_hex(label: int, colours: np.ndarray = VOC_COLOURS) -> str:
+    """The colour of ``label`` as ``#rrggbb`` (for legends)."""
+    r, g, b = (int(v) for v in colours[int(label) % len(colours)])
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
 def overlay(image: Image.Image | np.ndarray, labels: np.ndarray, opacity: float = 0.5, *, skip_zero: bool = True):
     """The image with the coloured label map blended on top (``opacity`` 0..1); label 0 stays clear by default."""
     if not 0.0 <= opacity <= 1.0:

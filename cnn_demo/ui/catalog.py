@@ -42,6 +42,25 @@ PAGES: tuple[PageSpec, ...] = (
         "pixel values and their histogram.",
         "2-D Convolution",
     ),
+    PageSpec(
+        "pages/detection.py",
+        "Object detection",
+        ":material/center_focus_strong:",
+        "Applications",
+        "detection",
+        "Find and box every object in a photo with Faster R-CNN, RetinaNet, SSD or FCOS; see anchors, region "
+        "proposals and NMS at work, and move two boxes to feel IoU.",
+        "Region-based CNNs",
+    ),
+    PageSpec(
+        "pages/segmentation.py",
+        "Segmentation",
+        ":material/format_paint:",
+        "Applications",
+        "segmentation",
+        "Label every pixel: DeepLabV3, LR-ASPP and FCN next to unsupervised k-means and SLIC superpixels.",
+        "Image Segmentation",
+    ),
 )
 
 

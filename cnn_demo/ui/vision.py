@@ -95,7 +95,7 @@ def weights_badge(title: str, state: WeightsState) -> None:
         st.caption(f":material/check_circle: {title}: pretrained weights")
     else:
         st.warning(
-            f"**Untrained network.** {title} runs with random weights here, so its boxes and labels mean "
+            f"**Untrained network.** {title} runs with random weights here, so its outputs mean "
             f"nothing yet: they only show how the pipeline works. {state.note}",
             icon=":material/warning:",
         )
