@@ -318,3 +318,15 @@ def load_previews(folder: Path) -> dict:
     for p in folder.glob("preview_pred_*.npy"):
         out["pred"][int(p.stem.rsplit("_", 1)[1])] = np.load(p, allow_pickle=False)
     return out
+
+
+def preview_grid(images: np.ndarray, truth: np.ndarray, pred: np.ndarray | None, scale: int = 3) -> np.ndarray:
+    """One row per preview image: the picture, the true mask, the predicted mask (VOC colours), enlarged."""
+    from cnn_demo.segmentation import colourise
+
+    rows = []
+    for i in range(len(images)):
+        p = colourise(pred[i]) if pred is not None else np.full_like(images[i], 235)
+        rows.append(np.hstack([images[i], colourise(truth[i]), p]))
+    grid = np.vstack(rows)
+    return grid.repeat(scale, 0).repeat(scale, 1)

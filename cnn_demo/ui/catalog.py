@@ -43,6 +43,16 @@ PAGES: tuple[PageSpec, ...] = (
         "2-D Convolution",
     ),
     PageSpec(
+        "pages/localization.py",
+        "Object localization",
+        ":material/crop_free:",
+        "Applications",
+        "localization",
+        "Train a small CNN to regress the box (x, y, w, h) of a shape on a textured background and watch its IoU "
+        "climb epoch by epoch.",
+        "Object Localization",
+    ),
+    PageSpec(
         "pages/detection.py",
         "Object detection",
         ":material/center_focus_strong:",
@@ -60,6 +70,16 @@ PAGES: tuple[PageSpec, ...] = (
         "segmentation",
         "Label every pixel: DeepLabV3, LR-ASPP and FCN next to unsupervised k-means and SLIC superpixels.",
         "Image Segmentation",
+    ),
+    PageSpec(
+        "pages/unet.py",
+        "U-Net",
+        ":material/account_tree:",
+        "Applications",
+        "unet",
+        "The U-Net's tensor shapes and skip connections for any input size, and a small U-Net trained from scratch "
+        "on shapes, real VOC photos or your own image/mask pairs.",
+        "U-Net",
     ),
 )
 
