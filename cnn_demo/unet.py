@@ -151,9 +151,9 @@ def make_shapes(n: int, size: int = 64, seed: int = 0) -> tuple[np.ndarray, np.n
 
 
 def _resize_pair(image: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    img = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
+    img = torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1)[None].float()
     img = F.interpolate(img, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    m = torch.from_numpy(np.ascontiguousarray(mask))[None, None].float()
+    m = torch.from_numpy(np.array(mask, copy=True))[None, None].float()
     m = F.interpolate(m, size=(size, size), mode="nearest")
     return img[0].permute(1, 2, 0).clamp(0, 255).round().byte().numpy(), m[0, 0].byte().numpy()
 
