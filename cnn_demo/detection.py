@@ -5,7 +5,7 @@ filter, maximum count) are separate, so a page can cache :func:`run_detector`'s 
 its sliders without running the network again:
 
 * :func:`build_detector` builds a detector whose own post-processing keeps (almost) every candidate:
-  no score floor, NMS disabled (IoU threshold 1.0), up to :data:`RAW_CANDIDATES` boxes, best first.
+  no score floor, no NMS (:mod:`cnn_demo.detection_raw`), up to :data:`RAW_CANDIDATES` boxes, best first.
 * :func:`filter_detections` then applies ``torchvision.ops.batched_nms`` with the model's default (or the
   user's) IoU threshold, the score threshold, the class filter and the maximum count.
 
@@ -37,6 +37,7 @@ from torchvision.models.detection.transform import resize_boxes
 from torchvision.ops import batched_nms
 from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 
+from cnn_demo import detection_raw
 from cnn_demo.device import get_device
 from cnn_demo.errors import InputError
 from cnn_demo.tv_weights import load_pretrained
@@ -218,6 +219,8 @@ def build_detector(name: str = DEFAULT_DETECTOR, *, pretrained: bool = True, see
     """A :class:`Detector` whose network returns raw candidates (see the module docstring), on the app's device."""
     info = detector_info(name)
     model = build_torchvision_detector(name, pretrained=pretrained, seed=seed, **_relaxed_kwargs(info))
+    if not info.masks:
+        detection_raw.install(model)  # skip the (no-op) NMS at threshold 1.0: same candidates, much faster
     return Detector(info, model.to(get_device()), pretrained)
 
 

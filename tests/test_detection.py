@@ -50,7 +50,7 @@ def _thresholds(name: str, score: float, iou: float) -> dict:
 @pytest.mark.parametrize(("name", "iou"), [(FAST, 0.3), (FAST, 0.7), (SSD, 0.5)])
 def test_detect_equals_bare_torchvision(name, iou):
     img = scene(301, 203)
-    raw = D.run_detector(D.build_detector(name, pretrained=False), img)
+    raw = D.run_detector(D._cached_detector(name, False), img)  # the detector detect() itself uses
     score = float(np.quantile(raw.scores, 0.8))  # random weights: pick a threshold that keeps some boxes
     ours = D.detect(img, name, score_threshold=score, iou_threshold=iou, pretrained=False)
     ref = bare_torchvision(name, img, **_thresholds(name, score, iou))
@@ -79,7 +79,7 @@ def test_default_nms_and_count_match_torchvision():
 def test_boxes_in_original_pixels_for_odd_sizes():
     # 1001×257 is shrunk to about 640×164 inside the network; boxes must come back in the 1001×257 frame.
     img = scene(1001, 257, seed=3)
-    raw = D.run_detector(D.build_detector(FAST, pretrained=False), img)
+    raw = D.run_detector(D._cached_detector(FAST, False), img)
     assert raw.image_size == (1001, 257)
     assert raw.boxes[:, 2].max() > 700  # would be ≤ 640 in the network's resized frame
     assert raw.boxes[:, [0, 2]].min() >= 0 and raw.boxes[:, [0, 2]].max() <= 1001
@@ -106,7 +106,7 @@ def test_exif_rotated_upload():
 def test_filter_class_and_count():
     img = scene(160, 120)
     info = D.detector_info(FAST)
-    raw = D.run_detector(D.build_detector(FAST, pretrained=False), img)
+    raw = D.run_detector(D._cached_detector(FAST, False), img)
     everything = D.filter_detections(raw, info, score_threshold=0.0, iou_threshold=0.5)
     top = everything.labels[0]
     only = D.filter_detections(raw, info, score_threshold=0.0, iou_threshold=0.5, classes=[top])
@@ -197,3 +197,21 @@ def test_weights_file_is_loaded(tmp_path, monkeypatch):
 def test_pretrained_finds_chelsea_the_cat():
     dets = D.detect(load_sample("chelsea"), FAST, score_threshold=0.5)
     assert "cat" in dets.labels
+
+
+@pytest.mark.parametrize("name", ["retinanet_resnet50_fpn_v2", "fcos_resnet50_fpn"])
+def test_raw_post_processing_of_dense_detectors(name):
+    # The ResNet-50 detectors run on a 128 px resize here to stay fast; both sides get the same size.
+    img = scene(120, 90, seed=4)
+    info = D.detector_info(name)
+    small = {"min_size": 128, "max_size": 160}
+    relaxed = D.build_torchvision_detector(name, pretrained=False, **small, **D._relaxed_kwargs(info))
+    assert D.detection_raw.install(relaxed)
+    raw = D.run_detector(D.Detector(info, relaxed, False), img)
+    score = float(np.quantile(raw.scores, 0.9))
+    ours = D.filter_detections(raw, info, score_threshold=score, iou_threshold=0.4, max_detections=50)
+    ref = bare_torchvision(name, img, **small, score_thresh=score, nms_thresh=0.4, detections_per_img=50)
+    assert len(ours) > 3 and len(ours) == len(ref["boxes"])
+    np.testing.assert_allclose(ours.boxes, ref["boxes"], atol=1e-4)
+    np.testing.assert_allclose(ours.scores, ref["scores"], atol=1e-6)
+    np.testing.assert_array_equal(ours.label_ids, ref["labels"])
