@@ -31,7 +31,6 @@ with left:
     )
     info = detection.detector_info(name)
     state = detector_weights(name)
-    weights_badge(info.title, state)
     score = st.slider(
         "Score threshold",
         0.0,
@@ -58,6 +57,7 @@ with left:
     )
     max_det = st.number_input("Maximum detections", 1, 300, 100, key="detection_max")
 
+weights_badge(info.title, state)
 if img is None:
     st.stop()
 arr = np.asarray(img)
@@ -136,16 +136,17 @@ with user_errors():
     top = st.slider(
         "Region proposals to show", 1, len(internals.proposals), min(20, len(internals.proposals)), key="detection_topk"
     )
-    f1, f2, f3 = st.columns(3)
+    tab1, tab2, tab3 = st.tabs(["1. Anchors", "2. Region proposals (RPN)", "3. Final boxes"])
     dots = BoxGroup("anchor centres", np.hstack([centre_pts - 1, centre_pts + 1]), "#ffffff", width=1)
-    f1.plotly_chart(
-        boxes_figure(arr, [dots, BoxGroup("anchors of the cell", anchors, "#ff7f0e")], "1. Anchors"),
+    tab1.plotly_chart(
+        boxes_figure(arr, [dots, BoxGroup("anchors of the chosen cell", anchors, "#ff7f0e", width=3)], height=520),
         width="stretch",
         key="detection_anchors_fig",
     )
-    f1.caption(
-        f"{internals.anchors_per_location} anchors per cell at this level; {n_anchors:,} anchors over all levels. "
-        f"The network saw the image resized to {internals.resized_size[0]}×{internals.resized_size[1]}."
+    tab1.caption(
+        f"{internals.anchors_per_location} anchors per cell at this level (sizes × aspect ratios); {n_anchors:,} "
+        f"anchors over all levels. The network saw the image resized to "
+        f"{internals.resized_size[0]}×{internals.resized_size[1]}."
     )
     props = BoxGroup(
         "proposals",
@@ -153,10 +154,8 @@ with user_errors():
         "#17becf",
         texts=[f"objectness {p:.2f}" for p in internals.objectness[:top]],
     )
-    f2.plotly_chart(
-        boxes_figure(arr, [props], "2. Top region proposals (RPN)"), width="stretch", key="detection_props_fig"
-    )
-    f2.caption(f"The RPN keeps {len(internals.proposals)} proposals after its own NMS; the best {top} are drawn.")
+    tab2.plotly_chart(boxes_figure(arr, [props], height=520), width="stretch", key="detection_props_fig")
+    tab2.caption(f"The RPN keeps {len(internals.proposals)} proposals after its own NMS; the best {top} are drawn.")
     if two_stage == name:
         final = dets
     else:
@@ -166,12 +165,12 @@ with user_errors():
             score_threshold=score,
             pretrained=ts_state.pretrained,
         )
-    f3.plotly_chart(
-        boxes_figure(arr, [BoxGroup("final boxes", final.boxes, "#d62728", texts=final.labels)], "3. Final boxes"),
+    tab3.plotly_chart(
+        boxes_figure(arr, [BoxGroup("final boxes", final.boxes, "#d62728", texts=final.labels)], height=520),
         width="stretch",
         key="detection_final_fig",
     )
-    f3.caption("After the ROI heads: class scores, refined boxes, score threshold and NMS per class.")
+    tab3.caption("After the ROI heads: class scores, refined boxes, score threshold and NMS per class.")
     if not ts_state.pretrained:
         st.caption("Untrained network: the anchors are real, but the proposals and boxes come from random weights.")
 

@@ -23,8 +23,8 @@ with left:
     name = st.selectbox("Network", list(titles), key="segmentation_model", format_func=titles.get)
     st.caption(segmentation.segmenter_info(name).note)
     state = segmenter_weights(name)
-    weights_badge(titles[name], state)
     opacity = st.slider("Mask opacity", 0.0, 1.0, 0.6, 0.05, key="segmentation_opacity")
+weights_badge(titles[name], state)
 if img is None:
     st.stop()
 arr = np.asarray(img)

@@ -24,6 +24,8 @@ def test_detection_page_in_the_browser(app_server, browser):
     page = ctx.new_page()
     js_errors: list[str] = []
     page.on("pageerror", lambda e: js_errors.append(str(e)))
+    page.goto(app_server)  # a fresh server must run app.py first (see the report), then the page
+    wait_idle(page)
     page.goto(f"{app_server}/detection")
     wait_idle(page)
     assert not exception_texts(page)
@@ -43,6 +45,7 @@ def test_detection_page_in_the_browser(app_server, browser):
     thumb.press("End")
     wait_idle(page)
     page.get_by_text(re.compile(r"IoU = 0 / \d+ = 0\.000")).first.wait_for(timeout=60_000)
+    wait_idle(page)
     assert not exception_texts(page)
     screenshot(page, "detection-interaction")
     assert not js_errors, js_errors
@@ -52,6 +55,8 @@ def test_detection_page_in_the_browser(app_server, browser):
 def test_segmentation_page_in_the_browser(app_server, browser):
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = ctx.new_page()
+    page.goto(app_server)
+    wait_idle(page)
     page.goto(f"{app_server}/segmentation")
     wait_idle(page)
     assert not exception_texts(page)
@@ -62,6 +67,7 @@ def test_segmentation_page_in_the_browser(app_server, browser):
     thumb.press("ArrowRight")
     wait_idle(page)
     page.get_by_text(re.compile(r"6 clusters")).first.wait_for(timeout=60_000)
+    wait_idle(page)
     assert page.get_by_role("button", name=re.compile("Mask \\(PNG")).is_visible()
     assert not exception_texts(page)
     screenshot(page, "segmentation-interaction")
