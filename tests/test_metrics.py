@@ -103,3 +103,26 @@ def test_evaluate_detection_cli(tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert out.returncode == 2 and "error:" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.pretrained
+@pytest.mark.slow
+def test_pretrained_map_on_the_val2017_sample_is_near_torchvision():
+    from cnn_demo.detection import DEFAULT_DETECTOR, detect, detector_info
+    from cnn_demo.images import load_image
+    from cnn_demo.tv_weights import weights_available
+
+    info = detector_info(DEFAULT_DETECTOR)
+    if not weights_available(info.weights_entry):
+        pytest.skip("COCO weights of the default detector are absent")
+    folder = shared_path("coco_sample", "val2017")
+    gt = json.loads((folder / "instances_val2017_boxes_from_yolo.json").read_text())
+    results = []
+    for entry in gt["images"]:
+        dets = detect(load_image((folder / "images" / entry["file_name"]).read_bytes()), score_threshold=0.05)
+        for cid, score, (x0, y0, x1, y1) in zip(dets.label_ids, dets.scores, dets.boxes, strict=True):
+            results.append({"image_id": entry["id"], "category_id": int(cid), "score": float(score),
+                            "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]})  # fmt: skip
+    stats = coco_map(gt, results)
+    # 128 images with boxes converted from YOLO labels: close to, not exactly, the documented full-val figure.
+    assert abs(stats["AP"] - info.coco_map / 100) < 0.08

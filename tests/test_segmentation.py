@@ -124,3 +124,24 @@ def test_pretrained_finds_the_cat():
     seg = S.segment(load_sample("chelsea"))
     assert S.class_shares(seg.labels, seg.class_names)[0]["class"] in {"cat", "__background__"}
     assert "cat" in {r["class"] for r in S.class_shares(seg.labels, seg.class_names)}
+
+
+def test_pretrained_file_with_aux_head_loads(tmp_path, monkeypatch):
+    # torchvision's DeepLabV3 files also hold the training-only auxiliary head; the app drops it when loading.
+    from torchvision.models import get_model
+
+    info = S.segmenter_info(S.DEFAULT_SEGMENTER)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(3)
+        full = get_model(info.name, weights=None, weights_backbone=None, num_classes=21, aux_loss=True)
+    state = full.state_dict()
+    assert any(k.startswith("aux_classifier.") for k in state)
+    torch.save(state, tmp_path / info.weights_entry.url.rsplit("/", 1)[-1])
+    monkeypatch.setenv("CNN_DEMO_WEIGHTS_DIR", str(tmp_path))
+    monkeypatch.setattr("cnn_demo.weights.verify", lambda path: True)  # a stand-in file: skip the hash check
+    seg = S.build_segmenter(info.name, pretrained=True)
+    assert seg.pretrained and "UNTRAINED" not in seg.label
+    loaded = seg.model.state_dict()
+    for k, v in loaded.items():
+        assert torch.equal(v.cpu(), state[k]), k
+    assert not any(k.startswith("aux_classifier") for k in loaded)
