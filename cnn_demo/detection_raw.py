@@ -25,7 +25,7 @@ from torchvision.ops import boxes as box_ops
 
 def _best(scores: Tensor, k: int) -> Tensor:
     """Indices of the ``k`` highest scores, best first (what ``batched_nms`` + ``[:k]`` keeps without overlaps)."""
-    return torch.argsort(scores, descending=True, stable=True)[:k]
+    return scores.topk(min(k, scores.numel())).indices
 
 
 def _roi_heads_raw(self, class_logits, box_regression, proposals, image_shapes):

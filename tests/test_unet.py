@@ -138,3 +138,28 @@ def test_job_kinds_are_registered():
     kinds = jobs.load_job_modules()
     assert kinds["unet_train"] is unet.train_unet
     assert kinds["localization_train"] is localization.train_localizer
+
+
+def test_unet_job_on_an_uploaded_zip(tmp_path):
+    import io
+    import stat
+    import zipfile
+
+    from PIL import Image
+
+    x, y = unet.make_shapes(6, 32, seed=9)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for i in range(6):
+            for folder, arr in (("images", x[i]), ("masks", y[i])):
+                png = io.BytesIO()
+                Image.fromarray(arr).save(png, format="PNG")
+                entry = zipfile.ZipInfo(f"{folder}/pic{i}.png")
+                entry.external_attr = (stat.S_IFREG | 0o644) << 16  # a regular file, as `zip` writes it
+                zf.writestr(entry, png.getvalue())
+    ctx = context(tmp_path)
+    (ctx.inputs / "pairs.zip").write_bytes(buf.getvalue())
+    result = unet.train_unet({"data": "upload", "size": 32, "epochs": 1, "base": 4, "depth": 2}, ctx)
+    assert len(result["classes"]) == 3  # class 0, 1 and 2 found in the masks
+    previews = unet.load_previews(ctx.folder)
+    assert previews["truth"].shape[1:] == (32, 32) and set(np.unique(previews["truth"])) <= {0, 1, 2}

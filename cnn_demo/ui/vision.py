@@ -59,7 +59,7 @@ def shared_segmenter(name: str, pretrained: bool) -> segmentation.Segmenter:
     return seg
 
 
-@st.cache_data(max_entries=16, show_spinner="Detecting…")
+@st.cache_data(max_entries=8, show_spinner="Detecting…")
 def raw_detections(name: str, pretrained: bool, image: np.ndarray) -> detection.RawDetections:
     """The network's raw candidates on ``image``, cached so threshold sliders never re-run it."""
     return detection.run_detector(shared_detector(name, pretrained), image)
