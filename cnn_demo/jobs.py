@@ -44,7 +44,7 @@ from cnn_demo.settings import Settings, get_settings
 log = logging.getLogger("cnn_demo.jobs")
 
 #: Modules that register job kinds; workers import them before running a job. Add yours here.
-JOB_MODULES: tuple[str, ...] = ("cnn_demo.finetune",)
+JOB_MODULES: tuple[str, ...] = ("cnn_demo.finetune", "cnn_demo.unet", "cnn_demo.localization")
 
 #: States a job can be in. ``interrupted``: its worker stopped without finishing (resumable).
 STATES: tuple[str, ...] = ("queued", "running", "done", "failed", "cancelled", "interrupted")

@@ -103,16 +103,6 @@ PAGES: tuple[PageSpec, ...] = (
         "Image size after convolution",
     ),
     PageSpec(
-        "pages/datasets.py",
-        "Datasets for training",
-        ":material/folder_zip:",
-        "Models",
-        "datasets",
-        "Upload a zip of class folders, build classes from your own photos, or use a built-in set: see images "
-        "per class, skipped files, duplicates and the train/validation split before training.",
-        "Model zoos",
-    ),
-    PageSpec(
         "pages/conv_layer.py",
         "Convolution layer",
         ":material/layers:",
@@ -163,6 +153,16 @@ PAGES: tuple[PageSpec, ...] = (
         "CNN Architecture",
     ),
     PageSpec(
+        "pages/datasets.py",
+        "Datasets for training",
+        ":material/folder_zip:",
+        "Models",
+        "datasets",
+        "Upload a zip of class folders, build classes from your own photos, or use a built-in set: see images "
+        "per class, skipped files, duplicates and the train/validation split before training.",
+        "Model zoos",
+    ),
+    PageSpec(
         "pages/finetune.py",
         "Fine-tune on your images",
         ":material/model_training:",
@@ -171,6 +171,45 @@ PAGES: tuple[PageSpec, ...] = (
         "Put a new head on a pretrained backbone and train it on your own classes as a background job: frozen "
         "versus fine-tuned, confusion matrix, mistakes, export.",
         "Model zoos",
+    ),
+    PageSpec(
+        "pages/localization.py",
+        "Object localization",
+        ":material/crop_free:",
+        "Applications",
+        "localization",
+        "Train a small CNN to regress the box (x, y, w, h) of a shape on a textured background and watch its IoU "
+        "climb epoch by epoch.",
+        "Object Localization",
+    ),
+    PageSpec(
+        "pages/detection.py",
+        "Object detection",
+        ":material/center_focus_strong:",
+        "Applications",
+        "detection",
+        "Find and box every object in a photo with Faster R-CNN, RetinaNet, SSD or FCOS; see anchors, region "
+        "proposals and NMS at work, and move two boxes to feel IoU.",
+        "Region-based CNNs",
+    ),
+    PageSpec(
+        "pages/segmentation.py",
+        "Segmentation",
+        ":material/format_paint:",
+        "Applications",
+        "segmentation",
+        "Label every pixel: DeepLabV3, LR-ASPP and FCN next to unsupervised k-means and SLIC superpixels.",
+        "Image Segmentation",
+    ),
+    PageSpec(
+        "pages/unet.py",
+        "U-Net",
+        ":material/account_tree:",
+        "Applications",
+        "unet",
+        "The U-Net's tensor shapes and skip connections for any input size, and a small U-Net trained from scratch "
+        "on shapes, real VOC photos or your own image/mask pairs.",
+        "U-Net",
     ),
 )
 

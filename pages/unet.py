@@ -1,0 +1,118 @@
+"""U-Net: the encoder–decoder with skip connections, its tensor shapes, and a small one trained from scratch."""
+
+import streamlit as st
+
+from cnn_demo import unet
+from cnn_demo.ui import training
+from cnn_demo.ui.common import escape_markdown, user_errors
+from cnn_demo.viz_applications import curves_figure, unet_figure
+
+st.title("U-Net")
+st.markdown(
+    "U-Net (Ronneberger et al., 2015) segments images with an **encoder** that halves the resolution and doubles "
+    "the channels at every level (what is there?), a **decoder** that up-samples back to full size (where is "
+    "it?), and **skip connections** that copy each encoder feature map across to the decoder level of the same "
+    "size, so the fine detail lost by pooling comes back. The output has one score per class for every pixel."
+)
+
+st.header("Architecture and tensor shapes")
+c1, c2, c3, c4 = st.columns(4)
+height = c1.number_input("Input height", 16, 1024, 128, key="unet_h")
+width = c2.number_input("Input width", 16, 1024, 128, key="unet_w")
+depth = c3.slider("Levels (poolings)", 1, 5, 3, key="unet_depth")
+base = c4.selectbox("Channels at level 1", [8, 16, 32, 64], index=1, key="unet_base")
+with user_errors():
+    rows = unet.unet_shapes(int(height), int(width), base=base, depth=depth, num_classes=2)
+    st.plotly_chart(unet_figure(rows), width="stretch", key="unet_diagram")
+    table = []
+    for r in rows:
+        c, h, w = r["shape"]
+        note = ""
+        if r["side"] == "decoder":
+            note = f"up-conv → {r['up'][0]}×{r['up'][1]}×{r['up'][2]}, + skip from enc{r['depth'] + 1} → " + "×".join(
+                map(str, r["concat"])
+            )
+            if r["padded"]:
+                note += " (padded by one row/column to match the skip)"
+        elif r["side"] == "encoder":
+            note = "two 3×3 conv + BN + ReLU; then 2×2 max-pool"
+        elif r["side"] == "bottleneck":
+            note = "the coarsest, widest level"
+        elif r["side"] == "output":
+            note = "1×1 conv: a score per class and pixel"
+        table.append({"stage": r["name"], "channels": c, "height": h, "width": w, "what happens": note})
+    st.dataframe(table, hide_index=True, width="stretch", key="unet_shapes_table")
+    n_params = unet.count_parameters(unet.UNet(3, 2, base, depth))
+    st.caption(
+        f"{n_params:,} parameters. Convolutions are padded, so the output keeps the input size; the original U-Net "
+        "used unpadded ones (572×572 in, 388×388 out) and cropped the skips instead. Try 572×572, 4 levels, 64."
+    )
+
+st.header("Train a small U-Net from scratch")
+data_labels = {
+    "shapes": "Generated shapes (discs and squares)",
+    "voc_sample": "PASCAL VOC sample (14 real photos, 21 classes)",
+    "upload": "My image/mask pairs (zip)",
+}
+c1, c2 = st.columns([2, 1])
+data = c1.radio("Data", list(data_labels), format_func=data_labels.get, key="unet_data")
+files = None
+if data == "upload":
+    upload = c1.file_uploader(
+        "A zip with images/ and masks/ (masks: PNG with one class number per pixel, 255 = ignore)",
+        type=["zip"],
+        key="unet_zip",
+    )
+    if upload is not None:
+        files = {"pairs.zip": upload.getvalue()}
+if data == "voc_sample":
+    c1.caption("14 photos are far too few for 21 classes: expect the network to learn mostly 'background'.")
+size = c2.select_slider("Image size", [32, 48, 64, 96], 64, key="unet_size")
+epochs = c2.slider("Epochs", 1, 40, 15, key="unet_epochs")
+train_depth = c2.slider("Levels", 1, 4, 3, key="unet_train_depth")
+if st.button("Train", type="primary", key="unet_train"):
+    with user_errors():
+        if data == "upload" and files is None:
+            st.warning("Upload a zip first.")
+        else:
+            params = {"data": data, "size": size, "epochs": epochs, "depth": train_depth, "base": 8, "seed": 0}
+            training.submit("unet_train", params, "unet_job", files=files)
+
+status = training.current("unet_job")
+
+
+@st.fragment(run_every=training.refresh_every(status))
+def show_job() -> None:
+    """Progress, curves and predictions of this session's U-Net job (refreshes itself while it runs)."""
+    job = training.current("unet_job")
+    if job is None:
+        st.info("No U-Net trained in this session yet: choose the data and press Train.")
+        return
+    training.status_box(job, "unet_job")
+    if job.metrics:
+        a, b = st.columns(2)
+        a.plotly_chart(curves_figure(job.metrics, ["loss"], "Training loss"), width="stretch", key="unet_loss")
+        b.plotly_chart(
+            curves_figure(job.metrics, ["iou", "dice"], "Validation IoU and Dice (foreground classes)"),
+            width="stretch",
+            key="unet_iou",
+        )
+        last = job.metrics[-1]
+        st.markdown(f"After epoch {last['epoch']}: **IoU {last['iou']:.3f}**, **Dice {last['dice']:.3f}**.")
+    previews = unet.load_previews(training.job_folder(job))
+    if previews["images"] is not None and previews["pred"]:
+        epochs_done = sorted(previews["pred"])
+        shown = (
+            st.select_slider("Predictions after epoch", epochs_done, epochs_done[-1], key="unet_view_epoch")
+            if len(epochs_done) > 1
+            else epochs_done[0]
+        )
+        st.image(
+            unet.preview_grid(previews["images"], previews["truth"], previews["pred"][shown]),
+            caption=f"Validation images: picture | true mask | prediction after epoch {shown}",
+        )
+        if previews["classes"]:
+            st.caption("Classes: " + ", ".join(escape_markdown(c) for c in previews["classes"]))
+
+
+show_job()

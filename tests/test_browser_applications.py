@@ -1,0 +1,74 @@
+"""The detection and segmentation pages in headless Chromium: move sliders, see the results change."""
+
+import re
+
+import pytest
+
+from tests.browser_helpers import exception_texts, screenshot, wait_idle
+
+pytestmark = pytest.mark.browser
+
+
+def slider(page, label: str):
+    """The thumb of the Streamlit slider with this label."""
+    return page.locator('[data-testid="stSlider"]').filter(has_text=label).get_by_role("slider").first
+
+
+def objects_shown(page) -> int:
+    text = page.get_by_text(re.compile(r"\d+ objects above score")).first.inner_text()
+    return int(re.search(r"(\d+) objects", text).group(1))
+
+
+def test_detection_page_in_the_browser(app_server, browser):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    js_errors: list[str] = []
+    page.on("pageerror", lambda e: js_errors.append(str(e)))
+    page.goto(app_server)  # a fresh server must run app.py first (see the report), then the page
+    wait_idle(page)
+    page.goto(f"{app_server}/detection")
+    wait_idle(page)
+    assert not exception_texts(page)
+    before = objects_shown(page)
+    thumb = slider(page, "Score threshold")
+    thumb.focus()
+    for _ in range(6):  # 0.10 -> 0.04: more boxes pass
+        thumb.press("ArrowLeft")
+    wait_idle(page)
+    page.get_by_text(re.compile(r"above score 0\.04")).first.wait_for(timeout=60_000)
+    assert objects_shown(page) > before
+    assert page.locator('[data-testid="stImage"] img').first.is_visible()
+    assert page.get_by_role("button", name="Detections (COCO JSON)").is_visible()
+    # The IoU demo: move box B far away, the IoU drops to 0.
+    thumb = slider(page, "B: x")
+    thumb.focus()
+    thumb.press("End")
+    wait_idle(page)
+    page.get_by_text(re.compile(r"IoU = 0 / \d+ = 0\.000")).first.wait_for(timeout=60_000)
+    wait_idle(page)
+    assert not exception_texts(page)
+    screenshot(page, "detection-interaction")
+    assert not js_errors, js_errors
+    ctx.close()
+
+
+def test_segmentation_page_in_the_browser(app_server, browser):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    page.goto(app_server)
+    wait_idle(page)
+    page.goto(f"{app_server}/segmentation")
+    wait_idle(page)
+    assert not exception_texts(page)
+    page.get_by_text(re.compile(r"4 clusters")).first.wait_for(timeout=60_000)
+    thumb = slider(page, "k-means: clusters K")
+    thumb.focus()
+    thumb.press("ArrowRight")
+    thumb.press("ArrowRight")
+    wait_idle(page)
+    page.get_by_text(re.compile(r"6 clusters")).first.wait_for(timeout=60_000)
+    wait_idle(page)
+    assert page.get_by_role("button", name=re.compile("Mask \\(PNG")).is_visible()
+    assert not exception_texts(page)
+    screenshot(page, "segmentation-interaction")
+    ctx.close()

@@ -1,0 +1,224 @@
+"""cnn_demo.detection against bare torchvision detectors with the same seeded random weights."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cnn_demo import detection as D
+from cnn_demo.errors import InputError
+from cnn_demo.images import load_image
+from cnn_demo.samples import load_sample
+from cnn_demo.tv_weights import WeightsMissing, weights_available
+from cnn_demo.weights import WeightsCorrupt
+
+FAST = "fasterrcnn_mobilenet_v3_large_320_fpn"
+SSD = "ssdlite320_mobilenet_v3_large"
+
+
+def scene(width: int, height: int, seed: int = 0) -> np.ndarray:
+    """A small colourful test picture: a gradient with a few filled rectangles."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    img = np.stack([x * 255 // max(width - 1, 1), y * 255 // max(height - 1, 1), np.full_like(x, 90)], -1)
+    for _ in range(4):
+        x0, y0 = rng.integers(0, width - 20), rng.integers(0, height - 20)
+        img[y0 : y0 + rng.integers(10, height // 2), x0 : x0 + rng.integers(10, width // 2)] = rng.integers(0, 255, 3)
+    return img.astype(np.uint8)
+
+
+def bare_torchvision(name: str, image, **kwargs) -> dict:
+    """What torchvision itself returns: the model built with ``kwargs``, fed ``weights.transforms()(image)``."""
+    model = D.build_torchvision_detector(name, pretrained=False, **kwargs)
+    transform = D.detector_info(name).weights_entry.transforms()
+    with torch.inference_mode():
+        out = model([transform(D.as_rgb_image(image))])[0]
+    return {k: v.numpy() for k, v in out.items()}
+
+
+def _thresholds(name: str, score: float, iou: float) -> dict:
+    if name.startswith("fasterrcnn"):
+        return {"box_score_thresh": score, "box_nms_thresh": iou}
+    return {"score_thresh": score, "nms_thresh": iou}
+
+
+@pytest.mark.parametrize(("name", "iou"), [(FAST, 0.3), (FAST, 0.7), (SSD, 0.5)])
+def test_detect_equals_bare_torchvision(name, iou):
+    img = scene(301, 203)
+    raw = D.run_detector(D._cached_detector(name, False), img)  # the detector detect() itself uses
+    score = float(np.quantile(raw.scores, 0.8))  # random weights: pick a threshold that keeps some boxes
+    ours = D.detect(img, name, score_threshold=score, iou_threshold=iou, pretrained=False)
+    ref = bare_torchvision(name, img, **_thresholds(name, score, iou))
+    assert len(ours) > 5
+    assert len(ours) == len(ref["boxes"])
+    np.testing.assert_allclose(ours.boxes, ref["boxes"], atol=1e-4)
+    np.testing.assert_allclose(ours.scores, ref["scores"], atol=1e-6)
+    np.testing.assert_array_equal(ours.label_ids, ref["labels"])
+    categories = D.detector_info(name).categories
+    assert ours.labels == [categories[i] for i in ref["labels"]]
+    assert not ours.pretrained
+
+
+def test_default_nms_and_count_match_torchvision():
+    from torchvision.models import get_model
+
+    for info in D.DETECTORS:
+        if "resnet50" in info.name and info.name != "retinanet_resnet50_fpn_v2":
+            continue  # building every ResNet-50 detector costs seconds; RetinaNet stands for the one-stage ones
+        model = get_model(info.name, weights=None, weights_backbone=None, num_classes=len(info.categories))
+        heads = getattr(model, "roi_heads", model)
+        assert heads.nms_thresh == info.default_iou, info.name
+        assert heads.detections_per_img == info.default_max, info.name
+
+
+def test_boxes_in_original_pixels_for_odd_sizes():
+    # 1001×257 is shrunk to about 640×164 inside the network; boxes must come back in the 1001×257 frame.
+    img = scene(1001, 257, seed=3)
+    raw = D.run_detector(D._cached_detector(FAST, False), img)
+    assert raw.image_size == (1001, 257)
+    assert raw.boxes[:, 2].max() > 700  # would be ≤ 640 in the network's resized frame
+    assert raw.boxes[:, [0, 2]].min() >= 0 and raw.boxes[:, [0, 2]].max() <= 1001
+    assert raw.boxes[:, [1, 3]].min() >= 0 and raw.boxes[:, [1, 3]].max() <= 257
+
+
+def test_exif_rotated_upload():
+    arr = scene(200, 120, seed=5)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="JPEG", exif=exif, quality=95)
+    loaded = load_image(buf.getvalue())
+    assert loaded.size == (120, 200)
+    dets = D.detect(loaded, FAST, score_threshold=0.0, pretrained=False)
+    assert dets.image_size == (120, 200)
+    assert dets.boxes[:, 2].max() <= 120 and dets.boxes[:, 3].max() <= 200
+    assert dets.boxes[:, 3].max() > 150  # spans the tall side: the rotation was applied
+    # A PIL image still carrying its EXIF tag is rotated the same way by detect itself.
+    direct = D.detect(Image.open(io.BytesIO(buf.getvalue())), FAST, score_threshold=0.0, pretrained=False)
+    np.testing.assert_allclose(direct.boxes, dets.boxes, atol=1e-4)
+
+
+def test_filter_class_and_count():
+    img = scene(160, 120)
+    info = D.detector_info(FAST)
+    raw = D.run_detector(D._cached_detector(FAST, False), img)
+    everything = D.filter_detections(raw, info, score_threshold=0.0, iou_threshold=0.5)
+    top = everything.labels[0]
+    only = D.filter_detections(raw, info, score_threshold=0.0, iou_threshold=0.5, classes=[top])
+    assert len(only) > 0 and set(only.labels) == {top}
+    assert len(D.filter_detections(raw, info, score_threshold=0.0, max_detections=3)) == 3
+    assert len(D.filter_detections(raw, info, score_threshold=1.0)) == 0
+    # Stricter NMS never keeps more boxes; re-filtering never re-runs the network (same raw object).
+    assert len(D.filter_detections(raw, info, score_threshold=0.0, iou_threshold=0.2)) <= len(everything)
+    with pytest.raises(InputError, match="Unknown class"):
+        D.filter_detections(raw, info, classes=["unicorn"])
+    with pytest.raises(InputError):
+        D.filter_detections(raw, info, score_threshold=1.5)
+    with pytest.raises(InputError, match="no detector"):
+        D.detect(img, "yolo9000")
+
+
+def test_coco_json_and_drawing():
+    img = scene(160, 120)
+    dets = D.detect(img, FAST, score_threshold=0.0, pretrained=False, max_detections=5)
+    doc = json.loads(D.to_coco_json(dets, image_id=7, file_name="x.png"))
+    assert doc["images"][0] == {"id": 7, "file_name": "x.png", "width": 160, "height": 120}
+    assert len(doc["annotations"]) == 5
+    for ann, box, score in zip(doc["annotations"], dets.boxes, dets.scores, strict=True):
+        x, y, w, h = ann["bbox"]
+        np.testing.assert_allclose([x, y, x + w, y + h], box, atol=0.02)
+        assert ann["score"] == pytest.approx(float(score), abs=1e-4)
+    drawn = D.draw_detections(img, dets)
+    assert drawn.shape == img.shape and drawn.dtype == np.uint8
+    x0, y0 = int(dets.boxes[0][0]), int(dets.boxes[0][1])
+    assert tuple(drawn[min(y0 + 5, 119), min(x0, 159)]) == D.palette_colour(dets.label_ids[0])
+    assert np.array_equal(D.draw_detections(img, D.detect(img, FAST, score_threshold=1.0, pretrained=False)), img)
+
+
+def test_faster_rcnn_internals():
+    img = scene(451, 300)
+    det = D.build_detector(FAST, pretrained=False)
+    it = D.faster_rcnn_internals(det, img)
+    assert it.level_names == ["0", "1", "pool"]
+    assert it.anchors_per_location == 15  # 5 sizes × 3 aspect ratios
+    for (rows, cols), anchors in zip(it.feature_sizes, it.anchors, strict=True):
+        assert anchors.shape == (rows * cols * 15, 4)
+    # The anchors of one cell share its centre: (col, row) × the stride, in original pixels.
+    a = D.anchors_at(it, 0, 3, 5)
+    centres = np.stack([(a[:, 0] + a[:, 2]) / 2, (a[:, 1] + a[:, 3]) / 2], 1)
+    np.testing.assert_allclose(centres, np.tile([[5 * it.strides[0], 3 * it.strides[0]]], (15, 1)), rtol=1e-3)
+    # Proposals are what torchvision's RPN returns, mapped back to the original image.
+    from torchvision.models.detection.transform import resize_boxes
+
+    with torch.inference_mode():
+        images, _ = det.model.transform([det.info.weights_entry.transforms()(D.as_rgb_image(img))])
+        props, _ = det.model.rpn(images, det.model.backbone(images.tensors))
+    expected = resize_boxes(props[0], images.image_sizes[0], (300, 451)).numpy()
+    np.testing.assert_allclose(it.proposals, expected, atol=1e-3)
+    assert np.all(np.diff(it.objectness) <= 1e-6)  # best first
+    with pytest.raises(InputError, match="two-stage"):
+        D.faster_rcnn_internals(D.build_detector(SSD, pretrained=False), img)
+
+
+def test_missing_weights_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNN_DEMO_WEIGHTS_DIR", str(tmp_path))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    with pytest.raises(WeightsMissing, match=r"fasterrcnn_mobilenet_v3_large_320_fpn-907ea3f9\.pth") as err:
+        D.build_detector(FAST, pretrained=True)
+    assert str(tmp_path) in str(err.value)
+    assert isinstance(err.value, InputError)
+
+
+def test_weights_file_is_loaded(tmp_path, monkeypatch):
+    # A saved copy of the seeded network stands in for the real COCO file: it must load into a fresh model.
+    model = D.build_torchvision_detector(SSD, pretrained=False, seed=7)
+    entry = D.detector_info(SSD).weights_entry
+    torch.save(model.state_dict(), tmp_path / entry.url.rsplit("/", 1)[-1])
+    monkeypatch.setenv("CNN_DEMO_WEIGHTS_DIR", str(tmp_path))
+    # Its sha256 does not match the prefix in the published file name, so it is refused as damaged...
+    with pytest.raises(WeightsCorrupt, match="damaged"):
+        D.build_detector(SSD, pretrained=True)
+    # ...and, with the hash check passed, its tensors load into a fresh network.
+    monkeypatch.setattr("cnn_demo.weights.verify", lambda path: True)
+    loaded = D.build_detector(SSD, pretrained=True)
+    for (k, v), w in zip(model.state_dict().items(), loaded.model.state_dict().values(), strict=True):
+        assert torch.equal(v, w.cpu()), k
+    assert loaded.label == D.detector_info(SSD).title
+    assert "UNTRAINED" in D.build_detector(SSD, pretrained=False).label
+
+
+@pytest.mark.pretrained
+@pytest.mark.skipif(not weights_available(D.detector_info(FAST).weights_entry), reason="COCO weights absent")
+def test_pretrained_finds_chelsea_the_cat():
+    dets = D.detect(load_sample("chelsea"), FAST, score_threshold=0.5)
+    assert "cat" in dets.labels
+
+
+@pytest.mark.parametrize("name", ["retinanet_resnet50_fpn_v2", "fcos_resnet50_fpn"])
+def test_raw_post_processing_of_dense_detectors(name):
+    # The ResNet-50 detectors run on a 128 px resize here to stay fast; both sides get the same size.
+    img = scene(120, 90, seed=4)
+    info = D.detector_info(name)
+    # One ResNet-50 build (slow) serves both sides: a copy is relaxed for raw candidates, the original stays bare.
+    bare = D.build_torchvision_detector(name, pretrained=False, min_size=128, max_size=160)
+    relaxed = copy.deepcopy(bare)
+    for attr, value in D._relaxed_kwargs(info).items():
+        setattr(relaxed, attr, value)
+    assert D.detection_raw.install(relaxed)
+    raw = D.run_detector(D.Detector(info, relaxed, False), img)
+    score = float(np.quantile(raw.scores, 0.9))
+    ours = D.filter_detections(raw, info, score_threshold=score, iou_threshold=0.4, max_detections=50)
+    bare.score_thresh, bare.nms_thresh, bare.detections_per_img = score, 0.4, 50
+    with torch.inference_mode():
+        out = bare([info.weights_entry.transforms()(D.as_rgb_image(img))])[0]
+    ref = {k: v.numpy() for k, v in out.items()}
+    assert len(ours) > 3 and len(ours) == len(ref["boxes"])
+    np.testing.assert_allclose(ours.boxes, ref["boxes"], atol=1e-4)
+    np.testing.assert_allclose(ours.scores, ref["scores"], atol=1e-6)
+    np.testing.assert_array_equal(ours.label_ids, ref["labels"])

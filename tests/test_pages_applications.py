@@ -1,0 +1,122 @@
+"""AppTests of the Applications pages: change widgets, check what the pages show."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from cnn_demo import jobs
+from cnn_demo.detection import DEFAULT_DETECTOR, detector_info
+from cnn_demo.tv_weights import weights_available
+from tests.conftest import app_test, assert_no_exception
+
+
+def texts(at) -> str:
+    return " ".join(m.value for m in at.markdown)
+
+
+def n_objects(at) -> int:
+    return int(re.search(r"\*\*(\d+) objects\*\*", texts(at)).group(1))
+
+
+def image_captions(at) -> str:
+    return " ".join(c.proto.imgs[0].caption for c in at.get("image") if c.proto.imgs)
+
+
+def chart(at, key: str) -> dict:
+    return json.loads(next(c for c in at.get("plotly_chart") if c.proto.id and key in c.proto.id).proto.spec)
+
+
+def test_detection_page_sliders_filter_and_iou():
+    at = app_test("pages/detection.py")
+    assert_no_exception(at)
+    if not weights_available(detector_info(DEFAULT_DETECTOR).weights_entry):
+        assert any("Untrained network" in w.value for w in at.warning)
+    at.slider(key="detection_score").set_value(0.05).run()
+    many = n_objects(at)
+    assert 10 < many < 100
+    assert "from 1000 raw candidates" in texts(at)
+    at.slider(key="detection_iou").set_value(0.2).run()  # stricter NMS: fewer boxes, same raw candidates
+    fewer = n_objects(at)
+    assert fewer < many
+    at.number_input(key="detection_max").set_value(3).run()
+    assert n_objects(at) == 3
+    table = at.dataframe[0].value
+    assert len(table) == 3
+    top_class = table["class"].iloc[0]
+    at.number_input(key="detection_max").set_value(100).run()
+    at.multiselect(key="detection_classes").set_value([top_class]).run()
+    assert set(at.dataframe[0].value["class"]) == {top_class}
+    # Inside Faster R-CNN: the proposals slider sets how many boxes the second figure draws.
+    at.slider(key="detection_topk").set_value(7).run()
+    names = [t.get("name", "") for t in chart(at, "detection_props_fig")["data"]]
+    assert "proposals (7)" in names
+    at.selectbox(key="detection_level").set_value(2).run()
+    assert_no_exception(at)
+
+
+def test_detection_page_iou_of_two_boxes():
+    at = app_test("pages/detection.py")
+    for k, v in {"ax": 10, "ay": 10, "aw": 20, "ah": 20, "bx": 20, "by": 20, "bw": 20, "bh": 20}.items():
+        at.slider(key=f"detection_{k}").set_value(v)
+    at.run()
+    # Hand-computed: overlap 10×10 = 100, union 400 + 400 - 100 = 700.
+    assert "IoU = 100 / 700 = 0.143" in texts(at)
+    at.slider(key="detection_bx").set_value(60).run()
+    assert "IoU = 0 / 800 = 0.000" in texts(at)
+
+
+def test_segmentation_page_models_and_clusters():
+    at = app_test("pages/segmentation.py")
+    assert_no_exception(at)
+    at.slider(key="segmentation_k").set_value(3).run()
+    assert "3 clusters" in image_captions(at)
+    at.slider(key="segmentation_spatial").set_value(2.0).run()
+    assert "colour + position" in image_captions(at)
+    at.selectbox(key="segmentation_model").set_value("lraspp_mobilenet_v3_large").run()
+    assert_no_exception(at)
+    assert "LR-ASPP" in image_captions(at)
+    shares = chart(at, "segmentation_shares")
+    assert abs(sum(shares["data"][0]["x"]) - 100) < 1e-6
+
+
+@pytest.fixture
+def state_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNN_DEMO_STATE_DIR", str(tmp_path / "state"))
+    return tmp_path / "state"
+
+
+def test_unet_page_shapes_and_training(state_dir):
+    at = app_test("pages/unet.py")
+    assert_no_exception(at)
+    assert len(at.dataframe[0].value) == 1 + 3 + 1 + 3 + 1
+    at.slider(key="unet_depth").set_value(2).run()
+    table = at.dataframe[0].value
+    assert len(table) == 1 + 2 + 1 + 2 + 1
+    assert list(table["height"]) == [128, 128, 64, 32, 64, 128, 128]
+    at.select_slider(key="unet_size").set_value(32)
+    at.slider(key="unet_epochs").set_value(2)
+    at.slider(key="unet_train_depth").set_value(2)
+    at.button(key="unet_train").click().run()
+    job_id = at.session_state["unet_job"]
+    assert "queue" in " ".join(str(p.proto) for p in at.get("progress"))
+    assert jobs.run_job(job_id) == "done"  # what the worker process does
+    at.run()
+    assert_no_exception(at)
+    assert "After epoch 2: **IoU" in texts(at)
+    assert at.select_slider(key="unet_view_epoch").value == 2
+
+
+def test_localization_page_training(state_dir):
+    at = app_test("pages/localization.py")
+    assert_no_exception(at)
+    at.slider(key="localization_epochs").set_value(1)
+    at.select_slider(key="localization_ntrain").set_value(300)
+    at.button(key="localization_train").click().run()
+    assert jobs.run_job(at.session_state["localization_job"]) == "done"
+    at.run()
+    assert_no_exception(at)
+    assert "After epoch 1: mean **IoU" in texts(at)
+    assert image_captions(at).count("IoU") == 8
