@@ -165,8 +165,7 @@ def load_image(
 
     if max_side is not None and max(out.size) > max_side:
         scale = max_side / max(out.size)
-        # Very elongated images keep at least MIN_SIDE pixels across, so every page can still work on them.
-        new_size = (max(MIN_SIDE, round(out.width * scale)), max(MIN_SIDE, round(out.height * scale)))
+        new_size = (max(1, round(out.width * scale)), max(1, round(out.height * scale)))
         out = out.resize(new_size, Image.Resampling.LANCZOS)
     return out
 

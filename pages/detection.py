@@ -6,7 +6,7 @@ import streamlit as st
 from cnn_demo import detection
 from cnn_demo.images import to_png_bytes
 from cnn_demo.metrics import box_intersection, box_iou
-from cnn_demo.ui.common import user_errors
+from cnn_demo.ui.common import index_slider, user_errors
 from cnn_demo.ui.picker import image_picker
 from cnn_demo.ui.vision import detector_weights, raw_detections, rcnn_internals, weights_badge
 from cnn_demo.viz_applications import BoxGroup, boxes_figure, iou_figure
@@ -127,14 +127,17 @@ with user_errors():
     c1, c2, c3 = st.columns(3)
     level = c1.selectbox("Feature level", range(len(levels)), key="detection_level", format_func=lambda i: levels[i])
     rows, cols = internals.feature_sizes[level]
-    row = c2.slider("Cell row", 0, rows - 1, rows // 2, key="detection_cell_row")
-    col = c3.slider("Cell column", 0, cols - 1, cols // 2, key="detection_cell_col")
+    row = index_slider(c2, "Cell row", rows, key="detection_cell_row")
+    col = index_slider(c3, "Cell column", cols, key="detection_cell_col")
     anchors = detection.anchors_at(internals, level, row, col)
     centres = internals.anchors[level].reshape(rows * cols, internals.anchors_per_location, 4)[:, 0]
     centre_pts = np.stack([(centres[:, 0] + centres[:, 2]) / 2, (centres[:, 1] + centres[:, 3]) / 2], 1)
     n_anchors = sum(len(a) for a in internals.anchors)
-    top = st.slider(
-        "Region proposals to show", 1, len(internals.proposals), min(20, len(internals.proposals)), key="detection_topk"
+    n_props = len(internals.proposals)
+    top = (
+        st.slider("Region proposals to show", 1, n_props, min(20, n_props), key="detection_topk")
+        if n_props > 1
+        else n_props
     )
     tab1, tab2, tab3 = st.tabs(["1. Anchors", "2. Region proposals (RPN)", "3. Final boxes"])
     dots = BoxGroup("anchor centres", np.hstack([centre_pts - 1, centre_pts + 1]), "#ffffff", width=1)

@@ -34,3 +34,12 @@ def sidebar() -> None:
     with st.sidebar:
         st.caption(f"Running on {describe_device()}")
         st.caption("Follows the lecture *Convolutional Neural Networks* (Chun-Hao Yang).")
+
+
+def index_slider(container, label: str, count: int, default: int | None = None, *, key: str) -> int:
+    """A slider over 0..count-1 that degrades gracefully when there is only one choice (tiny or strip images)."""
+    if count <= 1:
+        container.caption(f"{label}: 0 (only one)")
+        return 0
+    value = count // 2 if default is None else min(max(default, 0), count - 1)
+    return int(container.slider(label, 0, count - 1, value, key=key))
