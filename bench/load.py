@@ -144,13 +144,19 @@ async def run_sessions(base: str, paths: list[str], n: int, pid: int) -> dict:
     return results
 
 
-def submit_background_jobs() -> list[str]:
-    """Two fine-tuning jobs on a built-in dataset, when the job queue exists."""
-    try:
-        from cnn_demo import bench_support
-    except ImportError:
-        return []
-    return bench_support.submit_finetune_jobs(2)
+def submit_background_jobs(n: int = 2) -> list[str]:
+    """``n`` full fine-tuning jobs on the built-in texture dataset, run by the app's worker during the load."""
+    from cnn_demo import datasets, finetune, jobs
+
+    ds = datasets.load_builtin("textures")
+    data = datasets.dataset_to_zip(ds, datasets.split_dataset(ds, 0.25, seed=0))
+    ids = []
+    for i in range(n):
+        cfg = finetune.TrainConfig(backbone="cifar_resnet20", pretrained=False, strategy="full", epochs=20, seed=i)
+        ids.append(
+            jobs.submit("finetune", {"config": cfg.to_dict()}, owner=f"load-bench-{i}", files={"data.zip": data})
+        )
+    return ids
 
 
 def main() -> None:
@@ -192,7 +198,7 @@ def main() -> None:
     )
     try:
         os.environ["CNN_DEMO_STATE_DIR"] = str(state)
-        jobs = submit_background_jobs()
+        jobs = submit_background_jobs(2)
         probe = HealthProbe(app.url)
         probe.start()
         t0 = time.perf_counter()
@@ -200,6 +206,10 @@ def main() -> None:
         app_seconds = time.perf_counter() - t0
         probe.stop_event.set()
         probe.join()
+        from cnn_demo import jobs as jobs_mod
+
+        statuses = [jobs_mod.status(j, f"load-bench-{i}") for i, j in enumerate(jobs)]
+        job_states = [f"{st.state} {st.done}/{st.total} epochs" for st in statuses]
         bare_res = asyncio.run(run_sessions(bare.url, [""], args.sessions, bare.proc.pid))
     finally:
         app.stop()
@@ -211,7 +221,7 @@ def main() -> None:
     report = {
         "sessions": args.sessions,
         "pages": paths,
-        "background_jobs": len(jobs),
+        "background_jobs": job_states,
         "health_p95_ms": round(p95(probe.latencies) * 1000, 1),
         "health_failures": probe.failures,
         "first_content_p95_s": round(app_p95, 2),

@@ -135,11 +135,32 @@ class Segmentation:
     pretrained: bool = True
 
 
+#: Longest side the network may be fed after its own resize (the short side goes to ~520 px).
+MAX_NETWORK_SIDE = 4096
+
+
+def _check_network_input_size(img: Image.Image, preprocess: object) -> None:
+    """Refuse strips whose short side, resized as the weights prescribe, would make a gigantic network input."""
+    resize = getattr(preprocess, "resize_size", None)
+    if not resize:
+        return
+    short, long = min(img.size), max(img.size)
+    resized_long = round(long * resize[0] / short)
+    if resized_long > MAX_NETWORK_SIDE:
+        raise InputError(
+            f"This image is {img.width}×{img.height} pixels: the network first resizes its short side to "
+            f"{resize[0]} pixels, which would make it {resized_long:,} pixels long. Please crop it to a less "
+            "elongated picture (at most about 1:8)."
+        )
+
+
 @torch.inference_mode()
 def run_segmenter(segmenter: Segmenter, image: Image.Image | np.ndarray) -> Segmentation:
     """Segment ``image``: weights-entry preprocessing, network, bilinear resize of the scores, per-pixel argmax."""
     img = as_rgb_image(image)
-    batch = segmenter.info.weights_entry.transforms()(img).unsqueeze(0).to(get_device())
+    preprocess = segmenter.info.weights_entry.transforms()
+    _check_network_input_size(img, preprocess)
+    batch = preprocess(img).unsqueeze(0).to(get_device())
     start = time.perf_counter()
     logits = segmenter.model(batch)["out"]
     logits = F.interpolate(logits, size=(img.height, img.width), mode="bilinear", align_corners=False)

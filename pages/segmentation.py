@@ -29,6 +29,7 @@ if img is None:
     st.stop()
 arr = np.asarray(img)
 
+seg = None
 with user_errors():
     seg = semantic_labels(name, state.pretrained, arr)
     shares = segmentation.class_shares(seg.labels, seg.class_names)
@@ -85,7 +86,10 @@ with user_errors():
     km = kmeans_labels(arr, k, spatial, 0)
     sp = slic_labels(arr, n_segments, compactness)
     a, b, c = st.columns(3)
-    a.image(segmentation.overlay(arr, seg.labels, opacity), caption=f"Supervised: {titles[name]}", width="stretch")
+    if seg is not None:
+        a.image(segmentation.overlay(arr, seg.labels, opacity), caption=f"Supervised: {titles[name]}", width="stretch")
+    else:
+        a.info("The network could not run on this image (see the message above); the unsupervised methods still can.")
     palette = segmentation.VOC_COLOURS[1 : k + 1]
     b.image(
         segmentation.mean_colour_image(arr, km),

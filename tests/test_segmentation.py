@@ -145,3 +145,18 @@ def test_pretrained_file_with_aux_head_loads(tmp_path, monkeypatch):
     for k, v in loaded.items():
         assert torch.equal(v.cpu(), state[k]), k
     assert not any(k.startswith("aux_classifier") for k in loaded)
+
+
+def test_extreme_strip_is_refused_before_the_network_runs():
+    """A 2000×8 strip would be resized to 130,000×520 by the weights' transform: refused with a message."""
+    import time
+
+    from PIL import Image
+
+    from cnn_demo.errors import InputError
+    from cnn_demo.segmentation import segment
+
+    t0 = time.perf_counter()
+    with pytest.raises(InputError, match="130,000 pixels long"):
+        segment(Image.new("RGB", (2000, 8)), pretrained=False)
+    assert time.perf_counter() - t0 < 30
