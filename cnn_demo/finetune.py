@@ -342,17 +342,34 @@ def read_data(path: str | Path, val_fraction: float = 0.2, seed: int = 0) -> Ima
     return from_dataset(datasets.load_dataset(path), val_fraction=val_fraction, seed=seed)
 
 
+def pack_dataset(ds: Dataset, split: Split, max_side: int = 320) -> bytes:
+    """Like :func:`pack_data` straight from a ``cnn_demo.datasets`` Dataset and split, without copying its images."""
+    ds.require_trainable()
+    parts = {
+        "train": ((ds.images[int(i)] for i in split.train), [int(ds.labels[int(i)]) for i in split.train]),
+        "val": ((ds.images[int(i)] for i in split.val), [int(ds.labels[int(i)]) for i in split.val]),
+    }
+    if not parts["train"][1] or not parts["val"][1]:
+        raise InputError("Both the training and the validation split need images.")
+    return _pack(list(ds.class_names), parts, max_side)
+
+
 def pack_data(data: ImageData, max_side: int = 320) -> bytes:
     """Serialise :class:`ImageData` as a zip (``manifest.json`` + PNGs) to hand it to a job."""
+    parts = {
+        "train": (iter(data.train_images), data.train_labels),
+        "val": (iter(data.val_images), data.val_labels),
+    }
+    return _pack(data.class_names, parts, max_side)
+
+
+def _pack(class_names: list[str], parts: dict[str, tuple], max_side: int) -> bytes:
     buf = io.BytesIO()
-    manifest: dict[str, Any] = {"class_names": data.class_names, "train": [], "val": []}
+    manifest: dict[str, Any] = {"class_names": class_names, "train": [], "val": []}
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
-        for split, imgs, labels in (
-            ("train", data.train_images, data.train_labels),
-            ("val", data.val_images, data.val_labels),
-        ):
+        for split, (imgs, labels) in parts.items():
             for i, (im, y) in enumerate(zip(imgs, labels, strict=True)):
-                im = im.convert("RGB")
+                im = as_image(im) if isinstance(im, np.ndarray) else im.convert("RGB")
                 if max(im.size) > max_side:
                     im = im.copy()
                     im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
@@ -439,7 +456,8 @@ def _batch(images: Sequence[Image.Image], tf: Callable) -> torch.Tensor:
 def _shrink(images: Sequence[Image.Image], side: int) -> list[Image.Image]:
     out = []
     for im in images:
-        im = im.convert("RGB")
+        if im.mode != "RGB":
+            im = im.convert("RGB")
         if min(im.size) > side:
             scale = side / min(im.size)
             im = im.resize(
@@ -529,7 +547,7 @@ def _device_of(module: nn.Module) -> torch.device:
 
 @torch.no_grad()
 def extract_features(
-    features: nn.Module, images: Sequence[Image.Image], tf: Callable, batch_size: int = 64
+    features: nn.Module, images: Sequence[Image.Image], tf: Callable, batch_size: int = 32
 ) -> torch.Tensor:
     """Pooled features of ``images`` (backbone in eval mode, no gradients)."""
     features.eval()

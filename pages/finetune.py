@@ -140,7 +140,7 @@ if st.button(
     icon=":material/rocket_launch:",
 ):
     with user_errors():
-        blob = finetune.pack_data(finetune.from_dataset(ds, split=split))
+        blob = finetune.pack_dataset(ds, split)
         job_id = jobs.submit(
             "finetune",
             {"config": cfg.to_dict(), "onnx": want_onnx, "dataset": ds.name},

@@ -239,6 +239,14 @@ def test_pack_unpack_and_prediction_of_files(data):
     back = finetune.unpack_data(finetune.pack_data(data))
     assert back.class_names == data.class_names and back.val_labels == data.val_labels
     assert np.array_equal(np.asarray(back.train_images[3]), np.asarray(data.train_images[3]))
+    from cnn_demo import datasets
+
+    ds = datasets.load_builtin("faces")
+    split = datasets.split_dataset(ds, 0.25, seed=1)
+    direct = finetune.unpack_data(finetune.pack_dataset(ds, split))
+    via = finetune.from_dataset(ds, split=split)
+    assert direct.train_labels == via.train_labels and direct.class_names == via.class_names
+    assert np.array_equal(np.asarray(direct.val_images[-1]), np.asarray(via.val_images[-1]))
     small = finetune.unpack_data(finetune.pack_data(data), max_side=20)
     assert small.train_images[0].size == (20, 20) and len(small.val_images) == len(data.val_images)
     assert finetune.keep_side(cfg(image_size=32)) == 48  # room for random crops at 32 px
