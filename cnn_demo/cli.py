@@ -157,7 +157,7 @@ def _cmd_weights(args: argparse.Namespace) -> int:
         print(f"weights folder: {weights.weights_dir()}  (set {weights.WEIGHTS_ENV} to change)")
         for s in weights.status():
             where = str(s.path) if s.path else "MISSING"
-            print(f"{'ok ' if s.path else '-- '} {s.model:38s} {s.filename:45s} {where}")
+            print(f"{'ok ' if s.path else '-- '} {s.model:38s} {s.filename:52s} {where}")
         return 0
     if args.action == "fetch":
         if not args.names:

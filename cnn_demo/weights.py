@@ -78,10 +78,23 @@ def hub_dir() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
+def vision_task_models() -> list[str]:
+    """torchvision's detection and segmentation networks the app offers (not in the classification registry)."""
+    from cnn_demo.detection import DETECTORS
+    from cnn_demo.segmentation import SEGMENTERS
+
+    return [d.name for d in DETECTORS] + [s.name for s in SEGMENTERS]
+
+
 def weights_spec(name: str) -> WeightsSpec:
-    """The :class:`WeightsSpec` of a registered model with pretrained weights."""
+    """The :class:`WeightsSpec` of a registered model (or offered detector/segmenter) with pretrained weights."""
     from cnn_demo.models.registry import get_info
 
+    if name in vision_task_models():
+        from torchvision.models import get_model_weights
+
+        url = get_model_weights(name).DEFAULT.url
+        return WeightsSpec(name, "torchvision", (url.rsplit("/", 1)[-1],), url=url)
     info = get_info(name)
     if not info.has_pretrained:
         raise InputError(f"The model {name} has no pretrained weights; create it with pretrained=False.")
@@ -284,7 +297,7 @@ def status() -> list[WeightsStatus]:
     from cnn_demo.models.registry import list_models
 
     out = []
-    for name in list_models(pretrained=True):
+    for name in [*list_models(pretrained=True), *vision_task_models()]:
         spec = weights_spec(name)
         out.append(WeightsStatus(name, spec.filename, find(name)))
     return out

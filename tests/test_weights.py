@@ -197,7 +197,7 @@ def test_weights_cli_lists_what_is_present(folders, capsys):
     lines = {line.split()[1]: line for line in out.splitlines()[1:]}
     assert lines["cifar_resnet56"].startswith("ok") and str(wdir) in lines["cifar_resnet56"]
     assert lines["alexnet"].startswith("--") and "MISSING" in lines["alexnet"]
-    assert set(lines) == set(models.list_models(pretrained=True))
+    assert set(lines) == set(models.list_models(pretrained=True)) | set(weights.vision_task_models())
     assert main(["weights", "verify"]) == 0
     assert "sha256 prefix matches" in capsys.readouterr().out
     assert main(["weights", "fetch"]) == 2
@@ -211,3 +211,20 @@ def test_a_failed_download_says_what_to_do(folders, monkeypatch):
     with pytest.raises(weights.WeightsMissing, match=r"Downloading the weights of resnet18 failed .*resnet18-f37072fd"):
         weights.resolve("resnet18", download=True)
     assert main(["weights", "fetch", "resnet18"]) == 2
+
+
+def test_detector_and_segmenter_weights_are_listed_and_found(folders):
+    """`weights list` covers the detection/segmentation networks, and a file placed in the folder is found."""
+    from cnn_demo import weights
+
+    listed = {s.model: s for s in weights.status()}
+    assert {"fasterrcnn_mobilenet_v3_large_320_fpn", "deeplabv3_mobilenet_v3_large"} <= set(listed)
+    spec = weights.weights_spec("fasterrcnn_mobilenet_v3_large_320_fpn")
+    assert spec.filename == "fasterrcnn_mobilenet_v3_large_320_fpn-907ea3f9.pth"
+    assert weights.find("fasterrcnn_mobilenet_v3_large_320_fpn") is None
+    placed = weights.weights_dir() / spec.filename
+    placed.parent.mkdir(parents=True, exist_ok=True)
+    placed.write_bytes(b"not really weights")
+    assert weights.find("fasterrcnn_mobilenet_v3_large_320_fpn") == placed
+    with pytest.raises(weights.WeightsCorrupt):
+        weights.verify(placed)
