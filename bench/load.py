@@ -47,7 +47,7 @@ def web_rss(pid: int) -> int:
     try:
         proc = psutil.Process(pid)
         for child in proc.children(recursive=True):
-            if "streamlit" in " ".join(child.cmdline()):
+            if "app.py" in " ".join(child.cmdline()):
                 return child.memory_info().rss
         return proc.memory_info().rss
     except psutil.NoSuchProcess:
@@ -149,7 +149,7 @@ def submit_background_jobs(n: int = 2) -> list[str]:
     from cnn_demo import datasets, finetune, jobs
 
     ds = datasets.load_builtin("textures")
-    data = datasets.dataset_to_zip(ds, datasets.split_dataset(ds, 0.25, seed=0))
+    data = finetune.pack_dataset(ds, datasets.split_dataset(ds, 0.25, seed=0))
     ids = []
     for i in range(n):
         cfg = finetune.TrainConfig(backbone="cifar_resnet20", pretrained=False, strategy="full", epochs=20, seed=i)

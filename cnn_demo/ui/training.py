@@ -6,7 +6,6 @@ The page never trains in its own script thread; a worker (``python -m cnn_demo w
 
 from __future__ import annotations
 
-import secrets
 import time
 from pathlib import Path
 
@@ -15,13 +14,12 @@ import streamlit as st
 from cnn_demo import jobs
 from cnn_demo.errors import InputError
 from cnn_demo.settings import get_settings
+from cnn_demo.ui.jobs import current_owner
 
 
 def owner_id() -> str:
-    """An unguessable id of this browser session: jobs belong to it, and only it sees them."""
-    if "jobs_owner" not in st.session_state:
-        st.session_state["jobs_owner"] = secrets.token_urlsafe(16)
-    return st.session_state["jobs_owner"]
+    """The owner of this browser's jobs: the same identity the fine-tuning page uses, so only it sees them."""
+    return current_owner()
 
 
 def submit(kind: str, params: dict, key: str, files: dict[str, bytes] | None = None) -> str:
