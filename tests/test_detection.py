@@ -222,3 +222,21 @@ def test_raw_post_processing_of_dense_detectors(name):
     np.testing.assert_allclose(ours.boxes, ref["boxes"], atol=1e-4)
     np.testing.assert_allclose(ours.scores, ref["scores"], atol=1e-6)
     np.testing.assert_array_equal(ours.label_ids, ref["labels"])
+
+
+def test_mask_rcnn_masks_equal_bare_torchvision():
+    """Mask R-CNN: boxes, scores, labels and instance masks equal torchvision's at its own NMS threshold."""
+    name = "maskrcnn_resnet50_fpn_v2"
+    img = scene(160, 120, seed=5)
+    raw = D.run_detector(D._cached_detector(name, False), img)
+    score = float(np.quantile(raw.scores, 0.5))
+    ours = D.detect(img, name, score_threshold=score, pretrained=False)
+    ref = bare_torchvision(name, img, box_score_thresh=score)
+    assert len(ours) > 2 and len(ours) == len(ref["boxes"])
+    np.testing.assert_allclose(ours.boxes, ref["boxes"], atol=1e-4)
+    np.testing.assert_allclose(ours.scores, ref["scores"], atol=1e-6)
+    np.testing.assert_array_equal(ours.label_ids, ref["labels"])
+    assert ours.masks is not None and ours.masks.shape == (len(ours), 120, 160)
+    np.testing.assert_array_equal(ours.masks, ref["masks"][:, 0] > 0.5)
+    annotated = D.draw_detections(img, ours)
+    assert np.asarray(annotated).shape[:2] == (120, 160)
