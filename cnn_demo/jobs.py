@@ -637,6 +637,8 @@ def run_worker(settings: Settings | None = None) -> None:
     s = settings or get_settings()
     s.jobs_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if s.worker_nice and hasattr(os, "nice"):
+        os.nice(s.worker_nice)  # job processes inherit it: a class training at once cannot starve the web server
     huey = get_huey(s)
     stop = threading.Event()
     threading.Thread(target=_watchdog, args=(s, stop), daemon=True, name="cnn-demo-watchdog").start()

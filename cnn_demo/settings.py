@@ -62,6 +62,8 @@ class Settings:
     #: How often a worker re-queues an interrupted job by itself before leaving it to the user
     #: (``CNN_DEMO_AUTO_RESUME``).
     auto_resume: int = 2
+    #: CPU priority given up by worker processes (``CNN_DEMO_WORKER_NICE``, 0-19): training yields to the pages.
+    worker_nice: int = 10
     #: Extra modules registering job kinds, comma-separated (``CNN_DEMO_JOB_MODULES``; e.g. plug-ins, tests).
     extra_job_modules: tuple[str, ...] = ()
 
@@ -88,6 +90,7 @@ class Settings:
             artifact_hours=_float(env, "CNN_DEMO_ARTIFACT_HOURS", 72.0, 0.01),
             heartbeat_timeout_s=_float(env, "CNN_DEMO_HEARTBEAT_TIMEOUT", 60.0, 1.0),
             auto_resume=_int(env, "CNN_DEMO_AUTO_RESUME", 2, 0),
+            worker_nice=min(_int(env, "CNN_DEMO_WORKER_NICE", 10, 0), 19),
             extra_job_modules=tuple(m.strip() for m in env.get("CNN_DEMO_JOB_MODULES", "").split(",") if m.strip()),
         )
 

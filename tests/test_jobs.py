@@ -249,3 +249,11 @@ def test_worker_killed_mid_run_then_resume_and_restart_keeps_results(env, tmp_pa
         assert jobs.status(other, "alice").state == "cancelled"
     finally:
         worker.stop()
+
+
+def test_worker_nice_setting():
+    from cnn_demo.settings import Settings
+
+    assert Settings.from_env({}).worker_nice == 10
+    assert Settings.from_env({"CNN_DEMO_WORKER_NICE": "0"}).worker_nice == 0
+    assert Settings.from_env({"CNN_DEMO_WORKER_NICE": "40"}).worker_nice == 19
