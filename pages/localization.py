@@ -5,7 +5,6 @@ import streamlit as st
 from cnn_demo import localization
 from cnn_demo.ui import training
 from cnn_demo.ui.common import user_errors
-from cnn_demo.viz_applications import curves_figure
 
 st.title("Object localization")
 st.markdown(
@@ -53,12 +52,8 @@ def show_job() -> None:
         return
     training.status_box(job, "localization_job")
     if job.metrics:
-        a, b = st.columns(2)
-        a.plotly_chart(curves_figure(job.metrics, ["loss"], "Training loss"), width="stretch", key="localization_loss")
-        b.plotly_chart(
-            curves_figure(job.metrics, ["iou", "iou>=0.5"], "Validation: mean IoU and share with IoU ≥ 0.5"),
-            width="stretch",
-            key="localization_iou",
+        training.loss_and_quality_curves(
+            job, ["iou", "iou>=0.5"], "Validation: mean IoU and share with IoU ≥ 0.5", "localization"
         )
         last = job.metrics[-1]
         st.markdown(

@@ -5,7 +5,7 @@ import streamlit as st
 from cnn_demo import unet
 from cnn_demo.ui import training
 from cnn_demo.ui.common import escape_markdown, user_errors
-from cnn_demo.viz_applications import curves_figure, unet_figure
+from cnn_demo.viz_applications import unet_figure
 
 st.title("U-Net")
 st.markdown(
@@ -90,13 +90,7 @@ def show_job() -> None:
         return
     training.status_box(job, "unet_job")
     if job.metrics:
-        a, b = st.columns(2)
-        a.plotly_chart(curves_figure(job.metrics, ["loss"], "Training loss"), width="stretch", key="unet_loss")
-        b.plotly_chart(
-            curves_figure(job.metrics, ["iou", "dice"], "Validation IoU and Dice (foreground classes)"),
-            width="stretch",
-            key="unet_iou",
-        )
+        training.loss_and_quality_curves(job, ["iou", "dice"], "Validation IoU and Dice (foreground classes)", "unet")
         last = job.metrics[-1]
         st.markdown(f"After epoch {last['epoch']}: **IoU {last['iou']:.3f}**, **Dice {last['dice']:.3f}**.")
     previews = unet.load_previews(training.job_folder(job))

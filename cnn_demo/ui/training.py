@@ -86,3 +86,12 @@ def elapsed(status: jobs.JobStatus) -> str:
         return "not started"
     end = status.finished or time.time()
     return f"{end - status.started:.0f} s"
+
+
+def loss_and_quality_curves(job: jobs.JobStatus, quality: list[str], title: str, key: str) -> None:
+    """Two plots side by side: the training loss, and the validation metrics ``quality`` over the epochs."""
+    from cnn_demo.viz_applications import curves_figure
+
+    a, b = st.columns(2)
+    a.plotly_chart(curves_figure(job.metrics, ["loss"], "Training loss"), width="stretch", key=f"{key}_loss")
+    b.plotly_chart(curves_figure(job.metrics, quality, title), width="stretch", key=f"{key}_iou")
