@@ -1,9 +1,9 @@
 """Benchmark of the detection pipeline (not a test): ``.venv/bin/python bench/detection.py [--skip-memory]``.
 
-1. Overhead: ``cnn_demo.detection`` (raw candidates + ``batched_nms`` filter) against the bare torchvision call
-   (``weights.transforms()`` + the model with its own post-processing) on the same images, interleaved in one
-   run; prints the ratio of the medians and of the minima (the goal is at most 1.05). On a shared, busy machine
-   the medians swing with other processes' load; the minima are the stable figure.
+1. Overhead: ``cnn_demo.detection.detect`` (candidates above the score threshold + ``batched_nms``) against the bare
+   torchvision call (``weights.transforms()`` + the model with its own post-processing) on the same images,
+   interleaved in one run; prints the ratio of the medians and of the minima (the goal is at most 1.05). On a
+   shared, busy machine the medians swing with other processes' load; the minima are the stable figure.
 2. Latency of every detector on this machine with 2 torch threads (pretrained weights when present, else the
    seeded random weights: the same arithmetic).
 3. Memory of the real server (``python -m cnn_demo serve``) with 1 and then 10 browser sessions on the
@@ -44,7 +44,7 @@ def overhead(name: str, images: list[np.ndarray], repeats: int) -> None:
     """Median time of detect() and of the bare torchvision call, interleaved image by image."""
     info = detection.detector_info(name)
     pretrained = weights_available(info.weights_entry)
-    ours = detection.build_detector(name, pretrained=pretrained)
+    ours = detection._cached_detector(name, pretrained)  # the very detector detect() uses
     bare = detection.build_torchvision_detector(name, pretrained=pretrained).to(
         ours.model.parameters().__next__().device
     )
@@ -53,8 +53,7 @@ def overhead(name: str, images: list[np.ndarray], repeats: int) -> None:
     for _ in range(repeats):
         for arr in images:
             t0 = time.perf_counter()
-            raw = detection.run_detector(ours, arr)
-            detection.filter_detections(raw, info, score_threshold=info_score(info))
+            detection.detect(arr, name, score_threshold=info_score(info), pretrained=pretrained)
             t1 = time.perf_counter()
             with torch.inference_mode():
                 out = bare([transform(detection.as_rgb_image(arr))])[0]

@@ -256,6 +256,7 @@ class RawDetections:
     image_size: tuple[int, int]  # (width, height)
     seconds: float
     masks: np.ndarray | None = None  # (N, H, W) bool for Mask R-CNN
+    score_floor: float = 0.0  # candidates scoring at or below this may have been dropped in the network's pass
 
 
 @dataclass(frozen=True)
@@ -296,12 +297,17 @@ class Detections:
 
 
 @torch.inference_mode()
-def run_detector(detector: Detector, image: Image.Image | np.ndarray) -> RawDetections:
-    """Run the network once on ``image`` with the weights entry's preprocessing; return its raw candidates."""
+def run_detector(detector: Detector, image: Image.Image | np.ndarray, *, score_floor: float = 0.0) -> RawDetections:
+    """Run the network once on ``image`` with the weights entry's preprocessing; return its raw candidates.
+
+    ``score_floor`` drops candidates scoring at or below it inside the network's pass (cheaper when the
+    caller's score threshold is known); the result can then only be filtered with thresholds at or above it.
+    """
     img = as_rgb_image(image)
     tensor = detector.info.weights_entry.transforms()(img).to(get_device())
     start = time.perf_counter()
-    out = detector.model([tensor])[0]
+    with detection_raw.score_floor(score_floor):
+        out = detector.model([tensor])[0]
     seconds = time.perf_counter() - start
     masks = None
     if "masks" in out:
@@ -313,6 +319,7 @@ def run_detector(detector: Detector, image: Image.Image | np.ndarray) -> RawDete
         image_size=img.size,
         seconds=seconds,
         masks=masks,
+        score_floor=float(score_floor),
     )
 
 
@@ -340,6 +347,8 @@ def filter_detections(
     """NMS (``torchvision.ops.batched_nms``, per class), then score threshold, class filter and maximum count."""
     if not 0.0 <= score_threshold <= 1.0:
         raise InputError("The score threshold must be between 0 and 1.")
+    if score_threshold < raw.score_floor:
+        raise ValueError(f"These candidates were cut at score {raw.score_floor}; run the detector with a lower floor.")
     iou = info.default_iou if iou_threshold is None else float(iou_threshold)
     if not 0.0 <= iou <= 1.0:
         raise InputError("The NMS IoU threshold must be between 0 and 1.")
@@ -388,7 +397,9 @@ def detect(
     weights and thresholds this equals running the torchvision model with ``weights.transforms()``.
     """
     detector = _cached_detector(detector_info(model).name, bool(pretrained))
-    raw = run_detector(detector, image)
+    if not 0.0 <= score_threshold <= 1.0:
+        raise InputError("The score threshold must be between 0 and 1.")
+    raw = run_detector(detector, image, score_floor=score_threshold)
     return filter_detections(
         raw,
         detector.info,

@@ -7,11 +7,19 @@ of boxes, so these functions repeat torchvision 0.29's ``postprocess_detections`
 RetinaNet, FCOS and SSD line for line, replacing the last two steps with "the best ``detections_per_img``
 candidates by score". They are bound to one model instance (:func:`install`); no class or module is patched.
 The equality tests against the unmodified torchvision models guard them against drift.
+
+:func:`score_floor` raises the score cut for the calls inside it (per thread/context, the model is not touched):
+a caller that already knows its score threshold (``detection.detect``) then skips the tens of thousands of
+hopeless candidates. Greedy NMS decides a box only from higher-scoring boxes, so dropping every box at or
+below the threshold first leaves the final result unchanged.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import types
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +29,22 @@ from torchvision.models.detection.fcos import FCOS
 from torchvision.models.detection.retinanet import RetinaNet
 from torchvision.models.detection.ssd import SSD
 from torchvision.ops import boxes as box_ops
+
+_FLOOR: contextvars.ContextVar[float] = contextvars.ContextVar("score_floor", default=0.0)
+
+
+@contextlib.contextmanager
+def score_floor(value: float) -> Iterator[None]:
+    """Inside this block the raw post-processing keeps only candidates scoring above ``value``."""
+    token = _FLOOR.set(float(value))
+    try:
+        yield
+    finally:
+        _FLOOR.reset(token)
+
+
+def _threshold(model_threshold: float) -> float:
+    return max(model_threshold, _FLOOR.get())
 
 
 def _best(scores: Tensor, k: int) -> Tensor:
@@ -41,7 +65,7 @@ def _roi_heads_raw(self, class_logits, box_regression, proposals, image_shapes):
         boxes = box_ops.clip_boxes_to_image(boxes, image_shape)
         labels = torch.arange(num_classes, device=device).view(1, -1).expand_as(scores)
         boxes, scores, labels = boxes[:, 1:].reshape(-1, 4), scores[:, 1:].reshape(-1), labels[:, 1:].reshape(-1)
-        inds = torch.where(scores > self.score_thresh)[0]
+        inds = torch.where(scores > _threshold(self.score_thresh))[0]
         boxes, scores, labels = boxes[inds], scores[inds], labels[inds]
         keep = box_ops.remove_small_boxes(boxes, min_size=1e-2)
         boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
@@ -65,7 +89,7 @@ def _ssd_raw(self, head_outputs, image_anchors, image_shapes):
         image_boxes, image_scores, image_labels = [], [], []
         for label in range(1, num_classes):
             score = scores[:, label]
-            keep_idxs = score > self.score_thresh
+            keep_idxs = score > _threshold(self.score_thresh)
             score, box = score[keep_idxs], boxes[keep_idxs]
             score, idxs = score.topk(det_utils._topk_min(score, self.topk_candidates, 0))
             image_boxes.append(box[idxs])
@@ -94,7 +118,7 @@ def _dense_raw(self, head_outputs, anchors, image_shapes, *, centerness: bool):
                 scores = torch.sqrt(torch.sigmoid(logits) * torch.sigmoid(ctrness[level][index])).flatten()
             else:
                 scores = torch.sigmoid(logits).flatten()
-            keep_idxs = scores > self.score_thresh
+            keep_idxs = scores > _threshold(self.score_thresh)
             scores = scores[keep_idxs]
             topk_idxs = torch.where(keep_idxs)[0]
             scores, idxs = scores.topk(det_utils._topk_min(topk_idxs, self.topk_candidates, 0))

@@ -240,3 +240,25 @@ def test_mask_rcnn_masks_equal_bare_torchvision():
     np.testing.assert_array_equal(ours.masks, ref["masks"][:, 0] > 0.5)
     annotated = D.draw_detections(img, ours)
     assert np.asarray(annotated).shape[:2] == (120, 160)
+
+
+def test_score_floor_cuts_inside_the_network_pass():
+    img = scene(240, 180, seed=11)
+    info = D.detector_info(FAST)
+    detector = D._cached_detector(FAST, False)
+    full = D.run_detector(detector, img)
+    floor = float(np.quantile(full.scores, 0.5))
+    cut = D.run_detector(detector, img, score_floor=floor)
+    assert cut.score_floor == floor
+    assert 0 < len(cut.scores) < len(full.scores)
+    assert cut.scores.min() > floor
+    # Same final boxes as filtering the uncut candidates, at the floor and above it.
+    for threshold in (floor, float(np.quantile(full.scores, 0.9))):
+        a = D.filter_detections(full, info, score_threshold=threshold, iou_threshold=0.5)
+        b = D.filter_detections(cut, info, score_threshold=threshold, iou_threshold=0.5)
+        np.testing.assert_array_equal(a.boxes, b.boxes)
+        np.testing.assert_array_equal(a.label_ids, b.label_ids)
+    with pytest.raises(ValueError, match="cut at score"):
+        D.filter_detections(cut, info, score_threshold=floor / 2)
+    # The floor does not outlive its call: the shared detector still returns every candidate afterwards.
+    assert len(D.run_detector(detector, img).scores) == len(full.scores)
