@@ -6,7 +6,14 @@ import streamlit as st
 from cnn_demo import explain
 from cnn_demo.models import class_names, data_config, get_info
 from cnn_demo.ui.common import escape_markdown, user_errors
-from cnn_demo.ui.models import load_model, model_badge, model_picker
+from cnn_demo.ui.models import (
+    cached_activation_maps,
+    cached_grad_cam,
+    cached_predictions,
+    load_model,
+    model_badge,
+    model_picker,
+)
 from cnn_demo.ui.picker import image_picker
 from cnn_demo.viz import image_figure
 from cnn_demo.viz_models import filters_figure, heat_figure
@@ -37,7 +44,8 @@ with user_errors():
     labels = class_names(name)
     batch = explain.preprocess(img, cfg)
     view = explain.model_view(batch, cfg)
-    preds = explain.predict(model, batch, labels, top=5)
+    pixels = batch.numpy()  # results below are cached per model, weights, picture and choice, shared by all users
+    preds = cached_predictions(loaded, loaded.key, pixels, top=5)
     with right:
         model_badge(loaded)
         a, b = st.columns(2)
@@ -74,7 +82,7 @@ with user_errors():
     st.subheader("Activation maps")
     layers = explain.conv_layers(model)
     layer = st.selectbox("Conv layer", layers, index=0, key=f"feature_maps_layer_{name}")
-    maps = explain.activation_maps(model, batch, layer)
+    maps = cached_activation_maps(loaded, loaded.key, pixels, layer)
     shown = min(32, maps.shape[0])
     st.caption(
         f"`{escape_markdown(layer)}` outputs {maps.shape[0]} maps of {maps.shape[1]}×{maps.shape[2]}; "
@@ -100,7 +108,7 @@ with user_errors():
         key=f"feature_maps_class_{name}_{preds[0].index}",
         format_func=lambda i: f"{i}: {labels[i]}",
     )
-    cam = explain.grad_cam(model, batch, cam_layer, int(target))
+    cam = cached_grad_cam(loaded, loaded.key, pixels, cam_layer, int(target))
     a, b = st.columns(2)
     a.plotly_chart(
         image_figure(explain.overlay(view, cam), f"Grad-CAM for “{labels[int(target)]}”"),

@@ -156,6 +156,34 @@ def test_feature_maps_page_runs_a_picture_through_the_model(model, monkeypatch):
         assert "Untrained" in at.warning[0].value and "no published weights" in at.warning[0].value
 
 
+def test_feature_maps_page_computes_each_result_once(monkeypatch):
+    """Changing the Grad-CAM class reruns only Grad-CAM; reopening the page recomputes nothing."""
+    import streamlit as st
+
+    from cnn_demo import explain
+
+    calls: dict[str, int] = {"predict": 0, "activation_maps": 0, "grad_cam": 0}
+    for fn in calls:
+        original = getattr(explain, fn)
+
+        def counted(*args, _fn=fn, _original=original, **kwargs):
+            calls[_fn] += 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(explain, fn, counted)
+    monkeypatch.setenv("CNN_DEMO_WEIGHTS_DIR", str(shared_path("weights")))
+    st.cache_data.clear()
+    at = app_test("pages/feature_maps.py")
+    assert_no_exception(at)
+    assert calls == {"predict": 1, "activation_maps": 1, "grad_cam": 1}
+    at.selectbox(key="feature_maps_class_cifar_resnet20_3").set_value(5).run()
+    assert_no_exception(at)
+    assert calls == {"predict": 1, "activation_maps": 1, "grad_cam": 2}
+    again = app_test("pages/feature_maps.py")  # another user opening the same page with the same picture
+    assert_no_exception(again)
+    assert calls == {"predict": 1, "activation_maps": 1, "grad_cam": 2}
+
+
 @pytest.mark.browser
 def test_model_pages_in_a_real_browser(app_server, browser):
     """The inspector on AlexNet and the feature-map page, as a student sees them (screenshots in test-artifacts/)."""

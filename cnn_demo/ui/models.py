@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import streamlit as st
+import torch
 from torch import nn
 
-from cnn_demo import models
+from cnn_demo import explain, models
 from cnn_demo.device import get_device
 from cnn_demo.weights import WeightsMissing
 
@@ -20,6 +22,13 @@ class LoadedModel:
     model: nn.Module
     pretrained: bool
     note: str
+    weights_file: str = ""  # which file the weights came from: with the name, identifies the weights
+
+    @property
+    def key(self) -> str:
+        """Identifies the model and its weights, for caching results computed with it."""
+        # Random weights differ from one load to the next, so an untrained model is identified by the object.
+        return f"{self.name}|{self.weights_file}" if self.pretrained else f"{self.name}|random|{id(self.model)}"
 
     @property
     def label(self) -> str:
@@ -45,7 +54,7 @@ def _load(name: str, pretrained: bool, weights_file: str) -> LoadedModel:
     model = model.to(get_device()).eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    return LoadedModel(name, model, used_pretrained, note)
+    return LoadedModel(name, model, used_pretrained, note, weights_file if used_pretrained else "")
 
 
 def load_model(name: str, pretrained: bool = True) -> LoadedModel:
@@ -92,3 +101,26 @@ def model_picker(key: str, default: str = "myconvnet", label: str = "Model", nam
 
     index = names.index(default) if default in names else 0
     return st.selectbox(label, names, index=index, key=key, format_func=fmt)
+
+
+# Feature-map page results, computed once per (model and weights, picture, layer/class) and shared by every
+# session. ``_loaded`` is not hashed (a leading underscore tells Streamlit so); ``key`` stands for it.
+
+
+@st.cache_data(max_entries=16, show_spinner="Running the model…")
+def cached_predictions(_loaded: LoadedModel, key: str, batch: np.ndarray, top: int = 5) -> list[explain.Prediction]:
+    """:func:`cnn_demo.explain.predict` of a shared model on ``batch``, cached (``key`` is ``_loaded.key``)."""
+    labels = models.class_names(_loaded.name)
+    return explain.predict(_loaded.model, torch.from_numpy(batch), labels, top=top)
+
+
+@st.cache_data(max_entries=32, show_spinner="Computing the feature maps…")
+def cached_activation_maps(_loaded: LoadedModel, key: str, batch: np.ndarray, layer: str) -> np.ndarray:
+    """:func:`cnn_demo.explain.activation_maps` of a shared model, cached (``key`` is ``_loaded.key``)."""
+    return explain.activation_maps(_loaded.model, torch.from_numpy(batch), layer)
+
+
+@st.cache_data(max_entries=32, show_spinner="Computing Grad-CAM…")
+def cached_grad_cam(_loaded: LoadedModel, key: str, batch: np.ndarray, layer: str, class_index: int) -> np.ndarray:
+    """:func:`cnn_demo.explain.grad_cam` of a shared model, cached (``key`` is ``_loaded.key``)."""
+    return explain.grad_cam(_loaded.model, torch.from_numpy(batch), layer, class_index)
