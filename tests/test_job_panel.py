@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import time
 
@@ -223,3 +224,15 @@ def test_the_session_remembers_the_job_when_the_url_loses_it(state):
     at.run()
     assert url_job(at) == job_id
     assert "Waiting in the queue" in shown(at)
+
+
+def test_an_expired_job_is_forgotten(state):
+    at = start()
+    at.button(key="t_train").click().run()
+    job_id = url_job(at)
+    shutil.rmtree(state / "jobs" / job_id)  # what cleanup_expired does after CNN_DEMO_ARTIFACT_HOURS
+    at.run()
+    assert [e.value for e in at.error] == [jobs.NOT_FOUND]
+    assert url_job(at) is None and "t_job" not in at.session_state
+    at.run()
+    assert not at.error and "No job yet: press Train." in [i.value for i in at.info]

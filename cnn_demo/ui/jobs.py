@@ -194,8 +194,9 @@ def job_panel(
         if kind is not None and first.kind != kind:
             raise InputError(OTHER_PAGE)
     except InputError as exc:
-        if st.session_state.get(key) == job_id:
+        if st.session_state.get(key) == job_id:  # remembered, but gone (expired): forget it here and in the URL
             del st.session_state[key]
+            set_url_job(None)
         st.error(str(exc), icon=":material/error:")
         return None
     st.session_state[key] = job_id
