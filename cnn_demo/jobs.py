@@ -448,6 +448,13 @@ def list_jobs(owner: str, settings: Settings | None = None) -> list[JobStatus]:
     return sorted(out, key=lambda j: j.created, reverse=True)
 
 
+def job_folder(job_id: str, owner: str, settings: Settings | None = None) -> Path:
+    """The folder one of ``owner``'s jobs writes its files into (previews, predictions); :class:`InputError` else."""
+    s = settings or get_settings()
+    folder, _ = _owned(s, job_id, owner)
+    return folder
+
+
 def job_file(job_id: str, owner: str, name: str, settings: Settings | None = None) -> Path | None:
     """Path of a file the job wrote into its folder (e.g. an exported model), or ``None`` if absent."""
     s = settings or get_settings()

@@ -13,7 +13,7 @@ from cnn_demo.ui.finetune import (
     onnx_zip,
     uploaded_model,
 )
-from cnn_demo.ui.jobs import current_owner, job_panel, jobs_table, set_url_job, url_job
+from cnn_demo.ui.jobs import current_owner, job_panel, jobs_table, page_job, set_url_job, submit_job
 from cnn_demo.viz_finetune import compare_figure, confusion_figure, per_class_figure, probability_figure
 
 st.title("Fine-tune a model on your images")
@@ -24,7 +24,7 @@ st.markdown(
 )
 
 owner = current_owner()
-job_id = url_job()
+job_id = page_job("finetune_job")
 
 # ----------------------------------------------------------------------------- 1. data
 st.header("1. Data")
@@ -141,16 +141,10 @@ if st.button(
 ):
     with user_errors():
         blob = finetune.pack_dataset(ds, split)
-        job_id = jobs.submit(
-            "finetune",
-            {"config": cfg.to_dict(), "onnx": want_onnx, "dataset": ds.name},
-            owner,
-            files={"data.zip": blob},
-        )
-        set_url_job(job_id)
-        st.session_state["finetune_opened"] = job_id
+        params = {"config": cfg.to_dict(), "onnx": want_onnx, "dataset": ds.name}
+        job_id = submit_job("finetune", params, owner, "finetune_job", files={"data.zip": blob})
 
-status = job_panel(job_id, owner, key="finetune_job") if job_id else None
+status = job_panel(job_id, owner, key="finetune_job", kind="finetune")
 with st.expander("Your fine-tuning jobs", expanded=False):
     mine = jobs_table(owner, "finetune")
     if mine:

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from cnn_demo import localization
-from cnn_demo.ui import training
+from cnn_demo import jobs, localization
 from cnn_demo.ui.common import user_errors
+from cnn_demo.ui.jobs import current_owner, job_panel, loss_and_quality_curves, page_job, submit_job
 
 st.title("Object localization")
 st.markdown(
@@ -31,28 +31,20 @@ st.markdown(
     "(which keeps *where* the features are) and four outputs squashed into [0, 1] by a sigmoid, as fractions "
     "of the image side. Loss: smooth L1 between predicted and true boxes."
 )
+owner = current_owner()
 c1, c2 = st.columns(2)
 epochs = c1.slider("Epochs", 1, 30, 10, key="localization_epochs")
 n_train = c2.select_slider("Training images", [300, 600, 1200, 2400], 1200, key="localization_ntrain")
 if st.button("Train", type="primary", key="localization_train"):
     with user_errors():
-        training.submit(
-            "localization_train", {"epochs": epochs, "n_train": n_train, "size": 64, "seed": 0}, "localization_job"
-        )
-
-status = training.current("localization_job")
+        params = {"epochs": epochs, "n_train": n_train, "size": 64, "seed": 0}
+        submit_job("localization_train", params, owner, "localization_job")
 
 
-@st.fragment(run_every=training.refresh_every(status))
-def show_job() -> None:
-    """Progress, IoU curves and predicted boxes of this session's localization job."""
-    job = training.current("localization_job")
-    if job is None:
-        st.info("Nothing trained in this session yet: press Train.")
-        return
-    training.status_box(job, "localization_job")
+def show_job(job: jobs.JobStatus) -> None:
+    """IoU curves and predicted boxes per epoch of the localization job (refreshed by the job panel)."""
     if job.metrics:
-        training.loss_and_quality_curves(
+        loss_and_quality_curves(
             job, ["iou", "iou>=0.5"], "Validation: mean IoU and share with IoU ≥ 0.5", "localization"
         )
         last = job.metrics[-1]
@@ -60,7 +52,7 @@ def show_job() -> None:
             f"After epoch {last['epoch']}: mean **IoU {last['iou']:.3f}**; "
             f"{100 * last['iou>=0.5']:.0f} % of the validation boxes have IoU ≥ 0.5."
         )
-    preds = localization.load_predictions(training.job_folder(job))
+    preds = localization.load_predictions(jobs.job_folder(job.job_id, owner))
     if preds:
         done = sorted(preds)
         shown = (
@@ -76,4 +68,12 @@ def show_job() -> None:
         st.caption("Green: true box. Red: the network's box after that epoch (validation images it never trained on).")
 
 
-show_job()
+job_panel(
+    page_job("localization_job"),
+    owner,
+    "localization_job",
+    kind="localization_train",
+    live=show_job,
+    empty="Nothing trained in this session yet: press Train.",
+    refresh_s=2.0,
+)

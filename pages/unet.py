@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from cnn_demo import unet
-from cnn_demo.ui import training
+from cnn_demo import jobs, unet
 from cnn_demo.ui.common import escape_markdown, user_errors
+from cnn_demo.ui.jobs import current_owner, job_panel, loss_and_quality_curves, page_job, submit_job
 from cnn_demo.viz_applications import unet_figure
 
 st.title("U-Net")
@@ -49,6 +49,7 @@ with user_errors():
     )
 
 st.header("Train a small U-Net from scratch")
+owner = current_owner()
 data_labels = {
     "shapes": "Generated shapes (discs and squares)",
     "voc_sample": "PASCAL VOC sample (14 real photos, 21 classes)",
@@ -76,24 +77,16 @@ if st.button("Train", type="primary", key="unet_train"):
             st.warning("Upload a zip first.")
         else:
             params = {"data": data, "size": size, "epochs": epochs, "depth": train_depth, "base": 8, "seed": 0}
-            training.submit("unet_train", params, "unet_job", files=files)
-
-status = training.current("unet_job")
+            submit_job("unet_train", params, owner, "unet_job", files=files)
 
 
-@st.fragment(run_every=training.refresh_every(status))
-def show_job() -> None:
-    """Progress, curves and predictions of this session's U-Net job (refreshes itself while it runs)."""
-    job = training.current("unet_job")
-    if job is None:
-        st.info("No U-Net trained in this session yet: choose the data and press Train.")
-        return
-    training.status_box(job, "unet_job")
+def show_job(job: jobs.JobStatus) -> None:
+    """Curves and predictions per epoch of the U-Net job (the job panel refreshes them while it runs)."""
     if job.metrics:
-        training.loss_and_quality_curves(job, ["iou", "dice"], "Validation IoU and Dice (foreground classes)", "unet")
+        loss_and_quality_curves(job, ["iou", "dice"], "Validation IoU and Dice (foreground classes)", "unet")
         last = job.metrics[-1]
         st.markdown(f"After epoch {last['epoch']}: **IoU {last['iou']:.3f}**, **Dice {last['dice']:.3f}**.")
-    previews = unet.load_previews(training.job_folder(job))
+    previews = unet.load_previews(jobs.job_folder(job.job_id, owner))
     if previews["images"] is not None and previews["pred"]:
         epochs_done = sorted(previews["pred"])
         shown = (
@@ -109,4 +102,12 @@ def show_job() -> None:
             st.caption("Classes: " + ", ".join(escape_markdown(c) for c in previews["classes"]))
 
 
-show_job()
+job_panel(
+    page_job("unet_job"),
+    owner,
+    "unet_job",
+    kind="unet_train",
+    live=show_job,
+    empty="No U-Net trained in this session yet: choose the data and press Train.",
+    refresh_s=2.0,
+)

@@ -72,3 +72,40 @@ def test_segmentation_page_in_the_browser(app_server, browser):
     assert not exception_texts(page)
     screenshot(page, "segmentation-interaction")
     ctx.close()
+
+
+def test_localization_job_in_the_browser_and_reopened_from_its_link(app_server, browser):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    page.goto(app_server)
+    wait_idle(page)
+    page.goto(f"{app_server}/localization")
+    wait_idle(page)
+    page.get_by_text("Nothing trained in this session yet").first.wait_for()
+    epochs = slider(page, "Epochs")
+    epochs.focus()
+    epochs.press("Home")
+    epochs.press("ArrowRight")  # 2 epochs
+    wait_idle(page)
+    images = slider(page, "Training images")
+    images.focus()
+    images.press("Home")  # 300 images
+    wait_idle(page)
+    page.get_by_role("button", name="Train", exact=True).click()
+    # The panel refreshes itself: progress while the job runs, then the page once it has finished.
+    page.get_by_text("Finished", exact=False).first.wait_for(timeout=180_000)
+    wait_idle(page)
+    assert "job=" in page.url
+    page.get_by_text(re.compile(r"After epoch 2: mean IoU")).first.wait_for(timeout=30_000)
+    assert page.get_by_text(re.compile(r"^IoU \d\.\d\d$")).count() == 8
+    assert not exception_texts(page)
+    url = page.url
+    page.close()
+
+    page = ctx.new_page()  # a closed tab: the link opens the same job (same browser) in a new session
+    page.goto(url)
+    wait_idle(page)
+    page.get_by_text(re.compile(r"After epoch 2: mean IoU")).first.wait_for(timeout=60_000)
+    assert not exception_texts(page)
+    screenshot(page, "localization-job")
+    ctx.close()

@@ -1,13 +1,14 @@
-"""The reusable job panel: who the user is, the job id in the URL, live progress, curves, cancel and resume.
+"""The job panel every training page uses: who the user is, the job id in the URL, progress, cancel and resume.
 
-Any page that runs a job (fine-tuning, U-Net, localisation) uses it::
+A page that runs a job (fine-tuning, U-Net, localisation)::
 
     owner = current_owner()
-    job_id = url_job()                       # ?job=... survives refreshes and closed tabs
     if st.button("Train"):
-        job_id = jobs.submit("finetune", params, owner, files)
-        set_url_job(job_id)
-    status = job_panel(job_id, owner, key="finetune_job")   # refreshes itself while the job runs
+        submit_job("unet_train", params, owner, key="unet_job")   # remembered in the session and in ?job=
+    job_panel(page_job("unet_job"), owner, key="unet_job", kind="unet_train", live=show_curves_and_predictions)
+
+The panel refreshes itself while the job is queued or running (``st.fragment(run_every=...)``) and reruns the
+whole page once when the job ends, so results shown below it appear.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Callable, Sequence
 
 import streamlit as st
 
-from cnn_demo import jobs
+from cnn_demo import jobs, viz_applications
 from cnn_demo.errors import InputError
 from cnn_demo.ui.common import user_errors
 from cnn_demo.viz_finetune import curves_figure
@@ -32,6 +34,9 @@ STATE_LABELS = {
     "cancelled": ":material/cancel: Cancelled",
     "interrupted": ":material/warning: Interrupted",
 }
+OTHER_PAGE = "This job was started on another page of the app: open it there."
+
+JobHook = Callable[[jobs.JobStatus], None]
 
 
 def _browser_token() -> bytes | None:
@@ -81,6 +86,28 @@ def set_url_job(job_id: str | None, param: str = "job") -> None:
         del st.query_params[param]
 
 
+def page_job(key: str) -> str | None:
+    """The job a page shows: ``?job=`` in the URL, else the one this session last showed under ``key``.
+
+    The remembered one is put back into the URL, so coming back to the page from another one keeps the link.
+    """
+    job_id = url_job()
+    if job_id:
+        return job_id
+    job_id = st.session_state.get(key)
+    if job_id:
+        set_url_job(job_id)
+    return job_id or None
+
+
+def submit_job(kind: str, params: dict, owner: str, key: str, files: dict[str, bytes] | None = None) -> str:
+    """Queue a job for ``owner`` and open it: remembered under ``key`` in the session and put into ``?job=``."""
+    job_id = jobs.submit(kind, params, owner, files=files)
+    st.session_state[key] = job_id
+    set_url_job(job_id)
+    return job_id
+
+
 def _eta(seconds: float | None) -> str:
     if seconds is None:
         return "estimating time left…"
@@ -89,28 +116,35 @@ def _eta(seconds: float | None) -> str:
     return f"about {seconds / 60:.0f} min left"
 
 
+def progress_text(status: jobs.JobStatus) -> str:
+    """The text on the progress bar: place in the queue, epochs done (and time left while running)."""
+    if status.state == "queued":
+        return f"Waiting in the queue: position {status.queue_position or 1}"
+    if not status.total:
+        return "Starting…" if status.state == "running" else ""
+    text = f"Epoch {status.done} of {status.total}"
+    if status.state == "running":
+        text += f" · {_eta(status.eta_s)}"
+    return text
+
+
 def _render(status: jobs.JobStatus, owner: str, key: str) -> None:
+    """State, progress, queue note, error, Cancel/Resume and the log of one job."""
     st.markdown(f"**{STATE_LABELS.get(status.state, status.state)}** · job `{status.job_id}`")
+    st.progress(status.fraction, text=progress_text(status))
     if status.state == "queued":
         ahead = (status.queue_position or 1) - 1
         st.caption(
-            "Next in line." if ahead == 0 else f"{ahead} job(s) ahead of yours. You may close this tab and come back."
+            ("Next in line. " if ahead == 0 else f"{ahead} job(s) ahead of yours. ")
+            + "A worker process runs the jobs one after another; you may close this tab and come back with its link."
         )
-    if status.total:
-        text = f"step {status.done} of {status.total}"
-        if status.state == "running":
-            text += f" · {_eta(status.eta_s)}"
-        st.progress(status.fraction, text=text)
     if status.error and status.state in ("failed", "interrupted"):
         st.error(status.error, icon=":material/error:")
-    if status.metrics:
-        st.plotly_chart(curves_figure(status.metrics), width="stretch", key=f"{key}_curves")
-    cols = st.columns(4)
-    if status.active and cols[0].button("Cancel", key=f"{key}_cancel", icon=":material/stop_circle:"):
+    if status.active and st.button("Cancel", key=f"{key}_cancel", icon=":material/stop_circle:"):
         with user_errors():
             jobs.cancel(status.job_id, owner)
             st.rerun()
-    if status.resumable and cols[0].button("Resume", key=f"{key}_resume", icon=":material/play_circle:"):
+    if status.resumable and st.button("Resume from the last epoch", key=f"{key}_resume", icon=":material/play_circle:"):
         with user_errors():
             jobs.resume(status.job_id, owner)
             st.rerun()
@@ -119,20 +153,55 @@ def _render(status: jobs.JobStatus, owner: str, key: str) -> None:
             st.code("\n".join(status.log_tail), language=None)
 
 
-def job_panel(job_id: str | None, owner: str, key: str, refresh_s: float = 1.0) -> jobs.JobStatus | None:
-    """Show one job: state, queue position, progress with ETA, live curves, cancel/resume buttons.
+def job_curves(status: jobs.JobStatus, key: str) -> None:
+    """Loss and accuracy curves of every ``*loss`` / ``*accuracy`` metric the job reported so far."""
+    if status.metrics:
+        st.plotly_chart(curves_figure(status.metrics), width="stretch", key=f"{key}_curves")
 
-    While the job is queued or running the panel refreshes itself every ``refresh_s`` seconds without
-    rerunning the page, and reruns the whole page once when the job ends (so results appear).
-    Returns the job's status (``None`` when there is no job or it is not the user's).
+
+def loss_and_quality_curves(status: jobs.JobStatus, quality: Sequence[str], title: str, key: str) -> None:
+    """Two plots side by side: the training loss, and the validation metrics ``quality`` over the epochs."""
+    a, b = st.columns(2)
+    loss = viz_applications.curves_figure(status.metrics, ["loss"], "Training loss")
+    a.plotly_chart(loss, width="stretch", key=f"{key}_loss")
+    b.plotly_chart(viz_applications.curves_figure(status.metrics, quality, title), width="stretch", key=f"{key}_iou")
+
+
+def job_panel(
+    job_id: str | None,
+    owner: str,
+    key: str,
+    *,
+    kind: str | None = None,
+    live: JobHook | None = None,
+    empty: str | None = None,
+    refresh_s: float = 1.0,
+) -> jobs.JobStatus | None:
+    """Show one job: state, queue position, progress with ETA, error, Cancel / Resume, log, live content.
+
+    ``live(status)`` draws the page's own content of the job (curves, predictions per epoch) inside the panel,
+    so it refreshes with it; without it the panel draws the ``*loss`` / ``*accuracy`` curves. While the job is
+    queued or running the panel reruns itself every ``refresh_s`` seconds, and the whole page once when the job
+    ends. A job of another owner, or of another ``kind`` than the page runs, is not shown (an error is).
+    ``empty`` is shown as a note when there is no job. Returns the job's status, or ``None``.
     """
     if not job_id:
+        if empty:
+            st.info(empty, icon=":material/info:")
         return None
     try:
         first = jobs.status(job_id, owner)
+        if kind is not None and first.kind != kind:
+            raise InputError(OTHER_PAGE)
     except InputError as exc:
+        if st.session_state.get(key) == job_id:  # remembered, but gone (expired): forget it here and in the URL
+            del st.session_state[key]
+            set_url_job(None)
         st.error(str(exc), icon=":material/error:")
         return None
+    st.session_state[key] = job_id
+    seen_key = f"{key}_seen_state"
+    st.session_state[seen_key] = first.state
 
     def body() -> None:
         try:
@@ -141,18 +210,17 @@ def job_panel(job_id: str | None, owner: str, key: str, refresh_s: float = 1.0) 
             st.error(str(exc), icon=":material/error:")
             return
         _render(now, owner, key)
-        seen = st.session_state.get(f"{key}_seen_state")
-        st.session_state[f"{key}_seen_state"] = now.state
+        with user_errors():
+            if live is None:
+                job_curves(now, key)
+            else:
+                live(now)
+        seen = st.session_state.get(seen_key)
+        st.session_state[seen_key] = now.state
         if seen in jobs.ACTIVE_STATES and not now.active:
             st.rerun(scope="app")
 
-    st.session_state.setdefault(f"{key}_seen_state", first.state)
-    if first.active:
-        st.session_state[f"{key}_seen_state"] = first.state
-        st.fragment(body, run_every=refresh_s)()
-    else:
-        st.session_state[f"{key}_seen_state"] = first.state
-        _render(first, owner, key)
+    st.fragment(body, run_every=refresh_s if first.active else None)()
     return first
 
 

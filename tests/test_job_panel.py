@@ -1,0 +1,238 @@
+"""AppTests of the one job panel (cnn_demo.ui.jobs.job_panel) in each state a job goes through.
+
+A tiny script stands in for a training page: a Train button (``submit_job``), the panel on ``page_job`` with a
+live-content hook. Jobs run in this process with ``jobs.run_job`` (what a worker does); running and interrupted
+states are written into the job's status file the way a worker leaves them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import time
+
+import pytest
+import streamlit
+from streamlit.testing.v1 import AppTest
+
+from cnn_demo import jobs
+from cnn_demo.ui.jobs import OTHER_PAGE
+
+KIND = "test_count"
+
+
+def panel_page(kind: str | None = "test_count") -> None:
+    """A training page reduced to its job: submit, then the panel with a hook that writes what it was given."""
+    import streamlit as st
+
+    from cnn_demo.ui.jobs import current_owner, job_panel, page_job, submit_job
+
+    owner = current_owner()
+    if st.button("Train", key="t_train"):
+        submit_job("test_count", {"steps": 3}, owner, "t_job")
+
+    def live(job) -> None:
+        st.markdown(f"live hook: {job.state}, {len(job.metrics)} epochs of metrics")
+
+    job_panel(page_job("t_job"), owner, "t_job", kind=kind, live=live, empty="No job yet: press Train.")
+
+
+@pytest.fixture
+def state(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNN_DEMO_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("CNN_DEMO_JOB_MODULES", "tests.jobs_fixture")
+    monkeypatch.setenv("CNN_DEMO_AUTO_RESUME", "0")
+    return tmp_path / "state"
+
+
+@pytest.fixture
+def refreshes(monkeypatch) -> list:
+    """The ``run_every`` of every fragment the panel opens (None: no automatic refresh)."""
+    seen: list = []
+    original = streamlit.fragment
+
+    def recording(func=None, *, run_every=None, **kw):
+        seen.append(run_every)
+        return original(func, run_every=run_every, **kw)
+
+    monkeypatch.setattr(streamlit, "fragment", recording)
+    return seen
+
+
+def start(kind: str | None = KIND) -> AppTest:
+    at = AppTest.from_function(panel_page, kwargs={"kind": kind}, default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def shown(at) -> str:
+    return " ".join([m.value for m in at.markdown] + [c.value for c in at.caption] + [e.value for e in at.error])
+
+
+def progress_text(at) -> str:
+    return " ".join(p.proto.text for p in at.get("progress"))
+
+
+def buttons(at) -> set[str]:
+    return {b.label for b in at.button}
+
+
+def url_job(at) -> str | None:
+    value = at.query_params.get("job")
+    return value[0] if isinstance(value, list) else value
+
+
+def set_status(folder, **status) -> None:
+    (folder / "status.json").write_text(json.dumps(status))
+
+
+def test_queued_then_finished(state, refreshes):
+    at = start()
+    assert "No job yet: press Train." in [i.value for i in at.info]
+    assert not at.get("progress")
+    at.button(key="t_train").click().run()
+    job_id = url_job(at)
+    assert job_id and at.session_state["t_job"] == job_id
+    assert "Waiting in the queue" in shown(at) and "Next in line." in shown(at)
+    assert "position 1" in progress_text(at)
+    assert "Cancel" in buttons(at) and "Resume from the last epoch" not in buttons(at)
+    assert "live hook: queued, 0 epochs" in shown(at)
+    assert refreshes[-1] == 1.0  # refreshes itself while queued
+
+    assert jobs.run_job(job_id) == "done"
+    at.run()
+    assert not at.exception
+    assert "Finished" in shown(at) and "Epoch 3 of 3" in progress_text(at)
+    assert "live hook: done, 3 epochs of metrics" in shown(at)
+    assert not {"Cancel", "Resume from the last epoch"} & buttons(at)
+    assert refreshes[-1] is None  # a finished job no longer refreshes
+
+
+def test_running_shows_epoch_eta_and_refreshes(state, refreshes):
+    at = start()
+    at.button(key="t_train").click().run()
+    job_id = url_job(at)
+    folder = state / "jobs" / job_id
+    now = time.time()
+    set_status(
+        folder,
+        state="running",
+        done=1,
+        total=3,
+        started=now - 10,
+        run_started=now - 10,
+        run_start_done=0,
+        host=socket.gethostname(),
+        pid=os.getpid(),
+    )
+    (folder / "heartbeat").touch()
+    at.run()
+    assert not at.exception
+    assert "Running" in shown(at)
+    text = progress_text(at)
+    assert "Epoch 1 of 3" in text and "about 20 s left" in text
+    assert "Cancel" in buttons(at)
+    assert refreshes[-1] == 1.0
+
+
+def test_cancel_then_resume(state):
+    at = start()
+    at.button(key="t_train").click().run()
+    job_id = url_job(at)
+    at.button(key="t_job_cancel").click().run()
+    assert not at.exception
+    assert jobs.status(job_id, at.session_state["jobs_owner"]).state == "cancelled"
+    assert "Cancelled" in shown(at) and "Resume from the last epoch" in buttons(at)
+    at.button(key="t_job_resume").click().run()
+    assert "Waiting in the queue" in shown(at)
+    assert jobs.run_job(job_id) == "done"
+
+
+def test_failed_job_shows_its_error(state):
+    at = start()
+    owner = at.session_state["jobs_owner"]
+    job_id = jobs.submit(KIND, {"steps": 3, "fail_at": 2}, owner)
+    assert jobs.run_job(job_id) == "failed"
+    at.query_params["job"] = job_id
+    at.run()
+    assert not at.exception
+    assert "Failed" in shown(at)
+    assert any("The job crashed: RuntimeError: boom" in e.value for e in at.error)
+    assert "Epoch 1 of 3" in progress_text(at)
+    assert "Resume from the last epoch" in buttons(at)
+
+
+def test_interrupted_job_resumes_from_its_checkpoint(state, refreshes):
+    at = start()
+    owner = at.session_state["jobs_owner"]
+    job_id = jobs.submit(KIND, {"steps": 3, "fail_at": 2}, owner)
+    assert jobs.run_job(job_id) == "failed"  # leaves the checkpoint of epoch 1
+    # What a worker killed during epoch 2 leaves behind: a "running" status with no heartbeat any more.
+    folder = state / "jobs" / job_id
+    params = json.loads((folder / "params.json").read_text())
+    params["params"].pop("fail_at")
+    (folder / "params.json").write_text(json.dumps(params))
+    (folder / "heartbeat").unlink(missing_ok=True)
+    set_status(folder, state="running", done=1, total=3, started=time.time() - 99, resumes=0)
+    at.query_params["job"] = job_id
+    at.run()
+    assert not at.exception
+    assert "Interrupted" in shown(at)
+    assert any("Resume it to continue" in e.value for e in at.error)
+    assert "Cancel" not in buttons(at)
+    assert refreshes[-1] is None
+    at.button(key="t_job_resume").click().run()
+    assert not at.exception
+    assert "Waiting in the queue" in shown(at)
+    assert refreshes[-1] == 1.0
+    assert jobs.run_job(job_id) == "done"
+    assert jobs.status(job_id, owner).result["started_at"] == 1  # continued after epoch 1
+    at.run()
+    assert "Finished" in shown(at) and "live hook: done, 3 epochs of metrics" in shown(at)
+
+
+def test_someone_elses_job_in_the_url_is_not_shown(state):
+    at = start()
+    other = jobs.submit(KIND, {"steps": 3}, "somebody-else")
+    at.query_params["job"] = other
+    at.run()
+    assert not at.exception
+    assert any(e.value == jobs.NOT_FOUND for e in at.error)
+    assert not at.get("progress")
+    assert "live hook" not in shown(at) and other not in shown(at)
+    assert "t_job" not in at.session_state
+
+
+def test_a_job_of_another_page_is_not_shown(state):
+    at = start(kind="unet_train")
+    job_id = jobs.submit(KIND, {"steps": 3}, at.session_state["jobs_owner"])
+    at.query_params["job"] = job_id
+    at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [OTHER_PAGE]
+    assert not at.get("progress") and "live hook" not in shown(at)
+
+
+def test_the_session_remembers_the_job_when_the_url_loses_it(state):
+    at = start()
+    at.button(key="t_train").click().run()
+    job_id = url_job(at)
+    at.query_params.clear()  # e.g. back from another page of the app
+    at.run()
+    assert url_job(at) == job_id
+    assert "Waiting in the queue" in shown(at)
+
+
+def test_an_expired_job_is_forgotten(state):
+    at = start()
+    at.button(key="t_train").click().run()
+    job_id = url_job(at)
+    shutil.rmtree(state / "jobs" / job_id)  # what cleanup_expired does after CNN_DEMO_ARTIFACT_HOURS
+    at.run()
+    assert [e.value for e in at.error] == [jobs.NOT_FOUND]
+    assert url_job(at) is None and "t_job" not in at.session_state
+    at.run()
+    assert not at.error and "No job yet: press Train." in [i.value for i in at.info]
