@@ -22,9 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil
@@ -79,26 +77,40 @@ class Server:
             os.killpg(self.proc.pid, signal.SIGKILL)
 
 
-class HealthProbe(threading.Thread):
-    """Polls /_stcore/health every 200 ms and records latencies and failures."""
+PROBE = """
+import sys, time, urllib.request
+url, out = sys.argv[1], sys.argv[2]
+with open(out, "w") as f:
+    while True:
+        t0 = time.perf_counter()
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                r.read()
+            f.write(f"{time.perf_counter() - t0}\\n")
+        except Exception:
+            f.write("fail\\n")
+        f.flush()
+        time.sleep(0.2)
+"""
 
-    def __init__(self, url: str) -> None:
-        super().__init__(daemon=True)
-        self.url = f"{url}/_stcore/health"
+
+class HealthProbe:
+    """Polls /_stcore/health every 200 ms from its own process (not slowed by this one's browser driving)."""
+
+    def __init__(self, url: str, folder: Path) -> None:
+        self.log = folder / "health.log"
+        self.proc = subprocess.Popen([sys.executable, "-c", PROBE, f"{url}/_stcore/health", str(self.log)])
         self.latencies: list[float] = []
         self.failures = 0
-        self.stop_event = threading.Event()
 
-    def run(self) -> None:
-        while not self.stop_event.is_set():
-            t0 = time.perf_counter()
-            try:
-                with urllib.request.urlopen(self.url, timeout=5) as r:
-                    r.read()
-                self.latencies.append(time.perf_counter() - t0)
-            except Exception:
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        for line in self.log.read_text().split():
+            if line == "fail":
                 self.failures += 1
-            self.stop_event.wait(0.2)
+            else:
+                self.latencies.append(float(line))
 
 
 async def drive(browser, base: str, paths: list[str], results: dict, hold: asyncio.Event) -> None:
@@ -217,13 +229,11 @@ def main() -> None:
     try:
         os.environ["CNN_DEMO_STATE_DIR"] = str(state)
         jobs = submit_background_jobs(2)
-        probe = HealthProbe(app.url)
-        probe.start()
+        probe = HealthProbe(app.url, state)
         t0 = time.perf_counter()
         app_res = asyncio.run(run_sessions(app.url, paths, args.sessions, app.proc.pid, chromium))
         app_seconds = time.perf_counter() - t0
-        probe.stop_event.set()
-        probe.join()
+        probe.stop()
         from cnn_demo import jobs as jobs_mod
 
         statuses = [jobs_mod.status(j, f"load-bench-{i}") for i, j in enumerate(jobs)]
