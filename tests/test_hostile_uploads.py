@@ -136,8 +136,9 @@ def test_unet_pairs_upload_refuses_hostile_zips_and_accepts_odd_valid_ones(state
         else:
             assert case.message.lower() in _error_text(at).lower(), (case.name, _error_text(at))
             assert not at.success, case.name
-            at.button(key="unet_train").click().run()
-            assert any("Upload a zip of usable" in w.value for w in at.warning), case.name
+            if case.name == "no-masks.zip":  # Train with a refused zip explains instead of queuing a doomed job
+                at.button(key="unet_train").click().run()
+                assert any("Upload a zip of usable" in w.value for w in at.warning)
         _upload(at, "unet_zip", good)
         assert not at.error, (case.name, _error_text(at))
         assert "3 image/mask pairs, 2 classes: ready to train" in at.success[0].value
@@ -150,7 +151,7 @@ def test_unet_pairs_upload_refuses_hostile_zips_and_accepts_odd_valid_ones(state
 def test_unet_pairs_upload_names_skipped_files_literally(state):
     at = app_test("pages/unet.py")
     at.radio(key="unet_data").set_value("upload").run()
-    evil = "[x](http://example.com)"
+    evil = "[click](javascript:alert(1))"
     data = make_zip([*image_mask_pairs(2), (f"images/{evil}.png", png_bytes(5))])
     _upload(at, "unet_zip", Case("pairs.zip", data, None))
     text = at.success[0].value
@@ -188,7 +189,7 @@ def test_finetune_build_in_the_page_refuses_broken_images(state):
     at.file_uploader(key="finetune_data_files_1").set_value([("b.png", png_bytes(1), "image/png")])
     at.run()
     assert_no_exception(at)
-    assert "“Class 1” has 0 usable image(s)" in _error_text(at)
+    assert "Class “Class 1” has 0 usable image" in _error_text(at)
     reasons = " ".join(" ".join(map(str, d.value["reason"])) for d in at.dataframe)
     assert "corrupt or truncated" in reasons and "not an image" in reasons and "too large" in reasons
     assert at.button(key="finetune_submit").disabled
