@@ -117,10 +117,16 @@ def test_model_zip_restore_refuses_hostile_zips_then_restores_a_good_one(state, 
         _upload(at, "finetune_model_upload", good)
         assert not at.error, (case.name, _error_text(at))
         assert "Restored a myconvnet model for 2 classes" in at.success[0].value
-    # The restored model classifies an image on the same page.
+    # The restored model refuses broken images to classify, then classifies a normal one on the same page.
+    for case in broken_images():
+        at.file_uploader(key="finetune_predict_upload").set_value([(case.name, case.data, "image/png")]).run()
+        assert_no_exception(at)
+        assert case.message.lower() in _error_text(at).lower(), (case.name, _error_text(at))
+        assert not [c for c in at.get("plotly_chart") if c.key == "finetune_pred_0"]
     at.file_uploader(key="finetune_predict_upload").set_value([("x.png", png_bytes(1, (40, 30)), "image/png")])
     at.run()
     assert_no_exception(at)
+    assert not at.error, _error_text(at)
     assert [c.key for c in at.get("plotly_chart") if c.key == "finetune_pred_0"]
 
 
@@ -202,3 +208,24 @@ def test_finetune_build_in_the_page_refuses_broken_images(state):
     assert_no_exception(at)
     assert not at.error, _error_text(at)
     assert not at.button(key="finetune_submit").disabled
+
+
+def test_datasets_page_pairs_report_refuses_hostile_zips(state):
+    """The datasets page's image/mask report: each refused zip gives its message, in an error or the skipped table."""
+    at = app_test("pages/datasets.py")
+    at.radio(key="datasets_seg_source").set_value("Upload a zip").run()
+    good = Case("pairs.zip", make_zip(image_mask_pairs(3)), None)
+    for case in pair_zips():
+        _upload(at, "datasets_seg_zip", case)
+        shown = _error_text(at) + " ".join(
+            " ".join(map(str, d.value["details"])) + " ".join(map(str, d.value["reason"]))
+            for d in at.dataframe
+            if "reason" in d.value
+        )
+        if case.message is None or case.name == "single.zip":  # one pair is fine for a report (not for training)
+            assert not at.error, (case.name, _error_text(at))
+        else:
+            assert case.message.lower() in shown.lower().replace("\\", ""), (case.name, shown)
+        _upload(at, "datasets_seg_zip", good)
+        assert not at.error, (case.name, _error_text(at))
+        assert {m.label: m.value for m in at.metric}["Image/mask pairs"] == "3"
