@@ -23,7 +23,8 @@ import json
 import math
 import time
 import zipfile
-from collections.abc import Callable, Sequence
+import zlib
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -136,15 +137,18 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Inverse of :meth:`to_dict`; unknown keys raise :class:`InputError`."""
+        if not isinstance(data, dict):
+            raise InputError("The training settings must be a mapping of names to values.")
         data = dict(data)
         known = {f for f in cls.__dataclass_fields__}
         unknown = set(data) - known
         if unknown:
             raise InputError(f"Unknown training settings: {', '.join(sorted(unknown))}.")
-        if isinstance(data.get("head"), dict):
-            data["head"] = HeadSpec(**data["head"])
-        if isinstance(data.get("augment"), dict):
-            data["augment"] = AugmentSpec(**data["augment"])
+        for name, kind in (("head", HeadSpec), ("augment", AugmentSpec)):
+            if isinstance(data.get(name), dict):
+                data[name] = kind(**data[name])
+            elif name in data and not isinstance(data[name], kind):
+                raise InputError(f"The {name} settings must be a mapping of names to values.")
         return cls(**data)
 
 
@@ -861,10 +865,68 @@ def export_onnx(model: FineTuned) -> bytes:
 
 _WEIGHT_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt", ".th", ".tar", ".npy", ".npz", ".h5")
 MAX_EXPORT_BYTES = 300_000_000
+#: A member that unpacks to more than this many times its packed size (past 1 MB) is a compression bomb.
+MAX_EXPORT_RATIO = 200
+_CONFIG_TYPES = "config.json is missing fields or has values of the wrong type"
 
 
-def load_export(blob: bytes) -> FineTuned:
-    """Restore a model from an :func:`export_zip` zip. Only safetensors weights are read; pickles are refused unread."""
+def _read_member(zf: zipfile.ZipFile, name: str) -> bytes:
+    """One member of an uploaded zip, streamed: the real unpacked bytes (not the headers) are checked against the
+    size limit and the compression ratio, so a bomb is stopped after about a megabyte of a runaway ratio."""
+    info = zf.getinfo(name)
+    packed = max(int(info.compress_size), 1)
+    chunks: list[bytes] = []
+    got = 0
+    try:
+        with zf.open(info) as fh:
+            while chunk := fh.read(1 << 20):
+                got += len(chunk)
+                if got > MAX_EXPORT_BYTES:
+                    raise InputError("This model zip is too large.")
+                if got > (1 << 20) and got > MAX_EXPORT_RATIO * packed:
+                    raise InputError(
+                        f"{name} expands more than {MAX_EXPORT_RATIO} times when unpacked: this looks like a "
+                        "compression bomb, so reading the zip was stopped."
+                    )
+                chunks.append(chunk)
+    except InputError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, RuntimeError, NotImplementedError) as exc:
+        raise InputError(f"{name} in this zip is damaged or encrypted; export the model again.") from exc
+    return b"".join(chunks)
+
+
+def _export_config(config: Any, backbones: Collection[str] | None) -> tuple[TrainConfig, list[str]]:
+    """The training settings and class names of an export's config.json, checked field by field."""
+    if not isinstance(config, dict) or config.get("format") != EXPORT_FORMAT:
+        raise InputError("config.json is not a cnn-demo fine-tuning export.")
+    training, class_names = config.get("training"), config.get("class_names")
+    if not isinstance(training, dict) or not isinstance(class_names, list):
+        raise InputError(f"{_CONFIG_TYPES} (training, class_names).")
+    try:
+        cfg = TrainConfig.from_dict(training)
+    except InputError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InputError(f"{_CONFIG_TYPES} (training).") from exc
+    if not isinstance(cfg.backbone, str) or (backbones is not None and cfg.backbone not in backbones):
+        raise InputError(
+            f"This model uses the backbone {str(cfg.backbone)[:60]!r}, which this app does not offer. "
+            "Upload a model.zip exported by this page."
+        )
+    if not 2 <= len(class_names) <= 1000:
+        raise InputError(f"config.json lists {len(class_names)} class name(s); a model needs 2 to 1000 classes.")
+    return cfg, [str(c)[:100] for c in class_names]
+
+
+def load_export(blob: bytes, backbones: Collection[str] | None = None) -> FineTuned:
+    """Restore a model from an :func:`export_zip` zip. Only safetensors weights are read; pickles are refused unread.
+
+    ``backbones``: the backbone names accepted (uploads pass the page's choices, so a zip cannot make the server
+    build an arbitrary timm model); ``None`` accepts any name :func:`load_backbone` knows. Every problem of the
+    file (not a zip, bombs, bad names, broken or mistyped config.json, NaN or mismatched weights) raises
+    :class:`InputError`.
+    """
     from safetensors import SafetensorError
     from safetensors.torch import load
 
@@ -872,10 +934,15 @@ def load_export(blob: bytes) -> FineTuned:
         raise InputError("The file is empty.")
     try:
         zf = zipfile.ZipFile(io.BytesIO(blob))
-    except zipfile.BadZipFile as exc:
+        names = zf.namelist()
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            "The file names in this zip are marked as UTF-8 but are not valid UTF-8. "
+            "Upload the model.zip exported by this app."
+        ) from exc
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
         raise InputError("This is not a zip file. Upload the model.zip exported by this app.") from exc
     with zf:
-        names = zf.namelist()
         if any(n.lower().endswith(_WEIGHT_SUFFIXES) for n in names) and "model.safetensors" not in names:
             raise InputError(
                 "This zip holds pickled PyTorch weights, which can run code when loaded, so they are refused. "
@@ -883,20 +950,19 @@ def load_export(blob: bytes) -> FineTuned:
             )
         if "model.safetensors" not in names or "config.json" not in names:
             raise InputError("The zip must contain model.safetensors and config.json (as exported by this app).")
-        if sum(i.file_size for i in zf.infolist()) > MAX_EXPORT_BYTES:
+        if len(names) > 100 or sum(i.file_size for i in zf.infolist()) > MAX_EXPORT_BYTES:
             raise InputError("This model zip is too large.")
+        raw_config = _read_member(zf, "config.json")
+        raw_weights = _read_member(zf, "model.safetensors")
         try:
-            config = json.loads(zf.read("config.json"))
-            weights = load(zf.read("model.safetensors"))
-        except (ValueError, SafetensorError) as exc:
-            raise InputError("config.json or model.safetensors in this zip is damaged.") from exc
-    if not isinstance(config, dict) or config.get("format") != EXPORT_FORMAT:
-        raise InputError("config.json is not a cnn-demo fine-tuning export.")
-    try:
-        cfg = TrainConfig.from_dict(config["training"])
-        class_names = [str(c) for c in config["class_names"]]
-    except (KeyError, TypeError) as exc:
-        raise InputError("config.json is missing fields.") from exc
+            config = json.loads(raw_config)
+        except ValueError as exc:
+            raise InputError("config.json in this zip is damaged (not valid JSON text).") from exc
+        cfg, class_names = _export_config(config, backbones)
+        try:
+            weights = load(raw_weights)
+        except (ValueError, TypeError, SafetensorError) as exc:
+            raise InputError("model.safetensors in this zip is damaged.") from exc
     if any(not torch.isfinite(t).all() for t in weights.values() if t.is_floating_point()):
         raise InputError("The weights contain NaN or infinite values.")
     bb = load_backbone(cfg.backbone, pretrained=False)

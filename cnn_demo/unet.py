@@ -13,8 +13,10 @@ uploaded zip of ``images/`` + ``masks/``; it reports loss, IoU and Dice per epoc
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,6 +25,9 @@ from torch import nn
 
 from cnn_demo import jobs
 from cnn_demo.errors import InputError
+
+if TYPE_CHECKING:
+    from cnn_demo.datasets import SegmentationDataset, SkippedFile
 
 MAX_SIDE = 1024
 
@@ -186,7 +191,7 @@ def load_training_data(params: dict, inputs: Path | None = None) -> SegData:
         path = None if inputs is None else inputs / "pairs.zip"
         if path is None or not path.is_file():
             raise InputError("The uploaded zip of images/ and masks/ is missing.")
-        ds = datasets.read_segmentation_zip(path.read_bytes(), "pairs.zip")
+        ds = check_pairs(path.read_bytes(), "pairs.zip")
     else:
         raise InputError(f"Unknown training data {source!r}: use shapes, voc_sample or upload.")
     ds.require_trainable()
@@ -198,6 +203,37 @@ def load_training_data(params: dict, inputs: Path | None = None) -> SegData:
     x = np.stack([p[0] for p in pairs])[order]
     y = np.stack([p[1] for p in pairs])[order]
     return SegData(x[n_val:], y[n_val:], x[:n_val], y[:n_val], tuple(ds.class_names))
+
+
+def _code(text: str) -> str:
+    """A user's file name as a markdown code span (shown literally: no links, no formatting)."""
+    return "`" + text.replace("`", "'").replace("\n", " ")[:80] + "`"
+
+
+def skipped_summary(skipped: Sequence[SkippedFile], limit: int = 3) -> str:
+    """The first ``limit`` skipped files of a report with their reasons, for a message (names shown literally)."""
+    parts = [f"{_code(f.path)} ({f.reason}{': ' + f.detail if f.detail else ''})" for f in skipped[:limit]]
+    more = f" and {len(skipped) - limit} more" if len(skipped) > limit else ""
+    return "; ".join(parts) + more
+
+
+def check_pairs(data: bytes, name: str = "pairs.zip") -> SegmentationDataset:
+    """The image/mask pairs of an uploaded zip, read safely; :class:`InputError` when a U-Net cannot train on them.
+
+    The message says what blocks training and, when files were skipped, which ones and why (an image without
+    its mask, a mask of another size, a broken image, a link, an unsafe path), so the page can show it at once
+    instead of the job failing later in the worker.
+    """
+    from cnn_demo import datasets
+
+    ds = datasets.read_segmentation_zip(data, name)
+    problems = list(ds.report.errors)
+    if not problems and len(ds) < 2:
+        problems.append("At least 2 image/mask pairs are needed (one for training, one to check).")
+    if problems:
+        why = f" Skipped: {skipped_summary(ds.report.skipped)}." if ds.report.skipped else ""
+        raise InputError(" ".join(problems) + why)
+    return ds
 
 
 # ---------------------------------------------------------------------------------------------- metrics

@@ -4,6 +4,7 @@ import streamlit as st
 
 from cnn_demo import jobs, unet
 from cnn_demo.ui.common import escape_markdown, user_errors
+from cnn_demo.ui.datasets import pairs_zip_upload
 from cnn_demo.ui.jobs import current_owner, job_panel, loss_and_quality_curves, page_job, submit_job
 from cnn_demo.viz_applications import unet_figure
 
@@ -59,13 +60,14 @@ c1, c2 = st.columns([2, 1])
 data = c1.radio("Data", list(data_labels), format_func=data_labels.get, key="unet_data")
 files = None
 if data == "upload":
-    upload = c1.file_uploader(
+    pairs = pairs_zip_upload(
+        "unet",
+        c1,
         "A zip with images/ and masks/ (masks: PNG with one class number per pixel, 255 = ignore)",
-        type=["zip"],
-        key="unet_zip",
+        unet.check_pairs,
     )
-    if upload is not None:
-        files = {"pairs.zip": upload.getvalue()}
+    if pairs is not None:
+        files = {"pairs.zip": pairs}
 if data == "voc_sample":
     c1.caption("14 photos are far too few for 21 classes: expect the network to learn mostly 'background'.")
 size = c2.select_slider("Image size", [32, 48, 64, 96], 64, key="unet_size")
@@ -74,7 +76,7 @@ train_depth = c2.slider("Levels", 1, 4, 3, key="unet_train_depth")
 if st.button("Train", type="primary", key="unet_train"):
     with user_errors():
         if data == "upload" and files is None:
-            st.warning("Upload a zip first.")
+            st.warning("Upload a zip of usable image/mask pairs first.")
         else:
             params = {"data": data, "size": size, "epochs": epochs, "depth": train_depth, "base": 8, "seed": 0}
             submit_job("unet_train", params, owner, "unet_job", files=files)

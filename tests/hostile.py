@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import zipfile
 import zlib
 from dataclasses import dataclass
 
@@ -63,3 +64,205 @@ def odd_images() -> list[Case]:
         Case("tall.png", _encode(Image.new("L", (8, 1500), 128)), None),
         Case("transparent.png", _encode(Image.new("RGBA", (33, 17), (0, 0, 0, 0))), None),
     ]
+
+
+# ---------------------------------------------------------------------------------------------- zips
+
+
+def make_zip(entries, compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    """A zip from (name or ZipInfo, bytes) pairs; a name ending in / is a folder entry."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression) as zf:
+        for name, data in entries:
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def symlink_entry(name: str) -> zipfile.ZipInfo:
+    """A zip entry that is a Unix symbolic link (its content is the link target)."""
+    info = zipfile.ZipInfo(name)
+    info.create_system = 3
+    info.external_attr = 0o120777 << 16
+    return info
+
+
+def bad_utf8_names(entries) -> bytes:
+    """A zip whose names are flagged as UTF-8 but are not: every 'é' of ``entries``' names becomes 0xFF 0xFE."""
+    return make_zip(entries).replace("é".encode(), b"\xff\xfe")
+
+
+def legacy_names(entries) -> bytes:
+    """A zip whose names use a legacy code page without the UTF-8 flag: every 'XX' becomes 0xF6 0xFF."""
+    return make_zip(entries).replace(b"XX", b"\xf6\xff")
+
+
+def bomb_entry(name: str, megabytes: int = 60) -> tuple[str, bytes]:
+    """A member of zeros that deflates about 1000:1 (a compression bomb)."""
+    return name, b"\0" * (megabytes << 20)
+
+
+EMPTY_ZIP = make_zip([])
+
+
+def png_bytes(seed: int = 0, size: tuple[int, int] = (20, 16), mode: str = "RGB") -> bytes:
+    """A small random PNG (width, height) in ``mode``."""
+    rng = np.random.default_rng(seed)
+    arr = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    return _encode(Image.fromarray(arr).convert(mode))
+
+
+def mask_bytes(size: tuple[int, int] = (20, 16), classes: int = 2) -> bytes:
+    """A grayscale class-index PNG mask (width, height): a box of class 1 (and 2, ...) on background 0."""
+    w, h = size
+    m = np.zeros((h, w), np.uint8)
+    for c in range(1, classes):
+        m[h // 4 : h // 2 + 1, (c - 1) * w // classes : c * w // classes] = c
+    return _encode(Image.fromarray(m, "L"))
+
+
+def image_mask_pairs(n: int = 3, size: tuple[int, int] = (20, 16)) -> list[tuple[str, bytes]]:
+    """``n`` valid image/mask pairs in images/ and masks/."""
+    out = []
+    for i in range(n):
+        out += [(f"images/p{i}.png", png_bytes(i, size)), (f"masks/p{i}.png", mask_bytes(size))]
+    return out
+
+
+def pair_zips() -> list[Case]:
+    """U-Net image/mask zips that hold no usable pair (each must be refused with its reason) and odd valid ones."""
+    g16 = np.tile(np.linspace(0, 65535, 20).astype(np.uint16), (16, 1))
+    odd = [
+        ("images/wide16.png", _encode(Image.fromarray(g16))),
+        ("masks/wide16.png", mask_bytes()),
+        ("images/cmyk.jpg", _encode(Image.new("CMYK", (20, 16), (0, 200, 200, 0)), "JPEG")),
+        ("masks/cmyk.png", mask_bytes()),
+    ]
+    broken = [png_bytes(1)[:60], b"garbage" * 50, png_declaring(60_000, 60_000)]
+    return [
+        Case("no-masks.zip", make_zip([(f"images/p{i}.png", png_bytes(i)) for i in range(3)]), "image without a mask"),
+        Case("sizes.zip", make_zip([("images/a.png", png_bytes(1)), ("masks/a.png", mask_bytes((10, 8)))]),
+             "mask size differs"),
+        Case("broken.zip", make_zip([x for i, b in enumerate(broken)
+                                     for x in ((f"images/b{i}.png", b), (f"masks/b{i}.png", mask_bytes()))]),
+             "truncated or corrupt"),
+        Case("colour-mask.zip", make_zip([("images/a.png", png_bytes(1)), ("masks/a.png", png_bytes(2))]),
+             "colour picture"),
+        Case("slip.zip", make_zip([("../images/a.png", png_bytes(1)), ("/masks/a.png", mask_bytes()),
+                                   ("images/../../b.png", png_bytes(2))]), "unsafe path"),
+        Case("links.zip", make_zip([(symlink_entry("images/a.png"), "/etc/passwd"),
+                                    (symlink_entry("masks/a.png"), "/etc/shadow")]), "symbolic link"),
+        Case("bomb.zip", make_zip([*image_mask_pairs(2), bomb_entry("images/z.png"), ("masks/z.png", mask_bytes())]),
+             "compression bomb"),
+        Case("empty.zip", EMPTY_ZIP, "No image/mask pair"),
+        Case("not-a-zip.zip", png_bytes(3), "not a valid .zip"),
+        Case("zero-bytes.zip", b"", "empty"),
+        Case("names.zip", bad_utf8_names([*image_mask_pairs(1), ("images/é.png", png_bytes(4))]), "not valid UTF-8"),
+        Case("one-class.zip", make_zip([("images/a.png", png_bytes(1)), ("masks/a.png", mask_bytes(classes=1)),
+                                        ("images/b.png", png_bytes(2)), ("masks/b.png", mask_bytes(classes=1))]),
+             "fewer than 2 classes"),
+        Case("single.zip", make_zip(image_mask_pairs(1)), "At least 2 image/mask pairs"),
+        Case("odd.zip", make_zip(odd), None),
+        Case("legacy-names.zip", legacy_names([("images/aXX.png", png_bytes(1)), ("masks/aXX.png", mask_bytes()),
+                                               *image_mask_pairs(1)]), None),
+    ]  # fmt: skip
+
+
+def class_folders(n: int = 2, prefix: str = "") -> list[tuple[str, bytes]]:
+    """Two valid classes a/ and b/ with ``n`` small images each (under ``prefix``)."""
+    return [(f"{prefix}{c}/{i}.png", png_bytes(10 * k + i)) for k, c in enumerate("ab") for i in range(n)]
+
+
+def dataset_zips() -> list[Case]:
+    """ImageFolder zips for the fine-tuning data upload that cannot be trained on, with the message shown."""
+    slip = ["../evil.png", "/abs/evil.png", "a/../../x.png"]
+    return [
+        Case("bomb.zip", make_zip([*class_folders(), bomb_entry("b/bomb.png")]), "compression bomb"),
+        Case("not-a-zip.zip", b"not a zip at all", "not a valid .zip"),
+        Case("zero-bytes.zip", b"", "empty"),
+        Case("empty.zip", EMPTY_ZIP, "No usable image"),
+        Case("one-class.zip", make_zip([("only/1.png", png_bytes(1)), ("only/2.png", png_bytes(2))]),
+             "at least 2 classes"),
+        Case("empty-class.zip", make_zip([*class_folders(), ("c/", b"")]), "0 usable"),
+        Case("slip.zip", make_zip([(n, png_bytes(5)) for n in slip] + [("a/1.png", png_bytes(6))]), "at least 2"),
+        Case("links.zip", make_zip([(symlink_entry(f"{c}/{i}.png"), "/etc/passwd") for c in "ab" for i in range(2)]),
+             "No usable image"),
+        Case("names.zip", bad_utf8_names([("é/1.png", png_bytes(1)), ("é/2.png", png_bytes(2))]), "not valid UTF-8"),
+        Case("broken.zip", make_zip([*class_folders(), *[(f"b/x{i}.png", c.data) for i, c in
+                                                          enumerate(broken_images()[:3])]]), None),
+    ]  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------- model zips
+
+
+def model_zips(good: bytes) -> list[Case]:
+    """Hostile variants of a valid fine-tuning export ``good`` (a zip of model.safetensors + config.json)."""
+    import json
+    import pickle
+
+    import torch
+    from safetensors.torch import load, save
+
+    with zipfile.ZipFile(io.BytesIO(good)) as zf:
+        parts = {n: zf.read(n) for n in zf.namelist()}
+    config = json.loads(parts["config.json"])
+    state = load(parts["model.safetensors"])
+    key = next(k for k, v in state.items() if v.is_floating_point())
+
+    def with_config(**changes) -> bytes:
+        return make_zip([*{**parts, "config.json": json.dumps({**config, **changes}).encode()}.items()])
+
+    def with_training(**changes) -> bytes:
+        return with_config(training={**config["training"], **changes})
+
+    def with_weights(new: dict) -> bytes:
+        return make_zip([*{**parts, "model.safetensors": save(new)}.items()])
+
+    config_bytes = parts["config.json"]
+    pt = io.BytesIO()
+    torch.save(state, pt)
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pickle ran",))
+
+    nan = {**state, key: torch.full_like(state[key], float("nan"))}
+    bigger = {**state, key: torch.zeros(*(s + 1 for s in state[key].shape))}
+    missing = {k: v for k, v in state.items() if k != key}
+    return [
+        Case("pickle.zip", make_zip([("model.pt", pt.getvalue()), ("config.json", parts["config.json"])]),
+             "pickled PyTorch weights"),
+        Case("evil-pickle.zip", make_zip([("weights.pth", pickle.dumps(Evil())), ("config.json", config_bytes)]),
+             "pickled PyTorch weights"),
+        Case("no-safetensors.zip", make_zip([("config.json", parts["config.json"])]), "must contain model.safetensors"),
+        Case("no-config.zip", make_zip([("model.safetensors", parts["model.safetensors"])]), "must contain"),
+        Case("nan.zip", with_weights(nan), "NaN"),
+        Case("wrong-shape.zip", with_weights(bigger), "do not match"),
+        Case("missing-tensor.zip", with_weights(missing), "do not match"),
+        Case("wrong-classes.zip", with_config(class_names=["a", "b", "c", "d", "e", "f", "g"]), "do not match"),
+        Case("other-backbone.zip", with_training(backbone="cifar_resnet20"), "do not match"),
+        Case("unknown-backbone.zip", with_training(backbone="no_such_net"), "backbone"),
+        Case("timm-backbone.zip", with_training(backbone="vit_giant_patch14_224"), "backbone"),
+        Case("not-json.zip", make_zip([*{**parts, "config.json": b"{not json"}.items()]), "damaged"),
+        Case("not-utf8-json.zip", make_zip([*{**parts, "config.json": b"\xff\xfe{}"}.items()]), "damaged"),
+        Case("json-list.zip", make_zip([*{**parts, "config.json": b"[1, 2]"}.items()]), "not a cnn-demo"),
+        Case("other-format.zip", with_config(format="other"), "not a cnn-demo"),
+        Case("no-training.zip", with_config(training=None), "config.json"),
+        Case("training-text.zip", with_config(training="frozen"), "config.json"),
+        Case("epochs-text.zip", with_training(epochs="ten"), "config.json"),
+        Case("head-text.zip", with_training(head="mlp"), "head settings"),
+        Case("head-keys.zip", with_training(head={"kind": "mlp", "evil": 1}), "config.json"),
+        Case("unknown-key.zip", with_training(evil=1), "Unknown training settings"),
+        Case("classes-number.zip", with_config(class_names=7), "config.json"),
+        Case("one-class.zip", with_config(class_names=["only"]), "class"),
+        Case("garbage-weights.zip", make_zip([*{**parts, "model.safetensors": b"\x08" + b"\0" * 64}.items()]),
+             "damaged"),
+        Case("bomb.zip", make_zip([("config.json", parts["config.json"]), bomb_entry("model.safetensors", 100)]),
+             "compression bomb"),
+        Case("slip.zip", make_zip([("../model.safetensors", parts["model.safetensors"]),
+                                   ("/config.json", parts["config.json"])]), "must contain"),
+        Case("names.zip", bad_utf8_names([*parts.items(), ("é.txt", b"x")]), "not valid UTF-8"),
+        Case("not-a-zip.zip", b"PK\x03\x04 this is not really a zip", "not a zip"),
+        Case("image.zip", png_bytes(1), "not a zip"),
+        Case("zero-bytes.zip", b"", "empty"),
+    ]  # fmt: skip

@@ -8,11 +8,13 @@ when nothing blocks training. Datasets built or uploaded by a user live in that 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
 
 from cnn_demo import datasets as D
+from cnn_demo.errors import InputError
 from cnn_demo.images import UPLOAD_EXTENSIONS
 from cnn_demo.ui.common import escape_markdown, user_errors
 from cnn_demo.viz_datasets import class_counts_figure
@@ -338,3 +340,38 @@ def segmentation_input(key: str, *, limits: D.DatasetLimits = D.DEFAULT_LIMITS) 
         return None
     show_segmentation_report(dataset, key)
     return dataset if dataset.report.ok else None
+
+
+def pairs_zip_upload(
+    key: str, container, label: str, check: Callable[[bytes, str], D.SegmentationDataset]
+) -> bytes | None:
+    """An uploader for a zip of image/mask pairs, checked at once with ``check`` (which raises :class:`InputError`).
+
+    Shows the problem, or how many pairs are ready and which files were skipped, and returns the zip's bytes
+    only when training can use it. Only the digest and the outcome are kept in the session, not the images.
+    """
+    from cnn_demo.unet import skipped_summary
+
+    upload = container.file_uploader(label, type=["zip"], key=f"{key}_zip")
+    if upload is None:
+        return None
+    data = upload.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    cached = st.session_state.get(f"{key}_zip_check")
+    if cached is None or cached[0] != digest:
+        try:
+            with st.spinner("Checking the image/mask pairs…"):
+                ds = check(data, upload.name)
+        except InputError as exc:
+            cached = (digest, str(exc), "")
+        else:
+            skipped = f"{len(ds.report.skipped)} file(s) skipped: {skipped_summary(ds.report.skipped)}."
+            ready = f"{len(ds)} image/mask pairs, {ds.num_classes} classes: ready to train."
+            cached = (digest, None, ready + (f" {skipped}" if ds.report.skipped else ""))
+        st.session_state[f"{key}_zip_check"] = cached
+    _, error, info = cached
+    if error is not None:
+        container.error(error, icon=":material/error:")
+        return None
+    container.success(info, icon=":material/check:")
+    return data

@@ -47,11 +47,11 @@ def job_validation(job_id: str, owner: str) -> dict[str, np.ndarray] | None:
 
 @st.cache_resource(max_entries=4, show_spinner="Reading the model zip…")
 def _uploaded(digest: str, _data: bytes) -> finetune.FineTuned:
-    return finetune.load_export(_data)
+    return finetune.load_export(_data, backbones=finetune.backbone_choices())
 
 
 def uploaded_model(data: bytes) -> finetune.FineTuned:
-    """A model zip uploaded by the user (safetensors only), cached by content."""
+    """A model zip uploaded by the user (safetensors only, a backbone the page offers), cached by content."""
     if len(data) > finetune.MAX_EXPORT_BYTES:
         raise InputError("This model zip is too large.")
     return _uploaded(hashlib.sha256(data).hexdigest(), data)
