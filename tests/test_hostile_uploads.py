@@ -3,6 +3,8 @@ message, copes with odd valid ones, and keeps working for the next, normal uploa
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from cnn_demo.ui.catalog import PAGES
@@ -229,3 +231,25 @@ def test_datasets_page_pairs_report_refuses_hostile_zips(state):
         _upload(at, "datasets_seg_zip", good)
         assert not at.error, (case.name, _error_text(at))
         assert {m.label: m.value for m in at.metric}["Image/mask pairs"] == "3"
+
+
+def _raise_with_hostile_name() -> None:
+    from cnn_demo.errors import InputError
+    from cnn_demo.ui.common import user_errors
+
+    with user_errors():
+        raise InputError("Could not read ![x](http://127.0.0.1:9/track.png) or [click](http://evil.test) <b>bold</b>.")
+
+
+def test_error_messages_show_user_text_literally():
+    """A file name inside an error message is shown as typed: no link, no remote image, no HTML."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_raise_with_hostile_name).run()
+    assert not at.exception
+    shown = at.error[0].value
+    for markup in ("![x](", "[click](", "<b>"):
+        assert markup not in shown, shown  # each special character is escaped, so markdown cannot form it
+    assert re.sub(r"\\(.)", r"\1", shown) == (
+        "Could not read ![x](http://127.0.0.1:9/track.png) or [click](http://evil.test) <b>bold</b>."
+    )

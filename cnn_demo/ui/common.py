@@ -20,11 +20,15 @@ def escape_markdown(text: str) -> str:
 
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
-    """Show an :class:`InputError` raised in the block as ``st.error`` instead of a traceback."""
+    """Show an :class:`InputError` raised in the block as ``st.error`` instead of a traceback.
+
+    Messages are plain text and often quote what the user typed or uploaded (file and class names), so they
+    are escaped: a name such as ``![x](http://…)`` shows as those characters, never as a link or an image.
+    """
     try:
         yield
     except InputError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(escape_markdown(str(exc)), icon=":material/error:")
 
 
 def sidebar() -> None:

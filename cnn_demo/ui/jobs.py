@@ -22,7 +22,7 @@ import streamlit as st
 
 from cnn_demo import jobs, viz_applications
 from cnn_demo.errors import InputError
-from cnn_demo.ui.common import user_errors
+from cnn_demo.ui.common import escape_markdown, user_errors
 from cnn_demo.viz_finetune import curves_figure
 
 XSRF_COOKIE = "_streamlit_xsrf"
@@ -139,7 +139,7 @@ def _render(status: jobs.JobStatus, owner: str, key: str) -> None:
             + "A worker process runs the jobs one after another; you may close this tab and come back with its link."
         )
     if status.error and status.state in ("failed", "interrupted"):
-        st.error(status.error, icon=":material/error:")
+        st.error(escape_markdown(status.error), icon=":material/error:")
     if status.active and st.button("Cancel", key=f"{key}_cancel", icon=":material/stop_circle:"):
         with user_errors():
             jobs.cancel(status.job_id, owner)
