@@ -113,10 +113,10 @@ def confusion_figure(
         fig.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5, line=dict(color="#ff7f0e", width=4))
     fig.update_xaxes(title_text="predicted class", type="category", side="bottom", fixedrange=True)
     fig.update_yaxes(title_text="true class", type="category", autorange="reversed", fixedrange=True)
-    size = 120 + 60 * n
+    size = 150 + 60 * n
     fig.update_layout(
         height=min(700, size),
-        margin=dict(l=0, r=0, t=10, b=0),
+        margin=dict(l=0, r=0, t=40, b=0),  # the toolbar shown on hover sits above the cells, not on them
         clickmode="event+select",
         hovermode="closest",
         hoverdistance=-1,
