@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 SERIES_COLOURS = {"train": "#1f77b4", "val": "#d62728"}
+CONFUSION_CELLS = "cells"  # name of the clickable trace of confusion_figure
 
 
 def curves_figure(history: Sequence[dict[str, Any]], title: str = "") -> go.Figure:
@@ -59,23 +60,32 @@ def per_class_figure(per_class: dict[str, float | None], title: str = "Validatio
     return fig
 
 
-def confusion_figure(confusion: Sequence[Sequence[int]], class_names: Sequence[str]) -> go.Figure:
-    """The confusion matrix (rows: true class, columns: predicted class); each cell can be selected."""
+def confusion_figure(
+    confusion: Sequence[Sequence[int]], class_names: Sequence[str], selected: tuple[int, int] | None = None
+) -> go.Figure:
+    """The confusion matrix (rows: true class, columns: predicted class); a click anywhere in a cell selects it.
+
+    Plotly heatmaps emit no point selections, so an invisible scatter trace (``CONFUSION_CELLS``) puts one point
+    at each cell centre with ``customdata = [true index, predicted index]``; with ``hoverdistance=-1`` the point
+    nearest to the mouse is hovered and clicked, and on a grid of equal cells that is the cell under the mouse.
+    ``selected`` (true, predicted) gets an outline, so the matrix shows the cell chosen with the select boxes too.
+    Read a selection back with :func:`confusion_cell`.
+    """
     cm = np.asarray(confusion, dtype=int)
     names = [str(c) for c in class_names]
-    # One clickable marker per cell on top of the heatmap: Streamlit reports selected points, not heatmap cells.
-    xs, ys, counts = [], [], []
-    for i in range(cm.shape[0]):
-        for j in range(cm.shape[1]):
-            xs.append(names[j])
-            ys.append(names[i])
-            counts.append(int(cm[i, j]))
+    n = len(names)
+    if cm.shape != (n, n):
+        raise ValueError(f"confusion matrix of shape {cm.shape} for {n} classes")
+    rows, cols = np.divmod(np.arange(n * n), n)
     row_sums = cm.sum(axis=1, keepdims=True).clip(min=1)
     fig = go.Figure(
         go.Heatmap(
             z=cm / row_sums,
             x=names,
             y=names,
+            text=cm.astype(str),
+            texttemplate="%{text}",
+            textfont=dict(size=16),
             colorscale="Blues",
             zmin=0,
             zmax=1,
@@ -87,22 +97,50 @@ def confusion_figure(confusion: Sequence[Sequence[int]], class_names: Sequence[s
     )
     fig.add_trace(
         go.Scatter(
-            x=xs,
-            y=ys,
-            mode="markers+text",
-            text=[str(c) for c in counts],
-            textfont=dict(size=16),
-            marker=dict(size=40, opacity=0.01, symbol="square"),
-            customdata=counts,
-            hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata} image(s)<extra></extra>",
+            x=[names[j] for j in cols],
+            y=[names[i] for i in rows],
+            name=CONFUSION_CELLS,
+            mode="markers",
+            marker=dict(size=12, opacity=0, symbol="square"),
+            customdata=np.stack([rows, cols], axis=1).tolist(),
+            text=[str(c) for c in cm.ravel()],
+            hovertemplate="true %{y}<br>predicted %{x}<br>%{text} image(s)<extra></extra>",
             showlegend=False,
         )
     )
-    fig.update_xaxes(title_text="predicted class", type="category", side="bottom")
-    fig.update_yaxes(title_text="true class", type="category", autorange="reversed")
-    size = 120 + 60 * len(names)
-    fig.update_layout(height=min(700, size), margin=dict(l=0, r=0, t=10, b=0), clickmode="event+select")
+    if selected is not None and all(0 <= k < n for k in selected):
+        i, j = selected
+        fig.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5, line=dict(color="#ff7f0e", width=4))
+    fig.update_xaxes(title_text="predicted class", type="category", side="bottom", fixedrange=True)
+    fig.update_yaxes(title_text="true class", type="category", autorange="reversed", fixedrange=True)
+    size = 150 + 60 * n
+    fig.update_layout(
+        height=min(700, size),
+        margin=dict(l=0, r=0, t=40, b=0),  # the toolbar shown on hover sits above the cells, not on them
+        clickmode="event+select",
+        hovermode="closest",
+        hoverdistance=-1,
+    )
     return fig
+
+
+def confusion_cell(points: Sequence[dict[str, Any]], n_classes: int) -> tuple[int, int] | None:
+    """(true, predicted) class indices of the cell selected in a :func:`confusion_figure`, or None.
+
+    ``points`` is ``event.selection.points`` of ``st.plotly_chart``; the last point of the clickable trace wins,
+    and anything else (another trace, a box selection without cells, indices out of range) gives None.
+    """
+    for point in reversed(list(points or [])):
+        data = point.get("customdata") if isinstance(point, dict) else None
+        if not isinstance(data, (list, tuple)) or len(data) != 2:
+            continue
+        try:
+            true, pred = (int(v) for v in data)
+        except (TypeError, ValueError):
+            continue
+        if 0 <= true < n_classes and 0 <= pred < n_classes:
+            return true, pred
+    return None
 
 
 def probability_figure(probs: Sequence[float], class_names: Sequence[str], title: str = "") -> go.Figure:

@@ -7,6 +7,7 @@ from cnn_demo import finetune, jobs
 from cnn_demo.ui.common import escape_markdown, user_errors
 from cnn_demo.ui.datasets import dataset_input, split_input
 from cnn_demo.ui.finetune import (
+    confusion_chart,
     job_model,
     job_model_bytes,
     job_validation,
@@ -14,7 +15,7 @@ from cnn_demo.ui.finetune import (
     uploaded_model,
 )
 from cnn_demo.ui.jobs import current_owner, job_panel, jobs_table, page_job, set_url_job, submit_job
-from cnn_demo.viz_finetune import compare_figure, confusion_figure, per_class_figure, probability_figure
+from cnn_demo.viz_finetune import compare_figure, per_class_figure, probability_figure
 
 st.title("Fine-tune a model on your images")
 st.markdown(
@@ -175,19 +176,14 @@ if status is not None and status.state == "done" and status.result:
     c1.plotly_chart(per_class_figure(res["per_class_accuracy"]), width="stretch", key="finetune_per_class")
     with c2:
         st.markdown("**Confusion matrix** (rows: true class). Click a cell to see its validation images.")
-        event = st.plotly_chart(
-            confusion_figure(res["confusion"], classes),
-            width="stretch",
+        confusion_chart(
+            res["confusion"],
+            classes,
             key="finetune_confusion",
-            on_select="rerun",
-            selection_mode="points",
+            true_key="finetune_cell_true",
+            pred_key="finetune_cell_pred",
         )
     val = job_validation(status.job_id, owner)
-    points = event.selection.points if event and event.selection else []
-    picked = (points[0].get("y"), points[0].get("x")) if points else None
-    if picked and picked != st.session_state.get("finetune_cell_clicked") and set(picked) <= set(classes):
-        st.session_state["finetune_cell_clicked"] = picked  # a click on the matrix moves the two choosers
-        st.session_state["finetune_cell_true"], st.session_state["finetune_cell_pred"] = picked
     s1, s2 = st.columns(2)
     true_name = s1.selectbox("True class", classes, key="finetune_cell_true")
     pred_name = s2.selectbox("Predicted class", classes, key="finetune_cell_pred")

@@ -33,13 +33,8 @@ def set_number(page, label: str, value: int) -> None:
     wait_idle(page)
 
 
-def test_train_confusion_download_and_reopen(app_server, browser, tmp_path):
-    data = tmp_path / "colours.zip"
-    make_zip(data)
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-    page = ctx.new_page()
-    page.goto(f"{app_server}/finetune")
-    wait_idle(page)
+def train_one_epoch(page, data) -> None:
+    """Upload the colours zip, train one epoch as a job and wait for its results."""
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(data))
     page.get_by_text(re.compile(r"\d+ training and \d+ validation images")).first.wait_for(timeout=60_000)
     wait_idle(page)
@@ -48,6 +43,16 @@ def test_train_confusion_download_and_reopen(app_server, browser, tmp_path):
     page.get_by_text("Finished", exact=False).first.wait_for(timeout=180_000)
     wait_idle(page)
     assert "job=" in page.url
+
+
+def test_train_confusion_download_and_reopen(app_server, browser, tmp_path):
+    data = tmp_path / "colours.zip"
+    make_zip(data)
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = ctx.new_page()
+    page.goto(f"{app_server}/finetune")
+    wait_idle(page)
+    train_one_epoch(page, data)
     page.get_by_text("Confusion matrix", exact=False).first.wait_for(timeout=30_000)
     assert not exception_texts(page)
     screenshot(page, "finetune-results")
@@ -90,3 +95,49 @@ def test_train_confusion_download_and_reopen(app_server, browser, tmp_path):
     assert not exception_texts(page)
     screenshot(page, "finetune-reopened")
     ctx.close()
+
+
+def click_cell(page, chart, row: int, col: int, n: int, fx: float, fy: float) -> None:
+    """Click the confusion matrix at fraction (fx, fy) of cell (row, col) of an n x n matrix, with the mouse."""
+    chart.scroll_into_view_if_needed()
+    box = chart.locator(".nsewdrag").first.bounding_box()
+    assert box and box["width"] > 50 and box["height"] > 50, box
+    page.mouse.click(box["x"] + box["width"] * (col + fx) / n, box["y"] + box["height"] * (row + fy) / n)
+    wait_idle(page)
+
+
+def test_clicking_a_confusion_cell_lists_its_images(app_server, browser, tmp_path):
+    data = tmp_path / "colours.zip"
+    make_zip(data)
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        page.goto(f"{app_server}/finetune")
+        wait_idle(page)
+        train_one_epoch(page, data)
+        chart = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="predicted class")
+        chart.wait_for()
+        cell = re.compile(r"(\d+) validation image\(s\) of (\w+) predicted as (\w+)")
+        page.get_by_text(cell).first.wait_for()
+        assert cell.search(page.get_by_text(cell).first.inner_text()).groups()[1:] == ("blues", "blues")
+
+        # Classes are sorted: row/column 0 is blues, 1 is reds. Click off the cell centres: the whole cell counts.
+        for row, col, fx, fy in [(1, 0, 0.2, 0.8), (0, 1, 0.85, 0.15), (1, 1, 0.5, 0.5), (1, 0, 0.7, 0.3)]:
+            click_cell(page, chart, row, col, 2, fx, fy)
+            names = ("blues", "reds")
+            want = (names[row], names[col])
+            page.get_by_text(
+                re.compile(rf"\d+ validation image\(s\) of {want[0]} predicted as {want[1]}")
+            ).first.wait_for()
+            count = int(cell.search(page.get_by_text(cell).first.inner_text()).group(1))
+            shown = page.locator('[data-testid="stImageCaption"]').filter(has_text=re.compile(r"^\d+%$"))
+            assert shown.count() == count, (want, count, shown.count())
+            # The select boxes (the keyboard way to choose a cell) follow the click.
+            for label, name in zip(("True class", "Predicted class"), want, strict=True):
+                box = page.locator('[data-testid="stSelectbox"]').filter(has_text=label).locator("input")
+                assert box.input_value() == name, (label, box.input_value())
+        assert not exception_texts(page)
+        screenshot(page, "finetune-confusion-click")
+    finally:
+        ctx.close()

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import json
 
-from cnn_demo import jobs
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnn_demo import finetune, jobs
 from tests.conftest import app_test, assert_no_exception
 
 PAGE = "pages/finetune.py"
@@ -100,3 +104,76 @@ def test_someone_elses_job_link_shows_nothing(state):
     assert_no_exception(at)
     assert any("No job with this id belongs to you" in e.value for e in at.error)
     assert "Validation accuracy" not in texts(at)
+
+
+def select_points(at, chart_key: str, points: list[dict]):
+    """Rerun as if the user had clicked ``points`` of the plotly chart with key ``chart_key``.
+
+    AppTest has no plotly selection API, so the selection goes in the widget states of the run, as the browser
+    sends it (JSON in ``string_value``; ``AppTest._run`` is the entry that takes widget states).
+    """
+    (chart,) = [c for c in at.get("plotly_chart") if chart_key in c.proto.id]
+    states = at._tree.get_widget_states()
+    state = states.widgets.add()
+    state.id = chart.proto.id
+    selection = {"points": points, "point_indices": [p.get("point_index", 0) for p in points], "box": [], "lasso": []}
+    state.string_value = json.dumps({"selection": selection})
+    return at._run(states)
+
+
+def cell_text(at) -> str:
+    return next(m.value for m in at.markdown if "validation image(s)" in m.value)
+
+
+def cell_images(at) -> int:
+    """How many images the chosen cell lists (the mistakes gallery has captions with an arrow)."""
+    lists = [im.proto.imgs for im in at.get("image") if not any("→" in i.caption for i in im.proto.imgs)]
+    return len(lists[0]) if lists else 0
+
+
+def test_a_click_on_a_confusion_cell_lists_that_cells_images(state):
+    at = app_test(PAGE)
+    owner = at.session_state["jobs_owner"]
+    rng = np.random.default_rng(0)
+    names = ["ants", "bees", "wasps"]
+
+    def images(n):
+        return [Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)) for _ in range(n)]
+
+    data = finetune.ImageData(names, images(9), [0, 1, 2] * 3, images(12), [0, 1, 2] * 4)
+    config = {"backbone": "myconvnet", "pretrained": False, "epochs": 1, "batch_size": 8, "seed": 0}
+    job_id = jobs.submit("finetune", {"config": config}, owner, files={"data.zip": finetune.pack_data(data)})
+    assert jobs.run_job(job_id) == "done"
+    val = np.load(jobs.job_file(job_id, owner, "val.npz"))
+    predicted = val["probs"].argmax(1)
+    at.query_params["job"] = job_id
+    at.run()
+    assert_no_exception(at)
+    assert (at.selectbox(key="finetune_cell_true").value, at.selectbox(key="finetune_cell_pred").value) == (
+        "ants",
+        "ants",
+    )
+
+    # Every cell, in an order where each click changes the cell; together they hold all validation images.
+    total = 0
+    for t, p in [(1, 0), (2, 2), (0, 1), (2, 0), (1, 1), (0, 2), (1, 2), (2, 1), (0, 0)]:
+        select_points(at, "finetune_confusion", [{"curve_number": 1, "point_index": 3 * t + p, "customdata": [t, p]}])
+        assert_no_exception(at)
+        assert at.selectbox(key="finetune_cell_true").value == names[t]
+        assert at.selectbox(key="finetune_cell_pred").value == names[p]
+        count = int(((val["labels"] == t) & (predicted == p)).sum())
+        assert cell_text(at) == f"**{count} validation image(s)** of *{names[t]}* predicted as *{names[p]}*"
+        assert cell_images(at) == count
+        total += count
+    assert total == len(val["labels"]) == 12
+
+    # The select boxes still choose a cell, and the matrix outlines it.
+    at.selectbox(key="finetune_cell_true").set_value("wasps").run()
+    assert "of *wasps* predicted as *ants*" in cell_text(at)
+    spec = json.loads(next(c for c in at.get("plotly_chart") if "finetune_confusion" in c.proto.id).proto.spec)
+    (shape,) = spec["layout"]["shapes"]
+    assert (shape["x0"], shape["y0"]) == (-0.5, 1.5)
+    # A selection without a cell (another trace) changes nothing.
+    select_points(at, "finetune_confusion", [{"curve_number": 0, "point_index": 0, "x": "ants", "y": "ants"}])
+    assert_no_exception(at)
+    assert "of *wasps* predicted as *ants*" in cell_text(at)

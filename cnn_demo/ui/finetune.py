@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,7 @@ import streamlit as st
 
 from cnn_demo import finetune, jobs
 from cnn_demo.errors import InputError
+from cnn_demo.viz_finetune import confusion_cell, confusion_figure
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the trained model…")
@@ -61,3 +64,29 @@ def uploaded_model(data: bytes) -> finetune.FineTuned:
 def onnx_zip(job_id: str, mtime: float, _model: finetune.FineTuned, val_accuracy: float) -> bytes:
     """The export zip with ``model.onnx`` added (built on demand: ONNX export takes a few seconds)."""
     return finetune.export_zip(_model, {"val_accuracy": val_accuracy}, onnx=True)
+
+
+def _select_cell(chart_key: str, true_key: str, pred_key: str, classes: list[str]) -> None:
+    """on_select callback of the confusion chart: the clicked cell becomes the two select boxes' values."""
+    event = st.session_state.get(chart_key)
+    points = event["selection"]["points"] if event and event.get("selection") else []
+    cell = confusion_cell(points, len(classes))
+    if cell is not None:
+        st.session_state[true_key], st.session_state[pred_key] = classes[cell[0]], classes[cell[1]]
+
+
+def confusion_chart(
+    confusion: Sequence[Sequence[int]], classes: Sequence[str], *, key: str, true_key: str, pred_key: str
+) -> None:
+    """The confusion matrix; clicking a cell sets the select boxes ``true_key`` and ``pred_key`` (drawn later by
+    the page, they stay the keyboard way to choose a cell), and the cell they hold is outlined."""
+    names = [str(c) for c in classes]
+    chosen = [st.session_state.get(k) for k in (true_key, pred_key)]
+    selected = tuple(names.index(c) if c in names else 0 for c in chosen)
+    st.plotly_chart(
+        confusion_figure(confusion, names, selected),
+        width="stretch",
+        key=key,
+        on_select=functools.partial(_select_cell, key, true_key, pred_key, names),
+        selection_mode="points",
+    )
