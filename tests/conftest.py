@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -125,6 +126,11 @@ def app_test(page_path: str | None = None, timeout: float = 120):
         at.switch_page(page_path)
     at.run()
     return at
+
+
+def shown_errors(at) -> list[str]:
+    """The page's ``st.error`` texts as the user reads them (the markdown escapes of user text removed)."""
+    return [re.sub(r"\\(.)", r"\1", e.value) for e in at.error]
 
 
 def assert_no_exception(at) -> None:

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from cnn_demo import finetune, jobs
-from tests.conftest import app_test, assert_no_exception
+from tests.conftest import app_test, assert_no_exception, shown_errors
 
 PAGE = "pages/finetune.py"
 
@@ -102,7 +102,7 @@ def test_someone_elses_job_link_shows_nothing(state):
     at.query_params["job"] = other
     at.run()
     assert_no_exception(at)
-    assert any("No job with this id belongs to you" in e.value for e in at.error)
+    assert any("No job with this id belongs to you" in e for e in shown_errors(at))
     assert "Validation accuracy" not in texts(at)
 
 

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from cnn_demo.ui.catalog import PAGES
-from tests.conftest import app_test, assert_no_exception
+from tests.conftest import app_test, assert_no_exception, shown_errors
 from tests.hostile import (
     Case,
     broken_images,
@@ -65,7 +65,7 @@ def test_broken_and_odd_uploads(spec):
         at.file_uploader(key=keys[0]).set_value((case.name, case.data, MIME[case.name.rsplit(".", 1)[-1]]))
         at.run()
         assert_no_exception(at)
-        errors = " ".join(e.value for e in at.error)
+        errors = " ".join(e for e in shown_errors(at))
         assert case.message.lower() in errors.lower(), (spec.path, case.name, errors)
     for case in odd_images():
         at.file_uploader(key=keys[0]).set_value((case.name, case.data, MIME[case.name.rsplit(".", 1)[-1]]))
@@ -73,7 +73,7 @@ def test_broken_and_odd_uploads(spec):
         assert_no_exception(at)
         # Odd but valid images must decode; a page may still explain why it cannot use one (a 17×17 kernel on
         # a 2000×8 strip), but never with one of the loader's refusals.
-        refusals = [e.value for e in at.error if any(m in e.value for m in LOADER_REFUSALS)]
+        refusals = [e for e in shown_errors(at) if any(m in e for m in LOADER_REFUSALS)]
         assert not refusals, (spec.path, case.name, refusals)
 
 
@@ -81,7 +81,7 @@ def test_broken_and_odd_uploads(spec):
 
 
 def _error_text(at) -> str:
-    return " ".join(e.value for e in at.error)
+    return " ".join(e for e in shown_errors(at))
 
 
 def _upload(at, key: str, case) -> None:
@@ -247,7 +247,7 @@ def test_error_messages_show_user_text_literally():
 
     at = AppTest.from_function(_raise_with_hostile_name).run()
     assert not at.exception
-    shown = at.error[0].value
+    shown = at.error[0].value  # the markdown source, before rendering
     for markup in ("![x](", "[click](", "<b>"):
         assert markup not in shown, shown  # each special character is escaped, so markdown cannot form it
     assert re.sub(r"\\(.)", r"\1", shown) == (

@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from cnn_demo import jobs
 from cnn_demo.ui.jobs import OTHER_PAGE
+from tests.conftest import shown_errors
 
 KIND = "test_count"
 
@@ -69,7 +70,7 @@ def start(kind: str | None = KIND) -> AppTest:
 
 
 def shown(at) -> str:
-    return " ".join([m.value for m in at.markdown] + [c.value for c in at.caption] + [e.value for e in at.error])
+    return " ".join([m.value for m in at.markdown] + [c.value for c in at.caption] + shown_errors(at))
 
 
 def progress_text(at) -> str:
@@ -160,7 +161,7 @@ def test_failed_job_shows_its_error(state):
     at.run()
     assert not at.exception
     assert "Failed" in shown(at)
-    assert any("The job crashed: RuntimeError: boom" in e.value for e in at.error)
+    assert any("The job crashed: RuntimeError: boom" in e for e in shown_errors(at))
     assert "Epoch 1 of 3" in progress_text(at)
     assert "Resume from the last epoch" in buttons(at)
 
@@ -181,7 +182,7 @@ def test_interrupted_job_resumes_from_its_checkpoint(state, refreshes):
     at.run()
     assert not at.exception
     assert "Interrupted" in shown(at)
-    assert any("Resume it to continue" in e.value for e in at.error)
+    assert any("Resume it to continue" in e for e in shown_errors(at))
     assert "Cancel" not in buttons(at)
     assert refreshes[-1] is None
     at.button(key="t_job_resume").click().run()
@@ -212,7 +213,7 @@ def test_a_job_of_another_page_is_not_shown(state):
     at.query_params["job"] = job_id
     at.run()
     assert not at.exception
-    assert [e.value for e in at.error] == [OTHER_PAGE]
+    assert shown_errors(at) == [OTHER_PAGE]
     assert not at.get("progress") and "live hook" not in shown(at)
 
 
@@ -232,7 +233,7 @@ def test_an_expired_job_is_forgotten(state):
     job_id = url_job(at)
     shutil.rmtree(state / "jobs" / job_id)  # what cleanup_expired does after CNN_DEMO_ARTIFACT_HOURS
     at.run()
-    assert [e.value for e in at.error] == [jobs.NOT_FOUND]
+    assert shown_errors(at) == [jobs.NOT_FOUND]
     assert url_job(at) is None and "t_job" not in at.session_state
     at.run()
     assert not at.error and "No job yet: press Train." in [i.value for i in at.info]

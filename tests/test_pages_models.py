@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from tests.conftest import app_test, assert_no_exception, shared_path
+from tests.conftest import app_test, assert_no_exception, shared_path, shown_errors
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -25,7 +25,7 @@ def one_thread():
 
 def _text(at) -> str:
     parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [c.value for c in at.code]
-    parts += [s.value for s in at.success] + [w.value for w in at.warning] + [e.value for e in at.error]
+    parts += [s.value for s in at.success] + [w.value for w in at.warning] + shown_errors(at)
     return "\n".join(parts)
 
 
@@ -54,7 +54,7 @@ def test_pooling_page_reproduces_the_lecture_and_follows_the_settings():
     assert f"= **{mean:.4f}**" in _text(at)
     at.text_area(key="pooling_matrix").set_value("1 2\n3").run()
     assert_no_exception(at)
-    assert "same number of values" in at.error[0].value
+    assert "same number of values" in shown_errors(at)[0]
 
 
 def test_pooling_page_pools_a_picture():
@@ -82,7 +82,7 @@ def test_adaptive_pooling_page_flags_where_the_rule_and_torch_differ():
     table = at.dataframe[0].value
     assert list(table["PyTorch window"]) == ["x[0:3]", "x[2:5]", "x[5:8]", "x[7:10]"]
     at.text_input(key="adaptive_pooling_values").set_value("1, 2, x").run()
-    assert "'x' is not a number" in at.error[0].value
+    assert "'x' is not a number" in shown_errors(at)[0]
     at.number_input(key="adaptive_pooling_w_out").set_value(5).run()
     assert_no_exception(at)
 
@@ -103,7 +103,7 @@ def test_conv_layer_page_counts_parameters():
     assert_no_exception(at)
     assert [m.value for m in at.metric][:2] == ["18,432", "18,432"]  # 64/4 · 128 · 9
     at.number_input(key="conv_layer_groups").set_value(3).run()
-    assert "groups=3 must divide" in at.error[0].value
+    assert "groups=3 must divide" in shown_errors(at)[0]
 
 
 def test_model_inspector_shows_the_table_and_alexnet_totals():
@@ -120,7 +120,7 @@ def test_model_inspector_shows_the_table_and_alexnet_totals():
     assert "AlexNet(\n  (features): Sequential(" in at.code[0].value
     at.number_input(key="model_inspector_h_alexnet").set_value(32).run()
     assert_no_exception(at)
-    assert "cannot take an input" in at.error[0].value  # 32 rows shrink to nothing before the last pooling
+    assert "cannot take an input" in shown_errors(at)[0]  # 32 rows shrink to nothing before the last pooling
 
 
 def test_feature_maps_page_with_random_weights_is_labelled_untrained(monkeypatch, tmp_path):

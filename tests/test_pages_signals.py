@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 
 from cnn_demo.signals import format_numbers
-from tests.conftest import app_test, assert_no_exception
+from tests.conftest import app_test, assert_no_exception, shown_errors
 
 CONV = "pages/signals_convolution.py"
 GAUSS = "pages/signals_gaussian.py"
@@ -76,14 +76,14 @@ def test_convolution_page_typed_numbers_and_errors():
     assert "`(f*g) = [0, 0, 2, -1, 0, 0]`" in _text(at)
     at.text_input(key="signals_convolution_f").set_value("1, two, 3").run()
     assert_no_exception(at)
-    assert [e.value for e in at.error] == [
+    assert shown_errors(at) == [
         "f: value 2, “two”, is not a number. Type numbers separated by commas, e.g. 1, 2, 3, 4."
     ]
     at.text_input(key="signals_convolution_f").set_value("1, 2").run()
     at.text_input(key="signals_convolution_g").set_value("  ").run()
-    assert "g is empty" in at.error[0].value
+    assert "g is empty" in shown_errors(at)[0]
     at.text_input(key="signals_convolution_g").set_value(", ".join(["1"] * 10_001)).run()
-    assert "limit is 10,000" in at.error[0].value
+    assert "limit is 10,000" in shown_errors(at)[0]
 
 
 def test_convolution_page_long_signal_writes_overlap_only():
@@ -128,7 +128,7 @@ def test_gaussian_page():
     assert float(_metric(at, "RMSE of the noisy input")) != noisy
     at.text_input(key="signals_gaussian_edge_signal").set_value("1, 2, ?").run()
     assert_no_exception(at)
-    assert "“?”, is not a number" in at.error[0].value
+    assert "“?”, is not a number" in shown_errors(at)[0]
 
 
 def test_correlation_page():
@@ -151,7 +151,7 @@ def test_correlation_page():
     assert "Largest at lag **0**." in _text(at)
     at.text_input(key="signals_correlation_f").set_value("").run()
     assert_no_exception(at)
-    assert "f is empty" in at.error[0].value
+    assert "f is empty" in shown_errors(at)[0]
 
 
 def test_statistics_page():
