@@ -13,7 +13,9 @@ Offline there are no ImageNet weights, so the accuracy comparison uses the pretr
 weights in ../shared/data/weights) against the same network with random weights. ResNet-18 can only be timed
 (random weights: its accuracy means nothing); its recipe (b) is run for ``--resnet18-epochs`` epochs and the per-epoch
 time is multiplied to 25 epochs, which the output says. ``--memory`` measures the peak memory of a worker running (a)
-on 5,000 generated 256×256 images handed over as the page does (a fresh process per measurement).
+on 5,000 generated 256×256 images handed over as the page does (a fresh process per measurement that unpacks the zip
+from its path, as the ``finetune`` job does). The peak is the child's own VmHWM: ``ru_maxrss`` (also printed) carries
+the parent's peak over ``exec`` and so read ~2.1 GB whatever the child did.
 """
 
 from __future__ import annotations
