@@ -301,7 +301,7 @@ class PackedImages(Sequence[Image.Image]):
     def __len__(self) -> int:
         return len(self._items)
 
-    def __getitem__(self, index):  # int -> Image, slice -> list[Image]
+    def __getitem__(self, index: int | slice) -> Any:  # an Image for an index, a list of them for a slice
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self._items)))]
         item = self._items[index]
