@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import math
+import struct
 import time
 import zipfile
 import zlib
@@ -285,14 +286,69 @@ def describe_backbone(name: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- data
 
 
+class PackedImages(Sequence[Image.Image]):
+    """The images of a packed dataset (:func:`unpack_data`), each held in whichever form is smaller.
+
+    An image is kept as its pixels when they are small (downscaled for a 32 px backbone), otherwise as its stored
+    PNG inside the packed zip (a reference into the zip's bytes, or an offset into the zip file on disk), decoded
+    again on access exactly as :func:`unpack_data` first did. 5,000 images of 256×256 for a 224 px backbone thus cost
+    almost nothing, not 1 GB of pixels. Indexing gives a PIL image, slicing a list of them.
+    """
+
+    def __init__(
+        self, items: list[Image.Image | tuple[int, int]], source: bytes | Path | None, sides: tuple[int, ...] = ()
+    ) -> None:
+        self._items = items
+        self._source = memoryview(source) if isinstance(source, bytes) else source
+        self._sides = sides
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, index: int | slice) -> Any:  # an Image for an index, a list of them for a slice
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self._items)))]
+        item = self._items[index]
+        if isinstance(item, Image.Image):
+            return item
+        offset, size = item
+        if isinstance(self._source, Path):
+            with self._source.open("rb") as f:
+                f.seek(offset)
+                raw = f.read(size)
+        else:
+            raw = bytes(self._source[offset : offset + size])
+        return _decode_fitted(raw, self._sides)
+
+    @property
+    def encoded(self) -> int:
+        """How many images are held encoded (decoded on access)."""
+        return sum(not isinstance(item, Image.Image) for item in self._items)
+
+    def shrunk(self, side: int) -> PackedImages:
+        """The same images with shorter sides above ``side`` downscaled (as ``_shrink``), still held compactly."""
+        items = [_shrink([it], side)[0] if isinstance(it, Image.Image) else it for it in self._items]
+        return PackedImages(items, self._source, (*self._sides, side))
+
+
+def _decode_fitted(raw: bytes, sides: Sequence[int]) -> Image.Image:
+    image = load_image(raw)
+    for side in sides:
+        image = _fit(image, side)
+    return image
+
+
 @dataclass
 class ImageData:
-    """Training and validation images (RGB PIL) with integer labels and class names."""
+    """Training and validation images (RGB PIL) with integer labels and class names.
+
+    The image sequences are lists, or :class:`PackedImages` (from :func:`unpack_data`) that decode on access.
+    """
 
     class_names: list[str]
-    train_images: list[Image.Image]
+    train_images: Sequence[Image.Image]
     train_labels: list[int]
-    val_images: list[Image.Image]
+    val_images: Sequence[Image.Image]
     val_labels: list[int]
 
     def __post_init__(self) -> None:
@@ -401,18 +457,46 @@ def keep_side(cfg: TrainConfig) -> int | None:
     return max(int(size * MAX_KEEP_FACTOR), math.floor(size / max(pre.crop_pct, 0.1) + 1e-6))
 
 
-def unpack_data(blob: bytes, max_side: int | None = None) -> ImageData:
-    """Inverse of :func:`pack_data` (every image decoded through ``load_image``, downscaled to ``max_side``)."""
+def unpack_data(blob: bytes | Path, max_side: int | None = None) -> ImageData:
+    """Inverse of :func:`pack_data` (every image decoded through ``load_image``, downscaled to ``max_side``).
+
+    ``blob`` is the zip's bytes or its path. Each image is checked and decoded once here, then kept as whichever is
+    smaller, its pixels or its stored PNG (see :class:`PackedImages`): from a path, nothing of the zip stays in
+    memory; from bytes, the images kept encoded are views into ``blob``.
+    """
+    sides = (max_side,) if max_side else ()
+    source: bytes | Path = Path(blob) if isinstance(blob, str) else blob
     try:
-        with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+        with zipfile.ZipFile(source if isinstance(source, Path) else io.BytesIO(source)) as zf:
             manifest = json.loads(zf.read("manifest.json"))
             parts = {}
-            for split in ("train", "val"):
-                imgs = [_fit(load_image(zf.read(name)), max_side) for name, _ in manifest[split]]
-                parts[split] = (imgs, [int(y) for _, y in manifest[split]])
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+            with source.open("rb") if isinstance(source, Path) else io.BytesIO(source) as raw_file:
+                for split in ("train", "val"):
+                    items = [_unpack_one(zf, raw_file, name, sides) for name, _ in manifest[split]]
+                    parts[split] = (PackedImages(items, source, sides), [int(y) for _, y in manifest[split]])
+    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, struct.error) as exc:
         raise InputError("The dataset handed to the job is damaged.") from exc
+    except OSError as exc:
+        raise InputError("The dataset handed to the job could not be read.") from exc
     return ImageData([str(c) for c in manifest["class_names"]], *parts["train"], *parts["val"])
+
+
+def _unpack_one(zf: zipfile.ZipFile, raw_file: Any, name: str, sides: tuple[int, ...]) -> Image.Image | tuple[int, int]:
+    """One packed image: its decoded pixels, or ``(offset, size)`` of its stored bytes when that is smaller."""
+    info = zf.getinfo(name)
+    raw = zf.read(info)  # checks the CRC
+    image = _decode_fitted(raw, sides)
+    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+        return image
+    pixels = image.width * image.height * len(image.getbands())
+    if pixels <= len(raw):
+        return image
+    raw_file.seek(info.header_offset)
+    header = raw_file.read(30)
+    if header[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile(name)
+    name_len, extra_len = struct.unpack("<HH", header[26:30])
+    return (info.header_offset + 30 + name_len + extra_len, len(raw))
 
 
 # --------------------------------------------------------------------------- transforms
@@ -469,6 +553,11 @@ def _shrink(images: Sequence[Image.Image], side: int) -> list[Image.Image]:
             )
         out.append(im)
     return out
+
+
+def _shrunk(images: Sequence[Image.Image], side: int) -> Sequence[Image.Image]:
+    """``_shrink`` that keeps :class:`PackedImages` compact (downscaled on access) instead of decoding them all."""
+    return images.shrunk(side) if isinstance(images, PackedImages) else _shrink(images, side)
 
 
 def thumbnails(images: Sequence[Image.Image], side: int = THUMB) -> np.ndarray:
@@ -660,7 +749,7 @@ def train(
     backbone_params = _set_trainable(bb, cfg)
     size = cfg.image_size or bb.preprocess.input_size
     keep = max(int(size * MAX_KEEP_FACTOR), math.floor(size / max(bb.preprocess.crop_pct, 0.1) + 1e-6))
-    train_imgs, val_imgs = _shrink(data.train_images, keep), _shrink(data.val_images, keep)
+    train_imgs, val_imgs = _shrunk(data.train_images, keep), _shrunk(data.val_images, keep)
     eval_tf = make_transform(bb.preprocess, None, cfg.image_size)
     train_tf = make_transform(bb.preprocess, cfg.augment, cfg.image_size)
     dev = device or get_device()
@@ -983,7 +1072,7 @@ def load_export(blob: bytes, backbones: Collection[str] | None = None) -> FineTu
 def finetune_job(params: dict[str, Any], ctx: jobs.JobContext) -> dict[str, Any]:
     """Job: train on ``inputs/data.zip`` with ``params['config']``; writes ``model.zip`` and ``val.npz``."""
     cfg = TrainConfig.from_dict(params["config"])
-    data = unpack_data((ctx.inputs / "data.zip").read_bytes(), max_side=keep_side(cfg))
+    data = unpack_data(ctx.inputs / "data.zip", max_side=keep_side(cfg))  # images stay in the file until used
     ctx.log(
         f"{len(data.train_images)} training / {len(data.val_images)} validation images, {cfg.strategy} {cfg.backbone}"
     )
