@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -135,11 +136,16 @@ async def drive(browser, base: str, paths: list[str], results: dict, hold: async
 
 
 def niced_chromium(nice: int, folder: Path) -> str:
-    """A launcher that runs the system Chromium ``nice`` steps below normal priority (itself when ``nice`` is 0)."""
+    """A launcher that runs the system Chromium ``nice`` steps below normal priority (itself when ``nice`` is 0).
+
+    Chromium raises its renderers' priority itself (to nice -8) when it may, i.e. when run as root; without
+    CAP_SYS_NICE (dropped with ``setpriv``) it cannot undo the niceness it inherits.
+    """
     if nice <= 0:
         return CHROMIUM
+    drop = "setpriv --bounding-set -sys_nice " if os.geteuid() == 0 and shutil.which("setpriv") else ""
     launcher = folder / "chromium-niced"
-    launcher.write_text(f'#!/bin/sh\nexec nice -n {int(nice)} {CHROMIUM} "$@"\n')
+    launcher.write_text(f'#!/bin/sh\nexec nice -n {int(nice)} {drop}{CHROMIUM} "$@"\n')
     launcher.chmod(0o755)
     return str(launcher)
 

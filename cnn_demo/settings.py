@@ -64,6 +64,10 @@ class Settings:
     auto_resume: int = 2
     #: CPU priority given up by worker processes (``CNN_DEMO_WORKER_NICE``, 0-19): training yields to the pages.
     worker_nice: int = 10
+    #: How long the web server lets one thread hold the GIL before another may take it, in milliseconds
+    #: (``CNN_DEMO_SWITCH_INTERVAL_MS``; Python's default is 5): short, so the thread answering HTTP and
+    #: websocket traffic is not kept waiting behind many sessions' script threads.
+    switch_interval_ms: float = 0.5
     #: Extra modules registering job kinds, comma-separated (``CNN_DEMO_JOB_MODULES``; e.g. plug-ins, tests).
     extra_job_modules: tuple[str, ...] = ()
 
@@ -91,6 +95,7 @@ class Settings:
             heartbeat_timeout_s=_float(env, "CNN_DEMO_HEARTBEAT_TIMEOUT", 60.0, 1.0),
             auto_resume=_int(env, "CNN_DEMO_AUTO_RESUME", 2, 0),
             worker_nice=min(_int(env, "CNN_DEMO_WORKER_NICE", 10, 0), 19),
+            switch_interval_ms=_float(env, "CNN_DEMO_SWITCH_INTERVAL_MS", 0.5, 0.05),
             extra_job_modules=tuple(m.strip() for m in env.get("CNN_DEMO_JOB_MODULES", "").split(",") if m.strip()),
         )
 

@@ -257,3 +257,13 @@ def test_worker_nice_setting():
     assert Settings.from_env({}).worker_nice == 10
     assert Settings.from_env({"CNN_DEMO_WORKER_NICE": "0"}).worker_nice == 0
     assert Settings.from_env({"CNN_DEMO_WORKER_NICE": "40"}).worker_nice == 19
+
+
+def test_switch_interval_setting():
+    from cnn_demo.errors import InputError
+    from cnn_demo.settings import Settings
+
+    assert Settings.from_env({}).switch_interval_ms == 0.5
+    assert Settings.from_env({"CNN_DEMO_SWITCH_INTERVAL_MS": "2"}).switch_interval_ms == 2.0
+    with pytest.raises(InputError):
+        Settings.from_env({"CNN_DEMO_SWITCH_INTERVAL_MS": "fast"})

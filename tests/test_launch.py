@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 from tests.conftest import ROOT
 
 PROBE = """
-import gc, json, time
+import gc, json, sys, time
 from unittest import mock
 from cnn_demo.ui import launch
 
@@ -22,6 +23,7 @@ def fake_cli_main():
     t0 = time.perf_counter()
     gc.collect(2)
     seen["collect_ms"] = (time.perf_counter() - t0) * 1000
+    seen["switch_interval"] = sys.getswitchinterval()
     return 0
 
 with mock.patch("streamlit.web.cli.main", fake_cli_main):
@@ -31,10 +33,12 @@ print(json.dumps(seen))
 
 
 def test_server_start_freezes_the_imported_modules_out_of_the_collector():
-    out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    env = {k: v for k, v in os.environ.items() if k != "CNN_DEMO_SWITCH_INTERVAL_MS"}
+    out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     # torch, torchvision, timm and plotly alone are a few hundred thousand objects.
     assert seen["frozen"] > 200_000, seen
     # What a post-run collection still walks is a tiny fraction of that (it was all of it before).
     assert seen["tracked"] < seen["frozen"] // 20, seen
+    assert seen["switch_interval"] == 0.0005, seen  # CNN_DEMO_SWITCH_INTERVAL_MS default, not Python's 0.005
