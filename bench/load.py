@@ -7,9 +7,9 @@ through the image pages and the detection page while two fine-tuning jobs train 
 prints: health-check p95, time to first content p95 for the app and for the bare app (and their ratio), errors,
 and the server's memory growth per added session. Not a test: it prints what it measured.
 
-The worker runs with ``CNN_DEMO_MAX_JOBS=2`` so both jobs train at once. The browsers stand in for the students'
-own computers, so they run at a lower CPU priority (``--client-nice``, default 10; 0 puts them level with the
-server): on a real class server they would not share its cores. The bare app gets the same clients.
+The worker runs with ``CNN_DEMO_MAX_JOBS=2`` so both jobs train at once. By default the browsers run at the
+server's CPU priority, as the issue describes; ``--client-nice N`` runs them N steps lower instead (as stand-ins
+for the students' own computers, which would not share the server's cores). The bare app gets the same clients.
 """
 
 from __future__ import annotations
@@ -198,7 +198,7 @@ def main() -> None:
         "--pages", default="pixels,images_filtering,detection", help="comma-separated url paths each session visits"
     )
     parser.add_argument(
-        "--client-nice", type=int, default=10, help="CPU niceness of the browsers (stand-ins for remote clients)"
+        "--client-nice", type=int, default=0, help="CPU niceness of the browsers (stand-ins for remote clients)"
     )
     args = parser.parse_args()
 
