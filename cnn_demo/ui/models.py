@@ -36,6 +36,14 @@ class LoadedModel:
         return f"{self.name} ({'pretrained' if self.pretrained else 'untrained: random weights'})"
 
 
+def shared_copy(model: nn.Module) -> nn.Module:
+    """Prepare a network that every session will share: eval mode, no gradients kept for its weights."""
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
 @st.cache_resource(max_entries=6, show_spinner="Loading the model…")
 def _load(name: str, pretrained: bool, weights_file: str) -> LoadedModel:
     note = ""
@@ -51,9 +59,7 @@ def _load(name: str, pretrained: bool, weights_file: str) -> LoadedModel:
         model = models.create(name, pretrained=False)
         if pretrained:
             note = f"{name} has no published weights, so it runs with random weights."
-    model = model.to(get_device()).eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
+    model = shared_copy(model.to(get_device()))
     return LoadedModel(name, model, used_pretrained, note, weights_file if used_pretrained else "")
 
 

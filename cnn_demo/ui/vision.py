@@ -13,6 +13,7 @@ import streamlit as st
 
 from cnn_demo import detection, segmentation
 from cnn_demo.tv_weights import WeightsMissing, find_weights_file
+from cnn_demo.ui.models import shared_copy
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,7 @@ def segmenter_weights(name: str) -> WeightsState:
 def shared_detector(name: str, pretrained: bool) -> detection.Detector:
     """The process-wide detector ``name`` (eval mode; do not change it)."""
     det = detection.build_detector(name, pretrained=pretrained)
-    for p in det.model.parameters():
-        p.requires_grad_(False)
+    shared_copy(det.model)
     return det
 
 
@@ -54,8 +54,7 @@ def shared_detector(name: str, pretrained: bool) -> detection.Detector:
 def shared_segmenter(name: str, pretrained: bool) -> segmentation.Segmenter:
     """The process-wide segmentation network ``name`` (eval mode; do not change it)."""
     seg = segmentation.build_segmenter(name, pretrained=pretrained)
-    for p in seg.model.parameters():
-        p.requires_grad_(False)
+    shared_copy(seg.model)
     return seg
 
 
