@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,27 +12,44 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _stop(procs: list[subprocess.Popen], timeout: float = 15) -> None:
+    """SIGTERM each process, wait for them all, SIGKILL what is still running."""
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
-    """Serve the web app (and the job worker, when the job queue exists) until interrupted."""
+    """Serve the web app (and the job worker, when the job queue exists) until interrupted or terminated.
+
+    The worker runs in a session of its own, so that on Linux it can lower the CPU priority of its whole
+    scheduling group (``jobs.lower_priority``); it is stopped when this process ends, however it ends.
+    """
     env = dict(os.environ)
     workers: list[subprocess.Popen] = []
     if args.worker and (ROOT / "cnn_demo" / "jobs.py").exists():
-        workers.append(subprocess.Popen([sys.executable, "-m", "cnn_demo", "worker"], cwd=ROOT, env=env))
+        worker = [sys.executable, "-m", "cnn_demo", "worker", "--parent", str(os.getpid())]
+        workers.append(subprocess.Popen(worker, cwd=ROOT, env=env, start_new_session=True))
     cmd = [sys.executable, "-m", "cnn_demo.ui.launch", "run", str(ROOT / "app.py"), "--server.port", str(args.port)]
     if args.address:
         cmd += ["--server.address", args.address]
     try:
-        return subprocess.call(cmd, cwd=ROOT, env=env)
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        for w in workers:
-            w.terminate()
-        for w in workers:
+        app = subprocess.Popen(cmd, cwd=ROOT, env=env)
+        # SIGTERM (a service manager, `docker stop`) is passed on to the app; the worker is stopped below.
+        signal.signal(signal.SIGTERM, lambda signum, frame: app.terminate())
+        while True:
             try:
-                w.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                w.kill()
+                return app.wait()
+            except KeyboardInterrupt:  # Ctrl-C reaches the app as well; this covers a SIGINT sent to serve alone
+                app.terminate()
+    finally:
+        _stop(workers)
 
 
 def _cmd_samples(args: argparse.Namespace) -> int:
@@ -103,7 +121,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     """Run a job worker (Huey consumer) until interrupted."""
     from cnn_demo import jobs
 
-    jobs.run_worker()
+    jobs.run_worker(parent_pid=args.parent)
     return 0
 
 
@@ -226,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--random-weights", action="store_true", help="use seeded random weights (pipeline check)")
     p.set_defaults(func=_cmd_evaluate_detection)
     p = sub.add_parser("worker", help="run a job worker (Huey consumer)")
+    p.add_argument("--parent", type=int, default=None, help=argparse.SUPPRESS)  # serve's pid: stop when it is gone
     p.set_defaults(func=_cmd_worker)
 
     p = sub.add_parser("finetune", help="fine-tune a backbone on an ImageFolder directory")

@@ -29,6 +29,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import threading
 import time
@@ -637,19 +638,70 @@ def _watchdog(settings: Settings, stop: threading.Event) -> None:
         stop.wait(every)
 
 
-def run_worker(settings: Settings | None = None) -> None:
-    """Run a Huey consumer (``max_concurrent_jobs`` worker processes) plus the recovery watchdog, until stopped."""
+AUTOGROUP_SWITCH = Path("/proc/sys/kernel/sched_autogroup_enabled")
+
+
+def lower_priority(nice: int) -> str:
+    """Lower this process's CPU priority by ``nice`` steps (its job processes inherit it); returns what was done.
+
+    Plain niceness only ranks processes within one scheduling group. Where Linux's autogroup is on (most
+    desktops, and this project's VMs), every session is such a group and the groups share the CPU equally
+    whatever their niceness: a worker in a session of its own would get as much CPU as the whole web server.
+    So a worker that leads its own session (``serve`` starts it that way) lowers its group as well.
+    """
+    if nice <= 0 or not hasattr(os, "nice"):
+        return "normal CPU priority"
+    os.nice(nice)
+    group = Path("/proc/self/autogroup")
+    try:
+        autogroup = AUTOGROUP_SWITCH.read_text().strip() == "1" and group.exists()
+    except OSError:
+        autogroup = False
+    if not autogroup:
+        return f"nice {nice}"
+    if os.getsid(0) != os.getpid():
+        return (
+            f"nice {nice}, inside the scheduling group of the session that started it; start the worker in a "
+            "session of its own (setsid, a service manager, or `serve`) so it yields to the web server too"
+        )
+    try:
+        group.write_text(str(nice))
+    except OSError as exc:
+        return f"nice {nice}; its session's scheduling group could not be lowered: {exc}"
+    return f"nice {nice}, and its session's scheduling group at nice {nice}"
+
+
+def _exit_with_parent(parent_pid: int, stop: threading.Event) -> None:
+    """Stop this worker (as SIGTERM does: running jobs are interrupted, to resume later) once its parent is gone."""
+    while not stop.wait(1.0):
+        if os.getppid() != parent_pid:
+            log.info("the process that started this worker (pid %d) is gone; stopping", parent_pid)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+
+
+def run_worker(settings: Settings | None = None, parent_pid: int | None = None) -> None:
+    """Run a Huey consumer (``max_concurrent_jobs`` worker processes) plus the recovery watchdog, until stopped.
+
+    With ``parent_pid`` the worker stops when that process (``serve``) is gone, even if it was killed outright.
+    """
     from huey.consumer import Consumer
 
     s = settings or get_settings()
     s.jobs_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    if s.worker_nice and hasattr(os, "nice"):
-        os.nice(s.worker_nice)  # job processes inherit it: a class training at once cannot starve the web server
+    priority = lower_priority(s.worker_nice)
     huey = get_huey(s)
     stop = threading.Event()
     threading.Thread(target=_watchdog, args=(s, stop), daemon=True, name="cnn-demo-watchdog").start()
-    log.info("worker: queue %s, %d job(s) at once", s.redis_url or s.state_dir / "queue.sqlite3", s.max_concurrent_jobs)
+    if parent_pid is not None:
+        threading.Thread(target=_exit_with_parent, args=(parent_pid, stop), daemon=True, name="cnn-demo-parent").start()
+    log.info(
+        "worker: queue %s, %d job(s) at once, %s",
+        s.redis_url or s.state_dir / "queue.sqlite3",
+        s.max_concurrent_jobs,
+        priority,
+    )
     try:
         Consumer(huey, workers=s.max_concurrent_jobs, worker_type="process", periodic=False).run()
     finally:
