@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
+from cnn_demo.viz import image_trace
+
 
 @dataclass(frozen=True)
 class BoxGroup:
@@ -37,7 +39,7 @@ def boxes_figure(
     """The image with groups of boxes outlined on it (pixel coordinates, y down), one legend entry per group."""
     arr = np.asarray(image)
     h, w = arr.shape[:2]
-    fig = go.Figure(go.Image(z=arr.astype(np.uint8), hoverinfo="x+y", name="image"))
+    fig = go.Figure(image_trace(arr))
     for g in groups:
         xs, ys = _outline(g.boxes)
         fig.add_trace(

@@ -8,7 +8,7 @@ from plotly.subplots import make_subplots
 
 from cnn_demo.arithmetic import ReceptiveField, window_cells
 from cnn_demo.filters import PixelBreakdown
-from cnn_demo.viz import matrix_figure
+from cnn_demo.viz import image_trace, matrix_figure
 
 INPUT_COLOUR = "#dbe9f6"
 PAD_COLOUR = "#f2f2f2"
@@ -45,6 +45,7 @@ def spectrum_figure(values: np.ndarray, title: str, colorscale: str = "Viridis",
     """
     full = np.asarray(values, dtype=float)
     arr, f = block_mean(full, max_side)
+    arr = arr.astype(np.float32)  # half the bytes of float64; hover shows 3 significant digits
     h, w = arr.shape
     fig = go.Figure(
         go.Heatmap(
@@ -78,11 +79,7 @@ def border_figure(padded: np.ndarray, offset: tuple[int, int], size: int, title:
 
 
 def _plain_image(arr: np.ndarray, title: str, height: int) -> go.Figure:
-    if arr.ndim == 2:
-        fig = go.Figure(go.Heatmap(z=arr, colorscale="gray", zmin=0, zmax=255, showscale=False))
-        fig.update_yaxes(autorange="reversed")
-    else:
-        fig = go.Figure(go.Image(z=np.clip(arr, 0, 255).astype(np.uint8)))
+    fig = go.Figure(image_trace(arr))
     fig.update_yaxes(scaleanchor="x", constrain="domain", showticklabels=False)
     fig.update_xaxes(showticklabels=False, constrain="domain")
     fig.update_layout(title=title, margin=dict(l=0, r=0, t=30 if title else 0, b=0), height=height)

@@ -78,3 +78,49 @@ def test_deep_link_on_a_fresh_server_goes_through_app_py(browser, tmp_path):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
+
+
+def test_hovering_a_pixel_shows_its_exact_values(app_server, browser, tmp_path):
+    """Images travel to the browser as PNGs; plotly reads each pixel back from them for the hover label."""
+    import numpy as np
+    from PIL import Image
+
+    from cnn_demo.images import load_image
+
+    h, w = 8, 12
+    rows, cols = np.mgrid[0:h, 0:w]
+    pixels = np.stack([rows * 30 + 5, cols * 20 + 3, 255 - rows * cols], axis=-1).astype(np.uint8)
+    path = tmp_path / "grid.png"
+    Image.fromarray(pixels).save(path)
+    gray = np.asarray(load_image(path.read_bytes(), grayscale=True))
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    page.goto(f"{app_server}/pixels")
+    wait_idle(page)
+    page.get_by_text("Upload", exact=True).click()
+    wait_idle(page)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+    page.get_by_text(f"({h}, {w}, 3)").wait_for(timeout=30_000)
+    wait_idle(page)
+
+    def hover(r: int, c: int) -> str:
+        chart = page.locator(".st-key-pixels_image .js-plotly-plot")
+        box = chart.locator(".imagelayer image").bounding_box()
+        page.mouse.move(box["x"] + (c + 0.5) * box["width"] / w, box["y"] + (r + 0.5) * box["height"] / h)
+        label = chart.locator(".hoverlayer .hovertext")
+        for _ in range(50):  # the label follows the mouse a moment later
+            text = label.text_content(timeout=10_000) if label.count() else ""
+            if text.startswith(f"row {r}, column {c}"):
+                break
+            page.wait_for_timeout(100)
+        return text
+
+    for r, c in [(0, 0), (3, 7), (7, 11)]:
+        red, green, blue = pixels[r, c]
+        assert hover(r, c) == f"row {r}, column {c}R {red}, G {green}, B {blue}"
+    screenshot(page, "pixels-hover")
+    page.get_by_test_id("stCheckbox").get_by_text("Grayscale", exact=True).click()
+    page.get_by_text(f"({h}, {w})").wait_for(timeout=30_000)
+    wait_idle(page)
+    assert hover(5, 2) == f"row 5, column 2value {gray[5, 2]}"
+    ctx.close()
