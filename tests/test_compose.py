@@ -45,3 +45,10 @@ def test_compose_services_match_the_image_and_cli():
     assert app["ports"] == [f"{port}:{port}"] and app["command"][app["command"].index("--port") + 1] == port
     assert "HEALTHCHECK" in dockerfile and worker["healthcheck"] == {"disable": True}
     assert set(compose["volumes"]) >= {"state"}
+
+
+def test_training_containers_yield_the_cpu_to_the_app():
+    """Niceness does not cross containers (each is a cgroup): the worker's CPU weight must be below the app's."""
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    docker_default = 1024
+    assert services["worker"]["cpu_shares"] < services["app"].get("cpu_shares", docker_default)
