@@ -28,13 +28,8 @@ def test_every_page_from_the_navigation(app_server, browser):
     ctx.close()
 
 
-def test_upload_through_the_picker(app_server, browser, tmp_path):
-    from PIL import Image
-
-    path = tmp_path / "upload.png"
-    Image.new("RGB", (64, 48), (10, 200, 30)).save(path)
-    bad = tmp_path / "bad.png"
-    bad.write_bytes(b"this is not a png")
+def _pixels_page_with_upload(browser, app_server: str, path, shape: str):
+    """A new browser context on *Images as numbers* with ``path`` uploaded; waits for its ``shape`` to show."""
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = ctx.new_page()
     page.goto(f"{app_server}/pixels")
@@ -42,7 +37,18 @@ def test_upload_through_the_picker(app_server, browser, tmp_path):
     page.get_by_text("Upload", exact=True).click()
     wait_idle(page)
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
-    page.get_by_text("(48, 64, 3)").wait_for(timeout=30_000)
+    page.get_by_text(shape).wait_for(timeout=30_000)
+    return ctx, page
+
+
+def test_upload_through_the_picker(app_server, browser, tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "upload.png"
+    Image.new("RGB", (64, 48), (10, 200, 30)).save(path)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"this is not a png")
+    ctx, page = _pixels_page_with_upload(browser, app_server, path, "(48, 64, 3)")
     screenshot(page, "pixels-upload")
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(bad))
     page.get_by_text("not an image the app can read").wait_for(timeout=30_000)
@@ -93,14 +99,7 @@ def test_hovering_a_pixel_shows_its_exact_values(app_server, browser, tmp_path):
     path = tmp_path / "grid.png"
     Image.fromarray(pixels).save(path)
     gray = np.asarray(load_image(path.read_bytes(), grayscale=True))
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = ctx.new_page()
-    page.goto(f"{app_server}/pixels")
-    wait_idle(page)
-    page.get_by_text("Upload", exact=True).click()
-    wait_idle(page)
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
-    page.get_by_text(f"({h}, {w}, 3)").wait_for(timeout=30_000)
+    ctx, page = _pixels_page_with_upload(browser, app_server, path, f"({h}, {w}, 3)")
     wait_idle(page)
 
     def hover(r: int, c: int) -> str:
