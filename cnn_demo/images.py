@@ -175,15 +175,20 @@ def to_array(img: Image.Image, dtype: type = np.float64) -> np.ndarray:
     return np.asarray(img, dtype=dtype)
 
 
-def to_png_bytes(img: Image.Image | np.ndarray) -> bytes:
-    """PNG-encode an image or a uint8/float array (floats are clipped to 0..255) for downloads."""
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Pixel values 0..255 as ``uint8`` (rounded and clipped): what a screen shows."""
+    arr = np.asarray(image)
+    if arr.dtype == np.uint8:
+        return arr
+    return np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+
+
+def to_png_bytes(img: Image.Image | np.ndarray, compress_level: int = 6) -> bytes:
+    """PNG-encode an image or a uint8/float array (floats are rounded and clipped to 0..255), losslessly."""
     if isinstance(img, np.ndarray):
-        arr = img
-        if arr.dtype != np.uint8:
-            arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
-        img = Image.fromarray(arr)
+        img = Image.fromarray(to_uint8(img))
     buf = io.BytesIO()
-    img.save(buf, format="PNG")
+    img.save(buf, format="PNG", compress_level=compress_level)
     return buf.getvalue()
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import base64
-import io
 
 import numpy as np
 import plotly.graph_objects as go
-from PIL import Image
+
+from cnn_demo.images import to_png_bytes, to_uint8
 
 CHANNEL_COLOURS = {"R": "#d62728", "G": "#2ca02c", "B": "#1f77b4", "L": "#444444"}
 
@@ -16,22 +16,12 @@ CHANNEL_COLOURS = {"R": "#d62728", "G": "#2ca02c", "B": "#1f77b4", "L": "#444444
 PNG_LEVEL = 1
 
 
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    """Pixel values 0..255 as ``uint8`` (rounded and clipped): what a screen shows."""
-    arr = np.asarray(image)
-    if arr.dtype == np.uint8:
-        return arr
-    return np.clip(np.rint(arr), 0, 255).astype(np.uint8)
-
-
 def png_data_uri(image: np.ndarray) -> str:
     """A grayscale (H×W) or colour (H×W×3) image as a lossless PNG ``data:`` URI."""
     arr = to_uint8(image)
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, "PNG", compress_level=PNG_LEVEL)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return "data:image/png;base64," + base64.b64encode(to_png_bytes(arr, PNG_LEVEL)).decode("ascii")
 
 
 def image_trace(image: np.ndarray, name: str = "image") -> go.Image:

@@ -8,7 +8,7 @@ from plotly.subplots import make_subplots
 
 from cnn_demo.arithmetic import ReceptiveField, window_cells
 from cnn_demo.filters import PixelBreakdown
-from cnn_demo.viz import image_trace, matrix_figure
+from cnn_demo.viz import image_figure, matrix_figure
 
 INPUT_COLOUR = "#dbe9f6"
 PAD_COLOUR = "#f2f2f2"
@@ -79,10 +79,9 @@ def border_figure(padded: np.ndarray, offset: tuple[int, int], size: int, title:
 
 
 def _plain_image(arr: np.ndarray, title: str, height: int) -> go.Figure:
-    fig = go.Figure(image_trace(arr))
-    fig.update_yaxes(scaleanchor="x", constrain="domain", showticklabels=False)
+    fig = image_figure(arr, title, height)
+    fig.update_yaxes(showticklabels=False)
     fig.update_xaxes(showticklabels=False, constrain="domain")
-    fig.update_layout(title=title, margin=dict(l=0, r=0, t=30 if title else 0, b=0), height=height)
     return fig
 
 
