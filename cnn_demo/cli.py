@@ -29,14 +29,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     """Serve the web app (and the job worker, when the job queue exists) until interrupted or terminated.
 
     The worker runs in a session of its own, so that on Linux it can lower the CPU priority of its whole
-    scheduling group (``jobs.lower_priority``); it is stopped when this process ends, however it ends.
+    scheduling group (``jobs.lower_priority``). Both it and the web server stop when this process ends, however
+    it ends (``jobs.stop_with_parent``).
     """
     env = dict(os.environ)
     workers: list[subprocess.Popen] = []
     if args.worker and (ROOT / "cnn_demo" / "jobs.py").exists():
         worker = [sys.executable, "-m", "cnn_demo", "worker", "--parent", str(os.getpid())]
         workers.append(subprocess.Popen(worker, cwd=ROOT, env=env, start_new_session=True))
-    cmd = [sys.executable, "-m", "cnn_demo.ui.launch", "run", str(ROOT / "app.py"), "--server.port", str(args.port)]
+    cmd = [sys.executable, "-m", "cnn_demo.ui.launch", "--parent", str(os.getpid())]
+    cmd += ["run", str(ROOT / "app.py"), "--server.port", str(args.port)]
     if args.address:
         cmd += ["--server.address", args.address]
     try:

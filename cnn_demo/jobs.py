@@ -672,12 +672,24 @@ def lower_priority(nice: int) -> str:
 
 
 def _exit_with_parent(parent_pid: int, stop: threading.Event) -> None:
-    """Stop this worker (as SIGTERM does: running jobs are interrupted, to resume later) once its parent is gone."""
     while not stop.wait(1.0):
         if os.getppid() != parent_pid:
-            log.info("the process that started this worker (pid %d) is gone; stopping", parent_pid)
+            log.info("the process that started this one (pid %d) is gone; stopping", parent_pid)
             os.kill(os.getpid(), signal.SIGTERM)
             return
+
+
+def stop_with_parent(parent_pid: int, stop: threading.Event | None = None) -> threading.Thread:
+    """SIGTERM this process (a clean stop: jobs are interrupted, to resume later) once ``parent_pid`` is gone.
+
+    ``serve`` passes its pid to the worker and the web server it starts, so that neither outlives it, even when
+    it is killed outright and cannot clean up. Polls once a second until ``stop`` is set.
+    """
+    thread = threading.Thread(
+        target=_exit_with_parent, args=(parent_pid, stop or threading.Event()), daemon=True, name="cnn-demo-parent"
+    )
+    thread.start()
+    return thread
 
 
 def run_worker(settings: Settings | None = None, parent_pid: int | None = None) -> None:
@@ -695,7 +707,7 @@ def run_worker(settings: Settings | None = None, parent_pid: int | None = None) 
     stop = threading.Event()
     threading.Thread(target=_watchdog, args=(s, stop), daemon=True, name="cnn-demo-watchdog").start()
     if parent_pid is not None:
-        threading.Thread(target=_exit_with_parent, args=(parent_pid, stop), daemon=True, name="cnn-demo-parent").start()
+        stop_with_parent(parent_pid, stop)
     log.info(
         "worker: queue %s, %d job(s) at once, %s",
         s.redis_url or s.state_dir / "queue.sqlite3",

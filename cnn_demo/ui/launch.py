@@ -54,12 +54,19 @@ def preload(modules: tuple[str, ...] = PRELOAD) -> int:
 
 
 def main(argv: list[str]) -> int:
-    """Run the Streamlit CLI with ``argv`` (e.g. ``["run", "app.py", "--server.port", "8501"]``)."""
+    """Run the Streamlit CLI with ``argv`` (e.g. ``["run", "app.py", "--server.port", "8501"]``).
+
+    A leading ``--parent PID`` (``serve``'s) stops the server once that process is gone.
+    """
     from streamlit.runtime.pages_manager import PagesManager
     from streamlit.web import cli
 
+    from cnn_demo import jobs
     from cnn_demo.settings import get_settings
 
+    if argv[:1] == ["--parent"]:
+        jobs.stop_with_parent(int(argv[1]))
+        argv = argv[2:]
     preload()
     sys.setswitchinterval(get_settings().switch_interval_ms / 1000)
     PagesManager.uses_pages_directory = False
