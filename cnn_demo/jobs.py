@@ -639,6 +639,15 @@ def _watchdog(settings: Settings, stop: threading.Event) -> None:
 
 
 AUTOGROUP_SWITCH = Path("/proc/sys/kernel/sched_autogroup_enabled")
+AUTOGROUP_SELF = Path("/proc/self/autogroup")
+
+
+def autogroup_enabled() -> bool:
+    """Whether Linux groups this machine's sessions for CPU sharing (autogroup), so niceness stops at a session."""
+    try:
+        return AUTOGROUP_SWITCH.read_text().strip() == "1" and AUTOGROUP_SELF.exists()
+    except OSError:
+        return False
 
 
 def lower_priority(nice: int) -> str:
@@ -652,12 +661,7 @@ def lower_priority(nice: int) -> str:
     if nice <= 0 or not hasattr(os, "nice"):
         return "normal CPU priority"
     os.nice(nice)
-    group = Path("/proc/self/autogroup")
-    try:
-        autogroup = AUTOGROUP_SWITCH.read_text().strip() == "1" and group.exists()
-    except OSError:
-        autogroup = False
-    if not autogroup:
+    if not autogroup_enabled():
         return f"nice {nice}"
     if os.getsid(0) != os.getpid():
         return (
@@ -665,7 +669,7 @@ def lower_priority(nice: int) -> str:
             "session of its own (setsid, a service manager, or `serve`) so it yields to the web server too"
         )
     try:
-        group.write_text(str(nice))
+        AUTOGROUP_SELF.write_text(str(nice))
     except OSError as exc:
         return f"nice {nice}; its session's scheduling group could not be lowered: {exc}"
     return f"nice {nice}, and its session's scheduling group at nice {nice}"

@@ -32,14 +32,9 @@ def env(tmp_path, monkeypatch) -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 
-def _autogroup_on() -> bool:
-    try:
-        return jobs.AUTOGROUP_SWITCH.read_text().strip() == "1" and Path("/proc/self/autogroup").exists()
-    except OSError:
-        return False
-
-
-needs_autogroup = pytest.mark.skipif(not _autogroup_on(), reason="this kernel does not group sessions (autogroup)")
+needs_autogroup = pytest.mark.skipif(
+    not jobs.autogroup_enabled(), reason="this kernel does not group sessions (autogroup)"
+)
 
 
 def _autogroup_nice(pid: int) -> int:
@@ -134,7 +129,7 @@ def test_serve_runs_its_worker_in_a_lowered_session_and_leaves_nothing_behind(en
         worker = wait_for(lambda: _worker_of(serve), 30, "serve's worker")
         app = next(c for c in psutil.Process(serve.pid).children() if "cnn_demo.ui.launch" in c.cmdline())
         assert os.getsid(worker.pid) == worker.pid != os.getsid(serve.pid)
-        if _autogroup_on():
+        if jobs.autogroup_enabled():
             wait_for(lambda: _autogroup_nice(worker.pid) == 10, 30, "the worker to lower its group")
             assert _autogroup_nice(app.pid) == 0  # the web server keeps its share
         family = [worker, *worker.children(recursive=True)]  # the consumer and its job processes
