@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import importlib
+import ipaddress
 import json
 import logging
 import os
@@ -57,7 +59,20 @@ _REGISTRY: dict[str, JobFunction] = {}
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 HEARTBEAT_EVERY_S = 2.0
-NOT_FOUND = "No job with this id belongs to you. It may have expired, or the link is incomplete."
+NOT_FOUND = (
+    "There is no job with this id (any more): finished jobs are deleted after a few days, or the link is incomplete."
+)
+NOT_YOURS = (
+    "This job was started in another browser or under another sign-in, so it is not shown here. "
+    "If it is yours, enter the recovery code you were given when you started it."
+)
+#: Wrong recovery codes accepted per job before it refuses further tries.
+RECOVERY_TRIES = 10
+_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no 0/O, 1/I/L, U: easy to read out and type
+
+
+class NotYourJob(InputError):
+    """The job exists but belongs to another identity; its recovery code opens it (:func:`claim`)."""
 
 
 class JobCancelled(Exception):
@@ -326,17 +341,60 @@ def _queued_order(settings: Settings) -> list[str]:
     return [name for _, name in sorted(rows)]
 
 
+def _check_shares(s: Settings, owner: str, client: str | None, incoming: int) -> None:
+    """Refuse a new job when its user's or its address's share of the queue or the disk is used up."""
+    jobs_all = list(_scan(s))
+    active = [(p, st) for _, p, st in jobs_all if st["state"] in ACTIVE_STATES]
+    mine = [p for p, _ in active if secrets.compare_digest(str(p.get("owner", "")), owner)]
+    if len(mine) >= s.jobs_per_user:
+        raise InputError(
+            f"You already have {len(mine)} job(s) queued or running (the limit is {s.jobs_per_user}). "
+            "Wait for one to finish or cancel it."
+        )
+    same_client = [p for p, _ in active if client and p.get("client") == client]
+    if len(same_client) >= s.jobs_per_address:
+        raise InputError(
+            f"{len(same_client)} jobs from your network address are already queued or running (the limit for one "
+            f"address is {s.jobs_per_address}, so that everyone in the class gets a turn). Wait for one to finish. "
+            "Another browser, a private window or cleared cookies count as the same address."
+        )
+    if len(active) >= s.queue_capacity:
+        raise InputError(
+            f"The training queue is full ({len(active)} jobs waiting or running). Please try again in a few minutes."
+        )
+    user_limit, client_limit = s.disk_per_user_mb * 1e6, s.disk_per_address_mb * 1e6
+    used_user = sum(_folder_bytes(f) for f, p, _ in jobs_all if secrets.compare_digest(str(p.get("owner", "")), owner))
+    if used_user + incoming > user_limit:
+        raise InputError(
+            f"Your stored jobs take {_mb(used_user)} and this one brings {_mb(incoming)}, more than the "
+            f"{_mb(user_limit)} each user may keep. Delete finished jobs you no longer need (the Delete button under "
+            f"a job), or wait: finished jobs are deleted after {s.artifact_hours:g} hours."
+        )
+    if client:
+        used_client = sum(_folder_bytes(f) for f, p, _ in jobs_all if p.get("client") == client)
+        if used_client + incoming > client_limit:
+            raise InputError(
+                f"Jobs from your network address store {_mb(used_client)} and this one brings {_mb(incoming)}, "
+                f"more than the {_mb(client_limit)} one address may keep. Delete finished jobs you no longer need, "
+                f"or wait: finished jobs are deleted after {s.artifact_hours:g} hours."
+            )
+
+
 def submit(
     kind: str,
     params: dict[str, Any],
     owner: str,
     files: dict[str, bytes] | None = None,
     settings: Settings | None = None,
+    *,
+    client: str | None = None,
 ) -> str:
     """Queue a job of ``kind`` for ``owner``; return its unguessable id.
 
-    ``files`` are written to the job's ``inputs/`` folder (names without folders). Raises
-    :class:`InputError` when the queue or the user's quota is full, or ``params`` is not JSON.
+    ``files`` are written to the job's ``inputs/`` folder (names without folders). ``client`` is the
+    :func:`client_key` of the address it came from: fair shares hold per user *and* per address, so new
+    identities (cleared cookies, private windows) do not give one person more of the queue or the disk.
+    Raises :class:`InputError` when the queue, a quota or a disk share is full, or ``params`` is not JSON.
     """
     s = settings or get_settings()
     if not owner:
@@ -347,17 +405,7 @@ def submit(
         params_json = json.loads(json.dumps(params))
     except (TypeError, ValueError) as exc:
         raise InputError("Job parameters must be plain numbers, strings, lists and dicts.") from exc
-    active = [(p, st) for _, p, st in _scan(s) if st["state"] in ACTIVE_STATES]
-    mine = [p for p, _ in active if secrets.compare_digest(str(p.get("owner", "")), owner)]
-    if len(mine) >= s.jobs_per_user:
-        raise InputError(
-            f"You already have {len(mine)} job(s) queued or running (the limit is {s.jobs_per_user}). "
-            "Wait for one to finish or cancel it."
-        )
-    if len(active) >= s.queue_capacity:
-        raise InputError(
-            f"The training queue is full ({len(active)} jobs waiting or running). Please try again in a few minutes."
-        )
+    _check_shares(s, owner, client, sum(len(b) for b in (files or {}).values()))
     job_id = secrets.token_urlsafe(16)
     folder = s.jobs_dir / job_id
     (folder / "inputs").mkdir(parents=True)
@@ -366,7 +414,8 @@ def submit(
             raise InputError(f"Bad input file name {name!r}.")
         (folder / "inputs" / name).write_bytes(data)
     now = time.time()
-    _write_json(folder / "params.json", {"kind": kind, "params": params_json, "owner": owner, "created": now})
+    record = {"kind": kind, "params": params_json, "owner": owner, "client": client, "created": now}
+    _write_json(folder / "params.json", record)
     _write_json(folder / "status.json", {"state": "queued", "done": 0, "total": 0, "queued_at": now, "resumes": 0})
     try:
         _enqueue(s, job_id)
@@ -376,12 +425,111 @@ def submit(
     return job_id
 
 
+def _is_owner(folder: Path, params: dict[str, Any], owner: str) -> bool:
+    """Whether ``owner`` submitted the job, or opened it in another browser with its recovery code."""
+    if not owner:
+        return False
+    owners = [str(params.get("owner", "")), *(_read_json(folder / "owners.json", []) or [])]
+    return any(secrets.compare_digest(str(o), str(owner)) for o in owners)
+
+
 def _owned(settings: Settings, job_id: str, owner: str) -> tuple[Path, dict[str, Any]]:
     folder = _folder(settings, job_id)
     params = _read_json(folder / "params.json")
-    if not params or not owner or not secrets.compare_digest(str(params.get("owner", "")), str(owner)):
+    if not params:
         raise InputError(NOT_FOUND)
+    if not _is_owner(folder, params, owner):
+        raise NotYourJob(NOT_YOURS)
     return folder, params
+
+
+def _code_hash(code: str) -> str:
+    return hashlib.sha256(b"cnn-demo-recovery:" + code.encode()).hexdigest()
+
+
+def _normalise_code(code: str) -> str:
+    return "".join(c for c in str(code).upper() if c.isalnum())
+
+
+def new_recovery_code(job_id: str, owner: str, settings: Settings | None = None) -> str:
+    """A fresh recovery code for one of ``owner``'s jobs (the previous one stops working); only its hash is stored.
+
+    With the job's link and this code the job opens in any other browser or device (:func:`claim`).
+    """
+    s = settings or get_settings()
+    folder, _ = _owned(s, job_id, owner)
+    code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(16))  # 30**16: about 78 bits
+    _write_json(folder / "recovery.json", {"hash": _code_hash(code), "failures": 0})
+    return "-".join(code[i : i + 4] for i in range(0, 16, 4))
+
+
+def claim(job_id: str, code: str, owner: str, settings: Settings | None = None) -> JobStatus:
+    """Open a job started elsewhere with its recovery code: ``owner`` may see, cancel and resume it from now on.
+
+    After :data:`RECOVERY_TRIES` wrong codes the job refuses further tries, so codes cannot be guessed.
+    """
+    s = settings or get_settings()
+    folder = _folder(s, job_id)
+    params = _read_json(folder / "params.json")
+    if not params:
+        raise InputError(NOT_FOUND)
+    if not owner:
+        raise InputError("Jobs need an owner.")
+    if _is_owner(folder, params, owner):
+        return _snapshot(s, folder, params, None)
+    record = _read_json(folder / "recovery.json") or {}
+    failures = int(record.get("failures", 0))
+    if not record.get("hash") or failures >= RECOVERY_TRIES:
+        raise InputError(
+            "This job cannot be opened with a recovery code any more (too many wrong codes). "
+            "Open it in the browser that started it and ask for a new code there."
+        )
+    given = _normalise_code(code)
+    if not given or not secrets.compare_digest(_code_hash(given), str(record["hash"])):
+        record["failures"] = failures + 1
+        _write_json(folder / "recovery.json", record)
+        left = RECOVERY_TRIES - failures - 1
+        raise InputError(f"That recovery code does not belong to this job. Check it and try again ({left} tries left).")
+    owners = _read_json(folder / "owners.json", []) or []
+    _write_json(folder / "owners.json", [*owners, owner])
+    return _snapshot(s, folder, params, None)
+
+
+def delete(job_id: str, owner: str, settings: Settings | None = None) -> None:
+    """Delete one of ``owner``'s finished jobs with everything it stored (frees their disk quota)."""
+    s = settings or get_settings()
+    folder, params = _owned(s, job_id, owner)
+    if _snapshot(s, folder, params, None).active:
+        raise InputError("Cancel this job before deleting it.")
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def client_key(address: str | None) -> str | None:
+    """A stable key for a client address (IPv6: its /64, what one household or phone gets); ``None`` if unknown.
+
+    Only this hash is stored with a job, never the address itself.
+    """
+    if not address:
+        return None
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return None
+    net = ipaddress.ip_network(f"{ip}/64", strict=False) if ip.version == 6 else ipaddress.ip_network(ip)
+    return hashlib.sha256(f"cnn-demo-client:{net}".encode()).hexdigest()[:24]
+
+
+def _folder_bytes(folder: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e6:.0f} MB"
 
 
 def _tail(path: Path, n: int = 20) -> list[str]:
@@ -441,11 +589,7 @@ def list_jobs(owner: str, settings: Settings | None = None) -> list[JobStatus]:
     """``owner``'s jobs, newest first."""
     s = settings or get_settings()
     order = _queued_order(s)
-    out = [
-        _snapshot(s, f, p, order)
-        for f, p, _ in _scan(s)
-        if owner and secrets.compare_digest(str(p.get("owner", "")), owner)
-    ]
+    out = [_snapshot(s, f, p, order) for f, p, _ in _scan(s) if _is_owner(f, p, owner)]
     return sorted(out, key=lambda j: j.created, reverse=True)
 
 

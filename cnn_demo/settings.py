@@ -55,6 +55,19 @@ class Settings:
     queue_capacity: int = 20
     #: Jobs one user may have queued or running at once (``CNN_DEMO_JOBS_PER_USER``).
     jobs_per_user: int = 2
+    #: Jobs queued or running from one client address (``CNN_DEMO_JOBS_PER_ADDRESS``; IPv6: one /64), so a
+    #: student who clears cookies or opens private windows cannot fill the queue alone.
+    jobs_per_address: int = 6
+    #: Megabytes of stored job folders one user may keep (``CNN_DEMO_DISK_PER_USER_MB``).
+    disk_per_user_mb: float = 500.0
+    #: Megabytes of stored job folders submitted from one client address (``CNN_DEMO_DISK_PER_ADDRESS_MB``).
+    disk_per_address_mb: float = 2000.0
+    #: Request header an authenticating reverse proxy sets to the signed-in user (``CNN_DEMO_TRUSTED_USER_HEADER``,
+    #: e.g. ``X-Forwarded-User``); ignored unless set. Only set it when the app is reachable through that proxy alone.
+    trusted_user_header: str | None = None
+    #: Request header a reverse proxy sets to the client's address (``CNN_DEMO_TRUSTED_ADDRESS_HEADER``, e.g.
+    #: ``X-Real-IP``; for ``X-Forwarded-For`` the last entry, the one the proxy added, counts); ignored unless set.
+    trusted_address_header: str | None = None
     #: Hours after which finished job folders are deleted (``CNN_DEMO_ARTIFACT_HOURS``).
     artifact_hours: float = 72.0
     #: Seconds without a heartbeat after which a running job counts as interrupted (``CNN_DEMO_HEARTBEAT_TIMEOUT``).
@@ -91,6 +104,11 @@ class Settings:
             torch_threads=_int(env, "CNN_DEMO_JOB_THREADS", 1, 1),
             queue_capacity=_int(env, "CNN_DEMO_QUEUE_CAPACITY", 20, 1),
             jobs_per_user=_int(env, "CNN_DEMO_JOBS_PER_USER", 2, 1),
+            jobs_per_address=_int(env, "CNN_DEMO_JOBS_PER_ADDRESS", 6, 1),
+            disk_per_user_mb=_float(env, "CNN_DEMO_DISK_PER_USER_MB", 500.0, 1.0),
+            disk_per_address_mb=_float(env, "CNN_DEMO_DISK_PER_ADDRESS_MB", 2000.0, 1.0),
+            trusted_user_header=env.get("CNN_DEMO_TRUSTED_USER_HEADER", "").strip() or None,
+            trusted_address_header=env.get("CNN_DEMO_TRUSTED_ADDRESS_HEADER", "").strip() or None,
             artifact_hours=_float(env, "CNN_DEMO_ARTIFACT_HOURS", 72.0, 0.01),
             heartbeat_timeout_s=_float(env, "CNN_DEMO_HEARTBEAT_TIMEOUT", 60.0, 1.0),
             auto_resume=_int(env, "CNN_DEMO_AUTO_RESUME", 2, 0),

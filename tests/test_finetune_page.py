@@ -102,7 +102,7 @@ def test_someone_elses_job_link_shows_nothing(state):
     at.query_params["job"] = other
     at.run()
     assert_no_exception(at)
-    assert any("No job with this id belongs to you" in e for e in shown_errors(at))
+    assert jobs.NOT_YOURS in [w.value for w in at.warning] and not shown_errors(at)
     assert "Validation accuracy" not in texts(at)
 
 

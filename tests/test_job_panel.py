@@ -28,11 +28,13 @@ def panel_page(kind: str | None = "test_count") -> None:
     """A training page reduced to its job: submit, then the panel with a hook that writes what it was given."""
     import streamlit as st
 
+    from cnn_demo.ui.common import user_errors
     from cnn_demo.ui.jobs import current_owner, job_panel, page_job, submit_job
 
     owner = current_owner()
     if st.button("Train", key="t_train"):
-        submit_job("test_count", {"steps": 3}, owner, "t_job")
+        with user_errors():  # as the training pages do
+            submit_job("test_count", {"steps": 3}, owner, "t_job")
 
     def live(job) -> None:
         st.markdown(f"live hook: {job.state}, {len(job.metrics)} epochs of metrics")
@@ -84,6 +86,11 @@ def buttons(at) -> set[str]:
 def url_job(at) -> str | None:
     value = at.query_params.get("job")
     return value[0] if isinstance(value, list) else value
+
+
+def open_here(at):
+    """The recovery form's submit button."""
+    return next(b for b in at.button if b.label == "Open this job here")
 
 
 def set_status(folder, **status) -> None:
@@ -195,16 +202,70 @@ def test_interrupted_job_resumes_from_its_checkpoint(state, refreshes):
     assert "Finished" in shown(at) and "live hook: done, 3 epochs of metrics" in shown(at)
 
 
-def test_someone_elses_job_in_the_url_is_not_shown(state):
+def test_someone_elses_job_says_so_and_opens_with_its_recovery_code(state):
     at = start()
     other = jobs.submit(KIND, {"steps": 3}, "somebody-else")
+    code = jobs.new_recovery_code(other, "somebody-else")
     at.query_params["job"] = other
     at.run()
     assert not at.exception
-    assert any(e.value == jobs.NOT_FOUND for e in at.error)
-    assert not at.get("progress")
-    assert "live hook" not in shown(at) and other not in shown(at)
+    # Not "expired": it says whose it is in general terms and how to open it; nothing of the job is shown.
+    assert [w.value for w in at.warning] == [jobs.NOT_YOURS] and not at.error
+    assert not at.get("progress") and "live hook" not in shown(at) and other not in shown(at)
     assert "t_job" not in at.session_state
+    at.text_input[0].input("WRONG-CODE-0000-0000")
+    open_here(at).click().run()
+    assert shown_errors(at) == [
+        f"That recovery code does not belong to this job. Check it and try again ({jobs.RECOVERY_TRIES - 1} tries left)."
+    ]
+    assert not at.get("progress")
+    at.text_input[0].input(" " + code.lower().replace("-", " ") + " ")  # as someone might type it
+    open_here(at).click().run()
+    assert not at.exception and not at.error and not at.warning
+    assert "Waiting in the queue" in shown(at) and "live hook: queued" in shown(at)
+    assert jobs.status(other, at.session_state["jobs_owner"]).job_id == other  # now this identity's too
+    assert jobs.status(other, "somebody-else").job_id == other  # and still its starter's
+
+
+def test_the_recovery_code_is_shown_once_and_delete_frees_the_job(state):
+    at = start()
+    at.button(key="t_train").click().run()
+    job_id = url_job(at)
+    boxes = [i.value for i in at.info if "Recovery code of this job" in i.value]
+    assert len(boxes) == 1
+    code = boxes[0].split("`")[1]
+    assert len(code) == 19 and code.count("-") == 3
+    stored = (state / "jobs" / job_id / "recovery.json").read_text()
+    assert code not in stored and code.replace("-", "") not in stored  # only a hash on disk
+    fresh = AppTest.from_function(panel_page, kwargs={"kind": KIND}, default_timeout=60)  # another browser
+    fresh.query_params["job"] = job_id
+    fresh.run()
+    assert [w.value for w in fresh.warning] == [jobs.NOT_YOURS]
+    fresh.text_input[0].input(code)
+    open_here(fresh).click().run()
+    assert "Waiting in the queue" in shown(fresh)
+    assert not any("Recovery code of this job" in i.value for i in fresh.info)  # the code is not shown again
+    assert "New recovery code" in buttons(fresh) and "Delete this job" not in buttons(fresh)  # active
+    assert jobs.run_job(job_id) == "done"
+    at.run()
+    at.button(key="t_job_delete").click().run()
+    assert not at.exception and not (state / "jobs" / job_id).exists()
+    assert url_job(at) is None and "No job yet: press Train." in [i.value for i in at.info]
+    fresh.run()
+    assert shown_errors(fresh) == [jobs.NOT_FOUND]
+
+
+def test_fair_share_messages_on_the_page(state, monkeypatch):
+    monkeypatch.setenv("CNN_DEMO_JOBS_PER_USER", "1")
+    at = start()
+    at.button(key="t_train").click().run()
+    at.button(key="t_train").click().run()
+    assert any("You already have 1 job(s) queued or running (the limit is 1)" in e for e in shown_errors(at))
+    monkeypatch.setenv("CNN_DEMO_JOBS_PER_USER", "5")
+    monkeypatch.setenv("CNN_DEMO_DISK_PER_USER_MB", "1")
+    (state / "jobs" / url_job(at) / "checkpoint.pt").write_bytes(b"x" * 1_200_000)
+    at.button(key="t_train").click().run()
+    assert any("Your stored jobs take 1 MB" in e and "Delete finished jobs" in e for e in shown_errors(at))
 
 
 def test_a_job_of_another_page_is_not_shown(state):

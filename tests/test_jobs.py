@@ -102,10 +102,12 @@ def test_submit_queue_positions_ownership_and_limits(env):
     assert [jobs.status(j, o).queue_position for j, o in ((a, "alice"), (b, "bob"), (c, "alice"))] == [1, 2, 3]
     st = jobs.status(a, "alice")
     assert (st.state, st.kind, st.params, st.done, st.result) == ("queued", KIND, {"steps": 2}, 0, None)
-    # Nobody sees, cancels or resumes someone else's job, and the message does not say whether it exists.
-    for call in (jobs.status, jobs.cancel, jobs.resume):
-        with pytest.raises(InputError, match="No job with this id belongs to you"):
+    # Nobody sees, cancels, resumes or deletes someone else's job; the message says it is another browser's or
+    # sign-in's (the unguessable id is all it confirms) and points to the recovery code, nothing about the job.
+    for call in (jobs.status, jobs.cancel, jobs.resume, jobs.delete, jobs.job_folder, jobs.new_recovery_code):
+        with pytest.raises(jobs.NotYourJob, match="another browser or under another sign-in") as caught:
             call(a, "bob")
+        assert str(caught.value) == jobs.NOT_YOURS
     assert [j.job_id for j in jobs.list_jobs("alice")] == [c, a]
     assert [j.job_id for j in jobs.list_jobs("bob")] == [b]
     # Ids are checked before any path is built from them.

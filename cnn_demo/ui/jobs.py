@@ -13,8 +13,6 @@ whole page once when the job ends, so results shown below it appear.
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import time
 from collections.abc import Callable, Sequence
 
@@ -23,9 +21,9 @@ import streamlit as st
 from cnn_demo import jobs, viz_applications
 from cnn_demo.errors import InputError
 from cnn_demo.ui.common import escape_markdown, user_errors
+from cnn_demo.ui.identity import auth_configured, client_address, current_identity, login_provider
 from cnn_demo.viz_finetune import curves_figure
 
-XSRF_COOKIE = "_streamlit_xsrf"
 STATE_LABELS = {
     "queued": ":material/schedule: Waiting in the queue",
     "running": ":material/model_training: Running",
@@ -39,37 +37,37 @@ OTHER_PAGE = "This job was started on another page of the app: open it there."
 JobHook = Callable[[jobs.JobStatus], None]
 
 
-def _browser_token() -> bytes | None:
-    """The secret of Streamlit's XSRF cookie: the same for every tab of this browser, unknown to others."""
-    try:
-        raw = st.context.cookies.get(XSRF_COOKIE)
-    except Exception:
-        return None
-    if not raw:
-        return None
-    value = raw.strip("\"'")
-    parts = value.split("|")
-    try:
-        if len(parts) == 4 and parts[0] == "2":
-            mask, masked = bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
-            return bytes(b ^ mask[i % len(mask)] for i, b in enumerate(masked))
-    except ValueError:
-        return None
-    return value.encode() if len(value) >= 16 else None
-
-
 def current_owner() -> str:
-    """An id for the person using this browser, so they find their jobs again after closing the tab.
+    """An id for the person using the app, so they find their jobs again (``cnn_demo.ui.identity``).
 
-    It is derived from the browser's XSRF cookie (secret, per browser); without it (tests, cookies
-    off) it falls back to an id kept for this session only.
+    Signed in (``st.login`` or an authenticating proxy): the same on every browser and device. Otherwise this
+    browser's HttpOnly identity cookie, which no script in the page can read; jobs open elsewhere with their
+    recovery code.
     """
-    token = _browser_token()
-    if token:
-        return hashlib.sha256(b"cnn-demo-owner:" + token).hexdigest()[:32]
-    if "jobs_owner" not in st.session_state:
-        st.session_state["jobs_owner"] = "session-" + secrets.token_hex(16)
-    return st.session_state["jobs_owner"]
+    return current_identity().owner
+
+
+IDENTITY_NOTES = {
+    "user": "Signed in as **{name}**: your jobs follow you to any browser or device where you sign in.",
+    "proxy": "Signed in as **{name}**: your jobs follow you to any browser or device where you sign in.",
+    "browser": "Your jobs are kept for **this browser**. To open one in another browser or device, use its "
+    "link and its recovery code.",
+    "tab": "Your jobs are kept for **this tab only** (the browser keeps no cookie for this app). "
+    "Note each job's recovery code to open it again.",
+}
+
+
+def identity_note() -> None:
+    """Say whom jobs are kept for, with Sign in / Sign out where ``st.login`` is configured."""
+    who = current_identity()
+    st.caption(IDENTITY_NOTES[who.kind].format(name=escape_markdown(who.name or "")))
+    if not auth_configured():
+        return
+    if who.kind == "user":
+        if st.button("Sign out", key="jobs_sign_out", icon=":material/logout:"):
+            st.logout()
+    elif st.button("Sign in to keep your jobs across devices", key="jobs_sign_in", icon=":material/login:"):
+        st.login(login_provider())
 
 
 def url_job(param: str = "job") -> str | None:
@@ -101,9 +99,13 @@ def page_job(key: str) -> str | None:
 
 
 def submit_job(kind: str, params: dict, owner: str, key: str, files: dict[str, bytes] | None = None) -> str:
-    """Queue a job for ``owner`` and open it: remembered under ``key`` in the session and put into ``?job=``."""
-    job_id = jobs.submit(kind, params, owner, files=files)
+    """Queue a job for ``owner`` and open it: remembered under ``key`` in the session and put into ``?job=``.
+
+    Its recovery code is made now and shown in the job panel of this session only (the server keeps its hash).
+    """
+    job_id = jobs.submit(kind, params, owner, files=files, client=jobs.client_key(client_address()))
     st.session_state[key] = job_id
+    st.session_state[f"{key}_recovery"] = (job_id, jobs.new_recovery_code(job_id, owner))
     set_url_job(job_id)
     return job_id
 
@@ -153,6 +155,38 @@ def _render(status: jobs.JobStatus, owner: str, key: str) -> None:
             st.code("\n".join(status.log_tail), language=None)
 
 
+def _recovery_box(status: jobs.JobStatus, owner: str, key: str) -> None:
+    """The job's recovery code (shown to this session only) and Delete for a finished job."""
+    remembered = st.session_state.get(f"{key}_recovery")
+    if remembered and remembered[0] == status.job_id:
+        st.info(
+            f"Recovery code of this job: **`{remembered[1]}`**. Note it with the page's link: in another browser "
+            "or on another device, open the link and enter the code to see this job there. It is shown in this "
+            "tab only; the server keeps no readable copy.",
+            icon=":material/key:",
+        )
+    elif st.button("New recovery code", key=f"{key}_new_code", icon=":material/key:", help="The old one stops working"):
+        with user_errors():
+            st.session_state[f"{key}_recovery"] = (status.job_id, jobs.new_recovery_code(status.job_id, owner))
+            st.rerun(scope="fragment")
+    if not status.active and st.button("Delete this job", key=f"{key}_delete", icon=":material/delete:"):
+        with user_errors():
+            jobs.delete(status.job_id, owner)
+            st.session_state.pop(key, None)
+            set_url_job(None)
+            st.rerun(scope="app")
+
+
+def _claim_form(job_id: str, owner: str, key: str) -> None:
+    """For a job of another browser or sign-in: open it here with its recovery code."""
+    with st.form(f"{key}_claim"):
+        code = st.text_input("Recovery code", placeholder="XXXX-XXXX-XXXX-XXXX", max_chars=40)
+        if st.form_submit_button("Open this job here", icon=":material/key:"):
+            with user_errors():
+                jobs.claim(job_id, code, owner)
+                st.rerun()
+
+
 def job_curves(status: jobs.JobStatus, key: str) -> None:
     """Loss and accuracy curves of every ``*loss`` / ``*accuracy`` metric the job reported so far."""
     if status.metrics:
@@ -185,6 +219,7 @@ def job_panel(
     ends. A job of another owner, or of another ``kind`` than the page runs, is not shown (an error is).
     ``empty`` is shown as a note when there is no job. Returns the job's status, or ``None``.
     """
+    identity_note()
     if not job_id:
         if empty:
             st.info(empty, icon=":material/info:")
@@ -193,6 +228,10 @@ def job_panel(
         first = jobs.status(job_id, owner)
         if kind is not None and first.kind != kind:
             raise InputError(OTHER_PAGE)
+    except jobs.NotYourJob as exc:
+        st.warning(str(exc), icon=":material/lock:")
+        _claim_form(job_id, owner, key)
+        return None
     except InputError as exc:
         if st.session_state.get(key) == job_id:  # remembered, but gone (expired): forget it here and in the URL
             del st.session_state[key]
@@ -210,6 +249,7 @@ def job_panel(
             st.error(str(exc), icon=":material/error:")
             return
         _render(now, owner, key)
+        _recovery_box(now, owner, key)
         with user_errors():
             if live is None:
                 job_curves(now, key)

@@ -15,6 +15,8 @@ collections after each run only walk what the sessions created.
 Finally the GIL switch interval is shortened (``CNN_DEMO_SWITCH_INTERVAL_MS``, 0.5 ms instead of Python's
 5 ms): the event-loop thread that answers every request otherwise queues behind each busy script thread in
 turn. Measured with ``bench/load.py --sessions 10``: health p95 about 1 s at 5 ms, 0.2-0.3 s at 0.5-1 ms.
+
+It also gives each browser its HttpOnly identity cookie (``cnn_demo.ui.identity.install_browser_cookie``).
 """
 
 from __future__ import annotations
@@ -63,11 +65,13 @@ def main(argv: list[str]) -> int:
 
     from cnn_demo import jobs
     from cnn_demo.settings import get_settings
+    from cnn_demo.ui.identity import install_browser_cookie
 
     if argv[:1] == ["--parent"]:
         jobs.stop_with_parent(int(argv[1]))
         argv = argv[2:]
     preload()
+    install_browser_cookie()  # each browser's HttpOnly identity cookie (cnn_demo.ui.identity)
     sys.setswitchinterval(get_settings().switch_interval_ms / 1000)
     PagesManager.uses_pages_directory = False
     sys.argv = ["streamlit", *argv]
