@@ -215,8 +215,9 @@ def test_someone_elses_job_says_so_and_opens_with_its_recovery_code(state):
     assert "t_job" not in at.session_state
     at.text_input[0].input("WRONG-CODE-0000-0000")
     open_here(at).click().run()
+    left = jobs.RECOVERY_TRIES - 1
     assert shown_errors(at) == [
-        f"That recovery code does not belong to this job. Check it and try again ({jobs.RECOVERY_TRIES - 1} tries left)."
+        f"That recovery code does not belong to this job. Check it and try again ({left} tries left)."
     ]
     assert not at.get("progress")
     at.text_input[0].input(" " + code.lower().replace("-", " ") + " ")  # as someone might type it
