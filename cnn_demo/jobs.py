@@ -354,7 +354,7 @@ def _check_shares(s: Settings, owner: str, client: str | None, incoming: int) ->
     same_client = [p for p, _ in active if client and p.get("client") == client]
     if len(same_client) >= s.jobs_per_address:
         raise InputError(
-            f"{len(same_client)} jobs from your network address are already queued or running (the limit for one "
+            f"{len(same_client)} job(s) from your network address are already queued or running (the limit for one "
             f"address is {s.jobs_per_address}, so that everyone in the class gets a turn). Wait for one to finish. "
             "Another browser, a private window or cleared cookies count as the same address."
         )

@@ -20,7 +20,10 @@ from cnn_demo import jobs
 from tests.browser_helpers import exception_texts, screenshot, wait_idle
 from tests.conftest import ROOT, free_port, wait_http
 
-pytestmark = pytest.mark.browser
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # the mock provider's use of authlib, in-process
+]
 
 CODE_RE = re.compile(r"\b[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}\b")
 NOT_YOURS_START = jobs.NOT_YOURS.split(",")[0]
@@ -34,15 +37,16 @@ def open_page(browser, url: str, **context):
     return ctx, page
 
 
-def start_job(page) -> tuple[str, str, str]:
+def start_job(page, cancel: bool = True) -> tuple[str, str, str]:
     """Press Train on the localization page, note the recovery code, cancel the job (it stops at its next epoch);
     return (job link, job id, code)."""
     page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_text("Recovery code of this job").first.wait_for(timeout=60_000)
     wait_idle(page)
     code = CODE_RE.search(page.inner_text("body")).group(0)
-    page.get_by_role("button", name=re.compile("Cancel")).click()
-    wait_idle(page)
+    if cancel:
+        page.get_by_role("button", name=re.compile("Cancel")).click()
+        wait_idle(page)
     job_id = re.search(r"job=([A-Za-z0-9_-]+)", page.url).group(1)
     return page.url, job_id, code
 
@@ -93,8 +97,9 @@ def test_browser_identity_cookie_and_recovery_code(app_server, browser):
 
 @pytest.fixture(scope="module")
 def oidc_server(tmp_path_factory) -> Iterator[str]:
-    """A real app server with ``st.login`` configured against a local OpenID Connect provider, and a trusted
-    proxy header (``X-Test-User``); yields the app's base URL."""
+    """A real app server with ``st.login`` configured against a local OpenID Connect provider, trusted proxy
+    headers for the user (``X-Test-User``) and the address (``X-Test-Addr``, one job per address), and no worker
+    (jobs stay queued); yields the app's base URL."""
     from oidc_provider_mock import run_server_in_thread
 
     home = tmp_path_factory.mktemp("oidc-home")
@@ -115,11 +120,13 @@ def oidc_server(tmp_path_factory) -> Iterator[str]:
             HOME=str(home),  # Streamlit reads ~/.streamlit/secrets.toml
             CNN_DEMO_STATE_DIR=str(state),
             CNN_DEMO_TRUSTED_USER_HEADER="X-Test-User",
+            CNN_DEMO_TRUSTED_ADDRESS_HEADER="X-Test-Addr",
+            CNN_DEMO_JOBS_PER_ADDRESS="1",
             PYTHONUNBUFFERED="1",
         )
         log = open(home / "server.log", "w")  # noqa: SIM115 - closed below
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cnn_demo", "serve", "--port", str(port), "--address", "127.0.0.1"],
+            [sys.executable, "-m", "cnn_demo", "serve", "--no-worker", "--port", str(port), "--address", "127.0.0.1"],
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -174,7 +181,8 @@ def test_oidc_sign_in_two_users_isolated_and_one_user_on_two_browsers(oidc_serve
 
     # Signing out leaves Alice's browser with its own (browser) identity: her job is not shown there.
     laptop.get_by_role("button", name=re.compile("Sign out")).click()
-    laptop.wait_for_load_state()
+    laptop.get_by_role("button", name="End session").click()  # the provider asks to confirm (end_session_endpoint)
+    laptop.wait_for_url(re.compile(re.escape(oidc_server)), timeout=60_000)
     laptop.goto(link)
     wait_idle(laptop)
     assert NOT_YOURS_START in body(laptop) and not exception_texts(laptop)
@@ -182,13 +190,23 @@ def test_oidc_sign_in_two_users_isolated_and_one_user_on_two_browsers(oidc_serve
         ctx.close()
 
 
-def test_trusted_proxy_header_is_the_user_on_every_browser(oidc_server, browser):
-    first_ctx, first = open_page(browser, f"{oidc_server}/localization", extra_http_headers={"X-Test-User": "carol"})
-    assert "Signed in as carol" in body(first)
-    link, job_id, _ = start_job(first)
-    second_ctx, second = open_page(browser, link, extra_http_headers={"X-Test-User": "carol"})
+def test_trusted_proxy_headers_give_the_user_and_the_address(oidc_server, browser):
+    def as_user(user: str, address: str, url: str):
+        return open_page(browser, url, extra_http_headers={"X-Test-User": user, "X-Test-Addr": address})
+
+    first_ctx, first = as_user("carol", "10.1.1.1", f"{oidc_server}/localization")
+    assert "Signed in as carol" in body(first) and "Sign in to keep" not in body(first)
+    link, job_id, _ = start_job(first, cancel=False)  # stays queued: there is no worker
+    second_ctx, second = as_user("carol", "10.1.1.2", link)  # carol on her phone
     assert job_id in body(second) and NOT_YOURS_START not in body(second)
-    third_ctx, third = open_page(browser, link, extra_http_headers={"X-Test-User": "dave"})
+    third_ctx, third = as_user("dave", "10.1.1.1", link)  # someone else behind carol's address
     assert NOT_YOURS_START in body(third) and job_id not in body(third)
-    for ctx in (first_ctx, second_ctx, third_ctx):
+    third.get_by_role("button", name="Train", exact=True).click()
+    third.get_by_text("job(s) from your network address are already queued").first.wait_for(timeout=30_000)
+    screenshot(third, "identity-address-share")
+    fourth_ctx, fourth = as_user("erin", "10.1.1.3", f"{oidc_server}/localization")
+    start_job(fourth)  # another address still gets in
+    second.get_by_role("button", name=re.compile("Cancel")).click()
+    wait_idle(second)
+    for ctx in (first_ctx, second_ctx, third_ctx, fourth_ctx):
         ctx.close()

@@ -66,7 +66,9 @@ def identity_note() -> None:
     if who.kind == "user":
         if st.button("Sign out", key="jobs_sign_out", icon=":material/logout:"):
             st.logout()
-    elif st.button("Sign in to keep your jobs across devices", key="jobs_sign_in", icon=":material/login:"):
+    elif who.kind != "proxy" and st.button(
+        "Sign in to keep your jobs across devices", key="jobs_sign_in", icon=":material/login:"
+    ):
         st.login(login_provider())
 
 
