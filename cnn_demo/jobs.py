@@ -341,8 +341,8 @@ def _queued_order(settings: Settings) -> list[str]:
     return [name for _, name in sorted(rows)]
 
 
-def _check_shares(s: Settings, owner: str, client: str | None, incoming: int) -> None:
-    """Refuse a new job when its user's or its address's share of the queue or the disk is used up."""
+def _check_shares(s: Settings, owner: str, client: str | None, incoming: int, disk: bool = True) -> None:
+    """Refuse a new job (or a resumed one: ``disk=False``) when its user's or address's share is used up."""
     jobs_all = list(_scan(s))
     active = [(p, st) for _, p, st in jobs_all if st["state"] in ACTIVE_STATES]
     mine = [p for p, _ in active if secrets.compare_digest(str(p.get("owner", "")), owner)]
@@ -362,6 +362,8 @@ def _check_shares(s: Settings, owner: str, client: str | None, incoming: int) ->
         raise InputError(
             f"The training queue is full ({len(active)} jobs waiting or running). Please try again in a few minutes."
         )
+    if not disk:
+        return
     user_limit, client_limit = s.disk_per_user_mb * 1e6, s.disk_per_address_mb * 1e6
     used_user = sum(_folder_bytes(f) for f, p, _ in jobs_all if secrets.compare_digest(str(p.get("owner", "")), owner))
     if used_user + incoming > user_limit:
@@ -641,9 +643,7 @@ def resume(job_id: str, owner: str, settings: Settings | None = None) -> JobStat
     snap = _snapshot(s, folder, params, None)
     if not snap.resumable:
         raise InputError(f"This job is {snap.state}; only interrupted, cancelled or failed jobs can be resumed.")
-    active = [p for _, p, st in _scan(s) if st["state"] in ACTIVE_STATES]
-    if len(active) >= s.queue_capacity:
-        raise InputError("The training queue is full. Please try again in a few minutes.")
+    _check_shares(s, str(params.get("owner", "")), params.get("client"), 0, disk=False)  # resuming is a new turn
     _requeue(s, folder, automatic=False)
     return _snapshot(s, folder, params, None)
 

@@ -70,6 +70,24 @@ def test_new_identities_from_one_address_cannot_fill_the_queue(state, monkeypatc
         jobs.submit(KIND, {"steps": 1}, "dave", client=jobs.client_key("192.168.1.23"))
 
 
+def test_resuming_cancelled_jobs_cannot_get_around_the_shares(state, monkeypatch):
+    monkeypatch.setenv("CNN_DEMO_JOBS_PER_USER", "2")
+    monkeypatch.setenv("CNN_DEMO_JOBS_PER_ADDRESS", "3")
+    laptop = jobs.client_key("192.168.1.20")
+    first = [jobs.submit(KIND, {"steps": 1}, "alice", client=laptop) for _ in range(2)]
+    for job in first:
+        jobs.cancel(job, "alice")
+    jobs.submit(KIND, {"steps": 1}, "alice", client=laptop)
+    jobs.resume(first[0], "alice")
+    with pytest.raises(InputError, match="You already have 2 job"):
+        jobs.resume(first[1], "alice")  # a third active job of alice's
+    other = jobs.submit(KIND, {"steps": 1}, "alice-again", client=laptop)
+    jobs.cancel(other, "alice-again")
+    jobs.submit(KIND, {"steps": 1}, "alice-3", client=laptop)  # the laptop's third active job
+    with pytest.raises(InputError, match="from your network address"):
+        jobs.resume(other, "alice-again")  # a fourth from the laptop
+
+
 def test_disk_shares_per_user_and_per_address(state, monkeypatch):
     monkeypatch.setenv("CNN_DEMO_DISK_PER_USER_MB", "2")
     monkeypatch.setenv("CNN_DEMO_DISK_PER_ADDRESS_MB", "3")
