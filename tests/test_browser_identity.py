@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -59,6 +60,7 @@ def test_browser_identity_cookie_and_recovery_code(app_server, browser):
     owner_ctx, page = open_page(browser, f"{app_server}/localization")
     (cookie,) = [c for c in owner_ctx.cookies() if c["name"] == "cnn_demo_browser"]
     assert cookie["httpOnly"] and cookie["sameSite"] == "Lax" and len(cookie["value"]) >= 40
+    assert cookie["expires"] > time.time() + 300 * 86400  # kept when the browser restarts, unlike a session cookie
     assert "cnn_demo_browser" not in page.evaluate("document.cookie")  # no script in the page can read it
     assert "Your jobs are kept for this browser" in body(page)
     link, job_id, code = start_job(page)

@@ -54,6 +54,20 @@ def test_client_key_groups_an_ipv6_64_and_stores_no_address():
     assert jobs.client_key(None) is None and jobs.client_key("not an address") is None
 
 
+def test_client_address_from_a_trusted_proxy_header_only(monkeypatch):
+    seen = {"X-Real-IP": "203.0.113.9", "X-Forwarded-For": "198.51.100.1, 203.0.113.7"}
+    monkeypatch.setattr(identity, "_header", seen.get)
+    monkeypatch.setattr(identity.st, "context", type("Ctx", (), {"ip_address": "127.0.0.1"})())
+    monkeypatch.delenv("CNN_DEMO_TRUSTED_ADDRESS_HEADER", raising=False)
+    assert identity.client_address() == "127.0.0.1"  # the peer: headers are ignored unless configured
+    monkeypatch.setenv("CNN_DEMO_TRUSTED_ADDRESS_HEADER", "X-Real-IP")
+    assert identity.client_address() == "203.0.113.9"
+    monkeypatch.setenv("CNN_DEMO_TRUSTED_ADDRESS_HEADER", "X-Forwarded-For")
+    assert identity.client_address() == "203.0.113.7"  # the entry the proxy added, not the client's claim
+    monkeypatch.setenv("CNN_DEMO_TRUSTED_ADDRESS_HEADER", "X-Missing")
+    assert identity.client_address() is None
+
+
 def test_new_identities_from_one_address_cannot_fill_the_queue(state, monkeypatch):
     monkeypatch.setenv("CNN_DEMO_JOBS_PER_ADDRESS", "3")
     monkeypatch.setenv("CNN_DEMO_QUEUE_CAPACITY", "5")
