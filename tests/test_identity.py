@@ -215,6 +215,7 @@ def signed_in(sub: str, name: str) -> AppTest:
 def test_a_signed_in_users_jobs_follow_them_and_no_one_else(state):
     alice = signed_in("alice-sub", "Alice")
     assert "Signed in as **Alice**" in shown(alice)
+    assert "Sign out" in {b.label for b in alice.button}
     alice.button(key="t_train").click().run()
     job = url_job(alice)
     assert job and "Waiting in the queue" in shown(alice)
