@@ -116,11 +116,20 @@ def test_model_inspector_shows_the_table_and_alexnet_totals():
     at.selectbox(key="model_inspector_model").set_value("alexnet").run()
     assert_no_exception(at)
     assert at.metric[0].value == "61,100,840"
-    assert "`classifier.6`" in _text(at) and "4096-number feature vector" in _text(at)
+    text = _text(at)
+    # The lecture's split: features (conv layers) is the backbone, classifier (the fully connected layers) the head.
+    assert "**Backbone** (feature extraction): `features`, `avgpool`, 2,469,696 parameters" in text
+    assert "**Head** (classification): `classifier`, 58,631,144 parameters" in text
+    assert "9,216-number feature vector into 1000 class scores" in text
+    assert "only the head's last layer, `classifier.6` (4,097,000 parameters)" in text
     assert "AlexNet(\n  (features): Sequential(" in at.code[0].value
     at.number_input(key="model_inspector_h_alexnet").set_value(32).run()
     assert_no_exception(at)
-    assert "cannot take an input" in shown_errors(at)[0]  # 32 rows shrink to nothing before the last pooling
+    error = shown_errors(at)[0]  # 32 rows shrink to nothing before the last pooling
+    assert "cannot take a 3×32×224 input" in error
+    assert "1×13 feature map (256 channels) is smaller than the 3×3 window of `features.12` (MaxPool2d)" in error
+    assert "Height and width must each be at least 63 pixels" in error
+    assert "Output size is too small" not in error  # PyTorch's raw message
 
 
 def test_feature_maps_page_with_random_weights_is_labelled_untrained(monkeypatch, tmp_path):
