@@ -138,6 +138,23 @@ def test_arithmetic_widgets_change_the_output():
     assert "ceil_mode=True" in at.code[0].value and "torch.Size([1, 3, 4, 6])" in at.code[0].value
 
 
+def test_arithmetic_ceil_mode_shows_the_rounded_up_value_and_the_window_pytorch_drops():
+    at = app_test(ARITHMETIC)
+    at.radio(key="images_arithmetic_layer").set_value("nn.MaxPool2d").run()
+    at.number_input(key="images_arithmetic_size").set_value(5).run()
+    at.number_input(key="images_arithmetic_kernel").set_value(2).run()
+    at.number_input(key="images_arithmetic_stride").set_value(2).run()
+    at.number_input(key="images_arithmetic_padding").set_value(1).run()
+    at.checkbox(key="images_arithmetic_ceil").check().run()
+    assert_no_exception(at)
+    assert at.subheader[0].value == "Output: 3 × 3"
+    latex = [e.value for e in at.latex]
+    assert any(r"\lceil 3.5 \rceil = 4" in v and "4 - 1 = 3" in v for v in latex), latex
+    assert "torch.Size([1, 3, 3, 3])" in at.code[0].value
+    assert "window 4 would start at position (4 − 1)·2 = 6 of the padded input" in _text(at)
+    assert "right-hand padding begins (1 + 5 = 6)" in _text(at)
+
+
 def test_arithmetic_transposed_and_its_errors():
     at = app_test(ARITHMETIC)
     at.number_input(key="images_arithmetic_t_outpad").set_value(0).run()
