@@ -173,3 +173,29 @@ def test_arithmetic_large_input_proves_the_shape_on_meta():
     assert at.subheader[0].value == "Output: 4033 × 4033"
     assert 'device="meta"' in at.code[0].value and "[1, 8, 4033, 4033]" in at.code[0].value
     assert any("drawn for inputs up to" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("kind", [filters.SOBEL_MAGNITUDE, filters.GRADIENT_MAGNITUDE])
+def test_filtering_edge_inspector_gives_edge_h_with_the_sign_of_the_code_shown(camera, kind):
+    from scipy import ndimage
+
+    at = app_test(FILTERING)
+    at.selectbox(key="images_filtering_filter").set_value(kind).run()
+    at.slider(key="images_filtering_row").set_value(100).run()
+    at.slider(key="images_filtering_col").set_value(200).run()
+    assert_no_exception(at)
+    img = camera.astype(np.float64)
+    if kind == filters.SOBEL_MAGNITUDE:
+        edge_h = ndimage.sobel(img, 0)[100, 200]  # the lecture's code, shown above the image
+        total = ndimage.convolve(img, filters.SOBEL_H)[100, 200]  # what the inspector adds up
+    else:
+        edge_h = total = ndimage.convolve(img, filters.K_H)[100, 200]
+    assert edge_h != 0
+    line = next(m.value for m in at.markdown if m.value.startswith("Output at row 100, column 200"))
+    assert f"**{total:.6g}**" in line and f"edge_h holds {edge_h:.6g} there" in line
+    caption = " ".join(c.value for c in at.caption)
+    if kind == filters.SOBEL_MAGNITUDE:
+        assert total == -edge_h and "**correlates**" in caption and f"Σ = {total:.6g}" in caption
+    else:
+        slide = 0.5 * (img[101, 200] - img[99, 200])  # ½[I(y+1) − I(y−1)]
+        assert f"a ½: {slide:.6g} here, −½ × edge_h" in caption
