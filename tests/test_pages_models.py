@@ -76,9 +76,22 @@ def test_adaptive_pooling_page_flags_where_the_rule_and_torch_differ():
     at.button(key="adaptive_pooling_ex_max10").click().run()
     assert_no_exception(at)
     assert "tensor([[1.0000, 1.0000, 1.0000, 2.0000, 2.0000, 2.0000, 3.0000, 3.0000, 3.0000, 3.0000]])" in _text(at)
-    assert "disagree** at output position(s) 2, 7" in _text(at)
+    # Windows differ at 2 and 7; on [1, 2, 3] only position 2's value differs (PyTorch 1, the rule 2).
+    import torch
+    import torch.nn.functional as F
+
+    from cnn_demo import pooling
+
+    torch_max = F.adaptive_max_pool1d(torch.tensor([[1.0, 2.0, 3.0]]), 10)[0].numpy()
+    rule_max = pooling.lecture_pool1d([1.0, 2.0, 3.0], 10, "max")
+    assert list(np.flatnonzero(torch_max != rule_max)) == [2]
+    assert "**different windows** at output position(s) 2, 7" in _text(at)
+    assert "the **values** differ at position(s) 2 only" in _text(at)
+    table = at.dataframe[0].value
+    assert list(table["same window"] == "✓") == [i not in (2, 7) for i in range(10)]
+    assert list(table["same value"] == "✓") == [i != 2 for i in range(10)]
     at.button(key="adaptive_pooling_ex_ten_to_four").click().run()
-    assert "disagree** at output position(s) 0, 1, 2, 3" in _text(at)
+    assert "**different windows** at output position(s) 0, 1, 2, 3" in _text(at)
     table = at.dataframe[0].value
     assert list(table["PyTorch window"]) == ["x[0:3]", "x[2:5]", "x[5:8]", "x[7:10]"]
     at.text_input(key="adaptive_pooling_values").set_value("1, 2, x").run()
