@@ -660,6 +660,12 @@ def dice_sum_pmf(n_dice: int, sides: int = 6) -> tuple[np.ndarray, np.ndarray]:
     return np.arange(int(n_dice), int(n_dice) * int(sides) + 1), pmf
 
 
+def most_likely(values: Sequence[float] | np.ndarray, pmf: Sequence[float] | np.ndarray) -> list[int]:
+    """Every value whose probability ties for the largest (three dice: 10 and 11), not just the first."""
+    p = np.asarray(pmf, dtype=np.float64)
+    return [int(v) for v in np.asarray(values)[np.isclose(p, p.max(), rtol=1e-12, atol=0)]]
+
+
 def roll_dice(n_dice: int, rolls: int, sides: int = 6, seed: int = 0) -> np.ndarray:
     """Totals of ``rolls`` simulated throws of ``n_dice`` dice."""
     if not 1 <= int(rolls) <= 1_000_000:

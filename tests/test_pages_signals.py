@@ -165,11 +165,19 @@ def test_statistics_page():
     at.radio(key="signals_statistics_kind").set_value("Sum of dice").run()
     assert "the most likely total is **7**, with probability **0.1667** (= 6/36 for two dice)." in _text(at)
     at.slider(key="signals_statistics_dice").set_value(3).run()
-    assert "the most likely total is **10**, with probability **0.1250**" in _text(at)
+    # Three dice: 10 and 11 both have probability 27/216.
+    assert "the most likely totals are **10** and **11** (a tie), each with probability **0.1250**" in _text(at)
+    assert "Convolving that with itself 2 times" in _text(at)
+    at.slider(key="signals_statistics_dice").set_value(1).run()
+    assert "every total is equally likely" in _text(at) and "most likely total is" not in _text(at)
+    assert "1 dice" not in _text(at) and "0 time" not in _text(at)
     at.radio(key="signals_statistics_kind").set_value("Normal + normal").run()
     assert "N(2, 1.12²)" in _text(at)
     assert_no_exception(at)
     before = _metric(at, "Distance to the true density")
     at.slider(key="signals_statistics_h").set_value(1.5).run()
     assert float(_metric(at, "Distance to the true density")) > float(before)  # over-smoothed
+    at.slider(key="signals_statistics_h").set_value(0.02).run()
+    captions = " ".join(c.value for c in at.caption)
+    assert "moving it by up to half a cell (dx/2 = 0.005)" in captions and "25% of h = 0.02" in captions
     assert_no_exception(at)
