@@ -181,3 +181,19 @@ def test_statistics_page():
     captions = " ".join(c.value for c in at.caption)
     assert "moving it by up to half a cell (dx/2 = 0.005)" in captions and "25% of h = 0.02" in captions
     assert_no_exception(at)
+
+
+def test_gaussian_boundary_caption_says_where_the_modes_agree():
+    at = app_test(GAUSS)
+    at.slider(key="signals_gaussian_sigma").set_value(0.5).run()  # radius 2 on 10 samples
+    edge = np.array([1, 3, 2, 5, 4, 6, 5, 8, 7, 9], float)
+    outs = [ndimage.gaussian_filter1d(edge, 0.5, mode=m) for m in ("reflect", "constant", "nearest", "wrap", "mirror")]
+    agree = [all(np.isclose(o[t], outs[0][t], rtol=1e-9, atol=1e-12) for o in outs) for t in range(10)]
+    assert agree == [False, False, True, True, True, True, True, True, False, False]
+    caption = " ".join(c.value for c in at.caption)
+    assert "the modes agree at t = 2 … 7" in caption
+    at.slider(key="signals_gaussian_sigma").set_value(20.0).run()  # radius 80: past an end from every t
+    outs = [ndimage.gaussian_filter1d(edge, 20.0, mode=m) for m in ("reflect", "constant", "nearest", "wrap", "mirror")]
+    assert all(not all(np.isclose(o[t], outs[0][t]) for o in outs) for t in range(10))
+    caption = " ".join(c.value for c in at.caption)
+    assert "the modes differ everywhere" in caption and "agree at" not in caption
