@@ -232,3 +232,55 @@ def test_model_pages_in_a_real_browser(app_server, browser):
     assert not exception_texts(page)
     screenshot(page, "feature-maps")
     ctx.close()
+
+
+def test_feature_maps_page_shows_the_centre_crop_of_an_upload_and_its_real_size(monkeypatch):
+    import io
+
+    from PIL import Image
+
+    from cnn_demo import explain
+    from cnn_demo.models import data_config
+
+    monkeypatch.setenv("CNN_DEMO_WEIGHTS_DIR", str(shared_path("weights")))
+    buf = io.BytesIO()
+    Image.new("RGB", (640, 400), (30, 120, 200)).save(buf, "PNG")
+    at = app_test("pages/feature_maps.py")
+    at.selectbox(key="feature_maps_model").set_value("cifar_resnet20").run()
+    at.radio(key="feature_maps_source").set_value("Upload").run()
+    at.file_uploader(key="feature_maps_upload").set_value(("wide.png", buf.getvalue(), "image/png")).run()
+    assert_no_exception(at)
+    captions = " ".join(c.value for c in at.caption)
+    assert "Uploaded wide\\.png: 640×400 pixels, shrunk to 512×320 for this page." in captions  # name escaped
+    left, top, right, bottom = explain.crop_box((512, 320), data_config("cifar_resnet20"))
+    assert (round(left), top, round(right), bottom) == (100, 0, 422, 320)
+    assert f"x {left:.0f} … {right:.0f}, y 0 … 320 of your picture) is cut off" in captions
+    assert "Your 512×320 picture: the model sees the box" in _titles(at)
+    # The layer name is shown as code, not with markdown escapes inside the code span.
+    # The layer name is code: no markdown escapes inside the code span (they would show as `layer3\\.2\\.conv2`).
+    at.selectbox(key="feature_maps_layer_cifar_resnet20").set_value("layer3.2.conv2").run()
+    assert any(c.value.startswith("`layer3.2.conv2` outputs 64 maps of 8×8") for c in at.caption)
+
+
+def test_crop_box_matches_torchvisions_centre_crop():
+    from PIL import Image
+
+    from cnn_demo import explain
+    from cnn_demo.models import data_config
+
+    cases = [("cifar_resnet20", (640, 400), True), ("resnet18", (400, 640), True), ("resnet18", (300, 300), True)]
+    for name, size, cropped in [*cases, ("cifar_resnet20", (300, 300), False)]:
+        cfg = data_config(name)
+        w, h = size
+        ramp = np.zeros((h, w, 3), np.uint8)
+        ramp[..., 0] = np.linspace(0, 255, w).round()[None, :]
+        ramp[..., 1] = np.linspace(0, 255, h).round()[:, None]
+        view = explain.model_view(explain.preprocess(Image.fromarray(ramp), cfg), cfg).astype(float)
+        left, top, right, bottom = explain.crop_box(size, cfg)
+        # The view's first/last columns and rows sample the ramp at the box's edges (to a pixel of the view).
+        step_x, step_y = (right - left) / view.shape[1], (bottom - top) / view.shape[0]
+        assert abs(view[:, 0, 0].mean() / 255 * (w - 1) - (left + step_x / 2)) < 1.5 * step_x
+        assert abs(view[:, -1, 0].mean() / 255 * (w - 1) - (right - step_x / 2)) < 1.5 * step_x
+        assert abs(view[0, :, 1].mean() / 255 * (h - 1) - (top + step_y / 2)) < 1.5 * step_y
+        assert abs(view[-1, :, 1].mean() / 255 * (h - 1) - (bottom - step_y / 2)) < 1.5 * step_y
+        assert explain.crops_away((left, top, right, bottom), size) == cropped
