@@ -117,6 +117,11 @@ def test_conv_layer_page_counts_parameters():
     assert [m.value for m in at.metric][:2] == ["18,432", "18,432"]  # 64/4 · 128 · 9
     at.number_input(key="conv_layer_groups").set_value(3).run()
     assert "groups=3 must divide" in shown_errors(at)[0]
+    assert len(shown_errors(at)) == 1, shown_errors(at)  # once, not once per section
+    at.number_input(key="conv_layer_groups").set_value(1).run()
+    at.number_input(key="conv_layer_in").set_value(3).run()
+    at.number_input(key="conv_layer_groups").set_value(2).run()
+    assert len(shown_errors(at)) == 1 and "groups=2" in shown_errors(at)[0], shown_errors(at)
 
 
 def test_model_inspector_shows_the_table_and_alexnet_totals():
