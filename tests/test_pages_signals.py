@@ -1,11 +1,14 @@
 """AppTests of the Signals pages: change the inputs, check the numbers the page shows, and bad input as st.error."""
 
+import base64
+import json
 import re
 
 import numpy as np
 import pytest
 from scipy import ndimage
 
+from cnn_demo import signals as sg
 from cnn_demo.signals import format_numbers
 from tests.conftest import app_test, assert_no_exception, shown_errors
 
@@ -197,3 +200,42 @@ def test_gaussian_boundary_caption_says_where_the_modes_agree():
     assert all(not all(np.isclose(o[t], outs[0][t]) for o in outs) for t in range(10))
     caption = " ".join(c.value for c in at.caption)
     assert "the modes differ everywhere" in caption and "agree at" not in caption
+
+
+def _chart(at, key: str) -> dict:
+    return json.loads(next(c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}")).proto.spec)
+
+
+def test_convolution_play_animates_the_written_sum_and_mode_chart_follows_the_radio():
+    at = app_test(CONV)
+    walk = _chart(at, "signals_convolution_walk")
+    f, g = sg.LECTURE_F, sg.LECTURE_G
+    assert len(walk["frames"]) == 6
+    for k, frame in enumerate(walk["frames"]):  # Play / the figure's slider show each t's written sum
+        notes = [a["text"] for a in frame["layout"]["annotations"]]
+        written = sg.written_sum(sg.convolution_step(f, g, k))
+        head, _, rest = written.partition(" = ")
+        assert any(n.startswith(f"{head} = {rest.split(' = ')[0]}<br>") for n in notes), notes
+        assert any(n.endswith(f"= {sg.format_number(np.convolve(f, g)[k])}") for n in notes)
+        assert "products f(τ)·g(t − τ)" in notes  # the subplot titles survive the frame
+    at.radio(key="signals_convolution_mode").set_value("valid").run()
+    modes = _chart(at, "signals_convolution_modes")
+    assert modes["layout"]["title"]["text"].startswith('mode="valid" keeps indices 2 … 3 of the 6 full values')
+    at.radio(key="signals_convolution_mode").set_value("same").run()
+    modes = _chart(at, "signals_convolution_modes")
+    assert modes["layout"]["title"]["text"].startswith('mode="same" keeps indices 1 … 4')
+    kept = next(d for d in modes["data"] if d.get("name") == "kept by same")
+    x = np.frombuffer(base64.b64decode(kept["x"]["bdata"]), dtype=kept["x"]["dtype"])
+    assert list(x) == [1, 2, 3, 4]
+
+
+def test_convolution_preset_reads_custom_once_the_numbers_are_edited():
+    at = app_test(CONV)
+    assert at.selectbox(key="signals_convolution_f_preset").value == "Lecture"
+    at.text_input(key="signals_convolution_f").set_value("1, 2, 3, 5").run()
+    assert_no_exception(at)
+    assert at.selectbox(key="signals_convolution_f_preset").value == "Custom (edited)"
+    assert at.text_input(key="signals_convolution_f").value == "1, 2, 3, 5"  # the edit is kept
+    at.selectbox(key="signals_convolution_g_preset").set_value("ramp").run()
+    at.text_input(key="signals_convolution_g").set_value("1 2 3").run()  # the same numbers, typed differently
+    assert at.selectbox(key="signals_convolution_g_preset").value == "ramp"
