@@ -289,3 +289,23 @@ def test_crop_box_matches_torchvisions_centre_crop():
         assert abs(view[0, :, 1].mean() / 255 * (h - 1) - (top + step_y / 2)) < 1.5 * step_y
         assert abs(view[-1, :, 1].mean() / 255 * (h - 1) - (bottom - step_y / 2)) < 1.5 * step_y
         assert explain.crops_away((left, top, right, bottom), size) == cropped
+
+
+def test_pooling_text_shows_the_padded_zeros_it_adds_up():
+    import torch
+    import torch.nn.functional as F
+
+    at = app_test("pages/pooling.py")
+    at.radio(key="pooling_kind").set_value("avg").run()
+    at.number_input(key="pooling_stride").set_value(2).run()
+    at.number_input(key="pooling_padding").set_value(1).run()
+    at.text_area(key="pooling_matrix").set_value("4 8\n12 16").run()
+    at.select_slider(key="pooling_cell").set_value(0).run()
+    assert_no_exception(at)
+    ref = F.avg_pool2d(torch.tensor([[[4.0, 8.0], [12.0, 16.0]]]), 2, 2, 1)[0, 0, 0].item()  # 4 / 4 = 1
+    line = next(m.value for m in at.markdown if m.value.startswith("Output (0, 0)"))
+    assert line.startswith(f"Output (0, 0) = (4, 0, 0, 0) summed / 4 = **{ref:.4f}**"), line
+    assert "the last 3 zero(s) are padding cells" in line
+    at.radio(key="pooling_kind").set_value("max").run()
+    line = next(m.value for m in at.markdown if m.value.startswith("Output (0, 0)"))
+    assert line.startswith("Output (0, 0) = max(4) = **4.0000**") and "fills with −∞" in line
