@@ -66,7 +66,10 @@ with left:
     kernel = None
     sigma = 2.0
     if kind == filters.GAUSSIAN:
-        sigma = st.slider("σ (width of the Gaussian)", 0.5, 10.0, 2.0, 0.5, key="images_filtering_sigma")
+        # The slider's own state is dropped while another filter is shown; keep σ for the way back.
+        st.session_state.setdefault("images_filtering_sigma", st.session_state.get("images_filtering_sigma_kept", 2.0))
+        sigma = st.slider("σ (width of the Gaussian)", 0.5, 10.0, step=0.5, key="images_filtering_sigma")
+        st.session_state["images_filtering_sigma_kept"] = sigma
         st.caption("The lecture's example uses σ = 3 and σ = 10: the larger σ, the smoother the result.")
     elif kind == filters.CUSTOM:
         text = st.text_area(

@@ -199,3 +199,15 @@ def test_filtering_edge_inspector_gives_edge_h_with_the_sign_of_the_code_shown(c
     else:
         slide = 0.5 * (img[101, 200] - img[99, 200])  # ½[I(y+1) − I(y−1)]
         assert f"a ½: {slide:.6g} here, −½ × edge_h" in caption
+
+
+def test_filtering_sigma_survives_switching_to_another_filter_and_back(camera):
+    at = app_test(FILTERING)
+    at.slider(key="images_filtering_sigma").set_value(5.0).run()
+    at.selectbox(key="images_filtering_filter").set_value("Sharpen").run()
+    assert_no_exception(at)
+    at.selectbox(key="images_filtering_filter").set_value(filters.GAUSSIAN).run()
+    assert_no_exception(at)
+    assert at.slider(key="images_filtering_sigma").value == 5.0
+    assert "ndimage.gaussian_filter(image, sigma=5.0" in at.code[0].value
+    assert not at.warning  # no "widget created with a default value and set via Session State" warning
