@@ -170,9 +170,9 @@ def convolution_walkthrough_figure(
         for k in range(n_out)
     ]
     fig.update_layout(
-        title_text=title,
-        height=height + (60 if sums is not None else 0),
-        margin=dict(l=10, r=10, t=50 + (70 if sums is not None else 0), b=150),
+        height=height + (80 if sums is not None else 0),
+        margin=dict(l=10, r=10, t=50 + (80 if sums is not None else 0), b=150),
+        title=dict(text=title, y=1, yref="container", yanchor="top", pad=dict(t=12)),
         legend=dict(orientation="h", yanchor="top", y=-0.25, x=0),
         updatemenus=[
             dict(
