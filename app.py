@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from cnn_demo.ui.catalog import PAGES, SECTIONS
+from cnn_demo.ui.catalog import FAVICON, PAGES, SECTIONS
 from cnn_demo.ui.common import sidebar
 
-st.set_page_config(page_title="cnn-demo", page_icon=":material/blur_on:", layout="wide")
+st.set_page_config(page_title="cnn-demo", page_icon=FAVICON, layout="wide")
 
 navigation = {
     section: [

@@ -59,12 +59,24 @@ def _axis_output(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> 
     """The lecture's formula ⌊(L + 2p − d(k−1) − 1)/s + 1⌋, with PyTorch's ceil-mode rule."""
     span = size + 2 * p - d * (k - 1) - 1
     if ceil_mode:
-        out = -(-span // s) + 1  # ceil
-        # PyTorch: the last window must start inside the input or the left padding, not in the right padding.
-        if (out - 1) * s >= size + p:
-            out -= 1
-        return out
+        rounded_up, _, dropped = ceil_mode_steps(size, k, s, p, d)
+        return rounded_up - dropped
     return span // s + 1
+
+
+def ceil_mode_steps(size: int, kernel: int, stride: int, padding: int = 0, dilation: int = 1) -> tuple[int, int, bool]:
+    """PyTorch's ceil-mode output size of one axis, in two steps: the rounded-up formula, then its exception.
+
+    Returns ``(rounded_up, last_start, dropped)``: ⌈(L + 2p − d(k−1) − 1)/s⌉ + 1, the position in the padded
+    input where that many windows' last one starts, ``(rounded_up − 1)·s``, and whether PyTorch drops that window
+    because it starts in the right-hand padding (``last_start ≥ p + L``). The output size is ``rounded_up −
+    dropped``: ``MaxPool2d(2, 2, padding=1, ceil_mode=True)`` on 5 gives ⌈3.5⌉ = 4, but the 4th window would start
+    at 6, where the right padding begins, so 3.
+    """
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    rounded_up = -(-span // stride) + 1
+    last_start = (rounded_up - 1) * stride
+    return rounded_up, last_start, last_start >= size + padding
 
 
 def conv_output_size(

@@ -28,9 +28,11 @@ import numpy as np
 from PIL import Image
 
 from cnn_demo.errors import InputError
-from cnn_demo.images import MIN_SIDE, UPLOAD_EXTENSIONS, load_image
+from cnn_demo.images import UPLOAD_EXTENSIONS, load_image
 
 MB = 1024 * 1024
+#: Dataset images smaller than this on a side are skipped (single uploads may be smaller: images.MIN_SIDE).
+MIN_SIDE = 8
 
 
 @dataclass(frozen=True)
@@ -456,7 +458,7 @@ def decode_image(path: str, data: bytes, limits: DatasetLimits = DEFAULT_LIMITS)
     if any(data.startswith(magic) for magic in _ARCHIVE_MAGIC):
         return SkippedFile(path, SkipReason.NESTED_ARCHIVE)
     try:
-        img = load_image(data, max_pixels=limits.max_pixels, max_side=limits.max_side)
+        img = load_image(data, max_pixels=limits.max_pixels, max_side=limits.max_side, min_side=MIN_SIDE)
     except InputError as exc:
         return SkippedFile(path, _classify_load_error(str(exc)), str(exc))
     if min(img.size) < MIN_SIDE:
@@ -1158,7 +1160,7 @@ def _read_segmentation(
             skipped.append(SkippedFile(masks[stem].path, SkipReason.BAD_MASK, str(exc)))
             continue
         try:
-            img = load_image(img_bytes, max_pixels=limits.max_pixels)
+            img = load_image(img_bytes, max_pixels=limits.max_pixels, min_side=MIN_SIDE)
         except InputError as exc:
             skipped.append(SkippedFile(images[stem].path, _classify_load_error(str(exc)), str(exc)))
             continue

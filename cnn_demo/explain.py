@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -59,6 +60,31 @@ def filters_as_images(weights: np.ndarray) -> np.ndarray:
 def preprocess(image: Image.Image, cfg: DataConfig) -> torch.Tensor:
     """A PIL image as the (1, C, H, W) batch the model expects (the evaluation transform of ``cfg``)."""
     return transform(cfg)(image.convert("RGB")).unsqueeze(0)
+
+
+def crop_box(size: tuple[int, int], cfg: DataConfig) -> tuple[float, float, float, float]:
+    """The part of a ``size`` = (width, height) picture the evaluation transform keeps: (left, top, right, bottom).
+
+    In the picture's own pixels. The transform resizes the shorter side (as torchvision's ``Resize`` rounds) and
+    centre-crops ``cfg.input_size``, so a 640×400 photo loses its sides; the page draws this box on it.
+    """
+    width, height = size
+    out_h, out_w = cfg.input_size[1:]
+    if out_h == out_w:
+        short, long = (width, height) if width <= height else (height, width)
+        new_short, new_long = cfg.resize_size, int(cfg.resize_size * long / short)
+        rw, rh = (new_short, new_long) if width <= height else (new_long, new_short)
+    else:
+        rh, rw = (math.floor(s / cfg.crop_pct + 1e-6) for s in (out_h, out_w))
+    top, left = round((rh - out_h) / 2.0), round((rw - out_w) / 2.0)  # as CenterCrop rounds
+    sx, sy = width / rw, height / rh
+    return left * sx, top * sy, (left + out_w) * sx, (top + out_h) * sy
+
+
+def crops_away(box: tuple[float, float, float, float], size: tuple[int, int], tolerance: float = 0.5) -> bool:
+    """Whether :func:`crop_box` cuts off more than ``tolerance`` pixels of a ``size`` = (width, height) picture."""
+    left, top, right, bottom = box
+    return left > tolerance or top > tolerance or size[0] - right > tolerance or size[1] - bottom > tolerance
 
 
 def model_view(batch: torch.Tensor, cfg: DataConfig) -> np.ndarray:
@@ -114,7 +140,7 @@ def activation_maps(model: nn.Module, batch: torch.Tensor, layer: str) -> np.nda
 
 
 def tile_maps(maps: np.ndarray, columns: int = 8, count: int = 32, pad: int = 1) -> np.ndarray:
-    """The first ``count`` feature maps tiled into one grid image (each map scaled to 0..255 on its own)."""
+    """The first ``count`` feature maps tiled into one grid (each scaled to 0..255 on its own; NaN between them)."""
     m = np.asarray(maps, dtype=np.float64)[:count]
     if m.ndim != 3 or len(m) == 0:
         raise InputError("Expected feature maps of shape (channels, H, W).")
@@ -124,7 +150,8 @@ def tile_maps(maps: np.ndarray, columns: int = 8, count: int = 32, pad: int = 1)
     columns = max(1, min(columns, len(m)))
     rows = -(-len(m) // columns)
     h, w = m.shape[1:]
-    grid = np.full((rows * (h + pad) - pad, columns * (w + pad) - pad), 255.0)
+    # Gaps are NaN (drawn as the page background), not a value: any value has a colour that means a response.
+    grid = np.full((rows * (h + pad) - pad, columns * (w + pad) - pad), np.nan)
     for i, fm in enumerate(m):
         r, c = divmod(i, columns)
         grid[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = fm

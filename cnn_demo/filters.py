@@ -408,6 +408,40 @@ def spec_kernel(spec: FilterSpec) -> np.ndarray:
     return spec.kernel_array
 
 
+@dataclass(frozen=True)
+class EdgePixel:
+    """One pixel of the vertical derivative three ways, to explain signs and factors that differ between them.
+
+    ``convolved``: the plane convolved with the slide's k_h (what the pixel inspector adds up); ``edge_h``: what
+    the magnitude's code computes there (the lecture's ``ndimage.convolve(image, k_h)``, or
+    ``ndimage.sobel(image, 0)``); ``derivative``: the slide's ∂I/∂y ≈ ½[I(y+1) − I(y−1)], a dot product with
+    k_h (no flip) halved; for Sobel, the correlation with k_h (no flip, no ½).
+    """
+
+    convolved: float
+    edge_h: float
+    derivative: float
+
+
+def edge_pixel(
+    plane: np.ndarray, method: str, row: int, col: int, mode: str = "reflect", cval: float = 0.0
+) -> EdgePixel:
+    """:class:`EdgePixel` at (row, col) of ``plane`` for ``method`` ``"central"`` (k_h) or ``"sobel"`` (Sobel's k_h).
+
+    Convolution flips the kernel, so convolving with k_h = [−1, 0, 1]ᵀ gives I(y−1) − I(y+1): the opposite sign
+    of the slide's dot product. ``ndimage.sobel`` correlates (no flip), so its sign is the slide's.
+    """
+    img = as_image(plane)
+    if method == "central":
+        convolved = float(convolve2d(img, K_H, mode, cval)[row, col])
+        return EdgePixel(convolved, convolved, -convolved / 2)
+    if method == "sobel":
+        convolved = float(convolve2d(img, SOBEL_H, mode, cval)[row, col])
+        edge_h = float(sobel(img, 0, mode, cval)[row, col])
+        return EdgePixel(convolved, edge_h, edge_h)
+    raise InputError(f"method must be 'central' or 'sobel', not {method!r}.")
+
+
 def apply_filter(image: np.ndarray, spec: FilterSpec) -> np.ndarray:
     """Run the filter described by ``spec`` on ``image`` (float64 result, per channel for colour)."""
     if spec.kind == GAUSSIAN:

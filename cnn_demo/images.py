@@ -19,8 +19,11 @@ from cnn_demo.errors import InputError
 ALLOWED_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")
 #: File extensions offered by upload widgets.
 UPLOAD_EXTENSIONS: tuple[str, ...] = ("png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff")
-MIN_SIDE = 8
+#: The smallest side an image may have: the lecture's 7×7 example fits, and so does a 3×3 kernel.
+MIN_SIDE = 3
 DEFAULT_MAX_PIXELS = 50_000_000
+#: Key in a loaded image's ``info`` holding the file's own size before any shrinking.
+ORIGINAL_SIZE = "cnn_demo_original_size"
 
 _REFUSED_SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"%PDF", "a PDF document"),
@@ -99,12 +102,13 @@ def load_image(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_side: int | None = None,
     grayscale: bool = False,
+    min_side: int = MIN_SIDE,
 ) -> Image.Image:
     """Decode user-supplied bytes into an RGB (or ``L`` with ``grayscale=True``) PIL image.
 
     Raises :class:`~cnn_demo.errors.InputError` with a student-readable message for empty or
     non-image data, formats outside :data:`ALLOWED_FORMATS`, truncated files, images declaring
-    more than ``max_pixels`` pixels (checked before decoding) and images under 8 px on a side.
+    more than ``max_pixels`` pixels (checked before decoding) and images under ``min_side`` pixels on a side.
     EXIF orientation is applied, animated files give their first frame, and ``max_side``
     downscales keeping the aspect ratio.
     """
@@ -137,8 +141,8 @@ def load_image(
             f"This image is {width}×{height} = {width * height:,} pixels; the limit is {max_pixels:,}. "
             "Please upload a smaller image."
         )
-    if min(width, height) < MIN_SIDE:
-        raise InputError(f"This image is {width}×{height} pixels; it must be at least {MIN_SIDE} pixels on each side.")
+    if min(width, height) < min_side:
+        raise InputError(f"This image is {width}×{height} pixels; it must be at least {min_side} pixels on each side.")
 
     try:
         if getattr(img, "is_animated", False):
@@ -147,6 +151,7 @@ def load_image(
             # Let libjpeg decode at a reduced scale; the exact resize happens below.
             img.draft("RGB", (max_side, max_side))
         img.load()
+        rotated = img.getexif().get(0x0112) in (5, 6, 7, 8)  # EXIF orientations that swap width and height
         exif_rotated = ImageOps.exif_transpose(img)
         if exif_rotated is not None:
             img = exif_rotated
@@ -163,11 +168,19 @@ def load_image(
     elif not grayscale and out.mode != "RGB":
         out = out.convert("RGB")
 
+    original = (height, width) if rotated else (width, height)
     if max_side is not None and max(out.size) > max_side:
         scale = max_side / max(out.size)
         new_size = (max(1, round(out.width * scale)), max(1, round(out.height * scale)))
         out = out.resize(new_size, Image.Resampling.LANCZOS)
+    out.info[ORIGINAL_SIZE] = original
     return out
+
+
+def original_size(img: Image.Image) -> tuple[int, int]:
+    """The (width, height) the file had (after EXIF rotation), before :func:`load_image`'s ``max_side`` shrink."""
+    size = img.info.get(ORIGINAL_SIZE)
+    return tuple(size) if size else img.size  # type: ignore[return-value]
 
 
 def to_array(img: Image.Image, dtype: type = np.float64) -> np.ndarray:

@@ -114,9 +114,14 @@ def coco_map(ground_truth: dict, results: list[dict], *, image_ids: Sequence[int
         coco_gt = COCO()
         coco_gt.dataset = gt
         coco_gt.createIndex()
-        if not results:
-            return dict.fromkeys(COCO_STAT_NAMES, 0.0)
-        coco_dt = coco_gt.loadRes(copy.deepcopy(results))
+        if results:
+            coco_dt = coco_gt.loadRes(copy.deepcopy(results))
+        else:
+            # loadRes refuses an empty list; an empty result set still scores 0 where there is ground truth and
+            # -1 for area ranges without any, as COCOeval reports them.
+            coco_dt = COCO()
+            coco_dt.dataset = {"images": gt["images"], "categories": gt["categories"], "annotations": []}
+            coco_dt.createIndex()
         ev = COCOeval(coco_gt, coco_dt, "bbox")
         if image_ids is not None:
             ev.params.imgIds = list(image_ids)

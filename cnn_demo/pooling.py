@@ -181,6 +181,16 @@ def compare_rule(in_size: int, out_size: int) -> list[dict]:
     return rows
 
 
+def differing_values(a: np.ndarray, b: np.ndarray) -> list[int]:
+    """Output positions where two poolings of the same input give different values (beyond float rounding).
+
+    Different windows can still give the same value on a given input (the same maximum, say), so this is a
+    separate question from :func:`compare_rule`'s.
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return [int(i) for i in np.flatnonzero(~np.isclose(a, b, rtol=1e-6, atol=1e-6))]
+
+
 def rule_agrees(in_size: int, out_size: int, kind: Kind = "avg") -> bool:
     """True when the lecture's rule pools exactly like PyTorch for every input of that length."""
     key = "same_max" if _check_kind(kind) == "max" else "same_avg"

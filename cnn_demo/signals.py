@@ -660,6 +660,30 @@ def dice_sum_pmf(n_dice: int, sides: int = 6) -> tuple[np.ndarray, np.ndarray]:
     return np.arange(int(n_dice), int(n_dice) * int(sides) + 1), pmf
 
 
+def modes_agree(outputs: dict[str, np.ndarray]) -> np.ndarray:
+    """Per position, whether every boundary mode's output is the same there (to float rounding)."""
+    ys = np.stack([np.asarray(y, dtype=np.float64) for y in outputs.values()])
+    return np.all(np.isclose(ys, ys[:1], rtol=1e-9, atol=1e-12), axis=0)
+
+
+def format_ranges(indices: Sequence[int] | np.ndarray) -> str:
+    """Sorted integers as runs: ``[2, 3, 4, 7]`` → ``"2 … 4, 7"``."""
+    idx = sorted(int(i) for i in indices)
+    runs: list[list[int]] = []
+    for i in idx:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ", ".join(f"{a} … {b}" if b > a else f"{a}" for a, b in runs)
+
+
+def most_likely(values: Sequence[float] | np.ndarray, pmf: Sequence[float] | np.ndarray) -> list[int]:
+    """Every value whose probability ties for the largest (three dice: 10 and 11), not just the first."""
+    p = np.asarray(pmf, dtype=np.float64)
+    return [int(v) for v in np.asarray(values)[np.isclose(p, p.max(), rtol=1e-12, atol=0)]]
+
+
 def roll_dice(n_dice: int, rolls: int, sides: int = 6, seed: int = 0) -> np.ndarray:
     """Totals of ``rolls`` simulated throws of ``n_dice`` dice."""
     if not 1 <= int(rolls) <= 1_000_000:

@@ -48,6 +48,21 @@ def image_figure(image: np.ndarray, title: str = "", height: int | None = None) 
     return fig
 
 
+def outline_region(fig: go.Figure, top: int, left: int, height: int, width: int, label: str = "") -> go.Figure:
+    """Outline the pixels ``[top, top + height) × [left, left + width)`` of an image figure (the zoom window)."""
+    fig.add_shape(
+        type="rect",
+        x0=left - 0.5,
+        x1=left + width - 0.5,
+        y0=top - 0.5,
+        y1=top + height - 0.5,
+        line=dict(color="#ff4b4b", width=2),
+        label=dict(text=label, textposition="top left", font=dict(color="#ff4b4b")) if label else None,
+        name="zoom window",
+    )
+    return fig
+
+
 def matrix_figure(
     values: np.ndarray,
     title: str = "",

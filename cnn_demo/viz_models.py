@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from cnn_demo.viz import matrix_figure
+from cnn_demo.viz import image_figure, matrix_figure
 
 HIGHLIGHT = "#d62728"
 
@@ -96,6 +96,24 @@ def fitted_height(shape: tuple[int, ...], width_hint: int = 1000, top: int = 0) 
     """A figure height that fits an image of ``shape`` (H, W, ...) shown about ``width_hint`` pixels wide."""
     h, w = shape[0], shape[1]
     return int(min(max(width_hint * h / max(w, 1), 80), 900)) + top
+
+
+def crop_figure(image: np.ndarray, box: tuple[float, float, float, float], title: str = "") -> go.Figure:
+    """A picture with the region the model's preprocessing keeps outlined, the rest dimmed."""
+    h, w = np.asarray(image).shape[:2]
+    left, top, right, bottom = box
+    fig = image_figure(image, title, height=min(360, 60 + h))
+    dim = dict(type="rect", xref="x", yref="y", line_width=0, fillcolor="rgba(0,0,0,0.55)", layer="above")
+    for x0, y0, x1, y1 in ((-0.5, -0.5, left - 0.5, h - 0.5), (right - 0.5, -0.5, w - 0.5, h - 0.5)):
+        if x1 > x0:
+            fig.add_shape(x0=x0, y0=y0, x1=x1, y1=y1, **dim)
+    for y0, y1 in ((-0.5, top - 0.5), (bottom - 0.5, h - 0.5)):
+        if y1 > y0:
+            fig.add_shape(x0=left - 0.5, y0=y0, x1=right - 0.5, y1=y1, **dim)
+    fig.add_shape(
+        type="rect", x0=left - 0.5, y0=top - 0.5, x1=right - 0.5, y1=bottom - 0.5, line=dict(color="#ff4b4b", width=3)
+    )
+    return fig
 
 
 def heat_figure(

@@ -87,10 +87,34 @@ def _walk_frame(f: np.ndarray, g: np.ndarray, full: np.ndarray, t: int) -> tuple
     return traces, title
 
 
-def convolution_walkthrough_figure(f: np.ndarray, g: np.ndarray, t: int, height: int = 760) -> go.Figure:
+def _sum_annotation(text: str) -> dict:
+    """A written sum ``(f*g)(t) = symbols = products = value`` as a left-aligned three-line note above the plots."""
+    head, _, rest = text.partition(" = ")
+    parts = rest.split(" = ")
+    lines = [f"{head} = {parts[0]}", *(f"{' ' * len(head)} = {p}" for p in parts[1:])]
+    return dict(
+        text="<br>".join(lines),
+        xref="paper",
+        yref="paper",
+        x=0,
+        y=1.0,
+        yshift=26,
+        xanchor="left",
+        yanchor="bottom",
+        align="left",
+        showarrow=False,
+        font=dict(family="monospace", size=12),
+        name="written sum",
+    )
+
+
+def convolution_walkthrough_figure(
+    f: np.ndarray, g: np.ndarray, t: int, height: int = 760, sums: Sequence[str] | None = None
+) -> go.Figure:
     """The step-through of the full convolution: f with the flipped kernel under it, the products, and the output
     growing as a stem plot. Has plotly animation frames (Play button and slider) for every t, starting at ``t``;
-    frames redraw so the title (the current sum) follows the animation.
+    frames redraw so the title (the current sum) follows the animation. ``sums`` (one written sum per t, as
+    ``signals.written_sum`` writes it) are shown above the plots and follow the animation too.
     """
     f = np.asarray(f, float)
     g = np.asarray(g, float)
@@ -111,10 +135,16 @@ def convolution_walkthrough_figure(f: np.ndarray, g: np.ndarray, t: int, height:
     first, title = _walk_frame(f, g, full, t)
     for trace, row in zip(first, (1, 2, 3, 3), strict=True):
         fig.add_trace(trace, row=row, col=1)
+    subplot_titles = [a.to_plotly_json() for a in fig.layout.annotations]
+    if sums is not None:
+        fig.add_annotation(**_sum_annotation(sums[t]))
     frames = []
     for k in range(n_out):
         traces, ftitle = _walk_frame(f, g, full, k)
-        frames.append(go.Frame(data=traces, traces=[1, 2, 3, 4], name=str(k), layout=dict(title_text=ftitle)))
+        layout = dict(title_text=ftitle)
+        if sums is not None:  # a frame's annotations replace the figure's: keep the subplot titles
+            layout["annotations"] = [*subplot_titles, _sum_annotation(sums[k])]
+        frames.append(go.Frame(data=traces, traces=[1, 2, 3, 4], name=str(k), layout=layout))
     fig.frames = frames
     lo, hi = -(g.size - 1) - 0.7, n_out - 1 + 0.7
     fig.update_xaxes(range=[lo, hi], dtick=1 if n_out <= 40 else None, zeroline=False)
@@ -140,9 +170,9 @@ def convolution_walkthrough_figure(f: np.ndarray, g: np.ndarray, t: int, height:
         for k in range(n_out)
     ]
     fig.update_layout(
-        title_text=title,
-        height=height,
-        margin=dict(l=10, r=10, t=50, b=150),
+        height=height + (80 if sums is not None else 0),
+        margin=dict(l=10, r=10, t=50 + (80 if sums is not None else 0), b=150),
+        title=dict(text=title, y=1, yref="container", yanchor="top", pad=dict(t=12)),
         legend=dict(orientation="h", yanchor="top", y=-0.25, x=0),
         updatemenus=[
             dict(
@@ -186,10 +216,45 @@ def convolution_walkthrough_figure(f: np.ndarray, g: np.ndarray, t: int, height:
     return fig
 
 
-def modes_figure(full: np.ndarray, len_f: int, len_g: int) -> go.Figure:
-    """The full convolution with the parts kept by ``same`` and ``valid`` shaded."""
+def mode_span(n_full: int, len_f: int, len_g: int, mode: str) -> tuple[int, int]:
+    """The ``[start, stop)`` indices of the full convolution that ``numpy.convolve(..., mode)`` returns."""
+    if mode == "full":
+        return 0, n_full
+    if mode == "same":
+        m = max(len_f, len_g)
+        start = (n_full - m) // 2
+        return start, start + m
+    if mode == "valid":
+        start = min(len_f, len_g) - 1
+        return start, start + max(len_f, len_g) - min(len_f, len_g) + 1
+    raise ValueError(f"mode must be 'full', 'same' or 'valid', not {mode!r}")
+
+
+def modes_figure(full: np.ndarray, len_f: int, len_g: int, mode: str | None = None) -> go.Figure:
+    """The full convolution with the parts kept by ``same`` and ``valid`` shaded; with ``mode``, that mode's
+    part is drawn strong (the kept values in colour, the dropped ones grey) and named in the title."""
     full = np.asarray(full, float)
     n = full.size
+    if mode is not None:
+        start, stop = mode_span(n, len_f, len_g, mode)
+        idx = np.arange(n)
+        kept = (idx >= start) & (idx < stop)
+        fig = go.Figure()
+        if (~kept).any():
+            fig.add_trace(stem_trace(idx[~kept], full[~kept], "dropped", "#bbbbbb"))
+        fig.add_trace(stem_trace(idx[kept], full[kept], f"kept by {mode}", OUT_COLOUR))
+        fig.add_vrect(
+            x0=start - 0.45, x1=stop - 1 + 0.45, fillcolor=G_COLOUR, opacity=0.15, line_width=0,
+            annotation_text=f"{mode}: {stop - start} values", annotation_position="top left",
+        )  # fmt: skip
+        fig.update_layout(
+            title=f'mode="{mode}" keeps indices {start} … {stop - 1} of the {n} full values (grey: dropped)',
+            height=300,
+            margin=_margin("x"),
+            xaxis_title="index in the full output",
+            showlegend=False,
+        )
+        return fig
     fig = go.Figure(stem_trace(np.arange(n), full, "full", OUT_COLOUR))
     m = max(len_f, len_g)
     start_same = (n - m) // 2

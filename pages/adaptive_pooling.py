@@ -77,10 +77,19 @@ with user_errors():
         + f"stride = ⌊({rule['length']} − {m})/{m} + 1⌋ = **{rule['stride']}**, "
         f"kernel = {rule['length']} − ({m} − 1)·{rule['stride']} = **{rule['kernel']}**."
     )
+    value_differ = pooling.differing_values(rule_out, torch_out)
     if differ:
+        values_note = (
+            f"On this input the **values** differ at position(s) {', '.join(map(str, value_differ))}"
+            + (" only" if len(value_differ) < len(differ) else "")
+            + "; elsewhere the two windows happen to give the same value."
+            if value_differ
+            else "On this input the **values** happen to agree everywhere; other inputs would show the difference."
+        )
         st.warning(
-            f"Here the lecture's rule and PyTorch **disagree** at output position(s) {', '.join(map(str, differ))}: "
-            "PyTorch does not use one fixed stride and kernel, its windows follow the formula above.",
+            f"Here the lecture's rule and PyTorch pool **different windows** at output position(s) "
+            f"{', '.join(map(str, differ))}: PyTorch does not use one fixed stride and kernel, its windows follow "
+            f"the formula above. {values_note}",
             icon=":material/compare_arrows:",
         )
     else:
@@ -114,7 +123,8 @@ with user_errors():
                 for s, e in (r["rule_window"] for r in comparison)
             ],
             "rule value": rule_out,
-            "same": ["✓" if r[same_key] else "✗ differs" for r in comparison],
+            "same window": ["✓" if r[same_key] else "✗ differs" for r in comparison],
+            "same value": ["✗ differs" if i in value_differ else "✓" for i in range(len(comparison))],
         }
     )
     st.dataframe(table, hide_index=True, width="stretch", key="adaptive_pooling_table")

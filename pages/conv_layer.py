@@ -33,6 +33,7 @@ with left:
     bias = c1.toggle("bias", value=True, key="conv_layer_bias")
     w = c2.number_input("input width", 1, 1024, 32, key="conv_layer_w")
 
+r = None  # stays None when the settings are refused: the error is shown once, here
 with right, user_errors():
     r = conv2d_report(
         int(in_ch),
@@ -78,35 +79,38 @@ st.markdown(
     "position), **sparse connections** (each output reads a small patch), **translation equivariance** (shift the "
     "input, the output shifts with it) and **efficient computation** (convolution is one matrix product)."
 )
-with user_errors():
-    mot = conv_motivation(
-        int(in_ch),
-        int(out_ch),
-        int(kernel),
-        int(stride),
-        int(padding),
-        int(dilation),
-        int(groups),
-        bool(bias),
-        (int(h), int(w)),
-    )
-    m1, m2, m3 = st.columns(3)
-    m1.metric("This conv layer", f"{mot.conv_params:,} parameters")
-    m2.metric("A dense layer, same input and output sizes", f"{mot.dense_params:,} parameters")
-    m3.metric("Inputs read by one output", f"{mot.inputs_per_output:,} of {mot.dense_inputs_per_output:,}")
-    rows, cols = mot.unfold_shape
-    st.markdown(
-        f"**As a matrix product** (im2col): unfold the input into a {rows:,} × {cols:,} matrix, one column per "
-        f"output position, and multiply by the {mot.weight_matrix_shape[0]} × {mot.weight_matrix_shape[1]:,} "
-        "weight matrix" + (" (one product per group)" if int(groups) > 1 else "") + "."
-    )
-    if mot.matmul_max_error is None:
-        st.caption("This layer has over 2 million parameters, so the numerical checks are skipped.")
-    else:
-        shape = "×".join(map(str, mot.checked_on))
-        st.success(
-            f"Checked on a random {shape} input: the matrix product equals `F.conv2d` (largest difference "
-            f"{mot.matmul_max_error:.1e}), and shifting the input {mot.shift} pixel(s) right shifts the output one "
-            f"position right (largest difference away from the borders {mot.shift_max_error:.1e}).",
-            icon=":material/check:",
+if r is None:
+    st.info("Fix the settings above to see these numbers.")
+else:
+    with user_errors():
+        mot = conv_motivation(
+            int(in_ch),
+            int(out_ch),
+            int(kernel),
+            int(stride),
+            int(padding),
+            int(dilation),
+            int(groups),
+            bool(bias),
+            (int(h), int(w)),
         )
+        m1, m2, m3 = st.columns(3)
+        m1.metric("This conv layer", f"{mot.conv_params:,} parameters")
+        m2.metric("A dense layer, same input and output sizes", f"{mot.dense_params:,} parameters")
+        m3.metric("Inputs read by one output", f"{mot.inputs_per_output:,} of {mot.dense_inputs_per_output:,}")
+        rows, cols = mot.unfold_shape
+        st.markdown(
+            f"**As a matrix product** (im2col): unfold the input into a {rows:,} × {cols:,} matrix, one column per "
+            f"output position, and multiply by the {mot.weight_matrix_shape[0]} × {mot.weight_matrix_shape[1]:,} "
+            "weight matrix" + (" (one product per group)" if int(groups) > 1 else "") + "."
+        )
+        if mot.matmul_max_error is None:
+            st.caption("This layer has over 2 million parameters, so the numerical checks are skipped.")
+        else:
+            shape = "×".join(map(str, mot.checked_on))
+            st.success(
+                f"Checked on a random {shape} input: the matrix product equals `F.conv2d` (largest difference "
+                f"{mot.matmul_max_error:.1e}), and shifting the input {mot.shift} pixel(s) right shifts the output one "
+                f"position right (largest difference away from the borders {mot.shift_max_error:.1e}).",
+                icon=":material/check:",
+            )

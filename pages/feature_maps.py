@@ -4,8 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from cnn_demo import explain
+from cnn_demo.images import to_array
 from cnn_demo.models import class_names, data_config, get_info
-from cnn_demo.ui.common import escape_markdown, user_errors
+from cnn_demo.ui.common import user_errors
 from cnn_demo.ui.models import (
     cached_activation_maps,
     cached_grad_cam,
@@ -16,7 +17,7 @@ from cnn_demo.ui.models import (
 )
 from cnn_demo.ui.picker import image_picker
 from cnn_demo.viz import image_figure
-from cnn_demo.viz_models import filters_figure, heat_figure
+from cnn_demo.viz_models import crop_figure, filters_figure, heat_figure
 
 st.title("Feature maps & Grad-CAM")
 st.markdown(
@@ -67,6 +68,18 @@ with user_errors():
         )
         if info.source == "cifar":
             b.caption("A CIFAR-10 network knows 10 classes and sees 32×32 pixels.")
+    box = explain.crop_box(img.size, cfg)
+    if explain.crops_away(box, img.size):
+        st.plotly_chart(
+            crop_figure(to_array(img), box, f"Your {img.size[0]}×{img.size[1]} picture: the model sees the box"),
+            width="stretch",
+            key="feature_maps_crop",
+        )
+        st.caption(
+            f"The model's preprocessing resizes the shorter side and keeps the centre {view.shape[1]}×{view.shape[0]}: "
+            f"the part outside the box (x {box[0]:.0f} … {box[2]:.0f}, y {box[1]:.0f} … {box[3]:.0f} of your "
+            "picture) is cut off. Put what matters in the middle, or upload a square picture."
+        )
 
     st.subheader("First-layer filters")
     conv_name, conv = explain.first_conv(model)
@@ -85,7 +98,7 @@ with user_errors():
     maps = cached_activation_maps(loaded, loaded.key, pixels, layer)
     shown = min(32, maps.shape[0])
     st.caption(
-        f"`{escape_markdown(layer)}` outputs {maps.shape[0]} maps of {maps.shape[1]}×{maps.shape[2]}; "
+        f"`{layer}` outputs {maps.shape[0]} maps of {maps.shape[1]}×{maps.shape[2]}; "
         f"the first {shown} are shown, each scaled to its own range (yellow = strong response)."
     )
     st.plotly_chart(

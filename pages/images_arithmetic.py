@@ -61,12 +61,27 @@ if ok:
     st.subheader(f"Output: {out[0]} × {out[1]}")
     for axis, name in enumerate(("H", "W")):
         n, k, s, p, d = size[axis], kernel[axis], stride[axis], padding[axis], dilation[axis]
+        formula = rf"{name}_{{out}} = {rounding[0]} \frac{{{n} + 2\times{p} - {d}\times({k} - 1) - 1}}{{{s}}} + 1"
+        if not ceil_mode:
+            st.latex(rf"{formula}{rounding[1]} = {out[axis]}")
+            continue
+        rounded_up, last_start, dropped = ar.ceil_mode_steps(n, k, s, p, d)
+        exact = (n + 2 * p - d * (k - 1) - 1) / s + 1
         st.latex(
-            rf"{name}_{{out}} = {rounding[0]} \frac{{{n} + 2\times{p} - {d}\times({k} - 1) - 1}}{{{s}}} + 1"
-            rf"{rounding[1]} = {out[axis]}"
+            rf"{formula}{rounding[1]} = \lceil {exact:g} \rceil = {rounded_up}"
+            + (rf" \;\to\; {rounded_up} - 1 = {out[axis]}" if dropped else "")
         )
+        if dropped:
+            st.caption(
+                f"{name}: window {rounded_up} would start at position ({rounded_up} − 1)·{s} = {last_start} of the "
+                f"padded input, where the right-hand padding begins ({p} + {n} = {p + n}): it would read padding "
+                f"only, so PyTorch drops it and the output is {out[axis]}, not {rounded_up}."
+            )
     if ceil_mode:
-        st.caption("With ceil_mode PyTorch drops a last window that would start in the right-hand padding.")
+        st.caption(
+            "ceil_mode rounds up, so a last window may hang over the end of the input; PyTorch's rule: a last "
+            "window that would start in the right-hand padding is dropped."
+        )
 
     st.markdown("**Proof on PyTorch**: the layer built with these settings and run on a tensor of zeros.")
     with user_errors():

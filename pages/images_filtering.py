@@ -66,7 +66,10 @@ with left:
     kernel = None
     sigma = 2.0
     if kind == filters.GAUSSIAN:
-        sigma = st.slider("σ (width of the Gaussian)", 0.5, 10.0, 2.0, 0.5, key="images_filtering_sigma")
+        # The slider's own state is dropped while another filter is shown; keep σ for the way back.
+        st.session_state.setdefault("images_filtering_sigma", st.session_state.get("images_filtering_sigma_kept", 2.0))
+        sigma = st.slider("σ (width of the Gaussian)", 0.5, 10.0, step=0.5, key="images_filtering_sigma")
+        st.session_state["images_filtering_sigma_kept"] = sigma
         st.caption("The lecture's example uses σ = 3 and σ = 10: the larger σ, the smoother the result.")
     elif kind == filters.CUSTOM:
         text = st.text_area(
@@ -199,9 +202,23 @@ else:
             plane_out = result if result.ndim == 2 else result[..., channel_names.index(channel)]
             where = f"the filtered {channel.lower()} channel above holds {plane_out[row, col_]:.6g} there"
         else:
-            edge_h = filters.convolve2d(plane, kernel_now, spec.mode, spec.cval)[row, col_]
-            where = f"edge_h holds {edge_h:.6g} there; the magnitude shown above combines it with edge_v"
+            method = "sobel" if kind == filters.SOBEL_MAGNITUDE else "central"
+            e = filters.edge_pixel(plane, method, row, col_, spec.mode, spec.cval)
+            where = f"edge_h holds {e.edge_h:.6g} there; the magnitude shown above combines it with edge_v"
         st.markdown(f"Output at row {row}, column {col_}: Σ products = **{b.total:.6g}** ({where}).")
+        if kind == filters.GRADIENT_MAGNITUDE:
+            st.caption(
+                f"Convolution flips k_h upside down, so edge_h = I(row − 1) − I(row + 1) = {e.edge_h:.6g}. The slide "
+                f"writes the derivative ∂I/∂y ≈ ½[I(row + 1) − I(row − 1)] as a dot product with k_h (no flip) "
+                f"and a ½: {e.derivative:.6g} here, −½ × edge_h. The magnitude squares both parts and scales its "
+                "maximum to 255, so the sign and the ½ do not change the picture."
+            )
+        elif kind == filters.SOBEL_MAGNITUDE:
+            st.caption(
+                f"The code above uses `ndimage.sobel(image, 0)`, which **correlates** with k_h (a dot product, no "
+                f"flip, as on the slide): {e.edge_h:.6g} here. Convolving with the slide's k_h flips it and changes "
+                f"the sign: Σ = {e.convolved:.6g}. The magnitude squares it, so both give the same picture."
+            )
 
 st.subheader("Low-pass and high-pass")
 st.markdown(

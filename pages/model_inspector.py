@@ -42,11 +42,22 @@ if name == "alexnet":
 
 st.subheader("Backbone and head")
 st.markdown(
-    f"**Head**: `{report.head}` maps a {report.num_features}-number feature vector to "
-    f"{info.num_classes} class scores ({report.head_params:,} parameters). **Backbone**: everything before it "
-    f"({report.backbone_params:,} parameters), in {len(report.stage_names)} stages: "
+    "**Backbone** (feature extraction): "
+    + ", ".join(f"`{n}`" for n in report.feature_blocks)
+    + f", {report.feature_params:,} parameters. **Head** (classification): `{report.classifier}`, "
+    f"{report.classifier_params:,} parameters, which turns the {report.classifier_in_features:,}-number feature "
+    f"vector into {info.num_classes} class scores."
+)
+replaced = (
+    f"the head, `{report.head}`"
+    if report.head == report.classifier
+    else f"only the head's last layer, `{report.head}` ({report.head_params:,} parameters)"
+)
+st.markdown(
+    f"**Fine-tuning** replaces {replaced}: a new {report.num_features:,} → *your classes* layer. It keeps the "
+    f"other {report.backbone_params:,} parameters and may train the last of these stages: "
     + ", ".join(f"`{n}`" for n in report.stage_names)
-    + ". Fine-tuning replaces the head and trains the last stages."
+    + "."
 )
 
 st.subheader("Layer table")

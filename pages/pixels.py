@@ -4,7 +4,7 @@ import streamlit as st
 
 from cnn_demo.images import crop_around, to_array
 from cnn_demo.ui.picker import image_picker
-from cnn_demo.viz import histogram_figure, image_figure, matrix_figure
+from cnn_demo.viz import histogram_figure, image_figure, matrix_figure, outline_region
 
 st.title("Images as numbers")
 st.markdown(
@@ -21,7 +21,7 @@ if img is None:
 
 arr = to_array(img)
 with right:
-    st.plotly_chart(image_figure(arr), width="stretch", key="pixels_image")
+    photo = st.empty()  # drawn below, once the zoom window is known, with that window marked on it
     channels = 1 if arr.ndim == 2 else arr.shape[2]
     st.write(f"NumPy shape `{arr.shape}`: {arr.shape[0]} rows × {arr.shape[1]} columns × {channels} channel(s)")
 
@@ -34,6 +34,11 @@ channel_names = ["Gray"] if arr.ndim == 2 else ["Red", "Green", "Blue"]
 channel = c4.selectbox("Channel", channel_names, key="pixels_channel")
 plane = arr if arr.ndim == 2 else arr[..., channel_names.index(channel)]
 window, top, left_col = crop_around(plane, row, col, size)
+photo.plotly_chart(
+    outline_region(image_figure(arr), top, left_col, window.shape[0], window.shape[1], "zoom"),
+    width="stretch",
+    key="pixels_image",
+)
 st.plotly_chart(
     matrix_figure(
         window,

@@ -91,13 +91,26 @@ with right:
     b.plotly_chart(out_fig, width="stretch", key="pooling_output_fig")
     vals = x[np.ix_(w.rows, w.cols)].ravel() if w.rows and w.cols else np.array([])
     listed = ", ".join(f"{v:.4g}" for v in vals)
+    outside = int(kernel) ** 2 - len(vals)  # window cells in the padding (or past it, with ceil_mode)
     if kind == "max":
-        st.markdown(f"Output ({w.out_row}, {w.out_col}) = max({listed}) = **{w.value:.4f}**")
-    else:
         st.markdown(
-            f"Output ({w.out_row}, {w.out_col}) = ({listed}) summed / {w.divisor} = **{w.value:.4f}**"
-            + (" (padded zeros count in the divisor, as in PyTorch)" if w.divisor > len(vals) else "")
+            f"Output ({w.out_row}, {w.out_col}) = max({listed}) = **{w.value:.4f}**"
+            + (
+                f" ({outside} cell(s) of this window lie in the padding, which max pooling fills with −∞, so "
+                "they never win)"
+                if outside
+                else ""
+            )
         )
+    else:
+        zeros = w.divisor - len(vals)  # padded zeros PyTorch adds up and counts (count_include_pad=True)
+        padded = ", ".join([listed, *(["0"] * zeros)]) if listed else ", ".join(["0"] * zeros)
+        st.markdown(
+            f"Output ({w.out_row}, {w.out_col}) = ({padded}) summed / {w.divisor} = **{w.value:.4f}**"
+            + (f" (the last {zeros} zero(s) are padding cells: they count in the sum and the divisor, as in PyTorch)"
+               if zeros else "")
+            + (f"; {outside - zeros} cell(s) past the padding are left out (ceil_mode)" if outside > zeros else "")
+        )  # fmt: skip
 
 st.code(f"m = nn.{layer}({args})\noutput = m(input)   # {x.shape[0]}×{x.shape[1]} → {oh}×{ow}", language="python")
 if np.allclose(result.output, reference, atol=1e-9):

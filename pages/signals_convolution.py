@@ -1,15 +1,19 @@
 """1-D convolution step by step: the lecture's example first, then any numbers or preset signals."""
 
+import contextlib
+
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from cnn_demo import signals as sg
+from cnn_demo.errors import InputError
 from cnn_demo.ui.common import user_errors
 from cnn_demo.viz_signals import convolution_walkthrough_figure, frequency_figure, lines_figure, modes_figure
 
 KEY = "signals_convolution"
 LECTURE = "Lecture"
+CUSTOM = "Custom (edited)"
 PRESET_LENGTH = {"f": 12, "g": 3}
 LECTURE_TEXT = {"f": sg.format_numbers(sg.LECTURE_F), "g": sg.format_numbers(sg.LECTURE_G)}
 MAX_WALK = 200  # outputs the animated step-through draws
@@ -19,10 +23,27 @@ LONG = 12  # above this many f values, the written sum keeps only the overlappin
 def _fill_from_preset(which: str) -> None:
     """Write the chosen preset's numbers into the text box, where the student can still edit them."""
     choice = st.session_state[f"{KEY}_{which}_preset"]
+    if choice == CUSTOM:
+        return
     if choice == LECTURE:
         st.session_state[f"{KEY}_{which}"] = LECTURE_TEXT[which]
     else:
         st.session_state[f"{KEY}_{which}"] = sg.format_numbers(sg.preset_signal(choice, PRESET_LENGTH[which]))
+
+
+def _mark_edited(which: str) -> None:
+    """Once the student edits the numbers, the preset box no longer claims they are the preset's."""
+    preset = st.session_state[f"{KEY}_{which}_preset"]
+    if preset == CUSTOM:
+        return
+    if preset == LECTURE:
+        wanted = LECTURE_TEXT[which]
+    else:
+        wanted = sg.format_numbers(sg.preset_signal(preset, PRESET_LENGTH[which]))
+    with contextlib.suppress(InputError):  # unparsable text is edited text too (the error shows below)
+        if np.array_equal(sg.parse_numbers(st.session_state[f"{KEY}_{which}"], which), sg.parse_numbers(wanted)):
+            return
+    st.session_state[f"{KEY}_{which}_preset"] = CUSTOM
 
 
 def _short(values: np.ndarray, limit: int = 40) -> str:
@@ -43,7 +64,7 @@ for col, which, label in ((cols[0], "f", "Input f"), (cols[1], "g", "Kernel g"))
     with col:
         st.selectbox(
             f"Preset for {which}",
-            [LECTURE, *sg.PRESETS],
+            [LECTURE, *sg.PRESETS, CUSTOM],
             key=f"{KEY}_{which}_preset",
             on_change=_fill_from_preset,
             args=(which,),
@@ -54,6 +75,8 @@ for col, which, label in ((cols[0], "f", "Input f"), (cols[1], "g", "Kernel g"))
             f"{label}: numbers separated by commas",
             key=f"{KEY}_{which}",
             help=f"f(0), f(1), … — at most {sg.MAX_LENGTH:,} values",
+            on_change=_mark_edited,
+            args=(which,),
         )
 
 f = g = None
@@ -80,11 +103,12 @@ st.code(sg.written_sum(step, overlap_only=f.size > LONG), language=None, wrap_li
 if f.size > LONG:
     st.caption(f"f has more than {LONG} values, so only the terms where g(t − τ) is defined are written out.")
 if n_out <= MAX_WALK:
-    st.plotly_chart(convolution_walkthrough_figure(f, g, t), width="stretch", key=f"{KEY}_walk")
+    sums = [sg.written_sum(sg.convolution_step(f, g, k), overlap_only=f.size > LONG) for k in range(n_out)]
+    st.plotly_chart(convolution_walkthrough_figure(f, g, t, sums=sums), width="stretch", key=f"{KEY}_walk")
     st.caption(
         "Top: f (blue) and the flipped kernel placed at t (orange diamonds). Middle: the products. Bottom: the "
-        "output so far. The figure's own slider and Play button animate every t; the slider above sets the "
-        "written sum."
+        "output so far. The figure's own slider and Play button animate every t, with the written sum above the "
+        "plots; the slider above sets the sum written out under it."
     )
 else:
     st.info(f"The animated step-through draws up to {MAX_WALK} outputs; this convolution has {n_out}.")
@@ -108,7 +132,7 @@ table = pd.DataFrame(
 st.table(table.set_index("mode"))
 out = sg.convolve(f, g, mode)
 st.markdown(f'`numpy.convolve(f, g, mode="{mode}")` = `{_short(out)}` ({out.size} values)')
-st.plotly_chart(modes_figure(full, L, M), width="stretch", key=f"{KEY}_modes")
+st.plotly_chart(modes_figure(full, L, M, mode), width="stretch", key=f"{KEY}_modes")
 
 # ------------------------------------------------------------------------------------------------ again
 st.header("Convolve again")

@@ -95,4 +95,18 @@ with user_errors():
     table = pd.DataFrame({m: [sg.format_number(v, 3) for v in y] for m, y in outputs.items()})
     table.index.name = "t"
     st.dataframe(table.T, width="stretch")
-    st.caption("Rows: boundary mode; columns: t. Inside the signal the modes agree; at the ends they differ.")
+    agree = sg.modes_agree(outputs)
+    if agree.all():
+        where = "the modes agree everywhere on this signal."
+    elif agree.any():
+        ts = np.flatnonzero(agree)
+        where = (
+            f"the modes agree at t = {sg.format_ranges(ts)}, where the kernel (radius {radius}) stays inside the "
+            "signal or the invented values happen to match; at the other t they differ."
+        )
+    else:
+        where = (
+            f"the kernel's radius ({radius}) reaches past an end of this {edge.size}-sample signal from every t, so "
+            "the modes differ everywhere."
+        )
+    st.caption(f"Rows: boundary mode; columns: t. Here {where}")

@@ -30,16 +30,26 @@ if kind == "Sum of dice":
     totals, pmf = sg.dice_sum_pmf(n_dice)
     rolls = sg.roll_dice(n_dice, samples, seed=seed)
     st.plotly_chart(dice_figure(totals, pmf, rolls), width="stretch", key=f"{KEY}_dice_plot")
-    most = int(totals[int(np.argmax(pmf))])
-    st.markdown(
-        f"One die is uniform on 1 … 6 (probability 1/6 each). Convolving that with itself {n_dice - 1} time(s) "
-        f"gives the distribution of the total of {n_dice} dice: the most likely total is **{most}**, with "
-        f"probability **{pmf.max():.4f}**" + (" (= 6/36 for two dice)." if n_dice == 2 else ".")
-    )
-    observed = np.mean(rolls == most)
+    modes = sg.most_likely(totals, pmf)
+    if n_dice == 1:
+        st.markdown(
+            "One die is uniform on 1 … 6: every total is equally likely (probability 1/6 ≈ **0.1667**), so no "
+            "total is the most likely. Add a second die to see the convolution at work."
+        )
+    else:
+        names = " and ".join(f"**{t}**" for t in modes)
+        st.markdown(
+            f"One die is uniform on 1 … 6 (probability 1/6 each). Convolving that with itself {n_dice - 1} "
+            f"time{'s' if n_dice > 2 else ''} gives the distribution of the total of {n_dice} dice: the most likely "
+            + (f"totals are {names} (a tie), each" if len(modes) > 1 else f"total is {names},")
+            + f" with probability **{pmf.max():.4f}**"
+            + (" (= 6/36 for two dice)." if n_dice == 2 else ".")
+        )
+    observed = ", ".join(f"{t} came up {np.mean(rolls == t):.4f}" for t in modes)
     st.caption(
-        f"In {samples:,} simulated throws the total {most} came up {observed:.4f} of the time. With more dice the "
-        "shape approaches a bell curve (the central limit theorem)."
+        f"In {samples:,} simulated throws the total {observed} of the time"
+        + (" (each total 1 … 6 has probability 1/6)." if n_dice == 1 else ".")
+        + " With more dice the shape approaches a bell curve (the central limit theorem)."
     )
 else:
     with user_errors():
@@ -101,6 +111,13 @@ m1, m2, m3 = st.columns(3)
 m1.metric("Distance to the true density (∫|p̂ − p|)", f"{l1:.3f}")
 m2.metric("Silverman's rule of thumb", f"h ≈ {sg.silverman_bandwidth(data):.2f}")
 m3.metric("KDE vs. spikes * Gaussian", f"max diff {np.max(np.abs(estimate - by_conv)):.1e}")
+shift = dxg / 2
+st.caption(
+    f"Why the two differ at all: the convolution first puts every data point into its grid cell, moving it by up "
+    f"to half a cell (dx/2 = {shift:g}). Next to a wide bump that shift is nothing, but it is {shift / bandwidth:.0%} "
+    f"of h = {bandwidth:g}, so the smaller h, the larger the difference. Data lying exactly on grid points would "
+    "give the same numbers."
+)
 st.caption(
     "Small h: every data point shows as its own spike (noise). Large h: the two bumps melt into one (detail "
     "lost) — the same trade-off as σ in the Gaussian filter."

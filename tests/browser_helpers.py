@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from urllib.parse import urlsplit
 
 from tests.conftest import ARTIFACTS
+
+#: Hosts a page may talk to: the test server only.
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 RUNNING = '[data-testid="stStatusWidget"]'
 
@@ -54,3 +59,55 @@ def screenshot(page, name: str) -> None:
     page.wait_for_timeout(300)
     page.screenshot(path=str(ARTIFACTS / f"{slug}.png"), full_page=True)
     page.set_viewport_size(size)
+
+
+class GuardedBrowser:
+    """A Playwright browser whose contexts record console errors, page errors and requests that leave the server.
+
+    ``new_context`` / ``new_page`` work as Playwright's; :meth:`check` fails with everything recorded. A test that
+    provokes an error on purpose names it in :meth:`allow` (a regular expression).
+    """
+
+    def __init__(self, browser) -> None:
+        self._browser = browser
+        self._contexts: list = []
+        self._allowed: list[re.Pattern[str]] = []
+        self.problems: list[str] = []
+
+    def allow(self, pattern: str) -> None:
+        """Accept console errors matching ``pattern`` (never requests off the server)."""
+        self._allowed.append(re.compile(pattern))
+
+    def new_context(self, **kwargs):
+        ctx = self._browser.new_context(**kwargs)
+        self._contexts.append(ctx)
+        ctx.on("console", self._on_console)
+        ctx.on("weberror", lambda e: self.problems.append(f"page error: {e.error}"))
+        ctx.on("request", self._on_request)
+        return ctx
+
+    def new_page(self, **kwargs):
+        return self.new_context(**kwargs).new_page()
+
+    def _on_console(self, message) -> None:
+        if message.type != "error":
+            return
+        text = f"console error: {message.text} ({message.location.get('url', '')})"
+        if not any(p.search(text) for p in self._allowed):
+            self.problems.append(text)
+
+    def _on_request(self, request) -> None:
+        url = request.url
+        if url.startswith(("data:", "blob:", "about:")):
+            return
+        if urlsplit(url).hostname not in LOCAL_HOSTS:
+            self.problems.append(f"request off the server: {url}")
+
+    def close(self) -> None:
+        for ctx in self._contexts:
+            with contextlib.suppress(Exception):  # already closed by the test
+                ctx.close()
+
+    def check(self) -> None:
+        """Fail with every console error, page error and off-server request recorded so far."""
+        assert not self.problems, "\n".join(self.problems)

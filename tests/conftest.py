@@ -103,7 +103,7 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def browser():
+def chromium():
     """Headless Debian Chromium driven by Playwright; skips only when chromium is absent."""
     if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
         pytest.skip("Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)")
@@ -115,6 +115,23 @@ def browser():
             yield b
         finally:
             b.close()
+
+
+@pytest.fixture
+def browser(chromium):
+    """The session's Chromium for one test; the test fails on any console error, page error or off-server request.
+
+    A page must work without the internet (a class server often has none) and log nothing the teacher would have
+    to explain: see :class:`tests.browser_helpers.GuardedBrowser`.
+    """
+    from tests.browser_helpers import GuardedBrowser
+
+    guarded = GuardedBrowser(chromium)
+    try:
+        yield guarded
+    finally:
+        guarded.close()
+    guarded.check()
 
 
 def app_test(page_path: str | None = None, timeout: float = 120):

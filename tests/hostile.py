@@ -50,7 +50,7 @@ def broken_images() -> list[Case]:
         Case("bomb.png", png_declaring(12_000, 12_000), "limit is"),
         Case("huge-bomb.png", png_declaring(60_000, 60_000), "too many pixels"),
         Case("drawing.svg.png", b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>', "SVG"),
-        Case("tiny.png", _encode(Image.new("RGB", (4, 4))), "at least 8 pixels"),
+        Case("tiny.png", _encode(Image.new("RGB", (2, 2))), "at least 3 pixels"),
     ]
 
 
@@ -63,6 +63,8 @@ def odd_images() -> list[Case]:
         Case("wide.png", _encode(Image.new("RGB", (2000, 8), (200, 30, 30))), None),
         Case("tall.png", _encode(Image.new("L", (8, 1500), 128)), None),
         Case("transparent.png", _encode(Image.new("RGBA", (33, 17), (0, 0, 0, 0))), None),
+        # The lecture's example image size (H_in = W_in = 7): every page must take it.
+        Case("lecture-7x7.png", _encode(Image.fromarray((np.arange(49).reshape(7, 7) * 5).astype(np.uint8))), None),
     ]
 
 

@@ -1,5 +1,6 @@
 """Convolution arithmetic against the shapes real PyTorch layers produce (and refuse)."""
 
+import math
 import random
 
 import numpy as np
@@ -289,3 +290,20 @@ def test_animated_grid_highlights_the_cells_each_output_reads():
         current = list(zip(*np.nonzero(z == 4), strict=True))
         assert len(current) == 1
     assert len(fig.layout.sliders[0].steps) == len(cells)
+
+
+def test_ceil_mode_steps_show_the_rounded_up_formula_and_the_dropped_window():
+    # The lecture's example: ⌈(5 + 2 − 1 − 1)/2 + 1⌉ = ⌈3.5⌉ = 4, but the 4th window starts at 6 = 1 + 5, where the
+    # right-hand padding begins, so PyTorch gives 3.
+    assert ar.ceil_mode_steps(5, 2, 2, 1) == (4, 6, True)
+    assert ar.ceil_mode_steps(5, 2, 2, 0) == (3, 4, False)
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        k, s, d = int(rng.integers(1, 6)), int(rng.integers(1, 5)), int(rng.integers(1, 3))
+        p = int(rng.integers(0, k // 2 + 1))
+        n = int(rng.integers(d * (k - 1) + 1, 30))
+        rounded_up, start, dropped = ar.ceil_mode_steps(n, k, s, p, d)
+        ref = _torch_shape(lambda k=k, s=s, p=p, d=d: nn.MaxPool2d(k, s, p, d, ceil_mode=True), n, n)[0]
+        assert rounded_up - dropped == ref, (n, k, s, p, d)
+        assert rounded_up == math.ceil((n + 2 * p - d * (k - 1) - 1) / s + 1)
+        assert dropped == (start >= n + p)

@@ -123,3 +123,15 @@ def test_hovering_a_pixel_shows_its_exact_values(app_server, browser, tmp_path):
     wait_idle(page)
     assert hover(5, 2) == f"row 5, column 2value {gray[5, 2]}"
     ctx.close()
+
+
+def test_the_browser_fixture_catches_off_server_requests_and_console_errors(browser):
+    """The guard every browser test runs under can fail: a page fetching from a CDN is caught twice over."""
+    page = browser.new_page()
+    page.set_content('<img src="https://fonts.gstatic.com/x.svg"><script>console.error("boom")</script>')
+    page.wait_for_timeout(1500)
+    problems = list(browser.problems)
+    browser.problems.clear()  # this test provoked them on purpose
+    assert any(p.startswith("request off the server: https://fonts.gstatic.com/x.svg") for p in problems), problems
+    assert any("console error: boom" in p for p in problems), problems
+    assert any("ERR_NAME_NOT_RESOLVED" in p or "Failed to load resource" in p for p in problems), problems

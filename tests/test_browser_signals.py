@@ -16,16 +16,23 @@ def test_walkthrough_plays_and_bad_input_is_explained(app_server, browser):
     page.on("pageerror", lambda e: js_errors.append(str(e)))
     page.goto(f"{app_server}/signals_convolution")
     wait_idle(page)
-    page.get_by_text("(f*g)(2) = f(0)g(2) + f(1)g(1) + f(2)g(0) + f(3)g(-1) = 1×1 + 2×1 + 3×1 + 4×0 = 6").wait_for()
+    page.locator('[data-testid="stCode"]').get_by_text(
+        "(f*g)(2) = f(0)g(2) + f(1)g(1) + f(2)g(0) + f(3)g(-1) = 1×1 + 2×1 + 3×1 + 4×0 = 6"
+    ).wait_for()
     chart = page.locator('[data-testid="stPlotlyChart"]').first
     title = chart.locator(".gtitle")
     assert title.text_content().startswith("t = 2:")
+    written = chart.locator(".annotation-text").filter(has_text="(f*g)(")
+    assert written.text_content().startswith("(f*g)(2) = f(0)g(2) + f(1)g(1) + f(2)g(0) + f(3)g(-1)")
     screenshot(page, "signals-convolution-walkthrough")
     chart.locator(".updatemenu-button").first.click()  # ▶ Play
     page.wait_for_function(
         "el => /^t = 5:/.test(el.textContent)", arg=title.element_handle(), timeout=15_000
     )  # played through t = 3, 4, 5 (the last output)
     assert re.match(r"t = 5: \(f \* g\)\(5\) = .* = 4", title.text_content())
+    # Play writes each t's sum in the figure, not only in its title.
+    assert written.text_content().startswith("(f*g)(5) = f(0)g(5) + f(1)g(4) + f(2)g(3) + f(3)g(2)")
+    assert written.text_content().endswith("= 4")
     box = page.get_by_role("textbox", name="Input f: numbers separated by commas")
     box.fill("1, 2, oops")
     box.press("Enter")

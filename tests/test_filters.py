@@ -314,3 +314,20 @@ def test_busiest_corner():
     image = np.zeros((30, 40))
     image[:10, -10:] = np.eye(10) * 255
     assert filters.busiest_corner(image, 10) == "top-right"
+
+
+def test_edge_pixel_against_scipy_and_the_slide_formula():
+    from scipy import ndimage
+
+    rng = np.random.default_rng(5)
+    img = rng.integers(0, 256, (9, 11)).astype(np.float64)
+    for r, c in [(0, 0), (4, 5), (8, 10)]:
+        central = filters.edge_pixel(img, "central", r, c)
+        assert central.convolved == central.edge_h == ndimage.convolve(img, filters.K_H)[r, c]
+        padded = np.pad(img, 1, mode="symmetric")  # scipy's "reflect"
+        assert central.derivative == 0.5 * (padded[r + 2, c + 1] - padded[r, c + 1])
+        sob = filters.edge_pixel(img, "sobel", r, c)
+        assert sob.edge_h == ndimage.sobel(img, 0)[r, c] == -sob.convolved
+        assert sob.convolved == ndimage.convolve(img, filters.SOBEL_H)[r, c]
+    with pytest.raises(InputError):
+        filters.edge_pixel(img, "prewitt", 0, 0)

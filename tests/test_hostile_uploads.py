@@ -22,7 +22,7 @@ from tests.hostile import (
     png_bytes,
 )
 
-LOADER_REFUSALS = ("not an image", "truncated or corrupt", "the limit is", "at least 8 pixels", "too many pixels")
+LOADER_REFUSALS = ("not an image", "truncated or corrupt", "the limit is", "at least 3 pixels", "too many pixels")
 MIME = {"png": "image/png", "jpg": "image/jpeg"}
 
 

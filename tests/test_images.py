@@ -122,10 +122,18 @@ def test_custom_max_pixels():
         load_image(encode(rgb(101, 99)), max_pixels=9_998)
 
 
-@pytest.mark.parametrize("size", [(7, 100), (100, 7), (1, 1)])
+@pytest.mark.parametrize("size", [(2, 100), (100, 2), (1, 1)])
 def test_too_small_refused(size):
-    with pytest.raises(InputError, match="at least 8 pixels"):
+    with pytest.raises(InputError, match="at least 3 pixels"):
         load_image(encode(Image.new("RGB", size)))
+
+
+def test_the_lectures_7x7_image_is_accepted():
+    pixels = np.arange(49, dtype=np.uint8).reshape(7, 7) * 5
+    img = load_image(encode(Image.fromarray(pixels)), grayscale=True)
+    assert img.size == (7, 7) and (np.asarray(img) == pixels).all()
+    with pytest.raises(InputError, match="at least 8 pixels"):  # dataset images keep their own minimum
+        load_image(encode(Image.fromarray(pixels)), min_side=8)
 
 
 def test_exif_orientation_applied():
@@ -255,3 +263,19 @@ def test_crop_around_clamps_at_borders():
 def test_to_png_bytes_roundtrip():
     arr = np.random.default_rng(1).integers(0, 256, (12, 10, 3)).astype(np.uint8)
     np.testing.assert_array_equal(np.asarray(load_image(to_png_bytes(arr))), arr)
+
+
+def test_a_shrunk_image_remembers_its_original_size():
+    from cnn_demo.images import original_size
+
+    img = load_image(encode(rgb(640, 400)), max_side=512)
+    assert img.size == (512, 320) and original_size(img) == (640, 400)
+    small = load_image(encode(rgb(64, 40)), max_side=512)
+    assert original_size(small) == small.size == (64, 40)
+    # EXIF orientation 6 (rotate 90°): the original is reported as shown, upright.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    rgb(640, 400).save(buf, "JPEG", exif=exif)
+    turned = load_image(buf.getvalue(), max_side=100)
+    assert turned.size == (62, 100) and original_size(turned) == (400, 640)

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.conftest import ROOT
 
@@ -42,3 +43,19 @@ def test_server_start_freezes_the_imported_modules_out_of_the_collector():
     # What a post-run collection still walks is a tiny fraction of that (it was all of it before).
     assert seen["tracked"] < seen["frozen"] // 20, seen
     assert seen["switch_interval"] == 0.0005, seen  # CNN_DEMO_SWITCH_INTERVAL_MS default, not Python's 0.005
+
+
+def test_index_html_tells_the_frontend_the_base_url_before_its_bundle_runs():
+    """Deep links (/pixels) would otherwise first probe /pixels/_stcore/health: two 404s in the console."""
+    from streamlit import file_util
+
+    from cnn_demo.ui.catalog import PAGES
+    from cnn_demo.ui.launch import index_html_with_base_url
+
+    original = (Path(file_util.get_static_dir()) / "index.html").read_text()
+    html = index_html_with_base_url(original, [p.url_path for p in PAGES])
+    script = html.index("BACKEND_BASE_URL")
+    assert script < html.index('<script type="module"'), "must run before Streamlit's bundle reads window.__streamlit"
+    for page in PAGES:
+        assert f'"{page.url_path}"' in html
+    assert html.replace(html[html.index("<script>(function") : html.index("</script>", script) + 9], "") == original

@@ -126,3 +126,30 @@ def test_pretrained_map_on_the_val2017_sample_is_near_torchvision():
     stats = coco_map(gt, results)
     # 128 images with boxes converted from YOLO labels: close to, not exactly, the documented full-val figure.
     assert abs(stats["AP"] - info.coco_map / 100) < 0.08
+
+
+def test_coco_map_of_no_detections_is_minus_one_where_there_is_no_ground_truth():
+    """All annotations are medium (32² < area < 96²): small and large ranges have no ground truth → −1."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    gt = _ground_truth()
+    for i, ann in enumerate(gt["annotations"]):
+        ann.update(id=i + 1, iscrowd=0, area=float(ann["bbox"][2] * ann["bbox"][3]))
+    stats = coco_map(gt, [])
+    # pycocotools' own answer for a result set that finds nothing (one box far from every object, scored low).
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = gt
+        coco_gt.createIndex()
+        miss = coco_gt.loadRes([{"image_id": 1, "category_id": 1, "bbox": [95, 95, 4, 4], "score": 0.01}])
+        ev = COCOeval(coco_gt, miss, "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    assert list(stats.values()) == [float(v) for v in ev.stats]
+    assert stats["AP"] == 0.0 and stats["AP_small"] == -1.0 and stats["AP_large"] == -1.0
+    assert stats["AR_small"] == -1.0 and stats["AR_medium"] == 0.0

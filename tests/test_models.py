@@ -138,7 +138,9 @@ def test_summarize_on_meta_equals_summarize_on_real_weights():
 
 
 def test_summarize_rejects_an_input_the_model_cannot_take():
-    with pytest.raises(InputError, match="cannot take an input"):
+    with pytest.raises(
+        InputError, match=r"cannot take a 1×32×32 input: `feature.0` \(Conv2d\) expects 3 input channels"
+    ):
         models.summarize(models.MyConvNet(), (1, 32, 32))
     with pytest.raises(InputError):
         models.summarize(models.MyConvNet(), (3, 0, 32))
@@ -350,7 +352,8 @@ def test_filters_and_maps_for_display():
     img = explain.filters_as_images(w)
     assert img.shape == (2, 3, 3, 3) and tuple(img[0, 0, 0]) == (255, 128, 128) and (img[1] == 128).all()
     grid = explain.tile_maps(np.arange(2 * 4 * 4, dtype=float).reshape(2, 4, 4), columns=2)
-    assert grid.shape == (4, 9) and grid[0, 4] == 255 and grid[0, 0] == 0
+    assert grid.shape == (4, 9) and np.isnan(grid[:, 4]).all() and grid[0, 0] == 0 and grid[3, 8] == 255
+    assert not np.isnan(grid[:, :4]).any()  # gaps are blank, never a value (255 is yellow: a strong response)
 
 
 def test_predictions_of_a_pretrained_cifar_net_on_a_real_crop(cifar_crops, monkeypatch):
@@ -402,6 +405,15 @@ def test_model_report_for_alexnet():
     assert r.backbone_params == ALEXNET_PARAMS - r.head_params
     assert r.stage_names == ("features.0", "features.3", "features.6", "features.8", "features.10", "classifier[:6]")
     assert r.printed.startswith("AlexNet(")
+    # The lecture's backbone/head split is features/classifier, not "everything but classifier.6".
+    assert (r.classifier, r.feature_blocks) == ("classifier", ("features", "avgpool"))
+    with torch.device("meta"):
+        import torchvision
+
+        net = torchvision.models.alexnet()
+    assert r.feature_params == sum(p.numel() for p in net.features.parameters()) == 2_469_696
+    assert r.classifier_params == sum(p.numel() for p in net.classifier.parameters()) == 58_631_144
+    assert r.classifier_in_features == 9216
     small = model_report("alexnet", (3, 128, 128))
     assert small.summary.total_params == ALEXNET_PARAMS and small.summary.total_macs < r.summary.total_macs
 
@@ -419,3 +431,21 @@ def test_conv_motivation_numbers_and_checks():
     assert g.inputs_per_output == 4 * 25 and g.shift == 2 and g.matmul_max_error < 1e-4 and g.shift_max_error < 1e-4
     big = conv_motivation(2048, 2048, 3, padding=1)
     assert big.matmul_max_error is None and big.conv_params == 2048 * 2048 * 9 + 2048
+
+
+def test_a_too_small_input_names_the_layer_where_the_feature_map_runs_out():
+    from cnn_demo.inspector import model_report, smallest_input_side
+
+    with pytest.raises(InputError) as err:
+        model_report("alexnet", (3, 32, 32))
+    msg = str(err.value)
+    assert "`features.12` (MaxPool2d)" in msg and "1×1 after `features.5`" in msg
+    import torchvision
+
+    net = torchvision.models.alexnet().eval()
+    with torch.no_grad():
+        net(torch.zeros(1, 3, 63, 63))  # the smallest square input it names does run in PyTorch …
+        with pytest.raises(RuntimeError, match="too small"):
+            net(torch.zeros(1, 3, 62, 62))  # … and one pixel less does not
+    with torch.device("meta"):
+        assert smallest_input_side(models.create("alexnet", pretrained=False), 3) == 63

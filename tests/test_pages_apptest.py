@@ -33,3 +33,21 @@ def test_pixels_page_upload_and_zoom():
     assert "(512, 512)" in " ".join(m.value for m in at.markdown)
     at.selectbox(key="pixels_sample").set_value("chelsea").run()
     assert "(300, 451)" in " ".join(m.value for m in at.markdown)
+
+
+def test_pixels_page_marks_the_zoom_window_on_the_photo():
+    import json
+
+    at = app_test("pages/pixels.py")
+    at.slider(key="pixels_row").set_value(100).run()
+    at.slider(key="pixels_col").set_value(40).run()
+    at.slider(key="pixels_size").set_value(6).run()
+    assert_no_exception(at)
+    photo = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if c.proto.id.endswith("-pixels_image"))
+    zoom = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if c.proto.id.endswith("-pixels_window"))
+    title = zoom["layout"]["title"]["text"]  # "… values, rows 97–102, columns 37–42"
+    rows, cols = (tuple(map(int, part.split(" ")[-1].split("–"))) for part in title.split(", ")[-2:])
+    (shape,) = photo["layout"]["shapes"]
+    assert (shape["y0"], shape["y1"]) == (rows[0] - 0.5, rows[1] + 0.5)
+    assert (shape["x0"], shape["x1"]) == (cols[0] - 0.5, cols[1] + 0.5)
+    assert rows[1] - rows[0] + 1 == 6 and rows[0] <= 100 <= rows[1] and cols[0] <= 40 <= cols[1]

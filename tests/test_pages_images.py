@@ -138,6 +138,23 @@ def test_arithmetic_widgets_change_the_output():
     assert "ceil_mode=True" in at.code[0].value and "torch.Size([1, 3, 4, 6])" in at.code[0].value
 
 
+def test_arithmetic_ceil_mode_shows_the_rounded_up_value_and_the_window_pytorch_drops():
+    at = app_test(ARITHMETIC)
+    at.radio(key="images_arithmetic_layer").set_value("nn.MaxPool2d").run()
+    at.number_input(key="images_arithmetic_size").set_value(5).run()
+    at.number_input(key="images_arithmetic_kernel").set_value(2).run()
+    at.number_input(key="images_arithmetic_stride").set_value(2).run()
+    at.number_input(key="images_arithmetic_padding").set_value(1).run()
+    at.checkbox(key="images_arithmetic_ceil").check().run()
+    assert_no_exception(at)
+    assert at.subheader[0].value == "Output: 3 × 3"
+    latex = [e.value for e in at.latex]
+    assert any(r"\lceil 3.5 \rceil = 4" in v and "4 - 1 = 3" in v for v in latex), latex
+    assert "torch.Size([1, 3, 3, 3])" in at.code[0].value
+    assert "window 4 would start at position (4 − 1)·2 = 6 of the padded input" in _text(at)
+    assert "right-hand padding begins (1 + 5 = 6)" in _text(at)
+
+
 def test_arithmetic_transposed_and_its_errors():
     at = app_test(ARITHMETIC)
     at.number_input(key="images_arithmetic_t_outpad").set_value(0).run()
@@ -156,3 +173,41 @@ def test_arithmetic_large_input_proves_the_shape_on_meta():
     assert at.subheader[0].value == "Output: 4033 × 4033"
     assert 'device="meta"' in at.code[0].value and "[1, 8, 4033, 4033]" in at.code[0].value
     assert any("drawn for inputs up to" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("kind", [filters.SOBEL_MAGNITUDE, filters.GRADIENT_MAGNITUDE])
+def test_filtering_edge_inspector_gives_edge_h_with_the_sign_of_the_code_shown(camera, kind):
+    from scipy import ndimage
+
+    at = app_test(FILTERING)
+    at.selectbox(key="images_filtering_filter").set_value(kind).run()
+    at.slider(key="images_filtering_row").set_value(100).run()
+    at.slider(key="images_filtering_col").set_value(200).run()
+    assert_no_exception(at)
+    img = camera.astype(np.float64)
+    if kind == filters.SOBEL_MAGNITUDE:
+        edge_h = ndimage.sobel(img, 0)[100, 200]  # the lecture's code, shown above the image
+        total = ndimage.convolve(img, filters.SOBEL_H)[100, 200]  # what the inspector adds up
+    else:
+        edge_h = total = ndimage.convolve(img, filters.K_H)[100, 200]
+    assert edge_h != 0
+    line = next(m.value for m in at.markdown if m.value.startswith("Output at row 100, column 200"))
+    assert f"**{total:.6g}**" in line and f"edge_h holds {edge_h:.6g} there" in line
+    caption = " ".join(c.value for c in at.caption)
+    if kind == filters.SOBEL_MAGNITUDE:
+        assert total == -edge_h and "**correlates**" in caption and f"Σ = {total:.6g}" in caption
+    else:
+        slide = 0.5 * (img[101, 200] - img[99, 200])  # ½[I(y+1) − I(y−1)]
+        assert f"a ½: {slide:.6g} here, −½ × edge_h" in caption
+
+
+def test_filtering_sigma_survives_switching_to_another_filter_and_back(camera):
+    at = app_test(FILTERING)
+    at.slider(key="images_filtering_sigma").set_value(5.0).run()
+    at.selectbox(key="images_filtering_filter").set_value("Sharpen").run()
+    assert_no_exception(at)
+    at.selectbox(key="images_filtering_filter").set_value(filters.GAUSSIAN).run()
+    assert_no_exception(at)
+    assert at.slider(key="images_filtering_sigma").value == 5.0
+    assert "ndimage.gaussian_filter(image, sigma=5.0" in at.code[0].value
+    assert not at.warning  # no "widget created with a default value and set via Session State" warning

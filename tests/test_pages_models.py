@@ -76,9 +76,22 @@ def test_adaptive_pooling_page_flags_where_the_rule_and_torch_differ():
     at.button(key="adaptive_pooling_ex_max10").click().run()
     assert_no_exception(at)
     assert "tensor([[1.0000, 1.0000, 1.0000, 2.0000, 2.0000, 2.0000, 3.0000, 3.0000, 3.0000, 3.0000]])" in _text(at)
-    assert "disagree** at output position(s) 2, 7" in _text(at)
+    # Windows differ at 2 and 7; on [1, 2, 3] only position 2's value differs (PyTorch 1, the rule 2).
+    import torch
+    import torch.nn.functional as F
+
+    from cnn_demo import pooling
+
+    torch_max = F.adaptive_max_pool1d(torch.tensor([[1.0, 2.0, 3.0]]), 10)[0].numpy()
+    rule_max = pooling.lecture_pool1d([1.0, 2.0, 3.0], 10, "max")
+    assert list(np.flatnonzero(torch_max != rule_max)) == [2]
+    assert "**different windows** at output position(s) 2, 7" in _text(at)
+    assert "the **values** differ at position(s) 2 only" in _text(at)
+    table = at.dataframe[0].value
+    assert list(table["same window"] == "✓") == [i not in (2, 7) for i in range(10)]
+    assert list(table["same value"] == "✓") == [i != 2 for i in range(10)]
     at.button(key="adaptive_pooling_ex_ten_to_four").click().run()
-    assert "disagree** at output position(s) 0, 1, 2, 3" in _text(at)
+    assert "**different windows** at output position(s) 0, 1, 2, 3" in _text(at)
     table = at.dataframe[0].value
     assert list(table["PyTorch window"]) == ["x[0:3]", "x[2:5]", "x[5:8]", "x[7:10]"]
     at.text_input(key="adaptive_pooling_values").set_value("1, 2, x").run()
@@ -104,6 +117,11 @@ def test_conv_layer_page_counts_parameters():
     assert [m.value for m in at.metric][:2] == ["18,432", "18,432"]  # 64/4 · 128 · 9
     at.number_input(key="conv_layer_groups").set_value(3).run()
     assert "groups=3 must divide" in shown_errors(at)[0]
+    assert len(shown_errors(at)) == 1, shown_errors(at)  # once, not once per section
+    at.number_input(key="conv_layer_groups").set_value(1).run()
+    at.number_input(key="conv_layer_in").set_value(3).run()
+    at.number_input(key="conv_layer_groups").set_value(2).run()
+    assert len(shown_errors(at)) == 1 and "groups=2" in shown_errors(at)[0], shown_errors(at)
 
 
 def test_model_inspector_shows_the_table_and_alexnet_totals():
@@ -116,11 +134,20 @@ def test_model_inspector_shows_the_table_and_alexnet_totals():
     at.selectbox(key="model_inspector_model").set_value("alexnet").run()
     assert_no_exception(at)
     assert at.metric[0].value == "61,100,840"
-    assert "`classifier.6`" in _text(at) and "4096-number feature vector" in _text(at)
+    text = _text(at)
+    # The lecture's split: features (conv layers) is the backbone, classifier (the fully connected layers) the head.
+    assert "**Backbone** (feature extraction): `features`, `avgpool`, 2,469,696 parameters" in text
+    assert "**Head** (classification): `classifier`, 58,631,144 parameters" in text
+    assert "9,216-number feature vector into 1000 class scores" in text
+    assert "only the head's last layer, `classifier.6` (4,097,000 parameters)" in text
     assert "AlexNet(\n  (features): Sequential(" in at.code[0].value
     at.number_input(key="model_inspector_h_alexnet").set_value(32).run()
     assert_no_exception(at)
-    assert "cannot take an input" in shown_errors(at)[0]  # 32 rows shrink to nothing before the last pooling
+    error = shown_errors(at)[0]  # 32 rows shrink to nothing before the last pooling
+    assert "cannot take a 3×32×224 input" in error
+    assert "1×13 feature map (256 channels) is smaller than the 3×3 window of `features.12` (MaxPool2d)" in error
+    assert "Height and width must each be at least 63 pixels" in error
+    assert "Output size is too small" not in error  # PyTorch's raw message
 
 
 def test_feature_maps_page_with_random_weights_is_labelled_untrained(monkeypatch, tmp_path):
@@ -210,3 +237,75 @@ def test_model_pages_in_a_real_browser(app_server, browser):
     assert not exception_texts(page)
     screenshot(page, "feature-maps")
     ctx.close()
+
+
+def test_feature_maps_page_shows_the_centre_crop_of_an_upload_and_its_real_size(monkeypatch):
+    import io
+
+    from PIL import Image
+
+    from cnn_demo import explain
+    from cnn_demo.models import data_config
+
+    monkeypatch.setenv("CNN_DEMO_WEIGHTS_DIR", str(shared_path("weights")))
+    buf = io.BytesIO()
+    Image.new("RGB", (640, 400), (30, 120, 200)).save(buf, "PNG")
+    at = app_test("pages/feature_maps.py")
+    at.selectbox(key="feature_maps_model").set_value("cifar_resnet20").run()
+    at.radio(key="feature_maps_source").set_value("Upload").run()
+    at.file_uploader(key="feature_maps_upload").set_value(("wide.png", buf.getvalue(), "image/png")).run()
+    assert_no_exception(at)
+    captions = " ".join(c.value for c in at.caption)
+    assert "Uploaded wide\\.png: 640×400 pixels, shrunk to 512×320 for this page." in captions  # name escaped
+    left, top, right, bottom = explain.crop_box((512, 320), data_config("cifar_resnet20"))
+    assert (round(left), top, round(right), bottom) == (100, 0, 422, 320)
+    assert f"x {left:.0f} … {right:.0f}, y 0 … 320 of your picture) is cut off" in captions
+    assert "Your 512×320 picture: the model sees the box" in _titles(at)
+    # The layer name is shown as code, not with markdown escapes inside the code span.
+    # The layer name is code: no markdown escapes inside the code span (they would show as `layer3\\.2\\.conv2`).
+    at.selectbox(key="feature_maps_layer_cifar_resnet20").set_value("layer3.2.conv2").run()
+    assert any(c.value.startswith("`layer3.2.conv2` outputs 64 maps of 8×8") for c in at.caption)
+
+
+def test_crop_box_matches_torchvisions_centre_crop():
+    from PIL import Image
+
+    from cnn_demo import explain
+    from cnn_demo.models import data_config
+
+    cases = [("cifar_resnet20", (640, 400), True), ("resnet18", (400, 640), True), ("resnet18", (300, 300), True)]
+    for name, size, cropped in [*cases, ("cifar_resnet20", (300, 300), False)]:
+        cfg = data_config(name)
+        w, h = size
+        ramp = np.zeros((h, w, 3), np.uint8)
+        ramp[..., 0] = np.linspace(0, 255, w).round()[None, :]
+        ramp[..., 1] = np.linspace(0, 255, h).round()[:, None]
+        view = explain.model_view(explain.preprocess(Image.fromarray(ramp), cfg), cfg).astype(float)
+        left, top, right, bottom = explain.crop_box(size, cfg)
+        # The view's first/last columns and rows sample the ramp at the box's edges (to a pixel of the view).
+        step_x, step_y = (right - left) / view.shape[1], (bottom - top) / view.shape[0]
+        assert abs(view[:, 0, 0].mean() / 255 * (w - 1) - (left + step_x / 2)) < 1.5 * step_x
+        assert abs(view[:, -1, 0].mean() / 255 * (w - 1) - (right - step_x / 2)) < 1.5 * step_x
+        assert abs(view[0, :, 1].mean() / 255 * (h - 1) - (top + step_y / 2)) < 1.5 * step_y
+        assert abs(view[-1, :, 1].mean() / 255 * (h - 1) - (bottom - step_y / 2)) < 1.5 * step_y
+        assert explain.crops_away((left, top, right, bottom), size) == cropped
+
+
+def test_pooling_text_shows_the_padded_zeros_it_adds_up():
+    import torch
+    import torch.nn.functional as F
+
+    at = app_test("pages/pooling.py")
+    at.radio(key="pooling_kind").set_value("avg").run()
+    at.number_input(key="pooling_stride").set_value(2).run()
+    at.number_input(key="pooling_padding").set_value(1).run()
+    at.text_area(key="pooling_matrix").set_value("4 8\n12 16").run()
+    at.select_slider(key="pooling_cell").set_value(0).run()
+    assert_no_exception(at)
+    ref = F.avg_pool2d(torch.tensor([[[4.0, 8.0], [12.0, 16.0]]]), 2, 2, 1)[0, 0, 0].item()  # 4 / 4 = 1
+    line = next(m.value for m in at.markdown if m.value.startswith("Output (0, 0)"))
+    assert line.startswith(f"Output (0, 0) = (4, 0, 0, 0) summed / 4 = **{ref:.4f}**"), line
+    assert "the last 3 zero(s) are padding cells" in line
+    at.radio(key="pooling_kind").set_value("max").run()
+    line = next(m.value for m in at.markdown if m.value.startswith("Output (0, 0)"))
+    assert line.startswith("Output (0, 0) = max(4) = **4.0000**") and "fills with −∞" in line

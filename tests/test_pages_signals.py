@@ -1,11 +1,14 @@
 """AppTests of the Signals pages: change the inputs, check the numbers the page shows, and bad input as st.error."""
 
+import base64
+import json
 import re
 
 import numpy as np
 import pytest
 from scipy import ndimage
 
+from cnn_demo import signals as sg
 from cnn_demo.signals import format_numbers
 from tests.conftest import app_test, assert_no_exception, shown_errors
 
@@ -165,11 +168,74 @@ def test_statistics_page():
     at.radio(key="signals_statistics_kind").set_value("Sum of dice").run()
     assert "the most likely total is **7**, with probability **0.1667** (= 6/36 for two dice)." in _text(at)
     at.slider(key="signals_statistics_dice").set_value(3).run()
-    assert "the most likely total is **10**, with probability **0.1250**" in _text(at)
+    # Three dice: 10 and 11 both have probability 27/216.
+    assert "the most likely totals are **10** and **11** (a tie), each with probability **0.1250**" in _text(at)
+    assert "Convolving that with itself 2 times" in _text(at)
+    at.slider(key="signals_statistics_dice").set_value(1).run()
+    assert "every total is equally likely" in _text(at) and "most likely total is" not in _text(at)
+    assert "1 dice" not in _text(at) and "0 time" not in _text(at)
     at.radio(key="signals_statistics_kind").set_value("Normal + normal").run()
     assert "N(2, 1.12²)" in _text(at)
     assert_no_exception(at)
     before = _metric(at, "Distance to the true density")
     at.slider(key="signals_statistics_h").set_value(1.5).run()
     assert float(_metric(at, "Distance to the true density")) > float(before)  # over-smoothed
+    at.slider(key="signals_statistics_h").set_value(0.02).run()
+    captions = " ".join(c.value for c in at.caption)
+    assert "moving it by up to half a cell (dx/2 = 0.005)" in captions and "25% of h = 0.02" in captions
     assert_no_exception(at)
+
+
+def test_gaussian_boundary_caption_says_where_the_modes_agree():
+    at = app_test(GAUSS)
+    at.slider(key="signals_gaussian_sigma").set_value(0.5).run()  # radius 2 on 10 samples
+    edge = np.array([1, 3, 2, 5, 4, 6, 5, 8, 7, 9], float)
+    outs = [ndimage.gaussian_filter1d(edge, 0.5, mode=m) for m in ("reflect", "constant", "nearest", "wrap", "mirror")]
+    agree = [all(np.isclose(o[t], outs[0][t], rtol=1e-9, atol=1e-12) for o in outs) for t in range(10)]
+    assert agree == [False, False, True, True, True, True, True, True, False, False]
+    caption = " ".join(c.value for c in at.caption)
+    assert "the modes agree at t = 2 … 7" in caption
+    at.slider(key="signals_gaussian_sigma").set_value(20.0).run()  # radius 80: past an end from every t
+    outs = [ndimage.gaussian_filter1d(edge, 20.0, mode=m) for m in ("reflect", "constant", "nearest", "wrap", "mirror")]
+    assert all(not all(np.isclose(o[t], outs[0][t]) for o in outs) for t in range(10))
+    caption = " ".join(c.value for c in at.caption)
+    assert "the modes differ everywhere" in caption and "agree at" not in caption
+
+
+def _chart(at, key: str) -> dict:
+    return json.loads(next(c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}")).proto.spec)
+
+
+def test_convolution_play_animates_the_written_sum_and_mode_chart_follows_the_radio():
+    at = app_test(CONV)
+    walk = _chart(at, "signals_convolution_walk")
+    f, g = sg.LECTURE_F, sg.LECTURE_G
+    assert len(walk["frames"]) == 6
+    for k, frame in enumerate(walk["frames"]):  # Play / the figure's slider show each t's written sum
+        notes = [a["text"] for a in frame["layout"]["annotations"]]
+        written = sg.written_sum(sg.convolution_step(f, g, k))
+        head, _, rest = written.partition(" = ")
+        assert any(n.startswith(f"{head} = {rest.split(' = ')[0]}<br>") for n in notes), notes
+        assert any(n.endswith(f"= {sg.format_number(np.convolve(f, g)[k])}") for n in notes)
+        assert "products f(τ)·g(t − τ)" in notes  # the subplot titles survive the frame
+    at.radio(key="signals_convolution_mode").set_value("valid").run()
+    modes = _chart(at, "signals_convolution_modes")
+    assert modes["layout"]["title"]["text"].startswith('mode="valid" keeps indices 2 … 3 of the 6 full values')
+    at.radio(key="signals_convolution_mode").set_value("same").run()
+    modes = _chart(at, "signals_convolution_modes")
+    assert modes["layout"]["title"]["text"].startswith('mode="same" keeps indices 1 … 4')
+    kept = next(d for d in modes["data"] if d.get("name") == "kept by same")
+    x = np.frombuffer(base64.b64decode(kept["x"]["bdata"]), dtype=kept["x"]["dtype"])
+    assert list(x) == [1, 2, 3, 4]
+
+
+def test_convolution_preset_reads_custom_once_the_numbers_are_edited():
+    at = app_test(CONV)
+    assert at.selectbox(key="signals_convolution_f_preset").value == "Lecture"
+    at.text_input(key="signals_convolution_f").set_value("1, 2, 3, 5").run()
+    assert_no_exception(at)
+    assert at.selectbox(key="signals_convolution_f_preset").value == "Custom (edited)"
+    assert at.text_input(key="signals_convolution_f").value == "1, 2, 3, 5"  # the edit is kept
+    at.selectbox(key="signals_convolution_g_preset").set_value("ramp").run()
+    at.text_input(key="signals_convolution_g").set_value("1 2 3").run()  # the same numbers, typed differently
+    assert at.selectbox(key="signals_convolution_g_preset").value == "ramp"

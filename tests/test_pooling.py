@@ -176,3 +176,13 @@ def test_matrix_text_round_trip():
     m = np.array(pooling.LECTURE_MATRIX)
     np.testing.assert_array_equal(pooling.parse_matrix(pooling.format_matrix(m)), m)
     np.testing.assert_array_equal(pooling.parse_values("1; 2,3  4"), [1, 2, 3, 4])
+
+
+def test_differing_values_is_about_values_not_windows():
+    x = np.array([1.0, 2.0, 3.0])
+    torch_out = F.adaptive_max_pool1d(torch.tensor(x[None]), 10)[0].numpy()
+    rule_out = pooling.lecture_pool1d(x, 10, "max")
+    windows = [r["output"] for r in pooling.compare_rule(3, 10) if not r["same_max"]]
+    assert windows == [2, 7]
+    assert pooling.differing_values(rule_out, torch_out) == [2] == list(np.flatnonzero(rule_out != torch_out))
+    assert pooling.differing_values([1.0, 2.0], [1.0 + 1e-12, 2.0]) == []

@@ -329,3 +329,21 @@ def test_presets(name):
     assert x.shape == (12,) and np.all(np.isfinite(x))
     assert sg.parse_numbers(sg.format_numbers(x)).tolist() == pytest.approx(x.tolist())
     assert sg.preset_signal(name, 1).shape == (1,)
+
+
+def test_most_likely_dice_totals_keep_ties():
+    totals, pmf = sg.dice_sum_pmf(3)
+    assert pmf[list(totals).index(10)] == pmf[list(totals).index(11)] == 27 / 216
+    assert sg.most_likely(totals, pmf) == [10, 11]
+    assert sg.most_likely(*sg.dice_sum_pmf(2)) == [7]
+    assert sg.most_likely(*sg.dice_sum_pmf(1)) == [1, 2, 3, 4, 5, 6]
+
+
+def test_kde_by_convolution_differs_from_kde_only_by_moving_points_to_the_grid():
+    grid = np.linspace(-4.0, 6.0, 1001)
+    data = sg.mixture_sample(200, 0)
+    off = np.max(np.abs(sg.kde(data, grid, 0.02) - sg.kde_by_convolution(data, grid, 0.02)))
+    assert off > 1e-2  # what the page explains
+    on_grid = grid[np.rint((data - grid[0]) / (grid[1] - grid[0])).astype(int)]
+    same = np.max(np.abs(sg.kde(on_grid, grid, 0.02) - sg.kde_by_convolution(on_grid, grid, 0.02)))
+    assert same < 1e-9

@@ -76,6 +76,48 @@ def _macs(module: nn.Module, args: tuple, out: object) -> int:
     return 0
 
 
+def _hw(shape: tuple[int, ...]) -> str:
+    return "×".join(map(str, shape[-2:])) if len(shape) >= 4 else "×".join(map(str, shape[1:]))
+
+
+def _failure_message(input_size: tuple[int, ...], exc: Exception, entered: list, rows: list[LayerRow]) -> str:
+    """A student's explanation of a failed forward pass: the layer where it failed and the sizes on the way there."""
+    size = "×".join(map(str, input_size))
+    detail = (str(exc).splitlines() or [type(exc).__name__])[0]
+    if not entered:
+        return f"The model cannot take an input of size {size}: {detail}"
+    name, module, shape = entered[-1]
+    kind = type(module).__name__
+    kernel = getattr(module, "kernel_size", None)
+    if isinstance(kernel, int):
+        kernel = (kernel, kernel)
+    if kernel is not None and len(shape) == 4 and "too small" in detail:
+        pad = getattr(module, "padding", 0)
+        pad = pad if isinstance(pad, (int, str)) else max(pad)
+        what = (
+            f"its {shape[2]}×{shape[3]} feature map ({shape[1]} channels) is smaller than the "
+            f"{kernel[0]}×{kernel[1]} window of `{name}` ({kind}"
+            + (f", padding {pad}" if pad else "")
+            + "), so that layer's output would be empty"
+        )
+    elif isinstance(module, nn.modules.conv._ConvNd) and len(shape) > 1 and shape[1] != module.in_channels:
+        what = f"`{name}` ({kind}) expects {module.in_channels} input channels but gets {shape[1]}"
+    elif isinstance(module, nn.Linear) and shape:
+        what = (
+            f"`{name}` (Linear) expects {module.in_features} numbers per image but gets "
+            f"{shape[-1]}: this model's flattened feature map only fits its training input size"
+        )
+    else:
+        what = f"`{name}` ({kind}) fails on its input of shape {'×'.join(map(str, shape))}: {detail}"
+    way = [f"{_hw((1, *input_size))} (input)"]
+    last = _hw((1, *input_size))
+    for r in rows:
+        if len(r.output_shape) == 4 and _hw(r.output_shape) != last:
+            last = _hw(r.output_shape)
+            way.append(f"{last} after `{r.name}`")
+    return f"The model cannot take a {size} input: {what}. Its size on the way: " + " → ".join(way) + "."
+
+
 def summarize(model: nn.Module, input_size: tuple[int, ...], batch_size: int = 1) -> ModelSummary:
     """Run one forward pass of zeros of shape (batch_size, *input_size) and record every layer's output.
 
@@ -90,6 +132,13 @@ def summarize(model: nn.Module, input_size: tuple[int, ...], batch_size: int = 1
     rows: list[LayerRow] = []
     seen: set[int] = set()
     handles = []
+    entered: list[tuple[str, nn.Module, tuple[int, ...]]] = []  # the leaf layers as they start, to name a failure
+
+    def pre_hook(name: str):
+        def record(module: nn.Module, args: tuple) -> None:
+            entered.append((name, module, _shape(args[0]) if args else ()))
+
+        return record
 
     def hook(name: str):
         def record(module: nn.Module, args: tuple, out: object) -> None:
@@ -105,6 +154,8 @@ def summarize(model: nn.Module, input_size: tuple[int, ...], batch_size: int = 1
         is_leaf = next(iter(module.children()), None) is None
         if name and (is_leaf or any(True for _ in module.parameters(recurse=False))):
             handles.append(module.register_forward_hook(hook(name)))
+        if name and is_leaf:
+            handles.append(module.register_forward_pre_hook(pre_hook(name)))
     try:
         param = next(model.parameters(), None)
         device = param.device if param is not None else torch.device("cpu")
@@ -115,8 +166,7 @@ def summarize(model: nn.Module, input_size: tuple[int, ...], batch_size: int = 1
             with torch.no_grad():
                 out = model(x)
         except (RuntimeError, ValueError, AssertionError) as exc:
-            msg = (str(exc).splitlines() or [type(exc).__name__])[0]
-            raise InputError(f"The model cannot take an input of size {'×'.join(map(str, input_size))}: {msg}") from exc
+            raise InputError(_failure_message(input_size, exc, entered, rows)) from exc
         finally:
             model.train(was_training)
     finally:

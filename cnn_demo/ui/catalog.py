@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+
+#: The browser tab's icon, served by the app itself (a material icon or emoji would be fetched from a CDN).
+FAVICON = Path(__file__).with_name("favicon.png")
 
 
 @dataclass(frozen=True)

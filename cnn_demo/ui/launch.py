@@ -17,13 +17,25 @@ Finally the GIL switch interval is shortened (``CNN_DEMO_SWITCH_INTERVAL_MS``, 0
 turn. Measured with ``bench/load.py --sessions 10``: health p95 about 1 s at 5 ms, 0.2-0.3 s at 0.5-1 ms.
 
 It also gives each browser its HttpOnly identity cookie (``cnn_demo.ui.identity.install_browser_cookie``).
+
+A browser opening a deep link (``/pixels``) does not know where the server's root is: Streamlit's frontend
+first asks ``/pixels/_stcore/health`` and ``/pixels/_stcore/host-config``, gets two 404s (logged as errors in the
+console) and only then tries ``/`` (streamlit/streamlit#7074). :func:`serve_index_with_base_url` gives the page
+a small script that tells the frontend the base URL (the address without a trailing page name), so its first
+try is the right one, behind a proxy's path prefix too.
 """
 
 from __future__ import annotations
 
+import atexit
 import gc
 import importlib
+import json
+import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterable
 
 #: Modules every page set needs; imported before the server starts so their objects can be frozen.
 PRELOAD = (
@@ -55,6 +67,44 @@ def preload(modules: tuple[str, ...] = PRELOAD) -> int:
     return gc.get_freeze_count()
 
 
+#: Runs before Streamlit's bundle: the base URL is the page's address less a trailing page name.
+BASE_URL_SCRIPT = (
+    "<script>(function(){{var pages={pages};"
+    'var parts=window.location.pathname.replace(/\\/+$/,"").split("/");'
+    "if(pages.indexOf(parts[parts.length-1])>=0)parts.pop();"
+    'window.__streamlit=Object.assign({{}},window.__streamlit,{{BACKEND_BASE_URL:window.location.origin+parts.join("/")+"/"}});'
+    "}})();</script>"
+)
+
+
+def index_html_with_base_url(html: str, url_paths: Iterable[str]) -> str:
+    """Streamlit's ``index.html`` with :data:`BASE_URL_SCRIPT` first in its ``<head>``."""
+    script = BASE_URL_SCRIPT.format(pages=json.dumps(sorted(url_paths)))
+    head = html.index("<head>") + len("<head>")
+    return html[:head] + script + html[head:]
+
+
+def serve_index_with_base_url(url_paths: Iterable[str]) -> str:
+    """Make Streamlit serve its static files from a folder of links whose ``index.html`` sets the base URL.
+
+    Returns the folder (removed at exit). Every other file is a symlink to Streamlit's own.
+    """
+    from streamlit import file_util
+
+    original = file_util.get_static_dir()
+    folder = tempfile.mkdtemp(prefix="cnn-demo-static-")
+    atexit.register(shutil.rmtree, folder, True)
+    for name in os.listdir(original):
+        if name != "index.html":
+            os.symlink(os.path.join(original, name), os.path.join(folder, name))
+    with open(os.path.join(original, "index.html"), encoding="utf-8") as f:
+        html = index_html_with_base_url(f.read(), url_paths)
+    with open(os.path.join(folder, "index.html"), "w", encoding="utf-8") as f:
+        f.write(html)
+    file_util.get_static_dir = lambda: folder
+    return folder
+
+
 def main(argv: list[str]) -> int:
     """Run the Streamlit CLI with ``argv`` (e.g. ``["run", "app.py", "--server.port", "8501"]``).
 
@@ -65,6 +115,7 @@ def main(argv: list[str]) -> int:
 
     from cnn_demo import jobs
     from cnn_demo.settings import get_settings
+    from cnn_demo.ui.catalog import PAGES
     from cnn_demo.ui.identity import install_browser_cookie
 
     if argv[:1] == ["--parent"]:
@@ -74,6 +125,7 @@ def main(argv: list[str]) -> int:
     install_browser_cookie()  # each browser's HttpOnly identity cookie (cnn_demo.ui.identity)
     sys.setswitchinterval(get_settings().switch_interval_ms / 1000)
     PagesManager.uses_pages_directory = False
+    serve_index_with_base_url(p.url_path for p in PAGES)
     sys.argv = ["streamlit", *argv]
     return cli.main()
 

@@ -6,7 +6,7 @@ import streamlit as st
 from PIL import Image
 
 from cnn_demo import samples
-from cnn_demo.images import DEFAULT_MAX_PIXELS, UPLOAD_EXTENSIONS, load_image
+from cnn_demo.images import DEFAULT_MAX_PIXELS, UPLOAD_EXTENSIONS, load_image, original_size
 from cnn_demo.ui.common import escape_markdown, user_errors
 
 ASCENT_NOTE = (
@@ -53,7 +53,12 @@ def image_picker(
             return None
         with user_errors():
             img = _decode(upload.getvalue(), grayscale, max_side)
-            st.caption(f"Uploaded {escape_markdown(upload.name)}: {img.width}×{img.height} pixels")
+            width, height = original_size(img)
+            shrunk = (width, height) != img.size
+            st.caption(
+                f"Uploaded {escape_markdown(upload.name)}: {width}×{height} pixels"
+                + (f", shrunk to {img.width}×{img.height} for this page." if shrunk else ".")
+            )
             return img
         return None
 
