@@ -69,8 +69,12 @@ class WeightsSpec:
 
 
 def weights_dir() -> Path:
-    """The app's weights folder: ``$CNN_DEMO_WEIGHTS_DIR`` or ``./weights``, as an absolute path."""
-    return Path(os.environ.get(WEIGHTS_ENV) or "weights").expanduser().resolve()
+    """The app's weights folder: ``$CNN_DEMO_WEIGHTS_DIR`` or ``./weights``, as an absolute path.
+
+    Symbolic links are kept (``..`` and ``.`` are folded): messages show the folder as the user set it, not
+    where a link points to.
+    """
+    return Path(os.path.abspath(Path(os.environ.get(WEIGHTS_ENV) or "weights").expanduser()))
 
 
 def hub_dir() -> Path:

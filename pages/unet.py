@@ -5,6 +5,7 @@ import streamlit as st
 from cnn_demo import jobs, unet
 from cnn_demo.ui.common import escape_markdown, user_errors
 from cnn_demo.ui.datasets import pairs_zip_upload
+from cnn_demo.ui.epochs import epoch_slider
 from cnn_demo.ui.jobs import current_owner, job_panel, loss_and_quality_curves, page_job, submit_job
 from cnn_demo.viz_applications import unet_figure
 
@@ -91,11 +92,7 @@ def show_job(job: jobs.JobStatus) -> None:
     previews = unet.load_previews(jobs.job_folder(job.job_id, owner))
     if previews["images"] is not None and previews["pred"]:
         epochs_done = sorted(previews["pred"])
-        shown = (
-            st.select_slider("Predictions after epoch", epochs_done, epochs_done[-1], key="unet_view_epoch")
-            if len(epochs_done) > 1
-            else epochs_done[0]
-        )
+        shown = epoch_slider("Predictions after epoch", epochs_done, "unet_view_epoch", job)
         st.image(
             unet.preview_grid(previews["images"], previews["truth"], previews["pred"][shown]),
             caption=f"Validation images: picture | true mask | prediction after epoch {shown}",
