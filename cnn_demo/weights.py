@@ -68,6 +68,11 @@ class WeightsSpec:
         return self.filenames[0]
 
 
+def fetch_command(name: str) -> str:
+    """The exact command that downloads ``name``'s weights into the weights folder (on a machine that is online)."""
+    return f"python -m cnn_demo weights fetch {name}"
+
+
 def weights_dir() -> Path:
     """The app's weights folder: ``$CNN_DEMO_WEIGHTS_DIR`` or ``./weights``, as an absolute path.
 

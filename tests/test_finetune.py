@@ -305,7 +305,9 @@ def test_cli_end_to_end(tmp_path, capsys):
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 1
     metrics = json.loads(lines[0])
-    assert set(metrics) == {"val_accuracy", "per_class_accuracy", "epochs", "seconds"}
+    assert {"val_accuracy", "per_class_accuracy", "epochs", "seconds"} <= set(metrics)
+    assert {"final_val_accuracy", "best_val_accuracy", "best_epoch", "baseline_val_accuracy"} <= set(metrics)
+    assert metrics["baseline_val_accuracy"] == pytest.approx(1 / 3, abs=0.1) and metrics["n_test"] == 0
     assert metrics["epochs"] == 3 and set(metrics["per_class_accuracy"]) == {"red", "blue", "green"}
     assert 0 <= metrics["val_accuracy"] <= 1 and metrics["seconds"] > 0
     assert finetune.load_export((out / "model.zip").read_bytes()).class_names == ["blue", "green", "red"]
@@ -313,6 +315,12 @@ def test_cli_end_to_end(tmp_path, capsys):
 
     assert main([*cmd[3:6], "--backbone", "no_such_net", *cmd[8:]]) == 2  # a student-readable error, exit code 2
     assert "Unknown backbone 'no_such_net'" in capsys.readouterr().err
+    held = subprocess.run(
+        [*cmd, "--test-fraction", "0.2"], cwd=ROOT, capture_output=True, text=True, timeout=180, env=env
+    )
+    assert held.returncode == 0, held.stderr
+    honest = json.loads(held.stdout.strip().splitlines()[-1])
+    assert honest["n_test"] == 3 and 0 <= honest["test_accuracy"] <= 1 and "baseline_test_accuracy" in honest
 
 
 @pytest.mark.pretrained
