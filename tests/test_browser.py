@@ -123,3 +123,19 @@ def test_hovering_a_pixel_shows_its_exact_values(app_server, browser, tmp_path):
     wait_idle(page)
     assert hover(5, 2) == f"row 5, column 2value {gray[5, 2]}"
     ctx.close()
+
+
+def test_home_url_opens_the_home_page_without_page_not_found(app_server, browser):
+    ctx = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = ctx.new_page()
+    console: list[str] = []
+    page.on("console", lambda m: console.append(m.text))
+    page.goto(f"{app_server}/home")
+    wait_idle(page)
+    assert page.locator("h1").first.inner_text().strip() != ""
+    assert not exception_texts(page)
+    assert not page.get_by_text("Page not found").count()
+    assert not [m for m in console if "does not exist" in m.lower() or "page not found" in m.lower()], console
+    assert page.url.endswith("/home")
+    screenshot(page, "home-url")
+    ctx.close()
