@@ -162,3 +162,24 @@ def test_untrained_networks_warn_above_the_image_with_the_fetch_command(page, na
     assert labels and all("UNTRAINED" in label for label in labels), labels
     if "detection" in page:
         assert all(c.startswith("UNTRAINED ") for c in at.dataframe[0].value["class"])
+
+
+def test_unet_page_voc_objects_caption_and_colour_key(state_dir):
+    from tests.conftest import shared_path
+
+    shared_path("seg_sample", "voc_vainf")
+    at = app_test("pages/unet.py")
+    at.radio(key="unet_data").set_value("voc_sample").run()
+    assert "IoU of the object classes stays near 0" in " ".join(c.value for c in at.caption)
+    at.radio(key="unet_data").set_value("voc_objects").run()
+    assert "'object' class" in " ".join(c.value for c in at.caption)
+    at.select_slider(key="unet_size").set_value(32)
+    at.slider(key="unet_epochs").set_value(2)
+    at.slider(key="unet_train_depth").set_value(2)
+    at.button(key="unet_train").click().run()
+    assert jobs.run_job(at.session_state["unet_job"]) == "done"
+    at.run()
+    assert_no_exception(at)
+    assert "**Colour key** (the classes in these masks)" in texts(at)
+    swatches = next(i for i in at.get("image") if i.proto.imgs and i.proto.imgs[0].caption == "background")
+    assert [im.caption for im in swatches.proto.imgs][:2] == ["background", "object"]
