@@ -191,6 +191,10 @@ class JobContext:
                 f.write(json.dumps(row, default=float) + "\n")
         if phase != self._status.get("phase", ""):
             self._status.update(phase=phase, phase_started=now, phase_start_done=int(done))
+            self._status.pop("rate_started", None)
+        elif "rate_started" not in self._status and int(done) > int(self._status.get("phase_start_done", 0)):
+            # The first step of a phase carries its warm-up (first batch, caches): rates are measured after it.
+            self._status.update(rate_started=now, rate_start_done=int(done))
         self._status.update(done=int(done), total=int(total), updated=now)
         _write_json(self.folder / "status.json", self._status)
         if self.cancelled():
@@ -408,7 +412,10 @@ def _snapshot(settings: Settings, folder: Path, params: dict[str, Any], order: l
     started = status.get("phase_started") or status.get("run_started")
     if state == "running" and started and total:
         ran = done - int(status.get("phase_start_done", status.get("run_start_done", 0)))
-        if ran > 0:
+        since_warm = done - int(status.get("rate_start_done", done))
+        if status.get("rate_started") and since_warm > 0:
+            eta = max(0.0, (time.time() - status["rate_started"]) / since_warm * (total - done))
+        elif ran > 0:
             eta = max(0.0, (time.time() - started) / ran * (total - done))
     position = None
     if state == "queued":

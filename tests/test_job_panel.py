@@ -154,6 +154,13 @@ def test_feature_phase_has_its_own_progress_and_eta(state):
     (folder / "heartbeat").touch()
     at.run()
     assert "Extracting features: 100 of 300 images · about 20 s left for this step" in progress_text(at)
+    # After a slow first batch (32 images in 8 s), the rate since then (68 images in 2 s) makes the estimate.
+    set_status(
+        folder, **common, **alive, phase="features", phase_started=now - 10, phase_start_done=0, done=100,
+        total=300, rate_started=now - 2, rate_start_done=32,
+    )  # fmt: skip
+    at.run()
+    assert "about 6 s left for this step" in progress_text(at)
     # Epoch 2 of 5 after 4 s of epochs (the features took 96 s): 2 s per epoch, 6 s left, not 150 s.
     set_status(folder, **common, **alive, phase="epochs", phase_started=now - 4, phase_start_done=0, done=2, total=5)
     at.run()
@@ -170,6 +177,8 @@ def test_job_context_starts_a_phase_when_it_changes(state):
     ctx.progress(200, 400, phase="features")
     middle = json.loads((folder / "status.json").read_text())
     assert middle["phase_started"] == first["phase_started"] and middle["phase_start_done"] == 0
+    # The rate is measured from the first step on (it carries the warm-up), so the estimate skips it.
+    assert middle["rate_start_done"] == 200 and middle["rate_started"] >= first["phase_started"]
     ctx.progress(0, 10, phase="epochs")
     epochs = json.loads((folder / "status.json").read_text())
     assert epochs["phase"] == "epochs" and epochs["phase_started"] >= middle["phase_started"]
