@@ -556,6 +556,7 @@ def run_job(job_id: str, settings: Settings | None = None) -> str:
         phase_start_done=int(st.get("done", 0)),
         error=None,
     )
+    st.pop("rate_started", None)  # a rate measured by an earlier run (before a resume) says nothing about this one
     (folder / "heartbeat").touch()
     _write_json(folder / "status.json", st)
     stop = threading.Event()
