@@ -71,6 +71,11 @@ def _vs(acc: float | None, baseline: float | None) -> str | None:
     return None if acc is None or baseline is None else f"{acc - baseline:+.1%} vs. baseline"
 
 
+def _tone(acc: float | None, baseline: float | None) -> str:
+    """Green or red only when the accuracy really differs from the baseline (no green arrow for +0.0 %)."""
+    return "off" if acc is None or baseline is None or abs(acc - baseline) < 0.0005 else "normal"
+
+
 def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
 
@@ -89,12 +94,14 @@ def accuracy_metrics(res: dict) -> None:
         f"Validation, final epoch ({final_epoch})",
         _pct(final),
         delta=_vs(final, base),
+        delta_color=_tone(final, base),
         help="Accuracy on the validation images after the last epoch trained.",
     )
     m2.metric(
         f"Validation, best epoch ({best_epoch}), kept",
         _pct(best),
         delta=_vs(best, base),
+        delta_color=_tone(best, base),
         help="The epoch with the lowest validation loss: the model exported and used below. It was chosen by "
         "looking at the validation images, so this figure flatters it.",
     )
@@ -108,6 +115,7 @@ def accuracy_metrics(res: dict) -> None:
             f"Test, held out ({res.get('n_test', 0)} images)",
             _pct(res["test_accuracy"]),
             delta=_vs(res["test_accuracy"], res.get("baseline_test_accuracy")),
+            delta_color=_tone(res["test_accuracy"], res.get("baseline_test_accuracy")),
             help="Images no epoch choice ever looked at: the honest estimate. Always answering "
             f"{res.get('test_majority_class', majority)} would score {_pct(res.get('baseline_test_accuracy'))}.",
         )
