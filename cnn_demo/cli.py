@@ -152,14 +152,19 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
         image_size=args.image_size,
     )
     finetune.load_backbone(cfg.backbone, cfg.pretrained)  # fail fast on a bad name or missing weights
-    data = finetune.read_data(args.data, val_fraction=args.val_fraction, seed=args.seed)
+    data = finetune.read_data(
+        args.data, val_fraction=args.val_fraction, seed=args.seed, test_fraction=args.test_fraction
+    )
     result = finetune.train(data, cfg)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ev = result.evaluation
+    honest = finetune.accuracy_report(result, data)
     (out / "model.zip").write_bytes(finetune.export_zip(result.model, {"val_accuracy": ev["val_accuracy"]}, args.onnx))
     summary = {
         "val_accuracy": round(ev["val_accuracy"], 6),
+        "best_epoch": result.best_epoch,
+        **{k: round(v, 6) if isinstance(v, float) else v for k, v in honest.items()},
         "per_class_accuracy": ev["per_class_accuracy"],
         "epochs": len(result.history),
         "seconds": round(time.perf_counter() - t0, 3),
@@ -272,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, default=0, help="early-stopping patience in epochs (0: off)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument(
+        "--test-fraction", type=float, default=0.0, help="hold out this share of each class as a test split (0: none)"
+    )
     p.add_argument("--image-size", type=int, default=None, help="override the backbone's input size")
     p.add_argument("--onnx", action="store_true", help="also put model.onnx in the zip")
     p.set_defaults(func=_cmd_finetune)

@@ -278,12 +278,14 @@ class Detections:
         return len(self.scores)
 
     def rows(self) -> list[dict]:
-        """One dict per detection for a table: class, score, box corners, width and height."""
+        """One dict per detection for a table: class, score, box corners, width and height (an untrained network's
+        classes are marked UNTRAINED)."""
         out = []
+        tag = "" if self.pretrained else "UNTRAINED "
         for name, score, (x0, y0, x1, y1) in zip(self.labels, self.scores, self.boxes, strict=True):
             out.append(
                 {
-                    "class": name,
+                    "class": tag + name,
                     "score": round(float(score), 3),
                     "x0": round(float(x0), 1),
                     "y0": round(float(y0), 1),
@@ -451,9 +453,26 @@ def draw_detections(image: Image.Image | np.ndarray, dets: Detections, *, mask_a
     if dets.masks is not None and len(dets.masks):
         tensor = draw_segmentation_masks(tensor, torch.from_numpy(dets.masks), alpha=mask_alpha, colors=colours)
     width = max(2, round(max(img.size) / 250))
-    captions = [f"{name} {score:.2f}" for name, score in zip(dets.labels, dets.scores, strict=True)]
+    tag = "" if dets.pretrained else "UNTRAINED "
+    captions = [f"{tag}{name} {score:.2f}" for name, score in zip(dets.labels, dets.scores, strict=True)]
     tensor = draw_bounding_boxes(tensor, torch.from_numpy(dets.boxes), labels=captions, colors=colours, width=width)
-    return tensor.permute(1, 2, 0).numpy()
+    out = tensor.permute(1, 2, 0).numpy()
+    return out if dets.pretrained else untrained_banner(out)
+
+
+UNTRAINED_TEXT = "UNTRAINED NETWORK (random weights): these boxes mean nothing"
+
+
+def untrained_banner(image: np.ndarray, text: str = UNTRAINED_TEXT) -> np.ndarray:
+    """``image`` with a red band across its top saying the network is untrained, so a saved copy says it too."""
+    from PIL import ImageDraw
+
+    img = Image.fromarray(np.ascontiguousarray(image))
+    draw = ImageDraw.Draw(img)
+    height = max(14, img.height // 18)
+    draw.rectangle((0, 0, img.width, height), fill=(200, 0, 0))
+    draw.text((4, max(1, (height - 11) // 2)), text, fill=(255, 255, 255))
+    return np.asarray(img)
 
 
 def to_coco_json(dets: Detections, image_id: int = 1, file_name: str = "image.png") -> str:
@@ -468,8 +487,18 @@ def to_coco_json(dets: Detections, image_id: int = 1, file_name: str = "image.pn
         }
         for cid, name, score, (x0, y0, x1, y1) in zip(dets.label_ids, dets.labels, dets.scores, dets.boxes, strict=True)
     ]
+    info: dict = {"model": dets.model, "pretrained": dets.pretrained}
+    if not dets.pretrained:
+        from cnn_demo.weights import fetch_command
+
+        info["warning"] = (
+            f"{UNTRAINED_TEXT}. The COCO weights were not on the server; get them with "
+            f"`{fetch_command(dets.model)}` on a machine that is online."
+        )
+        for r in results:
+            r["untrained"] = True
     doc = {
-        "info": {"model": dets.model, "pretrained": dets.pretrained},
+        "info": info,
         "images": [{"id": image_id, "file_name": file_name, "width": dets.image_size[0], "height": dets.image_size[1]}],
         "categories": [
             {"id": int(c), "name": n} for c, n in sorted(set(zip(dets.label_ids.tolist(), dets.labels, strict=True)))

@@ -262,6 +262,14 @@ def head_module(backbone: str, num_classes: int, spec: HeadSpec) -> str:
     return str(build_head(backbone_num_features(backbone), num_classes, spec))
 
 
+IMAGE_SIZES: tuple[int, ...] = (32, 48, 64, 96, 128, 160, 192, 224, 256, 288, 320)
+
+
+def image_size_choices(default: int) -> list[int]:
+    """Image sizes the page offers: the usual ones from 32 to 320 px, plus the backbone's own ``default``."""
+    return sorted({*IMAGE_SIZES, int(default)})
+
+
 def describe_backbone(name: str) -> dict[str, Any]:
     """What the page shows before training: description, preprocessing, and whether weights are on this server."""
     from cnn_demo import models, weights
@@ -350,23 +358,32 @@ class ImageData:
     train_labels: list[int]
     val_images: Sequence[Image.Image]
     val_labels: list[int]
+    test_images: Sequence[Image.Image] = ()
+    test_labels: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         k = len(self.class_names)
         if k < 2:
             raise InputError("Fine-tuning needs at least two classes.")
-        if len(self.train_images) != len(self.train_labels) or len(self.val_images) != len(self.val_labels):
+        if (
+            len(self.train_images) != len(self.train_labels)
+            or len(self.val_images) != len(self.val_labels)
+            or len(self.test_images) != len(self.test_labels)
+        ):
             raise InputError("Every image needs exactly one label.")
         if not self.train_images or not self.val_images:
             raise InputError("Both the training and the validation split need images.")
-        labels = self.train_labels + self.val_labels
+        labels = list(self.train_labels) + list(self.val_labels) + list(self.test_labels)
         if min(labels) < 0 or max(labels) >= k:
             raise InputError("A label does not match any class.")
 
     def fingerprint(self) -> str:
         """A hash of the pixels and labels (the feature cache's key)."""
         h = hashlib.sha256(json.dumps(self.class_names).encode())
-        for imgs, labels in ((self.train_images, self.train_labels), (self.val_images, self.val_labels)):
+        parts = [(self.train_images, self.train_labels), (self.val_images, self.val_labels)]
+        if self.test_labels:
+            parts.append((self.test_images, self.test_labels))
+        for imgs, labels in parts:
             h.update(np.asarray(labels, dtype=np.int64).tobytes())
             for im in imgs:
                 h.update(str(im.size).encode())
@@ -389,6 +406,8 @@ def from_dataset(
         [labels[i] for i in split.train],
         [images[i] for i in split.val],
         [labels[i] for i in split.val],
+        [images[i] for i in split.test],
+        [labels[i] for i in split.test],
     )
 
 
@@ -397,21 +416,32 @@ def as_image(array: np.ndarray) -> Image.Image:
     return Image.fromarray(np.asarray(array, dtype=np.uint8)).convert("RGB")
 
 
-def read_data(path: str | Path, val_fraction: float = 0.2, seed: int = 0) -> ImageData:
-    """An ImageFolder folder or ``.zip`` on this machine (read safely by ``cnn_demo.datasets``) as ImageData."""
-    return from_dataset(datasets.load_dataset(path), val_fraction=val_fraction, seed=seed)
+def read_data(path: str | Path, val_fraction: float = 0.2, seed: int = 0, test_fraction: float = 0.0) -> ImageData:
+    """An ImageFolder folder or ``.zip`` on this machine (read safely by ``cnn_demo.datasets``) as ImageData,
+    with ``test_fraction`` of each class held out as a test split (see ``datasets.split_dataset``)."""
+    ds = datasets.load_dataset(path)
+    split = datasets.split_dataset(ds, val_fraction=val_fraction, seed=seed, test_fraction=test_fraction)
+    return from_dataset(ds, split=split)
 
 
-def pack_dataset(ds: Dataset, split: Split, max_side: int = 320) -> bytes:
-    """Like :func:`pack_data` straight from a ``cnn_demo.datasets`` Dataset and split, without copying its images."""
+def pack_dataset(
+    ds: Dataset,
+    split: Split,
+    max_side: int = 320,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> bytes:
+    """Like :func:`pack_data` straight from a ``cnn_demo.datasets`` Dataset and split, without copying its images.
+
+    ``on_progress(done, total)`` is called as images are packed (the page shows it while the job is handed over).
+    """
     ds.require_trainable()
     parts = {
-        "train": ((ds.images[int(i)] for i in split.train), [int(ds.labels[int(i)]) for i in split.train]),
-        "val": ((ds.images[int(i)] for i in split.val), [int(ds.labels[int(i)]) for i in split.val]),
+        name: ((ds.images[int(i)] for i in idx), [int(ds.labels[int(i)]) for i in idx])
+        for name, idx in (("train", split.train), ("val", split.val), ("test", split.test))
     }
     if not parts["train"][1] or not parts["val"][1]:
         raise InputError("Both the training and the validation split need images.")
-    return _pack(list(ds.class_names), parts, max_side)
+    return _pack(list(ds.class_names), parts, max_side, on_progress)
 
 
 def pack_data(data: ImageData, max_side: int = 320) -> bytes:
@@ -419,13 +449,20 @@ def pack_data(data: ImageData, max_side: int = 320) -> bytes:
     parts = {
         "train": (iter(data.train_images), data.train_labels),
         "val": (iter(data.val_images), data.val_labels),
+        "test": (iter(data.test_images), data.test_labels),
     }
     return _pack(data.class_names, parts, max_side)
 
 
-def _pack(class_names: list[str], parts: dict[str, tuple], max_side: int) -> bytes:
+def _pack(
+    class_names: list[str],
+    parts: dict[str, tuple],
+    max_side: int,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> bytes:
     buf = io.BytesIO()
-    manifest: dict[str, Any] = {"class_names": class_names, "train": [], "val": []}
+    manifest: dict[str, Any] = {"class_names": class_names, "train": [], "val": [], "test": []}
+    total, done = sum(len(labels) for _, labels in parts.values()), 0
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
         for split, (imgs, labels) in parts.items():
             for i, (im, y) in enumerate(zip(imgs, labels, strict=True)):
@@ -438,6 +475,9 @@ def _pack(class_names: list[str], parts: dict[str, tuple], max_side: int) -> byt
                 im.save(b, format="PNG", compress_level=1)
                 zf.writestr(name, b.getvalue())
                 manifest[split].append([name, int(y)])
+                done += 1
+                if on_progress is not None and (done % 16 == 0 or done == total):
+                    on_progress(done, total)
         zf.writestr("manifest.json", json.dumps(manifest))
     return buf.getvalue()
 
@@ -471,14 +511,14 @@ def unpack_data(blob: bytes | Path, max_side: int | None = None) -> ImageData:
             manifest = json.loads(zf.read("manifest.json"))
             parts = {}
             with source.open("rb") if isinstance(source, Path) else io.BytesIO(source) as raw_file:
-                for split in ("train", "val"):
-                    items = [_unpack_one(zf, raw_file, name, sides) for name, _ in manifest[split]]
-                    parts[split] = (PackedImages(items, source, sides), [int(y) for _, y in manifest[split]])
+                for split in ("train", "val", "test"):
+                    items = [_unpack_one(zf, raw_file, name, sides) for name, _ in manifest.get(split, [])]
+                    parts[split] = (PackedImages(items, source, sides), [int(y) for _, y in manifest.get(split, [])])
     except (zipfile.BadZipFile, KeyError, ValueError, TypeError, struct.error) as exc:
         raise InputError("The dataset handed to the job is damaged.") from exc
     except OSError as exc:
         raise InputError("The dataset handed to the job could not be read.") from exc
-    return ImageData([str(c) for c in manifest["class_names"]], *parts["train"], *parts["val"])
+    return ImageData([str(c) for c in manifest["class_names"]], *parts["train"], *parts["val"], *parts["test"])
 
 
 def _unpack_one(zf: zipfile.ZipFile, raw_file: Any, name: str, sides: tuple[int, ...]) -> Image.Image | tuple[int, int]:
@@ -640,12 +680,23 @@ def _device_of(module: nn.Module) -> torch.device:
 
 @torch.no_grad()
 def extract_features(
-    features: nn.Module, images: Sequence[Image.Image], tf: Callable, batch_size: int = 32
+    features: nn.Module,
+    images: Sequence[Image.Image],
+    tf: Callable,
+    batch_size: int = 32,
+    on_batch: Callable[[int], None] | None = None,
 ) -> torch.Tensor:
-    """Pooled features of ``images`` (backbone in eval mode, no gradients)."""
+    """Pooled features of ``images`` (backbone in eval mode, no gradients); ``on_batch(n)`` after each batch of n."""
     features.eval()
     dev = _device_of(features)
-    out = [features(_batch(images[i : i + batch_size], tf).to(dev)).cpu() for i in range(0, len(images), batch_size)]
+    out = []
+    for i in range(0, len(images), batch_size):
+        batch = images[i : i + batch_size]
+        out.append(features(_batch(batch, tf).to(dev)).cpu())
+        if on_batch is not None:
+            on_batch(len(batch))
+    if not out:
+        return torch.zeros(0, 0)
     return torch.cat(out).flatten(1)
 
 
@@ -721,6 +772,51 @@ class TrainResult:
     best_epoch: int
     seconds: float
     feature_seconds: float
+    test_probs: np.ndarray | None = None
+    final_test_accuracy: float | None = None
+
+    @property
+    def final_val_accuracy(self) -> float:
+        """Validation accuracy after the last epoch trained (not chosen by looking at the validation set)."""
+        return float(self.history[-1]["val_accuracy"]) if self.history else 0.0
+
+    @property
+    def best_val_accuracy(self) -> float:
+        """Validation accuracy of the best epoch (lowest validation loss): optimistic, the epoch was chosen on it."""
+        return float(self.history[self.best_epoch - 1]["val_accuracy"]) if self.best_epoch else self.final_val_accuracy
+
+
+def majority_baseline(labels: Sequence[int]) -> tuple[int, float]:
+    """The most frequent class of ``labels`` and the accuracy of always guessing it there: the best any constant
+    answer scores, so the floor an accuracy must beat to mean anything (ties go to the lower class index)."""
+    y = np.asarray(labels, dtype=int)
+    if not len(y):
+        return 0, 0.0
+    majority = int(np.argmax(np.bincount(y)))
+    return majority, float((y == majority).mean())
+
+
+def accuracy_report(result: TrainResult, data: ImageData) -> dict[str, Any]:
+    """Accuracies told apart: the final and the best epoch on validation, the held-out test split (of the model
+    kept, the best epoch, and of the final epoch), each beside the majority-class baseline."""
+    majority, base_val = majority_baseline(data.val_labels)
+    out: dict[str, Any] = {
+        "final_epoch": len(result.history),
+        "final_val_accuracy": result.final_val_accuracy,
+        "best_val_accuracy": result.best_val_accuracy,
+        "majority_class": data.class_names[majority],
+        "baseline_val_accuracy": base_val,
+        "n_train": len(data.train_labels),
+        "n_val": len(data.val_labels),
+        "n_test": len(data.test_labels),
+    }
+    if result.test_probs is not None and len(data.test_labels):
+        y = np.asarray(data.test_labels)
+        out["test_accuracy"] = float((result.test_probs.argmax(1) == y).mean())
+        out["final_test_accuracy"] = result.final_test_accuracy
+        test_majority, out["baseline_test_accuracy"] = majority_baseline(data.test_labels)
+        out["test_majority_class"] = data.class_names[test_majority]
+    return out
 
 
 def train(
@@ -733,10 +829,14 @@ def train(
     resume_from: tuple[dict[str, Any], int] | None = None,
     cache_dir: Path | None = None,
     device: torch.device | None = None,
+    on_phase: Callable[[str, int, int], None] | None = None,
 ) -> TrainResult:
     """Fine-tune ``cfg.backbone`` on ``data``; seeded, so the same inputs give the same model.
 
-    ``on_epoch(epoch, epochs, metrics)`` reports progress; ``checkpoint(state, epoch)`` is called after
+    ``on_epoch(epoch, epochs, metrics)`` reports progress; ``on_phase(phase, done, total)`` reports the phases:
+    ``"features"`` (images whose frozen features are extracted, of all) and ``"epochs"`` (once, before the first
+    epoch runs). The model kept is the best epoch (lowest validation loss); the test images, if any, are only
+    looked at after training. ``checkpoint(state, epoch)`` is called after
     every epoch with a state that ``resume_from=(state, epoch)`` continues from exactly (the state shares
     tensors with the training, so save or copy it during the call). Runs on ``device`` (default: the GPU when
     there is one).
@@ -757,6 +857,7 @@ def train(
     head.to(dev)
     y_train = torch.tensor(data.train_labels, device=dev)
     y_val = torch.tensor(data.val_labels)
+    test_imgs = _shrunk(data.test_images, keep) if data.test_labels else None
 
     feat_t0 = time.perf_counter()
     cached: dict[str, torch.Tensor] | None = None
@@ -767,12 +868,26 @@ def train(
                 [data.fingerprint(), cfg.backbone, cfg.pretrained, size, asdict(cfg.augment), views, cfg.seed]
             ).encode()
         ).hexdigest()[:32]
+        n_feat = views * len(train_imgs) + len(val_imgs) + (len(test_imgs) if test_imgs is not None else 0)
+        done = [0]
+
+        def step(n: int) -> None:
+            done[0] += n
+            if on_phase is not None:
+                on_phase("features", done[0], n_feat)
 
         def compute() -> dict[str, torch.Tensor]:
             torch.manual_seed(cfg.seed)
+            if on_phase is not None:
+                on_phase("features", 0, n_feat)
             tf = train_tf if cfg.augment.enabled else eval_tf
-            train_views = torch.stack([extract_features(bb.features, train_imgs, tf) for _ in range(views)])
-            return {"train": train_views, "val": extract_features(bb.features, val_imgs, eval_tf)}
+            train_views = torch.stack(
+                [extract_features(bb.features, train_imgs, tf, on_batch=step) for _ in range(views)]
+            )
+            out = {"train": train_views, "val": extract_features(bb.features, val_imgs, eval_tf, on_batch=step)}
+            if test_imgs is not None:
+                out["test"] = extract_features(bb.features, test_imgs, eval_tf, on_batch=step)
+            return out
 
         cached = _feature_cache(cache_dir, key, compute) if backbone is None else compute()
     if cached is not None:
@@ -809,6 +924,8 @@ def train(
         return s
 
     n = len(train_imgs)
+    if on_phase is not None:
+        on_phase("epochs", start_epoch, cfg.epochs)
     for epoch in range(start_epoch, cfg.epochs):
         head.train()
         _train_mode(bb, cfg)
@@ -863,17 +980,43 @@ def train(
         if stop:
             break
 
+    for p in bb.features.parameters():
+        p.requires_grad_(False)
+    final_test = None
+    if test_imgs is not None:
+        final_test = _accuracy(_split_probs(bb, head, cached, "test", test_imgs, eval_tf), data.test_labels)
     if best[2] is not None:
         head.load_state_dict(best[2]["head"])
         if "backbone" in best[2]:
             bb.features.load_state_dict(best[2]["backbone"])
-    for p in bb.features.parameters():
-        p.requires_grad_(False)
     head.eval()
     probs = _val_probs(bb, head, cached, val_imgs, eval_tf)
     evaluation = evaluate(probs, data.val_labels, data.class_names)
+    test_probs = _split_probs(bb, head, cached, "test", test_imgs, eval_tf) if test_imgs is not None else None
     model = FineTuned(bb, head, list(data.class_names), cfg)
-    return TrainResult(model, history, evaluation, probs, best[1], time.perf_counter() - t0, feature_seconds)
+    return TrainResult(
+        model,
+        history,
+        evaluation,
+        probs,
+        best[1],
+        time.perf_counter() - t0,
+        feature_seconds,
+        test_probs=test_probs,
+        final_test_accuracy=final_test,
+    )
+
+
+def _accuracy(probs: np.ndarray, labels: Sequence[int]) -> float:
+    return float((probs.argmax(1) == np.asarray(labels)).mean()) if len(labels) else 0.0
+
+
+@torch.no_grad()
+def _split_probs(bb: Backbone, head: nn.Module, cached, part: str, imgs, tf) -> np.ndarray:
+    """Class probabilities of one split: from the cached features (frozen) or through the backbone."""
+    head.eval()
+    feats = cached[part] if cached is not None and part in cached else extract_features(bb.features, imgs, tf)
+    return F.softmax(head(feats.to(_device_of(head))), dim=1).cpu().numpy()
 
 
 @torch.no_grad()
@@ -899,31 +1042,87 @@ def predict_files(model: FineTuned, files: Sequence[tuple[str, bytes]]) -> list[
 
 # --------------------------------------------------------------------------- export / import
 
-RELOAD_SNIPPET = '''"""Reload this fine-tuned model (needs torch, timm/cnn_demo and safetensors)."""
-import json
-from safetensors.torch import load_file
+RELOAD_SNIPPET = '''"""Reload this fine-tuned model with cnn-demo installed (predict_onnx.py needs no cnn-demo)."""
+import sys
+
+from PIL import Image
+
 from cnn_demo.finetune import load_export
 
-model = load_export(open("{zip_name}", "rb").read())  # FineTuned: .predict([PIL images]) -> probabilities
-print(model.class_names)
-# Without cnn_demo: config.json lists backbone, head and preprocessing; load_file("model.safetensors")
-# gives the state dict of torch.nn.Sequential(backbone_features, head).
+with open("{zip_name}", "rb") as f:
+    model = load_export(f.read())  # FineTuned: .predict([PIL images]) -> class probabilities
+for path in sys.argv[1:]:
+    probs = model.predict([Image.open(path)])[0]
+    print(path, model.class_names[int(probs.argmax())], f"{{probs.max():.1%}}")
+'''
+
+#: Standalone prediction with the exported ONNX model: needs only numpy, Pillow and onnxruntime (no torch, no
+#: cnn_demo). Class names and preprocessing come from the model's own metadata.
+ONNX_SCRIPT = '''"""Classify images with model.onnx; needs only numpy, Pillow and onnxruntime.
+
+    pip install onnxruntime pillow numpy
+    python predict_onnx.py model.onnx photo1.jpg photo2.jpg
+"""
+
+import json
+import math
+import sys
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+
+def preprocess(path, meta):
+    """Resize the shorter side, centre-crop and normalise, as the model was trained (metadata of model.onnx)."""
+    size = int(meta["input_size"])
+    resize = max(size, math.floor(size / float(meta["crop_pct"]) + 1e-6))
+    resample = {"bicubic": Image.Resampling.BICUBIC, "nearest": Image.Resampling.NEAREST}.get(
+        meta["interpolation"], Image.Resampling.BILINEAR
+    )
+    image = Image.open(path).convert("RGB")
+    scale = resize / min(image.size)
+    image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), resample)
+    left, top = (image.width - size) // 2, (image.height - size) // 2
+    image = image.crop((left, top, left + size, top + size))
+    x = np.asarray(image, dtype=np.float32) / 255.0
+    x = (x - np.asarray(json.loads(meta["mean"]), np.float32)) / np.asarray(json.loads(meta["std"]), np.float32)
+    return x.transpose(2, 0, 1)
+
+
+def main(model_path, image_paths):
+    session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+    meta = session.get_modelmeta().custom_metadata_map
+    class_names = json.loads(meta["class_names"])
+    batch = np.stack([preprocess(p, meta) for p in image_paths])  # any batch size
+    logits = session.run(["logits"], {"image": batch})[0]
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    for path, p in zip(image_paths, probs):
+        print(f"{path}\\t{class_names[int(p.argmax())]}\\t{p.max():.4f}")
+    return probs
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3:
+        sys.exit("usage: python predict_onnx.py model.onnx image [image ...]")
+    main(sys.argv[1], sys.argv[2:])
 '''
 
 
 def export_zip(model: FineTuned, metrics: dict[str, Any] | None = None, onnx: bool = False) -> bytes:
-    """The model as a zip: ``model.safetensors``, ``config.json``, ``reload.py`` and optionally ``model.onnx``."""
+    """The model as a zip: ``model.safetensors``, ``config.json``, ``reload.py``; with ``onnx`` also ``model.onnx``
+    and the standalone ``predict_onnx.py``."""
     from safetensors.torch import save
 
     state = {k: v.detach().cpu().contiguous().clone() for k, v in model.model.state_dict().items()}
-    pre = model.backbone.preprocess
     config = {
         "format": EXPORT_FORMAT,
         "backbone": model.backbone.name,
         "pretrained": model.backbone.pretrained,
         "num_features": model.backbone.num_features,
         "class_names": list(model.class_names),
-        "preprocessing": {**asdict(pre), "input_size": model.config.image_size or pre.input_size},
+        "preprocessing": _preprocessing(model),
         "head": asdict(model.config.head),
         "training": model.config.to_dict(),
         "metrics": metrics or {},
@@ -935,21 +1134,51 @@ def export_zip(model: FineTuned, metrics: dict[str, Any] | None = None, onnx: bo
         zf.writestr("reload.py", RELOAD_SNIPPET.format(zip_name="model.zip"))
         if onnx:
             zf.writestr("model.onnx", export_onnx(model))
+            zf.writestr("predict_onnx.py", ONNX_SCRIPT)
     return buf.getvalue()
 
 
+def _preprocessing(model: FineTuned) -> dict[str, Any]:
+    pre = model.backbone.preprocess
+    return {**asdict(pre), "input_size": model.config.image_size or pre.input_size}
+
+
 def export_onnx(model: FineTuned) -> bytes:
-    """The model (image in, logits out) as ONNX bytes."""
-    size = model.config.image_size or model.backbone.preprocess.input_size
+    """The model (images in, logits out) as ONNX bytes, with a dynamic batch size and, in its metadata, the class
+    names and the preprocessing (input size, crop, interpolation, mean, std), so it is usable on its own."""
+    import onnx
+
+    pre = _preprocessing(model)
+    size = int(pre["input_size"])
     m = copy.deepcopy(model.model).cpu().eval()
     buf = io.BytesIO()
     try:
         torch.onnx.export(
-            m, (torch.zeros(1, 3, size, size),), buf, input_names=["image"], output_names=["logits"], dynamo=False
+            m,
+            (torch.zeros(2, 3, size, size),),
+            buf,
+            input_names=["image"],
+            output_names=["logits"],
+            dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+            dynamo=False,
         )
     except Exception as exc:
         raise InputError(f"This model could not be exported to ONNX ({type(exc).__name__}).") from exc
-    return buf.getvalue()
+    proto = onnx.load_from_string(buf.getvalue())
+    meta = {
+        "format": EXPORT_FORMAT,
+        "backbone": model.backbone.name,
+        "class_names": json.dumps(list(model.class_names)),
+        "input_size": str(size),
+        "crop_pct": str(pre["crop_pct"]),
+        "interpolation": str(pre["interpolation"]),
+        "mean": json.dumps(list(pre["mean"])),
+        "std": json.dumps(list(pre["std"])),
+        "input": "float32 (batch, 3, H, W), RGB scaled to 0..1, then (x - mean) / std",
+        "output": "logits (batch, classes); softmax gives the class probabilities",
+    }
+    onnx.helper.set_model_props(proto, meta)
+    return proto.SerializeToString()
 
 
 _WEIGHT_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt", ".th", ".tar", ".npy", ".npz", ".h5")
@@ -1074,16 +1303,18 @@ def finetune_job(params: dict[str, Any], ctx: jobs.JobContext) -> dict[str, Any]
     cfg = TrainConfig.from_dict(params["config"])
     data = unpack_data(ctx.inputs / "data.zip", max_side=keep_side(cfg))  # images stay in the file until used
     ctx.log(
-        f"{len(data.train_images)} training / {len(data.val_images)} validation images, {cfg.strategy} {cfg.backbone}"
+        f"{len(data.train_images)} training / {len(data.val_images)} validation / {len(data.test_images)} test "
+        f"images, {cfg.strategy} {cfg.backbone}"
     )
     resume = ctx.load_checkpoint()
     if resume is not None:
         ctx.log(f"resuming after epoch {resume[1]}")
-    ctx.progress(resume[1] if resume else 0, cfg.epochs)
+    ctx.progress(resume[1] if resume else 0, cfg.epochs, phase="epochs")
     result = train(
         data,
         cfg,
-        on_epoch=lambda e, n, m: ctx.progress(e, n, m),
+        on_epoch=lambda e, n, m: ctx.progress(e, n, m, phase="epochs"),
+        on_phase=lambda phase, done, total: ctx.progress(done, total, phase=phase),
         checkpoint=ctx.save_checkpoint,
         resume_from=resume,
         cache_dir=ctx.settings.state_dir / "feature-cache",
@@ -1094,8 +1325,16 @@ def finetune_job(params: dict[str, Any], ctx: jobs.JobContext) -> dict[str, Any]
         labels=np.asarray(data.val_labels),
         probs=result.val_probs,
     )
+    if result.test_probs is not None:
+        np.savez_compressed(
+            ctx.folder / "test.npz",
+            thumbs=thumbnails(data.test_images),
+            labels=np.asarray(data.test_labels),
+            probs=result.test_probs,
+        )
     summary = {
         **result.evaluation,
+        **accuracy_report(result, data),
         "class_names": data.class_names,
         "epochs": len(result.history),
         "best_epoch": result.best_epoch,

@@ -190,17 +190,27 @@ class JobContext:
         """Whether the user asked to cancel this job (check it between steps)."""
         return (self.folder / "cancel").exists()
 
-    def progress(self, done: int, total: int, metrics: dict[str, Any] | None = None) -> None:
+    def progress(self, done: int, total: int, metrics: dict[str, Any] | None = None, phase: str = "") -> None:
         """Report ``done`` of ``total`` steps, optionally with metrics (appended to the history).
 
+        ``phase`` names what the steps are when a job has several kinds of them (the fine-tuning job reports
+        ``"features"``, images whose features are extracted, then ``"epochs"``); the time left is estimated from
+        the rate measured in the current phase only, so a slow first phase does not inflate the next one's ETA.
         Raises :class:`JobCancelled` when the user asked to cancel, so a loop that reports progress
         is cancellable without extra code.
         """
+        now = time.time()
         if metrics is not None:
-            row = {"step": int(done), "time": time.time(), **metrics}
+            row = {"step": int(done), "time": now, **metrics}
             with open(self.folder / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(row, default=float) + "\n")
-        self._status.update(done=int(done), total=int(total), updated=time.time())
+        if phase != self._status.get("phase", ""):
+            self._status.update(phase=phase, phase_started=now, phase_start_done=int(done))
+            self._status.pop("rate_started", None)
+        elif "rate_started" not in self._status and int(done) > int(self._status.get("phase_start_done", 0)):
+            # The first step of a phase carries its warm-up (first batch, caches): rates are measured after it.
+            self._status.update(rate_started=now, rate_start_done=int(done))
+        self._status.update(done=int(done), total=int(total), updated=now)
         _write_json(self.folder / "status.json", self._status)
         if self.cancelled():
             raise JobCancelled()
@@ -266,6 +276,7 @@ class JobStatus:
     params: dict[str, Any]
     resumes: int
     log_tail: list[str]
+    phase: str = ""
 
     @property
     def fraction(self) -> float:
@@ -548,10 +559,13 @@ def _snapshot(settings: Settings, folder: Path, params: dict[str, Any], order: l
         state = "interrupted"
     done, total = int(status.get("done", 0)), int(status.get("total", 0))
     eta = None
-    started = status.get("run_started")
+    started = status.get("phase_started") or status.get("run_started")
     if state == "running" and started and total:
-        ran = done - int(status.get("run_start_done", 0))
-        if ran > 0:
+        ran = done - int(status.get("phase_start_done", status.get("run_start_done", 0)))
+        since_warm = done - int(status.get("rate_start_done", done))
+        if status.get("rate_started") and since_warm > 0:
+            eta = max(0.0, (time.time() - status["rate_started"]) / since_warm * (total - done))
+        elif ran > 0:
             eta = max(0.0, (time.time() - started) / ran * (total - done))
     position = None
     if state == "queued":
@@ -577,6 +591,7 @@ def _snapshot(settings: Settings, folder: Path, params: dict[str, Any], order: l
         params=params.get("params", {}),
         resumes=int(status.get("resumes", 0)),
         log_tail=_tail(folder / "log.txt"),
+        phase=str(status.get("phase", "")),
     )
 
 
@@ -680,8 +695,12 @@ def run_job(job_id: str, settings: Settings | None = None) -> str:
         started=st.get("started") or now,
         run_started=now,
         run_start_done=int(st.get("done", 0)),
+        phase="",
+        phase_started=now,
+        phase_start_done=int(st.get("done", 0)),
         error=None,
     )
+    st.pop("rate_started", None)  # a rate measured by an earlier run (before a resume) says nothing about this one
     (folder / "heartbeat").touch()
     _write_json(folder / "status.json", st)
     stop = threading.Event()

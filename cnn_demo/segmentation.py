@@ -230,15 +230,23 @@ def class_shares(labels: np.ndarray, class_names: list[str]) -> list[dict]:
     return sorted(rows, key=lambda r: -r["pixels"])
 
 
-def mask_png(labels: np.ndarray) -> bytes:
-    """A label map as a palette PNG (pixel value = class index, shown in the VOC colours), the VOC mask format."""
+def mask_png(labels: np.ndarray, note: str = "") -> bytes:
+    """A label map as a palette PNG (pixel value = class index, shown in the VOC colours), the VOC mask format.
+
+    ``note`` goes into the PNG's text metadata (``Comment``), e.g. that the network was untrained."""
     arr = np.asarray(labels)
     if arr.min() < 0 or arr.max() > 255:
         raise InputError("A PNG mask can hold class indices 0 to 255 only.")
     img = Image.fromarray(arr.astype(np.uint8), mode="P")
     img.putpalette(VOC_COLOURS.ravel().tolist())
     buf = io.BytesIO()
-    img.save(buf, format="PNG")
+    info = None
+    if note:
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        info.add_text("Comment", note)
+    img.save(buf, format="PNG", pnginfo=info)
     return buf.getvalue()
 
 

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from cnn_demo.datasets import SegmentationDataset, SkippedFile
 
 MAX_SIDE = 1024
+#: The two classes of the VOC sample's object-versus-background task.
+OBJECT_CLASSES: tuple[str, ...] = ("background", "object")
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
@@ -173,6 +175,17 @@ class SegData:
     val_masks: np.ndarray
     class_names: tuple[str, ...]
 
+    def objects_only(self) -> SegData:
+        """Two classes, background and object (every other class merged; 255 stays ignored): a task 14 photos can
+        teach, where 21 classes with a handful of examples each cannot."""
+
+        def merge(m: np.ndarray) -> np.ndarray:
+            return np.where(m == 255, 255, (m > 0).astype(np.uint8)).astype(np.uint8)
+
+        return SegData(
+            self.train_images, merge(self.train_masks), self.val_images, merge(self.val_masks), OBJECT_CLASSES
+        )
+
 
 def load_training_data(params: dict, inputs: Path | None = None) -> SegData:
     """The data a U-Net job trains on: ``params["data"]`` is ``shapes``, ``voc_sample`` or ``upload``."""
@@ -185,7 +198,7 @@ def load_training_data(params: dict, inputs: Path | None = None) -> SegData:
         return SegData(x[:n_train], y[:n_train], x[n_train:], y[n_train:], SHAPE_CLASSES)
     from cnn_demo import datasets
 
-    if source == "voc_sample":
+    if source in ("voc_sample", "voc_objects"):
         ds = datasets.load_voc_sample()
     elif source == "upload":
         path = None if inputs is None else inputs / "pairs.zip"
@@ -202,6 +215,8 @@ def load_training_data(params: dict, inputs: Path | None = None) -> SegData:
     n_val = max(1, len(pairs) // 5)
     x = np.stack([p[0] for p in pairs])[order]
     y = np.stack([p[1] for p in pairs])[order]
+    if source == "voc_objects":
+        return SegData(x[n_val:], y[n_val:], x[:n_val], y[:n_val], tuple(ds.class_names)).objects_only()
     return SegData(x[n_val:], y[n_val:], x[:n_val], y[:n_val], tuple(ds.class_names))
 
 
@@ -353,6 +368,19 @@ def load_previews(folder: Path) -> dict:
         out["classes"] = json.loads((folder / "classes.json").read_text())
     for p in folder.glob("preview_pred_*.npy"):
         out["pred"][int(p.stem.rsplit("_", 1)[1])] = np.load(p, allow_pickle=False)
+    return out
+
+
+def legend(classes: Sequence[str], *maps: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """``(name, swatch)`` for every label found in ``maps`` (true and predicted masks), in label order: the colour
+    key of :func:`preview_grid` (VOC colours; 255 is the ignored border)."""
+    from cnn_demo.segmentation import colourise
+
+    present = sorted({int(v) for m in maps for v in np.unique(np.asarray(m))})
+    out = []
+    for label in present:
+        name = "ignored" if label == 255 else (classes[label] if label < len(classes) else f"class {label}")
+        out.append((name, colourise(np.full((20, 20), label))))
     return out
 
 

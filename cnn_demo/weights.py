@@ -68,9 +68,18 @@ class WeightsSpec:
         return self.filenames[0]
 
 
+def fetch_command(name: str) -> str:
+    """The exact command that downloads ``name``'s weights into the weights folder (on a machine that is online)."""
+    return f"python -m cnn_demo weights fetch {name}"
+
+
 def weights_dir() -> Path:
-    """The app's weights folder: ``$CNN_DEMO_WEIGHTS_DIR`` or ``./weights``, as an absolute path."""
-    return Path(os.environ.get(WEIGHTS_ENV) or "weights").expanduser().resolve()
+    """The app's weights folder: ``$CNN_DEMO_WEIGHTS_DIR`` or ``./weights``, as an absolute path.
+
+    Symbolic links are kept (``..`` and ``.`` are folded): messages show the folder as the user set it, not
+    where a link points to.
+    """
+    return Path(os.path.abspath(Path(os.environ.get(WEIGHTS_ENV) or "weights").expanduser()))
 
 
 def hub_dir() -> Path:

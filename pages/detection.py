@@ -15,7 +15,7 @@ st.title("Object detection")
 st.markdown(
     "A detector finds **every** object in the picture: for each one a box $(x_0, y_0, x_1, y_1)$, a class and a "
     "score. The lecture's *Region-based CNNs*: propose candidate regions, then let a CNN classify each region. "
-    "The networks here come from torchvision and were trained on the 80 classes of COCO."
+    "The networks come from torchvision; with their pretrained weights they know the 80 classes of COCO."
 )
 
 titles = {d.name: d.title for d in detection.DETECTORS}
@@ -57,7 +57,8 @@ with left:
     )
     max_det = st.number_input("Maximum detections", 1, 300, 100, key="detection_max")
 
-weights_badge(info.title, state)
+with right:
+    weights_badge(info.title, state)  # above the image: an untrained network's boxes must not pass for real ones
 if img is None:
     st.stop()
 arr = np.asarray(img)
@@ -85,16 +86,16 @@ with user_errors():
             st.caption("Mask R-CNN keeps its own NMS at 0.5 before the slider: the slider can only tighten it here.")
         c1, c2 = st.columns(2)
         c1.download_button(
-            "Annotated image (PNG)",
+            "Annotated image (PNG)" + ("" if state.pretrained else ", UNTRAINED network"),
             to_png_bytes(annotated),
-            file_name="detections.png",
+            file_name="detections.png" if state.pretrained else "detections-UNTRAINED.png",
             mime="image/png",
             key="detection_png",
         )
         c2.download_button(
-            "Detections (COCO JSON)",
+            "Detections (COCO JSON)" + ("" if state.pretrained else ", UNTRAINED network"),
             detection.to_coco_json(dets),
-            file_name="detections.json",
+            file_name="detections.json" if state.pretrained else "detections-UNTRAINED.json",
             mime="application/json",
             key="detection_json",
         )

@@ -7,6 +7,7 @@ from cnn_demo import finetune, jobs
 from cnn_demo.ui.common import escape_markdown, user_errors
 from cnn_demo.ui.datasets import dataset_input, split_input
 from cnn_demo.ui.finetune import (
+    accuracy_metrics,
     confusion_chart,
     job_model,
     job_model_bytes,
@@ -30,7 +31,7 @@ job_id = page_job("finetune_job")
 # ----------------------------------------------------------------------------- 1. data
 st.header("1. Data")
 ds = dataset_input("finetune_data")
-split = split_input("finetune_split", ds) if ds is not None else None
+split = split_input("finetune_split", ds, test=True) if ds is not None else None
 
 # ----------------------------------------------------------------------------- 2. model
 st.header("2. Model and training")
@@ -55,10 +56,20 @@ with left:
         st.caption(":material/info: Its pretrained weights are not on this server, so it starts from random weights.")
     elif not info["has_pretrained"]:
         st.caption(":material/info: This model has no pretrained weights: it trains from scratch.")
+    image_size = int(
+        st.select_slider(
+            "Image size (pixels)",
+            finetune.image_size_choices(info["input_size"]),
+            info["input_size"],
+            key=f"finetune_image_size_{backbone}",
+            help="The side of the square the images are resized and cropped to. The default is the backbone's own "
+            "(its data config); larger sizes keep more detail and cost time (about the square of the side).",
+        )
+    )
     st.markdown(
-        f"Preprocessing from the backbone's data config: resize and centre-crop to **{info['input_size']}** px "
-        f"(crop {info['crop_pct']:.3f}, {info['interpolation']}), normalise with mean `{info['mean']}`, "
-        f"std `{info['std']}`."
+        f"Preprocessing from the backbone's data config: resize and centre-crop to **{image_size}** px "
+        f"(the backbone's own size: {info['input_size']} px; crop {info['crop_pct']:.3f}, {info['interpolation']}), "
+        f"normalise with mean `{info['mean']}`, std `{info['std']}`."
     )
     strategy = st.radio(
         "Strategy",
@@ -120,6 +131,7 @@ with user_errors():
         label_smoothing=smoothing,
         patience=patience,
         seed=seed,
+        image_size=image_size,
     )
 n_classes = ds.num_classes if ds is not None else 2
 with st.expander("The head that will be trained", expanded=True):
@@ -141,9 +153,18 @@ if st.button(
     icon=":material/rocket_launch:",
 ):
     with user_errors():
-        blob = finetune.pack_dataset(ds, split)
+        total = len(split.train) + len(split.val) + len(split.test)
+        packing = st.progress(0.0, text=f"Handing {total:,} images to the job…")
+        blob = finetune.pack_dataset(
+            ds,
+            split,
+            on_progress=lambda done, n: packing.progress(
+                done / n, text=f"Handing the images to the job: {done:,} of {n:,} packed"
+            ),
+        )
         params = {"config": cfg.to_dict(), "onnx": want_onnx, "dataset": ds.name}
         job_id = submit_job("finetune", params, owner, "finetune_job", files={"data.zip": blob})
+        packing.empty()
 
 status = job_panel(job_id, owner, key="finetune_job", kind="finetune")
 with st.expander("Your fine-tuning jobs", expanded=False):
@@ -165,11 +186,11 @@ if status is not None and status.state == "done" and status.result:
     res = status.result
     classes = res["class_names"]
     st.header("4. Results")
-    m1, m2, m3, m4 = st.columns(4)
-    m1.metric("Validation accuracy", f"{res['val_accuracy']:.1%}")
-    m2.metric("Epochs", res["epochs"], help=f"best epoch {res['best_epoch']}")
-    m3.metric("Training time", f"{res['seconds']:.1f} s")
-    m4.metric("Feature extraction", f"{res['feature_seconds']:.1f} s")
+    accuracy_metrics(res)
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Epochs trained", res["epochs"])
+    m2.metric("Training time", f"{res['seconds']:.1f} s")
+    m3.metric("Feature extraction", f"{res['feature_seconds']:.1f} s")
     with st.expander("Head module"):
         st.code(res["head_module"], language=None)
     c1, c2 = st.columns(2)
@@ -264,7 +285,13 @@ if status is not None and status.state == "done" and status.result:
                 mime="application/zip",
                 key="finetune_download_onnx",
             )
+        st.markdown("**Reload it in Python** with cnn-demo installed (`reload.py` in the zip):")
         st.code(finetune.RELOAD_SNIPPET.format(zip_name="model.zip"), language="python")
+        st.markdown(
+            "**Without cnn-demo or torch**: the ONNX zip holds `model.onnx` (any batch size; class names and "
+            "preprocessing in its metadata) and `predict_onnx.py`, which needs only numpy, Pillow and onnxruntime:"
+        )
+        st.code(finetune.ONNX_SCRIPT, language="python")
 
 # ----------------------------------------------------------------------------- 5. predict
 st.header("5. Predict")

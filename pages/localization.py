@@ -4,6 +4,7 @@ import streamlit as st
 
 from cnn_demo import jobs, localization
 from cnn_demo.ui.common import user_errors
+from cnn_demo.ui.epochs import epoch_slider
 from cnn_demo.ui.jobs import current_owner, job_panel, loss_and_quality_curves, page_job, submit_job
 
 st.title("Object localization")
@@ -55,11 +56,7 @@ def show_job(job: jobs.JobStatus) -> None:
     preds = localization.load_predictions(jobs.job_folder(job.job_id, owner))
     if preds:
         done = sorted(preds)
-        shown = (
-            st.select_slider("Predictions after epoch", done, done[-1], key="localization_view_epoch")
-            if len(done) > 1
-            else done[0]
-        )
+        shown = epoch_slider("Predictions after epoch", done, "localization_view_epoch", job)
         images, truth = localization.preview_data(job.params)
         ious = localization.paired_iou(preds[shown], truth)
         cols = st.columns(4)

@@ -24,7 +24,8 @@ with left:
     st.caption(segmentation.segmenter_info(name).note)
     state = segmenter_weights(name)
     opacity = st.slider("Mask opacity", 0.0, 1.0, 0.6, 0.05, key="segmentation_opacity")
-weights_badge(titles[name], state)
+with right:
+    weights_badge(titles[name], state)  # above the image: an untrained network's mask must not pass for a real one
 if img is None:
     st.stop()
 arr = np.asarray(img)
@@ -47,10 +48,11 @@ with user_errors():
             width="stretch",
             key="segmentation_shares",
         )
+        untrained = "" if state.pretrained else f"UNTRAINED network (random weights): {state.command}"
         st.download_button(
-            "Mask (PNG, pixel value = class index)",
-            segmentation.mask_png(seg.labels),
-            file_name="mask.png",
+            "Mask (PNG, pixel value = class index)" + (", UNTRAINED network" if untrained else ""),
+            segmentation.mask_png(seg.labels, note=untrained),
+            file_name="mask-UNTRAINED.png" if untrained else "mask.png",
             mime="image/png",
             key="segmentation_mask_download",
         )

@@ -5,6 +5,7 @@ import streamlit as st
 from cnn_demo import jobs, unet
 from cnn_demo.ui.common import escape_markdown, user_errors
 from cnn_demo.ui.datasets import pairs_zip_upload
+from cnn_demo.ui.epochs import epoch_slider
 from cnn_demo.ui.jobs import current_owner, job_panel, loss_and_quality_curves, page_job, submit_job
 from cnn_demo.viz_applications import unet_figure
 
@@ -53,7 +54,8 @@ st.header("Train a small U-Net from scratch")
 owner = current_owner()
 data_labels = {
     "shapes": "Generated shapes (discs and squares)",
-    "voc_sample": "PASCAL VOC sample (14 real photos, 21 classes)",
+    "voc_objects": "PASCAL VOC sample: object vs background (14 real photos)",
+    "voc_sample": "PASCAL VOC sample: all 21 classes (14 real photos)",
     "upload": "My image/mask pairs (zip)",
 }
 c1, c2 = st.columns([2, 1])
@@ -68,8 +70,19 @@ if data == "upload":
     )
     if pairs is not None:
         files = {"pairs.zip": pairs}
+if data == "voc_objects":
+    c1.caption(
+        "Every VOC class merged into one 'object' class: 11 photos train, 3 check. At 64 px the network starts "
+        "finding the objects after about 12 epochs (IoU about 0.3 after 15–30 epochs): blobs in the right places, "
+        "rough edges."
+    )
 if data == "voc_sample":
-    c1.caption("14 photos are far too few for 21 classes: expect the network to learn mostly 'background'.")
+    c1.caption(
+        "21 classes from 11 training photos, most classes in one photo or none: the network ends up painting "
+        "nearly every pixel in one colour and the IoU of the object classes stays near 0 (0.000 after 15 epochs "
+        "at 64 px). That is the lesson: segmentation needs far more labelled masks. Choose 'object vs "
+        "background' to see it learn."
+    )
 size = c2.select_slider("Image size", [32, 48, 64, 96], 64, key="unet_size")
 epochs = c2.slider("Epochs", 1, 40, 15, key="unet_epochs")
 train_depth = c2.slider("Levels", 1, 4, 3, key="unet_train_depth")
@@ -91,17 +104,16 @@ def show_job(job: jobs.JobStatus) -> None:
     previews = unet.load_previews(jobs.job_folder(job.job_id, owner))
     if previews["images"] is not None and previews["pred"]:
         epochs_done = sorted(previews["pred"])
-        shown = (
-            st.select_slider("Predictions after epoch", epochs_done, epochs_done[-1], key="unet_view_epoch")
-            if len(epochs_done) > 1
-            else epochs_done[0]
-        )
+        shown = epoch_slider("Predictions after epoch", epochs_done, "unet_view_epoch", job)
         st.image(
             unet.preview_grid(previews["images"], previews["truth"], previews["pred"][shown]),
             caption=f"Validation images: picture | true mask | prediction after epoch {shown}",
         )
         if previews["classes"]:
-            st.caption("Classes: " + ", ".join(escape_markdown(c) for c in previews["classes"]))
+            key = unet.legend(previews["classes"], previews["truth"], previews["pred"][shown])
+            st.markdown("**Colour key** (the classes in these masks)")
+            st.image([swatch for _, swatch in key], caption=[name for name, _ in key], width=40)
+            st.caption("All classes: " + ", ".join(escape_markdown(c) for c in previews["classes"]))
 
 
 job_panel(

@@ -135,3 +135,19 @@ def test_the_browser_fixture_catches_off_server_requests_and_console_errors(brow
     assert any(p.startswith("request off the server: https://fonts.gstatic.com/x.svg") for p in problems), problems
     assert any("console error: boom" in p for p in problems), problems
     assert any("ERR_NAME_NOT_RESOLVED" in p or "Failed to load resource" in p for p in problems), problems
+
+
+def test_home_url_opens_the_home_page_without_page_not_found(app_server, browser):
+    ctx = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = ctx.new_page()
+    console: list[str] = []
+    page.on("console", lambda m: console.append(m.text))
+    page.goto(f"{app_server}/home")
+    wait_idle(page)
+    assert page.locator("h1").first.inner_text().strip() != ""
+    assert not exception_texts(page)
+    assert not page.get_by_text("Page not found").count()
+    assert not [m for m in console if "does not exist" in m.lower() or "page not found" in m.lower()], console
+    assert page.url.endswith("/home")
+    screenshot(page, "home-url")
+    ctx.close()

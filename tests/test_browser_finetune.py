@@ -90,7 +90,7 @@ def test_train_confusion_download_and_reopen(app_server, browser, tmp_path):
     wait_idle(page)
     page.get_by_text("Finished", exact=False).first.wait_for(timeout=240_000)
     wait_idle(page)
-    page.get_by_text("Validation accuracy").first.wait_for(timeout=30_000)
+    page.get_by_text("Majority-class baseline").first.wait_for(timeout=30_000)
     page.get_by_text("Compare with another run").first.wait_for(timeout=30_000)
     assert not exception_texts(page)
     screenshot(page, "finetune-reopened")

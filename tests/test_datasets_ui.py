@@ -229,3 +229,34 @@ def test_missing_voc_sample_is_explained(monkeypatch, tmp_path):
         assert result(at) == "RESULT none"
     finally:
         _voc_sample.clear()
+
+
+def test_a_tiny_class_can_be_dropped_instead_of_blocking_training(at):
+    entries = [(f"pets/{c}/{i}.png", png(10 * k + i)) for k, c in enumerate(("cats", "dogs")) for i in range(3)]
+    entries += [("pets/birds/0.png", png(77))]
+    upload_zip(at, make_zip(entries))
+    assert result(at) == "RESULT none"
+    assert any("“birds” has 1 usable image(s)" in e for e in shown_errors(at))
+    box = at.checkbox(key="ft_drop_small")
+    assert box.label == "Drop birds (1 image(s)) and train on the other 2 classes"
+    box.check().run()
+    assert_no_exception(at)
+    assert not shown_errors(at)
+    assert result(at).startswith("RESULT 6 cats|dogs")
+    assert any(w.value.startswith("Dropped for training\\: “birds”") for w in at.warning)
+    assert {m.label: m.value for m in at.metric}["Classes"] == "2"
+
+
+def test_long_skip_details_are_listed_in_full(at):
+    from cnn_demo.ui.datasets import LONG_DETAIL
+
+    broken = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    entries = [(f"pets/{c}/{i}.png", png(10 * k + i)) for k, c in enumerate(("cats", "dogs")) for i in range(3)]
+    entries += [("pets/cats/broken_file_with_a_long_name.png", broken)]
+    upload_zip(at, make_zip(entries))
+    details = list(at.dataframe[0].value["details"])
+    long = [d for d in details if len(d) > LONG_DETAIL]
+    assert long, details  # the loader's message does not fit a cell
+    listed = " ".join(m.value for m in at.markdown)
+    for d in long:
+        assert d.replace(".", "\\.")[:40] in listed or d[:40] in listed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import json
 
@@ -134,11 +135,29 @@ def test_coco_json_and_drawing():
         x, y, w, h = ann["bbox"]
         np.testing.assert_allclose([x, y, x + w, y + h], box, atol=0.02)
         assert ann["score"] == pytest.approx(float(score), abs=1e-4)
-    drawn = D.draw_detections(img, dets)
+    drawn = D.draw_detections(img, dataclasses.replace(dets, pretrained=True))
     assert drawn.shape == img.shape and drawn.dtype == np.uint8
     x0, y0 = int(dets.boxes[0][0]), int(dets.boxes[0][1])
     assert tuple(drawn[min(y0 + 5, 119), min(x0, 159)]) == D.palette_colour(dets.label_ids[0])
     assert np.array_equal(D.draw_detections(img, D.detect(img, FAST, score_threshold=1.0, pretrained=False)), img)
+
+
+def test_untrained_detections_say_so_in_every_label_and_download():
+    img = scene(160, 120)
+    dets = D.detect(img, FAST, score_threshold=0.0, pretrained=False, max_detections=4)
+    assert not dets.pretrained
+    assert all(r["class"].startswith("UNTRAINED ") for r in dets.rows())
+    doc = json.loads(D.to_coco_json(dets))
+    assert doc["info"]["pretrained"] is False
+    assert f"python -m cnn_demo weights fetch {FAST}" in doc["info"]["warning"]
+    assert all(a["untrained"] for a in doc["annotations"])
+    drawn = D.draw_detections(img, dets)
+    assert tuple(drawn[1, 1]) == (200, 0, 0)  # the red band across the top of the saved image
+    trained = D.draw_detections(img, dataclasses.replace(dets, pretrained=True))
+    assert tuple(trained[1, 1]) != (200, 0, 0) and "untrained" not in D.to_coco_json(
+        dataclasses.replace(dets, pretrained=True)
+    )
+    assert not any(r["class"].startswith("UNTRAINED") for r in dataclasses.replace(dets, pretrained=True).rows())
 
 
 def test_faster_rcnn_internals():

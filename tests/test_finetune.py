@@ -175,7 +175,7 @@ def test_export_import_round_trip_and_onnx_matches_torch(data):
     r = finetune.train(data, cfg(epochs=2, head=HeadSpec("mlp", 16, 0.1)))
     blob = finetune.export_zip(r.model, {"val_accuracy": 1.0}, onnx=True)
     with zipfile.ZipFile(io.BytesIO(blob)) as zf:
-        assert set(zf.namelist()) == {"model.safetensors", "config.json", "reload.py", "model.onnx"}
+        assert set(zf.namelist()) == {"model.safetensors", "config.json", "reload.py", "model.onnx", "predict_onnx.py"}
         config = json.loads(zf.read("config.json"))
         onnx_bytes = zf.read("model.onnx")
     assert config["backbone"] == "myconvnet" and config["class_names"] == ["red", "blue", "green"]
@@ -195,6 +195,16 @@ def test_export_import_round_trip_and_onnx_matches_torch(data):
     (logits,) = ReferenceEvaluator(model).run(None, {"image": x[:1].numpy()})
     with torch.no_grad():
         assert np.allclose(logits, r.model.model.eval()(x[:1]).numpy(), atol=1e-4)
+    # Dynamic batch size: three images in one call (the export traced a batch of two).
+    (logits3,) = ReferenceEvaluator(model).run(None, {"image": x.numpy()})
+    with torch.no_grad():
+        assert logits3.shape == (3, 3) and np.allclose(logits3, r.model.model.eval()(x).numpy(), atol=1e-4)
+    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert json.loads(meta["class_names"]) == ["red", "blue", "green"]
+    assert meta["input_size"] == "32" and json.loads(meta["mean"]) == list(config["preprocessing"]["mean"])
+    assert json.loads(meta["std"]) == list(config["preprocessing"]["std"])
+    assert float(meta["crop_pct"]) == config["preprocessing"]["crop_pct"]
 
 
 def _zip(files: dict[str, bytes]) -> bytes:
@@ -295,7 +305,9 @@ def test_cli_end_to_end(tmp_path, capsys):
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 1
     metrics = json.loads(lines[0])
-    assert set(metrics) == {"val_accuracy", "per_class_accuracy", "epochs", "seconds"}
+    assert {"val_accuracy", "per_class_accuracy", "epochs", "seconds"} <= set(metrics)
+    assert {"final_val_accuracy", "best_val_accuracy", "best_epoch", "baseline_val_accuracy"} <= set(metrics)
+    assert metrics["baseline_val_accuracy"] == pytest.approx(1 / 3, abs=0.1) and metrics["n_test"] == 0
     assert metrics["epochs"] == 3 and set(metrics["per_class_accuracy"]) == {"red", "blue", "green"}
     assert 0 <= metrics["val_accuracy"] <= 1 and metrics["seconds"] > 0
     assert finetune.load_export((out / "model.zip").read_bytes()).class_names == ["blue", "green", "red"]
@@ -303,6 +315,12 @@ def test_cli_end_to_end(tmp_path, capsys):
 
     assert main([*cmd[3:6], "--backbone", "no_such_net", *cmd[8:]]) == 2  # a student-readable error, exit code 2
     assert "Unknown backbone 'no_such_net'" in capsys.readouterr().err
+    held = subprocess.run(
+        [*cmd, "--test-fraction", "0.2"], cwd=ROOT, capture_output=True, text=True, timeout=180, env=env
+    )
+    assert held.returncode == 0, held.stderr
+    honest = json.loads(held.stdout.strip().splitlines()[-1])
+    assert honest["n_test"] == 3 and 0 <= honest["test_accuracy"] <= 1 and "baseline_test_accuracy" in honest
 
 
 @pytest.mark.pretrained

@@ -42,7 +42,15 @@ def test_settings_drive_the_page_and_a_job_runs_to_results(state):
     assert_no_exception(at)
     assert at.title[0].value == "Fine-tune a model on your images"
     choose_small_setup(at)
-    assert "160 training and 40 validation images" in texts(at)
+    assert "130 training and 40 validation images, 30 held out for the test" in texts(at)
+    at.slider(key="finetune_split_test_fraction").set_value(0.0).run()
+    assert "160 training and 40 validation images" in texts(at) and "held out" not in texts(at)
+    at.slider(key="finetune_split_test_fraction").set_value(0.15).run()
+    size_key = "finetune_image_size_myconvnet"
+    own = finetune.describe_backbone("myconvnet")["input_size"]
+    assert at.select_slider(key=size_key).value == own  # the default comes from the backbone's data config
+    at.select_slider(key=size_key).set_value(48).run()
+    assert "centre-crop to **48** px" in texts(at)
     assert "trains from scratch" in texts(at)  # myconvnet has no pretrained weights
     at.radio(key="finetune_head").set_value("mlp").run()
     at.select_slider(key="finetune_hidden").set_value(64).run()
@@ -59,13 +67,22 @@ def test_settings_drive_the_page_and_a_job_runs_to_results(state):
     owner = at.session_state["jobs_owner"]
     st = jobs.status(job_id, owner)
     assert st.state == "queued" and st.params["config"]["head"]["hidden"] == 64
+    assert st.params["config"]["image_size"] == 48
     assert "Waiting in the queue" in texts(at)
     assert jobs.run_job(job_id) == "done"
     at.run()
     assert_no_exception(at)
     shown = texts(at)
-    assert "Finished" in shown and "Validation accuracy" in shown
-    assert f"{jobs.status(job_id, owner).result['val_accuracy']:.1%}" in shown
+    res = jobs.status(job_id, owner).result
+    assert "Finished" in shown
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Validation, final epoch (2)"] == f"{res['final_val_accuracy']:.1%}"
+    assert metrics[f"Validation, best epoch ({res['best_epoch']}), kept"] == f"{res['val_accuracy']:.1%}"
+    assert metrics["Majority-class baseline"] == f"{res['baseline_val_accuracy']:.1%}"
+    assert res["baseline_val_accuracy"] == pytest.approx(0.5)  # faces: 20 + 20 validation images
+    assert metrics["Test, held out (30 images)"] == f"{res['test_accuracy']:.1%}"
+    assert res["n_test"] == 30 and res["baseline_test_accuracy"] == pytest.approx(0.5)
+    assert "best epoch" in shown and "held-out test images" in shown
     keys = [c.proto.id for c in at.get("plotly_chart")]
     assert len(keys) >= 3  # curves, per-class accuracy, confusion matrix
     assert at.get("download_button")

@@ -146,6 +146,53 @@ def test_running_shows_epoch_eta_and_refreshes(state, refreshes):
     assert refreshes[-1] == 1.0
 
 
+def test_feature_phase_has_its_own_progress_and_eta(state):
+    """A fine-tuning job first extracts features (images), then trains (epochs): each phase shows its own count,
+    and the time left comes from the rate measured in that phase only, not from the job's whole run time."""
+    at = start()
+    at.button(key="t_train").click().run()
+    folder = state / "jobs" / url_job(at)
+    now = time.time()
+    common = dict(state="running", started=now - 100, run_started=now - 100, run_start_done=0)
+    alive = dict(host=socket.gethostname(), pid=os.getpid())
+    set_status(
+        folder, **common, **alive, phase="features", phase_started=now - 10, phase_start_done=0, done=100, total=300
+    )
+    (folder / "heartbeat").touch()
+    at.run()
+    assert "Extracting features: 100 of 300 images · about 20 s left for this step" in progress_text(at)
+    # After a slow first batch (32 images in 8 s), the rate since then (68 images in 2 s) makes the estimate.
+    set_status(
+        folder, **common, **alive, phase="features", phase_started=now - 10, phase_start_done=0, done=100,
+        total=300, rate_started=now - 2, rate_start_done=32,
+    )  # fmt: skip
+    at.run()
+    assert "about 6 s left for this step" in progress_text(at)
+    # Epoch 2 of 5 after 4 s of epochs (the features took 96 s): 2 s per epoch, 6 s left, not 150 s.
+    set_status(folder, **common, **alive, phase="epochs", phase_started=now - 4, phase_start_done=0, done=2, total=5)
+    at.run()
+    assert "Epoch 2 of 5 · about 6 s left" in progress_text(at)
+
+
+def test_job_context_starts_a_phase_when_it_changes(state):
+    owner = "phase-owner"
+    job_id = jobs.submit(KIND, {"steps": 3}, owner)
+    folder = state / "jobs" / job_id
+    ctx = jobs.JobContext(job_id, folder, jobs.get_settings(), {"state": "running", "run_started": 1.0})
+    ctx.progress(0, 400, phase="features")
+    first = json.loads((folder / "status.json").read_text())
+    ctx.progress(200, 400, phase="features")
+    middle = json.loads((folder / "status.json").read_text())
+    assert middle["phase_started"] == first["phase_started"] and middle["phase_start_done"] == 0
+    # The rate is measured from the first step on (it carries the warm-up), so the estimate skips it.
+    assert middle["rate_start_done"] == 200 and middle["rate_started"] >= first["phase_started"]
+    ctx.progress(0, 10, phase="epochs")
+    epochs = json.loads((folder / "status.json").read_text())
+    assert epochs["phase"] == "epochs" and epochs["phase_started"] >= middle["phase_started"]
+    assert (epochs["done"], epochs["total"], epochs["phase_start_done"]) == (0, 10, 0)
+    assert jobs.status(job_id, owner).phase == "epochs"
+
+
 def test_cancel_then_resume(state):
     at = start()
     at.button(key="t_train").click().run()

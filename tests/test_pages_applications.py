@@ -45,10 +45,10 @@ def test_detection_page_sliders_filter_and_iou():
     assert n_objects(at) == 3
     table = at.dataframe[0].value
     assert len(table) == 3
-    top_class = table["class"].iloc[0]
+    top_class = table["class"].iloc[0].removeprefix("UNTRAINED ")
     at.number_input(key="detection_max").set_value(100).run()
     at.multiselect(key="detection_classes").set_value([top_class]).run()
-    assert set(at.dataframe[0].value["class"]) == {top_class}
+    assert {c.removeprefix("UNTRAINED ") for c in at.dataframe[0].value["class"]} == {top_class}
     # Inside Faster R-CNN: the proposals slider sets how many boxes the second figure draws.
     at.slider(key="detection_topk").set_value(7).run()
     names = [t.get("name", "") for t in chart(at, "detection_props_fig")["data"]]
@@ -120,3 +120,66 @@ def test_localization_page_training(state_dir):
     assert_no_exception(at)
     assert "After epoch 1: mean **IoU" in texts(at)
     assert image_captions(at).count("IoU") == 8
+
+
+def _main_order(at) -> list:
+    """The page's elements in the order they are drawn (depth first)."""
+    out = []
+
+    def walk(node):
+        out.append(node)
+        children = getattr(node, "children", None)
+        for child in children.values() if isinstance(children, dict) else ():
+            walk(child)
+
+    walk(at.main)
+    return out[1:]
+
+
+@pytest.mark.parametrize(
+    ("page", "name_key", "file_key"),
+    [
+        ("pages/detection.py", "detection_model", "detection_png"),
+        ("pages/segmentation.py", "segmentation_model", "segmentation_mask_download"),
+    ],
+)
+def test_untrained_networks_warn_above_the_image_with_the_fetch_command(page, name_key, file_key):
+    from cnn_demo.ui.vision import detector_weights, segmenter_weights
+
+    at = app_test(page)
+    assert_no_exception(at)
+    name = at.selectbox(key=name_key).value
+    state = (detector_weights if "detection" in page else segmenter_weights)(name)
+    if state.pretrained:
+        pytest.skip("the pretrained weights are on this machine")
+    order = _main_order(at)
+    warning = next(i for i, n in enumerate(order) if n.type == "warning" and "Untrained network" in str(n.value))
+    image = next(i for i, n in enumerate(order) if n.type == "image")
+    assert warning < image  # read before the boxes or the mask
+    assert f"python -m cnn_demo weights fetch {name}" in [c.value for c in at.code]
+    assert "were trained on the 80 classes" not in texts(at)
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels and all("UNTRAINED" in label for label in labels), labels
+    if "detection" in page:
+        assert all(c.startswith("UNTRAINED ") for c in at.dataframe[0].value["class"])
+
+
+def test_unet_page_voc_objects_caption_and_colour_key(state_dir):
+    from tests.conftest import shared_path
+
+    shared_path("seg_sample", "voc_vainf")
+    at = app_test("pages/unet.py")
+    at.radio(key="unet_data").set_value("voc_sample").run()
+    assert "IoU of the object classes stays near 0" in " ".join(c.value for c in at.caption)
+    at.radio(key="unet_data").set_value("voc_objects").run()
+    assert "'object' class" in " ".join(c.value for c in at.caption)
+    at.select_slider(key="unet_size").set_value(32)
+    at.slider(key="unet_epochs").set_value(2)
+    at.slider(key="unet_train_depth").set_value(2)
+    at.button(key="unet_train").click().run()
+    assert jobs.run_job(at.session_state["unet_job"]) == "done"
+    at.run()
+    assert_no_exception(at)
+    assert "**Colour key** (the classes in these masks)" in texts(at)
+    swatches = next(i for i in at.get("image") if i.proto.imgs and i.proto.imgs[0].caption == "background")
+    assert [im.caption for im in swatches.proto.imgs][:2] == ["background", "object"]

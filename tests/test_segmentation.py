@@ -160,3 +160,13 @@ def test_extreme_strip_is_refused_before_the_network_runs():
     with pytest.raises(InputError, match="130,000 pixels long"):
         segment(Image.new("RGB", (2000, 8)), pretrained=False)
     assert time.perf_counter() - t0 < 30
+
+
+def test_mask_png_carries_the_untrained_note():
+    labels = np.zeros((8, 8), dtype=np.int64)
+    labels[2:5, 2:5] = 15
+    note = "UNTRAINED network (random weights): python -m cnn_demo weights fetch deeplabv3_mobilenet_v3_large"
+    with Image.open(io.BytesIO(S.mask_png(labels, note=note))) as im:
+        assert im.text["Comment"] == note and np.array_equal(np.asarray(im), labels)
+    with Image.open(io.BytesIO(S.mask_png(labels))) as im:
+        assert "Comment" not in im.text

@@ -163,3 +163,30 @@ def test_unet_job_on_an_uploaded_zip(tmp_path):
     assert len(result["classes"]) == 3  # class 0, 1 and 2 found in the masks
     previews = unet.load_previews(ctx.folder)
     assert previews["truth"].shape[1:] == (32, 32) and set(np.unique(previews["truth"])) <= {0, 1, 2}
+
+
+def test_unet_learns_objects_on_the_voc_sample(tmp_path):
+    """All 21 classes from 11 photos give IoU 0 (all background); object vs background is learnt visibly."""
+    shared_path("seg_sample", "voc_vainf")
+    torch.set_num_threads(1)
+    ctx = context(tmp_path)
+    params = {"data": "voc_objects", "size": 64, "epochs": 15, "base": 8, "depth": 3, "seed": 0}
+    result = unet.train_unet(params, ctx)
+    assert result["classes"] == ["background", "object"]
+    assert result["iou"] > 0.15, ctx.metrics()
+    previews = unet.load_previews(ctx.folder)
+    last = previews["pred"][15]
+    assert set(np.unique(last).tolist()) == {0, 1}  # it paints both classes, not one colour everywhere
+    truth = previews["truth"]
+    assert set(np.unique(truth).tolist()) <= {0, 1, 255}
+    key = unet.legend(previews["classes"], truth, last)
+    names = [name for name, _ in key]
+    assert names[:2] == ["background", "object"]
+    assert tuple(key[1][1][0, 0]) == tuple(int(v) for v in unet.legend(["b", "o"], np.ones((1, 1)))[0][1][0, 0])
+
+
+def test_legend_names_ignored_and_unknown_labels():
+    key = unet.legend(["background", "cat"], np.array([[0, 255]]), np.array([[1, 7]]))
+    assert [n for n, _ in key] == ["background", "cat", "class 7", "ignored"]
+    assert all(s.shape == (20, 20, 3) and s.dtype == np.uint8 for _, s in key)
+    assert len({tuple(s[0, 0]) for _, s in key}) == 4

@@ -8,7 +8,7 @@ when nothing blocks training. Datasets built or uploaded by a user live in that 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pandas as pd
 import streamlit as st
@@ -180,18 +180,7 @@ def show_dataset_report(dataset: D.Dataset, key: str, limits: D.DatasetLimits = 
     _sample_grid(dataset, key)
     if report.skipped:
         with st.expander(f"Skipped files ({len(report.skipped)})"):
-            st.dataframe(
-                pd.DataFrame(
-                    {
-                        "file": [s.path for s in report.skipped],
-                        "reason": [str(s.reason) for s in report.skipped],
-                        "details": [s.detail for s in report.skipped],
-                    }
-                ),
-                hide_index=True,
-                width="stretch",
-                key=f"{key}_skipped_table",
-            )
+            skipped_files(report.skipped, f"{key}_skipped_table")
     if report.duplicates:
         with st.expander(f"Duplicate files ({len(report.duplicates)} groups)"):
             st.dataframe(
@@ -206,6 +195,38 @@ def show_dataset_report(dataset: D.Dataset, key: str, limits: D.DatasetLimits = 
                 width="stretch",
                 key=f"{key}_duplicates_table",
             )
+
+
+#: Details longer than this are cut off in a table cell, so they are also listed in full below it.
+LONG_DETAIL = 60
+
+
+def skipped_files(skipped: Sequence[D.SkippedFile], key: str, limit: int = 50) -> None:
+    """The skipped files as a table (file, reason, details); details too long for a cell follow in full."""
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "file": [s.path for s in skipped],
+                "reason": [str(s.reason) for s in skipped],
+                "details": [s.detail for s in skipped],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+        key=key,
+        column_config={
+            "file": st.column_config.TextColumn("file", width="medium"),
+            "reason": st.column_config.TextColumn("reason", width="small"),
+            "details": st.column_config.TextColumn("details", width="large"),
+        },
+    )
+    long = [s for s in skipped if len(s.detail or "") > LONG_DETAIL]
+    if long:
+        st.markdown("**Full details**")
+        st.markdown(
+            "\n".join(f"- **{escape_markdown(s.path)}**: {escape_markdown(s.detail)}" for s in long[:limit])
+            + (f"\n- … and {len(long) - limit} more" if len(long) > limit else "")
+        )
 
 
 def _sample_grid(dataset: D.Dataset, key: str) -> None:
@@ -242,23 +263,58 @@ def dataset_input(key: str, *, limits: D.DatasetLimits = D.DEFAULT_LIMITS) -> D.
         dataset = _from_builtin(key)
     if dataset is None:
         return None
+    dataset = _offer_to_drop(dataset, key, limits)
     show_dataset_report(dataset, key, limits)
     return dataset if dataset.report.ok else None
 
 
-def split_input(key: str, dataset: D.Dataset) -> D.Split:
-    """Widgets for the train/validation split: the dataset's own split, or a stratified one with a seed."""
+def _offer_to_drop(dataset: D.Dataset, key: str, limits: D.DatasetLimits) -> D.Dataset:
+    """When empty or tiny classes block training, a checkbox to train on the other classes without them."""
+    small = D.too_small_classes(dataset, limits)
+    if not dataset.report.errors or not small or len(dataset.class_names) - len(small) < limits.min_classes:
+        return dataset
+    listed = ", ".join(f"{escape_markdown(c.name)} ({c.total} image(s))" for c in small)
+    if st.checkbox(
+        f"Drop {listed} and train on the other {len(dataset.class_names) - len(small)} classes",
+        key=f"{key}_drop_small",
+        help=f"Each class needs at least {limits.min_images_per_class} images (and some in train/ when the data "
+        "brings its own split). Dropped classes are left out of training and of the predictions.",
+    ):
+        return D.drop_classes(dataset, [c.name for c in small], limits)
+    return dataset
+
+
+def split_input(key: str, dataset: D.Dataset, *, test: bool = False) -> D.Split:
+    """Widgets for the train/validation split: the dataset's own split, or a stratified one with a seed.
+
+    ``test``: also offer a held-out test share (taken from the training images), which no model selection sees.
+    """
     use_given = False
     if dataset.given_split is not None:
         use_given = st.toggle("Use the train/ and val/ folders as given", value=True, key=f"{key}_use_given")
-    if use_given:
-        split = D.split_dataset(dataset, use_given=True)
-    else:
+    fraction, seed = 0.2, 0
+    if not use_given:
         c1, c2 = st.columns(2)
         fraction = c1.slider("Validation share", 0.1, 0.5, 0.2, 0.05, key=f"{key}_val_fraction")
         seed = int(c2.number_input("Seed", 0, 2**31 - 1, 0, key=f"{key}_seed"))
-        split = D.split_dataset(dataset, fraction, seed, use_given=False)
-    st.caption(f"{len(split.train)} training and {len(split.val)} validation images")
+    test_fraction = 0.0
+    if test:
+        test_fraction = st.slider(
+            "Held-out test share (0 = none)",
+            0.0,
+            0.3,
+            0.15,
+            0.05,
+            key=f"{key}_test_fraction",
+            help="Taken from the training images of each class and only looked at once training has ended. The "
+            "best epoch is chosen on the validation images, so their accuracy flatters the model; the test "
+            "accuracy does not.",
+        )
+    split = D.split_dataset(dataset, fraction, seed, use_given=use_given, test_fraction=test_fraction)
+    text = f"{len(split.train)} training and {len(split.val)} validation images"
+    if len(split.test):
+        text += f", {len(split.test)} held out for the test"
+    st.caption(text)
     return split
 
 
@@ -300,18 +356,7 @@ def show_segmentation_report(dataset: D.SegmentationDataset, key: str, samples: 
                 st.caption(escape_markdown(dataset.stems[i]))
     if report.skipped:
         with st.expander(f"Skipped files ({len(report.skipped)})"):
-            st.dataframe(
-                pd.DataFrame(
-                    {
-                        "file": [s.path for s in report.skipped],
-                        "reason": [str(s.reason) for s in report.skipped],
-                        "details": [s.detail for s in report.skipped],
-                    }
-                ),
-                hide_index=True,
-                width="stretch",
-                key=f"{key}_seg_skipped_table",
-            )
+            skipped_files(report.skipped, f"{key}_seg_skipped_table")
 
 
 def segmentation_input(key: str, *, limits: D.DatasetLimits = D.DEFAULT_LIMITS) -> D.SegmentationDataset | None:

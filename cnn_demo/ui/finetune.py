@@ -12,6 +12,7 @@ import streamlit as st
 
 from cnn_demo import finetune, jobs
 from cnn_demo.errors import InputError
+from cnn_demo.ui.common import escape_markdown
 from cnn_demo.viz_finetune import confusion_cell, confusion_figure
 
 
@@ -64,6 +65,74 @@ def uploaded_model(data: bytes) -> finetune.FineTuned:
 def onnx_zip(job_id: str, mtime: float, _model: finetune.FineTuned, val_accuracy: float) -> bytes:
     """The export zip with ``model.onnx`` added (built on demand: ONNX export takes a few seconds)."""
     return finetune.export_zip(_model, {"val_accuracy": val_accuracy}, onnx=True)
+
+
+def _vs(acc: float | None, baseline: float | None) -> str | None:
+    return None if acc is None or baseline is None else f"{acc - baseline:+.1%} vs. baseline"
+
+
+def _tone(acc: float | None, baseline: float | None) -> str:
+    """Green or red only when the accuracy really differs from the baseline (no green arrow for +0.0 %)."""
+    return "off" if acc is None or baseline is None or abs(acc - baseline) < 0.0005 else "normal"
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+def accuracy_metrics(res: dict) -> None:
+    """The accuracies of a finished fine-tuning job told apart: final and best epoch on the validation images,
+    the held-out test images, each with the majority-class baseline beside it."""
+    final_epoch = res.get("final_epoch", res["epochs"])
+    best_epoch = res.get("best_epoch", final_epoch)
+    final = res.get("final_val_accuracy", res["history"][-1]["val_accuracy"] if res.get("history") else None)
+    best = res.get("best_val_accuracy", res["val_accuracy"])
+    base = res.get("baseline_val_accuracy")
+    majority = res.get("majority_class", "")
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric(
+        f"Validation, final epoch ({final_epoch})",
+        _pct(final),
+        delta=_vs(final, base),
+        delta_color=_tone(final, base),
+        help="Accuracy on the validation images after the last epoch trained.",
+    )
+    m2.metric(
+        f"Validation, best epoch ({best_epoch}), kept",
+        _pct(best),
+        delta=_vs(best, base),
+        delta_color=_tone(best, base),
+        help="The epoch with the lowest validation loss: the model exported and used below. It was chosen by "
+        "looking at the validation images, so this figure flatters it.",
+    )
+    m3.metric(
+        "Majority-class baseline",
+        _pct(base),
+        help=f"Always answering the most common class of the validation images ({majority}).",
+    )
+    if "test_accuracy" in res:
+        m4.metric(
+            f"Test, held out ({res.get('n_test', 0)} images)",
+            _pct(res["test_accuracy"]),
+            delta=_vs(res["test_accuracy"], res.get("baseline_test_accuracy")),
+            delta_color=_tone(res["test_accuracy"], res.get("baseline_test_accuracy")),
+            help="Images no epoch choice ever looked at: the honest estimate. Always answering "
+            f"{res.get('test_majority_class', majority)} would score {_pct(res.get('baseline_test_accuracy'))}.",
+        )
+    else:
+        m4.metric("Test, held out", "none", help="Set a held-out test share under 1. Data to get an honest figure.")
+    text = (
+        f"The model kept is the **best epoch ({best_epoch} of {final_epoch})**, chosen on the validation images. "
+        f"Always answering *{escape_markdown(str(majority))}* scores **{_pct(base)}** on them: an accuracy near "
+        "that means the model learnt little."
+    )
+    if "test_accuracy" in res:
+        text += (
+            f" On the **{res.get('n_test', 0)} held-out test images** it scores **{_pct(res['test_accuracy'])}** "
+            f"(the final epoch {_pct(res.get('final_test_accuracy'))}; the baseline "
+            f"{_pct(res.get('baseline_test_accuracy'))})."
+        )
+    st.markdown(text)
 
 
 def _select_cell(chart_key: str, true_key: str, pred_key: str, classes: list[str]) -> None:

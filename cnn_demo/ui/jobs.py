@@ -116,8 +116,8 @@ def _eta(seconds: float | None) -> str:
     if seconds is None:
         return "estimating time left…"
     if seconds < 60:
-        return f"about {seconds:.0f} s left"
-    return f"about {seconds / 60:.0f} min left"
+        return f"about {max(1, round(seconds))} s left"
+    return f"about {round(seconds / 60)} min left"
 
 
 def progress_text(status: jobs.JobStatus) -> str:
@@ -126,6 +126,11 @@ def progress_text(status: jobs.JobStatus) -> str:
         return f"Waiting in the queue: position {status.queue_position or 1}"
     if not status.total:
         return "Starting…" if status.state == "running" else ""
+    if status.phase == "features":
+        text = f"Extracting features: {status.done:,} of {status.total:,} images"
+        if status.state == "running":
+            text += f" · {_eta(status.eta_s)} for this step, then the epochs"
+        return text
     text = f"Epoch {status.done} of {status.total}"
     if status.state == "running":
         text += f" · {_eta(status.eta_s)}"

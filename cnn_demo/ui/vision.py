@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from cnn_demo import detection, segmentation
+from cnn_demo import detection, segmentation, weights
 from cnn_demo.tv_weights import WeightsMissing, find_weights_file
 from cnn_demo.ui.models import shared_copy
 
@@ -22,24 +22,25 @@ class WeightsState:
 
     pretrained: bool
     note: str = ""
+    command: str = ""
 
 
-def _state(entry) -> WeightsState:
+def _state(entry, name: str) -> WeightsState:
     try:
         find_weights_file(entry)
     except WeightsMissing as exc:
-        return WeightsState(False, str(exc))
+        return WeightsState(False, str(exc), weights.fetch_command(name))
     return WeightsState(True)
 
 
 def detector_weights(name: str) -> WeightsState:
     """Whether the COCO weights of detector ``name`` are on this machine."""
-    return _state(detection.detector_info(name).weights_entry)
+    return _state(detection.detector_info(name).weights_entry, name)
 
 
 def segmenter_weights(name: str) -> WeightsState:
     """Whether the weights of segmentation network ``name`` are on this machine."""
-    return _state(segmentation.segmenter_info(name).weights_entry)
+    return _state(segmentation.segmenter_info(name).weights_entry, name)
 
 
 @st.cache_resource(max_entries=3, show_spinner="Loading the detector…")
@@ -98,3 +99,6 @@ def weights_badge(title: str, state: WeightsState) -> None:
             f"nothing yet: they only show how the pipeline works. {state.note}",
             icon=":material/warning:",
         )
+        if state.command:
+            st.caption("To get the weights, run this on a machine that is online, then copy the file over:")
+            st.code(state.command, language="bash")
