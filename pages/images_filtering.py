@@ -1,11 +1,14 @@
 """2-D filtering: convolve a photo with Gaussian, gradient, Sobel, preset or typed kernels, and see why it works."""
 
+import functools
+
 import numpy as np
 import streamlit as st
 
 from cnn_demo import filters
 from cnn_demo.images import to_array
 from cnn_demo.ui.common import user_errors
+from cnn_demo.ui.linked import kernel_grid, linked_chart
 from cnn_demo.ui.picker import image_picker
 from cnn_demo.viz import image_figure
 from cnn_demo.viz_filters import (
@@ -18,6 +21,7 @@ from cnn_demo.viz_filters import (
 
 PREVIEW_SIDE = 512
 INSPECTOR_MAX = 17
+LINKED_SIDE = 7  # output cells a side in the linked view
 KERNEL_PLOT_MAX = 41
 CROP = 48
 TOP = 400  # height of the input and result images
@@ -76,6 +80,8 @@ with left:
             height=140,
         )
         st.caption(f"Any size up to {filters.MAX_KERNEL_SIDE}×{filters.MAX_KERNEL_SIDE}; rows need equal lengths.")
+        st.caption("Or edit the kernel in place, cell by cell (type the size in the box above):")
+        kernel_grid("images_filtering_kernel")
     elif kind in preset_table:
         st.caption(preset_table[kind].description)
     elif kind == filters.GRADIENT_MAGNITUDE:
@@ -182,6 +188,14 @@ st.markdown(
 if not spec.uses_kernel and kind != filters.GAUSSIAN:
     st.caption("This filter combines two convolutions; the inspector shows the first one, edge_h with k_h.")
 h, w = image.shape[:2]
+
+
+def _go_to(cw, i: int, j: int) -> None:
+    """A click on output cell (i, j) of the linked view moves the inspector's sliders to that pixel."""
+    st.session_state["images_filtering_row"] = int(cw.out_rows[i])
+    st.session_state["images_filtering_col"] = int(cw.out_cols[j])
+
+
 i1, i2, i3 = st.columns(3)
 row = i1.slider("Row", 0, h - 1, h // 2, key="images_filtering_row")
 col_ = i2.slider("Column", 0, w - 1, w // 2, key="images_filtering_col")
@@ -193,6 +207,13 @@ if max(kernel_now.shape) > INSPECTOR_MAX:
     st.info(f"The inspector shows kernels up to {INSPECTOR_MAX}×{INSPECTOR_MAX}: pick σ ≤ 2 to inspect a Gaussian.")
 else:
     with user_errors():
+        cw = filters.conv_windows(plane, kernel_now, row, col_, spec.mode, spec.cval, side=LINKED_SIDE)
+        linked_chart(cw, cw.cell_of(row, col_), key="images_filtering_linked", on_cell=functools.partial(_go_to, cw))
+        st.caption(
+            "Hover an output cell (right) to read its window × kernel products and their sum; click it to "
+            "outline its input window (orange) and inspect it below. Input values with * come from the border "
+            "mode."
+        )
         b = filters.inspect_pixel(plane, kernel_now, row, col_, spec.mode, spec.cval)
         st.plotly_chart(breakdown_figure(b), width="stretch", key="images_filtering_inspector")
         if spec.uses_kernel or kind == filters.GAUSSIAN:
