@@ -99,3 +99,48 @@ def test_editing_a_kernel_in_its_grid_keeps_the_typed_entries():
         filters.edit_kernel_text("1 2", {0: {"5": 1}})
     with pytest.raises(InputError):
         filters.edit_kernel_text("1 a", {0: {"0": 1}})
+
+
+@pytest.mark.parametrize(
+    ("args", "shape"),
+    [
+        ((3, 3, 1, 1, 1, 1, True, (32, 32)), (7, 7)),
+        ((5, 3, 2, 0, 2, 1, False, (32, 32)), (2, 2)),
+        ((4, 2, 1, 0, 1, 2, True, (5, 9)), (4, 6)),
+        ((1, 5, 3, 2, 1, 1, True, (32, 32)), (3, 3)),
+        ((8, 5, 1, 0, 3, 1, True, (64, 64)), (1, 1)),  # dilated: the example grows to fit the kernel (13 cells)
+    ],
+)
+def test_conv_example_is_filter_zero_of_the_layer_in_torch(args, shape):
+    import torch
+    import torch.nn.functional as F
+
+    from cnn_demo.layers import conv_example
+
+    in_ch, k, s, p, d, groups, bias, hw = args
+    ex = conv_example(in_ch, k, s, p, d, groups, bias, hw)
+    cw = ex.windows
+    assert cw.output_shape == shape
+    assert cw.inputs.shape[0] == min(in_ch // groups, 3)
+    x = torch.from_numpy(cw.inputs[:, p : cw.inputs.shape[1] - p, p : cw.inputs.shape[2] - p])[None]
+    layer = torch.nn.Conv2d(cw.inputs.shape[0], 1, k, s, p, d, bias=bias).double()
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(cw.weights)[None])
+        if bias:
+            layer.bias.fill_(cw.bias)
+        want = layer(x)[0, 0].numpy()
+    np.testing.assert_array_equal(cw.output, want)
+    np.testing.assert_array_equal(ex.torch_output, want)
+    i, j = shape[0] - 1, shape[1] - 1  # the last cell reads the window s·i + d·(0..k-1) of the padded input
+    rows, cols = cw.window(i, j)
+    assert rows.tolist() == [s * i + d * t for t in range(k)] and cols.tolist() == [s * j + d * t for t in range(k)]
+    ns = {"torch": torch, "F": F}
+    exec(ex.code, ns)  # the code shown on the page builds the same numbers
+    np.testing.assert_array_equal(ns["y"][0, 0].numpy(), want)
+
+
+def test_conv_example_gives_up_on_kernels_too_wide_to_draw():
+    from cnn_demo.layers import conv_example
+
+    assert conv_example(3, 15, dilation=6, input_hw=(128, 128)) is None
+    assert conv_example(3, 3, padding=10) is None
