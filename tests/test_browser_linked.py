@@ -107,3 +107,87 @@ def test_filtering_linked_view_hover_click_and_kernel_grid(app_server, browser):
         assert not errors, errors
     finally:
         ctx.close()
+
+
+def test_conv_layer_hover_and_click_trace_an_output(app_server, browser):
+    from cnn_demo.layers import conv_example
+
+    cw = conv_example(3, 3, 1, 1, 1, 1, True, (32, 32)).windows
+    ctx, page, errors = _new_page(browser)
+    try:
+        page.goto(f"{app_server}/conv_layer")
+        wait_idle(page)
+        chart = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="Output: hover or click a cell")
+        x, y = _output_cell(chart, 2, 3, 7)
+        page.mouse.move(x, y)
+        tip = _hover_text(page)
+        assert tip.startswith("output row 2, col 3 = Σ window × kernel"), tip
+        assert f"+ bias {cw.bias:.4g}" in tip and tip.endswith(f"= {cw.value(2, 3):.6g}"), tip
+        page.mouse.click(x, y)
+        wait_idle(page)
+        chart = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="Output: hover or click a cell")
+        want = f"{cw.value(2, 3):.6g}"
+        assert chart.locator(".gtitle").text_content() == f"Output row 2, col 3 = Σ window × kernel + bias = {want}"
+        assert chart.locator(".shapelayer path").count() >= 7  # a window and a kernel per channel, the output cell
+        products = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="Σ products")
+        assert products.locator(".gtitle").text_content() == f"Σ products + bias {cw.bias:.4g} = {want}"
+        page.get_by_text("F.conv2d on the same numbers gives exactly this output.").wait_for()
+        assert not exception_texts(page)
+        chart.screenshot(path="test-artifacts/conv-layer-linked-click-chart.png")
+        screenshot(page, "conv-layer-linked-click")
+        assert not errors, errors
+    finally:
+        ctx.close()
+
+
+def test_correlation_step_through_plays_every_lag(app_server, browser):
+    ctx, page, errors = _new_page(browser)
+    try:
+        page.goto(f"{app_server}/signals_correlation")
+        wait_idle(page)
+        page.get_by_text(
+            "(f⋆g)(0) = f(0)g(0) + f(1)g(1) + f(2)g(2) + f(3)g(3) = 1×0 + 2×1 + 3×0.5 + 4×0 = 3.5"
+        ).wait_for()
+        chart = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="g(t + τ)")
+        chart.scroll_into_view_if_needed()
+        title = chart.locator(".gtitle")
+        assert title.text_content().startswith("t = 0: (f ⋆ g)(0) = Σ f(τ)·g(0 + τ) = 3.5")
+        chart.locator(".updatemenu-button").first.click()  # ▶ Play: lags 1 and 2 follow
+        page.wait_for_function("el => /^t = 2:/.test(el.textContent)", arg=title.element_handle(), timeout=15_000)
+        assert title.text_content().startswith("t = 2: (f ⋆ g)(2) = Σ f(τ)·g(2 + τ) = 0.5")
+        chart.screenshot(path="test-artifacts/correlation-step-through-chart.png")
+        screenshot(page, "correlation-step-through")
+        assert not exception_texts(page)
+        assert not errors, errors
+    finally:
+        ctx.close()
+
+
+def test_transposed_convolution_animation_plays_to_the_last_input_cell(app_server, browser):
+    from cnn_demo import arithmetic as ar
+
+    ts = ar.transposed_steps(5, 3, 2, 1, 1, 1)
+    ctx, page, errors = _new_page(browser)
+    try:
+        page.goto(f"{app_server}/images_arithmetic")
+        wait_idle(page)
+        chart = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="Canvas: output")
+        chart.scroll_into_view_if_needed()
+        title = chart.locator(".gtitle")
+        assert (
+            title.text_content()
+            == f"Input (0, 0) = {ts.x[0, 0]:.3g} adds {ts.x[0, 0]:.3g} × kernel to canvas rows 0–2, cols 0–2"
+        )
+        chart.screenshot(path="test-artifacts/transposed-first-chart.png")
+        chart.locator(".updatemenu-button").first.click()  # ▶ Play through the 25 input cells
+        page.wait_for_function(
+            "el => el.textContent.startsWith('Input (4, 4)')", arg=title.element_handle(), timeout=45_000
+        )
+        assert title.text_content().endswith("to canvas rows 8–10, cols 8–10")
+        page.get_by_text("with this kernel gives exactly this 10×10 output.").wait_for()
+        chart.screenshot(path="test-artifacts/transposed-last-chart.png")
+        screenshot(page, "transposed-animation")
+        assert not exception_texts(page)
+        assert not errors, errors
+    finally:
+        ctx.close()

@@ -187,3 +187,22 @@ def test_filtering_linked_view_follows_the_inspector_and_the_kernel_grid_shows_t
     at.text_area(key="images_filtering_kernel").set_value("1 2\n3").run()
     assert not at.dataframe  # no grid for a kernel that does not parse; the page shows the error
     assert any("same number of entries" in e for e in shown_errors(at))
+
+
+def test_arithmetic_transposed_convolution_step_by_step():
+    at = app_test(ARITHMETIC)
+    assert_no_exception(at)
+    assert "Transposed convolution, step by step" in [s.value for s in at.subheader]
+    ok = [s.value for s in at.success if "nn.ConvTranspose2d" in s.value]
+    assert ok == [
+        "`nn.ConvTranspose2d(1, 1, 3, stride=2, padding=1, output_padding=1, dilation=1, bias=False)` with this "
+        "kernel gives exactly this 10×10 output."
+    ]
+    at.number_input(key="images_arithmetic_t_size").set_value(7).run()
+    assert_no_exception(at)
+    assert any("inputs up to 6×6" in i.value for i in at.info)
+    at.number_input(key="images_arithmetic_t_size").set_value(3).run()
+    at.number_input(key="images_arithmetic_t_outpad").set_value(3).run()  # ≥ stride: PyTorch refuses
+    assert_no_exception(at)
+    assert any("output_padding (3) must be smaller" in e for e in shown_errors(at))
+    assert "Transposed convolution, step by step" not in [s.value for s in at.subheader]
