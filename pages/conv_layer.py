@@ -4,8 +4,8 @@ import streamlit as st
 
 from cnn_demo.layers import EXAMPLE_MAX_PADDED, conv2d_report, conv_example, conv_motivation
 from cnn_demo.ui.common import user_errors
+from cnn_demo.ui.figcache import cached_figure
 from cnn_demo.ui.linked import linked_chart
-from cnn_demo.viz_filters import products_figure
 
 st.title("Convolution layer")
 st.markdown(
@@ -110,7 +110,7 @@ with user_errors():
             kernel_title="Filter 0",
         )
         st.plotly_chart(
-            products_figure(cw, ci, cj, in_range=(0.0, 9.0), in_scale="Blues"),
+            cached_figure("products", cw, ci, cj, in_range=(0.0, 9.0), in_scale="Blues"),
             width="stretch",
             key="conv_layer_products",
         )

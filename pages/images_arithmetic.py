@@ -5,7 +5,8 @@ import streamlit as st
 
 from cnn_demo import arithmetic as ar
 from cnn_demo.ui.common import user_errors
-from cnn_demo.viz_filters import conv_grid_figure, receptive_field_figure, transposed_grid_figure
+from cnn_demo.ui.figcache import cached_figure
+from cnn_demo.viz_filters import conv_grid_figure, receptive_field_figure
 
 GRID_MAX = 24
 
@@ -147,7 +148,7 @@ if t_ok:
             f"{t_op} row(s) and column(s) at the bottom and right: the output is the {ts.output_side}×"
             f"{ts.output_side} inside the green outline. Press ▶ or drag the slider."
         )
-        st.plotly_chart(transposed_grid_figure(ts), width="stretch", key="images_arithmetic_t_grid")
+        st.plotly_chart(cached_figure("transposed_grid", ts), width="stretch", key="images_arithmetic_t_grid")
         if ts.torch_max_error == 0:
             st.success(
                 f"`nn.ConvTranspose2d(1, 1, {t_k}, stride={t_s}, padding={t_p}, output_padding={t_op}, "

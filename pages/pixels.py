@@ -76,8 +76,12 @@ c_in, h_in, w_in = t.chw_shape
 _, c_m, h_m, w_m = t.batch_shape
 st.code(
     f"np.asarray(img).shape                       # {t.image_shape}: (H, W{', C' if arr.ndim == 3 else ''}), 0..255\n"
-    f"torch.from_numpy(...).permute(2, 0, 1)      # ({c_in}, {h_in}, {w_in}): (C, H, W)\n"
-    f'cfg = models.data_config("{model}")\n'
+    + (
+        f"torch.from_numpy(...).permute(2, 0, 1)      # ({c_in}, {h_in}, {w_in}): (C, H, W)\n"
+        if arr.ndim == 3
+        else f"torch.from_numpy(...)[None]                # ({c_in}, {h_in}, {w_in}): (C, H, W)\n"
+    )
+    + f'cfg = models.data_config("{model}")\n'
     f"x = models.transform(cfg)(img).unsqueeze(0)  # torch.Size([1, {c_m}, {h_m}, {w_m}])",
     language="python",
 )

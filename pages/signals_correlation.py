@@ -5,11 +5,12 @@ import streamlit as st
 
 from cnn_demo import signals as sg
 from cnn_demo.ui.common import user_errors
-from cnn_demo.viz_signals import correlation_figure, correlation_walkthrough_figure, two_signals_figure
+from cnn_demo.ui.figcache import cached_figure
+from cnn_demo.viz_signals import correlation_figure, two_signals_figure
 
 KEY = "signals_correlation"
 LENGTH = 200
-MAX_WALK = 200  # lags the animated step-through draws
+MAX_WALK = 30  # lags the animated step-through draws (each is a frame plotly builds and validates)
 LONG = 12  # above this many f values, the written sum keeps only the overlapping terms
 
 st.title("Cross-correlation and autocorrelation")
@@ -112,7 +113,7 @@ with user_errors():
     cstep = sg.correlation_step(fo, go_, lag)
     st.code(sg.written_correlation(cstep, overlap_only=fo.size > LONG), language=None, wrap_lines=True)
     if olags.size <= MAX_WALK:
-        st.plotly_chart(correlation_walkthrough_figure(fo, go_, lag), width="stretch", key=f"{KEY}_walk")
+        st.plotly_chart(cached_figure("correlation_walkthrough", fo, go_, lag), width="stretch", key=f"{KEY}_walk")
         st.caption(
             "Top: f (blue) and g shifted by the lag (orange diamonds, in g's own order). Middle: the products. "
             "Bottom: the cross-correlation so far. The figure's own slider and Play button animate every lag; the "

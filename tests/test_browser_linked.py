@@ -191,3 +191,29 @@ def test_transposed_convolution_animation_plays_to_the_last_input_cell(app_serve
         assert not errors, errors
     finally:
         ctx.close()
+
+
+def test_pixels_page_shows_the_models_tensor_and_ranges(app_server, browser):
+    from cnn_demo import models
+
+    ctx, page, errors = _new_page(browser)
+    try:
+        page.goto(f"{app_server}/pixels")
+        wait_idle(page)
+        page.get_by_text("The tensor a CNN receives").scroll_into_view_if_needed()
+        page.get_by_text("torch.Size([1, 3, 224, 224])").wait_for()
+        table = page.locator('[data-testid="stTable"]').first
+        for name in ("resnet18", "timm/efficientnet_b0.ra_in1k"):
+            if name != "resnet18":
+                _choose(page, "Model", name)
+            cfg = models.data_config(name)
+            text = table.inner_text()
+            for k in range(3):
+                lo, hi = -cfg.mean[k] / cfg.std[k], (1 - cfg.mean[k]) / cfg.std[k]
+                assert f"{lo:.3f} … {hi:.3f}" in text, (name, text)
+                assert f"{cfg.std[k]:.4g}" in text
+        screenshot(page, "pixels-tensor")
+        assert not exception_texts(page)
+        assert not errors, errors
+    finally:
+        ctx.close()

@@ -144,3 +144,19 @@ def test_conv_example_gives_up_on_kernels_too_wide_to_draw():
 
     assert conv_example(3, 15, dilation=6, input_hw=(128, 128)) is None
     assert conv_example(3, 3, padding=10) is None
+
+
+def test_cached_figure_builds_once_and_equals_the_builder(monkeypatch):
+    from cnn_demo.ui import figcache
+
+    figcache._figure_dict.clear()
+    calls = []
+    real = figcache._BUILDERS["products"]
+    monkeypatch.setitem(figcache._BUILDERS, "products", lambda *a, **k: calls.append(a) or real(*a, **k))
+    cw = filters.conv_windows(IMAGE, np.ones((3, 3)), 5, 5)
+    first = figcache.cached_figure("products", cw, 1, 2, in_scale="gray")
+    again = figcache.cached_figure("products", cw, 1, 2, in_scale="gray")
+    assert len(calls) == 1
+    assert first.to_dict() == again.to_dict() == real(cw, 1, 2, in_scale="gray").to_dict()
+    figcache.cached_figure("products", cw, 2, 2, in_scale="gray")  # another cell: built anew
+    assert len(calls) == 2

@@ -10,7 +10,7 @@ import streamlit as st
 
 from cnn_demo import filters
 from cnn_demo.errors import InputError
-from cnn_demo.viz_filters import linked_conv_figure
+from cnn_demo.ui.figcache import cached_figure
 from cnn_demo.windows import ConvWindows, linked_cell
 
 
@@ -30,7 +30,7 @@ def linked_chart(
     """Draw :func:`linked_conv_figure`; hovering a cell shows its products in the browser, clicking one calls
     ``on_cell(i, j)`` and reruns with it selected."""
     st.plotly_chart(
-        linked_conv_figure(cw, selected, **kwargs),
+        cached_figure("linked_conv", cw, selected, **kwargs),
         width="stretch",
         key=key,
         on_select=functools.partial(_picked, key, cw.output_shape, on_cell),
