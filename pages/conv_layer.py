@@ -86,6 +86,43 @@ def _pick_cell(i: int, j: int) -> None:
     st.session_state["conv_layer_cell"] = (i, j)
 
 
+@st.fragment
+def _traced(ex, in_ch: int, groups: int, padding: int, stride: int, dilation: int) -> None:
+    """The linked view and its products; a click on a cell reruns only this fragment, not the whole page."""
+    cw = ex.windows
+    ho, wo = cw.output_shape
+    ci, cj = st.session_state.get("conv_layer_cell", (0, 0))
+    ci, cj = min(ci, ho - 1), min(cj, wo - 1)
+    linked_chart(
+        cw,
+        (ci, cj),
+        key="conv_layer_linked",
+        on_cell=_pick_cell,
+        in_range=(0.0, 9.0),
+        in_scale="Blues",
+        kernel_title="Filter 0",
+    )
+    st.plotly_chart(
+        cached_figure("products", cw, ci, cj, in_range=(0.0, 9.0), in_scale="Blues"),
+        width="stretch",
+        key="conv_layer_products",
+    )
+    n_in = cw.inputs.shape[0]
+    grey = " Zeros marked * are the padding." if padding else ""
+    st.caption(
+        f"{n_in} input channel(s) of {cw.image_shape[0]}×{cw.image_shape[1]}"
+        + (f" (filter 0 reads {in_ch // groups}; the first {n_in} are drawn)" if n_in < in_ch // groups else "")
+        + f", stride {stride}, dilation {dilation}.{grey}"
+    )
+    gap = float(abs(cw.output - ex.torch_output).max())
+    if gap == 0:
+        st.success("`F.conv2d` on the same numbers gives exactly this output.", icon=":material/check:")
+    else:
+        st.error(f"`F.conv2d` differs by {gap:.3g} on these numbers: please report it.")
+    with st.expander("The same numbers in PyTorch"):
+        st.code(ex.code, language="python", wrap_lines=True)
+
+
 with user_errors():
     ex = conv_example(
         int(in_ch), int(kernel), int(stride), int(padding), int(dilation), int(groups), bool(bias), (int(h), int(w))
@@ -96,42 +133,7 @@ with user_errors():
             "lower the kernel size, dilation or padding to see it."
         )
     else:
-        cw = ex.windows
-        ho, wo = cw.output_shape
-        ci, cj = st.session_state.get("conv_layer_cell", (0, 0))
-        ci, cj = min(ci, ho - 1), min(cj, wo - 1)
-        linked_chart(
-            cw,
-            (ci, cj),
-            key="conv_layer_linked",
-            on_cell=_pick_cell,
-            in_range=(0.0, 9.0),
-            in_scale="Blues",
-            kernel_title="Filter 0",
-        )
-        st.plotly_chart(
-            cached_figure("products", cw, ci, cj, in_range=(0.0, 9.0), in_scale="Blues"),
-            width="stretch",
-            key="conv_layer_products",
-        )
-        n_in = cw.inputs.shape[0]
-        grey = " Zeros marked * are the padding." if int(padding) else ""
-        st.caption(
-            f"{n_in} input channel(s) of {cw.image_shape[0]}×{cw.image_shape[1]}"
-            + (
-                f" (filter 0 reads {int(in_ch) // int(groups)}; the first {n_in} are drawn)"
-                if n_in < int(in_ch) // int(groups)
-                else ""
-            )
-            + f", stride {int(stride)}, dilation {int(dilation)}.{grey}"
-        )
-        gap = float(abs(cw.output - ex.torch_output).max())
-        if gap == 0:
-            st.success("`F.conv2d` on the same numbers gives exactly this output.", icon=":material/check:")
-        else:
-            st.error(f"`F.conv2d` differs by {gap:.3g} on these numbers: please report it.")
-        with st.expander("The same numbers in PyTorch"):
-            st.code(ex.code, language="python", wrap_lines=True)
+        _traced(ex, int(in_ch), int(groups), int(padding), int(stride), int(dilation))
 
 st.subheader("Why convolution?")
 st.markdown(

@@ -188,6 +188,7 @@ st.markdown(
 if not spec.uses_kernel and kind != filters.GAUSSIAN:
     st.caption("This filter combines two convolutions; the inspector shows the first one, edge_h with k_h.")
 h, w = image.shape[:2]
+kernel_now = filters.spec_kernel(spec)
 
 
 def _go_to(cw, i: int, j: int) -> None:
@@ -196,33 +197,40 @@ def _go_to(cw, i: int, j: int) -> None:
     st.session_state["images_filtering_col"] = int(cw.out_cols[j])
 
 
-i1, i2, i3 = st.columns(3)
-row = i1.slider("Row", 0, h - 1, h // 2, key="images_filtering_row")
-col_ = i2.slider("Column", 0, w - 1, w // 2, key="images_filtering_col")
-channel_names = ["Gray"] if image.ndim == 2 else ["Red", "Green", "Blue"]
-channel = i3.selectbox("Channel", channel_names, key="images_filtering_channel")
-plane = image if image.ndim == 2 else image[..., channel_names.index(channel)]
-kernel_now = filters.spec_kernel(spec)
-if max(kernel_now.shape) > INSPECTOR_MAX:
-    st.info(f"The inspector shows kernels up to {INSPECTOR_MAX}×{INSPECTOR_MAX}: pick σ ≤ 2 to inspect a Gaussian.")
-else:
-    with user_errors():
-        cw = filters.conv_windows(plane, kernel_now, row, col_, spec.mode, spec.cval, side=LINKED_SIDE)
-        linked_chart(cw, cw.cell_of(row, col_), key="images_filtering_linked", on_cell=functools.partial(_go_to, cw))
-        st.caption(
-            "Hover an output cell (right) to read its window × kernel products and their sum; click it to "
-            "outline its input window (orange) and inspect it below. Input values with * come from the border "
-            "mode."
-        )
-        b = filters.inspect_pixel(plane, kernel_now, row, col_, spec.mode, spec.cval)
-        st.plotly_chart(breakdown_figure(b), width="stretch", key="images_filtering_inspector")
-        if spec.uses_kernel or kind == filters.GAUSSIAN:
-            plane_out = result if result.ndim == 2 else result[..., channel_names.index(channel)]
-            where = f"the filtered {channel.lower()} channel above holds {plane_out[row, col_]:.6g} there"
-        else:
-            edge_h = filters.convolve2d(plane, kernel_now, spec.mode, spec.cval)[row, col_]
-            where = f"edge_h holds {edge_h:.6g} there; the magnitude shown above combines it with edge_v"
-        st.markdown(f"Output at row {row}, column {col_}: Σ products = **{b.total:.6g}** ({where}).")
+@st.fragment
+def _inspector() -> None:
+    """Sliders, linked view and breakdown: moving a slider or clicking a cell reruns only this part of the page."""
+    i1, i2, i3 = st.columns(3)
+    row = i1.slider("Row", 0, h - 1, h // 2, key="images_filtering_row")
+    col_ = i2.slider("Column", 0, w - 1, w // 2, key="images_filtering_col")
+    channel_names = ["Gray"] if image.ndim == 2 else ["Red", "Green", "Blue"]
+    channel = i3.selectbox("Channel", channel_names, key="images_filtering_channel")
+    plane = image if image.ndim == 2 else image[..., channel_names.index(channel)]
+    if max(kernel_now.shape) > INSPECTOR_MAX:
+        st.info(f"The inspector shows kernels up to {INSPECTOR_MAX}×{INSPECTOR_MAX}: pick σ ≤ 2 to inspect a Gaussian.")
+    else:
+        with user_errors():
+            cw = filters.conv_windows(plane, kernel_now, row, col_, spec.mode, spec.cval, side=LINKED_SIDE)
+            linked_chart(
+                cw, cw.cell_of(row, col_), key="images_filtering_linked", on_cell=functools.partial(_go_to, cw)
+            )
+            st.caption(
+                "Hover an output cell (right) to read its window × kernel products and their sum; click it to "
+                "outline its input window (orange) and inspect it below. Input values with * come from the border "
+                "mode."
+            )
+            b = filters.inspect_pixel(plane, kernel_now, row, col_, spec.mode, spec.cval)
+            st.plotly_chart(breakdown_figure(b), width="stretch", key="images_filtering_inspector")
+            if spec.uses_kernel or kind == filters.GAUSSIAN:
+                plane_out = result if result.ndim == 2 else result[..., channel_names.index(channel)]
+                where = f"the filtered {channel.lower()} channel above holds {plane_out[row, col_]:.6g} there"
+            else:
+                edge_h = filters.convolve2d(plane, kernel_now, spec.mode, spec.cval)[row, col_]
+                where = f"edge_h holds {edge_h:.6g} there; the magnitude shown above combines it with edge_v"
+            st.markdown(f"Output at row {row}, column {col_}: Σ products = **{b.total:.6g}** ({where}).")
+
+
+_inspector()
 
 st.subheader("Low-pass and high-pass")
 st.markdown(
