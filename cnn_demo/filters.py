@@ -18,6 +18,7 @@ from fractions import Fraction
 import numpy as np
 
 from cnn_demo.errors import InputError
+from cnn_demo.windows import ConvWindows
 
 #: Border modes, named as in ``scipy.ndimage``, with what each one does to the row ``a b c d``.
 MODES: dict[str, str] = {
@@ -184,6 +185,29 @@ def parse_kernel(text: str, max_side: int = MAX_KERNEL_SIDE) -> np.ndarray:
             f"The kernel is {kernel.shape[0]}×{kernel.shape[1]}; the largest allowed is {max_side}×{max_side}."
         )
     return kernel
+
+
+def edit_kernel_text(text: str, edits: dict) -> str:
+    """Apply a grid editor's changes to a typed kernel, keeping every untouched entry as it was typed (``1/16``).
+
+    ``edits`` maps row index → {column index: new value} (``st.data_editor``'s ``edited_rows``; indices may be
+    strings, an emptied cell counts as 0). Raises :class:`InputError` for a kernel that does not parse or a cell
+    outside it.
+    """
+    kernel = parse_kernel(text)
+    cleaned = text.replace("],", ";").replace("]", "").replace("[", "").replace("\r", "")
+    lines = [ln.strip().strip(",").strip() for ln in re.split(r"[;\n]", cleaned)]
+    rows = [[t for t in re.split(r"[,\s]+", ln) if t] for ln in lines if ln]
+    for r, changes in (edits or {}).items():
+        for c, value in (changes or {}).items():
+            i, j = int(r), int(c)
+            if not (0 <= i < kernel.shape[0] and 0 <= j < kernel.shape[1]):
+                raise InputError(f"Entry ({i + 1}, {j + 1}) is outside the {kernel.shape[0]}×{kernel.shape[1]} kernel.")
+            v = 0.0 if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+            if not math.isfinite(v):
+                raise InputError(f"Row {i + 1}, entry {j + 1}: {value!r} is not a finite number.")
+            rows[i][j] = f"{v:.6g}"
+    return "\n".join(" ".join(r) for r in rows)
 
 
 def format_kernel(kernel: np.ndarray, digits: int = 4) -> str:
@@ -550,6 +574,49 @@ def inspect_pixel(
     rows = np.arange(row - before[0], row - before[0] + kh)
     cols = np.arange(col - before[1], col - before[1] + kw)
     return PixelBreakdown(row, col, hood, rows, cols, weights.copy(), products, float(products.sum()), (h, w))
+
+
+def conv_windows(
+    plane: np.ndarray,
+    kernel: np.ndarray,
+    row: int,
+    col: int,
+    mode: str = "reflect",
+    cval: float = 0.0,
+    side: int = 7,
+) -> ConvWindows:
+    """A ``side``×``side`` tile of ``convolve2d(plane, kernel)`` holding pixel (row, col), laid out for tracing.
+
+    The tiles are fixed (the image cut into ``side``-pixel squares, the last ones shifted to fit), so choosing
+    another pixel of the same tile keeps the picture still. The input holds the tile plus the kernel's reach,
+    border-mode values included, and the kernel is flipped as it is laid on the image, so each output cell is
+    Σ window × weights, exactly the page's convolution (see :func:`inspect_pixel`).
+    """
+    img, k = as_image(plane), as_kernel(kernel)
+    if img.ndim != 2:
+        raise InputError("The linked view works on one channel at a time.")
+    check_mode(mode)
+    _check_fits(img, k)
+    h, w = img.shape
+    if not (0 <= row < h and 0 <= col < w):
+        raise InputError(f"Pixel ({row}, {col}) is outside the {h}×{w} image.")
+    kh, kw = k.shape
+    before = ((kh - 1) // 2, (kw - 1) // 2)
+    pads = ((before[0], kh - 1 - before[0]), (before[1], kw - 1 - before[1]))
+    sh, sw = min(side, h), min(side, w)
+    r0 = min((row // sh) * sh, h - sh)
+    c0 = min((col // sw) * sw, w - sw)
+    padded = _pad(img, pads, mode, float(cval))
+    tile = padded[r0 : r0 + sh + kh - 1, c0 : c0 + sw + kw - 1]
+    return ConvWindows(
+        inputs=tile[None].copy(),
+        weights=k[::-1, ::-1][None].copy(),
+        in_rows=np.arange(r0 - before[0], r0 - before[0] + sh + kh - 1),
+        in_cols=np.arange(c0 - before[1], c0 - before[1] + sw + kw - 1),
+        out_rows=np.arange(r0, r0 + sh),
+        out_cols=np.arange(c0, c0 + sw),
+        image_shape=(h, w),
+    )
 
 
 # ----------------------------------------------------------------------------------------------- frequencies

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
 from cnn_demo.arithmetic import conv_params
 from cnn_demo.errors import InputError
+from cnn_demo.windows import ConvWindows
 
 
 @dataclass(frozen=True)
@@ -184,3 +186,82 @@ def conv_motivation(
         shift_max_error=shift_err,
         checked_on=(1, ch, hh, ww),
     )
+
+
+#: The traced example: at most this many input channels and input cells a side (before padding).
+EXAMPLE_CHANNELS = 3
+EXAMPLE_SIDE = 7
+EXAMPLE_MAX_PADDED = 18
+
+
+@dataclass(frozen=True)
+class ConvExample:
+    """One filter of a layer on a small integer input, for tracing output cells back to their windows.
+
+    ``windows`` is the computation laid out cell by cell; ``torch_output`` is what ``F.conv2d`` gives for the same
+    numbers (the page shows they agree); ``code`` builds that input and filter in PyTorch.
+    """
+
+    windows: ConvWindows
+    torch_output: np.ndarray = field(compare=False)
+    code: str
+
+
+def conv_example(
+    in_channels: int,
+    kernel_size: int,
+    stride: int = 1,
+    padding: int = 0,
+    dilation: int = 1,
+    groups: int = 1,
+    bias: bool = True,
+    input_hw: tuple[int, int] = (32, 32),
+    seed: int = 0,
+) -> ConvExample | None:
+    """Filter 0 of ``nn.Conv2d`` with these settings on a small input of whole numbers (0..9, weights −2..2).
+
+    Filter 0 reads ``in_channels / groups`` channels; the example keeps at most :data:`EXAMPLE_CHANNELS` of them
+    and :data:`EXAMPLE_SIDE` cells a side (more when the kernel needs it), so every number can be written in its
+    cell. Returns None when the padded example would exceed :data:`EXAMPLE_MAX_PADDED` cells a side.
+    """
+    import torch.nn.functional as F
+
+    cin = max(1, min(in_channels // max(groups, 1), EXAMPLE_CHANNELS))
+    reach = dilation * (kernel_size - 1) + 1 - 2 * padding  # the smallest input the kernel fits
+    hh = min(input_hw[0], max(EXAMPLE_SIDE, reach))
+    ww = min(input_hw[1], max(EXAMPLE_SIDE, reach))
+    if max(hh, ww) + 2 * padding > EXAMPLE_MAX_PADDED or min(hh, ww) + 2 * padding < reach + 2 * padding:
+        return None
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 10, (cin, hh, ww)).astype(np.float64)
+    w = rng.integers(-2, 3, (cin, kernel_size, kernel_size)).astype(np.float64)
+    b = float(rng.integers(-3, 4)) if bias else 0.0
+    with torch.no_grad():
+        y = F.conv2d(
+            torch.from_numpy(x)[None],
+            torch.from_numpy(w)[None],
+            torch.tensor([b], dtype=torch.float64),
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+        )[0, 0].numpy()
+    windows = ConvWindows(
+        inputs=np.pad(x, ((0, 0), (padding, padding), (padding, padding))),
+        weights=w,
+        in_rows=np.arange(-padding, hh + padding),
+        in_cols=np.arange(-padding, ww + padding),
+        out_rows=np.arange(y.shape[0]),
+        out_cols=np.arange(y.shape[1]),
+        image_shape=(hh, ww),
+        stride=(stride, stride),
+        dilation=(dilation, dilation),
+        bias=b,
+    )
+    code = (
+        f"x = torch.tensor({x.astype(int).tolist()}, dtype=torch.float64)[None]  # (1, {cin}, {hh}, {ww})\n"
+        f"w = torch.tensor({w.astype(int).tolist()}, dtype=torch.float64)[None]  # (1, {cin}, {kernel_size}, "
+        f"{kernel_size})\n"
+        f"y = F.conv2d(x, w, torch.tensor([{b:g}], dtype=torch.float64), stride={stride}, padding={padding}, "
+        f"dilation={dilation})"
+    )
+    return ConvExample(windows, y.copy(), code)

@@ -361,6 +361,51 @@ def cross_correlation(
     return lags, np.convolve(a[::-1], b)
 
 
+@dataclass(frozen=True)
+class CorrelationStep:
+    """One lag of the cross-correlation: ``value = Σ f_tau · g_t_plus_tau`` over ``terms``.
+
+    ``terms`` holds ``(tau, f_tau, g_t_plus_tau)`` for every τ where f is defined; ``g_t_plus_tau`` is 0 where
+    ``t + τ`` falls outside g. Unlike :class:`ConvolutionStep`, g is not flipped: it is only shifted by the lag.
+    """
+
+    t: int
+    terms: tuple[tuple[int, float, float], ...]
+    value: float
+    g_length: int
+
+
+def correlation_step(f: Sequence[float] | np.ndarray, g: Sequence[float] | np.ndarray, t: int) -> CorrelationStep:
+    """The record of lag ``t`` (−(L−1) ≤ t ≤ M−1) of the cross-correlation ``(f ⋆ g)(t) = Σ_τ f(τ) g(t + τ)``."""
+    a = as_signal(f, "f")
+    b = as_signal(g, "g")
+    lo, hi = -(a.size - 1), b.size - 1
+    if not lo <= int(t) <= hi:
+        raise InputError(f"The lag t must be between {lo} and {hi} (where f and g overlap), not {t}.")
+    t = int(t)
+    terms = []
+    for tau in range(a.size):
+        j = t + tau
+        g_val = float(b[j]) if 0 <= j < b.size else 0.0
+        terms.append((tau, float(a[tau]), g_val))
+    value = float(sum(ft * gt for _, ft, gt in terms))
+    return CorrelationStep(t, tuple(terms), value, int(b.size))
+
+
+def written_correlation(step: CorrelationStep, overlap_only: bool = False) -> str:
+    """The lag written out like :func:`written_sum`, e.g.
+    ``(f⋆g)(-1) = f(0)g(-1) + f(1)g(0) + f(2)g(1) = 1×0 + 2×0 + 3×1 = 3``.
+
+    ``overlap_only`` keeps only the terms where g is defined.
+    """
+    terms = step.terms
+    if overlap_only:
+        terms = tuple(term for term in terms if 0 <= step.t + term[0] < step.g_length) or terms
+    symbols = " + ".join(f"f({tau})g({step.t + tau})" for tau, _, _ in terms)
+    products = " + ".join(f"{_factor(ft)}×{_factor(gt)}" for _, ft, gt in terms)
+    return f"(f⋆g)({step.t}) = {symbols} = {products} = {format_number(step.value)}"
+
+
 def autocorrelation(f: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(f ⋆ f)(t) = Σ_τ f(τ) f(t + τ)`` for lags ``−(L−1) … L−1``; symmetric, largest at lag 0."""
     a = as_signal(f, "f")

@@ -6,9 +6,10 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from cnn_demo.arithmetic import ReceptiveField, window_cells
+from cnn_demo.arithmetic import ReceptiveField, TransposedSteps, window_cells
 from cnn_demo.filters import PixelBreakdown
 from cnn_demo.viz import image_figure, matrix_figure
+from cnn_demo.windows import ConvWindows, written_products
 
 INPUT_COLOUR = "#dbe9f6"
 PAD_COLOUR = "#f2f2f2"
@@ -260,5 +261,416 @@ def receptive_field_figure(rows: list[ReceptiveField]) -> go.Figure:
     fig.add_trace(go.Scatter(x=names, y=[r.jump for r in rows], name="jump (product of strides)", mode="lines+markers"))
     fig.update_layout(
         margin=dict(l=0, r=0, t=30, b=0), height=320, yaxis_title="input pixels", title="Receptive field growth"
+    )
+    return fig
+
+
+#: Name of the invisible scatter trace that makes the output cells of :func:`linked_conv_figure` clickable.
+LINKED_CELLS = "output cells"
+
+
+def _fmt(x: float) -> str:
+    return f"{x + 0.0:.3g}"  # + 0.0 turns −0 into 0
+
+
+def linked_conv_figure(
+    cw: ConvWindows,
+    selected: tuple[int, int] | None = None,
+    *,
+    in_range: tuple[float, float] | None = (0.0, 255.0),
+    in_scale: str = "gray",
+    kernel_title: str = "Kernel as laid on the input",
+    height: int | None = None,
+) -> go.Figure:
+    """CNN Explainer's linked view of a small convolution: input (per channel), kernel (per channel) and output.
+
+    Hovering an output cell shows its window × kernel products and their sum (plotly's own tooltip: no rerun).
+    Clicking one selects it (an invisible scatter point per cell, ``LINKED_CELLS``, with ``customdata = [i, j]``;
+    read it back with :func:`cnn_demo.windows.linked_cell`), and the selected cell's input window and kernel are
+    outlined in orange, the cell itself in green. Padding or border-mode cells are marked with a *.
+    """
+    n_ch = cw.inputs.shape[0]
+    ho, wo = cw.output_shape
+    kh, kw = cw.kernel_shape
+    _, h, w = cw.inputs.shape
+    outside = cw.outside
+    specs = [[{}, {}, {"rowspan": n_ch} if r == 0 else None] for r in range(n_ch)]
+    names = []
+    for c in range(n_ch):
+        suffix = f", channel {c}" if n_ch > 1 else ""
+        names += [f"Input{suffix}", f"{kernel_title}{suffix}"] + (["Output: hover or click a cell"] if c == 0 else [])
+    fig = make_subplots(
+        rows=n_ch,
+        cols=3,
+        specs=specs,
+        subplot_titles=names,
+        column_widths=[w, max(kw, 3), wo],
+        horizontal_spacing=0.05,
+        vertical_spacing=0.08 if n_ch > 1 else 0.0,
+    )
+    for c in range(n_ch):
+        x = cw.inputs[c]
+        hover = [
+            [
+                f"input row {cw.in_rows[r]}, col {cw.in_cols[q]}: {x[r, q]:.4g}"
+                + (" (outside the image)" if outside[r, q] else "")
+                for q in range(w)
+            ]
+            for r in range(h)
+        ]
+        text = (
+            [[_fmt(x[r, q]) + ("*" if outside[r, q] else "") for q in range(w)] for r in range(h)] if w <= 16 else None
+        )
+        lo, hi = in_range if in_range is not None else (float(x.min()), float(x.max()) or 1.0)
+        fig.add_trace(
+            go.Heatmap(
+                z=x,
+                text=text,
+                texttemplate="%{text}" if text else None,
+                textfont=dict(size=10),
+                hovertext=hover,
+                hovertemplate="%{hovertext}<extra></extra>",
+                colorscale=in_scale,
+                zmin=lo,
+                zmax=hi,
+                showscale=False,
+                xgap=1,
+                ygap=1,
+            ),
+            row=c + 1,
+            col=1,
+        )
+        k = cw.weights[c]
+        peak = float(np.abs(cw.weights).max()) or 1.0
+        fig.add_trace(
+            go.Heatmap(
+                z=k,
+                text=[[_fmt(v) for v in r] for r in k],
+                texttemplate="%{text}" if max(kh, kw) <= 9 else None,
+                textfont=dict(size=10),
+                hovertemplate="weight %{z:.4g}<extra></extra>",
+                colorscale="RdBu_r",
+                zmin=-peak,
+                zmax=peak,
+                showscale=False,
+                xgap=1,
+                ygap=1,
+            ),
+            row=c + 1,
+            col=2,
+        )
+    out = cw.output
+    fig.add_trace(
+        go.Heatmap(
+            z=out,
+            text=[[_fmt(v) for v in r] for r in out],
+            texttemplate="%{text}",
+            textfont=dict(size=10),
+            colorscale="Viridis",
+            showscale=False,
+            hoverinfo="skip",
+            xgap=1,
+            ygap=1,
+        ),
+        row=1,
+        col=3,
+    )
+    rows, cols = np.divmod(np.arange(ho * wo), wo)
+    tips = [
+        f"output row {cw.out_rows[i]}, col {cw.out_cols[j]} = Σ window × kernel<br>"
+        + "<br>".join(written_products(cw, int(i), int(j)))
+        for i, j in zip(rows, cols, strict=True)
+    ]
+    fig.add_trace(
+        go.Scatter(
+            x=cols,
+            y=rows,
+            name=LINKED_CELLS,
+            mode="markers",
+            marker=dict(size=14, opacity=0, symbol="square"),
+            customdata=np.stack([rows, cols], axis=1).tolist(),
+            hovertext=tips,
+            hovertemplate="%{hovertext}<extra></extra>",
+            showlegend=False,
+        ),
+        row=1,
+        col=3,
+    )
+    if selected is not None and 0 <= selected[0] < ho and 0 <= selected[1] < wo:
+        i, j = selected
+        wr, wc = cw.window(i, j)
+        for c in range(n_ch):
+            if cw.dilation == (1, 1):
+                fig.add_shape(
+                    type="rect",
+                    x0=wc[0] - 0.5,
+                    x1=wc[-1] + 0.5,
+                    y0=wr[0] - 0.5,
+                    y1=wr[-1] + 0.5,
+                    line=dict(color=READ_COLOUR, width=4),
+                    fillcolor=READ_COLOUR,
+                    opacity=0.35,
+                    row=c + 1,
+                    col=1,
+                )
+            else:
+                for r in wr:
+                    for q in wc:
+                        fig.add_shape(
+                            type="rect",
+                            x0=q - 0.5,
+                            x1=q + 0.5,
+                            y0=r - 0.5,
+                            y1=r + 0.5,
+                            line=dict(color=READ_COLOUR, width=3),
+                            fillcolor=READ_COLOUR,
+                            opacity=0.35,
+                            row=c + 1,
+                            col=1,
+                        )
+            fig.add_shape(
+                type="rect",
+                x0=-0.5,
+                x1=kw - 0.5,
+                y0=-0.5,
+                y1=kh - 0.5,
+                line=dict(color=READ_COLOUR, width=4),
+                row=c + 1,
+                col=2,
+            )
+        fig.add_shape(
+            type="rect",
+            x0=j - 0.5,
+            x1=j + 0.5,
+            y0=i - 0.5,
+            y1=i + 0.5,
+            line=dict(color=CURRENT_COLOUR, width=4),
+            row=1,
+            col=3,
+        )
+        fig.update_layout(
+            title=f"Output row {cw.out_rows[i]}, col {cw.out_cols[j]} = Σ window × kernel"
+            + (" + bias" if cw.bias else "")
+            + f" = {cw.value(i, j):.6g}"
+        )
+    fig.update_yaxes(autorange="reversed", showticklabels=False, ticks="", showgrid=False, zeroline=False)
+    fig.update_xaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False, constrain="domain")
+    for name in [n for n in fig.layout if n.startswith("yaxis")]:  # square cells in every panel
+        fig.layout[name].update(scaleanchor="x" + name[5:], constrain="domain")
+    fig.update_xaxes(fixedrange=True)
+    fig.update_yaxes(fixedrange=True)
+    fig.update_layout(
+        height=height or int(min(900, max(380, 80 + n_ch * max(30 * h, 160)))),
+        margin=dict(l=0, r=0, t=60, b=0),
+        clickmode="event+select",
+        hovermode="closest",
+        hoverdistance=-1,
+        dragmode=False,
+        hoverlabel=dict(align="left"),
+    )
+    return fig
+
+
+def products_figure(
+    cw: ConvWindows,
+    i: int,
+    j: int,
+    *,
+    in_range: tuple[float, float] | None = (0.0, 255.0),
+    in_scale: str = "gray",
+) -> go.Figure:
+    """setosa's product view for output cell (i, j): window ⊙ kernel = products per channel, and their sum."""
+    n_ch = cw.inputs.shape[0]
+    hood, weights, prods = cw.neighbourhood(i, j), cw.weights, cw.products(i, j)
+    titles = []
+    for c in range(n_ch):
+        ch = f" (channel {c})" if n_ch > 1 else ""
+        titles += [f"Window{ch}", f"× kernel{ch}", f"= products{ch}, Σ = {prods[c].sum():.4g}"]
+    fig = make_subplots(rows=n_ch, cols=3, subplot_titles=titles, horizontal_spacing=0.05, vertical_spacing=0.12)
+    peak_w = float(np.abs(weights).max()) or 1.0
+    peak_p = float(np.abs(prods).max()) or 1.0
+    for c in range(n_ch):
+        for col, (v, scale, lo, hi) in enumerate(
+            (
+                (hood[c], in_scale, *(in_range or (None, None))),
+                (weights[c], "RdBu_r", -peak_w, peak_w),
+                (prods[c], "RdBu_r", -peak_p, peak_p),
+            ),
+            start=1,
+        ):
+            fig.add_trace(
+                go.Heatmap(
+                    z=v,
+                    text=[[_fmt(x) for x in r] for r in v],
+                    texttemplate="%{text}",
+                    colorscale=scale,
+                    zmin=lo,
+                    zmax=hi,
+                    showscale=False,
+                    xgap=1,
+                    ygap=1,
+                    hovertemplate="%{z:.4g}<extra></extra>",
+                ),
+                row=c + 1,
+                col=col,
+            )
+    fig.update_yaxes(autorange="reversed", showticklabels=False, ticks="", showgrid=False, zeroline=False)
+    fig.update_xaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False, constrain="domain")
+    for name in [n for n in fig.layout if n.startswith("yaxis")]:
+        fig.layout[name].update(scaleanchor="x" + name[5:], constrain="domain")
+    bias = f" + bias {cw.bias:.4g}" if cw.bias else ""
+    fig.update_layout(
+        title=f"Σ products{bias} = {cw.value(i, j):.6g}",
+        height=int(min(900, 80 + n_ch * 200)),
+        margin=dict(l=0, r=0, t=70, b=0),
+    )
+    return fig
+
+
+def _cell_overlay(side: int, cells: tuple[np.ndarray, np.ndarray] | None, colour: str, opacity: float) -> go.Heatmap:
+    """A one-colour heatmap over ``cells`` (rows × cols) of a side×side grid, transparent elsewhere."""
+    z = np.full((side, side), np.nan)
+    if cells is not None:
+        z[np.ix_(*cells)] = 1.0
+    return go.Heatmap(
+        z=z,
+        colorscale=[[0, colour], [1, colour]],
+        zmin=0,
+        zmax=1,
+        showscale=False,
+        opacity=opacity,
+        hoverinfo="skip",
+        xgap=2,
+        ygap=2,
+    )
+
+
+def transposed_grid_figure(ts: TransposedSteps, duration_ms: int = 700) -> go.Figure:
+    """vdumoulin-style animation of a transposed convolution: each input cell in turn (green, left) scatters
+    its value × the kernel (middle) onto the canvas (right, orange: the cells written now), the canvas adds the
+    overlaps; the output is the part inside the green outline (``padding`` cut off on every side,
+    ``output_padding`` added at the bottom and right; greyed cells are cut). Play button and slider, one frame per
+    input cell."""
+    n, k, side = ts.x.shape[0], ts.kernel.shape[0], ts.canvas_side
+    p, n_out = ts.padding, ts.output_side
+    fig = make_subplots(
+        rows=1,
+        cols=3,
+        column_widths=[max(n, 2), max(k, 2), side],
+        subplot_titles=("Input", "Kernel", "Canvas: output = inside the green outline"),
+        horizontal_spacing=0.05,
+    )
+
+    def values(z: np.ndarray, scale: str, zmax: float, hover: str) -> go.Heatmap:
+        return go.Heatmap(
+            z=z,
+            text=[[_fmt(v) for v in r] for r in z],
+            texttemplate="%{text}",
+            colorscale=scale,
+            zmin=0,
+            zmax=zmax or 1.0,
+            showscale=False,
+            xgap=2,
+            ygap=2,
+            hovertemplate=hover + "<extra></extra>",
+        )
+
+    top = float(ts.canvases[-1].max())
+    cut = np.ones((side, side), bool)
+    cut[p : p + n_out, p : p + n_out] = False
+    cut_cells = np.full((side, side), np.nan)
+    cut_cells[cut] = 1.0
+    order = [(i, j) for i in range(n) for j in range(n)]
+
+    def frame_traces(t: int) -> list[go.Heatmap]:
+        i, j = order[t]
+        return [
+            _cell_overlay(n, (np.array([i]), np.array([j])), CURRENT_COLOUR, 0.8),
+            values(ts.canvases[t], "Blues", top, "canvas row %{y}, col %{x}: %{z:.4g}"),
+            _cell_overlay(side, ts.stamps[t], READ_COLOUR, 0.45),
+        ]
+
+    def frame_title(t: int) -> str:
+        i, j = order[t]
+        rows, cols = ts.stamps[t]
+        return (
+            f"Input ({i}, {j}) = {_fmt(ts.x[i, j])} adds {_fmt(ts.x[i, j])} × kernel to canvas rows "
+            f"{rows[0]}–{rows[-1]}, cols {cols[0]}–{cols[-1]}"
+            + (f" (every {ts.dilation}th)" if ts.dilation > 1 else "")
+        )
+
+    fig.add_trace(values(ts.x, "Purples", float(ts.x.max()) * 1.6, "input row %{y}, col %{x}: %{z}"), row=1, col=1)
+    fig.add_trace(values(ts.kernel, "Oranges", float(ts.kernel.max()), "weight %{z}"), row=1, col=2)
+    first = frame_traces(0)
+    fig.add_trace(first[0], row=1, col=1)
+    fig.add_trace(first[1], row=1, col=3)
+    fig.add_trace(first[2], row=1, col=3)
+    fig.add_trace(
+        go.Heatmap(
+            z=cut_cells,
+            colorscale=[[0, "#bbbbbb"], [1, "#bbbbbb"]],
+            showscale=False,
+            opacity=0.75,
+            hoverinfo="skip",
+            xgap=2,
+            ygap=2,
+        ),
+        row=1,
+        col=3,
+    )
+    fig.add_shape(
+        type="rect",
+        x0=p - 0.5,
+        x1=p + n_out - 0.5,
+        y0=p - 0.5,
+        y1=p + n_out - 0.5,
+        line=dict(color=CURRENT_COLOUR, width=3),
+        row=1,
+        col=3,
+    )
+    fig.frames = [
+        go.Frame(data=frame_traces(t), traces=[2, 3, 4], name=str(t), layout=dict(title_text=frame_title(t)))
+        for t in range(len(order))
+    ]
+    steps = [
+        dict(
+            method="animate",
+            label=f"{i},{j}",
+            args=[[str(t)], dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))],
+        )
+        for t, (i, j) in enumerate(order)
+    ]
+    fig.update_yaxes(autorange="reversed", showticklabels=False, ticks="", showgrid=False, zeroline=False)
+    fig.update_xaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False, constrain="domain")
+    for name in [nm for nm in fig.layout if nm.startswith("yaxis")]:
+        fig.layout[name].update(scaleanchor="x" + name[5:], constrain="domain")
+    fig.update_layout(
+        title=frame_title(0),
+        height=int(min(760, max(360, 26 * side + 200))),
+        margin=dict(l=0, r=0, t=60, b=0),
+        updatemenus=[
+            dict(
+                type="buttons",
+                direction="left",
+                x=0.0,
+                y=0,
+                xanchor="left",
+                yanchor="top",
+                pad=dict(t=40),
+                buttons=[
+                    dict(
+                        label="▶ Play",
+                        method="animate",
+                        args=[None, dict(frame=dict(duration=duration_ms, redraw=True), fromcurrent=True)],
+                    ),
+                    dict(
+                        label="❚❚ Pause",
+                        method="animate",
+                        args=[[None], dict(mode="immediate", frame=dict(duration=0, redraw=False))],
+                    ),
+                ],
+            )
+        ],
+        sliders=[dict(steps=steps, x=0.22, len=0.78, y=0, pad=dict(t=30), currentvalue=dict(prefix="input cell "))],
     )
     return fig

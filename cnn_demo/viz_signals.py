@@ -216,6 +216,135 @@ def convolution_walkthrough_figure(
     return fig
 
 
+def _corr_frame(f: np.ndarray, g: np.ndarray, lags: np.ndarray, values: np.ndarray, t: int):
+    """Traces 1..4 of the cross-correlation walkthrough at lag t, and the frame title."""
+    taus = np.arange(g.size) - t  # g(t + τ) is defined where 0 ≤ t + τ < M
+    inside = (taus >= 0) & (taus < f.size)
+    tau = np.arange(f.size)
+    j = t + tau
+    g_at = np.where((j >= 0) & (j < g.size), g[np.clip(j, 0, g.size - 1)], 0.0)
+    products = f * g_at
+    k = int(t - lags[0])
+    traces = [
+        stem_trace(taus, g, "g(t + τ): kernel shifted by t, not flipped", G_COLOUR, symbol="diamond", dash_offset=0.15),
+        stem_trace(tau, products, "f(τ)·g(t + τ)", PRODUCT_COLOUR),
+        stem_trace(lags[: k + 1], values[: k + 1], "(f ⋆ g)(t) so far", OUT_COLOUR),
+        go.Scatter(
+            x=[t],
+            y=[values[k]],
+            mode="markers+text",
+            text=[format_number(values[k])],
+            textposition="top center",
+            marker=dict(color="rgba(0,0,0,0)", size=18, line=dict(color="black", width=2)),
+            name="current lag",
+            hoverinfo="skip",
+        ),
+    ]
+    overlap = int(inside.sum())
+    samples = "sample" if overlap == 1 else "samples"
+    title = (
+        f"t = {t}: (f ⋆ g)({t}) = Σ f(τ)·g({t} + τ) = {format_number(values[k])}   ({overlap} overlapping {samples})"
+    )
+    return traces, title
+
+
+def correlation_walkthrough_figure(f: np.ndarray, g: np.ndarray, t: int, height: int = 760) -> go.Figure:
+    """The step-through of the cross-correlation, like :func:`convolution_walkthrough_figure` but with g only
+    shifted (never flipped): f with g(t + τ) under it, the products, and the output growing lag by lag.
+    Animation frames (Play button and slider) cover every lag −(L−1) … M−1, starting at ``t``.
+    """
+    f = np.asarray(f, float)
+    g = np.asarray(g, float)
+    lags = np.arange(-(f.size - 1), g.size)
+    values = np.convolve(f[::-1], g)
+    fig = make_subplots(
+        rows=3,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.11,
+        subplot_titles=(
+            "f(τ) and the kernel shifted by the lag t, g(t + τ)",
+            "products f(τ)·g(t + τ)",
+            "output (f ⋆ g)(t), one value per lag t",
+        ),
+    )
+    fig.add_trace(stem_trace(np.arange(f.size), f, "f(τ)", F_COLOUR), row=1, col=1)
+    first, title = _corr_frame(f, g, lags, values, t)
+    for trace, row in zip(first, (1, 2, 3, 3), strict=True):
+        fig.add_trace(trace, row=row, col=1)
+    frames = []
+    for lag in lags:
+        traces, ftitle = _corr_frame(f, g, lags, values, int(lag))
+        frames.append(go.Frame(data=traces, traces=[1, 2, 3, 4], name=str(lag), layout=dict(title_text=ftitle)))
+    fig.frames = frames
+    span = max(f.size, g.size) - 1
+    fig.update_xaxes(range=[-span - 0.7, span + 0.7], dtick=1 if 2 * span <= 40 else None, zeroline=False)
+    fig.update_xaxes(showticklabels=True)
+    fig.update_xaxes(title_text="τ (top two rows) and lag t (output)", row=3, col=1)
+
+    def _span(v: np.ndarray) -> list[float]:
+        lo_v, hi_v = float(min(0.0, v.min())), float(max(0.0, v.max()))
+        pad = 0.2 * (hi_v - lo_v or 1.0)
+        return [lo_v - pad, hi_v + pad]
+
+    fig.update_yaxes(range=_span(np.concatenate([f, g])), row=1, col=1)
+    fig.update_yaxes(range=_span(np.concatenate([f * v for v in g] + [[0.0]])), row=2, col=1)
+    fig.update_yaxes(range=_span(values), row=3, col=1)
+    steps = [
+        dict(
+            args=[[str(lag)], dict(frame=dict(duration=0, redraw=True), mode="immediate", transition=dict(duration=0))],
+            label=str(lag),
+            method="animate",
+        )
+        for lag in lags
+    ]
+    fig.update_layout(
+        title_text=title,
+        height=height,
+        margin=dict(l=10, r=10, t=50, b=150),
+        legend=dict(orientation="h", yanchor="top", y=-0.25, x=0),
+        updatemenus=[
+            dict(
+                type="buttons",
+                direction="left",
+                x=0,
+                y=-0.1,
+                xanchor="left",
+                yanchor="top",
+                pad=dict(r=10, t=0),
+                buttons=[
+                    dict(
+                        label="▶ Play",
+                        method="animate",
+                        args=[
+                            None,
+                            dict(frame=dict(duration=700, redraw=True), fromcurrent=True, transition=dict(duration=0)),
+                        ],
+                    ),
+                    dict(
+                        label="❚❚ Pause",
+                        method="animate",
+                        args=[[None], dict(frame=dict(duration=0, redraw=True), mode="immediate")],
+                    ),
+                ],
+            )
+        ],
+        sliders=[
+            dict(
+                active=int(t - lags[0]),
+                steps=steps,
+                x=0.2,
+                len=0.8,
+                y=-0.08,
+                yanchor="top",
+                currentvalue=dict(prefix="t = "),
+                pad=dict(t=0, b=0),
+            )
+        ],
+    )
+    return fig
+
+
 def mode_span(n_full: int, len_f: int, len_g: int, mode: str) -> tuple[int, int]:
     """The ``[start, stop)`` indices of the full convolution that ``numpy.convolve(..., mode)`` returns."""
     if mode == "full":

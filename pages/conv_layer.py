@@ -2,8 +2,10 @@
 
 import streamlit as st
 
-from cnn_demo.layers import conv2d_report, conv_motivation
+from cnn_demo.layers import EXAMPLE_MAX_PADDED, conv2d_report, conv_example, conv_motivation
 from cnn_demo.ui.common import user_errors
+from cnn_demo.ui.figcache import cached_figure
+from cnn_demo.ui.linked import linked_chart
 
 st.title("Convolution layer")
 st.markdown(
@@ -72,6 +74,67 @@ with right, user_errors():
         f"Input `{tuple(r.input_shape)}` → output `{tuple(r.output_shape)}`: each output side is "
         f"⌊(L + 2·{int(padding)} − {int(dilation)}·({k} − 1) − 1)/{int(stride)} + 1⌋."
     )
+
+st.subheader("One output, traced back")
+st.markdown(
+    "Filter 0 of this layer on a small input of whole numbers, so every value can be read. Each output cell is "
+    "the sum of its **window** (every input channel the filter reads) times the **kernel**, plus the bias. "
+    "Hover an output cell to read its products; click it to light up its window and kernel."
+)
+
+
+def _pick_cell(i: int, j: int) -> None:
+    st.session_state["conv_layer_cell"] = (i, j)
+
+
+@st.fragment
+def _traced(ex, in_ch: int, groups: int, padding: int, stride: int, dilation: int) -> None:
+    """The linked view and its products; a click on a cell reruns only this fragment, not the whole page."""
+    cw = ex.windows
+    ho, wo = cw.output_shape
+    ci, cj = st.session_state.get("conv_layer_cell", (0, 0))
+    ci, cj = min(ci, ho - 1), min(cj, wo - 1)
+    linked_chart(
+        cw,
+        (ci, cj),
+        key="conv_layer_linked",
+        on_cell=_pick_cell,
+        in_range=(0.0, 9.0),
+        in_scale="Blues",
+        kernel_title="Filter 0",
+    )
+    st.plotly_chart(
+        cached_figure("products", cw, ci, cj, in_range=(0.0, 9.0), in_scale="Blues"),
+        width="stretch",
+        key="conv_layer_products",
+    )
+    n_in = cw.inputs.shape[0]
+    grey = " Zeros marked * are the padding." if padding else ""
+    st.caption(
+        f"{n_in} input channel(s) of {cw.image_shape[0]}×{cw.image_shape[1]}"
+        + (f" (filter 0 reads {in_ch // groups}; the first {n_in} are drawn)" if n_in < in_ch // groups else "")
+        + f", stride {stride}, dilation {dilation}.{grey}"
+    )
+    gap = float(abs(cw.output - ex.torch_output).max())
+    if gap == 0:
+        st.success("`F.conv2d` on the same numbers gives exactly this output.", icon=":material/check:")
+    else:
+        st.error(f"`F.conv2d` differs by {gap:.3g} on these numbers: please report it.")
+    with st.expander("The same numbers in PyTorch"):
+        st.code(ex.code, language="python", wrap_lines=True)
+
+
+with user_errors():
+    ex = conv_example(
+        int(in_ch), int(kernel), int(stride), int(padding), int(dilation), int(groups), bool(bias), (int(h), int(w))
+    )
+    if ex is None:
+        st.info(
+            f"The traced example draws inputs up to {EXAMPLE_MAX_PADDED} cells a side, padding included: "
+            "lower the kernel size, dilation or padding to see it."
+        )
+    else:
+        _traced(ex, int(in_ch), int(groups), int(padding), int(stride), int(dilation))
 
 st.subheader("Why convolution?")
 st.markdown(

@@ -5,9 +5,16 @@ import streamlit as st
 
 from cnn_demo import arithmetic as ar
 from cnn_demo.ui.common import user_errors
+from cnn_demo.ui.figcache import cached_figure
 from cnn_demo.viz_filters import conv_grid_figure, receptive_field_figure
 
 GRID_MAX = 24
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _transposed_steps(n: int, k: int, s: int, p: int, op: int, d: int) -> ar.TransposedSteps:
+    return ar.transposed_steps(n, k, s, p, op, d)
+
 
 st.title("Convolution arithmetic")
 st.markdown("How big is the output of a convolution or pooling layer? The lecture's formula, per axis, is")
@@ -128,6 +135,7 @@ t_s = t2.number_input("Stride", 1, 8, 2, key="images_arithmetic_t_stride")
 t_p = t2.number_input("Padding", 0, 16, 1, key="images_arithmetic_t_padding")
 t_op = t3.number_input("Output padding", 0, 7, 1, key="images_arithmetic_t_outpad")
 t_d = t3.number_input("Dilation", 1, 8, 1, key="images_arithmetic_t_dilation")
+t_ok = False
 with user_errors():
     t_out = ar.transposed_output_size(int(t_in), int(t_k), int(t_s), int(t_p), int(t_op), int(t_d))
     line, t_shape = ar.run_transposed((int(t_in), int(t_in)), int(t_k), int(t_s), int(t_p), int(t_op), int(t_d))
@@ -138,6 +146,33 @@ with user_errors():
         f"A Conv2d with the same kernel, stride, padding and dilation maps {t_out} back to {back}"
         + (" — the transposed convolution undoes the size change." if back == t_in else ".")
     )
+    t_ok = True
+
+if t_ok:
+    st.subheader("Transposed convolution, step by step")
+    t_args = (int(t_in), int(t_k), int(t_s), int(t_p), int(t_op), int(t_d))
+    too_big = ar.transposed_too_big(*t_args)
+    if too_big:
+        st.info(too_big + " Lower the input size, stride, kernel or dilation to see the animation.")
+    else:
+        ts = _transposed_steps(*t_args)
+        st.markdown(
+            f"Each input cell (green) is multiplied by the kernel and **added** onto the canvas at "
+            f"stride {t_s} (orange: the cells it writes), so neighbouring stamps overlap and add up. "
+            f"Then padding {t_p} cuts {t_p} cell(s) off every side (grey), and output_padding {t_op} adds "
+            f"{t_op} row(s) and column(s) at the bottom and right: the output is the {ts.output_side}×"
+            f"{ts.output_side} inside the green outline. Press ▶ or drag the slider."
+        )
+        st.plotly_chart(cached_figure("transposed_grid", ts), width="stretch", key="images_arithmetic_t_grid")
+        if ts.torch_max_error == 0:
+            st.success(
+                f"`nn.ConvTranspose2d(1, 1, {t_k}, stride={t_s}, padding={t_p}, output_padding={t_op}, "
+                f"dilation={t_d}, bias=False)` with this kernel gives exactly this {ts.output_side}×"
+                f"{ts.output_side} output.",
+                icon=":material/check:",
+            )
+        else:
+            st.error(f"PyTorch differs by {ts.torch_max_error:.3g} here: please report these settings.")
 
 st.header("Receptive field")
 st.markdown(

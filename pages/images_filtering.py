@@ -1,11 +1,14 @@
 """2-D filtering: convolve a photo with Gaussian, gradient, Sobel, preset or typed kernels, and see why it works."""
 
+import functools
+
 import numpy as np
 import streamlit as st
 
 from cnn_demo import filters
 from cnn_demo.images import to_array
 from cnn_demo.ui.common import user_errors
+from cnn_demo.ui.linked import kernel_grid, linked_chart
 from cnn_demo.ui.picker import image_picker
 from cnn_demo.viz import image_figure
 from cnn_demo.viz_filters import (
@@ -18,6 +21,7 @@ from cnn_demo.viz_filters import (
 
 PREVIEW_SIDE = 512
 INSPECTOR_MAX = 17
+LINKED_SIDE = 7  # output cells a side in the linked view
 KERNEL_PLOT_MAX = 41
 CROP = 48
 TOP = 400  # height of the input and result images
@@ -79,6 +83,8 @@ with left:
             height=140,
         )
         st.caption(f"Any size up to {filters.MAX_KERNEL_SIDE}×{filters.MAX_KERNEL_SIDE}; rows need equal lengths.")
+        st.caption("Or edit the kernel in place, cell by cell (type the size in the box above):")
+        kernel_grid("images_filtering_kernel")
     elif kind in preset_table:
         st.caption(preset_table[kind].description)
     elif kind == filters.GRADIENT_MAGNITUDE:
@@ -185,40 +191,63 @@ st.markdown(
 if not spec.uses_kernel and kind != filters.GAUSSIAN:
     st.caption("This filter combines two convolutions; the inspector shows the first one, edge_h with k_h.")
 h, w = image.shape[:2]
-i1, i2, i3 = st.columns(3)
-row = i1.slider("Row", 0, h - 1, h // 2, key="images_filtering_row")
-col_ = i2.slider("Column", 0, w - 1, w // 2, key="images_filtering_col")
-channel_names = ["Gray"] if image.ndim == 2 else ["Red", "Green", "Blue"]
-channel = i3.selectbox("Channel", channel_names, key="images_filtering_channel")
-plane = image if image.ndim == 2 else image[..., channel_names.index(channel)]
 kernel_now = filters.spec_kernel(spec)
-if max(kernel_now.shape) > INSPECTOR_MAX:
-    st.info(f"The inspector shows kernels up to {INSPECTOR_MAX}×{INSPECTOR_MAX}: pick σ ≤ 2 to inspect a Gaussian.")
-else:
-    with user_errors():
-        b = filters.inspect_pixel(plane, kernel_now, row, col_, spec.mode, spec.cval)
-        st.plotly_chart(breakdown_figure(b), width="stretch", key="images_filtering_inspector")
-        if spec.uses_kernel or kind == filters.GAUSSIAN:
-            plane_out = result if result.ndim == 2 else result[..., channel_names.index(channel)]
-            where = f"the filtered {channel.lower()} channel above holds {plane_out[row, col_]:.6g} there"
-        else:
-            method = "sobel" if kind == filters.SOBEL_MAGNITUDE else "central"
-            e = filters.edge_pixel(plane, method, row, col_, spec.mode, spec.cval)
-            where = f"edge_h holds {e.edge_h:.6g} there; the magnitude shown above combines it with edge_v"
-        st.markdown(f"Output at row {row}, column {col_}: Σ products = **{b.total:.6g}** ({where}).")
-        if kind == filters.GRADIENT_MAGNITUDE:
-            st.caption(
-                f"Convolution flips k_h upside down, so edge_h = I(row − 1) − I(row + 1) = {e.edge_h:.6g}. The slide "
-                f"writes the derivative ∂I/∂y ≈ ½[I(row + 1) − I(row − 1)] as a dot product with k_h (no flip) "
-                f"and a ½: {e.derivative:.6g} here, −½ × edge_h. The magnitude squares both parts and scales its "
-                "maximum to 255, so the sign and the ½ do not change the picture."
+
+
+def _go_to(cw, i: int, j: int) -> None:
+    """A click on output cell (i, j) of the linked view moves the inspector's sliders to that pixel."""
+    st.session_state["images_filtering_row"] = int(cw.out_rows[i])
+    st.session_state["images_filtering_col"] = int(cw.out_cols[j])
+
+
+@st.fragment
+def _inspector() -> None:
+    """Sliders, linked view and breakdown: moving a slider or clicking a cell reruns only this part of the page."""
+    i1, i2, i3 = st.columns(3)
+    row = i1.slider("Row", 0, h - 1, h // 2, key="images_filtering_row")
+    col_ = i2.slider("Column", 0, w - 1, w // 2, key="images_filtering_col")
+    channel_names = ["Gray"] if image.ndim == 2 else ["Red", "Green", "Blue"]
+    channel = i3.selectbox("Channel", channel_names, key="images_filtering_channel")
+    plane = image if image.ndim == 2 else image[..., channel_names.index(channel)]
+    if max(kernel_now.shape) > INSPECTOR_MAX:
+        st.info(f"The inspector shows kernels up to {INSPECTOR_MAX}×{INSPECTOR_MAX}: pick σ ≤ 2 to inspect a Gaussian.")
+    else:
+        with user_errors():
+            cw = filters.conv_windows(plane, kernel_now, row, col_, spec.mode, spec.cval, side=LINKED_SIDE)
+            linked_chart(
+                cw, cw.cell_of(row, col_), key="images_filtering_linked", on_cell=functools.partial(_go_to, cw)
             )
-        elif kind == filters.SOBEL_MAGNITUDE:
             st.caption(
-                f"The code above uses `ndimage.sobel(image, 0)`, which **correlates** with k_h (a dot product, no "
-                f"flip, as on the slide): {e.edge_h:.6g} here. Convolving with the slide's k_h flips it and changes "
-                f"the sign: Σ = {e.convolved:.6g}. The magnitude squares it, so both give the same picture."
+                "Hover an output cell (right) to read its window × kernel products and their sum; click it to "
+                "outline its input window (orange) and inspect it below. Input values with * come from the border "
+                "mode."
             )
+            b = filters.inspect_pixel(plane, kernel_now, row, col_, spec.mode, spec.cval)
+            st.plotly_chart(breakdown_figure(b), width="stretch", key="images_filtering_inspector")
+            if spec.uses_kernel or kind == filters.GAUSSIAN:
+                plane_out = result if result.ndim == 2 else result[..., channel_names.index(channel)]
+                where = f"the filtered {channel.lower()} channel above holds {plane_out[row, col_]:.6g} there"
+            else:
+                method = "sobel" if kind == filters.SOBEL_MAGNITUDE else "central"
+                e = filters.edge_pixel(plane, method, row, col_, spec.mode, spec.cval)
+                where = f"edge_h holds {e.edge_h:.6g} there; the magnitude shown above combines it with edge_v"
+            st.markdown(f"Output at row {row}, column {col_}: Σ products = **{b.total:.6g}** ({where}).")
+            if kind == filters.GRADIENT_MAGNITUDE:
+                st.caption(
+                    f"Convolution flips k_h upside down, so edge_h = I(row − 1) − I(row + 1) = {e.edge_h:.6g}. "
+                    f"The slide writes the derivative ∂I/∂y ≈ ½[I(row + 1) − I(row − 1)] as a dot product with k_h "
+                    f"(no flip) and a ½: {e.derivative:.6g} here, −½ × edge_h. The magnitude squares both parts "
+                    "and scales its maximum to 255, so the sign and the ½ do not change the picture."
+                )
+            elif kind == filters.SOBEL_MAGNITUDE:
+                st.caption(
+                    f"The code above uses `ndimage.sobel(image, 0)`, which **correlates** with k_h (a dot product, no "
+                    f"flip, as on the slide): {e.edge_h:.6g} here. Convolving with the slide's k_h flips it and "
+                    f"changes the sign: Σ = {e.convolved:.6g}. The magnitude squares it, so both give the same picture."
+                )
+
+
+_inspector()
 
 st.subheader("Low-pass and high-pass")
 st.markdown(

@@ -5,10 +5,13 @@ import streamlit as st
 
 from cnn_demo import signals as sg
 from cnn_demo.ui.common import user_errors
+from cnn_demo.ui.figcache import cached_figure
 from cnn_demo.viz_signals import correlation_figure, two_signals_figure
 
 KEY = "signals_correlation"
 LENGTH = 200
+MAX_WALK = 30  # lags the animated step-through draws (each is a frame plotly builds and validates)
+LONG = 12  # above this many f values, the written sum keeps only the overlapping terms
 
 st.title("Cross-correlation and autocorrelation")
 st.markdown(
@@ -99,3 +102,22 @@ with user_errors():
     table = pd.DataFrame({"lag t": olags, "(f ⋆ g)(t)": [sg.format_number(v) for v in ovalues]}).set_index("lag t")
     st.dataframe(table.T, width="stretch")
     st.markdown(f"Largest at lag **{sg.best_lag(olags, ovalues)}**.")
+
+    st.subheader("Step through the lags")
+    st.markdown(
+        "For each lag t, g is **shifted** by t (not flipped, unlike convolution): multiply f(τ) with g(t + τ) "
+        "where they overlap and add up. Drag the slider, or press ▶ Play in the figure."
+    )
+    lo, hi = int(olags[0]), int(olags[-1])
+    lag = st.slider("Lag t", lo, hi, 0 if lo <= 0 <= hi else lo, key=f"{KEY}_lag") if hi > lo else lo
+    cstep = sg.correlation_step(fo, go_, lag)
+    st.code(sg.written_correlation(cstep, overlap_only=fo.size > LONG), language=None, wrap_lines=True)
+    if olags.size <= MAX_WALK:
+        st.plotly_chart(cached_figure("correlation_walkthrough", fo, go_, lag), width="stretch", key=f"{KEY}_walk")
+        st.caption(
+            "Top: f (blue) and g shifted by the lag (orange diamonds, in g's own order). Middle: the products. "
+            "Bottom: the cross-correlation so far. The figure's own slider and Play button animate every lag; the "
+            "slider above sets the written sum."
+        )
+    else:
+        st.info(f"The animated step-through draws up to {MAX_WALK} lags; these sequences have {olags.size}.")

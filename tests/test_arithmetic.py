@@ -307,3 +307,73 @@ def test_ceil_mode_steps_show_the_rounded_up_formula_and_the_dropped_window():
         assert rounded_up - dropped == ref, (n, k, s, p, d)
         assert rounded_up == math.ceil((n + 2 * p - d * (k - 1) - 1) / s + 1)
         assert dropped == (start >= n + p)
+
+
+# --------------------------------------------------------------------------- transposed convolution, step by step
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (5, 3, 2, 1, 1, 1),
+        (3, 3, 1, 0, 0, 1),
+        (4, 3, 2, 0, 1, 1),
+        (3, 2, 3, 2, 2, 1),
+        (3, 3, 2, 1, 1, 2),
+        (2, 1, 3, 0, 2, 1),
+    ],
+)
+def test_transposed_steps_equal_conv_transpose2d(args):
+    import torch
+
+    n, k, s, p, op, d = args
+    ts = ar.transposed_steps(n, k, s, p, op, d)
+    m = torch.nn.ConvTranspose2d(1, 1, k, stride=s, padding=p, output_padding=op, dilation=d, bias=False).double()
+    with torch.no_grad():
+        m.weight.copy_(torch.from_numpy(ts.kernel)[None, None])
+        want = m(torch.from_numpy(ts.x)[None, None])[0, 0].numpy()
+    assert ts.output.shape == want.shape == (ar.transposed_output_size(n, k, s, p, op, d),) * 2
+    np.testing.assert_array_equal(ts.output, want)
+    assert ts.torch_max_error == 0
+    # one frame per input cell, row-major; each adds exactly x[i, j] × kernel at rows i·s + d·(0..k−1)
+    assert len(ts.canvases) == n * n
+    for t, (canvas, (rows, cols)) in enumerate(zip(ts.canvases, ts.stamps, strict=True)):
+        i, j = divmod(t, n)
+        assert rows.tolist() == [i * s + d * a for a in range(k)] and cols.tolist() == [j * s + d * a for a in range(k)]
+        before = ts.canvases[t - 1] if t else np.zeros_like(canvas)
+        added = np.zeros_like(canvas)
+        added[np.ix_(rows, cols)] = ts.x[i, j] * ts.kernel
+        np.testing.assert_array_equal(canvas - before, added)
+
+
+def test_transposed_output_padding_reaching_past_the_last_stamp_is_zeros():
+    # p = 0, op = 2: the output is two rows/cols longer than any stamp reaches
+    ts = ar.transposed_steps(2, 1, 3, 0, 2)
+    assert ts.output.shape == (6, 6) and ts.canvas_side == 6
+    assert (ts.output[4:] == 0).all() and (ts.output[:, 4:] == 0).all()
+
+
+def test_transposed_steps_refuse_what_they_cannot_draw():
+    assert ar.transposed_too_big(5, 3, 2, 1, 1, 1) == ""
+    assert "inputs up to 6×6" in ar.transposed_too_big(7, 3, 2, 1, 1, 1)
+    assert "26" in ar.transposed_too_big(6, 7, 8, 0, 0, 1)
+    with pytest.raises(InputError, match="inputs up to"):
+        ar.transposed_steps(7, 3)
+    with pytest.raises(InputError, match="output_padding"):
+        ar.transposed_steps(3, 3, 1, 0, 1)
+
+
+def test_transposed_grid_figure_frames():
+    from cnn_demo.viz_filters import transposed_grid_figure
+
+    ts = ar.transposed_steps(3, 3, 2, 1, 1)
+    fig = transposed_grid_figure(ts)
+    assert len(fig.frames) == 9 and [s.label for s in fig.layout.sliders[0].steps][:2] == ["0,0", "0,1"]
+    last = fig.frames[-1]
+    np.testing.assert_array_equal(last.data[1].z, ts.canvases[-1])
+    assert (
+        last.layout.title.text
+        == "Input (2, 2) = " + f"{ts.x[2, 2]:.3g} adds {ts.x[2, 2]:.3g} × kernel to canvas rows 4–6, cols 4–6"
+    )
+    outline = fig.layout.shapes[0]  # the output: canvas cells p .. p + n_out − 1
+    assert (outline.x0, outline.x1) == (0.5, 0.5 + ts.output_side)

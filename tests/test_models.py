@@ -449,3 +449,47 @@ def test_a_too_small_input_names_the_layer_where_the_feature_map_runs_out():
             net(torch.zeros(1, 3, 62, 62))  # … and one pixel less does not
     with torch.device("meta"):
         assert smallest_input_side(models.create("alexnet", pretrained=False), 3) == 63
+
+
+@pytest.mark.parametrize("name", ["resnet18", "timm/efficientnet_b0.ra_in1k", "cifar_resnet20"])
+def test_input_tensor_is_the_models_own_preprocessing_step_by_step(name):
+    from PIL import Image
+
+    from cnn_demo.samples import load_sample
+
+    img = load_sample("chelsea")
+    cfg = models.data_config(name)
+    t = models.input_tensor(img, cfg)
+    want = models.transform(cfg)(img).numpy()
+    np.testing.assert_array_equal(t.tensor, want)
+    assert t.batch_shape == (1, *cfg.input_size) and t.chw_shape == (3, img.height, img.width)
+    assert t.image_shape == (img.height, img.width, 3)
+    # resize + crop by hand, then /255 and (x − mean)/std: the same numbers
+    size = cfg.input_size[1:]
+    crop = models.transform(models.DataConfig(cfg.input_size, (0.0,) * 3, (1.0,) * 3, cfg.interpolation, cfg.crop_pct))
+    raw = crop(img).numpy()  # resized, cropped, /255, nothing else
+    mean, std = np.array(cfg.mean)[:, None, None], np.array(cfg.std)[:, None, None]
+    np.testing.assert_allclose(t.tensor, (raw - mean) / std, rtol=1e-5, atol=1e-5)
+    assert raw.shape[1:] == size
+    for k, c in enumerate(t.channels):
+        assert (c.mean, c.std) == (cfg.mean[k], cfg.std[k])
+        assert c.lo == pytest.approx(-cfg.mean[k] / cfg.std[k]) and c.hi == pytest.approx(
+            (1 - cfg.mean[k]) / cfg.std[k]
+        )
+        assert c.lo - 1e-5 <= c.image_min <= c.image_max <= c.hi + 1e-5
+        assert (c.image_min, c.image_max) == (float(want[k].min()), float(want[k].max()))
+    scaled, normed = t.pixel(255, 0)
+    assert scaled == 1.0 and normed == pytest.approx(t.channels[0].hi)
+    gray = models.input_tensor(np.asarray(img.convert("L"), dtype=float), cfg)  # arrays work too; gray → RGB
+    assert gray.chw_shape == (1, img.height, img.width) and gray.tensor.shape == tuple(cfg.input_size)
+    np.testing.assert_array_equal(gray.tensor, models.transform(cfg)(Image.fromarray(np.asarray(img.convert("L")))))
+
+
+def test_input_tensor_mean_std_come_from_the_published_weights():
+    import timm
+    from torchvision.models import ResNet18_Weights
+
+    t = ResNet18_Weights.DEFAULT.transforms()
+    assert models.data_config("resnet18").mean == tuple(t.mean) and models.data_config("resnet18").std == tuple(t.std)
+    tcfg = timm.models.get_pretrained_cfg("efficientnet_b0.ra_in1k")
+    assert models.data_config("timm/efficientnet_b0.ra_in1k").std == tuple(tcfg.std)

@@ -24,6 +24,44 @@ def test_home_has_a_card_per_page():
             assert spec.summary in text, f"no card for {spec.title}"
 
 
+def test_pixels_page_shows_the_tensor_the_model_receives():
+    from cnn_demo import models
+
+    at = app_test("pages/pixels.py")
+    assert_no_exception(at)
+    assert at.selectbox(key="pixels_model").value == "resnet18"
+    cfg = models.data_config("resnet18")
+    code = at.code[0].value
+    assert "# (512, 512, 3): (H, W, C), 0..255" in code and "# (3, 512, 512): (C, H, W)" in code
+    assert "torch.Size([1, 3, 224, 224])" in code and 'models.data_config("resnet18")' in code
+    table = at.table[0].value
+    assert list(table.index) == ["red", "green", "blue"]
+    assert list(table["mean"]) == [f"{m:.4g}" for m in cfg.mean]
+    assert list(table["std"]) == [f"{s:.4g}" for s in cfg.std]
+    lo, hi = -cfg.mean[0] / cfg.std[0], (1 - cfg.mean[0]) / cfg.std[0]
+    assert table["after (x − mean)/std"].iloc[0] == f"{lo:.3f} … {hi:.3f}"
+    row = at.slider(key="pixels_row").value
+    col = at.slider(key="pixels_col").value
+    from cnn_demo import samples
+    from cnn_demo.images import to_array
+
+    v = to_array(samples.load_sample(at.selectbox(key="pixels_sample").value, max_side=1024))[row, col, 0]
+    worked = at.code[1].value
+    scaled, normed = v / 255, (v / 255 - cfg.mean[0]) / cfg.std[0]
+    assert worked == (
+        f"red: {v:.0f} / 255 = {scaled:.4f};  ({scaled:.4f} − {cfg.mean[0]:.4f}) / {cfg.std[0]:.4f} = {normed:.4f}"
+    )
+    at.selectbox(key="pixels_model").set_value("timm/efficientnet_b0.ra_in1k").run()
+    assert_no_exception(at)
+    tcfg = models.data_config("timm/efficientnet_b0.ra_in1k")
+    assert list(at.table[0].value["std"]) == [f"{s:.4g}" for s in tcfg.std]
+    at.toggle(key="pixels_gray").set_value(True).run()
+    assert_no_exception(at)
+    assert "# (1, 512, 512): (C, H, W)" in at.code[0].value
+    assert any("repeated into 3 identical channels" in c.value for c in at.caption)
+    assert at.code[1].value.count("\n") == 2  # the gray value normalised for each of R, G, B
+
+
 def test_pixels_page_upload_and_zoom():
     at = app_test("pages/pixels.py")
     assert_no_exception(at)

@@ -211,3 +211,53 @@ def test_filtering_sigma_survives_switching_to_another_filter_and_back(camera):
     assert at.slider(key="images_filtering_sigma").value == 5.0
     assert "ndimage.gaussian_filter(image, sigma=5.0" in at.code[0].value
     assert not at.warning  # no "widget created with a default value and set via Session State" warning
+
+
+def _linked_title(at) -> str:
+    import json
+
+    titles = [
+        json.loads(c.proto.spec).get("layout", {}).get("title", {}).get("text", "") for c in at.get("plotly_chart")
+    ]
+    return next(t for t in titles if "Σ window × kernel" in t)
+
+
+def test_filtering_linked_view_follows_the_inspector_and_the_kernel_grid_shows_the_kernel(camera):
+    at = app_test(FILTERING)
+    assert_no_exception(at)
+    blur = filters.gaussian_blur(camera, 2.0)  # a 17×17 kernel still gets its linked view
+    assert _linked_title(at) == f"Output row 256, col 256 = Σ window × kernel = {blur[256, 256]:.6g}"
+    at.selectbox(key="images_filtering_filter").set_value("Sharpen").run()
+    at.slider(key="images_filtering_row").set_value(0).run()
+    at.slider(key="images_filtering_col").set_value(37).run()
+    want = filters.convolve2d(camera, filters.presets()["Sharpen"].kernel)
+    assert _linked_title(at) == f"Output row 0, col 37 = Σ window × kernel = {want[0, 37]:.6g}"
+    assert any("Hover an output cell" in c.value for c in at.caption)
+    at.selectbox(key="images_filtering_filter").set_value(filters.CUSTOM).run()
+    assert_no_exception(at)
+    grid = at.dataframe[0].value
+    np.testing.assert_allclose(grid.to_numpy(), filters.parse_kernel(at.text_area(key="images_filtering_kernel").value))
+    at.text_area(key="images_filtering_kernel").set_value("1 2\n3 4").run()
+    assert at.dataframe[0].value.to_numpy().tolist() == [[1, 2], [3, 4]]
+    at.text_area(key="images_filtering_kernel").set_value("1 2\n3").run()
+    assert not at.dataframe  # no grid for a kernel that does not parse; the page shows the error
+    assert any("same number of entries" in e for e in shown_errors(at))
+
+
+def test_arithmetic_transposed_convolution_step_by_step():
+    at = app_test(ARITHMETIC)
+    assert_no_exception(at)
+    assert "Transposed convolution, step by step" in [s.value for s in at.subheader]
+    ok = [s.value for s in at.success if "nn.ConvTranspose2d" in s.value]
+    assert ok == [
+        "`nn.ConvTranspose2d(1, 1, 3, stride=2, padding=1, output_padding=1, dilation=1, bias=False)` with this "
+        "kernel gives exactly this 10×10 output."
+    ]
+    at.number_input(key="images_arithmetic_t_size").set_value(7).run()
+    assert_no_exception(at)
+    assert any("inputs up to 6×6" in i.value for i in at.info)
+    at.number_input(key="images_arithmetic_t_size").set_value(3).run()
+    at.number_input(key="images_arithmetic_t_outpad").set_value(3).run()  # ≥ stride: PyTorch refuses
+    assert_no_exception(at)
+    assert any("output_padding (3) must be smaller" in e for e in shown_errors(at))
+    assert "Transposed convolution, step by step" not in [s.value for s in at.subheader]

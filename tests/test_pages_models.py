@@ -124,6 +124,33 @@ def test_conv_layer_page_counts_parameters():
     assert len(shown_errors(at)) == 1 and "groups=2" in shown_errors(at)[0], shown_errors(at)
 
 
+def test_conv_layer_page_traces_one_output_back_to_its_window():
+    from cnn_demo.layers import conv_example
+
+    at = app_test("pages/conv_layer.py")
+    assert_no_exception(at)
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    titles = [c.get("layout", {}).get("title", {}).get("text", "") for c in charts]
+    cw = conv_example(3, 3, 1, 1, 1, 1, True, (32, 32)).windows
+    assert f"Output row 0, col 0 = Σ window × kernel + bias = {cw.value(0, 0):.6g}" in titles
+    assert f"Σ products + bias {cw.bias:.4g} = {cw.value(0, 0):.6g}" in titles
+    assert any("`F.conv2d` on the same numbers gives exactly this output." in s.value for s in at.success)
+    at.session_state["conv_layer_cell"] = (6, 5)  # what a click on that output cell stores
+    at.number_input(key="conv_layer_stride").set_value(2).run()  # 4×4 output: the cell is clamped to (3, 3)
+    assert_no_exception(at)
+    cw = conv_example(3, 3, 2, 1, 1, 1, True, (32, 32)).windows
+    titles = [
+        json.loads(c.proto.spec).get("layout", {}).get("title", {}).get("text", "") for c in at.get("plotly_chart")
+    ]
+    assert f"Output row 3, col 3 = Σ window × kernel + bias = {cw.value(3, 3):.6g}" in titles
+    at.number_input(key="conv_layer_kernel").set_value(15).run()
+    at.number_input(key="conv_layer_dilation").set_value(6).run()
+    at.number_input(key="conv_layer_h").set_value(128).run()
+    at.number_input(key="conv_layer_w").set_value(128).run()
+    assert_no_exception(at)
+    assert any("The traced example draws inputs up to" in i.value for i in at.info)
+
+
 def test_model_inspector_shows_the_table_and_alexnet_totals():
     at = app_test("pages/model_inspector.py")
     assert_no_exception(at)

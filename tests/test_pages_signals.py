@@ -152,6 +152,12 @@ def test_correlation_page():
     assert "Largest at lag **-1**." in _text(at)
     at.text_input(key="signals_correlation_g").set_value("1, 2, 3, 4").run()
     assert "Largest at lag **0**." in _text(at)
+    # The step-through writes out the chosen lag; g is shifted, not flipped.
+    assert "(f⋆g)(0) = f(0)g(0) + f(1)g(1) + f(2)g(2) + f(3)g(3) = 1×1 + 2×2 + 3×3 + 4×4 = 30" in _codes(at)
+    at.slider(key="signals_correlation_lag").set_value(-2).run()
+    assert "(f⋆g)(-2) = f(0)g(-2) + f(1)g(-1) + f(2)g(0) + f(3)g(1) = 1×0 + 2×0 + 3×1 + 4×2 = 11" in _codes(at)
+    at.text_input(key="signals_correlation_f").set_value(", ".join(["1"] * 30)).run()
+    assert any("draws up to 30 lags; these sequences have 33" in i.value for i in at.info)
     at.text_input(key="signals_correlation_f").set_value("").run()
     assert_no_exception(at)
     assert "f is empty" in shown_errors(at)[0]

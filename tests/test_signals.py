@@ -347,3 +347,43 @@ def test_kde_by_convolution_differs_from_kde_only_by_moving_points_to_the_grid()
     on_grid = grid[np.rint((data - grid[0]) / (grid[1] - grid[0])).astype(int)]
     same = np.max(np.abs(sg.kde(on_grid, grid, 0.02) - sg.kde_by_convolution(on_grid, grid, 0.02)))
     assert same < 1e-9
+
+
+# ------------------------------------------------------------------------------------------ correlation step
+
+
+def test_correlation_step_written_like_the_definition():
+    step = sg.correlation_step([1, 2, 3], [0, 1, 0.5], -1)
+    assert sg.written_correlation(step) == "(f⋆g)(-1) = f(0)g(-1) + f(1)g(0) + f(2)g(1) = 1×0 + 2×0 + 3×1 = 3"
+    short = sg.correlation_step(np.arange(20), [1, -2], -5)
+    assert sg.written_correlation(short, overlap_only=True) == "(f⋆g)(-5) = f(5)g(0) + f(6)g(1) = 5×1 + 6×(-2) = -7"
+    with pytest.raises(InputError, match="between -2 and 2"):
+        sg.correlation_step([1, 2, 3], [0, 1, 0.5], 3)
+
+
+@SETTINGS
+@given(signal(max_size=12), signal(max_size=12))
+def test_correlation_steps_equal_numpy_correlate(f, g):
+    lags, values = sg.cross_correlation(f, g)
+    want = np.correlate(g, f, "full")
+    got = [sg.correlation_step(f, g, int(t)).value for t in lags]
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(got, values, rtol=1e-9, atol=1e-6)
+
+
+def test_correlation_walkthrough_frames_follow_the_lags():
+    from cnn_demo.viz_signals import correlation_walkthrough_figure
+
+    f, g = np.array([1.0, 2, 3, 4]), np.array([0.0, 1, 0.5])
+    fig = correlation_walkthrough_figure(f, g, 0)
+    lags, values = sg.cross_correlation(f, g)
+    assert [fr.name for fr in fig.frames] == [str(t) for t in lags]
+    assert fig.layout.sliders[0].active == 3  # lag 0 is the fourth of -3 … 2
+    for fr, t, v in zip(fig.frames, lags, values, strict=True):
+        assert fr.layout.title.text.startswith(f"t = {t}: (f ⋆ g)({t}) = Σ f(τ)·g({t} + τ) = {sg.format_number(v)}")
+        shifted, products, so_far = fr.data[0], fr.data[1], fr.data[2]
+        # g is only shifted: g(j) sits at τ = j − t, in g's own order (a convolution would reverse it)
+        np.testing.assert_allclose(np.asarray(shifted.x) - 0.15, np.arange(g.size) - t)
+        np.testing.assert_allclose(shifted.y, g)
+        np.testing.assert_allclose(np.sum(products.y), v)
+        np.testing.assert_allclose(so_far.y, values[: t - lags[0] + 1])

@@ -9,7 +9,7 @@
 """
 
 from cnn_demo.models.cifar import CIFAR10_CLASSES, CifarResNet
-from cnn_demo.models.data import DataConfig, data_config, transform
+from cnn_demo.models.data import DataConfig, InputTensor, data_config, input_tensor, transform
 from cnn_demo.models.lecture import MyConvNet
 from cnn_demo.models.registry import ModelInfo, class_names, create, get_info, list_models, model_name
 from cnn_demo.models.summary import LayerRow, ModelSummary, summarize
@@ -27,6 +27,7 @@ __all__ = [
     "CIFAR10_CLASSES",
     "CifarResNet",
     "DataConfig",
+    "InputTensor",
     "LayerRow",
     "ModelInfo",
     "ModelSummary",
@@ -38,6 +39,7 @@ __all__ = [
     "get_head",
     "get_info",
     "head_path",
+    "input_tensor",
     "list_models",
     "model_name",
     "named_stages",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 from torch import nn
 
 from cnn_demo.errors import InputError
@@ -122,3 +123,74 @@ def transform(cfg: DataConfig, train: bool = False) -> nn.Module:
             v2.Normalize(mean=list(cfg.mean), std=list(cfg.std)),
         ]
     )
+
+
+@dataclass(frozen=True)
+class ChannelRange:
+    """One channel of a model's input: its normalisation and the values it can and does take."""
+
+    name: str
+    mean: float
+    std: float
+    lo: float  # (0 − mean) / std: a black pixel
+    hi: float  # (1 − mean) / std: a full-intensity pixel
+    image_min: float  # this image's smallest value in the model's tensor
+    image_max: float
+
+
+@dataclass(frozen=True)
+class InputTensor:
+    """What a model receives for one picture, step by step: (H, W, C) 0..255 → (C, H, W) → /255 → (x − mean)/std.
+
+    ``tensor`` is the model's own evaluation transform applied to the image (resize, centre crop, /255,
+    normalise), a (C, H, W) float32 array; a batch of one adds the leading 1 of ``batch_shape``.
+    """
+
+    image_shape: tuple[int, ...]  # the picture as NumPy holds it, (H, W) or (H, W, 3)
+    chw_shape: tuple[int, int, int]  # the same picture as a (C, H, W) tensor (C = 1 for grayscale), before resizing
+    batch_shape: tuple[int, int, int, int]  # what the model's forward receives
+    channels: tuple[ChannelRange, ...]
+    tensor: np.ndarray
+    config: DataConfig
+
+    def pixel(self, value: float, channel: int) -> tuple[float, float]:
+        """One 0..255 value of ``channel`` after ``/255`` and after normalisation."""
+        c = self.channels[channel]
+        scaled = float(value) / 255.0
+        return scaled, (scaled - c.mean) / c.std
+
+
+def input_tensor(image, cfg: DataConfig) -> InputTensor:
+    """The tensor a model with data config ``cfg`` receives for a picture (PIL image, or an (H, W[, 3]) array of
+    0..255 values); grayscale is repeated to RGB, as the model's transform does."""
+    from PIL import Image
+
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(np.clip(np.rint(image), 0, 255).astype(np.uint8))
+    if not isinstance(image, Image.Image):
+        raise InputError("input_tensor needs a picture (a PIL image or an array of 0..255 values).")
+    arr = np.asarray(image)
+    h, w = arr.shape[:2]
+    with _no_grad():
+        t = transform(cfg)(image).numpy()
+    names = ("red", "green", "blue") if t.shape[0] == 3 else tuple(f"channel {i}" for i in range(t.shape[0]))
+    channels = tuple(
+        ChannelRange(
+            names[c],
+            float(cfg.mean[c]),
+            float(cfg.std[c]),
+            (0.0 - cfg.mean[c]) / cfg.std[c],
+            (1.0 - cfg.mean[c]) / cfg.std[c],
+            float(t[c].min()),
+            float(t[c].max()),
+        )
+        for c in range(t.shape[0])
+    )
+    c_in = 1 if arr.ndim == 2 else arr.shape[2]
+    return InputTensor(tuple(arr.shape), (c_in, h, w), (1, *t.shape), channels, t, cfg)
+
+
+def _no_grad():
+    import torch
+
+    return torch.no_grad()
