@@ -151,27 +151,35 @@ st.markdown(
     "mode invents beyond the edge; under it, the filter's result on that corner. Differences show up within "
     "one kernel radius of the edge: try a large σ or kernel."
 )
-b1, b2 = st.columns(2)
-pad = b1.slider("Border width shown", 1, 16, 8, key="images_filtering_pad")
-corners = list(filters.CORNERS)
-corner = b2.selectbox(
-    "Corner",
-    corners,
-    index=corners.index(filters.busiest_corner(image, CROP)),
-    key="images_filtering_corner",
-    help="The default is the corner with the most detail.",
-)
-with user_errors():
-    compared = _borders(image, spec, pad, corner)
-    offset = filters.corner_offset(corner, pad)
-    cols = st.columns(len(compared))
-    for col, (m, (padded, res)) in zip(cols, compared.items(), strict=True):
-        col.plotly_chart(
-            border_figure(padded, offset, res.shape[0], m), width="stretch", key=f"images_filtering_border_{m}"
-        )
-        col.plotly_chart(
-            small_image_figure(filters.to_display(res, how)), width="stretch", key=f"images_filtering_bres_{m}"
-        )
+
+
+@st.fragment
+def _border_modes(image: np.ndarray, spec: filters.FilterSpec, how: str) -> None:
+    """The border-mode panels; a fragment, so its own widgets rerun only this section."""
+    b1, b2 = st.columns(2)
+    pad = b1.slider("Border width shown", 1, 16, 8, key="images_filtering_pad")
+    corners = list(filters.CORNERS)
+    corner = b2.selectbox(
+        "Corner",
+        corners,
+        index=corners.index(filters.busiest_corner(image, CROP)),
+        key="images_filtering_corner",
+        help="The default is the corner with the most detail.",
+    )
+    with user_errors():
+        compared = _borders(image, spec, pad, corner)
+        offset = filters.corner_offset(corner, pad)
+        cols = st.columns(len(compared))
+        for col, (m, (padded, res)) in zip(cols, compared.items(), strict=True):
+            col.plotly_chart(
+                border_figure(padded, offset, res.shape[0], m), width="stretch", key=f"images_filtering_border_{m}"
+            )
+            col.plotly_chart(
+                small_image_figure(filters.to_display(res, how)), width="stretch", key=f"images_filtering_bres_{m}"
+            )
+
+
+_border_modes(image, spec, how)
 
 st.subheader("Pixel inspector")
 st.markdown(
@@ -181,45 +189,64 @@ st.markdown(
 )
 if not spec.uses_kernel and kind != filters.GAUSSIAN:
     st.caption("This filter combines two convolutions; the inspector shows the first one, edge_h with k_h.")
-h, w = image.shape[:2]
-i1, i2, i3 = st.columns(3)
-row = i1.slider("Row", 0, h - 1, h // 2, key="images_filtering_row")
-col_ = i2.slider("Column", 0, w - 1, w // 2, key="images_filtering_col")
-channel_names = ["Gray"] if image.ndim == 2 else ["Red", "Green", "Blue"]
-channel = i3.selectbox("Channel", channel_names, key="images_filtering_channel")
-plane = image if image.ndim == 2 else image[..., channel_names.index(channel)]
 kernel_now = filters.spec_kernel(spec)
-if max(kernel_now.shape) > INSPECTOR_MAX:
-    st.info(f"The inspector shows kernels up to {INSPECTOR_MAX}×{INSPECTOR_MAX}: pick σ ≤ 2 to inspect a Gaussian.")
-else:
-    with user_errors():
-        b = filters.inspect_pixel(plane, kernel_now, row, col_, spec.mode, spec.cval)
-        st.plotly_chart(breakdown_figure(b), width="stretch", key="images_filtering_inspector")
-        if spec.uses_kernel or kind == filters.GAUSSIAN:
-            plane_out = result if result.ndim == 2 else result[..., channel_names.index(channel)]
-            where = f"the filtered {channel.lower()} channel above holds {plane_out[row, col_]:.6g} there"
-        else:
-            edge_h = filters.convolve2d(plane, kernel_now, spec.mode, spec.cval)[row, col_]
-            where = f"edge_h holds {edge_h:.6g} there; the magnitude shown above combines it with edge_v"
-        st.markdown(f"Output at row {row}, column {col_}: Σ products = **{b.total:.6g}** ({where}).")
+
+
+@st.fragment
+def _pixel_inspector(image: np.ndarray, spec: filters.FilterSpec, kind: str, result: np.ndarray) -> None:
+    """The pixel inspector; a fragment, so moving its sliders reruns only this section."""
+    kernel_now = filters.spec_kernel(spec)
+    h, w = image.shape[:2]
+    i1, i2, i3 = st.columns(3)
+    row = i1.slider("Row", 0, h - 1, h // 2, key="images_filtering_row")
+    col_ = i2.slider("Column", 0, w - 1, w // 2, key="images_filtering_col")
+    channel_names = ["Gray"] if image.ndim == 2 else ["Red", "Green", "Blue"]
+    channel = i3.selectbox("Channel", channel_names, key="images_filtering_channel")
+    plane = image if image.ndim == 2 else image[..., channel_names.index(channel)]
+    if max(kernel_now.shape) > INSPECTOR_MAX:
+        st.info(f"The inspector shows kernels up to {INSPECTOR_MAX}×{INSPECTOR_MAX}: pick σ ≤ 2 to inspect a Gaussian.")
+    else:
+        with user_errors():
+            b = filters.inspect_pixel(plane, kernel_now, row, col_, spec.mode, spec.cval)
+            st.plotly_chart(breakdown_figure(b), width="stretch", key="images_filtering_inspector")
+            if spec.uses_kernel or kind == filters.GAUSSIAN:
+                plane_out = result if result.ndim == 2 else result[..., channel_names.index(channel)]
+                where = f"the filtered {channel.lower()} channel above holds {plane_out[row, col_]:.6g} there"
+            else:
+                edge_h = filters.convolve2d(plane, kernel_now, spec.mode, spec.cval)[row, col_]
+                where = f"edge_h holds {edge_h:.6g} there; the magnitude shown above combines it with edge_v"
+            st.markdown(f"Output at row {row}, column {col_}: Σ products = **{b.total:.6g}** ({where}).")
+
+
+_pixel_inspector(image, spec, kind, result)
 
 st.subheader("Low-pass and high-pass")
 st.markdown(
     "A **low-pass** filter (the Gaussian) keeps slow changes and removes fine detail; a **high-pass** filter keeps "
     "the detail. The image minus its blur is exactly the detail the blur removed."
 )
-lp_sigma = st.slider("σ of the blur", 0.5, 10.0, 3.0, 0.5, key="images_filtering_lp_sigma")
-low, high = _low_high(image, lp_sigma)
-p1, p2, p3 = st.columns(3)
-p1.plotly_chart(image_figure(image, "Image", height=THIRD), width="stretch", key="images_filtering_lp_img")
-p2.plotly_chart(
-    image_figure(filters.to_display(low), "Low-pass: blur", height=THIRD), width="stretch", key="images_filtering_lp"
-)
-p3.plotly_chart(
-    image_figure(filters.to_display(high, "offset"), "High-pass: image − blur (128 = 0)", height=THIRD),
-    width="stretch",
-    key="images_filtering_hp",
-)
+
+
+@st.fragment
+def _low_and_high_pass(image: np.ndarray) -> None:
+    """The low-/high-pass split of the image; a fragment, so its σ slider reruns only this section."""
+    lp_sigma = st.slider("σ of the blur", 0.5, 10.0, 3.0, 0.5, key="images_filtering_lp_sigma")
+    low, high = _low_high(image, lp_sigma)
+    p1, p2, p3 = st.columns(3)
+    p1.plotly_chart(image_figure(image, "Image", height=THIRD), width="stretch", key="images_filtering_lp_img")
+    p2.plotly_chart(
+        image_figure(filters.to_display(low), "Low-pass: blur", height=THIRD),
+        width="stretch",
+        key="images_filtering_lp",
+    )
+    p3.plotly_chart(
+        image_figure(filters.to_display(high, "offset"), "High-pass: image − blur (128 = 0)", height=THIRD),
+        width="stretch",
+        key="images_filtering_hp",
+    )
+
+
+_low_and_high_pass(image)
 st.markdown(
     "The 2-D Fourier transform splits an image into waves: the centre of each plot is the zero frequency (the "
     "average brightness), points further out are finer patterns. The kernel's plot shows how much it "
