@@ -72,10 +72,19 @@ def change(page, kind: str, label: str, nth: int):
         picked = {}
 
         def pick(forward: bool):
-            box.click()
             options = page.get_by_role("option")
-            options.first.wait_for()
+            for attempt in range(3):  # a click during a redraw can be lost: open the list again
+                box.click()
+                try:
+                    options.first.wait_for(timeout=5_000)
+                    break
+                except Exception:
+                    if attempt == 2:
+                        raise
             current = [o.get_attribute("aria-selected") == "true" for o in options.all()]
+            if len(current) < 2:
+                page.keyboard.press("Escape")
+                raise ValueError("only one option: nothing to change")
             i = current.index(True) if True in current else 0
             if forward:
                 picked["from"] = i

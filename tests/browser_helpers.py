@@ -124,5 +124,14 @@ def widget(page, kind: str, label: str, nth: int = 0):
 
 def choose(page, label: str, option: str, nth: int = 0) -> None:
     """Pick ``option`` in the selectbox labelled ``label``."""
-    widget(page, "stSelectbox", label, nth).locator('[role="combobox"]').first.click()
-    page.get_by_role("option", name=option, exact=True).first.click()
+    box = widget(page, "stSelectbox", label, nth).locator('[role="combobox"]').first
+    wanted = page.get_by_role("option", name=option, exact=True).first
+    for attempt in range(3):  # a click during a redraw can be lost: open the list again
+        box.click()
+        try:
+            wanted.wait_for(timeout=5_000)
+            break
+        except Exception:
+            if attempt == 2:
+                raise
+    wanted.click()
