@@ -193,8 +193,11 @@ def main() -> None:
     parser.add_argument("--pages", nargs="*", help="url paths to time (default: every page of the three sections)")
     parser.add_argument("--repeat", type=int, default=1, help="changes per widget; the median is printed")
     parser.add_argument("--no-scenarios", action="store_true", help="skip the named 2-D filtering scenarios")
+    parser.add_argument("--scenarios-only", action="store_true", help="time only the named 2-D filtering scenarios")
     args = parser.parse_args()
     specs = [p for s in SECTIONS for p in pages_in(s) if not args.pages or p.url_path in args.pages]
+    if args.scenarios_only:
+        specs, args.pages = [], None
 
     from playwright.sync_api import sync_playwright
 
