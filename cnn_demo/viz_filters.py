@@ -8,7 +8,7 @@ from plotly.subplots import make_subplots
 
 from cnn_demo.arithmetic import ReceptiveField, TransposedSteps, window_cells
 from cnn_demo.filters import PixelBreakdown
-from cnn_demo.viz import image_figure, matrix_figure
+from cnn_demo.viz import fixed_margins, image_figure, matrix_figure
 from cnn_demo.windows import ConvWindows, written_products
 
 INPUT_COLOUR = "#dbe9f6"
@@ -39,7 +39,7 @@ def block_mean(values: np.ndarray, max_side: int) -> tuple[np.ndarray, int]:
     return arr[:h, :w].reshape(h // f, f, w // f, f).mean(axis=(1, 3)), f
 
 
-def spectrum_figure(values: np.ndarray, title: str, colorscale: str = "Viridis", max_side: int = 192) -> go.Figure:
+def spectrum_figure(values: np.ndarray, title: str, colorscale: str = "Viridis", max_side: int = 128) -> go.Figure:
     """A centred 2-D spectrum (zero frequency in the middle) as a heatmap with a colour bar.
 
     Large spectra are block-averaged to ``max_side`` cells a side so the browser stays fast.
@@ -61,7 +61,7 @@ def spectrum_figure(values: np.ndarray, title: str, colorscale: str = "Viridis",
     fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", title="vertical frequency")
     fig.update_xaxes(title="horizontal frequency")
     fig.update_layout(title=title, margin=dict(l=0, r=0, t=30, b=0), height=330)
-    return fig
+    return fixed_margins(fig, 62, 48, right=10)
 
 
 def border_figure(padded: np.ndarray, offset: tuple[int, int], size: int, title: str, height: int = 210) -> go.Figure:
@@ -83,7 +83,7 @@ def _plain_image(arr: np.ndarray, title: str, height: int) -> go.Figure:
     fig = image_figure(arr, title, height)
     fig.update_yaxes(showticklabels=False)
     fig.update_xaxes(showticklabels=False, constrain="domain")
-    return fig
+    return fixed_margins(fig, 0, 0)
 
 
 def small_image_figure(image: np.ndarray, title: str = "", height: int = 180) -> go.Figure:
@@ -130,7 +130,7 @@ def breakdown_figure(b: PixelBreakdown) -> go.Figure:
         fig.update_yaxes(autorange="reversed", row=1, col=col, dtick=1)
         fig.update_xaxes(row=1, col=col, dtick=1)
     fig.update_layout(margin=dict(l=0, r=0, t=40, b=0), height=320)
-    return fig
+    return fixed_margins(fig, 34, 22)
 
 
 #: Discrete colours of the animated grid, by cell code.

@@ -160,27 +160,35 @@ st.markdown(
     "mode invents beyond the edge; under it, the filter's result on that corner. Differences show up within "
     "one kernel radius of the edge: try a large σ or kernel."
 )
-b1, b2 = st.columns(2)
-pad = b1.slider("Border width shown", 1, 16, 8, key="images_filtering_pad")
-corners = list(filters.CORNERS)
-corner = b2.selectbox(
-    "Corner",
-    corners,
-    index=corners.index(filters.busiest_corner(image, CROP)),
-    key="images_filtering_corner",
-    help="The default is the corner with the most detail.",
-)
-with user_errors():
-    compared = _borders(image, spec, pad, corner)
-    offset = filters.corner_offset(corner, pad)
-    cols = st.columns(len(compared))
-    for col, (m, (padded, res)) in zip(cols, compared.items(), strict=True):
-        col.plotly_chart(
-            border_figure(padded, offset, res.shape[0], m), width="stretch", key=f"images_filtering_border_{m}"
-        )
-        col.plotly_chart(
-            small_image_figure(filters.to_display(res, how)), width="stretch", key=f"images_filtering_bres_{m}"
-        )
+
+
+@st.fragment
+def _border_modes(image: np.ndarray, spec: filters.FilterSpec, how: str) -> None:
+    """The border-mode panels; a fragment, so its own widgets rerun only this section."""
+    b1, b2 = st.columns(2)
+    pad = b1.slider("Border width shown", 1, 16, 8, key="images_filtering_pad")
+    corners = list(filters.CORNERS)
+    corner = b2.selectbox(
+        "Corner",
+        corners,
+        index=corners.index(filters.busiest_corner(image, CROP)),
+        key="images_filtering_corner",
+        help="The default is the corner with the most detail.",
+    )
+    with user_errors():
+        compared = _borders(image, spec, pad, corner)
+        offset = filters.corner_offset(corner, pad)
+        cols = st.columns(len(compared))
+        for col, (m, (padded, res)) in zip(cols, compared.items(), strict=True):
+            col.plotly_chart(
+                border_figure(padded, offset, res.shape[0], m), width="stretch", key=f"images_filtering_border_{m}"
+            )
+            col.plotly_chart(
+                small_image_figure(filters.to_display(res, how)), width="stretch", key=f"images_filtering_bres_{m}"
+            )
+
+
+_border_modes(image, spec, how)
 
 st.subheader("Pixel inspector")
 st.markdown(
@@ -254,18 +262,28 @@ st.markdown(
     "A **low-pass** filter (the Gaussian) keeps slow changes and removes fine detail; a **high-pass** filter keeps "
     "the detail. The image minus its blur is exactly the detail the blur removed."
 )
-lp_sigma = st.slider("σ of the blur", 0.5, 10.0, 3.0, 0.5, key="images_filtering_lp_sigma")
-low, high = _low_high(image, lp_sigma)
-p1, p2, p3 = st.columns(3)
-p1.plotly_chart(image_figure(image, "Image", height=THIRD), width="stretch", key="images_filtering_lp_img")
-p2.plotly_chart(
-    image_figure(filters.to_display(low), "Low-pass: blur", height=THIRD), width="stretch", key="images_filtering_lp"
-)
-p3.plotly_chart(
-    image_figure(filters.to_display(high, "offset"), "High-pass: image − blur (128 = 0)", height=THIRD),
-    width="stretch",
-    key="images_filtering_hp",
-)
+
+
+@st.fragment
+def _low_and_high_pass(image: np.ndarray) -> None:
+    """The low-/high-pass split of the image; a fragment, so its σ slider reruns only this section."""
+    lp_sigma = st.slider("σ of the blur", 0.5, 10.0, 3.0, 0.5, key="images_filtering_lp_sigma")
+    low, high = _low_high(image, lp_sigma)
+    p1, p2, p3 = st.columns(3)
+    p1.plotly_chart(image_figure(image, "Image", height=THIRD), width="stretch", key="images_filtering_lp_img")
+    p2.plotly_chart(
+        image_figure(filters.to_display(low), "Low-pass: blur", height=THIRD),
+        width="stretch",
+        key="images_filtering_lp",
+    )
+    p3.plotly_chart(
+        image_figure(filters.to_display(high, "offset"), "High-pass: image − blur (128 = 0)", height=THIRD),
+        width="stretch",
+        key="images_filtering_hp",
+    )
+
+
+_low_and_high_pass(image)
 st.markdown(
     "The 2-D Fourier transform splits an image into waves: the centre of each plot is the zero frequency (the "
     "average brightness), points further out are finer patterns. The kernel's plot shows how much it "

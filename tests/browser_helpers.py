@@ -111,3 +111,84 @@ class GuardedBrowser:
     def check(self) -> None:
         """Fail with every console error, page error and off-server request recorded so far."""
         assert not self.problems, "\n".join(self.problems)
+
+
+# ------------------------------------------------------------------------------------- interaction latency
+
+_RENDERED = (
+    "() => !document.querySelector('[data-stale=\"true\"]')"
+    " && [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')].every(c => c.querySelector('.main-svg'))"
+)
+_TWO_FRAMES = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))"
+
+
+class RerunWatch:
+    """Counts the script runs the server reports finished, read from the app's websocket (``ForwardMsg``)."""
+
+    def __init__(self, page) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        self._msg = ForwardMsg
+        self.finished = 0
+        page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
+
+    def _frame(self, payload) -> None:
+        if not isinstance(payload, bytes | bytearray):
+            return
+        msg = self._msg()
+        try:
+            msg.ParseFromString(bytes(payload))
+        except Exception:  # not a ForwardMsg: ignore it
+            return
+        done = self._msg.ScriptFinishedStatus
+        if msg.WhichOneof("type") == "script_finished" and msg.script_finished in (
+            done.FINISHED_SUCCESSFULLY,
+            done.FINISHED_FRAGMENT_RUN_SUCCESSFULLY,
+        ):
+            self.finished += 1
+
+
+def timed_interaction(page, watch: RerunWatch, action, timeout_s: float = 60.0) -> float:
+    """Seconds from ``action()`` (a widget change) until its rerun has finished and the page has drawn it.
+
+    "Drawn": the server sent ``script_finished``, no element is stale any more, every plotly chart has its SVG,
+    and the browser has painted two more frames (so the main thread is done with the new figures).
+    """
+    import time
+
+    before = watch.finished
+    t0 = time.perf_counter()
+    action()
+    deadline = t0 + timeout_s
+    while watch.finished == before:
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"no rerun finished within {timeout_s:.0f} s of the interaction")
+        page.wait_for_timeout(10)
+    page.wait_for_function(_RENDERED, timeout=timeout_s * 1000, polling="raf")
+    page.evaluate(_TWO_FRAMES)
+    return time.perf_counter() - t0
+
+
+def widget(page, kind: str, label: str, nth: int = 0):
+    """The ``nth`` Streamlit widget of ``kind`` (``stSlider``, ``stSelectbox``, ...) whose label is ``label``."""
+    exact = re.compile(rf"^\s*{re.escape(label)}\s*$")
+    return (
+        page.locator(f'[data-testid="stMain"] [data-testid="{kind}"]')
+        .filter(has=page.locator('[data-testid="stWidgetLabel"]', has_text=exact))
+        .nth(nth)
+    )
+
+
+def choose(page, label: str, option: str, nth: int = 0) -> None:
+    """Pick ``option`` in the selectbox labelled ``label``."""
+    box = widget(page, "stSelectbox", label, nth).locator('[role="combobox"]').first
+    wanted = page.get_by_role("option", name=option, exact=True).first
+    for attempt in range(3):  # a click during a redraw can be lost: open the list again
+        box.click()
+        try:
+            wanted.wait_for(timeout=5_000)
+            break
+        except Exception:
+            if attempt == 2:
+                raise
+    wanted.click()

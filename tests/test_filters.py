@@ -331,3 +331,44 @@ def test_edge_pixel_against_scipy_and_the_slide_formula():
         assert sob.convolved == ndimage.convolve(img, filters.SOBEL_H)[r, c]
     with pytest.raises(InputError):
         filters.edge_pixel(img, "prewitt", 0, 0)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("path", ["fft", "threads"])
+def test_fast_paths_equal_scipy(mode, path, monkeypatch):
+    """Large kernels go through the FFT and large images through two threads; both must still equal SciPy."""
+    if path == "fft":
+        monkeypatch.setattr(filters, "FFT_TAPS", 0)
+    else:
+        monkeypatch.setattr(filters, "THREADED_WORK", 0)
+        monkeypatch.setattr(filters, "BLOCK_ELEMENTS", 64)
+    rng = np.random.default_rng(7)
+    image = rng.uniform(0, 255, (37, 29, 3))
+    kernel = rng.normal(size=(5, 4))
+    for c in range(3):
+        np.testing.assert_allclose(
+            filters.convolve2d(image, kernel, mode, 5.0)[..., c],
+            ndimage.convolve(image[..., c], kernel, mode=mode, cval=5.0),
+            atol=1e-9,
+        )
+    np.testing.assert_allclose(
+        filters.gaussian_blur(image[..., 0], 1.5, mode, 5.0),
+        ndimage.gaussian_filter(image[..., 0], 1.5, mode=mode, cval=5.0),
+        atol=1e-9,
+    )
+    np.testing.assert_allclose(
+        filters.sobel(image[..., 1], 1, mode, 5.0), ndimage.sobel(image[..., 1], 1, mode=mode, cval=5.0), atol=1e-9
+    )
+
+
+def test_a_large_kernel_on_a_large_image_equals_scipy():
+    """The sizes the benchmark times: a 15×15 kernel (FFT) and σ = 10 (81 taps, FFT) on 256² (threads for 3×3)."""
+    rng = np.random.default_rng(8)
+    image = rng.uniform(0, 255, (256, 256))
+    for kernel in (rng.normal(size=(15, 15)), rng.normal(size=(3, 3))):
+        for mode in ("constant", "wrap"):
+            np.testing.assert_allclose(
+                filters.convolve2d(image, kernel, mode), ndimage.convolve(image, kernel, mode=mode), atol=1e-8
+            )
+    np.testing.assert_allclose(filters.gaussian_blur(image, 10.0), ndimage.gaussian_filter(image, 10.0), atol=1e-9)
+    assert filters.convolve2d(np.full((300, 300), 7.0), np.ones((3, 3))).min() == 63.0  # exact on the direct path
