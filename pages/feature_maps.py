@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from cnn_demo import explain
-from cnn_demo.models import class_names, data_config, get_info
+from cnn_demo.models import DEFAULT_MODEL, class_names, data_config, get_info
 from cnn_demo.ui.common import escape_markdown, user_errors
 from cnn_demo.ui.models import (
     cached_activation_maps,
@@ -28,7 +28,7 @@ st.markdown(
 
 left, right = st.columns([1, 2])
 with left:
-    name = model_picker("feature_maps_model", default="cifar_resnet20")
+    name = model_picker("feature_maps_model", default=DEFAULT_MODEL)
     info = get_info(name)
     pretrained = st.toggle(
         "Pretrained weights", value=info.has_pretrained, key="feature_maps_pretrained", disabled=not info.has_pretrained

@@ -40,7 +40,7 @@ with left:
     backbone = st.selectbox(
         "Backbone",
         names,
-        index=names.index("cifar_resnet20") if "cifar_resnet20" in names else 0,
+        index=names.index(finetune.DEFAULT_BACKBONE) if finetune.DEFAULT_BACKBONE in names else 0,
         key="finetune_backbone",
     )
     info = finetune.describe_backbone(backbone)
