@@ -153,7 +153,10 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     )
     finetune.load_backbone(cfg.backbone, cfg.pretrained)  # fail fast on a bad name or missing weights
     data = finetune.read_data(args.data, val_fraction=args.val_fraction, seed=args.seed)
-    result = finetune.train(data, cfg)
+    from cnn_demo.settings import get_settings
+
+    # The jobs' feature cache: a second run on the same data and backbone (other head settings) skips the backbone.
+    result = finetune.train(data, cfg, cache_dir=get_settings().state_dir / "feature-cache")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ev = result.evaluation

@@ -642,15 +642,18 @@ def _device_of(module: nn.Module) -> torch.device:
     return p.device if p is not None else torch.device("cpu")
 
 
-@torch.no_grad()
 def extract_features(
     features: nn.Module, images: Sequence[Image.Image], tf: Callable, batch_size: int = 32
 ) -> torch.Tensor:
-    """Pooled features of ``images`` (backbone in eval mode, no gradients)."""
+    """Pooled features of ``images`` (backbone in eval mode, under ``inference_mode``: no autograd bookkeeping)."""
     features.eval()
     dev = _device_of(features)
-    out = [features(_batch(images[i : i + batch_size], tf).to(dev)).cpu() for i in range(0, len(images), batch_size)]
-    return torch.cat(out).flatten(1)
+    with torch.inference_mode():
+        out = [
+            features(_batch(images[i : i + batch_size], tf).to(dev)).cpu() for i in range(0, len(images), batch_size)
+        ]
+    # Inference tensors cannot enter autograd; the head trains on these, so hand back ordinary tensors.
+    return torch.cat(out).flatten(1).clone() if out else torch.zeros(0, 0)
 
 
 def _feature_cache(
@@ -753,7 +756,13 @@ def train(
     backbone_params = _set_trainable(bb, cfg)
     size = cfg.image_size or bb.preprocess.input_size
     keep = max(int(size * MAX_KEEP_FACTOR), math.floor(size / max(bb.preprocess.crop_pct, 0.1) + 1e-6))
-    train_imgs, val_imgs = _shrunk(data.train_images, keep), _shrunk(data.val_images, keep)
+    # Frozen: the images are only needed (downscaled) when the feature cache misses, so a cache hit skips them.
+    frozen = cfg.strategy == "frozen"
+    train_imgs, val_imgs = (
+        (data.train_images, data.val_images)
+        if frozen
+        else (_shrunk(data.train_images, keep), _shrunk(data.val_images, keep))
+    )
     eval_tf = make_transform(bb.preprocess, None, cfg.image_size)
     train_tf = make_transform(bb.preprocess, cfg.augment, cfg.image_size)
     dev = device or get_device()
@@ -775,8 +784,9 @@ def train(
         def compute() -> dict[str, torch.Tensor]:
             torch.manual_seed(cfg.seed)
             tf = train_tf if cfg.augment.enabled else eval_tf
-            train_views = torch.stack([extract_features(bb.features, train_imgs, tf) for _ in range(views)])
-            return {"train": train_views, "val": extract_features(bb.features, val_imgs, eval_tf)}
+            tr, va = _shrunk(train_imgs, keep), _shrunk(val_imgs, keep)
+            train_views = torch.stack([extract_features(bb.features, tr, tf) for _ in range(views)])
+            return {"train": train_views, "val": extract_features(bb.features, va, eval_tf)}
 
         cached = _feature_cache(cache_dir, key, compute) if backbone is None else compute()
     if cached is not None:

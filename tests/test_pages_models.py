@@ -127,6 +127,9 @@ def test_feature_maps_page_with_random_weights_is_labelled_untrained(monkeypatch
     monkeypatch.setenv("CNN_DEMO_WEIGHTS_DIR", str(tmp_path))
     at = app_test("pages/feature_maps.py")
     assert_no_exception(at)
+    assert not at.warning  # the default model's ImageNet weights come with set-up, whatever the weights folder
+    at.selectbox(key="feature_maps_model").set_value("cifar_resnet20").run()
+    assert_no_exception(at)
     warning = at.warning[0].value
     assert "Untrained" in warning and "resnet20-12fca82f.th" in warning and str(tmp_path) in warning
 
@@ -176,12 +179,32 @@ def test_feature_maps_page_computes_each_result_once(monkeypatch):
     at = app_test("pages/feature_maps.py")
     assert_no_exception(at)
     assert calls == {"predict": 1, "activation_maps": 1, "grad_cam": 1}
-    at.selectbox(key="feature_maps_class_cifar_resnet20_3").set_value(5).run()
+    class_box = next(b for b in at.selectbox if str(b.key).startswith("feature_maps_class_"))
+    at.selectbox(key=class_box.key).set_value(5).run()
     assert_no_exception(at)
     assert calls == {"predict": 1, "activation_maps": 1, "grad_cam": 2}
     again = app_test("pages/feature_maps.py")  # another user opening the same page with the same picture
     assert_no_exception(again)
     assert calls == {"predict": 1, "activation_maps": 1, "grad_cam": 2}
+
+
+@pytest.mark.pretrained
+def test_feature_maps_page_opens_on_efficientnet_lite0_with_imagenet_names(monkeypatch, tmp_path):
+    """A fresh install (no weights folder): real ImageNet weights, the top-5 by ImageNet name, Grad-CAM on the cat."""
+    from cnn_demo import models
+
+    monkeypatch.delenv("CNN_DEMO_WEIGHTS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    at = app_test("pages/feature_maps.py")
+    assert_no_exception(at)
+    assert at.selectbox(key="feature_maps_model").value == models.DEFAULT_MODEL == "tf_efficientnet_lite0"
+    assert not at.warning and "tf_efficientnet_lite0 (pretrained)" in _text(at)
+    preds = at.dataframe[0].value
+    imagenet = models.class_names("tf_efficientnet_lite0")
+    assert len(imagenet) == 1000 and list(preds["class"]) == [p for p in preds["class"] if p in imagenet]
+    assert preds["class"].iloc[0] in imagenet[281:286]  # Chelsea is a tabby / tiger / Egyptian cat
+    assert "What the model sees: 224×224" in _titles(at)
+    assert any(t.startswith("Grad-CAM for “") and "cat" in t for t in _titles(at))
 
 
 @pytest.mark.browser
