@@ -337,9 +337,9 @@ def test_cli_fine_tunes_hymenoptera_with_the_default_backbone(hymenoptera_state)
     """`finetune` without --backbone on a fresh install (no weights folder): EfficientNet-Lite0, ≥ 93 %."""
     from tests.conftest import shared_path
 
-    out = hymenoptera_state / "cli-out"
+    out = hymenoptera_state / "cli-out"  # the CLI shares the feature cache of the state folder with the test above
     env = {k: v for k, v in os.environ.items() if k != "CNN_DEMO_WEIGHTS_DIR"}
-    env.update(PYTHONWARNINGS="ignore", CNN_DEMO_STATE_DIR=str(hymenoptera_state))  # shares the feature cache
+    env.update(PYTHONWARNINGS="ignore", PYTHONPATH=str(ROOT), CNN_DEMO_STATE_DIR=str(hymenoptera_state))
     cmd = [sys.executable, "-m", "cnn_demo", "finetune", "--data", str(shared_path("hymenoptera_data"))]
     proc = subprocess.run(
         [*cmd, "--out", str(out)], cwd=hymenoptera_state, capture_output=True, text=True, timeout=600, env=env
