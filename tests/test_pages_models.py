@@ -123,6 +123,23 @@ def test_model_inspector_shows_the_table_and_alexnet_totals():
     assert "cannot take an input" in shown_errors(at)[0]  # 32 rows shrink to nothing before the last pooling
 
 
+def test_model_inspector_shows_efficientnet_lite0_blocks():
+    """The default backbone's depthwise-separable and inverted-residual (MBConv) blocks, like any other model."""
+    at = app_test("pages/model_inspector.py")
+    at.selectbox(key="model_inspector_model").set_value("tf_efficientnet_lite0").run()
+    assert_no_exception(at)
+    assert at.metric[0].value == "4,652,008" and at.metric[1].value == "385.2 M"
+    assert "`classifier` maps a 1280-number feature vector" in _text(at)
+    assert all(f"`blocks.{i}`" in _text(at) for i in range(7))
+    table = at.dataframe[0].value.set_index("name")
+    # blocks.1.0: 1×1 expansion to 96 channels, then a 3×3 depthwise conv (one 3×3 filter per channel: 96·9 weights)
+    assert table.loc["blocks.1.0.conv_pw", "params"] == 16 * 96
+    assert table.loc["blocks.1.0.conv_dw", "params"] == 96 * 9
+    assert table.loc["blocks.1.0.conv_dw", "output_shape"] == "1×96×56×56"
+    printed = at.code[0].value
+    assert "DepthwiseSeparableConv(" in printed and "InvertedResidual(" in printed
+
+
 def test_feature_maps_page_with_random_weights_is_labelled_untrained(monkeypatch, tmp_path):
     monkeypatch.setenv("CNN_DEMO_WEIGHTS_DIR", str(tmp_path))
     at = app_test("pages/feature_maps.py")
