@@ -112,7 +112,8 @@ def job_end_to_end(packed: Path, cfg: finetune.TrainConfig, threads: int) -> dic
     return {
         "seconds": seconds,
         "feature_seconds": summary["feature_seconds"],
-        "val_accuracy": summary["val_accuracy"],
+        "val_accuracy": summary["val_accuracy"],  # the model kept: lowest validation loss
+        "best_epoch_val_accuracy": max(h["val_accuracy"] for h in summary["history"]),  # (b)'s selection rule
         "model_zip_mb": exported / 1e6,
         "epochs": summary["epochs"],
     }
