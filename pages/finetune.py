@@ -48,7 +48,7 @@ with left:
     pretrained = st.toggle(
         "Start from pretrained weights",
         value=info["weights_here"],
-        key="finetune_pretrained",
+        key=f"finetune_pretrained_{backbone}",  # per backbone: switching to one without weights cannot keep "on"
         disabled=not info["weights_here"],
     )
     if info["has_pretrained"] and not info["weights_here"]:

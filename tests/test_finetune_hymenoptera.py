@@ -35,7 +35,8 @@ def test_page_defaults_fine_tune_hymenoptera_to_93_percent(tmp_path, monkeypatch
     at = app_test(PAGE)
     assert_no_exception(at)
     assert at.selectbox(key="finetune_backbone").value == finetune.DEFAULT_BACKBONE == "tf_efficientnet_lite0"
-    assert at.toggle(key="finetune_pretrained").value is True  # its weights are here without a weights folder
+    # its weights are here without a weights folder
+    assert at.toggle(key="finetune_pretrained_tf_efficientnet_lite0").value is True
     at.file_uploader(key="finetune_data_zip").set_value(("hymenoptera_data.zip", data, "application/zip")).run()
     assert_no_exception(at)
     shown = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
