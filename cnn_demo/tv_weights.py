@@ -33,10 +33,13 @@ def find_weights_file(entry: WeightsEnum) -> Path:
         if path.is_file():
             weights.verify(path)
             return path
+    model = next((m for m in weights.vision_task_models() if weights.weights_spec(m).filename == name), None)
+    fetch = f" (`python -m cnn_demo weights fetch {model}` there does it)" if model else ""
     raise WeightsMissing(
-        f"The pretrained weights {name} are not on this server, which works offline. Download {entry.url} on a "
-        f"machine with internet access and place the file in the folder {weights.weights_dir()} (set "
-        f"{weights.WEIGHTS_ENV} to use another folder) or in {weights.hub_dir()}. "
+        f"The pretrained weights {name} are not on this server, which works offline. The ImageNet weights that "
+        "come with set-up serve classification only; this network needs its own COCO/VOC-trained file. "
+        f"Download {entry.url} on a machine with internet access{fetch} and place the file in the folder "
+        f"{weights.weights_dir()} (set {weights.WEIGHTS_ENV} to use another folder) or in {weights.hub_dir()}. "
         "Until then this network has random weights: it is untrained."
     )
 

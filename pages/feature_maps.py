@@ -5,7 +5,7 @@ import streamlit as st
 
 from cnn_demo import explain
 from cnn_demo.images import to_array
-from cnn_demo.models import class_names, data_config, get_info
+from cnn_demo.models import DEFAULT_MODEL, class_names, data_config, get_info
 from cnn_demo.ui.common import user_errors
 from cnn_demo.ui.models import (
     cached_activation_maps,
@@ -29,7 +29,7 @@ st.markdown(
 
 left, right = st.columns([1, 2])
 with left:
-    name = model_picker("feature_maps_model", default="cifar_resnet20")
+    name = model_picker("feature_maps_model", default=DEFAULT_MODEL)
     info = get_info(name)
     pretrained = st.toggle(
         "Pretrained weights", value=info.has_pretrained, key="feature_maps_pretrained", disabled=not info.has_pretrained

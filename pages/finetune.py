@@ -41,7 +41,7 @@ with left:
     backbone = st.selectbox(
         "Backbone",
         names,
-        index=names.index("cifar_resnet20") if "cifar_resnet20" in names else 0,
+        index=names.index(finetune.DEFAULT_BACKBONE) if finetune.DEFAULT_BACKBONE in names else 0,
         key="finetune_backbone",
     )
     info = finetune.describe_backbone(backbone)
@@ -49,7 +49,7 @@ with left:
     pretrained = st.toggle(
         "Start from pretrained weights",
         value=info["weights_here"],
-        key="finetune_pretrained",
+        key=f"finetune_pretrained_{backbone}",  # per backbone: switching to one without weights cannot keep "on"
         disabled=not info["weights_here"],
     )
     if info["has_pretrained"] and not info["weights_here"]:

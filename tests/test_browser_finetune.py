@@ -33,8 +33,19 @@ def set_number(page, label: str, value: int) -> None:
     wait_idle(page)
 
 
+def choose_backbone(page, name: str) -> None:
+    """Pick a backbone in the page's select box (these tests check the page, so they use a tiny network)."""
+    box = page.locator('[data-testid="stSelectbox"]').filter(has_text="Backbone").locator("input")
+    box.click()
+    page.keyboard.type(name)
+    page.keyboard.press("Enter")
+    wait_idle(page)
+    assert box.input_value().startswith(name), box.input_value()
+
+
 def train_one_epoch(page, data) -> None:
-    """Upload the colours zip, train one epoch as a job and wait for its results."""
+    """Upload the colours zip, train one epoch of the tiny CIFAR ResNet as a job and wait for its results."""
+    choose_backbone(page, "cifar_resnet20")
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(data))
     page.get_by_text(re.compile(r"\d+ training and \d+ validation images")).first.wait_for(timeout=60_000)
     wait_idle(page)

@@ -191,6 +191,8 @@ def test_missing_weights_message(tmp_path, monkeypatch):
     with pytest.raises(WeightsMissing, match=r"fasterrcnn_mobilenet_v3_large_320_fpn-907ea3f9\.pth") as err:
         D.build_detector(FAST, pretrained=True)
     assert str(tmp_path) in str(err.value)
+    assert "`python -m cnn_demo weights fetch fasterrcnn_mobilenet_v3_large_320_fpn`" in str(err.value)
+    assert "COCO/VOC" in str(err.value)  # the ImageNet weights installed by set-up do not cover detection
     assert isinstance(err.value, InputError)
 
 

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -323,13 +324,47 @@ def test_cli_end_to_end(tmp_path, capsys):
     assert honest["n_test"] == 3 and 0 <= honest["test_accuracy"] <= 1 and "baseline_test_accuracy" in honest
 
 
+@pytest.fixture(scope="session")
+def hymenoptera_state(tmp_path_factory) -> Path:
+    """A state folder whose feature cache the hymenoptera tests share: the backbone runs once per test session."""
+    return tmp_path_factory.mktemp("hymenoptera-state")
+
+
 @pytest.mark.pretrained
-def test_frozen_resnet18_with_imagenet_weights_reaches_93_percent_on_hymenoptera():
+@pytest.mark.parametrize("backbone", [finetune.DEFAULT_BACKBONE, "resnet18"])
+def test_frozen_imagenet_backbone_reaches_93_percent_on_hymenoptera(backbone, hymenoptera_state, monkeypatch):
+    """PyTorch tutorial's ants/bees at 224 px: the default backbone's weights come with set-up, so this runs."""
     from cnn_demo import weights
     from tests.conftest import shared_path
 
-    if weights.find("resnet18") is None:
-        pytest.skip("ImageNet weights for resnet18 are not on this machine (python -m cnn_demo weights fetch resnet18)")
+    monkeypatch.delenv("CNN_DEMO_WEIGHTS_DIR", raising=False)
+    monkeypatch.chdir(hymenoptera_state)  # no ./weights: only what set-up installs
+    if weights.find(backbone) is None:
+        assert backbone != finetune.DEFAULT_BACKBONE, "the default backbone's weights must come with set-up"
+        pytest.skip(f"ImageNet weights for {backbone} are not on this machine (python -m cnn_demo weights fetch)")
     data = finetune.read_data(shared_path("hymenoptera_data"))
-    r = finetune.train(data, TrainConfig(backbone="resnet18", pretrained=True, strategy="frozen", epochs=25))
+    cache = hymenoptera_state / "feature-cache"
+    r = finetune.train(data, TrainConfig(backbone=backbone), cache_dir=cache)  # the page's defaults: frozen, 10 epochs
+    assert r.model.backbone.pretrained and r.model.backbone.preprocess.input_size == 224
     assert r.evaluation["val_accuracy"] >= 0.93
+    assert all(acc >= 0.9 for acc in r.evaluation["per_class_accuracy"].values())
+
+
+@pytest.mark.pretrained
+def test_cli_fine_tunes_hymenoptera_with_the_default_backbone(hymenoptera_state):
+    """`finetune` without --backbone on a fresh install (no weights folder): EfficientNet-Lite0, ≥ 93 %."""
+    from tests.conftest import shared_path
+
+    out = hymenoptera_state / "cli-out"  # the CLI shares the feature cache of the state folder with the test above
+    env = {k: v for k, v in os.environ.items() if k != "CNN_DEMO_WEIGHTS_DIR"}
+    env.update(PYTHONWARNINGS="ignore", PYTHONPATH=str(ROOT), CNN_DEMO_STATE_DIR=str(hymenoptera_state))
+    cmd = [sys.executable, "-m", "cnn_demo", "finetune", "--data", str(shared_path("hymenoptera_data"))]
+    proc = subprocess.run(
+        [*cmd, "--out", str(out)], cwd=hymenoptera_state, capture_output=True, text=True, timeout=600, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert metrics["val_accuracy"] >= 0.93, metrics
+    exported = finetune.load_export((out / "model.zip").read_bytes())
+    assert exported.config.backbone == finetune.DEFAULT_BACKBONE == "tf_efficientnet_lite0"
+    assert exported.class_names == ["ants", "bees"]

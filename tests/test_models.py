@@ -209,24 +209,69 @@ def test_data_configs_are_read_from_the_published_weights():
         models.data_config(nn.Linear(2, 2))
 
 
-@pytest.mark.parametrize("name", ["resnet18", "efficientnet_b0", "timm/resnet18.a1_in1k"])
+@pytest.mark.parametrize(
+    "name", ["resnet18", "efficientnet_b0", "timm/resnet18.a1_in1k", "tf_efficientnet_lite0", "mobilenet_v2"]
+)
 def test_transform_equals_the_libraries_own_preprocessing(name):
     from cnn_demo.samples import load_sample
 
     img = load_sample("chelsea")
     ours = models.transform(models.data_config(name))(img)
-    if name.startswith("timm/"):
+    if models.get_info(name).source == "timm":
         import timm
         from timm.data import create_transform, resolve_data_config
 
-        ref = create_transform(**resolve_data_config({}, model=timm.create_model(name[5:], pretrained=False)))(img)
+        net = timm.create_model(name.removeprefix("timm/"), pretrained=False)
+        ref = create_transform(**resolve_data_config({}, model=net))(img)
     else:
-        from torchvision.models import get_model_weights
+        from torchvision.models import MobileNet_V2_Weights, get_model_weights
 
-        ref = get_model_weights(name).DEFAULT.transforms()(img)
+        # mobilenet_v2's file (installed by set-up) is IMAGENET1K_V1, whose preprocessing differs from DEFAULT (V2)
+        entry = MobileNet_V2_Weights.IMAGENET1K_V1 if name == "mobilenet_v2" else get_model_weights(name).DEFAULT
+        ref = entry.transforms()(img)
     torch.testing.assert_close(ours, ref)
     train = models.transform(models.data_config(name), train=True)(load_sample("camera", grayscale=True))
     assert train.shape == ref.shape
+
+
+@pytest.mark.pretrained
+def test_grad_cam_of_efficientnet_lite0_points_at_the_object_of_each_class():
+    """Chelsea the cat top-left and a coffee cup bottom-right on grey: Grad-CAM of "tabby" lies on the cat's box,
+    of "espresso" on the cup's box (ImageNet weights installed by set-up; a real photo, a class-specific map)."""
+    from PIL import Image
+
+    from cnn_demo import explain
+    from cnn_demo.samples import load_sample
+
+    name = "tf_efficientnet_lite0"
+    net = models.create(name, pretrained=True)
+    cfg = models.data_config(name)
+    canvas = Image.new("RGB", (448, 448), (128, 128, 128))
+    boxes = {"cat": (16, 40, 240, 189), "cup": (208, 260, 432, 409)}  # (x0, y0, x1, y1) on the canvas
+    canvas.paste(load_sample("chelsea").resize((224, 149)), boxes["cat"][:2])
+    canvas.paste(load_sample("coffee").resize((224, 149)), boxes["cup"][:2])
+    x = explain.preprocess(canvas, cfg)
+    side = cfg.input_size[-1]
+    scale, offset = cfg.resize_size / 448, (cfg.resize_size - side) / 2  # the resize and centre crop of `x`
+    labels = models.class_names(name)
+    top = explain.predict(net, x, labels, top=5)
+    assert top[0].index in range(281, 286), top  # a cat class first
+    layer = explain.default_gradcam_layer(net, cfg.input_size)
+    assert layer == "blocks.6"  # the last inverted-residual stage, 7×7
+    view = {k: tuple(max(0, min(side, round(v * scale - offset))) for v in b) for k, b in boxes.items()}
+
+    def share(cam: np.ndarray, box: tuple[int, ...]) -> float:
+        x0, y0, x1, y1 = box
+        return float(cam[y0:y1, x0:x1].sum() / cam.sum())
+
+    for what, other, class_index in (("cat", "cup", 281), ("cup", "cat", 967)):  # tabby, espresso
+        cam = explain.upsample_map(explain.grad_cam(net, x, layer, class_index), (side, side))
+        x0, y0, x1, y1 = view[what]
+        area = (x1 - x0) * (y1 - y0) / side**2
+        mine, theirs = share(cam, view[what]), share(cam, view[other])
+        assert mine >= 0.45 and mine >= 2 * area and mine >= 3 * theirs, (labels[class_index], mine, theirs, area)
+        peak = np.unravel_index(cam.argmax(), cam.shape)
+        assert y0 <= peak[0] < y1 and x0 <= peak[1] < x1, (what, peak)
 
 
 # ---- CIFAR ResNets on their published checkpoints ---------------------------------------------------------

@@ -177,9 +177,29 @@ def test_model_inspector_shows_the_table_and_alexnet_totals():
     assert "Output size is too small" not in error  # PyTorch's raw message
 
 
+def test_model_inspector_shows_efficientnet_lite0_blocks():
+    """The default backbone's depthwise-separable and inverted-residual (MBConv) blocks, like any other model."""
+    at = app_test("pages/model_inspector.py")
+    at.selectbox(key="model_inspector_model").set_value("tf_efficientnet_lite0").run()
+    assert_no_exception(at)
+    assert at.metric[0].value == "4,652,008" and at.metric[1].value == "385.2 M"
+    assert "`classifier` maps a 1280-number feature vector" in _text(at)
+    assert all(f"`blocks.{i}`" in _text(at) for i in range(7))
+    table = at.dataframe[0].value.set_index("name")
+    # blocks.1.0: 1×1 expansion to 96 channels, then a 3×3 depthwise conv (one 3×3 filter per channel: 96·9 weights)
+    assert table.loc["blocks.1.0.conv_pw", "params"] == 16 * 96
+    assert table.loc["blocks.1.0.conv_dw", "params"] == 96 * 9
+    assert table.loc["blocks.1.0.conv_dw", "output_shape"] == "1×96×56×56"
+    printed = at.code[0].value
+    assert "DepthwiseSeparableConv(" in printed and "InvertedResidual(" in printed
+
+
 def test_feature_maps_page_with_random_weights_is_labelled_untrained(monkeypatch, tmp_path):
     monkeypatch.setenv("CNN_DEMO_WEIGHTS_DIR", str(tmp_path))
     at = app_test("pages/feature_maps.py")
+    assert_no_exception(at)
+    assert not at.warning  # the default model's ImageNet weights come with set-up, whatever the weights folder
+    at.selectbox(key="feature_maps_model").set_value("cifar_resnet20").run()
     assert_no_exception(at)
     warning = at.warning[0].value
     assert "Untrained" in warning and "resnet20-12fca82f.th" in warning and str(tmp_path) in warning
@@ -230,12 +250,32 @@ def test_feature_maps_page_computes_each_result_once(monkeypatch):
     at = app_test("pages/feature_maps.py")
     assert_no_exception(at)
     assert calls == {"predict": 1, "activation_maps": 1, "grad_cam": 1}
-    at.selectbox(key="feature_maps_class_cifar_resnet20_3").set_value(5).run()
+    class_box = next(b for b in at.selectbox if str(b.key).startswith("feature_maps_class_"))
+    at.selectbox(key=class_box.key).set_value(5).run()
     assert_no_exception(at)
     assert calls == {"predict": 1, "activation_maps": 1, "grad_cam": 2}
     again = app_test("pages/feature_maps.py")  # another user opening the same page with the same picture
     assert_no_exception(again)
     assert calls == {"predict": 1, "activation_maps": 1, "grad_cam": 2}
+
+
+@pytest.mark.pretrained
+def test_feature_maps_page_opens_on_efficientnet_lite0_with_imagenet_names(monkeypatch, tmp_path):
+    """A fresh install (no weights folder): real ImageNet weights, the top-5 by ImageNet name, Grad-CAM on the cat."""
+    from cnn_demo import models
+
+    monkeypatch.delenv("CNN_DEMO_WEIGHTS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    at = app_test("pages/feature_maps.py")
+    assert_no_exception(at)
+    assert at.selectbox(key="feature_maps_model").value == models.DEFAULT_MODEL == "tf_efficientnet_lite0"
+    assert not at.warning and "tf_efficientnet_lite0 (pretrained)" in _text(at)
+    preds = at.dataframe[0].value
+    imagenet = models.class_names("tf_efficientnet_lite0")
+    assert len(imagenet) == 1000 and list(preds["class"]) == [p for p in preds["class"] if p in imagenet]
+    assert preds["class"].iloc[0] in imagenet[281:286]  # Chelsea is a tabby / tiger / Egyptian cat
+    assert "What the model sees: 224×224" in _titles(at)
+    assert any(t.startswith("Grad-CAM for “") and "cat" in t for t in _titles(at))
 
 
 @pytest.mark.browser

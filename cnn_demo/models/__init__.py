@@ -11,7 +11,7 @@
 from cnn_demo.models.cifar import CIFAR10_CLASSES, CifarResNet
 from cnn_demo.models.data import DataConfig, InputTensor, data_config, input_tensor, transform
 from cnn_demo.models.lecture import MyConvNet
-from cnn_demo.models.registry import ModelInfo, class_names, create, get_info, list_models, model_name
+from cnn_demo.models.registry import DEFAULT_MODEL, ModelInfo, class_names, create, get_info, list_models, model_name
 from cnn_demo.models.summary import LayerRow, ModelSummary, summarize
 from cnn_demo.models.surgery import (
     feature_extractor,
@@ -25,6 +25,7 @@ from cnn_demo.models.surgery import (
 
 __all__ = [
     "CIFAR10_CLASSES",
+    "DEFAULT_MODEL",
     "CifarResNet",
     "DataConfig",
     "InputTensor",

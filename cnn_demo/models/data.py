@@ -34,9 +34,9 @@ class DataConfig:
 
 
 def _torchvision_config(name: str) -> DataConfig:
-    from torchvision.models import get_model_weights
+    from cnn_demo.models.registry import torchvision_weights
 
-    w = get_model_weights(name).DEFAULT
+    w = torchvision_weights(name)
     t = w.transforms()
     crop, resize = int(t.crop_size[0]), int(t.resize_size[0])
     return DataConfig(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import nn
@@ -19,7 +19,12 @@ from cnn_demo.errors import InputError
 from cnn_demo.models.cifar import CIFAR10_CLASSES, CifarResNet
 from cnn_demo.models.lecture import MyConvNet
 
+if TYPE_CHECKING:
+    from torchvision.models import WeightsEnum
+
 Source = Literal["torchvision", "timm", "cifar", "lecture"]
+#: The model pages show first: real ImageNet weights on every install (see ``cnn_demo.weights.PACKAGED``).
+DEFAULT_MODEL = "tf_efficientnet_lite0"
 
 
 @dataclass(frozen=True)
@@ -27,7 +32,8 @@ class ModelInfo:
     """What the app knows about a registered model before building it.
 
     ``input_size`` is (channels, height, width) of the pretrained weights' evaluation size; ``params`` the
-    parameter count with the default head (for sorting and warnings, checked by the tests).
+    parameter count with the default head (for sorting and warnings, checked by the tests). ``weights`` names the
+    torchvision weights entry the model's file holds (its preprocessing and file name), when not the ``DEFAULT``.
     """
 
     name: str
@@ -38,6 +44,7 @@ class ModelInfo:
     num_classes: int
     params: int
     heavy: bool = False
+    weights: str | None = None
 
 
 _INFOS: tuple[ModelInfo, ...] = (
@@ -118,6 +125,26 @@ _INFOS: tuple[ModelInfo, ...] = (
         heavy=True,
     ),
     ModelInfo(
+        "mobilenet_v2",
+        "torchvision",
+        (3, 224, 224),
+        "MobileNetV2 (2018): inverted residual blocks with depthwise 3×3 convs and linear bottlenecks.",
+        True,
+        1000,
+        3_504_872,
+        weights="IMAGENET1K_V1",  # the file set-up installs (mobilenet_v2-b0353104.pth)
+    ),
+    ModelInfo(
+        "tf_efficientnet_lite0",
+        "timm",
+        (3, 224, 224),
+        "EfficientNet-Lite0: MobileNetV2-style inverted residual (MBConv) blocks with depthwise-separable convs, "
+        "75% ImageNet top-1; its weights come with set-up.",
+        True,
+        1000,
+        4_652_008,
+    ),
+    ModelInfo(
         "timm/resnet18.a1_in1k",
         "timm",
         (3, 224, 224),
@@ -146,6 +173,15 @@ _INFOS: tuple[ModelInfo, ...] = (
     ),
 )
 _BY_NAME: dict[str, ModelInfo] = {i.name: i for i in _INFOS}
+
+
+def torchvision_weights(name: str) -> WeightsEnum:
+    """The torchvision weights entry of a registered torchvision model: its ``weights`` tag, else ``DEFAULT``."""
+    from torchvision.models import get_model_weights
+
+    info = get_info(name)
+    enum = get_model_weights(name)
+    return enum[info.weights] if info.weights else enum.DEFAULT
 
 
 def list_models(source: str | None = None, pretrained: bool | None = None) -> list[str]:
@@ -179,13 +215,18 @@ def _build(info: ModelInfo, num_classes: int) -> nn.Module:
     return timm.create_model(info.name.removeprefix("timm/"), pretrained=False, num_classes=num_classes)
 
 
+def weightless(info: ModelInfo) -> nn.Module:
+    """The model of ``info`` on the meta device (shapes and names only: no memory, no initialisation time)."""
+    with torch.device("meta"):
+        return _build(info, info.num_classes)
+
+
 def _load_pretrained(info: ModelInfo) -> nn.Module:
     from cnn_demo import weights
 
     state = weights.load_state_dict(info.name)
     # Build on the meta device and adopt the loaded tensors: no time spent on a random init that is overwritten.
-    with torch.device("meta"):
-        model = _build(info, info.num_classes)
+    model = weightless(info)
     try:
         model.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as exc:

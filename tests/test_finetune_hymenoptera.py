@@ -1,0 +1,58 @@
+"""The main job on a fresh install, from the page: ants/bees uploaded as a zip, trained with the page's defaults
+(EfficientNet-Lite0, ImageNet weights installed by set-up, frozen, 224 px), validation accuracy at least 93 %."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+import pytest
+
+from cnn_demo import finetune, jobs
+from tests.conftest import app_test, assert_no_exception, shared_path
+
+PAGE = "pages/finetune.py"
+
+
+def hymenoptera_zip() -> bytes:
+    """The PyTorch tutorial's hymenoptera_data (train/ and val/ folders) as the zip a student would upload."""
+    root = shared_path("hymenoptera_data")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                zf.write(path, f"hymenoptera_data/{path.relative_to(root).as_posix()}")
+    return buf.getvalue()
+
+
+@pytest.mark.pretrained
+def test_page_defaults_fine_tune_hymenoptera_to_93_percent(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNN_DEMO_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("CNN_DEMO_WEIGHTS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)  # no ./weights: only what set-up installs
+    data = hymenoptera_zip()
+    at = app_test(PAGE)
+    assert_no_exception(at)
+    assert at.selectbox(key="finetune_backbone").value == finetune.DEFAULT_BACKBONE == "tf_efficientnet_lite0"
+    # its weights are here without a weights folder
+    assert at.toggle(key="finetune_pretrained_tf_efficientnet_lite0").value is True
+    at.file_uploader(key="finetune_data_zip").set_value(("hymenoptera_data.zip", data, "application/zip")).run()
+    assert_no_exception(at)
+    shown = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+    assert "245 training and 153 validation images" in shown
+    assert "**224** px" in shown and "(0.5, 0.5, 0.5)" in shown  # timm's data config of tf_efficientnet_lite0
+    at.button(key="finetune_submit").click().run()
+    assert_no_exception(at)
+    job = at.query_params["job"]
+    job = job[0] if isinstance(job, list) else job
+    owner = at.session_state["jobs_owner"]
+    assert jobs.status(job, owner).params["config"]["backbone"] == "tf_efficientnet_lite0"
+    assert jobs.run_job(job) == "done"  # what the worker does
+    at.run()
+    assert_no_exception(at)
+    result = jobs.status(job, owner).result
+    assert result["val_accuracy"] >= 0.93, result["val_accuracy"]
+    assert result["config"]["strategy"] == "frozen" and result["config"]["pretrained"] is True
+    metrics = [m for m in at.metric if "accuracy" in str(m.label).lower()]
+    assert any(re.fullmatch(r"9\d\.\d%", str(m.value)) for m in metrics), [(m.label, m.value) for m in metrics]
