@@ -25,7 +25,7 @@ from enum import StrEnum
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from cnn_demo.errors import InputError
 from cnn_demo.images import MIN_SIDE, UPLOAD_EXTENSIONS, load_image
@@ -658,6 +658,18 @@ def _check(
     """Warnings (training works but may mislead) and errors (training is blocked)."""
     warnings: list[str] = []
     errors: list[str] = []
+    folded: dict[str, list[str]] = defaultdict(list)
+    for c in counts:  # folder names from a zip follow the rules of names typed in the page
+        try:
+            folded[validate_class_name(c.name, limits).casefold()].append(c.name)
+        except InputError as exc:
+            errors.append(f"Class folder {_q(c.name[:40] + ('…' if len(c.name) > 40 else ''))}: {exc}")
+    for names in folded.values():
+        if len(names) > 1:
+            errors.append(
+                "The class folders " + ", ".join(_q(n) for n in names) + " differ only in upper/lower case; "
+                "they would be one class to a person but separate classes to the model. Merge them into one folder."
+            )
     total = sum(c.total for c in counts)
     if total == 0:
         errors.append("No usable image was found. Put your images in one folder per class (e.g. cats/, dogs/).")
@@ -765,6 +777,11 @@ def load_dataset(path: str | Path, limits: DatasetLimits = DEFAULT_LIMITS) -> Da
     return read_zip_dataset(p.read_bytes(), p.name, limits)
 
 
+#: Unicode characters that reorder the text around them (right-to-left override and friends): a name holding one
+#: shows differently from what it is.
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def validate_class_name(name: str, limits: DatasetLimits = DEFAULT_LIMITS) -> str:
     """A class name, trimmed; raises :class:`InputError` when it is empty, too long or has control characters."""
     if not isinstance(name, str):
@@ -776,6 +793,10 @@ def validate_class_name(name: str, limits: DatasetLimits = DEFAULT_LIMITS) -> st
         raise InputError(f"The class name {_q(clean[:20] + '…')} is too long; at most {limits.max_class_name_length}.")
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
         raise InputError("A class name cannot contain control characters.")
+    if any(ch in _BIDI_CONTROLS for ch in name):
+        raise InputError(
+            "A class name cannot contain invisible text-direction characters (they make a name read backwards)."
+        )
     if "/" in clean or "\\" in clean:
         raise InputError(f"The class name {_q(clean)} cannot contain / or \\.")
     if clean.startswith(".") or clean == "__MACOSX":
@@ -1058,6 +1079,8 @@ def load_mask(data: bytes, max_pixels: int = DEFAULT_LIMITS.max_pixels) -> np.nd
         raise InputError(f"This mask is {w}×{h} pixels; the limit is {max_pixels:,}.")
     try:
         img.load()
+        # A mask saved with an EXIF orientation is meant upright, as its image is read (load_image applies it too).
+        img = ImageOps.exif_transpose(img) or img
         if img.mode in ("P", "L") or img.mode == "1":
             arr = np.asarray(img, dtype=np.uint8)
         elif img.mode in ("I", "I;16", "I;16B", "I;16L"):

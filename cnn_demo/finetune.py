@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import math
+import numbers
 import struct
 import time
 import zipfile
@@ -50,6 +51,35 @@ THUMB = 96
 MAX_KEEP_FACTOR = 1.5
 
 
+def _require_types(obj: Any, kinds: dict[str, tuple[type, ...]]) -> None:
+    """Refuse fields of the wrong JSON type (``100.5`` hidden units, ``true`` epochs) before any range check.
+
+    A settings object also comes from an uploaded config.json, so a value that merely compares well (a float where
+    a layer width is meant) would otherwise pass here and crash later inside torch.
+    """
+    for name, allowed in kinds.items():
+        value = getattr(obj, name)
+        if value is None and type(None) in allowed:
+            continue
+        if isinstance(value, bool) and bool not in allowed:
+            ok = False
+        else:
+            ok = isinstance(value, allowed)
+        if ok and isinstance(value, float) and not math.isfinite(value):
+            ok = False
+        if not ok:
+            wanted = {numbers.Integral: "a whole number", bool: "true or false", str: "text"}.get(
+                allowed[0], "a number"
+            )
+            raise InputError(f"The setting “{name}” must be {wanted}, not {str(value)[:40]!r}.")
+
+
+_INT = (numbers.Integral,)
+_NUM = (numbers.Real,)
+_BOOL = (bool,)
+_STR = (str,)
+
+
 # --------------------------------------------------------------------------- configuration
 
 
@@ -62,6 +92,7 @@ class HeadSpec:
     dropout: float = 0.2
 
     def __post_init__(self) -> None:
+        _require_types(self, {"kind": _STR, "hidden": _INT, "dropout": _NUM})
         if self.kind not in HEADS:
             raise InputError(f"The head must be one of {', '.join(HEADS)}.")
         if not 1 <= self.hidden <= 4096:
@@ -85,6 +116,7 @@ class AugmentSpec:
         return self.flip or self.crop or self.jitter > 0
 
     def __post_init__(self) -> None:
+        _require_types(self, {"flip": _BOOL, "crop": _BOOL, "crop_scale": _NUM, "jitter": _NUM})
         if not 0.05 <= self.crop_scale <= 1.0:
             raise InputError("The crop scale must be between 0.05 and 1.")
         if not 0.0 <= self.jitter <= 1.0:
@@ -113,6 +145,25 @@ class TrainConfig:
     image_size: int | None = None
 
     def __post_init__(self) -> None:
+        _require_types(
+            self,
+            {
+                "backbone": _STR,
+                "pretrained": _BOOL,
+                "strategy": _STR,
+                "unfreeze": _INT,
+                "views": _INT,
+                "epochs": _INT,
+                "batch_size": _INT,
+                "lr": _NUM,
+                "backbone_lr_factor": _NUM,
+                "weight_decay": _NUM,
+                "label_smoothing": _NUM,
+                "patience": _INT,
+                "seed": _INT,
+                "image_size": (numbers.Integral, type(None)),
+            },
+        )
         if self.strategy not in STRATEGIES:
             raise InputError(f"The strategy must be one of {', '.join(STRATEGIES)}.")
         checks = [
@@ -1045,6 +1096,8 @@ def load_export(blob: bytes, backbones: Collection[str] | None = None) -> FineTu
         raw_weights = _read_member(zf, "model.safetensors")
         try:
             config = json.loads(raw_config)
+        except RecursionError as exc:
+            raise InputError("config.json in this zip is damaged (nested far too deeply).") from exc
         except ValueError as exc:
             raise InputError("config.json in this zip is damaged (not valid JSON text).") from exc
         cfg, class_names = _export_config(config, backbones)
@@ -1057,6 +1110,17 @@ def load_export(blob: bytes, backbones: Collection[str] | None = None) -> FineTu
     bb = load_backbone(cfg.backbone, pretrained=False)
     head = build_head(bb.num_features, len(class_names), cfg.head)
     model = FineTuned(bb, head, class_names, replace(cfg, pretrained=False))
+    expected = model.model.state_dict()
+    for name, tensor in weights.items():
+        want = expected.get(name)
+        if want is not None and tensor.dtype != want.dtype:
+            # load_state_dict would copy int8 or float16 values into float32 parameters without a word: a quantised
+            # or half-precision export would then predict with weights it was never trained with.
+            raise InputError(
+                f"The weights are stored as {str(tensor.dtype).removeprefix('torch.')} but this model needs "
+                f"{str(want.dtype).removeprefix('torch.')} (tensor {name[:60]!r}). Upload the model.zip exported by "
+                "this app, without quantising or converting it."
+            )
     try:
         model.model.load_state_dict(weights, strict=True)
     except RuntimeError as exc:

@@ -42,6 +42,43 @@ def _refused_kind(data: bytes) -> str | None:
     return None
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: Ancillary PNG chunks that carry only metadata; PIL refuses files whose decompressed metadata exceeds 1 MB.
+_PNG_METADATA_CHUNKS = frozenset({b"iCCP", b"tEXt", b"zTXt", b"iTXt", b"eXIf"})
+
+
+def _strip_png_metadata(data: bytes) -> bytes | None:
+    """The PNG without its ICC profile and text chunks (never used here), or ``None`` if it is not a PNG.
+
+    A photo editor may embed a colour profile of several megabytes; PIL then refuses the whole file. The pixels do
+    not depend on those chunks, so the picture is read without them.
+    """
+    if not data.startswith(_PNG_SIGNATURE):
+        return None
+    out = [_PNG_SIGNATURE]
+    pos = len(_PNG_SIGNATURE)
+    while pos + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        end = pos + 12 + length
+        if kind not in _PNG_METADATA_CHUNKS:
+            out.append(data[pos:end])
+        pos = end
+        if kind == b"IEND":
+            break
+    return b"".join(out)
+
+
+def _open(data: bytes) -> Image.Image:
+    try:
+        return Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
+    except ValueError:
+        stripped = _strip_png_metadata(data)
+        if stripped is None:
+            raise
+        return Image.open(io.BytesIO(stripped), formats=["PNG"])
+
+
 def _composite_on_white(img: Image.Image) -> Image.Image:
     rgba = img.convert("RGBA")
     background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -123,7 +160,7 @@ def load_image(
             "Please upload a PNG, JPEG, WebP, BMP, GIF or TIFF image."
         )
     try:
-        img = Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
+        img = _open(data)
     except Image.DecompressionBombError as exc:
         raise InputError("This image declares far too many pixels to be opened safely.") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:

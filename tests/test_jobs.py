@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -141,8 +143,13 @@ def test_run_in_process_progress_result_failure_and_cancel(env):
     failing = jobs.submit(KIND, {"steps": 4, "fail_at": 3}, "alice")
     assert jobs.run_job(failing) == "failed"
     st = jobs.status(failing, "alice")
-    assert st.state == "failed" and "RuntimeError: boom" in st.error and st.done == 2
+    assert st.state == "failed" and "error inside the app" in st.error and st.done == 2
     assert st.resumable
+    # The student sees neither the raw exception nor where it ran; the operator's log has both.
+    shown = st.error + "\n".join(st.log_tail)
+    assert "boom" not in shown and "RuntimeError" not in shown and socket.gethostname() not in shown
+    ref = re.search(r"reference ([0-9a-f]{8})", st.error).group(1)
+    assert any(ref in line for line in st.log_tail)
 
     cancelled = jobs.submit(KIND, {"steps": 4}, "alice")
     (Settings.from_env().jobs_dir / cancelled / "cancel").touch()  # as if the user pressed cancel mid-run
