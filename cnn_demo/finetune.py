@@ -41,7 +41,7 @@ from cnn_demo import datasets, jobs
 from cnn_demo.datasets import Dataset, Split
 from cnn_demo.device import get_device
 from cnn_demo.errors import InputError
-from cnn_demo.images import load_image
+from cnn_demo.images import load_image, to_png_bytes
 
 STRATEGIES: tuple[str, ...] = ("frozen", "partial", "full")
 HEADS: tuple[str, ...] = ("linear", "mlp")
@@ -347,11 +347,16 @@ class PackedImages(Sequence[Image.Image]):
     """
 
     def __init__(
-        self, items: list[Image.Image | tuple[int, int]], source: bytes | Path | None, sides: tuple[int, ...] = ()
+        self,
+        items: list[Image.Image | tuple[int, int]],
+        source: bytes | Path | None,
+        sides: tuple[int, ...] = (),
+        load_side: int | None = None,
     ) -> None:
         self._items = items
         self._source = memoryview(source) if isinstance(source, bytes) else source
         self._sides = sides
+        self._load_side = load_side
 
     def __len__(self) -> int:
         return len(self._items)
@@ -369,7 +374,7 @@ class PackedImages(Sequence[Image.Image]):
                 raw = f.read(size)
         else:
             raw = bytes(self._source[offset : offset + size])
-        return _decode_fitted(raw, self._sides)
+        return _decode_fitted(raw, self._sides, self._load_side)
 
     @property
     def encoded(self) -> int:
@@ -379,11 +384,11 @@ class PackedImages(Sequence[Image.Image]):
     def shrunk(self, side: int) -> PackedImages:
         """The same images with shorter sides above ``side`` downscaled (as ``_shrink``), still held compactly."""
         items = [_shrink([it], side)[0] if isinstance(it, Image.Image) else it for it in self._items]
-        return PackedImages(items, self._source, (*self._sides, side))
+        return PackedImages(items, self._source, (*self._sides, side), self._load_side)
 
 
-def _decode_fitted(raw: bytes, sides: Sequence[int]) -> Image.Image:
-    image = load_image(raw)
+def _decode_fitted(raw: bytes, sides: Sequence[int], load_side: int | None = None) -> Image.Image:
+    image = load_image(raw, max_side=load_side)
     for side in sides:
         image = _fit(image, side)
     return image
@@ -454,8 +459,16 @@ def read_data(path: str | Path, val_fraction: float = 0.2, seed: int = 0) -> Ima
 
 
 def pack_dataset(ds: Dataset, split: Split, max_side: int = 320) -> bytes:
-    """Like :func:`pack_data` straight from a ``cnn_demo.datasets`` Dataset and split, without copying its images."""
+    """Like :func:`pack_data` straight from a ``cnn_demo.datasets`` Dataset and split, without copying its images.
+
+    A stored dataset (:class:`cnn_demo.datasets.DiskImages`: what a page uploads) is packed with its files as they
+    were uploaded, not re-encoded: 8 MB of JPEGs stay 8 MB in the job's folder instead of 60 MB of PNGs. The job
+    decodes them exactly as the page did (same loader, same size limit), so it trains on the same pixels. Only a
+    file larger than its decoded pixels (a big photo the dataset shrank) is packed as the PNG of those pixels.
+    """
     ds.require_trainable()
+    if isinstance(ds.images, datasets.DiskImages):
+        return _pack_originals(ds, split)
     parts = {
         "train": ((ds.images[int(i)] for i in split.train), [int(ds.labels[int(i)]) for i in split.train]),
         "val": ((ds.images[int(i)] for i in split.val), [int(ds.labels[int(i)]) for i in split.val]),
@@ -493,6 +506,32 @@ def _pack(class_names: list[str], parts: dict[str, tuple], max_side: int) -> byt
     return buf.getvalue()
 
 
+#: Formats whose files are packed as uploaded; others (BMP, TIFF: often uncompressed) are packed as PNG.
+_COMPRESSED = ((b"\xff\xd8", ".jpg"), (b"\x89PNG", ".png"), (b"GIF8", ".gif"), (b"RIFF", ".webp"))
+
+
+def _pack_originals(ds: Dataset, split: Split) -> bytes:
+    images = ds.images
+    buf = io.BytesIO()
+    manifest: dict[str, Any] = {"class_names": list(ds.class_names), "train": [], "val": []}
+    manifest["max_side"] = images.limits.max_side
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for part, indices in (("train", split.train), ("val", split.val)):
+            if not len(indices):
+                raise InputError("Both the training and the validation split need images.")
+            for n, i in enumerate(int(i) for i in indices):
+                raw = images.original(i)
+                ext = next((e for magic, e in _COMPRESSED if raw.startswith(magic)), None)
+                if ext is None or math.prod(images.shape(i)) < len(raw):
+                    # A big photo shrunk to the dataset's size: its pixels, even as PNG, are smaller than the file.
+                    raw, ext = to_png_bytes(np.asarray(images[i]), compress_level=1), ".png"
+                name = f"{part}/{n:05d}{ext}"
+                zf.writestr(name, raw)
+                manifest[part].append([name, int(ds.labels[i])])
+        zf.writestr("manifest.json", json.dumps(manifest))
+    return buf.getvalue()
+
+
 def _fit(image: Image.Image, short_side: int | None) -> Image.Image:
     return _shrink([image], short_side)[0] if short_side else image
 
@@ -520,11 +559,17 @@ def unpack_data(blob: bytes | Path, max_side: int | None = None) -> ImageData:
     try:
         with zipfile.ZipFile(source if isinstance(source, Path) else io.BytesIO(source)) as zf:
             manifest = json.loads(zf.read("manifest.json"))
+            load_side = manifest.get("max_side")
+            if load_side is not None and (not isinstance(load_side, int) or not 8 <= load_side <= 4096):
+                raise ValueError("max_side")
             parts = {}
             with source.open("rb") if isinstance(source, Path) else io.BytesIO(source) as raw_file:
                 for split in ("train", "val"):
-                    items = [_unpack_one(zf, raw_file, name, sides) for name, _ in manifest[split]]
-                    parts[split] = (PackedImages(items, source, sides), [int(y) for _, y in manifest[split]])
+                    items = [_unpack_one(zf, raw_file, name, sides, load_side) for name, _ in manifest[split]]
+                    parts[split] = (
+                        PackedImages(items, source, sides, load_side),
+                        [int(y) for _, y in manifest[split]],
+                    )
     except (zipfile.BadZipFile, KeyError, ValueError, TypeError, struct.error) as exc:
         raise InputError("The dataset handed to the job is damaged.") from exc
     except OSError as exc:
@@ -532,11 +577,13 @@ def unpack_data(blob: bytes | Path, max_side: int | None = None) -> ImageData:
     return ImageData([str(c) for c in manifest["class_names"]], *parts["train"], *parts["val"])
 
 
-def _unpack_one(zf: zipfile.ZipFile, raw_file: Any, name: str, sides: tuple[int, ...]) -> Image.Image | tuple[int, int]:
+def _unpack_one(
+    zf: zipfile.ZipFile, raw_file: Any, name: str, sides: tuple[int, ...], load_side: int | None = None
+) -> Image.Image | tuple[int, int]:
     """One packed image: its decoded pixels, or ``(offset, size)`` of its stored bytes when that is smaller."""
     info = zf.getinfo(name)
     raw = zf.read(info)  # checks the CRC
-    image = _decode_fitted(raw, sides)
+    image = _decode_fitted(raw, sides, load_side)
     if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
         return image
     pixels = image.width * image.height * len(image.getbands())

@@ -367,20 +367,24 @@ def submit(
         raise InputError(
             f"The training queue is full ({len(active)} jobs waiting or running). Please try again in a few minutes."
         )
-    job_id = secrets.token_urlsafe(16)
-    folder = s.jobs_dir / job_id
-    (folder / "inputs").mkdir(parents=True)
-    for name, data in (files or {}).items():
+    for name in files or {}:
         if not _NAME_RE.match(name) or name.startswith("."):
             raise InputError(f"Bad input file name {name!r}.")
-        (folder / "inputs" / name).write_bytes(data)
-    now = time.time()
-    _write_json(folder / "params.json", {"kind": kind, "params": params_json, "owner": owner, "created": now})
-    _write_json(folder / "status.json", {"state": "queued", "done": 0, "total": 0, "queued_at": now, "resumes": 0})
+    job_id = secrets.token_urlsafe(16)
+    folder = s.jobs_dir / job_id
     try:
+        (folder / "inputs").mkdir(parents=True)
+        for name, data in (files or {}).items():
+            (folder / "inputs" / name).write_bytes(data)
+        now = time.time()
+        _write_json(folder / "params.json", {"kind": kind, "params": params_json, "owner": owner, "created": now})
+        _write_json(folder / "status.json", {"state": "queued", "done": 0, "total": 0, "queued_at": now, "resumes": 0})
         _enqueue(s, job_id)
-    except InputError as exc:
-        _write_json(folder / "status.json", {"state": "failed", "error": str(exc), "finished": time.time()})
+    except BaseException as exc:
+        # A refused submit leaves nothing behind: no folder holding the uploaded dataset, no job in the list.
+        shutil.rmtree(folder, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise InputError("The server has no room to store this job right now; please try again later.") from exc
         raise
     return job_id
 
@@ -674,10 +678,14 @@ def reconcile_queue(settings: Settings | None = None, grace_s: float = 30.0) -> 
 
 
 def cleanup_expired(settings: Settings | None = None) -> list[str]:
-    """Delete finished job folders (and cached features) older than ``artifact_hours``; returns the ids removed."""
+    """Delete finished job folders (and cached features, and uploaded datasets not opened since) older than
+    ``artifact_hours``; returns the job ids removed."""
+    from cnn_demo.datasets import cleanup_store
+
     s = settings or get_settings()
     limit = time.time() - s.artifact_hours * 3600
     removed = []
+    cleanup_store(s.state_dir / "datasets", s.artifact_hours * 3600)
     for cached in (s.state_dir / "feature-cache").glob("*.pt"):
         with contextlib.suppress(OSError):
             if cached.stat().st_mtime < limit:

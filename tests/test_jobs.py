@@ -201,14 +201,14 @@ def test_interrupted_detection_recover_claims_and_expiry(env):
         jobs.status(done, "alice")
 
 
-def test_unreachable_queue_gives_a_message_and_a_failed_job(env, monkeypatch):
+def test_unreachable_queue_gives_a_message_and_leaves_nothing_behind(env, monkeypatch):
     from tests.conftest import free_port
 
     monkeypatch.setenv("CNN_DEMO_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
     with pytest.raises(InputError, match="queue is not reachable"):
-        jobs.submit(KIND, {"steps": 1}, "alice")
-    (only,) = jobs.list_jobs("alice")
-    assert only.state == "failed" and "not reachable" in only.error
+        jobs.submit(KIND, {"steps": 1}, "alice", files={"data.zip": b"x" * 1000})
+    assert jobs.list_jobs("alice") == []  # the refused submit left no folder (nor its files) behind
+    assert not any(Settings.from_env().jobs_dir.iterdir())
 
 
 # ----------------------------------------------------------------------------- real workers

@@ -123,11 +123,18 @@ def test_a_worker_started_after_the_queue_file_was_lost_runs_the_waiting_job(env
 
 
 def _worker_of(serve: subprocess.Popen) -> psutil.Process | None:
+    """serve's live worker process (a killed one is a zombie until serve reaps it)."""
     try:
         children = psutil.Process(serve.pid).children()
     except psutil.NoSuchProcess:
         return None
-    return next((c for c in children if "worker" in c.cmdline()), None)
+    for child in children:
+        try:
+            if "worker" in child.cmdline():
+                return child
+        except psutil.Error:
+            continue
+    return None
 
 
 def _gone(pid: int) -> bool:
