@@ -1092,8 +1092,8 @@ def _export_config(config: Any, backbones: Collection[str] | None) -> tuple[Trai
         raise InputError(f"{_CONFIG_TYPES} (training, class_names).")
     try:
         cfg = TrainConfig.from_dict(training)
-    except InputError:
-        raise
+    except InputError as exc:
+        raise InputError(f"config.json of this model zip: {exc}") from exc
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise InputError(f"{_CONFIG_TYPES} (training).") from exc
     if not isinstance(cfg.backbone, str) or (backbones is not None and cfg.backbone not in backbones):

@@ -33,6 +33,7 @@ def env(tmp_path, monkeypatch) -> dict[str, str]:
         "CNN_DEMO_JOB_MODULES": "tests.jobs_fixture",
         "CNN_DEMO_HEARTBEAT_TIMEOUT": "20",
         "CNN_DEMO_AUTO_RESUME": "0",
+        "CNN_DEMO_WORKER_NICE": "0",  # a worker yielding to every other process on a busy test machine starves
     }
     for k, v in values.items():
         monkeypatch.setenv(k, v)
@@ -156,6 +157,15 @@ def test_serve_restarts_a_killed_worker_which_continues_the_job_and_leaves_no_or
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+
+    def diagnose() -> str:
+        folder = Settings.from_env().jobs_dir
+        return "\n".join(
+            [(tmp_path / "serve.log").read_text()[-4000:]]
+            + [p.read_text() for p in folder.glob("*/status.json")]
+            + [p.read_text() for p in folder.glob("*/log.txt")]
+        )
+
     try:
         base = f"http://127.0.0.1:{port}"
         wait_http(f"{base}/_stcore/health", timeout=120)
@@ -181,6 +191,8 @@ def test_serve_restarts_a_killed_worker_which_continues_the_job_and_leaves_no_or
         os.killpg(serve.pid, signal.SIGTERM)
         serve.wait(timeout=30)
         wait_for(lambda: all(_gone(p) for p in family), 20, "the worker and its job processes to stop")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{diagnose()}") from exc
     finally:
         if serve.poll() is None:
             os.killpg(serve.pid, signal.SIGKILL)
