@@ -680,12 +680,16 @@ def reconcile_queue(settings: Settings | None = None, grace_s: float = 30.0) -> 
 def cleanup_expired(settings: Settings | None = None) -> list[str]:
     """Delete finished job folders (and cached features, and uploaded datasets not opened since) older than
     ``artifact_hours``; returns the job ids removed."""
-    from cnn_demo.datasets import cleanup_store
-
     s = settings or get_settings()
     limit = time.time() - s.artifact_hours * 3600
     removed = []
-    cleanup_store(s.state_dir / "datasets", s.artifact_hours * 3600)
+    # Uploaded datasets (cnn_demo.datasets.cleanup_store, written out here: this runs in the watchdog thread, and an
+    # import there could hold a module lock while Huey forks a job process, which would then hang importing it).
+    stores = s.state_dir / "datasets"
+    for stored in stores.iterdir() if stores.is_dir() else ():
+        with contextlib.suppress(OSError):
+            if stored.is_dir() and stored.stat().st_mtime < limit:
+                shutil.rmtree(stored, ignore_errors=True)
     for cached in (s.state_dir / "feature-cache").glob("*.pt"):
         with contextlib.suppress(OSError):
             if cached.stat().st_mtime < limit:

@@ -327,6 +327,15 @@ def _voc_sample() -> D.SegmentationDataset:
     return D.load_voc_sample()
 
 
+@st.cache_resource(max_entries=4, ttl=1800, show_spinner=False)
+def _segmentation_zip(
+    digest: str, name: str, limits_key: str, _limits: D.DatasetLimits, _data: bytes
+) -> D.SegmentationDataset:
+    """Image/mask pairs of an uploaded zip, decoded once per server for its content (``digest``) and shared by the
+    sessions that upload it: no session holds a copy in its state, and at most a few are kept at once."""
+    return D.read_segmentation_zip(_data, name, limits=_limits)
+
+
 def show_segmentation_report(dataset: D.SegmentationDataset, key: str, samples: int = 4) -> None:
     """Report of paired segmentation data: counts, errors, warnings, pixel share per class, samples, skipped files."""
     from cnn_demo.viz_datasets import class_pixels_figure, colorize_mask
@@ -380,14 +389,8 @@ def segmentation_input(key: str, *, limits: D.DatasetLimits = D.DEFAULT_LIMITS) 
             return None
         data = upload.getvalue()
         digest = hashlib.sha256(data).hexdigest()
-        cached = st.session_state.get(f"{key}_seg_dataset")
-        if cached is not None and cached[0] == digest:
-            dataset = cached[1]
-        else:
-            st.session_state.pop(f"{key}_seg_dataset", None)
-            with user_errors(), st.spinner("Checking the image/mask pairs…"):
-                dataset = D.read_segmentation_zip(data, upload.name, limits=limits)
-                st.session_state[f"{key}_seg_dataset"] = (digest, dataset)
+        with user_errors(), st.spinner("Checking the image/mask pairs…"):
+            dataset = _segmentation_zip(digest, upload.name, repr(limits), limits, data)
     if dataset is None:
         return None
     show_segmentation_report(dataset, key)
