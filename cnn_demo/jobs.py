@@ -57,6 +57,8 @@ _REGISTRY: dict[str, JobFunction] = {}
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 HEARTBEAT_EVERY_S = 2.0
+#: Re-queues of one job after worker restarts that do not count against ``CNN_DEMO_AUTO_RESUME``.
+MAX_RESTART_RESUMES = 3
 CRASH_MESSAGE = (
     "The job stopped because of an error inside the app, not because of your settings or data. Resume it to try "
     "again; if it stops again, tell your teacher the reference {ref}."
@@ -491,12 +493,14 @@ def cancel(job_id: str, owner: str, settings: Settings | None = None) -> JobStat
     return _snapshot(s, folder, params, None)
 
 
-def _requeue(settings: Settings, folder: Path, automatic: bool) -> None:
+def _requeue(settings: Settings, folder: Path, automatic: bool, restart: bool = False) -> None:
     st = _read_json(folder / "status.json", {}) or {}
     st.update(state="queued", queued_at=time.time(), resumes=int(st.get("resumes", 0)) + 1, error=None)
     st.pop("pid", None)
     if automatic:
         st["auto_resumes"] = int(st.get("auto_resumes", 0)) + 1
+    if restart:
+        st["restart_resumes"] = int(st.get("restart_resumes", 0)) + 1
     with contextlib.suppress(FileNotFoundError):
         (folder / "cancel").unlink()
     _write_json(folder / "status.json", st)
@@ -618,7 +622,10 @@ def recover(settings: Settings | None = None, *, restart: bool = False) -> list[
                 (folder / "log.txt").open("a").write(f"{time.strftime('%H:%M:%S')} worker lost\n")
         if (folder / "cancel").exists():
             continue
-        if not (restart and was_running) and int(raw.get("auto_resumes", 0)) >= s.auto_resume:
+        # A job cut off by a restart continues for free, a few times: one that keeps killing its worker is
+        # then counted like any crash, so it cannot make serve restart its worker forever.
+        free = restart and was_running and int(raw.get("restart_resumes", 0)) < MAX_RESTART_RESUMES
+        if not free and int(raw.get("auto_resumes", 0)) >= s.auto_resume:
             continue
         claim = folder / f".requeue-{int(raw.get('resumes', 0))}"
         try:
@@ -626,7 +633,7 @@ def recover(settings: Settings | None = None, *, restart: bool = False) -> list[
         except FileExistsError:
             continue
         os.close(fd)
-        _requeue(s, folder, automatic=not (restart and was_running))
+        _requeue(s, folder, automatic=not free, restart=free)
         requeued.append(folder.name)
         log.info("re-queued interrupted job %s%s", folder.name, " (worker restart)" if restart else "")
     return requeued

@@ -73,6 +73,15 @@ def test_a_worker_restart_requeues_cut_off_jobs_without_using_an_automatic_resum
     assert jobs.status(job, OWNER).state == "interrupted"
     _cut_off(job)
     assert jobs.recover(s, restart=True) == [job] and _status(job)["auto_resumes"] == 1
+    # A job that keeps taking its worker down gets a few free restarts, then counts like any crash.
+    for _ in range(jobs.MAX_RESTART_RESUMES - 2):
+        _cut_off(job)
+        assert jobs.recover(s, restart=True) == [job]
+    assert _status(job)["restart_resumes"] == jobs.MAX_RESTART_RESUMES
+    _cut_off(job)
+    assert jobs.recover(s, restart=True) == []
+    assert jobs.status(job, OWNER).state == "interrupted"
+    jobs.resume(job, OWNER)  # the student may still resume it
     assert jobs.run_job(job) == "done"
 
 
