@@ -33,6 +33,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -186,7 +187,7 @@ def upload_zip(path: Path, n_images: int, variant: int) -> Path:
 
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         for i in range(n_images):
-            img = Image.new("RGB", (256, 256), ((i * 37) % 256, (i * 91) % 256, (i * 13) % 256))
+            img = Image.new("RGB", (256, 256), (i % 256, i // 256 % 256, 128))  # every image different
             if i == 0:
                 img.putpixel((0, 0), (variant % 256, variant // 256 % 256, 7))
             buf = io.BytesIO()
@@ -217,8 +218,13 @@ async def drive(
             await page.wait_for_selector(FIRST_CONTENT, timeout=180_000)
             t1 = time.perf_counter()
             await page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(upload))
-            await page.get_by_text("Ready to train").first.wait_for(timeout=1_800_000)
-            results["uploaded"].append(time.perf_counter() - t1)
+            await page.get_by_text(re.compile("Ready to train|Fix the problems above")).first.wait_for(
+                timeout=1_800_000
+            )
+            if await page.get_by_text("Ready to train").count():
+                results["uploaded"].append(time.perf_counter() - t1)
+            else:
+                results["errors"].append("the uploaded dataset was refused")
             if await page.locator('[data-testid="stException"]').count():
                 results["errors"].append(f"exception box after the upload on {page.url}")
         await hold.wait()

@@ -24,7 +24,7 @@ def flat_pngs_zip(path) -> None:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         for i in range(N_IMAGES):
             buf = io.BytesIO()
-            Image.new("RGB", (256, 256), ((i * 37) % 256, (i * 91) % 256, (i * 13) % 256)).save(buf, "PNG")
+            Image.new("RGB", (256, 256), (i % 256, i // 256 % 256, 128)).save(buf, "PNG")  # all different
             zf.writestr(f"flat/class{i % 3}/{i:05d}.png", buf.getvalue())
 
 
@@ -42,7 +42,8 @@ def upload(page, base: str, data) -> float:
     wait_idle(page)
     t0 = time.perf_counter()
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(data))
-    page.get_by_text("Ready to train").first.wait_for(timeout=600_000)
+    page.get_by_text(re.compile("Ready to train|Fix the problems above")).first.wait_for(timeout=600_000)
+    assert page.get_by_text("Ready to train").count(), page.inner_text("body")[:2000]
     wait_idle(page)
     return time.perf_counter() - t0
 
