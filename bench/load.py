@@ -20,7 +20,8 @@ their group. By default the browsers' group has the server's priority. The bare 
 
 ``--upload-images N``: after the pages, every session opens the fine-tuning page and uploads a zip of N small PNGs
 (flat colours, 256×256: about 1 MB zipped, 1 GB of pixels decoded), each session its own zip (one pixel differs, so
-nothing is shared between sessions), and waits for "Ready to train". The server's memory is measured with every
+nothing is shared between sessions; ``--same-upload``: one zip for all, decoded once), and waits for "Ready to
+train". The server's memory is measured with every
 upload done (``memory_per_session_mb``) and again 10 s after the sessions closed (``web_rss_after_close_mb``).
 
 The health probe runs in a session of its own, like a load balancer's check from elsewhere: inside the bench's
@@ -327,6 +328,9 @@ def main() -> None:
     parser.add_argument(
         "--upload-images", type=int, default=0, help="each session uploads a zip of this many PNGs (0: no upload)"
     )
+    parser.add_argument(
+        "--same-upload", action="store_true", help="every session uploads the same zip (a class sharing one dataset)"
+    )
     parser.add_argument("--no-bare", action="store_true", help="skip the bare-app comparison")
     parser.add_argument("--no-jobs", action="store_true", help="no background training during the run")
     args = parser.parse_args()
@@ -342,7 +346,9 @@ def main() -> None:
     bare_file.write_text(BARE_APP)
     uploads = None
     if args.upload_images:
-        uploads = [upload_zip(state / f"upload{i}.zip", args.upload_images, i) for i in range(args.sessions)]
+        n_zips = 1 if args.same_upload else args.sessions
+        zips = [upload_zip(state / f"upload{i}.zip", args.upload_images, i) for i in range(n_zips)]
+        uploads = [zips[i % n_zips] for i in range(args.sessions)]
 
     port = free_port()
     app = Server([sys.executable, "-m", "cnn_demo", "serve", "--port", str(port), "--address", "127.0.0.1"], port, env)
