@@ -171,7 +171,7 @@ class HealthProbe:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=10)
-        for line in self.log.read_text().splitlines():
+        for line in (self.log.read_text() if self.log.exists() else "").splitlines():
             line = line.split()[-1]
             if line == "fail":
                 self.failures += 1
@@ -386,9 +386,11 @@ def main() -> None:
         job_states = [f"{st.state} {st.done}/{st.total} epochs" for st in statuses]
         bare_probe = HealthProbe(bare.url, state, "bare-health")
         empty = {"first_content": [], "errors": [], "server_cpu_s": 0.0, "first_content_cpu_s": {}}
-        bare_res = (
-            empty if args.no_bare else asyncio.run(run_sessions(bare.url, [""], args.sessions, bare.proc.pid, chromium))
-        )
+        if args.no_bare:
+            bare_res = empty
+            time.sleep(1)  # the probe's first line
+        else:
+            bare_res = asyncio.run(run_sessions(bare.url, [""], args.sessions, bare.proc.pid, chromium))
         jobs_cpu.append(worker_cpu(app.proc.pid))
         bare_probe.stop()
         # The jobs must still be training while the bare app is measured too, or the ratio flatters the bare app.
