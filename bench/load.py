@@ -218,7 +218,9 @@ async def drive(
             await page.goto(f"{base}/finetune", timeout=180_000)
             await page.wait_for_selector(FIRST_CONTENT, timeout=180_000)
             t1 = time.perf_counter()
-            await page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(upload))
+            await page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(
+                str(upload), timeout=900_000
+            )
             await page.get_by_text(re.compile("Ready to train|Fix the problems above")).first.wait_for(
                 timeout=1_800_000
             )
