@@ -12,6 +12,7 @@ Paired segmentation data (``images/`` + ``masks/``) for the U-Net goes through t
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
@@ -24,7 +25,7 @@ import time
 import zipfile
 import zlib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
@@ -772,20 +773,23 @@ def read_zip_dataset(
     With ``store`` (a folder, see :class:`DiskImages`) the images are decoded once into a folder named by the zip's
     content, shared by everyone who uploads the same zip, and mapped from disk instead of held in memory.
     """
-    key = ""
-    if store is not None:
-        key = _store_key(b"zip", name.encode(), repr(limits).encode(), data)
+    if store is None:
+        reader = SafeZip(data, limits)
+        try:
+            return _assemble(reader, name, f"zip file {_q(name)}", limits)
+        finally:
+            reader.close()
+    key = _store_key(b"zip", name.encode(), repr(limits).encode(), data)
+    with _store_lock(Path(store), key):  # a class uploading the same zip at once decodes it once
         found = open_stored_dataset(Path(store) / key)
         if found is not None:
             return found
-    reader = SafeZip(data, limits)
-    try:
-        if store is None:
-            return _assemble(reader, name, f"zip file {_q(name)}", limits)
-        with _StoreWriter(Path(store), key, limits) as sink:
-            return _assemble(reader, name, f"zip file {_q(name)}", limits, sink)
-    finally:
-        reader.close()
+        reader = SafeZip(data, limits)
+        try:
+            with _StoreWriter(Path(store), key, limits) as sink:
+                return _assemble(reader, name, f"zip file {_q(name)}", limits, sink)
+        finally:
+            reader.close()
 
 
 def read_folder_dataset(path: str | Path, limits: DatasetLimits = DEFAULT_LIMITS) -> Dataset:
@@ -890,11 +894,12 @@ def build_dataset(
     for cls, _, path, read in items:
         parts += [cls.encode(), path.encode(), hashlib.sha256(read()).digest()]
     key = _store_key(*parts)
-    found = open_stored_dataset(Path(store) / key)
-    if found is not None:
-        return found
-    with _StoreWriter(Path(store), key, limits) as sink:
-        return decode(sink=sink)
+    with _store_lock(Path(store), key):
+        found = open_stored_dataset(Path(store) / key)
+        if found is not None:
+            return found
+        with _StoreWriter(Path(store), key, limits) as sink:
+            return decode(sink=sink)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -973,6 +978,24 @@ def release_freed_memory() -> bool:
         return bool(libc.malloc_trim(0))
     except (OSError, AttributeError):
         return False
+
+
+@contextlib.contextmanager
+def _store_lock(store: Path, key: str) -> Iterator[None]:
+    """Hold ``key``'s lock in ``store`` (across threads and processes): whoever comes second waits for the first
+    decode of the same content and then opens its result instead of decoding it again."""
+    import fcntl
+
+    try:
+        store.mkdir(parents=True, exist_ok=True)
+        fd = os.open(store / f".lock-{key}", os.O_CREAT | os.O_RDWR, 0o600)
+    except OSError as exc:
+        raise InputError("The server has no room to prepare this dataset right now; try again later.") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _store_key(*parts: bytes) -> str:
@@ -1109,9 +1132,13 @@ def cleanup_store(store: Path, max_age_s: float) -> list[str]:
     root = Path(store)
     for folder in root.iterdir() if root.is_dir() else ():
         try:
-            if folder.is_dir() and folder.stat().st_mtime < limit:
+            if folder.stat().st_mtime >= limit:
+                continue
+            if folder.is_dir():
                 shutil.rmtree(folder, ignore_errors=True)
                 removed.append(folder.name)
+            elif folder.name.startswith(".lock-"):
+                folder.unlink()
         except OSError:
             continue
     return removed

@@ -58,7 +58,7 @@ def test_a_stored_dataset_is_decoded_once_shared_and_small(tmp_path):
     assert isinstance(ds.images, D.DiskImages)
     again = D.read_zip_dataset(data, "flat.zip", store=tmp_path)
     assert again.images.folder == ds.images.folder  # the second upload of the same zip decodes nothing
-    assert [p.name for p in tmp_path.iterdir()] == [ds.images.folder.name]  # no temporary folder left
+    assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == [ds.images.folder.name]  # no temporary folder
     # Small PNGs stay as files (decoded on access): the store is about the zip's size, not 100 times it.
     assert ds.nbytes == 60 * 64 * 64 * 3 and ds.images.disk_bytes < 3 * len(data) < ds.nbytes
     memory = D.read_zip_dataset(data, "flat.zip")
@@ -124,3 +124,23 @@ def test_the_fine_tune_page_keeps_no_dataset_in_the_session_and_a_refused_submit
     assert_no_exception(at)
     assert any("queue is not reachable" in e for e in shown_errors(at))
     assert not (state / "jobs").exists() or not any((state / "jobs").iterdir())
+
+
+def test_a_class_uploading_the_same_zip_at_once_decodes_it_once(tmp_path, monkeypatch):
+    import threading
+
+    data = small_pngs_zip(30)
+    calls = []
+    decode = D.decode_image
+    monkeypatch.setattr(D, "decode_image", lambda *a, **k: calls.append(1) or decode(*a, **k))
+    results = []
+    threads = [
+        threading.Thread(target=lambda: results.append(D.read_zip_dataset(data, "same.zip", store=tmp_path)))
+        for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 4 and len({r.images.folder for r in results}) == 1
+    assert len(calls) == 30  # one decode of each image, not four
