@@ -695,8 +695,12 @@ def cleanup_expired(settings: Settings | None = None) -> list[str]:
     stores = s.state_dir / "datasets"
     for stored in stores.iterdir() if stores.is_dir() else ():
         with contextlib.suppress(OSError):
-            if stored.is_dir() and stored.stat().st_mtime < limit:
+            if stored.stat().st_mtime >= limit:
+                continue
+            if stored.is_dir():
                 shutil.rmtree(stored, ignore_errors=True)
+            elif stored.name.startswith(".lock-"):
+                stored.unlink()
     for cached in (s.state_dir / "feature-cache").glob("*.pt"):
         with contextlib.suppress(OSError):
             if cached.stat().st_mtime < limit:
