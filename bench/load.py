@@ -1,6 +1,7 @@
 """Load benchmark: many browser sessions on the real app at once, against a bare Streamlit app in the same run.
 
     .venv/bin/python bench/load.py --sessions 30 --client-nice 5    # README's figures; also without --client-nice
+    .venv/bin/python bench/load.py --sessions 30 --upload-images 5000 --no-bare   # memory of dataset uploads
 
 Starts the app (web + worker) and a one-line Streamlit app, drives N Playwright contexts on the system Chromium
 through the image pages and the detection page while two fine-tuning jobs train (during both phases), and
@@ -17,6 +18,12 @@ bare app a third. ``--client-nice N`` lowers the browsers' group by N (as stand-
 computers, which would not share the server's cores); plain ``nice`` on the browsers would change nothing outside
 their group. By default the browsers' group has the server's priority. The bare app gets the same clients.
 
+``--upload-images N``: after the pages, every session opens the fine-tuning page and uploads a zip of N small PNGs
+(flat colours, 256×256: about 1 MB zipped, 1 GB of pixels decoded), each session its own zip (one pixel differs, so
+nothing is shared between sessions; ``--same-upload``: one zip for all, decoded once), and waits for "Ready to
+train". The server's memory is measured with every
+upload done (``memory_per_session_mb``) and again 10 s after the sessions closed (``web_rss_after_close_mb``).
+
 The health probe runs in a session of its own, like a load balancer's check from elsewhere: inside the bench's
 session it would queue for the CPU behind the bench's own driver.
 """
@@ -27,6 +34,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -163,7 +171,7 @@ class HealthProbe:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=10)
-        for line in self.log.read_text().splitlines():
+        for line in (self.log.read_text() if self.log.exists() else "").splitlines():
             line = line.split()[-1]
             if line == "fail":
                 self.failures += 1
@@ -171,8 +179,29 @@ class HealthProbe:
                 self.latencies.append(float(line))
 
 
-async def drive(browser, base: str, paths: list[str], results: dict, hold: asyncio.Event) -> None:
-    """One user: open the first page (time to first content), visit the rest, then stay connected until told."""
+def upload_zip(path: Path, n_images: int, variant: int) -> Path:
+    """A zip of ``n_images`` flat-colour 256×256 PNGs in 5 classes; ``variant`` changes one pixel of the first."""
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for i in range(n_images):
+            img = Image.new("RGB", (256, 256), (i % 256, i // 256 % 256, 128))  # every image different
+            if i == 0:
+                img.putpixel((0, 0), (variant % 256, variant // 256 % 256, 7))
+            buf = io.BytesIO()
+            img.save(buf, "PNG")
+            zf.writestr(f"data/class{i % 5}/{i:05d}.png", buf.getvalue())
+    return path
+
+
+async def drive(
+    browser, base: str, paths: list[str], results: dict, hold: asyncio.Event, upload: Path | None = None
+) -> None:
+    """One user: open the first page (time to first content), visit the rest, optionally upload a dataset zip on the
+    fine-tuning page, then stay connected until told."""
     ctx = await browser.new_context(viewport={"width": 1200, "height": 900})
     page = await ctx.new_page()
     try:
@@ -185,6 +214,22 @@ async def drive(browser, base: str, paths: list[str], results: dict, hold: async
             await page.wait_for_selector(FIRST_CONTENT, timeout=180_000)
         if await page.locator('[data-testid="stException"]').count():
             results["errors"].append(f"exception box on {page.url}")
+        if upload is not None:
+            await page.goto(f"{base}/finetune", timeout=180_000)
+            await page.wait_for_selector(FIRST_CONTENT, timeout=180_000)
+            t1 = time.perf_counter()
+            await page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(
+                str(upload), timeout=900_000
+            )
+            await page.get_by_text(re.compile("Ready to train|Fix the problems above")).first.wait_for(
+                timeout=1_800_000
+            )
+            if await page.get_by_text("Ready to train").count():
+                results["uploaded"].append(time.perf_counter() - t1)
+            else:
+                results["errors"].append("the uploaded dataset was refused")
+            if await page.locator('[data-testid="stException"]').count():
+                results["errors"].append(f"exception box after the upload on {page.url}")
         await hold.wait()
     except Exception as exc:
         results["errors"].append(f"{type(exc).__name__}: {exc}".splitlines()[0])
@@ -211,11 +256,14 @@ def niced_chromium(nice: int, folder: Path) -> str:
     return str(launcher)
 
 
-async def run_sessions(base: str, paths: list[str], n: int, pid: int, chromium: str = CHROMIUM) -> dict:
-    """Drive ``n`` concurrent sessions; measure memory of the server with all of them connected."""
+async def run_sessions(
+    base: str, paths: list[str], n: int, pid: int, chromium: str = CHROMIUM, uploads: list[Path] | None = None
+) -> dict:
+    """Drive ``n`` concurrent sessions; measure memory of the server with all of them connected (and their uploads
+    done), then after they closed."""
     from playwright.async_api import async_playwright
 
-    results: dict = {"first_content": [], "errors": []}
+    results: dict = {"first_content": [], "errors": [], "uploaded": []}
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         # One warm-up session so both servers have imported their modules before measuring.
@@ -229,16 +277,26 @@ async def run_sessions(base: str, paths: list[str], n: int, pid: int, chromium: 
         web = web_process(pid)
         cpu0, ccpu0, wall0 = cpu_seconds(web), chromium_cpu(), time.perf_counter()
         hold = asyncio.Event()
-        tasks = [asyncio.create_task(drive(browser, base, paths, results, hold)) for _ in range(n)]
+        tasks = [
+            asyncio.create_task(drive(browser, base, paths, results, hold, uploads[i] if uploads else None))
+            for i in range(n)
+        ]
         while len(results["first_content"]) + len(results["errors"]) < n:
             await asyncio.sleep(0.5)
         mark("all first content")
         results["first_content_cpu_s"] = {"server": cpu_seconds(web) - cpu0, "browsers": chromium_cpu() - ccpu0}
+        while uploads and len(results["uploaded"]) + len(results["errors"]) < n:
+            await asyncio.sleep(1)
+        if uploads:
+            mark("all uploads checked")
         await asyncio.sleep(2)
         results["rss_before"] = rss_before
         results["rss_loaded"] = web_rss(pid)
         hold.set()
         await asyncio.gather(*tasks)
+        if uploads:
+            await asyncio.sleep(10)
+            results["rss_after_close"] = web_rss(pid)
         results["server_cpu_s"] = cpu_seconds(web) - cpu0
         results["seconds"] = time.perf_counter() - wall0
         await browser.close()
@@ -269,6 +327,14 @@ def main() -> None:
     parser.add_argument(
         "--client-nice", type=int, default=0, help="CPU niceness of the browsers (stand-ins for remote clients)"
     )
+    parser.add_argument(
+        "--upload-images", type=int, default=0, help="each session uploads a zip of this many PNGs (0: no upload)"
+    )
+    parser.add_argument(
+        "--same-upload", action="store_true", help="every session uploads the same zip (a class sharing one dataset)"
+    )
+    parser.add_argument("--no-bare", action="store_true", help="skip the bare-app comparison")
+    parser.add_argument("--no-jobs", action="store_true", help="no background training during the run")
     args = parser.parse_args()
 
     from cnn_demo.ui.catalog import PAGES
@@ -280,6 +346,11 @@ def main() -> None:
     chromium = niced_chromium(args.client_nice, state)
     bare_file = state / "bare_app.py"
     bare_file.write_text(BARE_APP)
+    uploads = None
+    if args.upload_images:
+        n_zips = 1 if args.same_upload else args.sessions
+        zips = [upload_zip(state / f"upload{i}.zip", args.upload_images, i) for i in range(n_zips)]
+        uploads = [zips[i % n_zips] for i in range(args.sessions)]
 
     port = free_port()
     app = Server([sys.executable, "-m", "cnn_demo", "serve", "--port", str(port), "--address", "127.0.0.1"], port, env)
@@ -303,11 +374,11 @@ def main() -> None:
     )
     try:
         os.environ["CNN_DEMO_STATE_DIR"] = str(state)
-        jobs = submit_background_jobs(2)
+        jobs = [] if args.no_jobs else submit_background_jobs(2)
         probe = HealthProbe(app.url, state)
         t0 = time.perf_counter()
         jobs_cpu = [worker_cpu(app.proc.pid)]
-        app_res = asyncio.run(run_sessions(app.url, paths, args.sessions, app.proc.pid, chromium))
+        app_res = asyncio.run(run_sessions(app.url, paths, args.sessions, app.proc.pid, chromium, uploads))
         jobs_cpu.append(worker_cpu(app.proc.pid))
         app_seconds = time.perf_counter() - t0
         probe.stop()
@@ -316,7 +387,12 @@ def main() -> None:
         statuses = [jobs_mod.status(j, f"load-bench-{i}") for i, j in enumerate(jobs)]
         job_states = [f"{st.state} {st.done}/{st.total} epochs" for st in statuses]
         bare_probe = HealthProbe(bare.url, state, "bare-health")
-        bare_res = asyncio.run(run_sessions(bare.url, [""], args.sessions, bare.proc.pid, chromium))
+        empty = {"first_content": [], "errors": [], "server_cpu_s": 0.0, "first_content_cpu_s": {}}
+        if args.no_bare:
+            bare_res = empty
+            time.sleep(1)  # the probe's first line
+        else:
+            bare_res = asyncio.run(run_sessions(bare.url, [""], args.sessions, bare.proc.pid, chromium))
         jobs_cpu.append(worker_cpu(app.proc.pid))
         bare_probe.stop()
         # The jobs must still be training while the bare app is measured too, or the ratio flatters the bare app.
@@ -328,7 +404,7 @@ def main() -> None:
         bare.stop()
 
     app_p95 = p95(app_res["first_content"])
-    bare_p95 = p95(bare_res["first_content"])
+    bare_p95 = p95(bare_res["first_content"]) if bare_res["first_content"] else 0.0
     per_session_mb = (app_res["rss_loaded"] - app_res["rss_before"]) / max(1, args.sessions) / 2**20
     report = {
         "sessions": args.sessions,
@@ -354,6 +430,10 @@ def main() -> None:
         "memory_per_session_mb": round(per_session_mb, 1),
         "web_rss_before_mb": round(app_res["rss_before"] / 2**20),
         "web_rss_loaded_mb": round(app_res["rss_loaded"] / 2**20),
+        "upload_images": args.upload_images,
+        "uploads_done": len(app_res["uploaded"]),
+        "upload_p95_s": round(p95(app_res["uploaded"]), 1) if app_res["uploaded"] else None,
+        "web_rss_after_close_mb": round(app_res["rss_after_close"] / 2**20) if "rss_after_close" in app_res else None,
         "app_phase_seconds": round(app_seconds, 1),
         "server_cpu_s": {"app": round(app_res["server_cpu_s"], 1), "bare": round(bare_res["server_cpu_s"], 1)},
         "cpu_until_all_first_content_s": {

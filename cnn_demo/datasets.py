@@ -12,20 +12,26 @@ Paired segmentation data (``images/`` + ``masks/``) for the U-Net goes through t
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import io
+import json
 import os
+import secrets
+import shutil
 import stat
+import time
 import zipfile
 import zlib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from cnn_demo.errors import InputError
 from cnn_demo.images import UPLOAD_EXTENSIONS, load_image
@@ -158,7 +164,8 @@ class Dataset:
 
     name: str
     class_names: tuple[str, ...]
-    images: tuple[np.ndarray, ...]
+    #: A tuple of arrays, or :class:`DiskImages` (a dataset decoded into a store folder, mapped from disk).
+    images: Sequence[np.ndarray]
     labels: np.ndarray
     paths: tuple[str, ...]
     report: DatasetReport
@@ -174,7 +181,9 @@ class Dataset:
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the decoded images."""
+        """Bytes of the decoded images (in memory, or on disk for :class:`DiskImages`)."""
+        if isinstance(self.images, DiskImages):
+            return self.images.nbytes
         return sum(int(a.nbytes) for a in self.images)
 
     def require_trainable(self) -> None:
@@ -449,7 +458,7 @@ class _FolderReader:
 
 def _classify_load_error(message: str) -> SkipReason:
     text = message.lower()
-    if "pixels; the limit" in text or "far too many pixels" in text or "too large" in text:
+    if "pixels; the limit" in text or "far too many pixels" in text or "too large" in text or "of memory" in text:
         return SkipReason.TOO_LARGE
     if "at least" in text and "pixels on each side" in text:
         return SkipReason.TOO_SMALL
@@ -549,6 +558,7 @@ def _assemble(
     name: str,
     source: str,
     limits: DatasetLimits,
+    sink: _StoreWriter | None = None,
 ) -> Dataset:
     candidates, skipped, layout, split_mode, empty = _layout(reader.files, reader.dirs)
     skipped = list(reader.skipped) + skipped
@@ -573,6 +583,7 @@ def _assemble(
         limits=limits,
         skipped=skipped,
         split_mode=split_mode,
+        sink=sink,
     )
 
 
@@ -586,6 +597,7 @@ def _decode_all(
     limits: DatasetLimits,
     skipped: list[SkippedFile],
     split_mode: bool,
+    sink: _StoreWriter | None = None,
 ) -> Dataset:
     index = {c: i for i, c in enumerate(class_order)}
     images: list[np.ndarray] = []
@@ -603,12 +615,15 @@ def _decode_all(
         if len(by_hash[digest]) > 1:
             continue
         arr = decode_image(path, data, limits)
-        del data
         if isinstance(arr, SkippedFile):
             skipped.append(arr)
             by_hash.pop(digest)
             continue
-        images.append(arr)
+        if sink is not None:
+            sink.add(arr, data)  # straight to disk: no session holds the decoded pixels
+        else:
+            images.append(arr)
+        del data, arr
         labels.append(index[cls])
         paths.append(path)
         splits.append(split or "train")
@@ -640,15 +655,16 @@ def _decode_all(
         errors=tuple(errors),
         has_given_split=split_mode,
     )
-    return Dataset(
+    dataset = Dataset(
         name=name,
         class_names=tuple(class_order),
-        images=tuple(images),
+        images=tuple(images) if sink is None else sink.images(),
         labels=label_arr,
         paths=tuple(paths),
         report=report,
         given_split=tuple(splits) if split_mode else None,
     )
+    return dataset if sink is None else sink.finish(dataset)
 
 
 def _q(name: str) -> str:
@@ -665,6 +681,18 @@ def _check(
     """Warnings (training works but may mislead) and errors (training is blocked)."""
     warnings: list[str] = []
     errors: list[str] = []
+    folded: dict[str, list[str]] = defaultdict(list)
+    for c in counts:  # folder names from a zip follow the rules of names typed in the page
+        try:
+            folded[validate_class_name(c.name, limits).casefold()].append(c.name)
+        except InputError as exc:
+            errors.append(f"Class folder {_q(c.name[:40] + ('…' if len(c.name) > 40 else ''))}: {exc}")
+    for names in folded.values():
+        if len(names) > 1:
+            errors.append(
+                "The class folders " + ", ".join(_q(n) for n in names) + " differ only in upper/lower case; "
+                "they would be one class to a person but separate classes to the model. Merge them into one folder."
+            )
     total = sum(c.total for c in counts)
     if total == 0:
         errors.append("No usable image was found. Put your images in one folder per class (e.g. cats/, dogs/).")
@@ -739,19 +767,36 @@ def strategy_hint(report: DatasetReport) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
-def read_zip_dataset(data: bytes, name: str = "upload.zip", limits: DatasetLimits = DEFAULT_LIMITS) -> Dataset:
+def read_zip_dataset(
+    data: bytes, name: str = "upload.zip", limits: DatasetLimits = DEFAULT_LIMITS, store: Path | None = None
+) -> Dataset:
     """A classification dataset from the bytes of a ``.zip`` in ImageFolder layout.
 
     Understood layouts: ``class/img``, a single wrapping folder ``data/class/img``, and
     ``train/class/img`` + ``val/class/img`` (kept as the given split). The result always carries a
     report; ``dataset.report.errors`` lists what blocks training. Raises :class:`InputError` when the
     file is not a zip, exceeds a size limit, or holds a compression bomb.
+
+    With ``store`` (a folder, see :class:`DiskImages`) the images are decoded once into a folder named by the zip's
+    content, shared by everyone who uploads the same zip, and mapped from disk instead of held in memory.
     """
-    reader = SafeZip(data, limits)
-    try:
-        return _assemble(reader, name, f"zip file {_q(name)}", limits)
-    finally:
-        reader.close()
+    if store is None:
+        reader = SafeZip(data, limits)
+        try:
+            return _assemble(reader, name, f"zip file {_q(name)}", limits)
+        finally:
+            reader.close()
+    key = _store_key(b"zip", name.encode(), repr(limits).encode(), data)
+    with _store_lock(Path(store), key):  # a class uploading the same zip at once decodes it once
+        found = open_stored_dataset(Path(store) / key)
+        if found is not None:
+            return found
+        reader = SafeZip(data, limits)
+        try:
+            with _StoreWriter(Path(store), key, limits) as sink:
+                return _assemble(reader, name, f"zip file {_q(name)}", limits, sink)
+        finally:
+            reader.close()
 
 
 def read_folder_dataset(path: str | Path, limits: DatasetLimits = DEFAULT_LIMITS) -> Dataset:
@@ -772,6 +817,11 @@ def load_dataset(path: str | Path, limits: DatasetLimits = DEFAULT_LIMITS) -> Da
     return read_zip_dataset(p.read_bytes(), p.name, limits)
 
 
+#: Unicode characters that reorder the text around them (right-to-left override and friends): a name holding one
+#: shows differently from what it is.
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def validate_class_name(name: str, limits: DatasetLimits = DEFAULT_LIMITS) -> str:
     """A class name, trimmed; raises :class:`InputError` when it is empty, too long or has control characters."""
     if not isinstance(name, str):
@@ -783,6 +833,10 @@ def validate_class_name(name: str, limits: DatasetLimits = DEFAULT_LIMITS) -> st
         raise InputError(f"The class name {_q(clean[:20] + '…')} is too long; at most {limits.max_class_name_length}.")
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
         raise InputError("A class name cannot contain control characters.")
+    if any(ch in _BIDI_CONTROLS for ch in name):
+        raise InputError(
+            "A class name cannot contain invisible text-direction characters (they make a name read backwards)."
+        )
     if "/" in clean or "\\" in clean:
         raise InputError(f"The class name {_q(clean)} cannot contain / or \\.")
     if clean.startswith(".") or clean == "__MACOSX":
@@ -794,11 +848,12 @@ def build_dataset(
     classes: Sequence[tuple[str, Sequence[tuple[str, bytes]]]],
     name: str = "built in the page",
     limits: DatasetLimits = DEFAULT_LIMITS,
+    store: Path | None = None,
 ) -> Dataset:
     """A dataset from classes built in the page: ``[(class name, [(file name, bytes), ...]), ...]``.
 
     Class names are validated (:func:`validate_class_name`, unique ignoring case); every file goes
-    through the same checks and decoder as a zip member.
+    through the same checks and decoder as a zip member. ``store``: as for :func:`read_zip_dataset`.
     """
     names: list[str] = []
     seen: dict[str, str] = {}
@@ -828,7 +883,8 @@ def build_dataset(
                 continue
             budget.take(len(data))
             items.append((clean, None, path, lambda d=data: d))
-    return _decode_all(
+    decode = functools.partial(
+        _decode_all,
         items,
         names,
         name=name,
@@ -838,6 +894,261 @@ def build_dataset(
         skipped=skipped,
         split_mode=False,
     )
+    if store is None:
+        return decode()
+    parts = [b"built", name.encode(), repr(limits).encode(), json.dumps(names).encode()]  # empty classes count too
+    parts.append(json.dumps([[f.path, str(f.reason)] for f in skipped]).encode())
+    for cls, _, path, read in items:
+        parts += [cls.encode(), path.encode(), hashlib.sha256(read()).digest()]
+    key = _store_key(*parts)
+    with _store_lock(Path(store), key):
+        found = open_stored_dataset(Path(store) / key)
+        if found is not None:
+            return found
+        with _StoreWriter(Path(store), key, limits) as sink:
+            return decode(sink=sink)
+
+
+# ----------------------------------------------------------------------------------------------
+# Decoded datasets on disk, shared
+# ----------------------------------------------------------------------------------------------
+
+#: Files of a stored dataset: the decoded pixels, the uploaded files as they came, their index, the rest.
+_PIXELS, _ORIGINALS, _INDEX, _META = "pixels.bin", "originals.bin", "index.npy", "meta.json"
+
+
+class DiskImages(Sequence[np.ndarray]):
+    """The images of a stored dataset, on disk: the files as uploaded, and decoded pixels where they are smaller.
+
+    A page keeps only this small handle (and the report) per user, so a 5,000-image upload costs a session almost
+    nothing, not 1 GB of pixels. Each image is kept as uploaded (:meth:`original`: a job gets the compressed
+    originals) and, when its decoded pixels take less room than that file (a large JPEG shrunk to 256 px), as pixels
+    too, mapped read-only from one file: the pages read sit in the operating system's page cache, shared by every
+    session and given back under memory pressure. The others (small PNGs that compress well) are decoded again on
+    access, exactly as the first time. Indexing gives a read-only RGB uint8 array, slicing a list of them.
+    """
+
+    def __init__(self, folder: Path, index: np.ndarray, limits: DatasetLimits = DEFAULT_LIMITS) -> None:
+        self.folder = folder
+        self.limits = limits
+        self._index = index  # rows: pixel offset (-1: decode the original), height, width, original offset, size
+        has_pixels = len(index) and (index[:, 0] >= 0).any() and (folder / _PIXELS).stat().st_size
+        self._map = np.memmap(folder / _PIXELS, dtype=np.uint8, mode="r") if has_pixels else None
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __getitem__(self, index):  # an array for an index, a list of them for a slice
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        offset, h, w, _, _ = (int(v) for v in self._index[index])
+        if offset >= 0 and self._map is not None:
+            return self._map[offset : offset + h * w * 3].reshape(h, w, 3)
+        arr = decode_image(str(index), self.original(index), self.limits)
+        if isinstance(arr, SkippedFile):  # the file changed on disk since it was checked
+            raise InputError("A stored image of this dataset cannot be read any more; please upload it again.")
+        return arr
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the decoded images take when all are decoded (most are not held at once)."""
+        return int((self._index[:, 1] * self._index[:, 2] * 3).sum()) if len(self) else 0
+
+    @property
+    def disk_bytes(self) -> int:
+        """Bytes the stored files take on disk."""
+        return sum((self.folder / name).stat().st_size for name in (_PIXELS, _ORIGINALS, _INDEX, _META))
+
+    def shape(self, index: int) -> tuple[int, int, int]:
+        """The decoded image's shape, without decoding it."""
+        return int(self._index[index, 1]), int(self._index[index, 2]), 3
+
+    def original(self, index: int) -> bytes:
+        """The image file as it was uploaded (deduplicated, not re-encoded)."""
+        _, _, _, offset, size = (int(v) for v in self._index[index])
+        with open(self.folder / _ORIGINALS, "rb") as f:
+            f.seek(offset)
+            return f.read(size)
+
+
+def release_freed_memory() -> bool:
+    """Give the memory freed after a large decode back to the operating system (glibc's ``malloc_trim``).
+
+    Decoding thousands of images in a web server's script thread leaves its allocator arena holding tens of megabytes
+    of freed blocks, which would count against the server for as long as it runs. Returns False where unavailable.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.malloc_trim(0))
+    except (OSError, AttributeError):
+        return False
+
+
+@contextlib.contextmanager
+def _store_lock(store: Path, key: str) -> Iterator[None]:
+    """Hold ``key``'s lock in ``store`` (across threads and processes): whoever comes second waits for the first
+    decode of the same content and then opens its result instead of decoding it again."""
+    import fcntl
+
+    try:
+        store.mkdir(parents=True, exist_ok=True)
+        fd = os.open(store / f".lock-{key}", os.O_CREAT | os.O_RDWR, 0o600)
+    except OSError as exc:
+        raise InputError("The server has no room to prepare this dataset right now; try again later.") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _store_key(*parts: bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    return h.hexdigest()[:40]
+
+
+class _StoreWriter:
+    """Writes one dataset into ``<store>/<key>`` through a private temporary folder renamed into place at the end,
+    so a half-written dataset is never seen and two sessions decoding the same zip at once do not collide."""
+
+    def __init__(self, store: Path, key: str, limits: DatasetLimits) -> None:
+        self.store, self.key, self.limits = store, key, limits
+        self.tmp = store / f".tmp-{key}-{os.getpid()}-{secrets.token_hex(4)}"
+        self._rows: list[tuple[int, int, int, int, int]] = []
+        self._pix_at = self._orig_at = 0
+        self._files: list = []
+
+    def __enter__(self) -> _StoreWriter:
+        try:
+            self.tmp.mkdir(parents=True)
+            self._pixels = open(self.tmp / _PIXELS, "wb")
+            self._originals = open(self.tmp / _ORIGINALS, "wb")
+        except OSError as exc:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise InputError("The server has no room to prepare this dataset right now; try again later.") from exc
+        self._files = [self._pixels, self._originals]
+        return self
+
+    def add(self, arr: np.ndarray, original: bytes) -> None:
+        h, w = arr.shape[:2]
+        at = -1
+        if h * w * 3 <= len(original):  # pixels are the smaller form: keep them, no decode on access
+            self._pixels.write(np.ascontiguousarray(arr, dtype=np.uint8).tobytes())
+            at = self._pix_at
+            self._pix_at += h * w * 3
+        self._originals.write(original)
+        self._rows.append((at, h, w, self._orig_at, len(original)))
+        self._orig_at += len(original)
+
+    def images(self) -> DiskImages:
+        for f in self._files:
+            f.close()
+        index = np.asarray(self._rows, dtype=np.int64).reshape(-1, 5)
+        np.save(self.tmp / _INDEX, index, allow_pickle=False)
+        return DiskImages(self.tmp, index, self.limits)
+
+    def finish(self, dataset: Dataset) -> Dataset:
+        (self.tmp / _META).write_text(json.dumps(_dataset_meta(dataset, self.limits)))
+        final = self.store / self.key
+        try:
+            os.rename(self.tmp, final)
+        except OSError:  # someone else stored the same dataset first: use theirs
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        found = open_stored_dataset(final)
+        if found is None:
+            raise InputError("The server could not keep this dataset; please upload it again.")
+        release_freed_memory()
+        return found
+
+    def __exit__(self, *exc) -> None:
+        for f in self._files:
+            f.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _dataset_meta(ds: Dataset, limits: DatasetLimits) -> dict:
+    r = ds.report
+    return {
+        "limits": {"max_pixels": limits.max_pixels, "max_side": limits.max_side},
+        "name": ds.name,
+        "class_names": list(ds.class_names),
+        "labels": [int(v) for v in ds.labels],
+        "paths": list(ds.paths),
+        "given_split": list(ds.given_split) if ds.given_split is not None else None,
+        "report": {
+            "source": r.source,
+            "layout": r.layout,
+            "classes": [[c.name, c.train, c.val] for c in r.classes],
+            "skipped": [[f.path, str(f.reason), f.detail] for f in r.skipped],
+            "duplicates": [[d.sha256, d.kept, list(d.dropped), list(d.classes)] for d in r.duplicates],
+            "warnings": list(r.warnings),
+            "errors": list(r.errors),
+            "has_given_split": r.has_given_split,
+        },
+    }
+
+
+def open_stored_dataset(folder: Path) -> Dataset | None:
+    """A dataset stored by :func:`read_zip_dataset` or :func:`build_dataset` with ``store``; ``None`` if absent.
+
+    Opening marks it as used (its age for :func:`cleanup_store` starts again).
+    """
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / _META).read_text())
+        index = np.load(folder / _INDEX, allow_pickle=False)
+        images = DiskImages(folder, index, DatasetLimits(**meta["limits"]))
+        os.utime(folder)
+    except (OSError, ValueError):
+        return None
+    r = meta["report"]
+    report = DatasetReport(
+        source=r["source"],
+        layout=r["layout"],
+        classes=tuple(ClassCount(n, t, v) for n, t, v in r["classes"]),
+        skipped=tuple(SkippedFile(p, SkipReason(reason), d) for p, reason, d in r["skipped"]),
+        duplicates=tuple(DuplicateGroup(h, k, tuple(dr), tuple(c)) for h, k, dr, c in r["duplicates"]),
+        warnings=tuple(r["warnings"]),
+        errors=tuple(r["errors"]),
+        has_given_split=bool(r["has_given_split"]),
+    )
+    labels = np.asarray(meta["labels"], dtype=np.int64)
+    labels.flags.writeable = False
+    split = meta["given_split"]
+    return Dataset(
+        name=meta["name"],
+        class_names=tuple(meta["class_names"]),
+        images=images,
+        labels=labels,
+        paths=tuple(meta["paths"]),
+        report=report,
+        given_split=tuple(split) if split is not None else None,
+    )
+
+
+def cleanup_store(store: Path, max_age_s: float) -> list[str]:
+    """Delete stored datasets not opened for ``max_age_s`` seconds (and abandoned temporary folders)."""
+    removed = []
+    limit = time.time() - max_age_s
+    root = Path(store)
+    for folder in root.iterdir() if root.is_dir() else ():
+        try:
+            if folder.stat().st_mtime >= limit:
+                continue
+            if folder.is_dir():
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder.name)
+            elif folder.name.startswith(".lock-"):
+                folder.unlink()
+        except OSError:
+            continue
+    return removed
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1126,6 +1437,8 @@ def load_mask(data: bytes, max_pixels: int = DEFAULT_LIMITS.max_pixels) -> np.nd
         raise InputError(f"This mask is {w}×{h} pixels; the limit is {max_pixels:,}.")
     try:
         img.load()
+        # A mask saved with an EXIF orientation is meant upright, as its image is read (load_image applies it too).
+        img = ImageOps.exif_transpose(img) or img
         if img.mode in ("P", "L") or img.mode == "1":
             arr = np.asarray(img, dtype=np.uint8)
         elif img.mode in ("I", "I;16", "I;16B", "I;16L"):

@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import math
+import numbers
 import struct
 import time
 import zipfile
@@ -40,7 +41,7 @@ from cnn_demo import datasets, jobs
 from cnn_demo.datasets import Dataset, Split
 from cnn_demo.device import get_device
 from cnn_demo.errors import InputError
-from cnn_demo.images import load_image
+from cnn_demo.images import load_image, to_png_bytes
 
 STRATEGIES: tuple[str, ...] = ("frozen", "partial", "full")
 HEADS: tuple[str, ...] = ("linear", "mlp")
@@ -52,6 +53,35 @@ THUMB = 96
 DEFAULT_BACKBONE = "tf_efficientnet_lite0"
 #: Largest side kept in memory per training image: enough for random crops at the backbone's size.
 MAX_KEEP_FACTOR = 1.5
+
+
+def _require_types(obj: Any, kinds: dict[str, tuple[type, ...]]) -> None:
+    """Refuse fields of the wrong JSON type (``100.5`` hidden units, ``true`` epochs) before any range check.
+
+    A settings object also comes from an uploaded config.json, so a value that merely compares well (a float where
+    a layer width is meant) would otherwise pass here and crash later inside torch.
+    """
+    for name, allowed in kinds.items():
+        value = getattr(obj, name)
+        if value is None and type(None) in allowed:
+            continue
+        if isinstance(value, bool) and bool not in allowed:
+            ok = False
+        else:
+            ok = isinstance(value, allowed)
+        if ok and isinstance(value, float) and not math.isfinite(value):
+            ok = False
+        if not ok:
+            wanted = {numbers.Integral: "a whole number", bool: "true or false", str: "text"}.get(
+                allowed[0], "a number"
+            )
+            raise InputError(f"The setting “{name}” must be {wanted}, not {str(value)[:40]!r}.")
+
+
+_INT = (numbers.Integral,)
+_NUM = (numbers.Real,)
+_BOOL = (bool,)
+_STR = (str,)
 
 
 # --------------------------------------------------------------------------- configuration
@@ -66,6 +96,7 @@ class HeadSpec:
     dropout: float = 0.2
 
     def __post_init__(self) -> None:
+        _require_types(self, {"kind": _STR, "hidden": _INT, "dropout": _NUM})
         if self.kind not in HEADS:
             raise InputError(f"The head must be one of {', '.join(HEADS)}.")
         if not 1 <= self.hidden <= 4096:
@@ -89,6 +120,7 @@ class AugmentSpec:
         return self.flip or self.crop or self.jitter > 0
 
     def __post_init__(self) -> None:
+        _require_types(self, {"flip": _BOOL, "crop": _BOOL, "crop_scale": _NUM, "jitter": _NUM})
         if not 0.05 <= self.crop_scale <= 1.0:
             raise InputError("The crop scale must be between 0.05 and 1.")
         if not 0.0 <= self.jitter <= 1.0:
@@ -117,6 +149,25 @@ class TrainConfig:
     image_size: int | None = None
 
     def __post_init__(self) -> None:
+        _require_types(
+            self,
+            {
+                "backbone": _STR,
+                "pretrained": _BOOL,
+                "strategy": _STR,
+                "unfreeze": _INT,
+                "views": _INT,
+                "epochs": _INT,
+                "batch_size": _INT,
+                "lr": _NUM,
+                "backbone_lr_factor": _NUM,
+                "weight_decay": _NUM,
+                "label_smoothing": _NUM,
+                "patience": _INT,
+                "seed": _INT,
+                "image_size": (numbers.Integral, type(None)),
+            },
+        )
         if self.strategy not in STRATEGIES:
             raise InputError(f"The strategy must be one of {', '.join(STRATEGIES)}.")
         checks = [
@@ -308,11 +359,16 @@ class PackedImages(Sequence[Image.Image]):
     """
 
     def __init__(
-        self, items: list[Image.Image | tuple[int, int]], source: bytes | Path | None, sides: tuple[int, ...] = ()
+        self,
+        items: list[Image.Image | tuple[int, int]],
+        source: bytes | Path | None,
+        sides: tuple[int, ...] = (),
+        load_side: int | None = None,
     ) -> None:
         self._items = items
         self._source = memoryview(source) if isinstance(source, bytes) else source
         self._sides = sides
+        self._load_side = load_side
 
     def __len__(self) -> int:
         return len(self._items)
@@ -330,7 +386,7 @@ class PackedImages(Sequence[Image.Image]):
                 raw = f.read(size)
         else:
             raw = bytes(self._source[offset : offset + size])
-        return _decode_fitted(raw, self._sides)
+        return _decode_fitted(raw, self._sides, self._load_side)
 
     @property
     def encoded(self) -> int:
@@ -340,11 +396,11 @@ class PackedImages(Sequence[Image.Image]):
     def shrunk(self, side: int) -> PackedImages:
         """The same images with shorter sides above ``side`` downscaled (as ``_shrink``), still held compactly."""
         items = [_shrink([it], side)[0] if isinstance(it, Image.Image) else it for it in self._items]
-        return PackedImages(items, self._source, (*self._sides, side))
+        return PackedImages(items, self._source, (*self._sides, side), self._load_side)
 
 
-def _decode_fitted(raw: bytes, sides: Sequence[int]) -> Image.Image:
-    image = load_image(raw)
+def _decode_fitted(raw: bytes, sides: Sequence[int], load_side: int | None = None) -> Image.Image:
+    image = load_image(raw, max_side=load_side)
     for side in sides:
         image = _fit(image, side)
     return image
@@ -437,8 +493,14 @@ def pack_dataset(
     """Like :func:`pack_data` straight from a ``cnn_demo.datasets`` Dataset and split, without copying its images.
 
     ``on_progress(done, total)`` is called as images are packed (the page shows it while the job is handed over).
+    A stored dataset (:class:`cnn_demo.datasets.DiskImages`: what a page uploads) is packed with its files as they
+    were uploaded, not re-encoded: 8 MB of JPEGs stay 8 MB in the job's folder instead of 60 MB of PNGs. The job
+    decodes them exactly as the page did (same loader, same size limit), so it trains on the same pixels. Only a
+    file larger than its decoded pixels (a big photo the dataset shrank) is packed as the PNG of those pixels.
     """
     ds.require_trainable()
+    if isinstance(ds.images, datasets.DiskImages):
+        return _pack_originals(ds, split, on_progress)
     parts = {
         name: ((ds.images[int(i)] for i in idx), [int(ds.labels[int(i)]) for i in idx])
         for name, idx in (("train", split.train), ("val", split.val), ("test", split.test))
@@ -486,6 +548,37 @@ def _pack(
     return buf.getvalue()
 
 
+#: Formats whose files are packed as uploaded; others (BMP, TIFF: often uncompressed) are packed as PNG.
+_COMPRESSED = ((b"\xff\xd8", ".jpg"), (b"\x89PNG", ".png"), (b"GIF8", ".gif"), (b"RIFF", ".webp"))
+
+
+def _pack_originals(ds: Dataset, split: Split, on_progress: Callable[[int, int], None] | None = None) -> bytes:
+    images = ds.images
+    buf = io.BytesIO()
+    manifest: dict[str, Any] = {"class_names": list(ds.class_names), "train": [], "val": [], "test": []}
+    manifest["max_side"] = images.limits.max_side
+    parts = (("train", split.train), ("val", split.val), ("test", split.test))
+    total, done = sum(len(indices) for _, indices in parts), 0
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for part, indices in parts:
+            if part != "test" and not len(indices):
+                raise InputError("Both the training and the validation split need images.")
+            for n, i in enumerate(int(i) for i in indices):
+                raw = images.original(i)
+                ext = next((e for magic, e in _COMPRESSED if raw.startswith(magic)), None)
+                if ext is None or math.prod(images.shape(i)) < len(raw):
+                    # A big photo shrunk to the dataset's size: its pixels, even as PNG, are smaller than the file.
+                    raw, ext = to_png_bytes(np.asarray(images[i]), compress_level=1), ".png"
+                name = f"{part}/{n:05d}{ext}"
+                zf.writestr(name, raw)
+                manifest[part].append([name, int(ds.labels[i])])
+                done += 1
+                if on_progress is not None and (done % 16 == 0 or done == total):
+                    on_progress(done, total)
+        zf.writestr("manifest.json", json.dumps(manifest))
+    return buf.getvalue()
+
+
 def _fit(image: Image.Image, short_side: int | None) -> Image.Image:
     return _shrink([image], short_side)[0] if short_side else image
 
@@ -513,11 +606,15 @@ def unpack_data(blob: bytes | Path, max_side: int | None = None) -> ImageData:
     try:
         with zipfile.ZipFile(source if isinstance(source, Path) else io.BytesIO(source)) as zf:
             manifest = json.loads(zf.read("manifest.json"))
+            load_side = manifest.get("max_side")
+            if load_side is not None and (not isinstance(load_side, int) or not 8 <= load_side <= 4096):
+                raise ValueError("max_side")
             parts = {}
             with source.open("rb") if isinstance(source, Path) else io.BytesIO(source) as raw_file:
                 for split in ("train", "val", "test"):
-                    items = [_unpack_one(zf, raw_file, name, sides) for name, _ in manifest.get(split, [])]
-                    parts[split] = (PackedImages(items, source, sides), [int(y) for _, y in manifest.get(split, [])])
+                    entries = manifest.get(split, [])
+                    items = [_unpack_one(zf, raw_file, name, sides, load_side) for name, _ in entries]
+                    parts[split] = (PackedImages(items, source, sides, load_side), [int(y) for _, y in entries])
     except (zipfile.BadZipFile, KeyError, ValueError, TypeError, struct.error) as exc:
         raise InputError("The dataset handed to the job is damaged.") from exc
     except OSError as exc:
@@ -525,11 +622,13 @@ def unpack_data(blob: bytes | Path, max_side: int | None = None) -> ImageData:
     return ImageData([str(c) for c in manifest["class_names"]], *parts["train"], *parts["val"], *parts["test"])
 
 
-def _unpack_one(zf: zipfile.ZipFile, raw_file: Any, name: str, sides: tuple[int, ...]) -> Image.Image | tuple[int, int]:
+def _unpack_one(
+    zf: zipfile.ZipFile, raw_file: Any, name: str, sides: tuple[int, ...], load_side: int | None = None
+) -> Image.Image | tuple[int, int]:
     """One packed image: its decoded pixels, or ``(offset, size)`` of its stored bytes when that is smaller."""
     info = zf.getinfo(name)
     raw = zf.read(info)  # checks the CRC
-    image = _decode_fitted(raw, sides)
+    image = _decode_fitted(raw, sides, load_side)
     if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
         return image
     pixels = image.width * image.height * len(image.getbands())
@@ -1232,8 +1331,8 @@ def _export_config(config: Any, backbones: Collection[str] | None) -> tuple[Trai
         raise InputError(f"{_CONFIG_TYPES} (training, class_names).")
     try:
         cfg = TrainConfig.from_dict(training)
-    except InputError:
-        raise
+    except InputError as exc:
+        raise InputError(f"config.json of this model zip: {exc}") from exc
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise InputError(f"{_CONFIG_TYPES} (training).") from exc
     if not isinstance(cfg.backbone, str) or (backbones is not None and cfg.backbone not in backbones):
@@ -1283,6 +1382,8 @@ def load_export(blob: bytes, backbones: Collection[str] | None = None) -> FineTu
         raw_weights = _read_member(zf, "model.safetensors")
         try:
             config = json.loads(raw_config)
+        except RecursionError as exc:
+            raise InputError("config.json in this zip is damaged (nested far too deeply).") from exc
         except ValueError as exc:
             raise InputError("config.json in this zip is damaged (not valid JSON text).") from exc
         cfg, class_names = _export_config(config, backbones)
@@ -1295,6 +1396,17 @@ def load_export(blob: bytes, backbones: Collection[str] | None = None) -> FineTu
     bb = load_backbone(cfg.backbone, pretrained=False)
     head = build_head(bb.num_features, len(class_names), cfg.head)
     model = FineTuned(bb, head, class_names, replace(cfg, pretrained=False))
+    expected = model.model.state_dict()
+    for name, tensor in weights.items():
+        want = expected.get(name)
+        if want is not None and tensor.dtype != want.dtype:
+            # load_state_dict would copy int8 or float16 values into float32 parameters without a word: a quantised
+            # or half-precision export would then predict with weights it was never trained with.
+            raise InputError(
+                f"The weights are stored as {str(tensor.dtype).removeprefix('torch.')} but this model needs "
+                f"{str(want.dtype).removeprefix('torch.')} (tensor {name[:60]!r}). Upload the model.zip exported by "
+                "this app, without quantising or converting it."
+            )
     try:
         model.model.load_state_dict(weights, strict=True)
     except RuntimeError as exc:

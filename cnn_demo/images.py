@@ -24,6 +24,13 @@ MIN_SIDE = 3
 DEFAULT_MAX_PIXELS = 50_000_000
 #: Key in a loaded image's ``info`` holding the file's own size before any shrinking.
 ORIGINAL_SIZE = "cnn_demo_original_size"
+#: Memory one decode may take, in bytes: the decoded raster plus its conversion to RGB/L. A pixel count alone lets a
+#: 16-bit or RGBA picture take two to three times what an 8-bit one of the same size does.
+DEFAULT_MAX_BYTES = 128 * 1024 * 1024
+#: Bytes per pixel of PIL's decoded modes (anything not listed counts 4).
+_MODE_BYTES = {"1": 1, "L": 1, "P": 1, "LA": 2, "La": 2, "PA": 2, "RGB": 3, "YCbCr": 3, "LAB": 3, "HSV": 3}
+#: Rows converted at once from 16-bit or float data, so the float64 arithmetic never spans the whole picture.
+_ROWS_PER_BLOCK = 512
 
 _REFUSED_SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"%PDF", "a PDF document"),
@@ -45,28 +52,80 @@ def _refused_kind(data: bytes) -> str | None:
     return None
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: Ancillary PNG chunks that carry only metadata; PIL refuses files whose decompressed metadata exceeds 1 MB.
+_PNG_METADATA_CHUNKS = frozenset({b"iCCP", b"tEXt", b"zTXt", b"iTXt", b"eXIf"})
+
+
+def _strip_png_metadata(data: bytes) -> bytes | None:
+    """The PNG without its ICC profile and text chunks (never used here), or ``None`` if it is not a PNG.
+
+    A photo editor may embed a colour profile of several megabytes; PIL then refuses the whole file. The pixels do
+    not depend on those chunks, so the picture is read without them.
+    """
+    if not data.startswith(_PNG_SIGNATURE):
+        return None
+    out = [_PNG_SIGNATURE]
+    pos = len(_PNG_SIGNATURE)
+    while pos + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        end = pos + 12 + length
+        if kind not in _PNG_METADATA_CHUNKS:
+            out.append(data[pos:end])
+        pos = end
+        if kind == b"IEND":
+            break
+    return b"".join(out)
+
+
+def _open(data: bytes) -> Image.Image:
+    try:
+        return Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
+    except ValueError:
+        stripped = _strip_png_metadata(data)
+        if stripped is None:
+            raise
+        return Image.open(io.BytesIO(stripped), formats=["PNG"])
+
+
 def _composite_on_white(img: Image.Image) -> Image.Image:
     rgba = img.convert("RGBA")
     background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
     return Image.alpha_composite(background, rgba).convert("RGB")
 
 
-def _scale_to_uint8(arr: np.ndarray, lo: float, hi: float) -> Image.Image:
-    arr = np.nan_to_num(arr.astype(np.float64), nan=lo, posinf=hi, neginf=lo)
-    if hi > lo:
-        out = (arr - lo) * (255.0 / (hi - lo))
+def decode_bytes(mode: str, width: int, height: int) -> int:
+    """Memory that decoding a ``mode`` picture of this size and converting it for display takes, in bytes."""
+    source = 2 if mode.startswith("I;16") else _MODE_BYTES.get(mode, 4)
+    if mode in ("RGB", "L"):
+        converted = 0
+    elif mode.startswith("I;16") or mode in ("I", "F", "1"):
+        converted = 4  # scaled to 8-bit grayscale a block of rows at a time, then RGB
+    elif mode in ("LA", "La", "PA", "RGBA", "RGBa", "P"):
+        converted = 7  # composited on white through RGBA, then RGB
     else:
-        out = np.full(arr.shape, np.clip(lo, 0, 255), dtype=np.float64)
-    return Image.fromarray(np.clip(np.rint(out), 0, 255).astype(np.uint8), mode="L")
+        converted = 3
+    return width * height * (source + converted)
+
+
+def _scale_to_uint8(arr: np.ndarray, lo: float, hi: float) -> Image.Image:
+    out = np.empty(arr.shape, dtype=np.uint8)
+    for top in range(0, arr.shape[0], _ROWS_PER_BLOCK):
+        block = np.nan_to_num(arr[top : top + _ROWS_PER_BLOCK].astype(np.float64), nan=lo, posinf=hi, neginf=lo)
+        if hi > lo:
+            block = (block - lo) * (255.0 / (hi - lo))
+        else:
+            block = np.full(block.shape, np.clip(lo, 0, 255), dtype=np.float64)
+        out[top : top + _ROWS_PER_BLOCK] = np.clip(np.rint(block), 0, 255)
+    return Image.fromarray(out, mode="L")
 
 
 def _to_display_mode(img: Image.Image) -> Image.Image:
     """Convert any PIL mode to RGB (or L for single-channel data) without losing the picture."""
     mode = img.mode
-    if mode == "RGB":
-        return img.copy()
-    if mode == "L":
-        return img.copy()
+    if mode in ("RGB", "L"):
+        return img  # a decoded upload of its own: no copy needed
     if mode == "1":
         return img.convert("L")
     if mode in ("P", "PA"):
@@ -76,10 +135,10 @@ def _to_display_mode(img: Image.Image) -> Image.Image:
     if mode in ("LA", "La", "RGBA", "RGBa"):
         return _composite_on_white(img)
     if mode.startswith("I;16"):
-        arr = np.asarray(img, dtype=np.float64)
+        arr = np.asarray(img)
         return _scale_to_uint8(arr, 0.0, 65535.0)
     if mode == "I":
-        arr = np.asarray(img, dtype=np.float64)
+        arr = np.asarray(img)
         lo, hi = float(arr.min()), float(arr.max())
         if lo >= 0 and hi <= 255:
             return _scale_to_uint8(arr, 0.0, 255.0)
@@ -87,11 +146,13 @@ def _to_display_mode(img: Image.Image) -> Image.Image:
             return _scale_to_uint8(arr, 0.0, 65535.0)
         return _scale_to_uint8(arr, lo, hi)
     if mode == "F":
-        arr = np.asarray(img, dtype=np.float64)
-        finite = arr[np.isfinite(arr)]
-        if finite.size == 0:
-            return _scale_to_uint8(np.zeros_like(arr), 0.0, 0.0)
-        return _scale_to_uint8(arr, float(finite.min()), float(finite.max()))
+        arr = np.asarray(img)
+        finite = np.isfinite(arr)
+        if not finite.any():
+            return _scale_to_uint8(np.zeros(arr.shape, dtype=np.uint8), 0.0, 0.0)
+        return _scale_to_uint8(
+            arr, float(np.min(arr, where=finite, initial=np.inf)), float(np.max(arr, where=finite, initial=-np.inf))
+        )
     # CMYK, YCbCr, LAB, HSV and anything else PIL knows how to turn into RGB.
     return img.convert("RGB")
 
@@ -103,12 +164,16 @@ def load_image(
     max_side: int | None = None,
     grayscale: bool = False,
     min_side: int = MIN_SIDE,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> Image.Image:
     """Decode user-supplied bytes into an RGB (or ``L`` with ``grayscale=True``) PIL image.
 
     Raises :class:`~cnn_demo.errors.InputError` with a student-readable message for empty or
     non-image data, formats outside :data:`ALLOWED_FORMATS`, truncated files, images declaring
     more than ``max_pixels`` pixels (checked before decoding) and images under ``min_side`` pixels on a side.
+    more than ``max_pixels`` pixels or needing more than ``max_bytes`` of memory to decode (both checked before
+    decoding; a JPEG that will be shrunk is counted at the reduced size libjpeg decodes it at) and images under
+    8 px on a side.
     EXIF orientation is applied, animated files give their first frame, and ``max_side``
     downscales keeping the aspect ratio.
     """
@@ -127,7 +192,7 @@ def load_image(
             "Please upload a PNG, JPEG, WebP, BMP, GIF or TIFF image."
         )
     try:
-        img = Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
+        img = _open(data)
     except Image.DecompressionBombError as exc:
         raise InputError("This image declares far too many pixels to be opened safely.") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
@@ -150,12 +215,21 @@ def load_image(
         if max_side is not None and img.format in ("JPEG", "MPO"):
             # Let libjpeg decode at a reduced scale; the exact resize happens below.
             img.draft("RGB", (max_side, max_side))
+        needed = decode_bytes(img.mode, *img.size)
+        if needed > max_bytes:
+            raise InputError(
+                f"This image would take {needed / 2**20:,.0f} MB of memory to open ({width}×{height} pixels, "
+                f"{img.mode} mode); the limit is {max_bytes / 2**20:,.0f} MB. Please upload a smaller image, or "
+                "save it with 8 bits per channel."
+            )
         img.load()
         rotated = img.getexif().get(0x0112) in (5, 6, 7, 8)  # EXIF orientations that swap width and height
         exif_rotated = ImageOps.exif_transpose(img)
         if exif_rotated is not None:
             img = exif_rotated
         out = _to_display_mode(img)
+    except InputError:
+        raise
     except Image.DecompressionBombError as exc:
         raise InputError("This image declares far too many pixels to be opened safely.") from exc
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error) as exc:

@@ -59,6 +59,16 @@ _REGISTRY: dict[str, JobFunction] = {}
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 HEARTBEAT_EVERY_S = 2.0
+#: Re-queues of one job after worker restarts that do not count against ``CNN_DEMO_AUTO_RESUME``.
+MAX_RESTART_RESUMES = 3
+CRASH_MESSAGE = (
+    "The job stopped because of an error inside the app, not because of your settings or data. Resume it to try "
+    "again; if it stops again, tell your teacher the reference {ref}."
+)
+QUEUE_LOST_MESSAGE = (
+    "The job queue lost this job (the server's queue was reset) and it could not be queued again. Resume it to "
+    "try again."
+)
 NOT_FOUND = (
     "There is no job with this id (any more): finished jobs are deleted after a few days, or the link is incomplete."
 )
@@ -310,6 +320,7 @@ def _queue(state_dir: str, redis_url: str | None):
 
     @huey.task(name="cnn_demo.run_job")
     def run_job_task(job_id: str) -> None:
+        die_with_parent()
         run_job(job_id)
 
     return huey, run_job_task
@@ -419,21 +430,25 @@ def submit(
     except (TypeError, ValueError) as exc:
         raise InputError("Job parameters must be plain numbers, strings, lists and dicts.") from exc
     _check_shares(s, owner, client, sum(len(b) for b in (files or {}).values()))
-    job_id = secrets.token_urlsafe(16)
-    folder = s.jobs_dir / job_id
-    (folder / "inputs").mkdir(parents=True)
-    for name, data in (files or {}).items():
+    for name in files or {}:
         if not _NAME_RE.match(name) or name.startswith("."):
             raise InputError(f"Bad input file name {name!r}.")
-        (folder / "inputs" / name).write_bytes(data)
-    now = time.time()
-    record = {"kind": kind, "params": params_json, "owner": owner, "client": client, "created": now}
-    _write_json(folder / "params.json", record)
-    _write_json(folder / "status.json", {"state": "queued", "done": 0, "total": 0, "queued_at": now, "resumes": 0})
+    job_id = secrets.token_urlsafe(16)
+    folder = s.jobs_dir / job_id
     try:
+        (folder / "inputs").mkdir(parents=True)
+        for name, data in (files or {}).items():
+            (folder / "inputs" / name).write_bytes(data)
+        now = time.time()
+        record = {"kind": kind, "params": params_json, "owner": owner, "client": client, "created": now}
+        _write_json(folder / "params.json", record)
+        _write_json(folder / "status.json", {"state": "queued", "done": 0, "total": 0, "queued_at": now, "resumes": 0})
         _enqueue(s, job_id)
-    except InputError as exc:
-        _write_json(folder / "status.json", {"state": "failed", "error": str(exc), "finished": time.time()})
+    except BaseException as exc:
+        # A refused submit leaves nothing behind: no folder holding the uploaded dataset, no job in the list.
+        shutil.rmtree(folder, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise InputError("The server has no room to store this job right now; please try again later.") from exc
         raise
     return job_id
 
@@ -639,12 +654,14 @@ def cancel(job_id: str, owner: str, settings: Settings | None = None) -> JobStat
     return _snapshot(s, folder, params, None)
 
 
-def _requeue(settings: Settings, folder: Path, automatic: bool) -> None:
+def _requeue(settings: Settings, folder: Path, automatic: bool, restart: bool = False) -> None:
     st = _read_json(folder / "status.json", {}) or {}
     st.update(state="queued", queued_at=time.time(), resumes=int(st.get("resumes", 0)) + 1, error=None)
     st.pop("pid", None)
     if automatic:
         st["auto_resumes"] = int(st.get("auto_resumes", 0)) + 1
+    if restart:
+        st["restart_resumes"] = int(st.get("restart_resumes", 0)) + 1
     with contextlib.suppress(FileNotFoundError):
         (folder / "cancel").unlink()
     _write_json(folder / "status.json", st)
@@ -687,6 +704,13 @@ def run_job(job_id: str, settings: Settings | None = None) -> str:
             st.update(state="cancelled", finished=time.time())
             _write_json(folder / "status.json", st)
         return str(st.get("state"))
+    # The queue may deliver one job twice (a task re-enqueued after the queue lost it, see reconcile_queue):
+    # exactly one delivery per queuing runs it.
+    claim = folder / f".run-{st.get('queued_at', 0)}"
+    try:
+        os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return "duplicate"
     now = time.time()
     st.update(
         state="running",
@@ -714,7 +738,7 @@ def run_job(job_id: str, settings: Settings | None = None) -> str:
         fn = load_job_modules(s).get(params["kind"])
         if fn is None:
             raise InputError(f"This worker does not know jobs of kind {params['kind']!r}.")
-        ctx.log(f"started on {socket.gethostname()} (attempt {int(st.get('resumes', 0)) + 1})")
+        ctx.log(f"started (attempt {int(st.get('resumes', 0)) + 1})")
         result = fn(params["params"], ctx)
         _write_json(folder / "result.json", result or {})
         st.update(state="done", done=max(int(st.get("done", 0)), int(st.get("total", 0))))
@@ -725,10 +749,12 @@ def run_job(job_id: str, settings: Settings | None = None) -> str:
     except InputError as exc:
         st.update(state="failed", error=str(exc))
         ctx.log(f"failed: {exc}")
-    except Exception as exc:
-        st.update(state="failed", error=f"The job crashed: {type(exc).__name__}: {exc}")
-        ctx.log("crashed:\n" + traceback.format_exc())
-        log.exception("job %s crashed", job_id)
+    except Exception:
+        # The details (exception text, paths, host) go to the worker's log for the operator, never to the page.
+        ref = secrets.token_hex(4)
+        st.update(state="failed", error=CRASH_MESSAGE.format(ref=ref))
+        ctx.log(f"stopped by an internal error (reference {ref})")
+        log.error("job %s crashed (reference %s):\n%s", job_id, ref, traceback.format_exc())
     finally:
         stop.set()
         beat.join(timeout=5)
@@ -737,11 +763,13 @@ def run_job(job_id: str, settings: Settings | None = None) -> str:
     return str(st["state"])
 
 
-def recover(settings: Settings | None = None) -> list[str]:
+def recover(settings: Settings | None = None, *, restart: bool = False) -> list[str]:
     """Mark jobs whose worker died as interrupted and re-queue each up to ``auto_resume`` times.
 
-    Safe to run from several workers at once: a claim file makes exactly one of them re-queue a job.
-    Returns the ids re-queued.
+    ``restart=True`` is a worker starting up (``serve`` restarting it, a server reboot): the jobs it finds cut off
+    by the stop are re-queued without using up their automatic resumes, which are meant for jobs that keep
+    crashing their worker. Safe to run from several workers at once: a claim file makes exactly one of them
+    re-queue a job. Returns the ids re-queued.
     """
     s = settings or get_settings()
     requeued = []
@@ -749,12 +777,18 @@ def recover(settings: Settings | None = None) -> list[str]:
         if st["state"] != "interrupted":
             continue
         raw = _read_json(folder / "status.json", {}) or {}
-        if raw.get("state") == "running":
+        was_running = raw.get("state") == "running"
+        if was_running:
             raw.update(state="interrupted", finished=time.time())
             _write_json(folder / "status.json", raw)
             with contextlib.suppress(OSError):
                 (folder / "log.txt").open("a").write(f"{time.strftime('%H:%M:%S')} worker lost\n")
-        if int(raw.get("auto_resumes", 0)) >= s.auto_resume or (folder / "cancel").exists():
+        if (folder / "cancel").exists():
+            continue
+        # A job cut off by a restart continues for free, a few times: one that keeps killing its worker is
+        # then counted like any crash, so it cannot make serve restart its worker forever.
+        free = restart and was_running and int(raw.get("restart_resumes", 0)) < MAX_RESTART_RESUMES
+        if not free and int(raw.get("auto_resumes", 0)) >= s.auto_resume:
             continue
         claim = folder / f".requeue-{int(raw.get('resumes', 0))}"
         try:
@@ -762,17 +796,74 @@ def recover(settings: Settings | None = None) -> list[str]:
         except FileExistsError:
             continue
         os.close(fd)
-        _requeue(s, folder, automatic=True)
+        _requeue(s, folder, automatic=not free, restart=free)
         requeued.append(folder.name)
-        log.info("re-queued interrupted job %s", folder.name)
+        log.info("re-queued interrupted job %s%s", folder.name, " (worker restart)" if restart else "")
     return requeued
 
 
+def _pending_ids(settings: Settings) -> set[str]:
+    """Job ids waiting in the Huey queue right now."""
+    return {str(task.args[0]) for task in get_huey(settings).pending() if getattr(task, "args", None)}
+
+
+def reconcile_queue(settings: Settings | None = None, grace_s: float = 30.0) -> list[str]:
+    """Queue again every job marked queued that the queue no longer holds; return their ids.
+
+    The job folder is the record and the queue only a delivery mechanism: a deleted SQLite file or a Redis restart
+    without persistence loses the tasks, and those jobs would otherwise wait at "position 1" forever, holding their
+    owners' slots. Jobs queued less than ``grace_s`` ago are left alone (a worker may have just taken the task);
+    a job delivered twice runs once (``run_job`` claims it). If the queue cannot be reached, nothing is changed here;
+    if it refuses the job, the job fails with a message.
+    """
+    s = settings or get_settings()
+    try:
+        pending = _pending_ids(s)
+    except Exception:
+        log.warning("the job queue could not be read; queued jobs not checked", exc_info=True)
+        return []
+    now = time.time()
+    fixed = []
+    for folder, params, st in _scan(s):
+        if st["state"] != "queued" or folder.name in pending or (folder / "cancel").exists():
+            continue
+        if now - float(st.get("queued_at") or params.get("created") or 0) < grace_s:
+            continue
+        if (folder / f".run-{st.get('queued_at', 0)}").exists():
+            continue  # taken by a worker a moment ago, which is writing its running status
+        try:
+            _enqueue(s, folder.name)
+        except InputError:
+            raw = _read_json(folder / "status.json", {}) or {}
+            raw.update(state="failed", finished=time.time(), error=QUEUE_LOST_MESSAGE)
+            _write_json(folder / "status.json", raw)
+            continue
+        with contextlib.suppress(OSError):
+            (folder / "log.txt").open("a").write(
+                f"{time.strftime('%H:%M:%S')} the job queue had lost this job; it is queued again\n"
+            )
+        fixed.append(folder.name)
+        log.warning("job %s was missing from the queue; re-enqueued", folder.name)
+    return fixed
+
+
 def cleanup_expired(settings: Settings | None = None) -> list[str]:
-    """Delete finished job folders (and cached features) older than ``artifact_hours``; returns the ids removed."""
+    """Delete finished job folders (and cached features, and uploaded datasets not opened since) older than
+    ``artifact_hours``; returns the job ids removed."""
     s = settings or get_settings()
     limit = time.time() - s.artifact_hours * 3600
     removed = []
+    # Uploaded datasets (cnn_demo.datasets.cleanup_store, written out here: this runs in the watchdog thread, and an
+    # import there could hold a module lock while Huey forks a job process, which would then hang importing it).
+    stores = s.state_dir / "datasets"
+    for stored in stores.iterdir() if stores.is_dir() else ():
+        with contextlib.suppress(OSError):
+            if stored.stat().st_mtime >= limit:
+                continue
+            if stored.is_dir():
+                shutil.rmtree(stored, ignore_errors=True)
+            elif stored.name.startswith(".lock-"):
+                stored.unlink()
     for cached in (s.state_dir / "feature-cache").glob("*.pt"):
         with contextlib.suppress(OSError):
             if cached.stat().st_mtime < limit:
@@ -793,6 +884,7 @@ def _watchdog(settings: Settings, stop: threading.Event) -> None:
     while not stop.is_set():
         try:
             recover(settings)
+            reconcile_queue(settings)
             if time.time() - last_cleanup > 600:
                 cleanup_expired(settings)
                 last_cleanup = time.time()
@@ -838,6 +930,27 @@ def lower_priority(nice: int) -> str:
     return f"nice {nice}, and its session's scheduling group at nice {nice}"
 
 
+@functools.cache
+def die_with_parent() -> bool:
+    """Have the kernel kill this process when its parent dies (Linux); True when arranged.
+
+    A worker runs jobs in child processes; if the worker itself is killed outright (``kill -9``, the OOM killer)
+    those would go on training with nobody to report to, outliving ``serve``. Called once per job process.
+    """
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        parent = os.getppid()
+        if libc.prctl(1, signal.SIGKILL, 0, 0, 0) != 0:  # PR_SET_PDEATHSIG
+            return False
+    except (OSError, AttributeError):
+        return False
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os.kill(os.getpid(), signal.SIGKILL)
+    return True
+
+
 def _exit_with_parent(parent_pid: int, stop: threading.Event) -> None:
     while not stop.wait(1.0):
         if os.getppid() != parent_pid:
@@ -871,6 +984,17 @@ def run_worker(settings: Settings | None = None, parent_pid: int | None = None) 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     priority = lower_priority(s.worker_nice)
     huey = get_huey(s)
+    try:  # before the watchdog's first pass, which would count these as automatic resumes
+        restarted = recover(s, restart=True)
+        lost = reconcile_queue(s, grace_s=0.0)
+        if restarted or lost:
+            log.info(
+                "start-up: %d interrupted job(s) re-queued, %d lost from the queue re-enqueued",
+                len(restarted),
+                len(lost),
+            )
+    except Exception:
+        log.exception("start-up recovery failed")
     stop = threading.Event()
     threading.Thread(target=_watchdog, args=(s, stop), daemon=True, name="cnn-demo-watchdog").start()
     if parent_pid is not None:

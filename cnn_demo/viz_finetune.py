@@ -9,6 +9,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from cnn_demo.viz_datasets import _unique_labels
+
 SERIES_COLOURS = {"train": "#1f77b4", "val": "#d62728"}
 CONFUSION_CELLS = "cells"  # name of the clickable trace of confusion_figure
 
@@ -49,7 +51,7 @@ def curves_figure(history: Sequence[dict[str, Any]], title: str = "") -> go.Figu
 
 def per_class_figure(per_class: dict[str, float | None], title: str = "Validation accuracy per class") -> go.Figure:
     """Horizontal bars: each class's validation accuracy."""
-    names = list(per_class)
+    names = _unique_labels(list(per_class))  # class names come from users: shown literally, never as HTML
     values = [0.0 if v is None else float(v) for v in per_class.values()]
     fig = go.Figure(
         go.Bar(x=values, y=names, orientation="h", text=[f"{v:.0%}" for v in values], marker_color="#3b6fd8")
@@ -72,7 +74,7 @@ def confusion_figure(
     Read a selection back with :func:`confusion_cell`.
     """
     cm = np.asarray(confusion, dtype=int)
-    names = [str(c) for c in class_names]
+    names = _unique_labels([str(c) for c in class_names])
     n = len(names)
     if cm.shape != (n, n):
         raise ValueError(f"confusion matrix of shape {cm.shape} for {n} classes")
@@ -147,7 +149,7 @@ def probability_figure(probs: Sequence[float], class_names: Sequence[str], title
     """Probability bars for one prediction, the most likely class on top."""
     p = np.asarray(probs, dtype=float)
     order = np.argsort(-p, kind="stable")
-    names = [str(class_names[i]) for i in order]
+    names = _unique_labels([str(class_names[i]) for i in order])
     colours = ["#3b6fd8" if k == 0 else "#9bb3e0" for k in range(len(order))]
     fig = go.Figure(
         go.Bar(x=p[order], y=names, orientation="h", text=[f"{v:.1%}" for v in p[order]], marker_color=colours)

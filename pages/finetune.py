@@ -223,7 +223,10 @@ if status is not None and status.state == "done" and status.result:
         st.image(
             [val["thumbs"][m["index"]] for m in ms],
             width=96,
-            caption=[f"{classes[m['true']]} → {classes[m['pred']]} ({m['confidence']:.0%})" for m in ms],
+            caption=[
+                f"{escape_markdown(classes[m['true']])} → {escape_markdown(classes[m['pred']])} ({m['confidence']:.0%})"
+                for m in ms
+            ],
         )
     elif val is not None:
         st.success("No validation image was misclassified.")
@@ -326,8 +329,8 @@ else:
         show_cam = bool(preds) and st.toggle("Show Grad-CAM (where the model looked)", key="finetune_gradcam")
         for i, (name, image, probs) in enumerate(preds):
             p1, p2, p3 = st.columns([1, 1, 2])
-            p1.image(image, caption=name, width=180)
+            p1.image(image, caption=escape_markdown(name), width=180)  # captions are markdown: names stay literal
             if show_cam:
                 heat, cls = finetune.gradcam(model, image)
-                p2.image(heat, caption=f"Grad-CAM for {model.class_names[cls]}", width=180)
+                p2.image(heat, caption=f"Grad-CAM for {escape_markdown(model.class_names[cls])}", width=180)
             p3.plotly_chart(probability_figure(probs, model.class_names), width="stretch", key=f"finetune_pred_{i}")

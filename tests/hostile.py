@@ -27,9 +27,9 @@ def _encode(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:
     return buf.getvalue()
 
 
-def png_declaring(width: int, height: int) -> bytes:
+def png_declaring(width: int, height: int, bit_depth: int = 8, colour_type: int = 2) -> bytes:
     """A valid-looking PNG header declaring width×height, with almost no pixel data (a decompression bomb)."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
     chunk = b"IHDR" + ihdr
     out = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
     idat = b"IDAT" + zlib.compress(b"\x00" * 100)
@@ -49,6 +49,8 @@ def broken_images() -> list[Case]:
         Case("empty.png", b"", "empty"),
         Case("bomb.png", png_declaring(12_000, 12_000), "limit is"),
         Case("huge-bomb.png", png_declaring(60_000, 60_000), "too many pixels"),
+        # 49 megapixels, under the pixel limit, but 16-bit: the memory it takes to open is what counts.
+        Case("deep-bomb.png", png_declaring(7_000, 7_000, bit_depth=16, colour_type=0), "of memory"),
         Case("drawing.svg.png", b'<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"/>', "SVG"),
         Case("tiny.png", _encode(Image.new("RGB", (2, 2))), "at least 3 pixels"),
     ]
@@ -65,7 +67,26 @@ def odd_images() -> list[Case]:
         Case("transparent.png", _encode(Image.new("RGBA", (33, 17), (0, 0, 0, 0))), None),
         # The lecture's example image size (H_in = W_in = 7): every page must take it.
         Case("lecture-7x7.png", _encode(Image.fromarray((np.arange(49).reshape(7, 7) * 5).astype(np.uint8))), None),
+        Case("big-icc-profile.png", icc_png(), None),
     ]
+
+
+def icc_png(size: tuple[int, int] = (24, 20), profile_bytes: int = 3_000_000) -> bytes:
+    """A valid PNG carrying a colour profile of several megabytes (PIL alone refuses any over 1 MB)."""
+    rng = np.random.default_rng(5)
+    arr = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    return _encode(Image.fromarray(arr), icc_profile=bytes(rng.integers(0, 256, profile_bytes, dtype=np.uint8)))
+
+
+def exif_rotated_mask(size: tuple[int, int] = (20, 16)) -> bytes:
+    """A class-index mask stored sideways with an EXIF orientation that turns it upright to ``size`` (w, h)."""
+    w, h = size
+    upright = np.zeros((h, w), np.uint8)
+    upright[: h // 2] = 1
+    stored = Image.fromarray(np.ascontiguousarray(np.rot90(upright, -1)), "L")  # orientation 6 turns it back
+    exif = stored.getexif()
+    exif[0x0112] = 8
+    return _encode(stored, exif=exif.tobytes())
 
 
 # ---------------------------------------------------------------------------------------------- zips
@@ -140,6 +161,8 @@ def pair_zips() -> list[Case]:
         ("masks/cmyk.png", mask_bytes()),
     ]
     broken = [png_bytes(1)[:60], b"garbage" * 50, png_declaring(60_000, 60_000)]
+    odd += [("images/rotated.png", png_bytes(8)), ("masks/rotated.png", exif_rotated_mask())]
+    odd += [("images/icc.png", icc_png((20, 16))), ("masks/icc.png", mask_bytes())]
     return [
         Case("no-masks.zip", make_zip([(f"images/p{i}.png", png_bytes(i)) for i in range(3)]), "image without a mask"),
         Case("sizes.zip", make_zip([("images/a.png", png_bytes(1)), ("masks/a.png", mask_bytes((10, 8)))]),
@@ -191,6 +214,13 @@ def dataset_zips() -> list[Case]:
         Case("names.zip", bad_utf8_names([("é/1.png", png_bytes(1)), ("é/2.png", png_bytes(2))]), "not valid UTF-8"),
         Case("broken.zip", make_zip([*class_folders(), *[(f"b/x{i}.png", c.data) for i, c in
                                                           enumerate(broken_images()[:3])]]), None),
+        # Folder names follow the rules of class names typed in the page.
+        Case("case-classes.zip", make_zip([(f"{c}/{i}.png", png_bytes(3 * k + i)) for k, c in enumerate(("Cat", "cat",
+              "CAT")) for i in range(2)]), "differ only in upper/lower case"),
+        Case("long-class.zip", make_zip([*class_folders(), *[("x" * 250 + f"/{i}.png", png_bytes(40 + i))
+                                                           for i in range(2)]]), "too long"),
+        Case("rtl-class.zip", make_zip([*class_folders(), *[("cat\u202egnp.exe" + f"/{i}.png", png_bytes(50 + i))
+                                                          for i in range(2)]]), "text-direction"),
     ]  # fmt: skip
 
 
@@ -229,6 +259,7 @@ def model_zips(good: bytes) -> list[Case]:
             return (print, ("pickle ran",))
 
     nan = {**state, key: torch.full_like(state[key], float("nan"))}
+    int8 = {k: v.to(torch.int8) if v.is_floating_point() else v for k, v in state.items()}
     bigger = {**state, key: torch.zeros(*(s + 1 for s in state[key].shape))}
     missing = {k: v for k, v in state.items() if k != key}
     return [
@@ -257,6 +288,12 @@ def model_zips(good: bytes) -> list[Case]:
         Case("unknown-key.zip", with_training(evil=1), "Unknown training settings"),
         Case("classes-number.zip", with_config(class_names=7), "config.json"),
         Case("one-class.zip", with_config(class_names=["only"]), "class"),
+        Case("hidden-float.zip", with_training(head={"kind": "mlp", "hidden": 100.5, "dropout": 0.2}),
+             "must be a whole number"),
+        Case("image-size-float.zip", with_training(image_size=100.5), "must be a whole number"),
+        Case("epochs-bool.zip", with_training(epochs=True), "must be a whole number"),
+        Case("deep-json.zip", make_zip([*{**parts, "config.json": b"[" * 100_000}.items()]), "nested far too deeply"),
+        Case("int8-weights.zip", with_weights(int8), "stored as int8"),
         Case("garbage-weights.zip", make_zip([*{**parts, "model.safetensors": b"\x08" + b"\0" * 64}.items()]),
              "damaged"),
         Case("bomb.zip", make_zip([("config.json", parts["config.json"]), bomb_entry("model.safetensors", 100)]),

@@ -53,6 +53,13 @@ def result(at) -> str:
     return next(t.value for t in at.text if t.value.startswith("RESULT"))
 
 
+@pytest.fixture(autouse=True)
+def state(tmp_path, monkeypatch):
+    """A private state folder: uploaded datasets are decoded into its dataset store."""
+    monkeypatch.setenv("CNN_DEMO_STATE_DIR", str(tmp_path))
+    return tmp_path
+
+
 @pytest.fixture
 def at():
     app = AppTest.from_function(_app, default_timeout=60)

@@ -71,8 +71,8 @@ def test_training_decodes_one_batch_at_a_time(packed, tmp_path, monkeypatch, str
     most = [0]
     decode = finetune._decode_fitted
 
-    def counting(raw: bytes, sides) -> Image.Image:
-        image = decode(raw, sides)
+    def counting(raw: bytes, sides, load_side=None) -> Image.Image:
+        image = decode(raw, sides, load_side)
         alive[:] = [r for r in alive if r() is not None]
         alive.append(weakref.ref(image))
         most[0] = max(most[0], len(alive))

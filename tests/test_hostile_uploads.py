@@ -253,3 +253,28 @@ def test_error_messages_show_user_text_literally():
     assert re.sub(r"\\(.)", r"\1", shown) == (
         "Could not read ![x](http://127.0.0.1:9/track.png) or [click](http://evil.test) <b>bold</b>."
     )
+
+
+def test_model_class_names_and_file_names_show_literally_in_predictions(state):
+    """Class names from an uploaded model and file names of images to classify are user text: a chart label never
+    becomes a link, and a caption never turns ``:material/warning:`` into an icon."""
+    import json
+
+    from cnn_demo import finetune
+
+    evil = ['<a href="http://evil.test">cat</a>', "[dog](http://evil.test) :material/warning:"]
+    cfg = finetune.TrainConfig(backbone="myconvnet", pretrained=False)
+    bb = finetune.load_backbone("myconvnet", pretrained=False)
+    model = finetune.FineTuned(bb, finetune.build_head(bb.num_features, 2, cfg.head), evil, cfg)
+    at = app_test("pages/finetune.py")
+    _upload(at, "finetune_model_upload", Case("model.zip", finetune.export_zip(model), None))
+    assert not at.error, _error_text(at)
+    name = ":material/warning: <b>x</b>.png"
+    at.file_uploader(key="finetune_predict_upload").set_value([(name, png_bytes(1, (40, 30)), "image/png")]).run()
+    assert_no_exception(at)
+    (chart,) = [c for c in at.get("plotly_chart") if c.key == "finetune_pred_0"]
+    labels = json.loads(chart.proto.spec)["data"][0]["y"]
+    assert sorted(labels) == sorted(["&lt;a href=&quot;http://evil.test&quot;&gt;cat&lt;/a&gt;", evil[1]])
+    captions = [c for e in at.get("image") for c in e.captions if "x" in c]
+    (caption,) = captions
+    assert ":material/warning:" not in caption and re.sub(r"\\(.)", r"\1", caption) == name

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -143,8 +145,13 @@ def test_run_in_process_progress_result_failure_and_cancel(env):
     failing = jobs.submit(KIND, {"steps": 4, "fail_at": 3}, "alice")
     assert jobs.run_job(failing) == "failed"
     st = jobs.status(failing, "alice")
-    assert st.state == "failed" and "RuntimeError: boom" in st.error and st.done == 2
+    assert st.state == "failed" and "error inside the app" in st.error and st.done == 2
     assert st.resumable
+    # The student sees neither the raw exception nor where it ran; the operator's log has both.
+    shown = st.error + "\n".join(st.log_tail)
+    assert "boom" not in shown and "RuntimeError" not in shown and socket.gethostname() not in shown
+    ref = re.search(r"reference ([0-9a-f]{8})", st.error).group(1)
+    assert any(ref in line for line in st.log_tail)
 
     cancelled = jobs.submit(KIND, {"steps": 4}, "alice")
     (Settings.from_env().jobs_dir / cancelled / "cancel").touch()  # as if the user pressed cancel mid-run
@@ -196,14 +203,14 @@ def test_interrupted_detection_recover_claims_and_expiry(env):
         jobs.status(done, "alice")
 
 
-def test_unreachable_queue_gives_a_message_and_a_failed_job(env, monkeypatch):
+def test_unreachable_queue_gives_a_message_and_leaves_nothing_behind(env, monkeypatch):
     from tests.conftest import free_port
 
     monkeypatch.setenv("CNN_DEMO_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
     with pytest.raises(InputError, match="queue is not reachable"):
-        jobs.submit(KIND, {"steps": 1}, "alice")
-    (only,) = jobs.list_jobs("alice")
-    assert only.state == "failed" and "not reachable" in only.error
+        jobs.submit(KIND, {"steps": 1}, "alice", files={"data.zip": b"x" * 1000})
+    assert jobs.list_jobs("alice") == []  # the refused submit left no folder (nor its files) behind
+    assert not any(Settings.from_env().jobs_dir.iterdir())
 
 
 # ----------------------------------------------------------------------------- real workers
@@ -214,11 +221,12 @@ def test_worker_killed_mid_run_then_resume_and_restart_keeps_results(env, tmp_pa
     worker = Worker(env, log)
     try:
         job = jobs.submit(KIND, {"steps": 12, "sleep": 0.25}, "alice")
-        wait_for(lambda: jobs.status(job, "alice").done >= 3, 60, "three steps")
+        wait_for(lambda: jobs.status(job, "alice").done >= 3, 180, "three steps")
         st = jobs.status(job, "alice")
         assert st.state == "running" and st.eta_s is not None and st.eta_s > 0
         worker.kill()
-        st = jobs.status(job, "alice")
+        # The killed job process may take a moment to exit (a large address space, a busy machine).
+        st = wait_for(lambda: (x := jobs.status(job, "alice")).state != "running" and x, 20, "the job process to end")
         assert st.state == "interrupted", log.read_text()
         stopped_at = st.done
         assert 3 <= stopped_at < 12
@@ -227,7 +235,10 @@ def test_worker_killed_mid_run_then_resume_and_restart_keeps_results(env, tmp_pa
         assert jobs.status(job, "alice").state == "queued"
         worker = Worker(env, log)
         st = wait_for(
-            lambda: (s := jobs.status(job, "alice")).state in jobs.FINAL_STATES and s, 60, "the resumed job to end"
+            # not "interrupted": with a 3 s heartbeat timeout a busy machine reads a late heartbeat so for a moment
+            lambda: (s := jobs.status(job, "alice")).state in ("done", "failed", "cancelled") and s,
+            120,
+            "the resumed job to end",
         )
         assert st.state == "done", (st.error, log.read_text())
         assert st.result["started_at"] >= stopped_at - 1  # continued from its last checkpoint, not from 0

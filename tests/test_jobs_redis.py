@@ -59,7 +59,7 @@ def test_two_workers_on_redis_one_killed_mid_job_the_other_recovers_it(redis_url
     workers = [Worker(env, log), Worker(env, log)]
     try:
         job = jobs.submit("test_count", {"steps": 16, "sleep": 0.25}, "alice")
-        wait_for(lambda: jobs.status(job, "alice").done >= 3, 60, "three steps")
+        wait_for(lambda: jobs.status(job, "alice").done >= 3, 180, "three steps")
         pid = _running_pid(job)
         victim = next(w for w in workers if os.getpgid(pid) == w.proc.pid)
         survivor = next(w for w in workers if w is not victim)
@@ -87,3 +87,30 @@ def _running_pid(job_id: str) -> int:
     status = json.loads((get_settings().jobs_dir / job_id / "status.json").read_text())
     assert status["state"] == "running"
     return int(status["pid"])
+
+
+def test_a_redis_restart_without_persistence_does_not_leave_jobs_waiting_forever(redis_url, tmp_path, monkeypatch):
+    """Redis restarted without its data forgets the queued tasks; the job folders remember, and a worker queues
+    them again (at start-up here; its watchdog does the same while it runs)."""
+    import redis
+
+    values = {
+        "CNN_DEMO_STATE_DIR": str(tmp_path / "shared-state"),
+        "CNN_DEMO_REDIS_URL": redis_url,
+        "CNN_DEMO_JOB_MODULES": "tests.jobs_fixture",
+        "CNN_DEMO_HEARTBEAT_TIMEOUT": "20",
+        "CNN_DEMO_WORKER_NICE": "0",
+    }
+    for k, v in values.items():
+        monkeypatch.setenv(k, v)
+    env = {**os.environ, **values, "PYTHONUNBUFFERED": "1"}
+    job = jobs.submit("test_count", {"steps": 2}, "alice")
+    redis.Redis.from_url(redis_url).flushall()  # what a restart without persistence leaves
+    assert jobs.status(job, "alice").queue_position == 1  # the page would say "position 1" forever
+    worker = Worker(env, tmp_path / "worker.log")
+    try:
+        st = wait_for(lambda: (s := jobs.status(job, "alice")).state in ("done", "failed") and s, 180, "the job")
+        assert st.state == "done", (tmp_path / "worker.log").read_text()[-3000:]
+        assert "lost this job" in " ".join(st.log_tail)
+    finally:
+        worker.stop()

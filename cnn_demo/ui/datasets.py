@@ -1,26 +1,33 @@
 """The dataset widget: upload a zip, build classes in the page (files or camera), or pick a built-in set.
 
 ``dataset_input(key)`` shows the validation report and returns the :class:`~cnn_demo.datasets.Dataset`
-when nothing blocks training. Datasets built or uploaded by a user live in that user's
-``st.session_state``; built-in datasets are shared read-only through ``st.cache_resource``.
+when nothing blocks training. Datasets built or uploaded by a user are decoded once into the server's dataset
+store (``<state>/datasets``, see :class:`~cnn_demo.datasets.DiskImages`) and opened from there through
+``st.cache_resource``, so every session with the same upload shares one small handle; a session keeps only the
+upload's digest and the store folder. Built-in datasets are shared read-only through ``st.cache_resource``.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import streamlit as st
+from PIL import Image
 
 from cnn_demo import datasets as D
 from cnn_demo.errors import InputError
 from cnn_demo.images import UPLOAD_EXTENSIONS
+from cnn_demo.settings import get_settings
 from cnn_demo.ui.common import escape_markdown, user_errors
 from cnn_demo.viz_datasets import class_counts_figure
 
 SOURCES: tuple[str, ...] = ("Upload a zip", "Build in the page", "Built-in dataset")
 SAMPLES_PER_CLASS = 6
+THUMB_SIDE = 200
 ZIP_HELP = (
     "A .zip with one folder per class (cats/…, dogs/…). A single wrapping folder is fine, and so are "
     "train/ and val/ folders, each holding the class folders; their split is then used as given."
@@ -38,6 +45,36 @@ def example_zip_bytes() -> bytes:
     return D.example_zip()
 
 
+def dataset_store() -> Path:
+    """Where uploaded datasets are decoded to (shared by all sessions and web-server processes)."""
+    return get_settings().state_dir / "datasets"
+
+
+@st.cache_resource(max_entries=32, ttl=3600, show_spinner=False)
+def _stored(folder: str) -> D.Dataset | None:
+    return D.open_stored_dataset(Path(folder))
+
+
+def _remembered(state_key: str, fingerprint) -> D.Dataset | None:
+    """The stored dataset this session decoded for ``fingerprint``, if it is still on disk."""
+    cached = st.session_state.get(state_key)
+    if cached is None or cached[0] != fingerprint:
+        return None
+    ds = _stored(cached[1])
+    if ds is None or not Path(cached[1]).is_dir():  # removed from the store (expired): decode again
+        _stored.clear()
+        return None
+    return ds
+
+
+def _remember(state_key: str, fingerprint, ds: D.Dataset) -> D.Dataset:
+    """Keep only the store folder of ``ds`` in the session; return the shared handle for it."""
+    if isinstance(ds.images, D.DiskImages):
+        st.session_state[state_key] = (fingerprint, str(ds.images.folder))
+        return _stored(str(ds.images.folder)) or ds
+    return ds
+
+
 def _state(key: str, suffix: str, default):
     full = f"{key}_{suffix}"
     if full not in st.session_state:
@@ -52,14 +89,13 @@ def _from_zip(key: str, limits: D.DatasetLimits) -> D.Dataset | None:
         return None
     data = upload.getvalue()
     digest = hashlib.sha256(data).hexdigest()
-    cached = st.session_state.get(f"{key}_zip_dataset")
-    if cached is not None and cached[0] == digest:
-        return cached[1]
+    found = _remembered(f"{key}_zip_dataset", digest)
+    if found is not None:
+        return found
     st.session_state.pop(f"{key}_zip_dataset", None)
     with user_errors(), st.spinner("Checking and decoding the images…"):
-        ds = D.read_zip_dataset(data, upload.name, limits)
-        st.session_state[f"{key}_zip_dataset"] = (digest, ds)
-        return ds
+        ds = D.read_zip_dataset(data, upload.name, limits, store=dataset_store())
+        return _remember(f"{key}_zip_dataset", digest, ds)
     return None
 
 
@@ -130,14 +166,13 @@ def _build_in_page(key: str, limits: D.DatasetLimits) -> D.Dataset | None:
     if not any(items for _, items in classes):
         st.info("Upload images for each class (at least 2 per class) to build the dataset.")
         return None
-    cached = st.session_state.get(f"{key}_built_dataset")
-    if cached is not None and cached[0] == fingerprint:
-        return cached[1]
+    found = _remembered(f"{key}_built_dataset", fingerprint)
+    if found is not None:
+        return found
     st.session_state.pop(f"{key}_built_dataset", None)
     with user_errors(), st.spinner("Checking and decoding the images…"):
-        ds = D.build_dataset(classes, limits=limits)
-        st.session_state[f"{key}_built_dataset"] = (fingerprint, ds)
-        return ds
+        ds = D.build_dataset(classes, limits=limits, store=dataset_store())
+        return _remember(f"{key}_built_dataset", fingerprint, ds)
     return None
 
 
@@ -245,7 +280,24 @@ def _sample_grid(dataset: D.Dataset, key: str) -> None:
         idx = dataset.indices_of(label)[:SAMPLES_PER_CLASS]
         st.markdown(f"{escape_markdown(name)} · {len(dataset.indices_of(label))} image(s)")
         if len(idx):
-            st.image([dataset.images[i] for i in idx], width=100)
+            st.image(_thumbnails(dataset, tuple(int(i) for i in idx)), width=100)
+
+
+@st.cache_data(max_entries=64, show_spinner=False, hash_funcs={D.Dataset: lambda ds: _dataset_key(ds)})
+def _thumbnails(dataset: D.Dataset, indices: tuple[int, ...]) -> list[np.ndarray]:
+    """Small copies of a few images for the sample grid (decoded once per dataset, not at every rerun)."""
+    out = []
+    for i in indices:
+        img = Image.fromarray(np.asarray(dataset.images[i]))
+        img.thumbnail((THUMB_SIDE, THUMB_SIDE))
+        out.append(np.asarray(img))
+    return out
+
+
+def _dataset_key(ds: D.Dataset) -> str:
+    if isinstance(ds.images, D.DiskImages):
+        return str(ds.images.folder)
+    return f"{ds.name}:{id(ds)}"
 
 
 def dataset_input(key: str, *, limits: D.DatasetLimits = D.DEFAULT_LIMITS) -> D.Dataset | None:
@@ -331,6 +383,15 @@ def _voc_sample() -> D.SegmentationDataset:
     return D.load_voc_sample()
 
 
+@st.cache_resource(max_entries=4, ttl=1800, show_spinner=False)
+def _segmentation_zip(
+    digest: str, name: str, limits_key: str, _limits: D.DatasetLimits, _data: bytes
+) -> D.SegmentationDataset:
+    """Image/mask pairs of an uploaded zip, decoded once per server for its content (``digest``) and shared by the
+    sessions that upload it: no session holds a copy in its state, and at most a few are kept at once."""
+    return D.read_segmentation_zip(_data, name, limits=_limits)
+
+
 def show_segmentation_report(dataset: D.SegmentationDataset, key: str, samples: int = 4) -> None:
     """Report of paired segmentation data: counts, errors, warnings, pixel share per class, samples, skipped files."""
     from cnn_demo.viz_datasets import class_pixels_figure, colorize_mask
@@ -373,14 +434,8 @@ def segmentation_input(key: str, *, limits: D.DatasetLimits = D.DEFAULT_LIMITS) 
             return None
         data = upload.getvalue()
         digest = hashlib.sha256(data).hexdigest()
-        cached = st.session_state.get(f"{key}_seg_dataset")
-        if cached is not None and cached[0] == digest:
-            dataset = cached[1]
-        else:
-            st.session_state.pop(f"{key}_seg_dataset", None)
-            with user_errors(), st.spinner("Checking the image/mask pairs…"):
-                dataset = D.read_segmentation_zip(data, upload.name, limits=limits)
-                st.session_state[f"{key}_seg_dataset"] = (digest, dataset)
+        with user_errors(), st.spinner("Checking the image/mask pairs…"):
+            dataset = _segmentation_zip(digest, upload.name, repr(limits), limits, data)
     if dataset is None:
         return None
     show_segmentation_report(dataset, key)

@@ -12,6 +12,9 @@ these pauses add up to seconds. :func:`preload` imports what the pages use once,
 and moves those long-lived objects into the collector's permanent generation (``gc.freeze``), so the
 collections after each run only walk what the sessions created.
 
+Streamlit's ``/_stcore/metrics`` (sessions, memory, caches: open to anyone, with no option to close it) answers
+404 (:func:`close_metrics`).
+
 Finally the GIL switch interval is shortened (``CNN_DEMO_SWITCH_INTERVAL_MS``, 0.5 ms instead of Python's
 5 ms): the event-loop thread that answers every request otherwise queues behind each busy script thread in
 turn. Measured with ``bench/load.py --sessions 10``: health p95 about 1 s at 5 ms, 0.2-0.3 s at 0.5-1 ms.
@@ -105,6 +108,30 @@ def serve_index_with_base_url(url_paths: Iterable[str]) -> str:
     return folder
 
 
+def close_metrics() -> None:
+    """Answer ``/_stcore/metrics`` with 404: Streamlit serves its session, memory and cache statistics there to
+    anyone, with no option to turn it off, and on a class server that tells every visitor how busy the others are.
+
+    ``CNN_DEMO_METRICS=1`` keeps the endpoint (an operator scraping it from a trusted network).
+    """
+    import os
+
+    if os.environ.get("CNN_DEMO_METRICS", "").strip() == "1":
+        return
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from streamlit.web.server.starlette import starlette_app, starlette_routes
+
+    async def _closed(request) -> PlainTextResponse:
+        return PlainTextResponse("Not found", status_code=404)
+
+    def _routes(runtime, base_url):
+        path = starlette_routes._with_base(starlette_routes.ROUTE_METRICS, base_url)
+        return [Route(path, _closed, methods=["GET", "OPTIONS", "HEAD", "POST"])]
+
+    starlette_app.create_metrics_routes = _routes
+
+
 def main(argv: list[str]) -> int:
     """Run the Streamlit CLI with ``argv`` (e.g. ``["run", "app.py", "--server.port", "8501"]``).
 
@@ -123,6 +150,7 @@ def main(argv: list[str]) -> int:
         argv = argv[2:]
     preload()
     install_browser_cookie()  # each browser's HttpOnly identity cookie (cnn_demo.ui.identity)
+    close_metrics()
     sys.setswitchinterval(get_settings().switch_interval_ms / 1000)
     PagesManager.uses_pages_directory = False
     serve_index_with_base_url(p.url_path for p in PAGES)
