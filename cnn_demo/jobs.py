@@ -318,6 +318,12 @@ def _queue(state_dir: str, redis_url: str | None):
         Path(state_dir).mkdir(parents=True, exist_ok=True)
         huey = SqliteHuey("cnn_demo", filename=str(Path(state_dir) / "queue.sqlite3"), results=False)
 
+    @huey.on_startup()
+    def _die_with_the_consumer() -> None:
+        # Each of the consumer's worker processes, from its start: one still waiting for a job must not outlive
+        # a consumer killed outright either (it would go on taking jobs from the queue).
+        die_with_parent()
+
     @huey.task(name="cnn_demo.run_job")
     def run_job_task(job_id: str) -> None:
         die_with_parent()
@@ -996,9 +1002,16 @@ def run_worker(settings: Settings | None = None, parent_pid: int | None = None) 
     except Exception:
         log.exception("start-up recovery failed")
     stop = threading.Event()
-    threading.Thread(target=_watchdog, args=(s, stop), daemon=True, name="cnn-demo-watchdog").start()
-    if parent_pid is not None:
-        stop_with_parent(parent_pid, stop)
+
+    class _Consumer(Consumer):
+        def start(self) -> None:
+            # Our threads start once the worker processes are forked: a fork while the watchdog holds the
+            # queue's storage lock would leave the child waiting on that lock forever, never taking a job.
+            super().start()
+            threading.Thread(target=_watchdog, args=(s, stop), daemon=True, name="cnn-demo-watchdog").start()
+            if parent_pid is not None:
+                stop_with_parent(parent_pid, stop)
+
     log.info(
         "worker: queue %s, %d job(s) at once, %s",
         s.redis_url or s.state_dir / "queue.sqlite3",
@@ -1006,6 +1019,6 @@ def run_worker(settings: Settings | None = None, parent_pid: int | None = None) 
         priority,
     )
     try:
-        Consumer(huey, workers=s.max_concurrent_jobs, worker_type="process", periodic=False).run()
+        _Consumer(huey, workers=s.max_concurrent_jobs, worker_type="process", periodic=False).run()
     finally:
         stop.set()

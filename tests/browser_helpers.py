@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import re
 from urllib.parse import urlsplit
 
@@ -72,14 +73,25 @@ class GuardedBrowser:
         self._browser = browser
         self._contexts: list = []
         self._allowed: list[re.Pattern[str]] = []
+        self._local: list[tuple[str, str]] = []
         self.problems: list[str] = []
 
     def allow(self, pattern: str) -> None:
         """Accept console errors matching ``pattern`` (never requests off the server)."""
         self._allowed.append(re.compile(pattern))
 
+    def serve_locally(self, url_glob: str, content_type: str = "text/css") -> None:
+        """Answer requests for ``url_glob`` with an empty file inside the browser, in contexts made from now on.
+
+        For third-party pages a test drives (a local sign-in provider's login form linking a CDN stylesheet):
+        nothing leaves the machine and the guard does not count them. Never for the app's own pages.
+        """
+        self._local.append((url_glob, content_type))
+
     def new_context(self, **kwargs):
         ctx = self._browser.new_context(**kwargs)
+        for url_glob, content_type in self._local:
+            ctx.route(url_glob, lambda route, t=content_type: route.fulfill(status=200, content_type=t, body=""))
         self._contexts.append(ctx)
         ctx.on("console", self._on_console)
         ctx.on("weberror", lambda e: self.problems.append(f"page error: {e.error}"))
@@ -100,7 +112,7 @@ class GuardedBrowser:
         url = request.url
         if url.startswith(("data:", "blob:", "about:")):
             return
-        if urlsplit(url).hostname not in LOCAL_HOSTS:
+        if urlsplit(url).hostname not in LOCAL_HOSTS and not any(fnmatch.fnmatch(url, g) for g, _ in self._local):
             self.problems.append(f"request off the server: {url}")
 
     def close(self) -> None:

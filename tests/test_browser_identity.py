@@ -164,6 +164,9 @@ def sign_in(browser, url: str, sub: str):
 
 
 def test_oidc_sign_in_two_users_isolated_and_one_user_on_two_browsers(oidc_server, browser):
+    # The sign-in provider's own login form (oidc-provider-mock, not the app) links a CDN stylesheet and has no icon.
+    browser.serve_locally("https://cdn.jsdelivr.net/**")
+    browser.allow(r"404 \(NOT FOUND\) \(http://localhost:\d+/favicon\.ico\)")
     alice_ctx, alice = sign_in(browser, oidc_server, "alice")
     link, job_id, _ = start_job(alice)
     screenshot(alice, "identity-oidc-alice")

@@ -7,6 +7,7 @@ Unit tests of ``cnn_demo.jobs`` (recovery codes, per-address and per-user shares
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -166,7 +167,9 @@ def asgi_get(path: str, headers: dict[str, str], scheme: str = "http") -> list[t
         "scheme": scheme,
         "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
     }
-    asyncio.run(identity.BrowserCookieMiddleware(app)(scope, None, send))
+    # In a thread of its own: after a browser test, Playwright's sync API leaves an event loop running in this one.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, identity.BrowserCookieMiddleware(app)(scope, None, send)).result()
     return sent[0]["headers"]
 
 

@@ -183,7 +183,7 @@ def test_model_inspector_shows_efficientnet_lite0_blocks():
     at.selectbox(key="model_inspector_model").set_value("tf_efficientnet_lite0").run()
     assert_no_exception(at)
     assert at.metric[0].value == "4,652,008" and at.metric[1].value == "385.2 M"
-    assert "`classifier` maps a 1280-number feature vector" in _text(at)
+    assert "**Head** (classification): `classifier`" in _text(at) and "turns the 1,280-number feature" in _text(at)
     assert all(f"`blocks.{i}`" in _text(at) for i in range(7))
     table = at.dataframe[0].value.set_index("name")
     # blocks.1.0: 1×1 expansion to 96 channels, then a 3×3 depthwise conv (one 3×3 filter per channel: 96·9 weights)
