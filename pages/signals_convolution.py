@@ -9,7 +9,8 @@ import streamlit as st
 from cnn_demo import signals as sg
 from cnn_demo.errors import InputError
 from cnn_demo.ui.common import user_errors
-from cnn_demo.viz_signals import convolution_walkthrough_figure, frequency_figure, lines_figure, modes_figure
+from cnn_demo.ui.figcache import cached_figure
+from cnn_demo.viz_signals import frequency_figure, lines_figure, modes_figure
 
 KEY = "signals_convolution"
 LECTURE = "Lecture"
@@ -91,72 +92,91 @@ n_out = full.size
 st.markdown(f"`f = {_short(f)}` (L = {f.size}), `g = {_short(g)}` (M = {g.size})")
 st.markdown(f"**Result:** `(f*g) = {_short(full)}` — L + M − 1 = {n_out} values.")
 
-# ------------------------------------------------------------------------------------------------ step through
-st.header("Step through t")
-st.markdown(
-    "For each output t the kernel is **flipped** (g(t − τ) runs backwards in τ) and **shifted** to t; "
-    "multiply it with f where they overlap and add up. Drag the slider, or press ▶ Play in the figure."
-)
-t = st.slider("t", 0, n_out - 1, min(2, n_out - 1), key=f"{KEY}_t") if n_out > 1 else 0
-step = sg.convolution_step(f, g, t)
-st.code(sg.written_sum(step, overlap_only=f.size > LONG), language=None, wrap_lines=True)
-if f.size > LONG:
-    st.caption(f"f has more than {LONG} values, so only the terms where g(t − τ) is defined are written out.")
-if n_out <= MAX_WALK:
-    sums = [sg.written_sum(sg.convolution_step(f, g, k), overlap_only=f.size > LONG) for k in range(n_out)]
-    st.plotly_chart(convolution_walkthrough_figure(f, g, t, sums=sums), width="stretch", key=f"{KEY}_walk")
-    st.caption(
-        "Top: f (blue) and the flipped kernel placed at t (orange diamonds). Middle: the products. Bottom: the "
-        "output so far. The figure's own slider and Play button animate every t, with the written sum above the "
-        "plots; the slider above sets the sum written out under it."
-    )
-else:
-    st.info(f"The animated step-through draws up to {MAX_WALK} outputs; this convolution has {n_out}.")
+# Each section below is a fragment: its own widget (t, the mode, the toggle) reruns that section alone, so the
+# browser redraws one chart, not the page's five.
 
-# ------------------------------------------------------------------------------------------------ modes
-st.header("Output length: full, same, valid")
-mode = st.radio("Mode", sg.MODES, horizontal=True, key=f"{KEY}_mode")
-L, M = f.size, g.size
-table = pd.DataFrame(
-    {
-        "mode": list(sg.MODES),
-        "keeps": [
-            "every t where f and g overlap at all",
-            "the middle max(L, M) values, centred like the longer input",
-            "only t where the shorter sequence lies completely inside the longer one",
-        ],
-        "length formula": ["L + M − 1", "max(L, M)", "L − M + 1 (longer − shorter + 1)"],
-        "length here": [sg.output_length(L, M, m) for m in sg.MODES],
-    }
-)
-st.table(table.set_index("mode"))
-out = sg.convolve(f, g, mode)
-st.markdown(f'`numpy.convolve(f, g, mode="{mode}")` = `{_short(out)}` ({out.size} values)')
-st.plotly_chart(modes_figure(full, L, M, mode), width="stretch", key=f"{KEY}_modes")
 
-# ------------------------------------------------------------------------------------------------ again
-st.header("Convolve again")
-if full.size > sg.MAX_LENGTH:
-    st.info(f"f * g has {full.size:,} values, more than the {sg.MAX_LENGTH:,} the app convolves: shorten f or g.")
-elif st.toggle("Convolve the result with g once more", value=True, key=f"{KEY}_again"):
-    twice = sg.convolve(full, g)
-    st.markdown(f"`((f*g)*g) = {_short(twice)}` ({twice.size} values)")
-    st.plotly_chart(
-        lines_figure(
-            {
-                "f": (np.arange(f.size), f),
-                "f * g": (np.arange(full.size), full),
-                "(f * g) * g": (np.arange(twice.size), twice),
-            },
-            "t",
-        ),
-        width="stretch",
-        key=f"{KEY}_again_plot",
+@st.fragment
+def _step_through(f: np.ndarray, g: np.ndarray, n_out: int) -> None:
+    """The written sum for one t and the animated step-through."""
+    st.header("Step through t")
+    st.markdown(
+        "For each output t the kernel is **flipped** (g(t − τ) runs backwards in τ) and **shifted** to t; "
+        "multiply it with f where they overlap and add up. Drag the slider, or press ▶ Play in the figure."
     )
-    st.caption(
-        "With a box kernel like [1, 1, 1] every pass is a moving sum: the sequence gets longer by M − 1 and "
-        "smoother each time."
+    t = st.slider("t", 0, n_out - 1, min(2, n_out - 1), key=f"{KEY}_t") if n_out > 1 else 0
+    step = sg.convolution_step(f, g, t)
+    st.code(sg.written_sum(step, overlap_only=f.size > LONG), language=None, wrap_lines=True)
+    if f.size > LONG:
+        st.caption(f"f has more than {LONG} values, so only the terms where g(t − τ) is defined are written out.")
+    if n_out <= MAX_WALK:
+        sums = tuple(sg.written_sum(sg.convolution_step(f, g, k), overlap_only=f.size > LONG) for k in range(n_out))
+        st.plotly_chart(
+            cached_figure("convolution_walkthrough", f, g, t, sums=sums), width="stretch", key=f"{KEY}_walk"
+        )
+        st.caption(
+            "Top: f (blue) and the flipped kernel placed at t (orange diamonds). Middle: the products. Bottom: the "
+            "output so far. The figure's own slider and Play button animate every t, with the written sum above "
+            "the plots; the slider above sets the sum written out under it."
+        )
+    else:
+        st.info(f"The animated step-through draws up to {MAX_WALK} outputs; this convolution has {n_out}.")
+
+
+@st.fragment
+def _modes(f: np.ndarray, g: np.ndarray, full: np.ndarray) -> None:
+    """Output length of the three modes, the table and the chart of the chosen one."""
+    st.header("Output length: full, same, valid")
+    mode = st.radio("Mode", sg.MODES, horizontal=True, key=f"{KEY}_mode")
+    L, M = f.size, g.size
+    table = pd.DataFrame(
+        {
+            "mode": list(sg.MODES),
+            "keeps": [
+                "every t where f and g overlap at all",
+                "the middle max(L, M) values, centred like the longer input",
+                "only t where the shorter sequence lies completely inside the longer one",
+            ],
+            "length formula": ["L + M − 1", "max(L, M)", "L − M + 1 (longer − shorter + 1)"],
+            "length here": [sg.output_length(L, M, m) for m in sg.MODES],
+        }
     )
+    st.table(table.set_index("mode"))
+    out = sg.convolve(f, g, mode)
+    st.markdown(f'`numpy.convolve(f, g, mode="{mode}")` = `{_short(out)}` ({out.size} values)')
+    st.plotly_chart(modes_figure(full, L, M, mode), width="stretch", key=f"{KEY}_modes")
+
+
+@st.fragment
+def _again(f: np.ndarray, g: np.ndarray, full: np.ndarray) -> None:
+    """(f * g) * g: convolving twice."""
+    st.header("Convolve again")
+    if full.size > sg.MAX_LENGTH:
+        st.info(f"f * g has {full.size:,} values, more than the {sg.MAX_LENGTH:,} the app convolves: shorten f or g.")
+    elif st.toggle("Convolve the result with g once more", value=True, key=f"{KEY}_again"):
+        twice = sg.convolve(full, g)
+        st.markdown(f"`((f*g)*g) = {_short(twice)}` ({twice.size} values)")
+        st.plotly_chart(
+            lines_figure(
+                {
+                    "f": (np.arange(f.size), f),
+                    "f * g": (np.arange(full.size), full),
+                    "(f * g) * g": (np.arange(twice.size), twice),
+                },
+                "t",
+            ),
+            width="stretch",
+            key=f"{KEY}_again_plot",
+        )
+        st.caption(
+            "With a box kernel like [1, 1, 1] every pass is a moving sum: the sequence gets longer by M − 1 and "
+            "smoother each time."
+        )
+
+
+_step_through(f, g, n_out)
+_modes(f, g, full)
+_again(f, g, full)
 
 # ------------------------------------------------------------------------------------------------ torch
 st.header("Convolution or cross-correlation? What PyTorch computes")

@@ -142,6 +142,7 @@ class RerunWatch:
 
         self._msg = ForwardMsg
         self.finished = 0
+        self.fragment_runs = 0  # of those, runs of one st.fragment only (not the whole page)
         page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
 
     def _frame(self, payload) -> None:
@@ -158,6 +159,7 @@ class RerunWatch:
             done.FINISHED_FRAGMENT_RUN_SUCCESSFULLY,
         ):
             self.finished += 1
+            self.fragment_runs += msg.script_finished == done.FINISHED_FRAGMENT_RUN_SUCCESSFULLY
 
 
 def timed_interaction(page, watch: RerunWatch, action, timeout_s: float = 60.0) -> float:

@@ -39,3 +39,41 @@ def test_the_slow_filtering_interactions_answer_fast(app_server, browser):
     slow = {name: round(s, 2) for name, s in cpu.items() if s > BOUNDS[name]}
     assert not slow, f"median CPU seconds over the bound: {slow} (bounds {BOUNDS}; wall-clock {wall})"
     ctx.close()
+
+
+#: (page, widget kind, label): widgets that change one section only, so they must rerun only that section's
+#: st.fragment (the server runs a part of the script, the browser redraws that section's charts, not the page's).
+SECTION_WIDGETS = [
+    ("signals_convolution", "stSlider", "t"),
+    ("signals_convolution", "stRadio", "Mode"),
+    ("signals_convolution", "stCheckbox", "Convolve the result with g once more"),
+    ("signals_gaussian", "stSlider", "Noise level"),
+    ("signals_gaussian", "stSelectbox", "Boundary mode"),
+    ("pooling", "stCheckbox", "ceil_mode"),
+    ("pooling", "stRadio", "Pooling"),
+]
+
+
+def test_section_widgets_rerun_only_their_fragment(app_server, browser):
+    from bench.interactions import change
+    from tests.browser_helpers import timed_interaction, widget
+
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    watch = RerunWatch(page)
+    whole_page = []
+    for url in dict.fromkeys(p for p, _, _ in SECTION_WIDGETS):
+        page.goto(f"{app_server}/{url}")
+        wait_idle(page)
+        for _, kind, label in (w for w in SECTION_WIDGETS if w[0] == url):
+            assert widget(page, kind, label).count(), (url, label)
+            for act in change(page, kind, label, 0):
+                before = watch.fragment_runs
+                timed_interaction(page, watch, act)
+                wait_idle(page)
+                if watch.fragment_runs == before:
+                    whole_page.append((url, label))
+        assert not exception_texts(page), url
+    screenshot(page, "fragments-pooling")
+    assert not whole_page, f"these widgets reran the whole page: {whole_page}"
+    ctx.close()
