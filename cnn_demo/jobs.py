@@ -318,12 +318,6 @@ def _queue(state_dir: str, redis_url: str | None):
         Path(state_dir).mkdir(parents=True, exist_ok=True)
         huey = SqliteHuey("cnn_demo", filename=str(Path(state_dir) / "queue.sqlite3"), results=False)
 
-    @huey.on_startup()
-    def _die_with_the_consumer() -> None:
-        # Each of the consumer's worker processes, from its start: one still waiting for a job must not outlive
-        # a consumer killed outright either (it would go on taking jobs from the queue).
-        die_with_parent()
-
     @huey.task(name="cnn_demo.run_job")
     def run_job_task(job_id: str) -> None:
         die_with_parent()
@@ -1011,6 +1005,18 @@ def run_worker(settings: Settings | None = None, parent_pid: int | None = None) 
             threading.Thread(target=_watchdog, args=(s, stop), daemon=True, name="cnn-demo-watchdog").start()
             if parent_pid is not None:
                 stop_with_parent(parent_pid, stop)
+
+        def _create_process(self, process, name):
+            # Each worker and the scheduler die with the consumer, from their start: one waiting for a job must
+            # not outlive a consumer killed outright (it would go on taking jobs from the queue).
+            initialize = process.initialize
+
+            def _initialize() -> None:
+                die_with_parent()
+                initialize()
+
+            process.initialize = _initialize
+            return super()._create_process(process, name)
 
     log.info(
         "worker: queue %s, %d job(s) at once, %s",
