@@ -108,6 +108,41 @@ def _sum_annotation(text: str) -> dict:
     )
 
 
+def _play_controls(active: int, steps: list[dict]) -> dict:
+    """Play/Pause buttons and a "t = " slider under an animated walkthrough (layout keys for ``update_layout``)."""
+    play = dict(frame=dict(duration=700, redraw=True), fromcurrent=True, transition=dict(duration=0))
+    pause = dict(frame=dict(duration=0, redraw=True), mode="immediate")
+    return dict(
+        updatemenus=[
+            dict(
+                type="buttons",
+                direction="left",
+                x=0,
+                y=-0.1,
+                xanchor="left",
+                yanchor="top",
+                pad=dict(r=10, t=0),
+                buttons=[
+                    dict(label="▶ Play", method="animate", args=[None, play]),
+                    dict(label="❚❚ Pause", method="animate", args=[[None], pause]),
+                ],
+            )
+        ],
+        sliders=[
+            dict(
+                active=active,
+                steps=steps,
+                x=0.2,
+                len=0.8,
+                y=-0.08,
+                yanchor="top",
+                currentvalue=dict(prefix="t = "),
+                pad=dict(t=0, b=0),
+            )
+        ],
+    )
+
+
 def convolution_walkthrough_figure(
     f: np.ndarray, g: np.ndarray, t: int, height: int = 760, sums: Sequence[str] | None = None
 ) -> go.Figure:
@@ -174,44 +209,7 @@ def convolution_walkthrough_figure(
         margin=dict(l=10, r=10, t=50 + (80 if sums is not None else 0), b=150),
         title=dict(text=title, y=1, yref="container", yanchor="top", pad=dict(t=12)),
         legend=dict(orientation="h", yanchor="top", y=-0.25, x=0),
-        updatemenus=[
-            dict(
-                type="buttons",
-                direction="left",
-                x=0,
-                y=-0.1,
-                xanchor="left",
-                yanchor="top",
-                pad=dict(r=10, t=0),
-                buttons=[
-                    dict(
-                        label="▶ Play",
-                        method="animate",
-                        args=[
-                            None,
-                            dict(frame=dict(duration=700, redraw=True), fromcurrent=True, transition=dict(duration=0)),
-                        ],
-                    ),
-                    dict(
-                        label="❚❚ Pause",
-                        method="animate",
-                        args=[[None], dict(frame=dict(duration=0, redraw=True), mode="immediate")],
-                    ),
-                ],
-            )
-        ],
-        sliders=[
-            dict(
-                active=int(t),
-                steps=slider_steps,
-                x=0.2,
-                len=0.8,
-                y=-0.08,
-                yanchor="top",
-                currentvalue=dict(prefix="t = "),
-                pad=dict(t=0, b=0),
-            )
-        ],
+        **_play_controls(int(t), slider_steps),
     )
     return fig
 
@@ -303,44 +301,7 @@ def correlation_walkthrough_figure(f: np.ndarray, g: np.ndarray, t: int, height:
         height=height,
         margin=dict(l=10, r=10, t=50, b=150),
         legend=dict(orientation="h", yanchor="top", y=-0.25, x=0),
-        updatemenus=[
-            dict(
-                type="buttons",
-                direction="left",
-                x=0,
-                y=-0.1,
-                xanchor="left",
-                yanchor="top",
-                pad=dict(r=10, t=0),
-                buttons=[
-                    dict(
-                        label="▶ Play",
-                        method="animate",
-                        args=[
-                            None,
-                            dict(frame=dict(duration=700, redraw=True), fromcurrent=True, transition=dict(duration=0)),
-                        ],
-                    ),
-                    dict(
-                        label="❚❚ Pause",
-                        method="animate",
-                        args=[[None], dict(frame=dict(duration=0, redraw=True), mode="immediate")],
-                    ),
-                ],
-            )
-        ],
-        sliders=[
-            dict(
-                active=int(t - lags[0]),
-                steps=steps,
-                x=0.2,
-                len=0.8,
-                y=-0.08,
-                yanchor="top",
-                currentvalue=dict(prefix="t = "),
-                pad=dict(t=0, b=0),
-            )
-        ],
+        **_play_controls(int(t - lags[0]), steps),
     )
     return fig
 
