@@ -6,7 +6,7 @@ import streamlit as st
 from cnn_demo import detection
 from cnn_demo.images import to_png_bytes
 from cnn_demo.metrics import box_intersection, box_iou
-from cnn_demo.ui.common import index_slider, user_errors
+from cnn_demo.ui.common import index_slider, inline_image, user_errors
 from cnn_demo.ui.picker import image_picker
 from cnn_demo.ui.vision import detector_weights, raw_detections, rcnn_internals, weights_badge
 from cnn_demo.viz_applications import BoxGroup, boxes_figure, iou_figure
@@ -76,7 +76,7 @@ with user_errors():
     )
     annotated = detection.draw_detections(arr, dets)
     with right:
-        st.image(annotated, caption=f"{len(dets)} detections — {info.title}", width="stretch")
+        inline_image(st, annotated, caption=f"{len(dets)} detections — {info.title}", width="stretch")
         st.markdown(
             f"**{len(dets)} objects** above score {score:.2f} "
             f"(from {len(raw.scores)} raw candidates). Inference took **{raw.seconds * 1000:.0f} ms** "

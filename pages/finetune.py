@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from cnn_demo import finetune, jobs
-from cnn_demo.ui.common import escape_markdown, user_errors
+from cnn_demo.ui.common import escape_markdown, inline_image, user_errors
 from cnn_demo.ui.datasets import dataset_input, split_input
 from cnn_demo.ui.finetune import (
     accuracy_metrics,
@@ -140,7 +140,7 @@ if split is not None and len(split.train) and cfg is not None and cfg.augment.en
     with st.expander("Augmentation preview", expanded=True):
         first = finetune.as_image(ds.images[int(split.train[0])])
         preview = finetune.augment_preview(first, cfg.augment, n=8, size=112, seed=seed)
-        st.image(list(preview), width=112, caption=[f"view {i + 1}" for i in range(len(preview))])
+        inline_image(st, list(preview), width=112, caption=[f"view {i + 1}" for i in range(len(preview))])
 
 # ----------------------------------------------------------------------------- 3. train
 st.header("3. Train")
@@ -216,11 +216,14 @@ if status is not None and status.state == "done" and status.result:
             f"*{escape_markdown(pred_name)}*"
         )
         if len(idx):
-            st.image(list(val["thumbs"][idx[:40]]), width=96, caption=[f"{val['probs'][i, p]:.0%}" for i in idx[:40]])
+            inline_image(
+                st, list(val["thumbs"][idx[:40]]), width=96, caption=[f"{val['probs'][i, p]:.0%}" for i in idx[:40]]
+            )
     if val is not None and res["mistakes"]:
         st.subheader("Most confident mistakes")
         ms = res["mistakes"][:12]
-        st.image(
+        inline_image(
+            st,
             [val["thumbs"][m["index"]] for m in ms],
             width=96,
             caption=[
@@ -329,8 +332,10 @@ else:
         show_cam = bool(preds) and st.toggle("Show Grad-CAM (where the model looked)", key="finetune_gradcam")
         for i, (name, image, probs) in enumerate(preds):
             p1, p2, p3 = st.columns([1, 1, 2])
-            p1.image(image, caption=escape_markdown(name), width=180)  # captions are markdown: names stay literal
+            inline_image(
+                p1, image, caption=escape_markdown(name), width=180
+            )  # captions are markdown: names stay literal
             if show_cam:
                 heat, cls = finetune.gradcam(model, image)
-                p2.image(heat, caption=f"Grad-CAM for {escape_markdown(model.class_names[cls])}", width=180)
+                inline_image(p2, heat, caption=f"Grad-CAM for {escape_markdown(model.class_names[cls])}", width=180)
             p3.plotly_chart(probability_figure(probs, model.class_names), width="stretch", key=f"finetune_pred_{i}")

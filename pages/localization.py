@@ -3,7 +3,7 @@
 import streamlit as st
 
 from cnn_demo import jobs, localization
-from cnn_demo.ui.common import user_errors
+from cnn_demo.ui.common import inline_image, user_errors
 from cnn_demo.ui.epochs import epoch_slider
 from cnn_demo.ui.jobs import current_owner, job_panel, loss_and_quality_curves, page_job, submit_job
 
@@ -20,7 +20,9 @@ with user_errors():
     images, boxes, kinds = localization.make_localization_data(6, 64, seed=123)
     cols = st.columns(6)
     for col, img, box, kind in zip(cols, images, boxes, kinds, strict=True):
-        col.image(localization.draw_boxes(img, box), caption=f"{localization.SHAPES[kind]}: {box.round(1).tolist()}")
+        inline_image(
+            col, localization.draw_boxes(img, box), caption=f"{localization.SHAPES[kind]}: {box.round(1).tolist()}"
+        )
 st.caption(
     "Generated on the fly: discs, squares and triangles of random size, colour and place; green is the true "
     "box, the caption its (x, y, w, h) in pixels of the 64×64 image."
@@ -61,7 +63,7 @@ def show_job(job: jobs.JobStatus) -> None:
         ious = localization.paired_iou(preds[shown], truth)
         cols = st.columns(4)
         for i, (img, t, p) in enumerate(zip(images, truth, preds[shown], strict=True)):
-            cols[i % 4].image(localization.draw_boxes(img, t, p), caption=f"IoU {ious[i]:.2f}")
+            inline_image(cols[i % 4], localization.draw_boxes(img, t, p), caption=f"IoU {ious[i]:.2f}")
         st.caption("Green: true box. Red: the network's box after that epoch (validation images it never trained on).")
 
 

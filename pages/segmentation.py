@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from cnn_demo import segmentation
-from cnn_demo.ui.common import user_errors
+from cnn_demo.ui.common import inline_image, user_errors
 from cnn_demo.ui.picker import image_picker
 from cnn_demo.ui.vision import kmeans_labels, segmenter_weights, semantic_labels, slic_labels, weights_badge
 from cnn_demo.viz_applications import share_figure
@@ -35,7 +35,8 @@ with user_errors():
     seg = semantic_labels(name, state.pretrained, arr)
     shares = segmentation.class_shares(seg.labels, seg.class_names)
     with right:
-        st.image(
+        inline_image(
+            st,
             segmentation.overlay(arr, seg.labels, opacity),
             caption=f"{titles[name]}{'' if state.pretrained else ' (UNTRAINED)'}: {seg.seconds * 1000:.0f} ms",
             width="stretch",
@@ -89,22 +90,28 @@ with user_errors():
     sp = slic_labels(arr, n_segments, compactness)
     a, b, c = st.columns(3)
     if seg is not None:
-        a.image(segmentation.overlay(arr, seg.labels, opacity), caption=f"Supervised: {titles[name]}", width="stretch")
+        inline_image(
+            a, segmentation.overlay(arr, seg.labels, opacity), caption=f"Supervised: {titles[name]}", width="stretch"
+        )
     else:
         a.info("The network could not run on this image (see the message above); the unsupervised methods still can.")
     palette = segmentation.VOC_COLOURS[1 : k + 1]
-    b.image(
+    inline_image(
+        b,
         segmentation.mean_colour_image(arr, km),
         caption=f"k-means on colour{' + position' if spatial else ''}: {km.max() + 1} clusters in their mean colours",
         width="stretch",
     )
-    b.image(segmentation.colourise(km, palette), caption="k-means cluster labels", width="stretch")
-    c.image(
+    inline_image(b, segmentation.colourise(km, palette), caption="k-means cluster labels", width="stretch")
+    inline_image(
+        c,
         segmentation.boundaries(arr, sp),
         caption=f"SLIC: {sp.max() + 1} superpixels",
         width="stretch",
     )
-    c.image(segmentation.mean_colour_image(arr, sp), caption="each superpixel in its mean colour", width="stretch")
+    inline_image(
+        c, segmentation.mean_colour_image(arr, sp), caption="each superpixel in its mean colour", width="stretch"
+    )
 st.markdown(
     "k-means knows nothing about cats or people: it only puts similar colours together, so one object can split "
     "into several clusters and different objects of the same colour merge. Superpixels are a common first step "

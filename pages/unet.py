@@ -3,7 +3,7 @@
 import streamlit as st
 
 from cnn_demo import jobs, unet
-from cnn_demo.ui.common import escape_markdown, user_errors
+from cnn_demo.ui.common import escape_markdown, inline_image, user_errors
 from cnn_demo.ui.datasets import pairs_zip_upload
 from cnn_demo.ui.epochs import epoch_slider
 from cnn_demo.ui.jobs import current_owner, job_panel, loss_and_quality_curves, page_job, submit_job
@@ -105,14 +105,15 @@ def show_job(job: jobs.JobStatus) -> None:
     if previews["images"] is not None and previews["pred"]:
         epochs_done = sorted(previews["pred"])
         shown = epoch_slider("Predictions after epoch", epochs_done, "unet_view_epoch", job)
-        st.image(
+        inline_image(
+            st,
             unet.preview_grid(previews["images"], previews["truth"], previews["pred"][shown]),
             caption=f"Validation images: picture | true mask | prediction after epoch {shown}",
         )
         if previews["classes"]:
             key = unet.legend(previews["classes"], previews["truth"], previews["pred"][shown])
             st.markdown("**Colour key** (the classes in these masks)")
-            st.image([swatch for _, swatch in key], caption=[name for name, _ in key], width=40)
+            inline_image(st, [swatch for _, swatch in key], caption=[name for name, _ in key], width=40)
             st.caption("All classes: " + ", ".join(escape_markdown(c) for c in previews["classes"]))
 
 

@@ -47,3 +47,38 @@ def index_slider(container, label: str, count: int, default: int | None = None, 
         return 0
     value = count // 2 if default is None else min(max(default, 0), count - 1)
     return int(container.slider(label, 0, count - 1, value, key=key))
+
+
+def _data_url(image) -> str:
+    """One image as a ``data:`` URL: PNG when small or exact colours matter (masks, swatches), else JPEG."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    if isinstance(image, str):
+        return image
+    pil = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
+    buf = io.BytesIO()
+    if pil.mode in ("RGB", "L") and pil.width * pil.height > 256 * 256:
+        pil.save(buf, format="JPEG", quality=92)
+        mime = "jpeg"
+    else:
+        pil.save(buf, format="PNG")
+        mime = "png"
+    return f"data:image/{mime};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
+
+
+def inline_image(container, image, **kwargs) -> None:
+    """``st.image`` with the pixels inside the page message instead of a media file.
+
+    Streamlit deletes a run's media files when the next run ends; a slider moved quickly reran the page before the
+    browser had fetched the previous picture, which then failed to load (a broken image and a console error). An
+    inline picture cannot go missing. ``image`` is one image or a list (array, PIL image or URL).
+    """
+    if isinstance(image, (list, tuple)):
+        payload = [_data_url(im) for im in image]
+    else:
+        payload = _data_url(image)
+    container.image(payload, **kwargs)

@@ -22,7 +22,7 @@ from cnn_demo import datasets as D
 from cnn_demo.errors import InputError
 from cnn_demo.images import UPLOAD_EXTENSIONS
 from cnn_demo.settings import get_settings
-from cnn_demo.ui.common import escape_markdown, user_errors
+from cnn_demo.ui.common import escape_markdown, inline_image, user_errors
 from cnn_demo.viz_datasets import class_counts_figure
 
 SOURCES: tuple[str, ...] = ("Upload a zip", "Build in the page", "Built-in dataset")
@@ -280,7 +280,7 @@ def _sample_grid(dataset: D.Dataset, key: str) -> None:
         idx = dataset.indices_of(label)[:SAMPLES_PER_CLASS]
         st.markdown(f"{escape_markdown(name)} · {len(dataset.indices_of(label))} image(s)")
         if len(idx):
-            st.image(_thumbnails(dataset, tuple(int(i) for i in idx)), width=100)
+            inline_image(st, _thumbnails(dataset, tuple(int(i) for i in idx)), width=100)
 
 
 @st.cache_data(max_entries=64, show_spinner=False, hash_funcs={D.Dataset: lambda ds: _dataset_key(ds)})
@@ -413,7 +413,7 @@ def show_segmentation_report(dataset: D.SegmentationDataset, key: str, samples: 
         cols = st.columns(min(samples, len(dataset)))
         for col, i in zip(cols, range(len(dataset)), strict=False):
             with col:
-                st.image([dataset.images[i], colorize_mask(dataset.masks[i])], width=120)
+                inline_image(st, [dataset.images[i], colorize_mask(dataset.masks[i])], width=120)
                 st.caption(escape_markdown(dataset.stems[i]))
     if report.skipped:
         with st.expander(f"Skipped files ({len(report.skipped)})"):
