@@ -153,18 +153,16 @@ st.caption(
     "flips the kernel to get a convolution."
 )
 
-st.subheader("Border modes, side by side")
-st.markdown(
-    "Near the edge the kernel hangs over the image. The border mode decides which values it finds there. "
-    f"Each top panel shows a {CROP}×{CROP} corner of the image (inside the dashed line) with the pixels the "
-    "mode invents beyond the edge; under it, the filter's result on that corner. Differences show up within "
-    "one kernel radius of the edge: try a large σ or kernel."
-)
-
 
 @st.fragment
 def _border_modes(image: np.ndarray, spec: filters.FilterSpec, how: str) -> None:
     """The border-mode panels; a fragment, so its own widgets rerun only this section."""
+    st.markdown(
+        "Near the edge the kernel hangs over the image. The border mode decides which values it finds there. "
+        f"Each top panel shows a {CROP}×{CROP} corner of the image (inside the dashed line) with the pixels the "
+        "mode invents beyond the edge; under it, the filter's result on that corner. Differences show up within "
+        "one kernel radius of the edge: try a large σ or kernel."
+    )
     b1, b2 = st.columns(2)
     pad = b1.slider("Border width shown", 1, 16, 8, key="images_filtering_pad")
     corners = list(filters.CORNERS)
@@ -188,16 +186,6 @@ def _border_modes(image: np.ndarray, spec: filters.FilterSpec, how: str) -> None
             )
 
 
-_border_modes(image, spec, how)
-
-st.subheader("Pixel inspector")
-st.markdown(
-    "Pick an output pixel: its value is the sum of the neighbourhood times the kernel **flipped** in both "
-    "directions (that flip is what makes it a convolution rather than a correlation). Cells marked * lie "
-    "outside the image and come from the border mode."
-)
-if not spec.uses_kernel and kind != filters.GAUSSIAN:
-    st.caption("This filter combines two convolutions; the inspector shows the first one, edge_h with k_h.")
 h, w = image.shape[:2]
 kernel_now = filters.spec_kernel(spec)
 
@@ -211,6 +199,13 @@ def _go_to(cw, i: int, j: int) -> None:
 @st.fragment
 def _inspector() -> None:
     """Sliders, linked view and breakdown: moving a slider or clicking a cell reruns only this part of the page."""
+    st.markdown(
+        "Pick an output pixel: its value is the sum of the neighbourhood times the kernel **flipped** in both "
+        "directions (that flip is what makes it a convolution rather than a correlation). Cells marked * lie "
+        "outside the image and come from the border mode."
+    )
+    if not spec.uses_kernel and kind != filters.GAUSSIAN:
+        st.caption("This filter combines two convolutions; the inspector shows the first one, edge_h with k_h.")
     i1, i2, i3 = st.columns(3)
     row = i1.slider("Row", 0, h - 1, h // 2, key="images_filtering_row")
     col_ = i2.slider("Column", 0, w - 1, w // 2, key="images_filtering_col")
@@ -255,18 +250,13 @@ def _inspector() -> None:
                 )
 
 
-_inspector()
-
-st.subheader("Low-pass and high-pass")
-st.markdown(
-    "A **low-pass** filter (the Gaussian) keeps slow changes and removes fine detail; a **high-pass** filter keeps "
-    "the detail. The image minus its blur is exactly the detail the blur removed."
-)
-
-
 @st.fragment
 def _low_and_high_pass(image: np.ndarray) -> None:
     """The low-/high-pass split of the image; a fragment, so its σ slider reruns only this section."""
+    st.markdown(
+        "A **low-pass** filter (the Gaussian) keeps slow changes and removes fine detail; a **high-pass** filter "
+        "keeps the detail. The image minus its blur is exactly the detail the blur removed."
+    )
     lp_sigma = st.slider("σ of the blur", 0.5, 10.0, 3.0, 0.5, key="images_filtering_lp_sigma")
     low, high = _low_high(image, lp_sigma)
     p1, p2, p3 = st.columns(3)
@@ -283,30 +273,51 @@ def _low_and_high_pass(image: np.ndarray) -> None:
     )
 
 
-_low_and_high_pass(image)
-st.markdown(
-    "The 2-D Fourier transform splits an image into waves: the centre of each plot is the zero frequency (the "
-    "average brightness), points further out are finer patterns. The kernel's plot shows how much it "
-    "multiplies each frequency, so the result's spectrum is the image's times the kernel's."
-)
-plane_f = image if image.ndim == 2 else image.mean(axis=2)
-f1, f2, f3 = st.columns(3)
-f1.plotly_chart(
-    spectrum_figure(filters.fft_magnitude(plane_f), "Image: log(1 + |F|)"), width="stretch", key="images_filtering_f1"
-)
-if max(kernel_now.shape) <= min(plane_f.shape):
-    f2.plotly_chart(
-        spectrum_figure(filters.kernel_response(kernel_now, plane_f.shape), "Kernel: gain |H|"),
-        width="stretch",
-        key="images_filtering_f2",
+def _spectra() -> None:
+    """Fourier spectra of the image, the kernel and the result."""
+    st.markdown(
+        "The 2-D Fourier transform splits an image into waves: the centre of each plot is the zero frequency (the "
+        "average brightness), points further out are finer patterns. The kernel's plot shows how much it "
+        "multiplies each frequency, so the result's spectrum is the image's times the kernel's."
     )
-res_plane = result if result.ndim == 2 else result.mean(axis=2)
-f3.plotly_chart(
-    spectrum_figure(filters.fft_magnitude(res_plane), "Result: log(1 + |F|)"),
-    width="stretch",
-    key="images_filtering_f3",
-)
-st.caption(
-    "Gaussian and box blurs are bright only in the middle (low-pass); Sobel, Laplacian and outline kernels are "
-    "dark in the middle (they remove the average) and bright outside (high-pass)."
-)
+    plane_f = image if image.ndim == 2 else image.mean(axis=2)
+    f1, f2, f3 = st.columns(3)
+    f1.plotly_chart(
+        spectrum_figure(filters.fft_magnitude(plane_f), "Image: log(1 + |F|)"),
+        width="stretch",
+        key="images_filtering_f1",
+    )
+    if max(kernel_now.shape) <= min(plane_f.shape):
+        f2.plotly_chart(
+            spectrum_figure(filters.kernel_response(kernel_now, plane_f.shape), "Kernel: gain |H|"),
+            width="stretch",
+            key="images_filtering_f2",
+        )
+    res_plane = result if result.ndim == 2 else result.mean(axis=2)
+    f3.plotly_chart(
+        spectrum_figure(filters.fft_magnitude(res_plane), "Result: log(1 + |F|)"),
+        width="stretch",
+        key="images_filtering_f3",
+    )
+    st.caption(
+        "Gaussian and box blurs are bright only in the middle (low-pass); Sobel, Laplacian and outline kernels are "
+        "dark in the middle (they remove the average) and bright outside (high-pass)."
+    )
+
+
+#: The page's deeper sections. Only the open tab is computed and drawn (lazy tabs), so a page-wide widget (filter,
+#: image, border mode) redraws the input, the result, the kernel and one section instead of some twenty charts.
+SECTIONS = ("Pixel inspector", "Border modes", "Low-pass and high-pass", "Frequencies")
+tabs = st.tabs(SECTIONS, key="images_filtering_section", on_change="rerun")
+if tabs[0].open:
+    with tabs[0]:
+        _inspector()
+if tabs[1].open:
+    with tabs[1]:
+        _border_modes(image, spec, how)
+if tabs[2].open:
+    with tabs[2]:
+        _low_and_high_pass(image)
+if tabs[3].open:
+    with tabs[3]:
+        _spectra()

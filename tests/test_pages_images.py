@@ -261,3 +261,40 @@ def test_arithmetic_transposed_convolution_step_by_step():
     assert_no_exception(at)
     assert any("output_padding (3) must be smaller" in e for e in shown_errors(at))
     assert "Transposed convolution, step by step" not in [s.value for s in at.subheader]
+
+
+def _chart_titles(at) -> list[str]:
+    import json
+
+    return [json.loads(c.proto.spec).get("layout", {}).get("title", {}).get("text", "") for c in at.get("plotly_chart")]
+
+
+def test_filtering_sections_are_lazy_tabs_and_each_one_draws_when_opened(camera):
+    """Only the open section is computed and drawn: a page-wide widget redraws a few charts, not twenty."""
+    at = app_test(FILTERING)
+    assert_no_exception(at)
+    assert [t.label for t in at.tabs][-4:] == ["Pixel inspector", "Border modes", "Low-pass and high-pass", "Frequencies"]
+    labels = [s.label for s in at.slider]
+    assert "Row" in labels and "Border width shown" not in labels and "σ of the blur" not in labels
+    assert not any("log(1 + |F|)" in t for t in _chart_titles(at))
+    default_charts = len(at.get("plotly_chart"))
+
+    at.session_state["images_filtering_section"] = "Border modes"
+    at.run()
+    assert_no_exception(at)
+    labels = [s.label for s in at.slider]
+    assert "Border width shown" in labels and "Row" not in labels
+    assert {"reflect", "constant", "nearest", "mirror", "wrap"} <= set(_chart_titles(at))
+    assert len(at.get("plotly_chart")) > default_charts
+
+    at.session_state["images_filtering_section"] = "Low-pass and high-pass"
+    at.run()
+    assert_no_exception(at)
+    at.slider(key="images_filtering_lp_sigma").set_value(5.0).run()
+    assert "Low-pass: blur" in _chart_titles(at) and "Border width shown" not in [s.label for s in at.slider]
+
+    at.session_state["images_filtering_section"] = "Frequencies"
+    at.run()
+    assert_no_exception(at)
+    titles = _chart_titles(at)
+    assert "Image: log(1 + |F|)" in titles and "Kernel: gain |H|" in titles and "Result: log(1 + |F|)" in titles
