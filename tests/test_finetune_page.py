@@ -57,9 +57,9 @@ def test_settings_drive_the_page_and_a_job_runs_to_results(state):
     assert "Linear(in_features=128, out_features=64" in texts(at)
     at.checkbox(key="finetune_flip").check().run()
     assert_no_exception(at)
-    assert any("view 1" in str(i.caption) for i in at.get("imgs")) or "Augmentation preview" in [
-        e.label for e in at.expander
-    ]
+    views = [img for element in at.get("image") for img in element.proto.imgs if img.caption.startswith("view")]
+    assert [v.caption for v in views] == [f"view {i}" for i in range(1, 9)]
+    assert all(v.url.startswith("data:image/png;base64,") for v in views)  # inline: a quick rerun can't 404
 
     at.button(key="finetune_submit").click().run()
     assert_no_exception(at)

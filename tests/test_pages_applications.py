@@ -183,3 +183,14 @@ def test_unet_page_voc_objects_caption_and_colour_key(state_dir):
     assert "**Colour key** (the classes in these masks)" in texts(at)
     swatches = next(i for i in at.get("image") if i.proto.imgs and i.proto.imgs[0].caption == "background")
     assert [im.caption for im in swatches.proto.imgs][:2] == ["background", "object"]
+
+
+@pytest.mark.parametrize("page", ["pages/detection.py", "pages/segmentation.py", "pages/localization.py"])
+def test_pictures_are_inline_so_a_quick_rerun_cannot_delete_them(page):
+    """Streamlit deletes a run's media files when the next run ends; a picture fetched from /media after a quick
+    second rerun is a 404 and a broken image. The pages send their pictures inside the message instead."""
+    at = app_test(page)
+    assert_no_exception(at)
+    urls = [img.url for element in at.get("image") for img in element.proto.imgs]
+    assert urls, "no picture on the page"
+    assert all(u.startswith(("data:image/png;base64,", "data:image/jpeg;base64,")) for u in urls), urls[:3]

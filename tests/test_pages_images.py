@@ -273,7 +273,12 @@ def test_filtering_sections_are_lazy_tabs_and_each_one_draws_when_opened(camera)
     """Only the open section is computed and drawn: a page-wide widget redraws a few charts, not twenty."""
     at = app_test(FILTERING)
     assert_no_exception(at)
-    assert [t.label for t in at.tabs][-4:] == ["Pixel inspector", "Border modes", "Low-pass and high-pass", "Frequencies"]
+    assert [t.label for t in at.tabs][-4:] == [
+        "Pixel inspector",
+        "Border modes",
+        "Low-pass and high-pass",
+        "Frequencies",
+    ]
     labels = [s.label for s in at.slider]
     assert "Row" in labels and "Border width shown" not in labels and "σ of the blur" not in labels
     assert not any("log(1 + |F|)" in t for t in _chart_titles(at))
