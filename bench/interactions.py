@@ -73,10 +73,10 @@ def cpu_seconds() -> float:
     return total
 
 
-def timed(page, watch, act) -> tuple[float, float]:
+def timed(page, watch, act, timeout_s: float = 60.0) -> tuple[float, float]:
     """(wall seconds, CPU seconds of server and browser) of one interaction."""
     c0 = cpu_seconds()
-    wall = timed_interaction(page, watch, act)
+    wall = timed_interaction(page, watch, act, timeout_s)
     return wall, cpu_seconds() - c0
 
 
@@ -131,14 +131,42 @@ def change(page, kind: str, label: str, nth: int):
 
 
 def time_page(page, watch, base: str, spec, repeat: int) -> list[tuple[str, str, float, float]]:
-    """(page, widget, seconds) for every widget of one page: the median of ``repeat`` changes and changes back."""
+    """(page, widget, seconds) for every widget of one page: the median of ``repeat`` changes and changes back.
+
+    Lazy tabs (``st.tabs(on_change="rerun")``: only the open tab is computed) are opened one by one: the switch is
+    timed as a row ("tab “NAME”"), then the widgets that tab brought. Plain tabs (no rerun on a click) are skipped.
+    """
     page.goto(f"{base}/{spec.url_path}")
     wait_idle(page)
-    widgets = page.evaluate(_LIST_WIDGETS, list(KINDS))
     seen: dict[tuple[str, str], int] = {}
+    rows = _time_widgets(page, watch, base, spec, repeat, seen)
+    tabs = page.locator('[data-testid="stMain"] [data-testid="stTabs"] button[role="tab"]')
+    for n in range(tabs.count()):
+        tab = tabs.nth(n)
+        if tab.get_attribute("aria-selected") == "true":
+            continue
+        label = tab.inner_text().strip()
+        try:
+            wall, cpu = timed(page, watch, tab.click, timeout_s=10)
+        except TimeoutError:
+            continue  # a plain tab: switching it runs nothing
+        wait_idle(page)
+        rows.append((spec.title, f"tab “{label}”", wall, cpu))
+        print(f"  {spec.title:28s} {rows[-1][1]:52s} {_fmt(wall)} {_fmt(cpu)}", flush=True)
+        rows += _time_widgets(page, watch, base, spec, repeat, seen, tab=label)
+    return rows
+
+
+def _time_widgets(page, watch, base: str, spec, repeat: int, seen: dict, tab: str | None = None) -> list:
+    """Time the widgets now on the page that ``seen`` does not hold yet (the ones of a tab just opened)."""
+    widgets = page.evaluate(_LIST_WIDGETS, list(KINDS))
+    present: dict[tuple[str, str], int] = {}
     rows = []
     for kind, label in widgets:
-        nth = seen.get((kind, label), 0)
+        nth = present.get((kind, label), 0)
+        present[(kind, label)] = nth + 1
+        if nth < seen.get((kind, label), 0):
+            continue
         seen[(kind, label)] = nth + 1
         name = f"{kind[2:].lower()} “{label}”" + (f" #{nth + 1}" if nth else "")
         times = []
@@ -157,6 +185,9 @@ def time_page(page, watch, base: str, spec, repeat: int) -> list[tuple[str, str,
                 page.keyboard.press("Escape")
                 page.goto(f"{base}/{spec.url_path}")
                 wait_idle(page)
+                if tab is not None:
+                    page.locator('[data-testid="stMain"] button[role="tab"]', has_text=tab).first.click()
+                    wait_idle(page)
                 break
         rows.append((spec.title, name, *_medians(times)))
         print(f"  {spec.title:28s} {name:52s} {_fmt(rows[-1][2])} {_fmt(rows[-1][3])}", flush=True)

@@ -56,3 +56,17 @@ def test_no_raw_html_anywhere():
         text = path.read_text()
         offenders += [f"{path.relative_to(ROOT)}: {p}" for p in pattern if p in text]
     assert not offenders, offenders
+
+
+def test_pictures_go_through_inline_image():
+    """``st.image`` of an array stores a media file that the next run deletes: a picture not fetched yet by then
+    is a 404 and a broken image. Pages and widgets call ``cnn_demo.ui.common.inline_image`` instead."""
+    import re
+
+    call = re.compile(r"\.image\(")
+    offenders = []
+    for path in [ROOT / "app.py", *(ROOT / "pages").glob("*.py"), *(ROOT / "cnn_demo" / "ui").glob("*.py")]:
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if call.search(line) and "container.image(payload" not in line:
+                offenders.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert not offenders, offenders
