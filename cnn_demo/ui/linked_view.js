@@ -24,7 +24,7 @@ function html(tag, cls, text) {
 
 function fontSize(texts) {
   const longest = texts.reduce((m, t) => Math.max(m, t.length), 1);
-  return Math.min(3.6, (0.86 * UNIT) / (0.6 * longest)); // the longest number fits its cell
+  return Math.min(3.6, (0.78 * UNIT) / (0.6 * longest)); // the longest number fits its cell
 }
 
 // One panel: a caption, an SVG grid of coloured cells (with a marks layer on top for outlines) and a footnote.
@@ -70,7 +70,8 @@ function panel(grid, kind, channel, tip) {
 function span(labels) {
   const a = labels[0];
   const b = labels[labels.length - 1];
-  return a === b ? `${a}` : `${a}–${b}`;
+  const num = (v) => String(v).replace("-", "−");
+  return a === b ? num(a) : `${num(a)} to ${num(b)}`;
 }
 
 export default function (component) {
@@ -82,7 +83,10 @@ export default function (component) {
   const nIn = data.inputs.length;
   const out = data.output;
   const kCols = Math.max(data.kernels[0].cols, 3);
-  const across = data.inputs[0].cols + kCols + out.cols;
+  // Columns share the width by cells, so a cell has one size in every panel; with a large kernel the output
+  // still gets a third of the room, or its numbers would not fit.
+  const oCols = Math.max(out.cols, 0.35 * (data.inputs[0].cols + kCols));
+  const across = data.inputs[0].cols + kCols + oCols;
   const view = html("div", "lv-view");
   view.style.maxWidth = `${across * 52 + 64}px`;
 
@@ -91,7 +95,7 @@ export default function (component) {
   view.appendChild(title);
 
   const grids = html("div", "lv-grids");
-  grids.style.gridTemplateColumns = `${data.inputs[0].cols}fr ${kCols}fr ${out.cols}fr`;
+  grids.style.gridTemplateColumns = `${data.inputs[0].cols}fr ${kCols}fr ${oCols}fr`;
   view.appendChild(grids);
 
   const inputs = [];
@@ -136,20 +140,20 @@ export default function (component) {
     for (const k of kernels) k.fig.dataset.lit = "false";
   }
 
-  function mark(p, r, q, h, w, colour, width, fill) {
-    p.marks.appendChild(
-      el("rect", {
-        x: q * UNIT,
-        y: r * UNIT,
-        width: w * UNIT,
-        height: h * UNIT,
-        fill: fill ? colour : "none",
-        "fill-opacity": fill ? 0.35 : 1,
-        stroke: colour,
-        "stroke-width": width,
-        "vector-effect": "non-scaling-stroke",
-      }),
-    );
+  function mark(p, r, q, h, w, colour, width, fill, dashed) {
+    const attrs = {
+      x: q * UNIT,
+      y: r * UNIT,
+      width: w * UNIT,
+      height: h * UNIT,
+      fill: fill ? colour : "none",
+      "fill-opacity": fill ? 0.28 : 1,
+      stroke: colour,
+      "stroke-width": width,
+      "vector-effect": "non-scaling-stroke",
+    };
+    if (dashed) attrs["stroke-dasharray"] = "4 3";
+    p.marks.appendChild(el("rect", attrs));
   }
 
   // Light up output cell (i, j): its window in every input channel, the kernels, the cell itself.
@@ -195,8 +199,11 @@ export default function (component) {
     const o = output.nodes[i * out.cols + j];
     o.classList.add("lv-current");
     lit.push(o);
-    mark(output, i, j, 1, 1, "#ffffff", 5, false);
-    mark(output, i, j, 1, 1, CURRENT, 3, false);
+    if (selected && (selected[0] !== i || selected[1] !== j)) {
+      mark(output, selected[0], selected[1], 1, 1, CURRENT, 2, false, true); // the selected cell, while away
+    }
+    mark(output, i, j, 1, 1, "#ffffff", 7, false);
+    mark(output, i, j, 1, 1, CURRENT, 4, false);
     title.textContent = t.title;
     const lines = html("div", "lv-lines");
     for (const line of t.lines) lines.appendChild(html("div", "lv-line", line));
