@@ -375,6 +375,7 @@ def linked_conv_data(
         "outRows": cw.out_rows.tolist(),
         "outCols": cw.out_cols.tolist(),
         "contiguous": cw.dilation == (1, 1),
+        "colours": {"read": READ_COLOUR, "current": CURRENT_COLOUR},
         "selected": [int(selected[0]), int(selected[1])] if ok else None,
         "title": linked_title(cw, *selected) if ok else None,
     }

@@ -118,7 +118,8 @@ def test_filtering_linked_view_hover_click_and_kernel_grid(app_server, browser):
         assert watch.fragment_runs > runs, "a click reruns the inspector's fragment only"
         view = _view(page)
         page.mouse.move(5, 5)
-        assert view.get_attribute("data-active") == "1,5" and view.get_attribute("data-mode") == "selected"
+        page.wait_for_function("v => v.dataset.mode === 'selected'", arg=view.element_handle(), timeout=5_000)
+        assert view.get_attribute("data-active") == "1,5"
         assert _lit(view, "input") == {(r, c) for r in (1, 2, 3) for c in (5, 6, 7)}
         assert view.locator(".lv-output .lv-cell.lv-selected").get_attribute("data-c") == "5"
         assert view.locator(".lv-title").text_content() == (
@@ -137,6 +138,10 @@ def test_filtering_linked_view_hover_click_and_kernel_grid(app_server, browser):
         page.keyboard.press("Enter")
         wait_idle(page)
         page.get_by_text(f"Output at row {r0 + 1}, column {c0 + 6}: Σ products = {want[r0 + 1, c0 + 6]:.6g}").wait_for()
+        view = _view(page)  # redrawn by the rerun, the focus still on the picked cell
+        assert view.get_attribute("data-active") == "1,6" and view.get_attribute("data-mode") == "focus"
+        page.keyboard.press("ArrowDown")
+        page.wait_for_function("v => v.dataset.active === '2,6'", arg=view.element_handle(), timeout=5_000)
 
         # The kernel edited in place, in its grid: the text, the result and the linked view follow.
         _choose(page, "Filter", filters.CUSTOM)
@@ -197,7 +202,8 @@ def test_conv_layer_hover_and_click_trace_an_output(app_server, browser):
         products.locator(".gtitle").filter(has_text=f"Σ products + bias {cw.bias:.4g} = {want}").wait_for()
         page.mouse.move(5, 5)
         view = _view(page)
-        assert view.get_attribute("data-active") == "2,3" and view.get_attribute("data-mode") == "selected"
+        page.wait_for_function("v => v.dataset.mode === 'selected'", arg=view.element_handle(), timeout=5_000)
+        assert view.get_attribute("data-active") == "2,3"
         assert view.locator(".lv-title").text_content() == f"Output row 2, col 3 = Σ window × kernel + bias = {want}"
         page.get_by_text("F.conv2d on the same numbers gives exactly this output.").wait_for()
         assert not exception_texts(page)

@@ -8,7 +8,7 @@ from scipy import ndimage
 
 from cnn_demo import filters
 from cnn_demo.errors import InputError
-from cnn_demo.viz_filters import cell_colours, linked_conv_data, products_figure
+from cnn_demo.viz_filters import CURRENT_COLOUR, READ_COLOUR, cell_colours, linked_conv_data, products_figure
 from cnn_demo.windows import linked_cell, written_products
 
 RNG = np.random.default_rng(0)
@@ -101,6 +101,7 @@ def test_linked_view_data_holds_every_cell_window_and_product_of_the_convolution
     assert t["title"] == f"Output row {cw.out_rows[2]}, col {cw.out_cols[4]} = Σ window × kernel = {cw.value(2, 4):.6g}"
     assert d["selected"] == [2, 4] and d["title"] == t["title"]
     assert d["inRows"] == cw.in_rows.tolist() and d["outCols"] == cw.out_cols.tolist() and d["contiguous"]
+    assert d["colours"] == {"read": READ_COLOUR, "current": CURRENT_COLOUR}  # the page's other figures' colours
     # every trace's window times the kernel is that output cell: the browser shows exactly the convolution
     for n, tr in enumerate(d["traces"]):
         i, j = divmod(n, 7)

@@ -5,8 +5,6 @@
 
 const SVG = "http://www.w3.org/2000/svg";
 const UNIT = 10; // one cell in SVG units
-const READ = "#ff7f0e"; // viz_filters.READ_COLOUR
-const CURRENT = "#2ca02c"; // viz_filters.CURRENT_COLOUR
 
 function el(tag, attrs = {}, text) {
   const node = document.createElementNS(SVG, tag);
@@ -35,7 +33,7 @@ function panel(grid, kind, channel, tip) {
   const svg = el("svg", {
     viewBox: `-1 -1 ${grid.cols * UNIT + 2} ${grid.rows * UNIT + 2}`,
     class: "lv-svg",
-    role: kind === "output" ? "grid" : "img",
+    role: kind === "output" ? "group" : "img",
     "aria-label": grid.label,
   });
   const cells = el("g");
@@ -78,6 +76,10 @@ export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
   const host = parentElement.querySelector(".lv-root");
   if (!host || !data) return;
+  const { read: READ, current: CURRENT } = data.colours;
+  // A rerun (after Enter on a cell) redraws everything: keep the keyboard focus on the same output cell.
+  const focused = (parentElement.activeElement || document.activeElement)?.closest?.(".lv-output .lv-cell");
+  const refocus = focused && host.contains(focused) ? [focused.dataset.r, focused.dataset.c] : null;
   host.replaceChildren();
 
   const nIn = data.inputs.length;
@@ -232,8 +234,8 @@ export default function (component) {
   for (const n of output.nodes) {
     const here = Number(n.dataset.r) === start[0] && Number(n.dataset.c) === start[1];
     n.setAttribute("tabindex", here ? "0" : "-1");
-    n.setAttribute("role", "gridcell");
-    n.setAttribute("focusable", "true");
+    n.setAttribute("role", "button");
+    n.setAttribute("aria-label", n.querySelector("title").textContent);
   }
   output.svg.addEventListener("mouseover", (e) => {
     const cell = cellOf(e.target);
@@ -242,6 +244,7 @@ export default function (component) {
   output.svg.addEventListener("mouseleave", () => {
     if (!output.svg.contains(parentElement.activeElement || document.activeElement)) restore();
   });
+  output.svg.addEventListener("mousedown", (e) => e.preventDefault()); // a click selects; focus is the keyboard's
   output.svg.addEventListener("click", (e) => {
     const cell = cellOf(e.target);
     if (cell) pick(cell);
@@ -271,4 +274,11 @@ export default function (component) {
     }
   });
   restore();
+  if (refocus) {
+    const again = output.svg.querySelector(`.lv-cell[data-r="${refocus[0]}"][data-c="${refocus[1]}"]`);
+    if (again) {
+      for (const n of output.nodes) n.setAttribute("tabindex", n === again ? "0" : "-1");
+      again.focus({ preventScroll: true });
+    }
+  }
 }
