@@ -36,7 +36,12 @@ function panel(grid, kind, channel, tip) {
     role: kind === "output" ? "group" : "img",
     "aria-label": grid.label,
   });
+  // Layers, bottom to top: the coloured cells (hover targets), the orange tint of a window, the numbers (so the
+  // tint never dims them), the outlines.
   const cells = el("g");
+  const tints = el("g", { class: "lv-marks" });
+  const texts = el("g", { class: "lv-texts" });
+  const marks = el("g", { class: "lv-marks" });
   const size = fontSize(grid.text);
   const nodes = [];
   for (let r = 0; r < grid.rows; r++) {
@@ -44,25 +49,18 @@ function panel(grid, kind, channel, tip) {
       const n = r * grid.cols + q;
       const g = el("g", { class: "lv-cell", "data-r": r, "data-c": q });
       g.appendChild(el("rect", { x: q * UNIT, y: r * UNIT, width: UNIT, height: UNIT, fill: grid.bg[n] }));
-      if (grid.showText) {
-        g.appendChild(
-          el(
-            "text",
-            { x: q * UNIT + UNIT / 2, y: r * UNIT + UNIT / 2, fill: grid.fg[n], "font-size": size },
-            grid.text[n],
-          ),
-        );
-      }
       g.appendChild(el("title", {}, tip(r, q, grid.text[n])));
       cells.appendChild(g);
       nodes.push(g);
+      if (grid.showText) {
+        const at = { x: q * UNIT + UNIT / 2, y: r * UNIT + UNIT / 2, fill: grid.fg[n], "font-size": size };
+        texts.appendChild(el("text", { ...at, "data-r": r, "data-c": q }, grid.text[n]));
+      }
     }
   }
-  svg.appendChild(cells);
-  const marks = el("g", { class: "lv-marks" });
-  svg.appendChild(marks);
+  svg.append(cells, tints, texts, marks);
   fig.appendChild(svg);
-  return { fig, svg, nodes, marks, grid };
+  return { fig, svg, nodes, tints, marks, grid };
 }
 
 function span(labels) {
@@ -138,7 +136,10 @@ export default function (component) {
   function clear() {
     for (const n of lit) n.classList.remove("lv-on", "lv-current", "lv-selected");
     lit = [];
-    for (const p of [...inputs, ...kernels, output]) p.marks.replaceChildren();
+    for (const p of [...inputs, ...kernels, output]) {
+      p.tints.replaceChildren();
+      p.marks.replaceChildren();
+    }
     for (const k of kernels) k.fig.dataset.lit = "false";
   }
 
@@ -155,7 +156,7 @@ export default function (component) {
       "vector-effect": "non-scaling-stroke",
     };
     if (dashed) attrs["stroke-dasharray"] = "4 3";
-    p.marks.appendChild(el("rect", attrs));
+    (fill ? p.tints : p.marks).appendChild(el("rect", attrs));
   }
 
   // Light up output cell (i, j): its window in every input channel, the kernels, the cell itself.
