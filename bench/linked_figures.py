@@ -20,10 +20,8 @@ import plotly.io as pio
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cnn_demo import arithmetic as ar
-from cnn_demo import filters, samples
-from cnn_demo.images import to_array
 from cnn_demo.layers import conv_example
-from cnn_demo.viz_filters import linked_conv_figure, products_figure, transposed_grid_figure
+from cnn_demo.viz_filters import products_figure, transposed_grid_figure
 from cnn_demo.viz_signals import correlation_walkthrough_figure
 
 
@@ -37,17 +35,9 @@ def _median_ms(fn, runs: int = 5) -> float:
 
 
 def main() -> None:
-    camera = to_array(samples.load_sample("camera", grayscale=True, max_side=512))
     ex = conv_example(3, 3, 1, 1, 1, 1, True, (32, 32))
     ts = ar.transposed_steps(6, 3, 2, 1, 1, 1)
     cases = {
-        "filtering linked 3×3": lambda: linked_conv_figure(
-            filters.conv_windows(camera, filters.presets()["Sharpen"].kernel, 256, 256), (4, 4)
-        ),
-        "filtering linked 17×17": lambda: linked_conv_figure(
-            filters.conv_windows(camera, filters.gaussian_kernel2d(2.0), 256, 256), (4, 4)
-        ),
-        "conv layer linked": lambda: linked_conv_figure(ex.windows, (3, 3), in_range=(0.0, 9.0), in_scale="Blues"),
         "conv layer products": lambda: products_figure(ex.windows, 3, 3, in_range=(0.0, 9.0), in_scale="Blues"),
         "transposed 6×6 (36 frames)": lambda: transposed_grid_figure(ts),
         "correlation 4 × 3": lambda: correlation_walkthrough_figure(np.array([1.0, 2, 3, 4]), np.array([0, 1, 0.5]), 0),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import plotly.colors as pc
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -265,210 +266,119 @@ def receptive_field_figure(rows: list[ReceptiveField]) -> go.Figure:
     return fig
 
 
-#: Name of the invisible scatter trace that makes the output cells of :func:`linked_conv_figure` clickable.
-LINKED_CELLS = "output cells"
-
-
 def _fmt(x: float) -> str:
     return f"{x + 0.0:.3g}"  # + 0.0 turns −0 into 0
 
 
-def linked_conv_figure(
+def _hex(rgb: tuple[float, float, float]) -> str:
+    return "#" + "".join(f"{min(255, max(0, round(v))):02x}" for v in rgb)
+
+
+def _ink(rgb: tuple[float, float, float]) -> str:
+    """Black or white, whichever reads better on the colour ``rgb`` (WCAG contrast of relative luminance)."""
+    lin = [(v / 255) / 12.92 if v / 255 <= 0.04045 else ((v / 255 + 0.055) / 1.055) ** 2.4 for v in rgb]
+    lum = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    return "#111111" if (lum + 0.05) ** 2 > 0.0525 else "#ffffff"
+
+
+def cell_colours(values: np.ndarray, lo: float, hi: float, scale: str) -> tuple[list[str], list[str]]:
+    """Background (hex) and readable text colour of each value (flattened, row-major) on a colour ``scale``.
+
+    ``"gray"`` is linear, as a picture is shown (128 → #808080); other names are plotly colour scales, so the
+    cells look as they do in the page's heatmaps.
+    """
+    v = np.asarray(values, dtype=float).ravel()
+    t = np.clip((v - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.full(v.shape, 0.5)
+    if scale == "gray":
+        rgbs = [(255 * x, 255 * x, 255 * x) for x in t]
+    else:
+        rgbs = [pc.unlabel_rgb(c) for c in pc.sample_colorscale(pc.get_colorscale(scale), t.tolist())]
+    return [_hex(c) for c in rgbs], [_ink(c) for c in rgbs]
+
+
+def _grid(label: str, values: np.ndarray, texts: list[str], lo: float, hi: float, scale: str, show: bool) -> dict:
+    bg, fg = cell_colours(values, lo, hi, scale)
+    rows, cols = values.shape
+    return {"label": label, "rows": rows, "cols": cols, "text": texts, "bg": bg, "fg": fg, "showText": show}
+
+
+def linked_title(cw: ConvWindows, i: int, j: int) -> str:
+    """The heading of output cell (i, j) in the linked view: its image position and its value."""
+    bias = " + bias" if cw.bias else ""
+    return f"Output row {cw.out_rows[i]}, col {cw.out_cols[j]} = Σ window × kernel{bias} = {cw.value(i, j):.6g}"
+
+
+def linked_conv_data(
     cw: ConvWindows,
     selected: tuple[int, int] | None = None,
     *,
     in_range: tuple[float, float] | None = (0.0, 255.0),
     in_scale: str = "gray",
     kernel_title: str = "Kernel as laid on the input",
-    height: int | None = None,
-) -> go.Figure:
-    """CNN Explainer's linked view of a small convolution: input (per channel), kernel (per channel) and output.
+    max_terms: int = 81,
+) -> dict:
+    """CNN Explainer's linked view of a small convolution as plain JSON for the browser (``ui.linked``).
 
-    Hovering an output cell shows its window × kernel products and their sum (plotly's own tooltip: no rerun).
-    Clicking one selects it (an invisible scatter point per cell, ``LINKED_CELLS``, with ``customdata = [i, j]``;
-    read it back with :func:`cnn_demo.windows.linked_cell`), and the selected cell's input window and kernel are
-    outlined in orange, the cell itself in green. Padding or border-mode cells are marked with a *.
+    Input (per channel), kernel (per channel) and output, each a grid of cells with their text (padding or
+    border-mode inputs marked with a *), background and text colours: gray (or ``in_scale``) over ``in_range``
+    for the input, blue–red around 0 for the kernel, viridis for the output. ``traces[i * Wo + j]`` holds what
+    output cell (i, j) reads: the input rows and columns of its window, its heading and its products written out
+    (:func:`cnn_demo.windows.written_products`), so the browser can light them up on hover without a rerun.
+    ``selected`` is the cell shown while the mouse is elsewhere; ``title`` its heading.
     """
-    n_ch = cw.inputs.shape[0]
+    n_ch, h, w = cw.inputs.shape
     ho, wo = cw.output_shape
     kh, kw = cw.kernel_shape
-    _, h, w = cw.inputs.shape
     outside = cw.outside
-    specs = [[{}, {}, {"rowspan": n_ch} if r == 0 else None] for r in range(n_ch)]
-    names = []
+    peak = float(np.abs(cw.weights).max()) or 1.0
+    inputs, kernels = [], []
     for c in range(n_ch):
         suffix = f", channel {c}" if n_ch > 1 else ""
-        names += [f"Input{suffix}", f"{kernel_title}{suffix}"] + (["Output: hover or click a cell"] if c == 0 else [])
-    fig = make_subplots(
-        rows=n_ch,
-        cols=3,
-        specs=specs,
-        subplot_titles=names,
-        column_widths=[w, max(kw, 3), wo],
-        horizontal_spacing=0.05,
-        vertical_spacing=0.08 if n_ch > 1 else 0.0,
-    )
-    for c in range(n_ch):
         x = cw.inputs[c]
-        hover = [
-            [
-                f"input row {cw.in_rows[r]}, col {cw.in_cols[q]}: {x[r, q]:.4g}"
-                + (" (outside the image)" if outside[r, q] else "")
-                for q in range(w)
-            ]
-            for r in range(h)
-        ]
-        text = (
-            [[_fmt(x[r, q]) + ("*" if outside[r, q] else "") for q in range(w)] for r in range(h)] if w <= 16 else None
-        )
         lo, hi = in_range if in_range is not None else (float(x.min()), float(x.max()) or 1.0)
-        fig.add_trace(
-            go.Heatmap(
-                z=x,
-                text=text,
-                texttemplate="%{text}" if text else None,
-                textfont=dict(size=10),
-                hovertext=hover,
-                hovertemplate="%{hovertext}<extra></extra>",
-                colorscale=in_scale,
-                zmin=lo,
-                zmax=hi,
-                showscale=False,
-                xgap=1,
-                ygap=1,
-            ),
-            row=c + 1,
-            col=1,
-        )
+        texts = [_fmt(x[r, q]) + ("*" if outside[r, q] else "") for r in range(h) for q in range(w)]
+        inputs.append(_grid(f"Input{suffix}", x, texts, lo, hi, in_scale, w <= 16))
         k = cw.weights[c]
-        peak = float(np.abs(cw.weights).max()) or 1.0
-        fig.add_trace(
-            go.Heatmap(
-                z=k,
-                text=[[_fmt(v) for v in r] for r in k],
-                texttemplate="%{text}" if max(kh, kw) <= 9 else None,
-                textfont=dict(size=10),
-                hovertemplate="weight %{z:.4g}<extra></extra>",
-                colorscale="RdBu_r",
-                zmin=-peak,
-                zmax=peak,
-                showscale=False,
-                xgap=1,
-                ygap=1,
-            ),
-            row=c + 1,
-            col=2,
+        kernels.append(
+            _grid(f"{kernel_title}{suffix}", k, [_fmt(v) for v in k.ravel()], -peak, peak, "RdBu_r", max(kh, kw) <= 9)
         )
     out = cw.output
-    fig.add_trace(
-        go.Heatmap(
-            z=out,
-            text=[[_fmt(v) for v in r] for r in out],
-            texttemplate="%{text}",
-            textfont=dict(size=10),
-            colorscale="Viridis",
-            showscale=False,
-            hoverinfo="skip",
-            xgap=1,
-            ygap=1,
-        ),
-        row=1,
-        col=3,
+    output = _grid(
+        "Output: hover or click a cell",
+        out,
+        [_fmt(v) for v in out.ravel()],
+        float(out.min()),
+        float(out.max()),
+        "Viridis",
+        True,
     )
-    rows, cols = np.divmod(np.arange(ho * wo), wo)
-    tips = [
-        f"output row {cw.out_rows[i]}, col {cw.out_cols[j]} = Σ window × kernel<br>"
-        + "<br>".join(written_products(cw, int(i), int(j)))
-        for i, j in zip(rows, cols, strict=True)
-    ]
-    fig.add_trace(
-        go.Scatter(
-            x=cols,
-            y=rows,
-            name=LINKED_CELLS,
-            mode="markers",
-            marker=dict(size=14, opacity=0, symbol="square"),
-            customdata=np.stack([rows, cols], axis=1).tolist(),
-            hovertext=tips,
-            hovertemplate="%{hovertext}<extra></extra>",
-            showlegend=False,
-        ),
-        row=1,
-        col=3,
-    )
-    if selected is not None and 0 <= selected[0] < ho and 0 <= selected[1] < wo:
-        i, j = selected
-        wr, wc = cw.window(i, j)
-        for c in range(n_ch):
-            if cw.dilation == (1, 1):
-                fig.add_shape(
-                    type="rect",
-                    x0=wc[0] - 0.5,
-                    x1=wc[-1] + 0.5,
-                    y0=wr[0] - 0.5,
-                    y1=wr[-1] + 0.5,
-                    line=dict(color=READ_COLOUR, width=4),
-                    fillcolor=READ_COLOUR,
-                    opacity=0.35,
-                    row=c + 1,
-                    col=1,
-                )
-            else:
-                for r in wr:
-                    for q in wc:
-                        fig.add_shape(
-                            type="rect",
-                            x0=q - 0.5,
-                            x1=q + 0.5,
-                            y0=r - 0.5,
-                            y1=r + 0.5,
-                            line=dict(color=READ_COLOUR, width=3),
-                            fillcolor=READ_COLOUR,
-                            opacity=0.35,
-                            row=c + 1,
-                            col=1,
-                        )
-            fig.add_shape(
-                type="rect",
-                x0=-0.5,
-                x1=kw - 0.5,
-                y0=-0.5,
-                y1=kh - 0.5,
-                line=dict(color=READ_COLOUR, width=4),
-                row=c + 1,
-                col=2,
+    traces = []
+    for i in range(ho):
+        for j in range(wo):
+            rows, cols = cw.window(i, j)
+            traces.append(
+                {
+                    "rows": rows.tolist(),
+                    "cols": cols.tolist(),
+                    "title": linked_title(cw, i, j),
+                    "lines": written_products(cw, i, j, max_terms=max_terms),
+                }
             )
-        fig.add_shape(
-            type="rect",
-            x0=j - 0.5,
-            x1=j + 0.5,
-            y0=i - 0.5,
-            y1=i + 0.5,
-            line=dict(color=CURRENT_COLOUR, width=4),
-            row=1,
-            col=3,
-        )
-        fig.update_layout(
-            title=f"Output row {cw.out_rows[i]}, col {cw.out_cols[j]} = Σ window × kernel"
-            + (" + bias" if cw.bias else "")
-            + f" = {cw.value(i, j):.6g}"
-        )
-    fig.update_yaxes(autorange="reversed", showticklabels=False, ticks="", showgrid=False, zeroline=False)
-    fig.update_xaxes(showticklabels=False, ticks="", showgrid=False, zeroline=False, constrain="domain")
-    for name in [n for n in fig.layout if n.startswith("yaxis")]:  # square cells in every panel
-        fig.layout[name].update(scaleanchor="x" + name[5:], constrain="domain")
-    fig.update_xaxes(fixedrange=True)
-    fig.update_yaxes(fixedrange=True)
-    fig.update_layout(
-        height=height or int(min(900, max(380, 80 + n_ch * max(30 * h, 160)))),
-        margin=dict(l=0, r=0, t=60, b=0),
-        clickmode="event+select",
-        hovermode="closest",
-        hoverdistance=-1,
-        dragmode=False,
-        hoverlabel=dict(align="left"),
-    )
-    return fig
+    ok = selected is not None and 0 <= selected[0] < ho and 0 <= selected[1] < wo
+    return {
+        "inputs": inputs,
+        "kernels": kernels,
+        "output": output,
+        "traces": traces,
+        "inRows": cw.in_rows.tolist(),
+        "inCols": cw.in_cols.tolist(),
+        "outRows": cw.out_rows.tolist(),
+        "outCols": cw.out_cols.tolist(),
+        "contiguous": cw.dilation == (1, 1),
+        "colours": {"read": READ_COLOUR, "current": CURRENT_COLOUR},
+        "selected": [int(selected[0]), int(selected[1])] if ok else None,
+        "title": linked_title(cw, *selected) if ok else None,
+    }
 
 
 def products_figure(

@@ -123,19 +123,14 @@ def written_products(cw: ConvWindows, i: int, j: int, max_terms: int = 27, digit
     return lines
 
 
-def linked_cell(points: list[dict] | None, shape: tuple[int, int]) -> tuple[int, int] | None:
-    """The output cell (i, j) a click selected in a linked figure (``event.selection.points``), or None.
+def linked_cell(value: object, shape: tuple[int, int]) -> tuple[int, int] | None:
+    """The output cell (i, j) a click on the linked view sent to Python (its trigger value ``[i, j]``), or None.
 
-    The last point carrying ``customdata = [i, j]`` inside ``shape`` wins; anything else gives None.
+    The value comes from the browser, so anything but two whole numbers inside ``shape`` gives None.
     """
-    for point in reversed(list(points or [])):
-        data = point.get("customdata") if isinstance(point, dict) else None
-        if not isinstance(data, (list, tuple)) or len(data) < 2:
-            continue
-        try:
-            i, j = int(data[0]), int(data[1])
-        except (TypeError, ValueError):
-            continue
-        if 0 <= i < shape[0] and 0 <= j < shape[1]:
-            return i, j
-    return None
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        return None
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return None
+    i, j = value
+    return (i, j) if 0 <= i < shape[0] and 0 <= j < shape[1] else None

@@ -79,7 +79,8 @@ st.subheader("One output, traced back")
 st.markdown(
     "Filter 0 of this layer on a small input of whole numbers, so every value can be read. Each output cell is "
     "the sum of its **window** (every input channel the filter reads) times the **kernel**, plus the bias. "
-    "Hover an output cell to read its products; click it to light up its window and kernel."
+    "Hover an output cell to light up its window and kernel and read its products; click it to keep it selected "
+    "and see its products below."
 )
 
 

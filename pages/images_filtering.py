@@ -221,9 +221,9 @@ def _inspector() -> None:
                 cw, cw.cell_of(row, col_), key="images_filtering_linked", on_cell=functools.partial(_go_to, cw)
             )
             st.caption(
-                "Hover an output cell (right) to read its window × kernel products and their sum; click it to "
-                "outline its input window (orange) and inspect it below. Input values with * come from the border "
-                "mode."
+                "Hover an output cell (right) to light up its input window (orange) and the kernel and read its "
+                "window × kernel products and their sum; click it (or Tab to it and press Enter) to inspect it "
+                "below. Input values with * come from the border mode."
             )
             b = filters.inspect_pixel(plane, kernel_now, row, col_, spec.mode, spec.cval)
             st.plotly_chart(breakdown_figure(b), width="stretch", key="images_filtering_inspector")

@@ -213,13 +213,16 @@ def test_filtering_sigma_survives_switching_to_another_filter_and_back(camera):
     assert not at.warning  # no "widget created with a default value and set via Session State" warning
 
 
-def _linked_title(at) -> str:
+def _linked_view(at) -> dict:
+    """The data the page gave its linked view (a custom component: AppTest sees its JSON, not its drawing)."""
     import json
 
-    titles = [
-        json.loads(c.proto.spec).get("layout", {}).get("title", {}).get("text", "") for c in at.get("plotly_chart")
-    ]
-    return next(t for t in titles if "Σ window × kernel" in t)
+    (view,) = [c for c in at.get("bidi_component") if c.proto.component_name == "cnn_demo_linked_conv"]
+    return json.loads(view.proto.json)
+
+
+def _linked_title(at) -> str:
+    return _linked_view(at)["title"]
 
 
 def test_filtering_linked_view_follows_the_inspector_and_the_kernel_grid_shows_the_kernel(camera):
@@ -232,6 +235,12 @@ def test_filtering_linked_view_follows_the_inspector_and_the_kernel_grid_shows_t
     at.slider(key="images_filtering_col").set_value(37).run()
     want = filters.convolve2d(camera, filters.presets()["Sharpen"].kernel)
     assert _linked_title(at) == f"Output row 0, col 37 = Σ window × kernel = {want[0, 37]:.6g}"
+    view = _linked_view(at)
+    i, j = view["selected"]
+    assert (view["outRows"][i], view["outCols"][j]) == (0, 37)
+    assert view["traces"][i * 7 + j]["lines"][-1] == f"= {want[0, 37]:.6g}"
+    assert view["traces"][i * 7 + j]["rows"] == [i, i + 1, i + 2]
+    assert all(t.endswith("*") for t in view["inputs"][0]["text"][:9])  # the row above the image: border mode
     assert any("Hover an output cell" in c.value for c in at.caption)
     at.selectbox(key="images_filtering_filter").set_value(filters.CUSTOM).run()
     assert_no_exception(at)

@@ -124,6 +124,12 @@ def test_conv_layer_page_counts_parameters():
     assert len(shown_errors(at)) == 1 and "groups=2" in shown_errors(at)[0], shown_errors(at)
 
 
+def _linked_view(at) -> dict:
+    """The data the page gave its linked view (a custom component: AppTest sees its JSON, not its drawing)."""
+    (view,) = [c for c in at.get("bidi_component") if c.proto.component_name == "cnn_demo_linked_conv"]
+    return json.loads(view.proto.json)
+
+
 def test_conv_layer_page_traces_one_output_back_to_its_window():
     from cnn_demo.layers import conv_example
 
@@ -132,17 +138,19 @@ def test_conv_layer_page_traces_one_output_back_to_its_window():
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     titles = [c.get("layout", {}).get("title", {}).get("text", "") for c in charts]
     cw = conv_example(3, 3, 1, 1, 1, 1, True, (32, 32)).windows
-    assert f"Output row 0, col 0 = Σ window × kernel + bias = {cw.value(0, 0):.6g}" in titles
+    view = _linked_view(at)
+    assert view["title"] == f"Output row 0, col 0 = Σ window × kernel + bias = {cw.value(0, 0):.6g}"
+    assert [g["label"] for g in view["kernels"]] == [f"Filter 0, channel {c}" for c in range(3)]
+    assert view["inputs"][0]["bg"][0] == "#f7fbff"  # Blues from 0 to 9: the padding
+    assert view["traces"][2 * 7 + 3]["lines"][-1] == f"= {cw.value(2, 3):.6g}"
     assert f"Σ products + bias {cw.bias:.4g} = {cw.value(0, 0):.6g}" in titles
     assert any("`F.conv2d` on the same numbers gives exactly this output." in s.value for s in at.success)
     at.session_state["conv_layer_cell"] = (6, 5)  # what a click on that output cell stores
     at.number_input(key="conv_layer_stride").set_value(2).run()  # 4×4 output: the cell is clamped to (3, 3)
     assert_no_exception(at)
     cw = conv_example(3, 3, 2, 1, 1, 1, True, (32, 32)).windows
-    titles = [
-        json.loads(c.proto.spec).get("layout", {}).get("title", {}).get("text", "") for c in at.get("plotly_chart")
-    ]
-    assert f"Output row 3, col 3 = Σ window × kernel + bias = {cw.value(3, 3):.6g}" in titles
+    assert _linked_view(at)["title"] == f"Output row 3, col 3 = Σ window × kernel + bias = {cw.value(3, 3):.6g}"
+    assert _linked_view(at)["selected"] == [3, 3]
     at.number_input(key="conv_layer_kernel").set_value(15).run()
     at.number_input(key="conv_layer_dilation").set_value(6).run()
     at.number_input(key="conv_layer_h").set_value(128).run()

@@ -1,12 +1,14 @@
 """cnn_demo.windows (convolutions laid out for linked views) against SciPy and the filters module."""
 
+import json
+
 import numpy as np
 import pytest
 from scipy import ndimage
 
 from cnn_demo import filters
 from cnn_demo.errors import InputError
-from cnn_demo.viz_filters import LINKED_CELLS, linked_conv_figure, products_figure
+from cnn_demo.viz_filters import CURRENT_COLOUR, READ_COLOUR, cell_colours, linked_conv_data, products_figure
 from cnn_demo.windows import linked_cell, written_products
 
 RNG = np.random.default_rng(0)
@@ -62,31 +64,91 @@ def test_written_products_add_up():
     assert written_products(big, 0, 0)[0].startswith("channel 0: Σ 7×7 = ")
 
 
-def test_linked_cell_reads_the_clicked_point():
-    assert linked_cell([{"customdata": [2, 3]}], (7, 7)) == (2, 3)
-    assert linked_cell([{"customdata": [1, 1]}, {"x": 4}, {"customdata": [9, 0]}], (7, 7)) == (1, 1)
-    assert linked_cell([], (7, 7)) is None
-    assert linked_cell(None, (7, 7)) is None
-    assert linked_cell([{"customdata": ["a", 1]}], (7, 7)) is None
+def test_linked_cell_reads_the_clicked_cell_the_browser_sent():
+    assert linked_cell([2, 3], (7, 7)) == (2, 3)
+    assert linked_cell((6, 0), (7, 7)) == (6, 0)
+    for bad in (None, [], [1], [1, 2, 3], ["a", 1], [1.5, 2], [True, 1], [7, 0], [0, -1], {"i": 1}, "1,2"):
+        assert linked_cell(bad, (7, 7)) is None, bad
 
 
-def test_linked_figure_outlines_the_window_and_kernel_of_the_selected_cell():
+def test_cell_colours_follow_the_scale_and_keep_the_text_readable():
+    bg, fg = cell_colours(np.array([[0.0, 128.0], [255.0, 300.0]]), 0.0, 255.0, "gray")
+    assert bg == ["#000000", "#808080", "#ffffff", "#ffffff"]  # linear, clipped to the range
+    assert fg == ["#ffffff", "#111111", "#111111", "#111111"]
+    bg, fg = cell_colours(np.array([-2.0, 0.0, 2.0]), -2.0, 2.0, "RdBu_r")
+    assert bg == ["#053061", "#f7f7f7", "#67001f"] and fg == ["#ffffff", "#111111", "#ffffff"]
+    bg, _ = cell_colours(np.array([0.0, 1.0]), 0.0, 1.0, "Viridis")
+    assert bg == ["#440154", "#fde725"]
+    assert cell_colours(np.array([3.0, 3.0]), 3.0, 3.0, "Viridis")[0][0] == cell_colours([0.5], 0, 1, "Viridis")[0][0]
+
+
+def test_linked_view_data_holds_every_cell_window_and_product_of_the_convolution():
+    cw = filters.conv_windows(IMAGE, np.arange(9.0).reshape(3, 3), 10, 10, "constant", 7.0)
+    d = linked_conv_data(cw, (2, 4))
+    (grid,) = d["inputs"]
+    assert (grid["rows"], grid["cols"]) == (9, 9) and grid["showText"]
+    assert grid["text"][0] == f"{cw.inputs[0, 0, 0]:.3g}" + ("*" if cw.outside[0, 0] else "")
+    assert grid["bg"][1] == "#{0:02x}{0:02x}{0:02x}".format(round(cw.inputs[0, 0, 1]))  # gray 0..255
+    assert d["kernels"][0]["text"] == [f"{v:.3g}" for v in cw.weights[0].ravel()]
+    assert d["kernels"][0]["label"] == "Kernel as laid on the input"
+    out = d["output"]
+    assert out["label"] == "Output: hover or click a cell" and out["text"][2 * 7 + 4] == f"{cw.value(2, 4):.3g}"
+    assert out["bg"][int(np.argmin(cw.output))] == "#440154"  # viridis over the output's range
+    assert len(d["traces"]) == 49
+    t = d["traces"][2 * 7 + 4]
+    assert t["rows"] == [2, 3, 4] and t["cols"] == [4, 5, 6]
+    assert t["lines"] == written_products(cw, 2, 4, max_terms=81)
+    assert t["title"] == f"Output row {cw.out_rows[2]}, col {cw.out_cols[4]} = Σ window × kernel = {cw.value(2, 4):.6g}"
+    assert d["selected"] == [2, 4] and d["title"] == t["title"]
+    assert d["inRows"] == cw.in_rows.tolist() and d["outCols"] == cw.out_cols.tolist() and d["contiguous"]
+    assert d["colours"] == {"read": READ_COLOUR, "current": CURRENT_COLOUR}  # the page's other figures' colours
+    # every trace's window times the kernel is that output cell: the browser shows exactly the convolution
+    for n, tr in enumerate(d["traces"]):
+        i, j = divmod(n, 7)
+        window = cw.inputs[0][np.ix_(tr["rows"], tr["cols"])]
+        assert float((window * cw.weights[0]).sum()) == pytest.approx(cw.output[i, j])
+    none = linked_conv_data(cw, None)
+    assert none["selected"] is None and none["title"] is None
+    assert linked_conv_data(cw, (7, 0))["selected"] is None  # outside the tile: nothing selected
+    json.dumps(d)  # plain JSON for the browser
+
+
+def test_linked_view_data_of_a_conv_layer_with_channels_bias_stride_and_dilation():
+    from cnn_demo.layers import conv_example
+
+    cw = conv_example(3, 3, 2, 1, 2, 1, True, (9, 9)).windows
+    d = linked_conv_data(cw, (1, 1), in_range=(0.0, 9.0), in_scale="Blues", kernel_title="Filter 0")
+    assert [g["label"] for g in d["inputs"]] == [f"Input, channel {c}" for c in range(3)]
+    assert [g["label"] for g in d["kernels"]] == [f"Filter 0, channel {c}" for c in range(3)]
+    assert d["inputs"][0]["bg"][0] == "#f7fbff"  # Blues at 0: the padding
+    assert all(t.endswith("*") for t in d["inputs"][0]["text"][: d["inputs"][0]["cols"]])  # the padding row
+    t = d["traces"][1 * cw.output_shape[1] + 1]
+    assert t["rows"] == [2, 4, 6] and t["cols"] == [2, 4, 6] and not d["contiguous"]  # stride 2, dilation 2
+    assert t["title"] == f"Output row 1, col 1 = Σ window × kernel + bias = {cw.value(1, 1):.6g}"
+    assert t["lines"][-2] == f"+ bias {cw.bias:.4g}" and len(t["lines"]) == 3 * 3 + 2
+    assert d["output"]["text"] == [f"{v + 0.0:.3g}" for v in cw.output.ravel()]
+
+
+def test_linked_view_drops_unreadable_text_on_large_kernels():
+    cw = filters.conv_windows(IMAGE, np.ones((11, 11)) / 121, 10, 10)
+    d = linked_conv_data(cw, (0, 0))
+    assert not d["inputs"][0]["showText"] and not d["kernels"][0]["showText"] and d["output"]["showText"]
+    assert d["traces"][0]["lines"][0].startswith("channel 0: Σ 11×11 = ")
+
+
+def test_products_figure_writes_the_sum():
     cw = filters.conv_windows(IMAGE, np.arange(9.0).reshape(3, 3), 10, 10)
-    fig = linked_conv_figure(cw, (2, 4))
-    cells = next(t for t in fig.data if t.name == LINKED_CELLS)
-    assert len(cells.customdata) == 49 and list(cells.customdata[2 * 7 + 4]) == [2, 4]
-    assert cells.hovertext[2 * 7 + 4].endswith(f"= {cw.value(2, 4):.6g}")
-    window, kernel, current = fig.layout.shapes
-    assert (window.x0, window.x1, window.y0, window.y1) == (3.5, 6.5, 1.5, 4.5)  # columns 4..6, rows 2..4
-    assert (kernel.x0, kernel.x1) == (-0.5, 2.5) and (current.x0, current.y0) == (3.5, 1.5)
-    assert (
-        fig.layout.title.text
-        == f"Output row {cw.out_rows[2]}, col {cw.out_cols[4]} = Σ window × kernel = {cw.value(2, 4):.6g}"
-    )
-    assert not linked_conv_figure(cw, None).layout.shapes
     p = products_figure(cw, 2, 4)
     np.testing.assert_allclose(p.data[2].z, cw.products(2, 4)[0])
     assert p.layout.title.text == f"Σ products = {cw.value(2, 4):.6g}"
+
+
+def test_the_linked_views_script_never_writes_markup():
+    from pathlib import Path
+
+    js = (Path(__file__).parent.parent / "cnn_demo" / "ui" / "linked_view.js").read_text()
+    for banned in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "http://", "https://", "@import"):
+        assert banned not in js.replace('"http://www.w3.org/2000/svg"', ""), banned
 
 
 def test_editing_a_kernel_in_its_grid_keeps_the_typed_entries():

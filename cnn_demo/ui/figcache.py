@@ -10,11 +10,10 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from cnn_demo.viz_filters import linked_conv_figure, products_figure, transposed_grid_figure
+from cnn_demo.viz_filters import products_figure, transposed_grid_figure
 from cnn_demo.viz_signals import convolution_walkthrough_figure, correlation_walkthrough_figure
 
 _BUILDERS = {
-    "linked_conv": linked_conv_figure,
     "products": products_figure,
     "transposed_grid": transposed_grid_figure,
     "correlation_walkthrough": correlation_walkthrough_figure,

@@ -1,25 +1,36 @@
-"""Linked convolution views for the pages: a clickable input/kernel/output figure, and a kernel edited in a grid."""
+"""Linked convolution views for the pages: CNN Explainer's input/kernel/output view, and a kernel edited in a grid."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
+import streamlit.components.v2 as components
 
 from cnn_demo import filters
 from cnn_demo.errors import InputError
-from cnn_demo.ui.figcache import cached_figure
+from cnn_demo.viz_filters import linked_conv_data
 from cnn_demo.windows import ConvWindows, linked_cell
 
+_HERE = Path(__file__).parent
 
-def _picked(chart_key: str, shape: tuple[int, int], on_cell: Callable[[int, int], None]) -> None:
-    """on_select callback: hand the clicked output cell to ``on_cell`` (runs before the rerun, so it may set the
-    values of widgets drawn above the chart)."""
-    event = st.session_state.get(chart_key)
-    points = event["selection"]["points"] if event and event.get("selection") else []
-    cell = linked_cell(points, shape)
+#: The linked view as a Streamlit component, registered once when this module is imported. Its JavaScript draws
+#: the grids and lights up a cell's window and kernel on hover in the browser; only a click reaches Python.
+LINKED_VIEW = components.component(
+    "cnn_demo_linked_conv",
+    html='<div class="lv-root"></div>',
+    css=(_HERE / "linked_view.css").read_text(encoding="utf-8"),
+    js=(_HERE / "linked_view.js").read_text(encoding="utf-8"),
+)
+
+
+def _picked(key: str, shape: tuple[int, int], on_cell: Callable[[int, int], None]) -> None:
+    """Click callback: hand the output cell the browser sent to ``on_cell`` (runs before the rerun, so it may set
+    the values of widgets drawn above the view)."""
+    cell = linked_cell((st.session_state.get(key) or {}).get("cell"), shape)
     if cell is not None:
         on_cell(*cell)
 
@@ -27,15 +38,13 @@ def _picked(chart_key: str, shape: tuple[int, int], on_cell: Callable[[int, int]
 def linked_chart(
     cw: ConvWindows, selected: tuple[int, int] | None, *, key: str, on_cell: Callable[[int, int], None], **kwargs
 ) -> None:
-    """Draw :func:`linked_conv_figure`; hovering a cell shows its products in the browser, clicking one calls
-    ``on_cell(i, j)`` and reruns with it selected."""
-    st.plotly_chart(
-        cached_figure("linked_conv", cw, selected, **kwargs),
-        width="stretch",
+    """Draw the linked view of ``cw`` (:func:`cnn_demo.viz_filters.linked_conv_data`, ``kwargs`` go there):
+    hovering or focusing an output cell lights up its input window and the kernel and writes its products, in the
+    browser; clicking one (or Enter) calls ``on_cell(i, j)`` and reruns with it selected."""
+    LINKED_VIEW(
         key=key,
-        on_select=functools.partial(_picked, key, cw.output_shape, on_cell),
-        selection_mode="points",
-        config={"displayModeBar": False},
+        data=linked_conv_data(cw, selected, **kwargs),
+        on_cell_change=functools.partial(_picked, key, cw.output_shape, on_cell),
     )
 
 
