@@ -539,7 +539,7 @@ def transposed_grid_figure(ts: TransposedSteps, duration_ms: int = 700) -> go.Fi
         col=3,
     )
     fig.frames = [
-        go.Frame(data=frame_traces(t), traces=[2, 3, 4], name=str(t), layout=dict(title_text=frame_title(t)))
+        dict(data=frame_traces(t), traces=[2, 3, 4], name=str(t), layout=dict(title_text=frame_title(t)))
         for t in range(len(order))
     ]
     steps = [

@@ -179,7 +179,8 @@ def convolution_walkthrough_figure(
         layout = dict(title_text=ftitle)
         if sums is not None:  # a frame's annotations replace the figure's: keep the subplot titles
             layout["annotations"] = [*subplot_titles, _sum_annotation(sums[k])]
-        frames.append(go.Frame(data=traces, traces=[1, 2, 3, 4], name=str(k), layout=layout))
+        # Plain dicts: fig.frames validates them once (a go.Frame would be validated twice).
+        frames.append(dict(data=traces, traces=[1, 2, 3, 4], name=str(k), layout=layout))
     fig.frames = frames
     lo, hi = -(g.size - 1) - 0.7, n_out - 1 + 0.7
     fig.update_xaxes(range=[lo, hi], dtick=1 if n_out <= 40 else None, zeroline=False)
@@ -273,7 +274,7 @@ def correlation_walkthrough_figure(f: np.ndarray, g: np.ndarray, t: int, height:
     frames = []
     for lag in lags:
         traces, ftitle = _corr_frame(f, g, lags, values, int(lag))
-        frames.append(go.Frame(data=traces, traces=[1, 2, 3, 4], name=str(lag), layout=dict(title_text=ftitle)))
+        frames.append(dict(data=traces, traces=[1, 2, 3, 4], name=str(lag), layout=dict(title_text=ftitle)))
     fig.frames = frames
     span = max(f.size, g.size) - 1
     fig.update_xaxes(range=[-span - 0.7, span + 0.7], dtick=1 if 2 * span <= 40 else None, zeroline=False)
