@@ -15,7 +15,7 @@ Default: EfficientNet-Lite0 with the ImageNet weights set-up installs (``require
     every image of every epoch, best validation accuracy kept. With ``--tutorial-epochs`` below 25 its time is
     also extrapolated to 25 epochs (per-epoch time × 25), and the output says so.
 ``--features``: img/s of frozen feature extraction alone on the validation images, for torch threads 1 and 2,
-batch 8/32/64, channels_last on/off, and smaller sides.
+batch 8/32/64, the model in channels_last on/off (the input always is), and smaller sides.
 
 The CIFAR options (``--backbone cifar_resnet56 --image-size 64``, ``--resnet18-epochs``) run (a) as
 ``finetune.train`` directly. ``--memory`` measures the peak memory of a worker running (a) on 5,000 generated
@@ -139,7 +139,7 @@ def feature_speed(data: finetune.ImageData, backbone: str, sizes: list[int], n: 
                     finetune.extract_features(net, keep, tf, batch)
                     dt = time.perf_counter() - t0
                     print(
-                        f"features: threads={threads} side={size} batch={batch} channels_last={channels_last} "
+                        f"features: threads={threads} side={size} batch={batch} model_channels_last={channels_last} "
                         f"img/s={len(keep) / dt:.1f}",
                         flush=True,
                     )
