@@ -22,7 +22,8 @@ their group. By default the browsers' group has the server's priority. The bare 
 (flat colours, 256×256: about 1 MB zipped, 1 GB of pixels decoded), each session its own zip (one pixel differs, so
 nothing is shared between sessions; ``--same-upload``: one zip for all, decoded once), and waits for "Ready to
 train". The server's memory is measured with every
-upload done (``memory_per_session_mb``) and again 10 s after the sessions closed (``web_rss_after_close_mb``).
+upload done (``memory_per_session_mb``) and again 130 s after the sessions closed (``web_rss_after_close_mb``; Streamlit
+keeps a disconnected session 120 s).
 
 The health probe runs in a session of its own, like a load balancer's check from elsewhere: inside the bench's
 session it would queue for the CPU behind the bench's own driver.
@@ -295,7 +296,8 @@ async def run_sessions(
         hold.set()
         await asyncio.gather(*tasks)
         if uploads:
-            await asyncio.sleep(10)
+            # Streamlit keeps a closed tab's session for server.disconnectedSessionTTL (120 s) in case it reconnects.
+            await asyncio.sleep(130)
             results["rss_after_close"] = web_rss(pid)
         results["server_cpu_s"] = cpu_seconds(web) - cpu0
         results["seconds"] = time.perf_counter() - wall0
