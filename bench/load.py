@@ -234,6 +234,15 @@ async def drive(
         await hold.wait()
     except Exception as exc:
         results["errors"].append(f"{type(exc).__name__}: {exc}".splitlines()[0])
+        try:  # what the student would have seen
+            shot = ROOT / "test-artifacts" / f"load-error-{len(results['errors'])}-{id(page)}.png"
+            shot.parent.mkdir(exist_ok=True)
+            await page.screenshot(path=str(shot), full_page=True)
+            alerts = await page.locator('[data-testid="stAlert"], [data-testid="stFileUploader"]').all_inner_texts()
+            on_screen = " | ".join(a.strip()[:200] for a in alerts)
+            results.setdefault("error_screens", []).append(f"{shot.name}: {on_screen}")
+        except Exception:
+            pass
     finally:
         await ctx.close()
 
@@ -429,6 +438,7 @@ def main() -> None:
         if app_res["first_content"]
         else None,
         "errors": app_res["errors"] + bare_res["errors"],
+        "error_screens": app_res.get("error_screens", []),
         "memory_per_session_mb": round(per_session_mb, 1),
         "web_rss_before_mb": round(app_res["rss_before"] / 2**20),
         "web_rss_loaded_mb": round(app_res["rss_loaded"] / 2**20),

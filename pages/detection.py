@@ -1,5 +1,7 @@
 """Object detection: torchvision's COCO detectors on the student's image, and what happens inside Faster R-CNN."""
 
+import functools
+
 import numpy as np
 import streamlit as st
 
@@ -87,14 +89,14 @@ with user_errors():
         c1, c2 = st.columns(2)
         c1.download_button(
             "Annotated image (PNG)" + ("" if state.pretrained else ", UNTRAINED network"),
-            to_png_bytes(annotated),
+            functools.partial(to_png_bytes, annotated),  # made on click: no media file a quick rerun can delete
             file_name="detections.png" if state.pretrained else "detections-UNTRAINED.png",
             mime="image/png",
             key="detection_png",
         )
         c2.download_button(
             "Detections (COCO JSON)" + ("" if state.pretrained else ", UNTRAINED network"),
-            detection.to_coco_json(dets),
+            functools.partial(detection.to_coco_json, dets),
             file_name="detections.json" if state.pretrained else "detections-UNTRAINED.json",
             mime="application/json",
             key="detection_json",

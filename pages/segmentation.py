@@ -1,5 +1,7 @@
 """Segmentation: a label for every pixel, supervised (trained networks) next to unsupervised (clustering)."""
 
+import functools
+
 import numpy as np
 import streamlit as st
 
@@ -52,7 +54,7 @@ with user_errors():
         untrained = "" if state.pretrained else f"UNTRAINED network (random weights): {state.command}"
         st.download_button(
             "Mask (PNG, pixel value = class index)" + (", UNTRAINED network" if untrained else ""),
-            segmentation.mask_png(seg.labels, note=untrained),
+            functools.partial(segmentation.mask_png, seg.labels, note=untrained),  # made on click
             file_name="mask-UNTRAINED.png" if untrained else "mask.png",
             mime="image/png",
             key="segmentation_mask_download",

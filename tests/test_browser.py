@@ -37,7 +37,7 @@ def _pixels_page_with_upload(browser, app_server: str, path, shape: str):
     page.get_by_text("Upload", exact=True).click()
     wait_idle(page)
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
-    page.get_by_text(shape).wait_for(timeout=30_000)
+    page.get_by_text(shape, exact=True).wait_for(timeout=30_000)
     return ctx, page
 
 
