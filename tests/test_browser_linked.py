@@ -4,6 +4,7 @@ transposed convolution."""
 
 import numpy as np
 import pytest
+from playwright.sync_api import expect
 
 from cnn_demo import filters, samples
 from cnn_demo.images import to_array
@@ -151,11 +152,12 @@ def test_filtering_linked_view_hover_click_and_kernel_grid(app_server, browser):
         row_h = 35
         cell = (box["x"] + box["width"] * 1.5 / 3, box["y"] + row_h + row_h * 1.5)  # the centre cell
         page.mouse.dblclick(*cell)  # opens the cell's editor, holding 0.25
-        page.keyboard.press("Control+A")  # the whole entry: a lost Backspace under load left "-0.2505"
-        for _ in range(8):
-            page.keyboard.press("Backspace")
-        page.keyboard.type("-0.5", delay=80)
-        page.keyboard.press("Enter")
+        editor = page.locator("input.gdg-input")
+        expect(editor).to_have_value("0.25")
+        # One fill, not keystrokes: under load the editor lost keys typed while it was still opening ("-0.205").
+        editor.fill("-0.5")
+        expect(editor).to_have_value("-0.5")
+        editor.press("Enter")
         wait_idle(page)
         text = page.locator("textarea").first.input_value()
         assert text == "1/16 2/16 1/16\n2/16 -0.5 2/16\n1/16 2/16 1/16", text
