@@ -35,11 +35,12 @@ worker: venv
 
 lint: dev
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
-## Ruff, then the whole test suite (unit, AppTest, browser).
-test: dev
-	$(BIN)/ruff check .
+## Ruff (lint and format), mypy on cnn_demo/, then the whole test suite (unit, AppTest, browser).
+test: lint
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache test-artifacts

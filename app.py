@@ -1,4 +1,4 @@
-"""cnn-demo: navigation and the shared sidebar. Everything else lives in pages/ and cnn_demo/."""
+"""cnn-demo: navigation and the shared sidebar. Everything else lives in app_pages/ and cnn_demo/."""
 
 import streamlit as st
 

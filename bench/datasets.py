@@ -20,7 +20,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cnn_demo import datasets as D  # noqa: E402
+from cnn_demo.data import datasets as D  # noqa: E402
 
 
 def peak_rss_mb() -> float:

@@ -1,6 +1,6 @@
 """Benchmark of the detection pipeline (not a test): ``.venv/bin/python bench/detection.py [--skip-memory]``.
 
-1. Overhead: ``cnn_demo.detection.detect`` (candidates above the score threshold + ``batched_nms``) against the bare
+1. Overhead: ``detection.detect`` (candidates above the score threshold + ``batched_nms``) against the bare
    torchvision call (``weights.transforms()`` + the model with its own post-processing) on the same images,
    interleaved in one run; prints the ratio of the medians and of the minima (the goal is at most 1.05). On a
    shared, busy machine the medians swing with other processes' load; the minima are the stable figure.
@@ -26,10 +26,10 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from cnn_demo import detection  # noqa: E402
-from cnn_demo.images import load_image  # noqa: E402
-from cnn_demo.samples import load_sample  # noqa: E402
-from cnn_demo.tv_weights import weights_available  # noqa: E402
+from cnn_demo.applications import detection  # noqa: E402
+from cnn_demo.io.images import load_image  # noqa: E402
+from cnn_demo.io.samples import load_sample  # noqa: E402
+from cnn_demo.weights import weights_available  # noqa: E402
 
 
 def bench_images(n: int) -> list[np.ndarray]:
@@ -44,7 +44,7 @@ def overhead(name: str, images: list[np.ndarray], repeats: int) -> None:
     """Median time of detect() and of the bare torchvision call, interleaved image by image."""
     info = detection.detector_info(name)
     pretrained = weights_available(info.weights_entry)
-    ours = detection._cached_detector(name, pretrained)  # the very detector detect() uses
+    ours = detection.networks._cached_detector(name, pretrained)  # the very detector detect() uses
     bare = detection.build_torchvision_detector(name, pretrained=pretrained).to(
         ours.model.parameters().__next__().device
     )

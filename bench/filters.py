@@ -1,4 +1,4 @@
-"""Benchmark: cnn_demo.filters against scipy.ndimage on the same 1024×1024 image, in one run.
+"""Benchmark: cnn_demo.images.filters against scipy.ndimage on the same 1024×1024 image, in one run.
 
 Run with ``.venv/bin/python bench/filters.py``. Prints the best of several timings for each call and
 the ratio ours / SciPy (above 1: ours is slower), after checking that both give the same result.
@@ -15,7 +15,7 @@ from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cnn_demo import filters
+from cnn_demo.io.images import filters
 
 
 def best_time(fn, repeat: int = 5) -> float:

@@ -34,7 +34,8 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["CNN_DEMO_STATE_DIR"] = tempfile.mkdtemp(prefix="ft-bench-")
 
-    from cnn_demo import datasets, finetune, jobs
+    from cnn_demo import finetune, jobs
+    from cnn_demo.data import datasets
 
     ds = datasets.load_dataset(ROOT.parent / "shared" / "data" / "hymenoptera_data")
     split = datasets.split_dataset(ds, test_fraction=args.test_fraction)

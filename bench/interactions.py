@@ -197,41 +197,41 @@ def _time_widgets(page, watch, base: str, spec, repeat: int, seen: dict, tab: st
     return rows
 
 
+def _timed_after(page, watch, setups: list[list[tuple[str, str]]], act) -> list[tuple[float, float]]:
+    """Time ``act`` once after each setup (select boxes set in order, each waited out)."""
+    times = []
+    for steps in setups:
+        for label, option in steps:
+            choose(page, label, option)
+            wait_idle(page)
+        times.append(timed(page, watch, act))
+        wait_idle(page)
+    return times
+
+
 def scenarios(page, watch, base: str, repeat: int) -> list[tuple[str, str, float, float]]:
     """The interactions the issue names as slow, each timed on a fresh value (nothing cached)."""
     rows = []
     title = "2-D filtering"
     page.goto(f"{base}/images_filtering")
     wait_idle(page)
-    modes = ["reflect", "nearest", "mirror"][:repeat]
-    times = []
-    for i, mode in enumerate(modes):
-        if i:
-            choose(page, "Filter", "Gaussian blur")
-            wait_idle(page)
-            choose(page, "Border mode", mode)
-            wait_idle(page)
-        times.append(timed(page, watch, lambda: choose(page, "Filter", "Sobel magnitude")))
-        wait_idle(page)
+    kinds = ["Gaussian blur", "Box blur 5×5", "Sharpen"][:repeat]
+
+    def sobel() -> None:
+        choose(page, "Filter", "Sobel magnitude")
+
+    def wrap() -> None:
+        choose(page, "Border mode", "wrap")
+
+    modes = [[]] + [[("Filter", "Gaussian blur"), ("Border mode", m)] for m in ("nearest", "mirror")]
+    times = _timed_after(page, watch, modes[:repeat], sobel)
     rows.append((title, "Filter → Sobel magnitude", *_medians(times)))
-    times = []
-    for kind in ["Gaussian blur", "Box blur 5×5", "Sharpen"][:repeat]:
-        choose(page, "Border mode", "reflect")
-        wait_idle(page)
-        choose(page, "Filter", kind)
-        wait_idle(page)
-        times.append(timed(page, watch, lambda: choose(page, "Border mode", "wrap")))
-        wait_idle(page)
+    times = _timed_after(page, watch, [[("Border mode", "reflect"), ("Filter", k)] for k in kinds], wrap)
     rows.append((title, "Border mode → wrap", *_medians(times)))
     # The same page-wide changes with the heaviest tab open (ten border-mode panels redrawn with the result).
     page.locator('[data-testid="stMain"] [role="tab"]', has_text="Border modes").first.click()
     wait_idle(page)
-    times = []
-    for kind in ["Gaussian blur", "Box blur 5×5", "Sharpen"][:repeat]:
-        choose(page, "Filter", kind)
-        wait_idle(page)
-        times.append(timed(page, watch, lambda: choose(page, "Filter", "Sobel magnitude")))
-        wait_idle(page)
+    times = _timed_after(page, watch, [[("Filter", k)] for k in kinds], sobel)
     rows.append((title, "Border modes tab: Filter → Sobel magnitude", *_medians(times)))
     page.locator('[data-testid="stMain"] [role="tab"]', has_text="Pixel inspector").first.click()
     wait_idle(page)

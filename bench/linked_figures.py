@@ -19,10 +19,10 @@ import plotly.io as pio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cnn_demo import arithmetic as ar
-from cnn_demo.layers import conv_example
-from cnn_demo.viz_filters import products_figure, transposed_grid_figure
-from cnn_demo.viz_signals import correlation_walkthrough_figure
+from cnn_demo.blocks.layers import conv_example
+from cnn_demo.images.figures import products_figure, transposed_grid_figure
+from cnn_demo.io.images import arithmetic as ar
+from cnn_demo.signals.figures import correlation_walkthrough_figure
 
 
 def _median_ms(fn, runs: int = 5) -> float:

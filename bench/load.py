@@ -316,7 +316,8 @@ async def run_sessions(
 
 def submit_background_jobs(n: int = 2) -> list[str]:
     """``n`` full fine-tuning jobs on the built-in texture dataset, run by the app's worker during the load."""
-    from cnn_demo import datasets, finetune, jobs
+    from cnn_demo import finetune, jobs
+    from cnn_demo.data import datasets
 
     ds = datasets.load_builtin("textures")
     data = finetune.pack_dataset(ds, datasets.split_dataset(ds, 0.25, seed=0))

@@ -56,7 +56,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     workers: list[subprocess.Popen] = []
     worker = [sys.executable, "-m", "cnn_demo", "worker", "--parent", str(os.getpid())]
-    supervise = args.worker and (ROOT / "cnn_demo" / "jobs.py").exists()
+    supervise = args.worker
     if supervise:
         workers.append(subprocess.Popen(worker, cwd=ROOT, env=env, start_new_session=True))
     cmd = [sys.executable, "-m", "cnn_demo.ui.launch", "--parent", str(os.getpid())]
@@ -91,7 +91,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_samples(args: argparse.Namespace) -> int:
     """List the bundled sample images."""
-    from cnn_demo import samples
+    from cnn_demo.io import samples
 
     available = set(samples.sample_names())
     for s in samples.SAMPLES:
@@ -105,10 +105,10 @@ def _cmd_evaluate_detection(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from cnn_demo.detection import detect, detector_info
+    from cnn_demo.applications.detection import detect, detector_info
+    from cnn_demo.applications.metrics import coco_map
     from cnn_demo.errors import InputError
-    from cnn_demo.images import load_image
-    from cnn_demo.metrics import coco_map
+    from cnn_demo.io.images import load_image
 
     info = detector_info(args.model)
     folder = Path(args.images)
@@ -261,7 +261,7 @@ def _cmd_check_dataset(args: argparse.Namespace) -> int:
     import dataclasses
     import json
 
-    from cnn_demo import datasets
+    from cnn_demo.data import datasets
 
     limits = datasets.DatasetLimits(max_side=args.max_side)
     if args.segmentation:

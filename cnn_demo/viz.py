@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
-from cnn_demo.images import to_png_bytes, to_uint8
+from cnn_demo.io.images import to_png_bytes, to_uint8
 
 CHANNEL_COLOURS = {"R": "#d62728", "G": "#2ca02c", "B": "#1f77b4", "L": "#444444"}
 
@@ -119,4 +123,57 @@ def histogram_figure(image: np.ndarray, title: str = "Pixel values") -> go.Figur
             go.Scatter(x=bins[:-1], y=counts, name=name, mode="lines", line=dict(color=CHANNEL_COLOURS[name]))
         )
     fig.update_layout(title=title, xaxis_title="value", yaxis_title="pixels", margin=dict(l=0, r=0, t=30, b=0))
+    return fig
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One line of :func:`curves_figure`: its points, its legend name, the panel it goes in (1 = the first), and
+    plotly line settings (``{"color": ..., "dash": ...}``) or None for plotly's defaults."""
+
+    name: str
+    x: Sequence[Any]
+    y: Sequence[Any]
+    panel: int = 1
+    line: Mapping[str, Any] | None = None
+
+
+def curves_figure(
+    curves: Sequence[Curve],
+    *,
+    panels: Sequence[str] = (),
+    x_title: str = "epoch",
+    y_ranges: Mapping[int, tuple[float, float]] | None = None,
+    title: str = "",
+    height: int = 300,
+    margin: Mapping[str, int] | None = None,
+    legend: Mapping[str, Any] | None = None,
+) -> go.Figure:
+    """Curves over training (loss, accuracy, IoU, … per epoch) as lines with markers: the one builder of them.
+
+    Without ``panels`` every curve shares one plot; with ``panels`` (their titles) the curves go into side-by-side
+    plots by their ``panel``. ``y_ranges`` fixes the y range of some panels (``{2: (0, 1.02)}`` for accuracies);
+    ``None`` values in ``y`` leave gaps.
+    """
+    if panels:
+        fig = make_subplots(rows=1, cols=len(panels), subplot_titles=tuple(panels))
+    else:
+        fig = go.Figure()
+    for curve in curves:
+        trace = go.Scatter(
+            x=list(curve.x), y=list(curve.y), name=curve.name, mode="lines+markers", line=dict(curve.line or {})
+        )
+        if panels:
+            fig.add_trace(trace, row=1, col=curve.panel)
+        else:
+            fig.add_trace(trace)
+    fig.update_xaxes(title_text=x_title)
+    for panel, (lo, hi) in (y_ranges or {}).items():
+        if panels:
+            fig.update_yaxes(range=[lo, hi], row=1, col=panel)
+        else:
+            fig.update_yaxes(range=[lo, hi])
+    fig.update_layout(title=title, height=height, margin=dict(margin or dict(l=0, r=0, t=30 if title else 0, b=0)))
+    if legend is not None:
+        fig.update_layout(legend=dict(legend))
     return fig

@@ -139,9 +139,10 @@ def app_test(page_path: str | None = None, timeout: float = 120):
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+    at.run()  # the home page; afterwards a page file maps to the url_path st.navigation registered it under
     if page_path is not None:
         at.switch_page(page_path)
-    at.run()
+        at.run()
     return at
 
 

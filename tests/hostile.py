@@ -127,6 +127,35 @@ def bomb_entry(name: str, megabytes: int = 60) -> tuple[str, bytes]:
 EMPTY_ZIP = make_zip([])
 
 
+def lie_about_sizes(data: bytes, new_size: int) -> bytes:
+    """Make every header of a zip lie about the uncompressed size (local header offset 22, central directory 24)."""
+    out = bytearray(data)
+    for sig, off in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        start = 0
+        while (i := out.find(sig, start)) >= 0:
+            out[i + off : i + off + 4] = struct.pack("<I", new_size)
+            start = i + 4
+    return bytes(out)
+
+
+def patch_member(data: bytes, name: bytes, field: str, value: int) -> bytes:
+    """Rewrite one header field (``flags``: OR ``value`` in; ``compress_size``: set it) of one member of a zip,
+    in its local header and its central directory record."""
+    offsets = {"flags": (6, 8, "<H"), "compress_size": (18, 20, "<I")}[field]
+    out = bytearray(data)
+    for sig, off, len_off, name_off in ((b"PK\x03\x04", offsets[0], 26, 30), (b"PK\x01\x02", offsets[1], 28, 46)):
+        start = 0
+        while (i := out.find(sig, start)) >= 0:
+            (n,) = struct.unpack("<H", out[i + len_off : i + len_off + 2])
+            if out[i + name_off : i + name_off + n] == name:
+                size = struct.calcsize(offsets[2])
+                old = struct.unpack(offsets[2], out[i + off : i + off + size])[0]
+                new = old | value if field == "flags" else value
+                out[i + off : i + off + size] = struct.pack(offsets[2], new)
+            start = i + 4
+    return bytes(out)
+
+
 def png_bytes(seed: int = 0, size: tuple[int, int] = (20, 16), mode: str = "RGB") -> bytes:
     """A small random PNG (width, height) in ``mode``."""
     rng = np.random.default_rng(seed)
@@ -301,7 +330,7 @@ def model_zips(good: bytes) -> list[Case]:
         Case("slip.zip", make_zip([("../model.safetensors", parts["model.safetensors"]),
                                    ("/config.json", parts["config.json"])]), "must contain"),
         Case("names.zip", bad_utf8_names([*parts.items(), ("é.txt", b"x")]), "not valid UTF-8"),
-        Case("not-a-zip.zip", b"PK\x03\x04 this is not really a zip", "not a zip"),
-        Case("image.zip", png_bytes(1), "not a zip"),
+        Case("not-a-zip.zip", b"PK\x03\x04 this is not really a zip", "not a valid .zip"),
+        Case("image.zip", png_bytes(1), "not a valid .zip"),
         Case("zero-bytes.zip", b"", "empty"),
     ]  # fmt: skip

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnn_demo import arithmetic as ar
 from cnn_demo.errors import InputError
+from cnn_demo.images import arithmetic as ar
 
 
 def _torch_shape(make, h: int, w: int):
@@ -276,7 +276,7 @@ def test_window_read_counts_match_kernel():
 
 
 def test_animated_grid_highlights_the_cells_each_output_reads():
-    from cnn_demo.viz_filters import conv_grid_figure
+    from cnn_demo.images.figures import conv_grid_figure
 
     size, kernel, stride, padding, dilation = (6, 7), (3, 2), (2, 1), (1, 1), (1, 2)
     fig = conv_grid_figure(size, kernel, stride, padding, dilation)
@@ -364,7 +364,7 @@ def test_transposed_steps_refuse_what_they_cannot_draw():
 
 
 def test_transposed_grid_figure_frames():
-    from cnn_demo.viz_filters import transposed_grid_figure
+    from cnn_demo.images.figures import transposed_grid_figure
 
     ts = ar.transposed_steps(3, 3, 2, 1, 1)
     fig = transposed_grid_figure(ts)

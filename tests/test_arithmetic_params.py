@@ -5,8 +5,8 @@ import itertools
 import pytest
 import torch.nn as nn
 
-from cnn_demo.arithmetic import conv_params
 from cnn_demo.errors import InputError
+from cnn_demo.images.arithmetic import conv_params
 
 
 def test_lecture_example():

@@ -43,7 +43,7 @@ def test_package_imports_without_streamlit():
 def test_pages_are_thin():
     """Pages hold widgets and layout: no torch math, model loading or file parsing."""
     banned = {"torch", "torchvision", "timm", "scipy", "PIL", "zipfile", "io", "pickle"}
-    for path in (ROOT / "pages").glob("*.py"):
+    for path in (ROOT / "app_pages").rglob("*.py"):
         used = {name.split(".")[0] for name in _imports(path)}
         assert not used & banned, f"{path.name} imports {sorted(used & banned)}: move that work into cnn_demo/"
 
@@ -52,7 +52,7 @@ def test_no_raw_html_anywhere():
     """Nothing is rendered as raw HTML, so nothing a user typed or uploaded can become markup."""
     pattern = ("unsafe_allow_html=True", "st.html(", "components.html(", "components.v1.html")
     offenders = []
-    for path in [ROOT / "app.py", *(ROOT / "pages").glob("*.py"), *(ROOT / "cnn_demo").rglob("*.py")]:
+    for path in [ROOT / "app.py", *(ROOT / "app_pages").rglob("*.py"), *(ROOT / "cnn_demo").rglob("*.py")]:
         text = path.read_text()
         offenders += [f"{path.relative_to(ROOT)}: {p}" for p in pattern if p in text]
     assert not offenders, offenders
@@ -65,7 +65,7 @@ def test_pictures_go_through_inline_image():
 
     call = re.compile(r"\.image\(")
     offenders = []
-    for path in [ROOT / "app.py", *(ROOT / "pages").glob("*.py"), *(ROOT / "cnn_demo" / "ui").glob("*.py")]:
+    for path in [ROOT / "app.py", *(ROOT / "app_pages").rglob("*.py"), *(ROOT / "cnn_demo" / "ui").glob("*.py")]:
         for n, line in enumerate(path.read_text().splitlines(), 1):
             if call.search(line) and "container.image(payload" not in line:
                 offenders.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")

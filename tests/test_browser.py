@@ -91,7 +91,7 @@ def test_hovering_a_pixel_shows_its_exact_values(app_server, browser, tmp_path):
     import numpy as np
     from PIL import Image
 
-    from cnn_demo.images import load_image
+    from cnn_demo.io.images import load_image
 
     h, w = 8, 12
     rows, cols = np.mgrid[0:h, 0:w]

@@ -11,7 +11,7 @@ def test_upload_dataset_zip(app_server, browser, tmp_path):
     import io
     import zipfile
 
-    from cnn_demo.datasets import example_zip
+    from cnn_demo.data.datasets import example_zip
 
     good = tmp_path / "textures.zip"
     good.write_bytes(example_zip())

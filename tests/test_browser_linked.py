@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from cnn_demo import filters, samples
-from cnn_demo.images import to_array
+from cnn_demo.images import filters
+from cnn_demo.io import samples
+from cnn_demo.io.images import to_array
 from tests.browser_helpers import RUNNING, RerunWatch, exception_texts, screenshot, wait_idle
 
 pytestmark = pytest.mark.browser
@@ -172,7 +173,7 @@ def test_filtering_linked_view_hover_click_and_kernel_grid(app_server, browser):
 
 
 def test_conv_layer_hover_and_click_trace_an_output(app_server, browser):
-    from cnn_demo.layers import conv_example
+    from cnn_demo.blocks.layers import conv_example
 
     cw = conv_example(3, 3, 1, 1, 1, 1, True, (32, 32)).windows
     ctx, page, errors = _new_page(browser)
@@ -241,7 +242,7 @@ def test_correlation_step_through_plays_every_lag(app_server, browser):
 
 
 def test_transposed_convolution_animation_plays_to_the_last_input_cell(app_server, browser):
-    from cnn_demo import arithmetic as ar
+    from cnn_demo.images import arithmetic as ar
 
     ts = ar.transposed_steps(5, 3, 2, 1, 1, 1)
     ctx, page, errors = _new_page(browser)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnn_demo import datasets as D
 from cnn_demo import finetune, jobs
+from cnn_demo.data import datasets as D
 from tests.conftest import app_test, assert_no_exception, shown_errors
 
 
@@ -110,7 +110,7 @@ def test_the_fine_tune_page_keeps_no_dataset_in_the_session_and_a_refused_submit
     from tests.conftest import free_port
 
     data, _ = photos_zip()
-    at = app_test("pages/finetune.py")
+    at = app_test("app_pages/models/finetune.py")
     at.file_uploader(key="finetune_data_zip").set_value(("photos.zip", data, "application/zip")).run()
     assert_no_exception(at)
     assert any("Ready to train" in s.value for s in at.success)
@@ -120,7 +120,7 @@ def test_the_fine_tune_page_keeps_no_dataset_in_the_session_and_a_refused_submit
     assert len(stored) == 1, stored
     # The queue refuses the job: the student reads why, and no job folder (with its dataset copy) is left.
     monkeypatch.setenv("CNN_DEMO_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
-    jobs._queue.cache_clear()
+    jobs.backends._queue.cache_clear()
     at.button(key="finetune_submit").click().run()
     assert_no_exception(at)
     assert any("queue is not reachable" in e for e in shown_errors(at))
@@ -133,7 +133,10 @@ def test_a_class_uploading_the_same_zip_at_once_decodes_it_once(tmp_path, monkey
     data = small_pngs_zip(30)
     calls = []
     decode = D.decode_image
-    monkeypatch.setattr(D, "decode_image", lambda *a, **k: calls.append(1) or decode(*a, **k))
+    # _decode_all, in the folders part, decodes each image
+    monkeypatch.setattr(
+        "cnn_demo.data.datasets.folders.decode_image", lambda *a, **k: calls.append(1) or decode(*a, **k)
+    )
     results = []
     threads = [
         threading.Thread(target=lambda: results.append(D.read_zip_dataset(data, "same.zip", store=tmp_path)))

@@ -16,9 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from cnn_demo import datasets as D
+from cnn_demo.data import datasets as D
 from cnn_demo.errors import InputError
 from tests.conftest import shared_path
+from tests.hostile import lie_about_sizes, patch_member
 
 SMALL = D.DatasetLimits(max_side=32)
 
@@ -141,6 +142,12 @@ def test_symlink_entries_are_not_followed():
     assert "symbolic link" in D.SkipReason.SYMLINK
 
 
+def test_every_reason_the_zip_reader_gives_is_a_dataset_skip_reason():
+    from cnn_demo.io.archive import EntrySkip
+
+    assert {str(r) for r in EntrySkip} <= {str(r) for r in D.SkipReason}  # read_zip_dataset converts by value
+
+
 def test_compression_bomb_is_stopped_early():
     bomb = make_zip([*two_classes(), ("cats/bomb.png", b"\0" * (200 * D.MB))])
     assert len(bomb) < 1 * D.MB
@@ -158,25 +165,14 @@ def test_total_uncompressed_size_is_capped():
         D.read_zip_dataset(make_zip(entries), limits=limits)
 
 
-def _patch_sizes(data: bytes, new_size: int) -> bytes:
-    """Make every header lie about the uncompressed size (local header offset 22, central directory 24)."""
-    out = bytearray(data)
-    for sig, off in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
-        start = 0
-        while (i := out.find(sig, start)) >= 0:
-            out[i + off : i + off + 4] = struct.pack("<I", new_size)
-            start = i + 4
-    return bytes(out)
-
-
 def test_lying_size_headers_do_not_fool_the_limits():
     """Limits count the bytes really decompressed, whatever the headers declare."""
     data = make_zip([*two_classes(), ("b/2.png", b"\0" * (5 * D.MB))])
     with pytest.raises(InputError, match="compression bomb"):
-        D.read_zip_dataset(_patch_sizes(data, 0x7FFF0000))  # headers claim 2 GB: real bytes still counted
-    ds = D.read_zip_dataset(_patch_sizes(make_zip(two_classes()), 0x7FFF0000), limits=SMALL)
+        D.read_zip_dataset(lie_about_sizes(data, 0x7FFF0000))  # headers claim 2 GB: real bytes still counted
+    ds = D.read_zip_dataset(lie_about_sizes(make_zip(two_classes()), 0x7FFF0000), limits=SMALL)
     assert len(ds) == 4 and ds.report.ok  # honest content under a lying header reads fine
-    ds = D.read_zip_dataset(_patch_sizes(data, 10), limits=SMALL)  # headers claim 10 bytes: cut reads fail CRC
+    ds = D.read_zip_dataset(lie_about_sizes(data, 10), limits=SMALL)  # headers claim 10 bytes: cut reads fail CRC
     assert len(ds) == 0 and set(reasons(ds).values()) == {D.SkipReason.BAD_ENTRY}
     assert any("No usable image" in e for e in ds.report.errors)
 
@@ -240,26 +236,9 @@ def test_images_over_the_pixel_or_byte_limit_are_skipped():
     assert reasons(ds)["cats/big.bmp"] == D.SkipReason.TOO_LARGE
 
 
-def _patch_member(data: bytes, name: bytes, field: str, value: int) -> bytes:
-    """Rewrite one header field of one member, in its local header and its central directory record."""
-    offsets = {"flags": (6, 8, "<H"), "compress_size": (18, 20, "<I")}[field]
-    out = bytearray(data)
-    for sig, off, len_off, name_off in ((b"PK\x03\x04", offsets[0], 26, 30), (b"PK\x01\x02", offsets[1], 28, 46)):
-        start = 0
-        while (i := out.find(sig, start)) >= 0:
-            (n,) = struct.unpack("<H", out[i + len_off : i + len_off + 2])
-            if out[i + name_off : i + name_off + n] == name:
-                size = struct.calcsize(offsets[2])
-                old = struct.unpack(offsets[2], out[i + off : i + off + size])[0]
-                new = old | value if field == "flags" else value
-                out[i + off : i + off + size] = struct.pack(offsets[2], new)
-            start = i + 4
-    return bytes(out)
-
-
 def test_bomb_hiding_behind_a_false_compressed_size_is_still_bounded():
     data = make_zip([*two_classes(), ("cats/bomb.png", b"\0" * (60 * D.MB))])
-    lying = _patch_member(data, b"cats/bomb.png", "compress_size", 0x7FFF0000)
+    lying = patch_member(data, b"cats/bomb.png", "compress_size", 0x7FFF0000)
     t = time.perf_counter()
     ds = D.read_zip_dataset(lying, limits=SMALL)
     # Either zipfile refuses the inconsistent entry, or the per-file limit stops it after 40 MB.
@@ -301,7 +280,7 @@ def test_unusual_images_bomb_headers_16_bit_cmyk_and_aspect_ratio():
 
 
 def test_encrypted_entries_are_skipped():
-    data = _patch_member(make_zip([*two_classes(), ("cats/secret.png", png(9))]), b"cats/secret.png", "flags", 0x1)
+    data = patch_member(make_zip([*two_classes(), ("cats/secret.png", png(9))]), b"cats/secret.png", "flags", 0x1)
     ds = D.read_zip_dataset(data, limits=SMALL)
     assert reasons(ds) == {"cats/secret.png": D.SkipReason.ENCRYPTED}
 
@@ -520,7 +499,7 @@ def test_folder_reader_skips_symlinks(tmp_path):
 
 
 def test_builtin_textures_are_patches_of_the_skimage_photos():
-    from cnn_demo.samples import data_dir
+    from cnn_demo.io.samples import data_dir
 
     ds = D.load_builtin("textures")
     assert ds.class_names == ("brick", "grass", "gravel")
@@ -532,7 +511,7 @@ def test_builtin_textures_are_patches_of_the_skimage_photos():
 
 
 def test_builtin_faces_match_lfw_subset():
-    from cnn_demo.samples import data_dir
+    from cnn_demo.io.samples import data_dir
 
     ds = D.load_builtin("faces")
     raw = np.load(data_dir() / "lfw_subset.npy")

@@ -171,10 +171,10 @@ def test_build_in_the_page_with_files_and_camera(at):
 
 
 def test_datasets_page_example_zip_and_segmentation():
-    from cnn_demo.datasets import example_zip
+    from cnn_demo.data.datasets import example_zip
     from tests.conftest import app_test, shared_path
 
-    at = app_test("pages/datasets.py")
+    at = app_test("app_pages/models/datasets.py")
     assert_no_exception(at)
     at.file_uploader(key="datasets_zip").set_value(("textures.zip", example_zip(), "application/zip")).run()
     assert_no_exception(at)
@@ -255,7 +255,7 @@ def test_a_tiny_class_can_be_dropped_instead_of_blocking_training(at):
 
 
 def test_long_skip_details_are_listed_in_full(at):
-    from cnn_demo.ui.datasets import LONG_DETAIL
+    from cnn_demo.ui.dataset_preview import LONG_DETAIL
 
     broken = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
     entries = [(f"pets/{c}/{i}.png", png(10 * k + i)) for k, c in enumerate(("cats", "dogs")) for i in range(3)]

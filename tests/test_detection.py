@@ -1,4 +1,4 @@
-"""cnn_demo.detection against bare torchvision detectors with the same seeded random weights."""
+"""cnn_demo.applications.detection against bare torchvision detectors with the same seeded random weights."""
 
 from __future__ import annotations
 
@@ -12,12 +12,11 @@ import pytest
 import torch
 from PIL import Image
 
-from cnn_demo import detection as D
+from cnn_demo.applications import detection as D
 from cnn_demo.errors import InputError
-from cnn_demo.images import load_image
-from cnn_demo.samples import load_sample
-from cnn_demo.tv_weights import WeightsMissing, weights_available
-from cnn_demo.weights import WeightsCorrupt
+from cnn_demo.io.images import load_image
+from cnn_demo.io.samples import load_sample
+from cnn_demo.weights import WeightsCorrupt, WeightsMissing, weights_available
 
 FAST = "fasterrcnn_mobilenet_v3_large_320_fpn"
 SSD = "ssdlite320_mobilenet_v3_large"
@@ -52,7 +51,7 @@ def _thresholds(name: str, score: float, iou: float) -> dict:
 @pytest.mark.parametrize(("name", "iou"), [(FAST, 0.3), (FAST, 0.7), (SSD, 0.5)])
 def test_detect_equals_bare_torchvision(name, iou):
     img = scene(301, 203)
-    raw = D.run_detector(D._cached_detector(name, False), img)  # the detector detect() itself uses
+    raw = D.run_detector(D.networks._cached_detector(name, False), img)  # the detector detect() itself uses
     score = float(np.quantile(raw.scores, 0.8))  # random weights: pick a threshold that keeps some boxes
     ours = D.detect(img, name, score_threshold=score, iou_threshold=iou, pretrained=False)
     ref = bare_torchvision(name, img, **_thresholds(name, score, iou))
@@ -81,7 +80,7 @@ def test_default_nms_and_count_match_torchvision():
 def test_boxes_in_original_pixels_for_odd_sizes():
     # 1001×257 is shrunk to about 640×164 inside the network; boxes must come back in the 1001×257 frame.
     img = scene(1001, 257, seed=3)
-    raw = D.run_detector(D._cached_detector(FAST, False), img)
+    raw = D.run_detector(D.networks._cached_detector(FAST, False), img)
     assert raw.image_size == (1001, 257)
     assert raw.boxes[:, 2].max() > 700  # would be ≤ 640 in the network's resized frame
     assert raw.boxes[:, [0, 2]].min() >= 0 and raw.boxes[:, [0, 2]].max() <= 1001
@@ -108,7 +107,7 @@ def test_exif_rotated_upload():
 def test_filter_class_and_count():
     img = scene(160, 120)
     info = D.detector_info(FAST)
-    raw = D.run_detector(D._cached_detector(FAST, False), img)
+    raw = D.run_detector(D.networks._cached_detector(FAST, False), img)
     everything = D.filter_detections(raw, info, score_threshold=0.0, iou_threshold=0.5)
     top = everything.labels[0]
     only = D.filter_detections(raw, info, score_threshold=0.0, iou_threshold=0.5, classes=[top])
@@ -206,7 +205,7 @@ def test_weights_file_is_loaded(tmp_path, monkeypatch):
     with pytest.raises(WeightsCorrupt, match="damaged"):
         D.build_detector(SSD, pretrained=True)
     # ...and, with the hash check passed, its tensors load into a fresh network.
-    monkeypatch.setattr("cnn_demo.weights.verify", lambda path: True)
+    monkeypatch.setattr("cnn_demo.weights.lookup.verify", lambda path: True)
     loaded = D.build_detector(SSD, pretrained=True)
     for (k, v), w in zip(model.state_dict().items(), loaded.model.state_dict().values(), strict=True):
         assert torch.equal(v, w.cpu()), k
@@ -229,9 +228,9 @@ def test_raw_post_processing_of_dense_detectors(name):
     # One ResNet-50 build (slow) serves both sides: a copy is relaxed for raw candidates, the original stays bare.
     bare = D.build_torchvision_detector(name, pretrained=False, min_size=128, max_size=160)
     relaxed = copy.deepcopy(bare)
-    for attr, value in D._relaxed_kwargs(info).items():
+    for attr, value in D.networks._relaxed_kwargs(info).items():
         setattr(relaxed, attr, value)
-    assert D.detection_raw.install(relaxed)
+    assert D.raw.install(relaxed)
     raw = D.run_detector(D.Detector(info, relaxed, False), img)
     score = float(np.quantile(raw.scores, 0.9))
     ours = D.filter_detections(raw, info, score_threshold=score, iou_threshold=0.4, max_detections=50)
@@ -249,7 +248,7 @@ def test_mask_rcnn_masks_equal_bare_torchvision():
     """Mask R-CNN: boxes, scores, labels and instance masks equal torchvision's at its own NMS threshold."""
     name = "maskrcnn_resnet50_fpn_v2"
     img = scene(160, 120, seed=5)
-    raw = D.run_detector(D._cached_detector(name, False), img)
+    raw = D.run_detector(D.networks._cached_detector(name, False), img)
     score = float(np.quantile(raw.scores, 0.5))
     ours = D.detect(img, name, score_threshold=score, pretrained=False)
     ref = bare_torchvision(name, img, box_score_thresh=score)
@@ -266,7 +265,7 @@ def test_mask_rcnn_masks_equal_bare_torchvision():
 def test_score_floor_cuts_inside_the_network_pass():
     img = scene(240, 180, seed=11)
     info = D.detector_info(FAST)
-    detector = D._cached_detector(FAST, False)
+    detector = D.networks._cached_detector(FAST, False)
     full = D.run_detector(detector, img)
     floor = float(np.quantile(full.scores, 0.5))
     cut = D.run_detector(detector, img, score_floor=floor)

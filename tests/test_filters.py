@@ -1,4 +1,4 @@
-"""cnn_demo.filters against scipy.ndimage, torch conv2d and the lecture's code, on random images and kernels."""
+"""cnn_demo.images.filters against scipy.ndimage, torch conv2d and the lecture's code, on random images and kernels."""
 
 import numpy as np
 import pytest
@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from cnn_demo import filters
 from cnn_demo.errors import InputError
+from cnn_demo.images import filters
 
 MODES = list(filters.MODES)
 

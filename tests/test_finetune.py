@@ -225,7 +225,7 @@ def test_import_refuses_pickles_and_broken_exports(data):
     torch.save(r.model.model.state_dict(), buf)
     cases = [
         (b"", "empty"),
-        (b"not a zip at all", "not a zip"),
+        (b"not a zip at all", "not a valid .zip"),
         (_zip({"model.pt": buf.getvalue(), "config.json": parts["config.json"]}), "pickled PyTorch weights"),
         (_zip({"config.json": parts["config.json"]}), "must contain model.safetensors"),
         (_zip({**parts, "config.json": b"{not json"}), "damaged"),
@@ -250,7 +250,7 @@ def test_pack_unpack_and_prediction_of_files(data):
     back = finetune.unpack_data(finetune.pack_data(data))
     assert back.class_names == data.class_names and back.val_labels == data.val_labels
     assert np.array_equal(np.asarray(back.train_images[3]), np.asarray(data.train_images[3]))
-    from cnn_demo import datasets
+    from cnn_demo.data import datasets
 
     ds = datasets.load_builtin("faces")
     split = datasets.split_dataset(ds, 0.25, seed=1)

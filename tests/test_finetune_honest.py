@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from cnn_demo import datasets, finetune, weights
+from cnn_demo import finetune, weights
+from cnn_demo.data import datasets
 from cnn_demo.finetune import ImageData, TrainConfig
 from tests.test_finetune import make_images
 

@@ -12,7 +12,7 @@ import pytest
 from cnn_demo import finetune, jobs
 from tests.conftest import app_test, assert_no_exception, shared_path
 
-PAGE = "pages/finetune.py"
+PAGE = "app_pages/models/finetune.py"
 
 
 def hymenoptera_zip() -> bytes:

@@ -10,6 +10,8 @@ from PIL import Image
 
 from cnn_demo import finetune, jobs
 from cnn_demo.finetune import ImageData, PackedImages, TrainConfig
+from cnn_demo.finetune import data as finetune_data
+from cnn_demo.finetune import job as finetune_job
 
 N_TRAIN, N_VAL, SIDE = 96, 32, 64
 
@@ -69,7 +71,7 @@ def test_training_decodes_one_batch_at_a_time(packed, tmp_path, monkeypatch, str
     back = finetune.unpack_data(path, max_side=finetune.keep_side(c))
     alive: list[weakref.ref] = []
     most = [0]
-    decode = finetune._decode_fitted
+    decode = finetune_data._decode_fitted
 
     def counting(raw: bytes, sides, load_side=None) -> Image.Image:
         image = decode(raw, sides, load_side)
@@ -78,13 +80,13 @@ def test_training_decodes_one_batch_at_a_time(packed, tmp_path, monkeypatch, str
         most[0] = max(most[0], len(alive))
         return image
 
-    monkeypatch.setattr(finetune, "_decode_fitted", counting)
+    monkeypatch.setattr(finetune_data, "_decode_fitted", counting)
     r = finetune.train(back, c)
     assert most[0] > 0, "the images were not decoded on access"
     batch = max(c.batch_size, 32)  # feature extraction runs in batches of 32
     assert most[0] <= 2 * batch < N_TRAIN, f"{most[0]} decoded images alive at once for batches of {batch}"
     if strategy == "frozen":  # same result as training on the images held decoded
-        monkeypatch.setattr(finetune, "_decode_fitted", decode)
+        monkeypatch.setattr(finetune_data, "_decode_fitted", decode)
         assert np.allclose(r.val_probs, finetune.train(data, c).val_probs, atol=1e-6)
 
 
@@ -99,7 +101,7 @@ def test_job_reads_its_dataset_from_the_job_folder(packed, tmp_path, monkeypatch
         seen.append(source)
         return unpack(source, max_side=max_side)
 
-    monkeypatch.setattr(finetune, "unpack_data", spy)
+    monkeypatch.setattr(finetune_job, "unpack_data", spy)  # read by the job's part
     job = jobs.submit("finetune", {"config": cfg(epochs=1).to_dict()}, "me", files={"data.zip": blob})
     assert jobs.run_job(job) == "done", jobs.status(job, "me").log_tail
     assert len(seen) == 1 and not isinstance(seen[0], bytes) and seen[0].name == "data.zip"

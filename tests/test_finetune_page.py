@@ -11,7 +11,7 @@ from PIL import Image
 from cnn_demo import finetune, jobs
 from tests.conftest import app_test, assert_no_exception, shown_errors
 
-PAGE = "pages/finetune.py"
+PAGE = "app_pages/models/finetune.py"
 
 
 @pytest.fixture
@@ -107,8 +107,8 @@ def test_someone_elses_job_link_shows_nothing(state):
 
     data = finetune.ImageData(
         ["a", "b"],
-        *[[finetune.Image.new("RGB", (32, 32))] * 2, [0, 1]],
-        *[[finetune.Image.new("RGB", (32, 32))] * 2, [0, 1]],
+        *[[Image.new("RGB", (32, 32))] * 2, [0, 1]],
+        *[[Image.new("RGB", (32, 32))] * 2, [0, 1]],
     )
     other = jobs.submit(
         "finetune",

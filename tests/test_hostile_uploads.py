@@ -108,7 +108,7 @@ def model_zip() -> bytes:
 
 
 def test_model_zip_restore_refuses_hostile_zips_then_restores_a_good_one(state, model_zip):
-    at = app_test("pages/finetune.py")
+    at = app_test("app_pages/models/finetune.py")
     good = Case("model.zip", model_zip, None)
     cases = model_zips(model_zip)
     assert len(cases) >= 25
@@ -133,7 +133,7 @@ def test_model_zip_restore_refuses_hostile_zips_then_restores_a_good_one(state, 
 
 
 def test_unet_pairs_upload_refuses_hostile_zips_and_accepts_odd_valid_ones(state):
-    at = app_test("pages/unet.py")
+    at = app_test("app_pages/applications/unet.py")
     at.radio(key="unet_data").set_value("upload").run()
     good = Case("pairs.zip", make_zip(image_mask_pairs(3)), None)
     for case in pair_zips():
@@ -157,7 +157,7 @@ def test_unet_pairs_upload_refuses_hostile_zips_and_accepts_odd_valid_ones(state
 
 
 def test_unet_pairs_upload_names_skipped_files_literally(state):
-    at = app_test("pages/unet.py")
+    at = app_test("app_pages/applications/unet.py")
     at.radio(key="unet_data").set_value("upload").run()
     evil = "[click](javascript:alert(1))"
     data = make_zip([*image_mask_pairs(2), (f"images/{evil}.png", png_bytes(5))])
@@ -170,7 +170,7 @@ SKIP_REASONS = {"slip.zip": "unsafe path", "links.zip": "symbolic link", "broken
 
 
 def test_finetune_dataset_zip_refuses_hostile_zips(state):
-    at = app_test("pages/finetune.py")
+    at = app_test("app_pages/models/finetune.py")
     good = Case("data.zip", make_zip(class_folders(3)), None)
     for case in dataset_zips():
         _upload(at, "finetune_data_zip", case)
@@ -189,7 +189,7 @@ def test_finetune_dataset_zip_refuses_hostile_zips(state):
 
 
 def test_finetune_build_in_the_page_refuses_broken_images(state):
-    at = app_test("pages/finetune.py")
+    at = app_test("app_pages/models/finetune.py")
     at.radio(key="finetune_data_source").set_value("Build in the page").run()
     mime = {"png": "image/png", "jpg": "image/jpeg"}
     broken = [(c.name, c.data, mime[c.name.rsplit(".", 1)[-1]]) for c in broken_images()]
@@ -214,7 +214,7 @@ def test_finetune_build_in_the_page_refuses_broken_images(state):
 
 def test_datasets_page_pairs_report_refuses_hostile_zips(state):
     """The datasets page's image/mask report: each refused zip gives its message, in an error or the skipped table."""
-    at = app_test("pages/datasets.py")
+    at = app_test("app_pages/models/datasets.py")
     at.radio(key="datasets_seg_source").set_value("Upload a zip").run()
     good = Case("pairs.zip", make_zip(image_mask_pairs(3)), None)
     for case in pair_zips():
@@ -266,7 +266,7 @@ def test_model_class_names_and_file_names_show_literally_in_predictions(state):
     cfg = finetune.TrainConfig(backbone="myconvnet", pretrained=False)
     bb = finetune.load_backbone("myconvnet", pretrained=False)
     model = finetune.FineTuned(bb, finetune.build_head(bb.num_features, 2, cfg.head), evil, cfg)
-    at = app_test("pages/finetune.py")
+    at = app_test("app_pages/models/finetune.py")
     _upload(at, "finetune_model_upload", Case("model.zip", finetune.export_zip(model), None))
     assert not at.error, _error_text(at)
     name = ":material/warning: <b>x</b>.png"

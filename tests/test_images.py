@@ -1,4 +1,4 @@
-"""cnn_demo.images.load_image: every accepted and refused case, with images built in the test."""
+"""cnn_demo.io.images.load_image: every accepted and refused case, with images built in the test."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnn_demo import samples
 from cnn_demo.errors import InputError
-from cnn_demo.images import crop_around, load_image, to_png_bytes
+from cnn_demo.io import samples
+from cnn_demo.io.images import crop_around, load_image, to_png_bytes
 
 
 def encode(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:
@@ -266,7 +266,7 @@ def test_to_png_bytes_roundtrip():
 
 
 def test_a_shrunk_image_remembers_its_original_size():
-    from cnn_demo.images import original_size
+    from cnn_demo.io.images import original_size
 
     img = load_image(encode(rgb(640, 400)), max_side=512)
     assert img.size == (512, 320) and original_size(img) == (640, 400)

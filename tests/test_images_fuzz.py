@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from cnn_demo.errors import InputError
-from cnn_demo.images import load_image
+from cnn_demo.io.images import load_image
 
 
 def _seed_files() -> list[bytes]:

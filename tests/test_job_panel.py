@@ -18,6 +18,7 @@ import streamlit
 from streamlit.testing.v1 import AppTest
 
 from cnn_demo import jobs
+from cnn_demo.settings import get_settings
 from cnn_demo.ui.jobs import OTHER_PAGE
 from tests.conftest import shown_errors
 
@@ -178,7 +179,7 @@ def test_job_context_starts_a_phase_when_it_changes(state):
     owner = "phase-owner"
     job_id = jobs.submit(KIND, {"steps": 3}, owner)
     folder = state / "jobs" / job_id
-    ctx = jobs.JobContext(job_id, folder, jobs.get_settings(), {"state": "running", "run_started": 1.0})
+    ctx = jobs.JobContext(job_id, folder, get_settings(), {"state": "running", "run_started": 1.0})
     ctx.progress(0, 400, phase="features")
     first = json.loads((folder / "status.json").read_text())
     ctx.progress(200, 400, phase="features")

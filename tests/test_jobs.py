@@ -18,6 +18,7 @@ from cnn_demo import jobs
 from cnn_demo.errors import InputError
 from cnn_demo.settings import Settings
 from tests.conftest import ROOT
+from tests.jobs_fixture import job_env
 
 KIND = "test_count"
 
@@ -25,17 +26,7 @@ KIND = "test_count"
 @pytest.fixture
 def env(tmp_path, monkeypatch) -> dict[str, str]:
     """Environment for this process and its workers: a private state folder and the test job kind."""
-    values = {
-        "CNN_DEMO_STATE_DIR": str(tmp_path / "state"),
-        "CNN_DEMO_JOB_MODULES": "tests.jobs_fixture",
-        "CNN_DEMO_HEARTBEAT_TIMEOUT": "3",
-        "CNN_DEMO_AUTO_RESUME": "0",
-        "CNN_DEMO_JOBS_PER_USER": "3",
-        "CNN_DEMO_QUEUE_CAPACITY": "4",
-    }
-    for k, v in values.items():
-        monkeypatch.setenv(k, v)
-    return {**os.environ, **values, "PYTHONUNBUFFERED": "1"}
+    return job_env(tmp_path, monkeypatch, CNN_DEMO_JOBS_PER_USER="3", CNN_DEMO_QUEUE_CAPACITY="4")
 
 
 def wait_for(predicate, timeout: float, what: str, every: float = 0.1):

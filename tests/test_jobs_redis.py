@@ -10,6 +10,7 @@ import pytest
 
 from cnn_demo import jobs
 from tests.conftest import free_port
+from tests.jobs_fixture import job_env
 from tests.test_jobs import Worker, wait_for
 
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -44,16 +45,8 @@ def _ping(client) -> bool:
 
 
 def test_two_workers_on_redis_one_killed_mid_job_the_other_recovers_it(redis_url, tmp_path, monkeypatch):
-    values = {
-        "CNN_DEMO_STATE_DIR": str(tmp_path / "shared-state"),  # the folder every worker mounts
-        "CNN_DEMO_REDIS_URL": redis_url,
-        "CNN_DEMO_JOB_MODULES": "tests.jobs_fixture",
-        "CNN_DEMO_HEARTBEAT_TIMEOUT": "3",
-        "CNN_DEMO_AUTO_RESUME": "1",
-    }
-    for k, v in values.items():
-        monkeypatch.setenv(k, v)
-    env = {**os.environ, **values, "PYTHONUNBUFFERED": "1"}
+    # tmp_path/state: the folder every worker mounts
+    env = job_env(tmp_path, monkeypatch, CNN_DEMO_REDIS_URL=redis_url, CNN_DEMO_AUTO_RESUME="1")
     assert type(jobs.get_huey()).__name__ == "RedisHuey"
     log = tmp_path / "workers.log"
     workers = [Worker(env, log), Worker(env, log)]
@@ -94,16 +87,9 @@ def test_a_redis_restart_without_persistence_does_not_leave_jobs_waiting_forever
     them again (at start-up here; its watchdog does the same while it runs)."""
     import redis
 
-    values = {
-        "CNN_DEMO_STATE_DIR": str(tmp_path / "shared-state"),
-        "CNN_DEMO_REDIS_URL": redis_url,
-        "CNN_DEMO_JOB_MODULES": "tests.jobs_fixture",
-        "CNN_DEMO_HEARTBEAT_TIMEOUT": "20",
-        "CNN_DEMO_WORKER_NICE": "0",
-    }
-    for k, v in values.items():
-        monkeypatch.setenv(k, v)
-    env = {**os.environ, **values, "PYTHONUNBUFFERED": "1"}
+    env = job_env(
+        tmp_path, monkeypatch, CNN_DEMO_REDIS_URL=redis_url, CNN_DEMO_HEARTBEAT_TIMEOUT="20", CNN_DEMO_WORKER_NICE="0"
+    )
     job = jobs.submit("test_count", {"steps": 2}, "alice")
     redis.Redis.from_url(redis_url).flushall()  # what a restart without persistence leaves
     assert jobs.status(job, "alice").queue_position == 1  # the page would say "position 1" forever

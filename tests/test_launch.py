@@ -59,3 +59,22 @@ def test_index_html_tells_the_frontend_the_base_url_before_its_bundle_runs():
     for page in PAGES:
         assert f'"{page.url_path}"' in html
     assert html.replace(html[html.index("<script>(function") : html.index("</script>", script) + 9], "") == original
+
+
+def test_a_stale_pages_folder_is_removed_and_one_with_scripts_stops_the_start(tmp_path: Path):
+    """An older checkout leaves pages/__pycache__ behind: any pages/ folder would switch Streamlit to legacy mode."""
+    import pytest
+
+    from cnn_demo.ui.launch import clear_stale_pages_folder
+
+    clear_stale_pages_folder(tmp_path)  # no folder: nothing to do
+    cache = tmp_path / "pages" / "__pycache__"
+    cache.mkdir(parents=True)
+    (cache / "pixels.cpython-311.pyc").write_bytes(b"old")
+    clear_stale_pages_folder(tmp_path)
+    assert not (tmp_path / "pages").exists()
+    (tmp_path / "pages").mkdir()
+    (tmp_path / "pages" / "mine.py").write_text("print('a page someone wrote')")
+    with pytest.raises(SystemExit, match="app_pages"):
+        clear_stale_pages_folder(tmp_path)
+    assert (tmp_path / "pages" / "mine.py").exists()

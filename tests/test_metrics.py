@@ -11,8 +11,8 @@ import pytest
 import torch
 from torchvision.ops import box_iou as tv_box_iou
 
+from cnn_demo.applications.metrics import box_intersection, box_iou, coco_map, dice, mask_iou, mean_iou_dice
 from cnn_demo.errors import InputError
-from cnn_demo.metrics import box_intersection, box_iou, coco_map, dice, mask_iou
 from tests.conftest import ROOT, shared_path
 
 
@@ -54,6 +54,44 @@ def test_mask_iou_and_dice():
     np.testing.assert_allclose(stack, [[1, 1 / 7, 0], [1 / 7, 1, 3 / 13]])  # b∩~a = 3 px, union 12 + 4 - 3
     with pytest.raises(InputError):
         mask_iou(a, np.zeros((3, 3)))
+
+
+def test_two_empty_masks_agree_perfectly_once_for_every_measure():
+    empty = np.zeros((5, 6), bool)
+    assert mask_iou(empty, empty) == 1.0 and dice(empty, empty) == 1.0
+    full = ~empty
+    np.testing.assert_allclose(mask_iou(np.stack([empty, full]), np.stack([empty, full])), [[1, 0], [0, 1]])
+    assert mean_iou_dice(np.zeros((2, 5, 6)), np.zeros((2, 5, 6)), 4) == (1.0, 1.0)  # nothing anywhere: perfect
+    # A class absent from both maps is left out of the means, not counted as a perfect 1.
+    pred, truth = np.zeros((5, 6), int), np.zeros((5, 6), int)
+    pred[:2, :3], truth[1:3, :3] = 1, 1  # class 1: 3 shared of 9 pixels in the union; classes 2 and 3 absent
+    assert mean_iou_dice(pred, truth, 4) == (pytest.approx(3 / 9), pytest.approx(6 / 12))
+    from cnn_demo.applications import unet
+
+    assert unet.iou_dice(pred, truth, 4) == mean_iou_dice(pred, truth, 4)  # the U-Net page's metric is this one
+
+
+def test_mean_iou_dice_equals_a_direct_numpy_computation():
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 5, (3, 17, 19))
+    truth[rng.random(truth.shape) < 0.1] = 255
+    pred = np.where(rng.random(truth.shape) < 0.7, truth, rng.integers(0, 5, truth.shape)) % 255
+    pred[pred == 3] = 0  # a class predicted nowhere: IoU 0 where the truth has it
+    truth[truth == 4] = 0  # a class only predicted: IoU 0 too
+    ious, dices = [], []
+    valid = truth != 255
+    for c in range(1, 6):  # class 5 is in neither map: left out
+        p, t = (pred == c) & valid, (truth == c) & valid
+        if p.sum() + t.sum() == 0:
+            continue
+        inter = (p & t).sum()
+        ious.append(inter / (p | t).sum())
+        dices.append(2 * inter / (p.sum() + t.sum()))
+    assert len(ious) == 4
+    iou, dc = mean_iou_dice(pred, truth, 6)
+    assert iou == pytest.approx(np.mean(ious), abs=1e-12) and dc == pytest.approx(np.mean(dices), abs=1e-12)
+    with pytest.raises(InputError, match="same shape"):
+        mean_iou_dice(pred, truth[:2], 6)
 
 
 def _ground_truth() -> dict:
@@ -108,9 +146,9 @@ def test_evaluate_detection_cli(tmp_path):
 @pytest.mark.pretrained
 @pytest.mark.slow
 def test_pretrained_map_on_the_val2017_sample_is_near_torchvision():
-    from cnn_demo.detection import DEFAULT_DETECTOR, detect, detector_info
-    from cnn_demo.images import load_image
-    from cnn_demo.tv_weights import weights_available
+    from cnn_demo.applications.detection import DEFAULT_DETECTOR, detect, detector_info
+    from cnn_demo.io.images import load_image
+    from cnn_demo.weights import weights_available
 
     info = detector_info(DEFAULT_DETECTOR)
     if not weights_available(info.weights_entry):

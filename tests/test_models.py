@@ -213,7 +213,7 @@ def test_data_configs_are_read_from_the_published_weights():
     "name", ["resnet18", "efficientnet_b0", "timm/resnet18.a1_in1k", "tf_efficientnet_lite0", "mobilenet_v2"]
 )
 def test_transform_equals_the_libraries_own_preprocessing(name):
-    from cnn_demo.samples import load_sample
+    from cnn_demo.io.samples import load_sample
 
     img = load_sample("chelsea")
     ours = models.transform(models.data_config(name))(img)
@@ -240,8 +240,8 @@ def test_grad_cam_of_efficientnet_lite0_points_at_the_object_of_each_class():
     of "espresso" on the cup's box (ImageNet weights installed by set-up; a real photo, a class-specific map)."""
     from PIL import Image
 
-    from cnn_demo import explain
-    from cnn_demo.samples import load_sample
+    from cnn_demo.io.samples import load_sample
+    from cnn_demo.models import explain
 
     name = "tf_efficientnet_lite0"
     net = models.create(name, pretrained=True)
@@ -348,7 +348,7 @@ def test_option_a_shortcut_pads_zero_channels():
 
 
 def test_activation_maps_are_the_layer_outputs_and_survive_inplace_relu():
-    from cnn_demo import explain
+    from cnn_demo.models import explain
 
     torch.manual_seed(0)
     model = models.create("alexnet", pretrained=False)  # features.0 is followed by ReLU(inplace=True)
@@ -366,7 +366,7 @@ def test_activation_maps_are_the_layer_outputs_and_survive_inplace_relu():
 
 
 def test_grad_cam_equals_a_hand_written_reference_and_leaves_the_model_alone():
-    from cnn_demo import explain
+    from cnn_demo.models import explain
 
     torch.manual_seed(0)
     model = models.create("cifar_resnet20", pretrained=False)
@@ -390,7 +390,7 @@ def test_grad_cam_equals_a_hand_written_reference_and_leaves_the_model_alone():
 
 
 def test_filters_and_maps_for_display():
-    from cnn_demo import explain
+    from cnn_demo.models import explain
 
     w = np.zeros((2, 3, 3, 3))
     w[0, 0] = 1.0  # a pure red filter
@@ -402,7 +402,7 @@ def test_filters_and_maps_for_display():
 
 
 def test_predictions_of_a_pretrained_cifar_net_on_a_real_crop(cifar_crops, monkeypatch):
-    from cnn_demo import explain
+    from cnn_demo.models import explain
 
     monkeypatch.setenv("CNN_DEMO_WEIGHTS_DIR", str(shared_path("weights")))
     model = models.create("cifar_resnet56")
@@ -430,7 +430,7 @@ def test_predictions_of_a_pretrained_cifar_net_on_a_real_crop(cifar_crops, monke
     ],
 )
 def test_conv2d_report_matches_pytorch(args, weight, params, out):
-    from cnn_demo.layers import conv2d_report
+    from cnn_demo.blocks.layers import conv2d_report
 
     r = conv2d_report(*args)
     layer = nn.Conv2d(*args[:3], *args[3:])
@@ -442,7 +442,7 @@ def test_conv2d_report_matches_pytorch(args, weight, params, out):
 
 
 def test_model_report_for_alexnet():
-    from cnn_demo.inspector import model_report
+    from cnn_demo.models.inspector import model_report
 
     r = model_report("alexnet")
     assert r.summary.total_params == ALEXNET_PARAMS
@@ -464,7 +464,7 @@ def test_model_report_for_alexnet():
 
 
 def test_conv_motivation_numbers_and_checks():
-    from cnn_demo.layers import conv_motivation
+    from cnn_demo.blocks.layers import conv_motivation
 
     m = conv_motivation(3, 5, 3, padding=1)
     assert m.conv_params == 140
@@ -479,7 +479,7 @@ def test_conv_motivation_numbers_and_checks():
 
 
 def test_a_too_small_input_names_the_layer_where_the_feature_map_runs_out():
-    from cnn_demo.inspector import model_report, smallest_input_side
+    from cnn_demo.models.inspector import model_report, smallest_input_side
 
     with pytest.raises(InputError) as err:
         model_report("alexnet", (3, 32, 32))
@@ -500,7 +500,7 @@ def test_a_too_small_input_names_the_layer_where_the_feature_map_runs_out():
 def test_input_tensor_is_the_models_own_preprocessing_step_by_step(name):
     from PIL import Image
 
-    from cnn_demo.samples import load_sample
+    from cnn_demo.io.samples import load_sample
 
     img = load_sample("chelsea")
     cfg = models.data_config(name)

@@ -8,8 +8,8 @@ import re
 import pytest
 
 from cnn_demo import jobs
-from cnn_demo.detection import DEFAULT_DETECTOR, detector_info
-from cnn_demo.tv_weights import weights_available
+from cnn_demo.applications.detection import DEFAULT_DETECTOR, detector_info
+from cnn_demo.weights import weights_available
 from tests.conftest import app_test, assert_no_exception
 
 
@@ -30,7 +30,7 @@ def chart(at, key: str) -> dict:
 
 
 def test_detection_page_sliders_filter_and_iou():
-    at = app_test("pages/detection.py")
+    at = app_test("app_pages/applications/detection.py")
     assert_no_exception(at)
     if not weights_available(detector_info(DEFAULT_DETECTOR).weights_entry):
         assert any("Untrained network" in w.value for w in at.warning)
@@ -58,7 +58,7 @@ def test_detection_page_sliders_filter_and_iou():
 
 
 def test_detection_page_iou_of_two_boxes():
-    at = app_test("pages/detection.py")
+    at = app_test("app_pages/applications/detection.py")
     for k, v in {"ax": 10, "ay": 10, "aw": 20, "ah": 20, "bx": 20, "by": 20, "bw": 20, "bh": 20}.items():
         at.slider(key=f"detection_{k}").set_value(v)
     at.run()
@@ -69,7 +69,7 @@ def test_detection_page_iou_of_two_boxes():
 
 
 def test_segmentation_page_models_and_clusters():
-    at = app_test("pages/segmentation.py")
+    at = app_test("app_pages/applications/segmentation.py")
     assert_no_exception(at)
     at.slider(key="segmentation_k").set_value(3).run()
     assert "3 clusters" in image_captions(at)
@@ -89,7 +89,7 @@ def state_dir(tmp_path, monkeypatch):
 
 
 def test_unet_page_shapes_and_training(state_dir):
-    at = app_test("pages/unet.py")
+    at = app_test("app_pages/applications/unet.py")
     assert_no_exception(at)
     assert len(at.dataframe[0].value) == 1 + 3 + 1 + 3 + 1
     at.slider(key="unet_depth").set_value(2).run()
@@ -110,7 +110,7 @@ def test_unet_page_shapes_and_training(state_dir):
 
 
 def test_localization_page_training(state_dir):
-    at = app_test("pages/localization.py")
+    at = app_test("app_pages/applications/localization.py")
     assert_no_exception(at)
     at.slider(key="localization_epochs").set_value(1)
     at.select_slider(key="localization_ntrain").set_value(300)
@@ -139,12 +139,12 @@ def _main_order(at) -> list:
 @pytest.mark.parametrize(
     ("page", "name_key", "file_key"),
     [
-        ("pages/detection.py", "detection_model", "detection_png"),
-        ("pages/segmentation.py", "segmentation_model", "segmentation_mask_download"),
+        ("app_pages/applications/detection.py", "detection_model", "detection_png"),
+        ("app_pages/applications/segmentation.py", "segmentation_model", "segmentation_mask_download"),
     ],
 )
 def test_untrained_networks_warn_above_the_image_with_the_fetch_command(page, name_key, file_key):
-    from cnn_demo.ui.vision import detector_weights, segmenter_weights
+    from cnn_demo.ui.models import detector_weights, segmenter_weights
 
     at = app_test(page)
     assert_no_exception(at)
@@ -168,7 +168,7 @@ def test_unet_page_voc_objects_caption_and_colour_key(state_dir):
     from tests.conftest import shared_path
 
     shared_path("seg_sample", "voc_vainf")
-    at = app_test("pages/unet.py")
+    at = app_test("app_pages/applications/unet.py")
     at.radio(key="unet_data").set_value("voc_sample").run()
     assert "IoU of the object classes stays near 0" in " ".join(c.value for c in at.caption)
     at.radio(key="unet_data").set_value("voc_objects").run()
@@ -185,7 +185,14 @@ def test_unet_page_voc_objects_caption_and_colour_key(state_dir):
     assert [im.caption for im in swatches.proto.imgs][:2] == ["background", "object"]
 
 
-@pytest.mark.parametrize("page", ["pages/detection.py", "pages/segmentation.py", "pages/localization.py"])
+@pytest.mark.parametrize(
+    "page",
+    [
+        "app_pages/applications/detection.py",
+        "app_pages/applications/segmentation.py",
+        "app_pages/applications/localization.py",
+    ],
+)
 def test_pictures_are_inline_so_a_quick_rerun_cannot_delete_them(page):
     """Streamlit deletes a run's media files when the next run ends; a picture fetched from /media after a quick
     second rerun is a 404 and a broken image. The pages send their pictures inside the message instead."""

@@ -27,7 +27,7 @@ def test_home_has_a_card_per_page():
 def test_pixels_page_shows_the_tensor_the_model_receives():
     from cnn_demo import models
 
-    at = app_test("pages/pixels.py")
+    at = app_test("app_pages/images/pixels.py")
     assert_no_exception(at)
     assert at.selectbox(key="pixels_model").value == "resnet18"
     cfg = models.data_config("resnet18")
@@ -42,8 +42,8 @@ def test_pixels_page_shows_the_tensor_the_model_receives():
     assert table["after (x − mean)/std"].iloc[0] == f"{lo:.3f} … {hi:.3f}"
     row = at.slider(key="pixels_row").value
     col = at.slider(key="pixels_col").value
-    from cnn_demo import samples
-    from cnn_demo.images import to_array
+    from cnn_demo.io import samples
+    from cnn_demo.io.images import to_array
 
     v = to_array(samples.load_sample(at.selectbox(key="pixels_sample").value, max_side=1024))[row, col, 0]
     worked = at.code[1].value
@@ -63,7 +63,7 @@ def test_pixels_page_shows_the_tensor_the_model_receives():
 
 
 def test_pixels_page_upload_and_zoom():
-    at = app_test("pages/pixels.py")
+    at = app_test("app_pages/images/pixels.py")
     assert_no_exception(at)
     assert "(512, 512, 3)" in " ".join(m.value for m in at.markdown)
     at.toggle(key="pixels_gray").set_value(True).run()
@@ -76,7 +76,7 @@ def test_pixels_page_upload_and_zoom():
 def test_pixels_page_marks_the_zoom_window_on_the_photo():
     import json
 
-    at = app_test("pages/pixels.py")
+    at = app_test("app_pages/images/pixels.py")
     at.slider(key="pixels_row").set_value(100).run()
     at.slider(key="pixels_col").set_value(40).run()
     at.slider(key="pixels_size").set_value(6).run()

@@ -5,12 +5,13 @@ import re
 import numpy as np
 import pytest
 
-from cnn_demo import filters, samples
-from cnn_demo.images import to_array
+from cnn_demo.images import filters
+from cnn_demo.io import samples
+from cnn_demo.io.images import to_array
 from tests.conftest import app_test, assert_no_exception, shown_errors
 
-FILTERING = "pages/images_filtering.py"
-ARITHMETIC = "pages/images_arithmetic.py"
+FILTERING = "app_pages/images/filtering.py"
+ARITHMETIC = "app_pages/images/arithmetic.py"
 
 
 def _text(at) -> str:

@@ -39,7 +39,7 @@ def _titles(at) -> list[str]:
 
 
 def test_pooling_page_reproduces_the_lecture_and_follows_the_settings():
-    at = app_test("pages/pooling.py")
+    at = app_test("app_pages/blocks/pooling.py")
     assert_no_exception(at)
     assert "nn.MaxPool2d` gives the same 3×3 output" in at.success[0].value
     assert "2.2577, 2.2577, 1.3515" in _text(at)  # the slide's first output row
@@ -58,7 +58,7 @@ def test_pooling_page_reproduces_the_lecture_and_follows_the_settings():
 
 
 def test_pooling_page_pools_a_picture():
-    at = app_test("pages/pooling.py")
+    at = app_test("app_pages/blocks/pooling.py")
     at.select_slider(key="pooling_img_kernel").set_value(4).run()
     assert_no_exception(at)
     assert "max pooled 64×64" in _titles(at)
@@ -68,7 +68,7 @@ def test_pooling_page_pools_a_picture():
 
 
 def test_adaptive_pooling_page_flags_where_the_rule_and_torch_differ():
-    at = app_test("pages/adaptive_pooling.py")
+    at = app_test("app_pages/blocks/adaptive_pooling.py")
     assert_no_exception(at)
     text = _text(at)
     assert "tensor([[1.0000, 1.0000, 1.5000, 2.0000, 2.0000, 2.5000, 3.0000, 3.0000]])" in text
@@ -80,7 +80,7 @@ def test_adaptive_pooling_page_flags_where_the_rule_and_torch_differ():
     import torch
     import torch.nn.functional as F
 
-    from cnn_demo import pooling
+    from cnn_demo.blocks import pooling
 
     torch_max = F.adaptive_max_pool1d(torch.tensor([[1.0, 2.0, 3.0]]), 10)[0].numpy()
     rule_max = pooling.lecture_pool1d([1.0, 2.0, 3.0], 10, "max")
@@ -101,7 +101,7 @@ def test_adaptive_pooling_page_flags_where_the_rule_and_torch_differ():
 
 
 def test_conv_layer_page_counts_parameters():
-    at = app_test("pages/conv_layer.py")
+    at = app_test("app_pages/blocks/conv_layer.py")
     assert_no_exception(at)
     assert "torch.Size([5, 3, 3, 3])" in _text(at) and "torch.Size([5])" in _text(at)
     assert [m.value for m in at.metric][:2] == ["140", "140"]
@@ -131,9 +131,9 @@ def _linked_view(at) -> dict:
 
 
 def test_conv_layer_page_traces_one_output_back_to_its_window():
-    from cnn_demo.layers import conv_example
+    from cnn_demo.blocks.layers import conv_example
 
-    at = app_test("pages/conv_layer.py")
+    at = app_test("app_pages/blocks/conv_layer.py")
     assert_no_exception(at)
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     titles = [c.get("layout", {}).get("title", {}).get("text", "") for c in charts]
@@ -160,7 +160,7 @@ def test_conv_layer_page_traces_one_output_back_to_its_window():
 
 
 def test_model_inspector_shows_the_table_and_alexnet_totals():
-    at = app_test("pages/model_inspector.py")
+    at = app_test("app_pages/models/inspector.py")
     assert_no_exception(at)
     assert at.metric[0].value == "72,042"  # MyConvNet
     table = at.dataframe[0].value
@@ -187,7 +187,7 @@ def test_model_inspector_shows_the_table_and_alexnet_totals():
 
 def test_model_inspector_shows_efficientnet_lite0_blocks():
     """The default backbone's depthwise-separable and inverted-residual (MBConv) blocks, like any other model."""
-    at = app_test("pages/model_inspector.py")
+    at = app_test("app_pages/models/inspector.py")
     at.selectbox(key="model_inspector_model").set_value("tf_efficientnet_lite0").run()
     assert_no_exception(at)
     assert at.metric[0].value == "4,652,008" and at.metric[1].value == "385.2 M"
@@ -204,19 +204,21 @@ def test_model_inspector_shows_efficientnet_lite0_blocks():
 
 def test_feature_maps_page_with_random_weights_is_labelled_untrained(monkeypatch, tmp_path):
     monkeypatch.setenv("CNN_DEMO_WEIGHTS_DIR", str(tmp_path))
-    at = app_test("pages/feature_maps.py")
+    at = app_test("app_pages/models/feature_maps.py")
     assert_no_exception(at)
     assert not at.warning  # the default model's ImageNet weights come with set-up, whatever the weights folder
     at.selectbox(key="feature_maps_model").set_value("cifar_resnet20").run()
     assert_no_exception(at)
     warning = at.warning[0].value
     assert "Untrained" in warning and "resnet20-12fca82f.th" in warning and str(tmp_path) in warning
+    # the same badge as the detection and segmentation pages: the command that fetches the weights
+    assert any("python -m cnn_demo weights fetch cifar_resnet20" in c.value for c in at.code)
 
 
 @pytest.mark.parametrize("model", ["cifar_resnet20", "myconvnet"])
 def test_feature_maps_page_runs_a_picture_through_the_model(model, monkeypatch):
     monkeypatch.setenv("CNN_DEMO_WEIGHTS_DIR", str(shared_path("weights")))
-    at = app_test("pages/feature_maps.py")
+    at = app_test("app_pages/models/feature_maps.py")
     at.selectbox(key="feature_maps_model").set_value(model).run()
     assert_no_exception(at)
     preds = at.dataframe[0].value
@@ -242,7 +244,7 @@ def test_feature_maps_page_computes_each_result_once(monkeypatch):
     """Changing the Grad-CAM class reruns only Grad-CAM; reopening the page recomputes nothing."""
     import streamlit as st
 
-    from cnn_demo import explain
+    from cnn_demo.models import explain
 
     calls: dict[str, int] = {"predict": 0, "activation_maps": 0, "grad_cam": 0}
     for fn in calls:
@@ -255,14 +257,14 @@ def test_feature_maps_page_computes_each_result_once(monkeypatch):
         monkeypatch.setattr(explain, fn, counted)
     monkeypatch.setenv("CNN_DEMO_WEIGHTS_DIR", str(shared_path("weights")))
     st.cache_data.clear()
-    at = app_test("pages/feature_maps.py")
+    at = app_test("app_pages/models/feature_maps.py")
     assert_no_exception(at)
     assert calls == {"predict": 1, "activation_maps": 1, "grad_cam": 1}
     class_box = next(b for b in at.selectbox if str(b.key).startswith("feature_maps_class_"))
     at.selectbox(key=class_box.key).set_value(5).run()
     assert_no_exception(at)
     assert calls == {"predict": 1, "activation_maps": 1, "grad_cam": 2}
-    again = app_test("pages/feature_maps.py")  # another user opening the same page with the same picture
+    again = app_test("app_pages/models/feature_maps.py")  # another user opening the same page with the same picture
     assert_no_exception(again)
     assert calls == {"predict": 1, "activation_maps": 1, "grad_cam": 2}
 
@@ -274,7 +276,7 @@ def test_feature_maps_page_opens_on_efficientnet_lite0_with_imagenet_names(monke
 
     monkeypatch.delenv("CNN_DEMO_WEIGHTS_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
-    at = app_test("pages/feature_maps.py")
+    at = app_test("app_pages/models/feature_maps.py")
     assert_no_exception(at)
     assert at.selectbox(key="feature_maps_model").value == models.DEFAULT_MODEL == "tf_efficientnet_lite0"
     assert not at.warning and "tf_efficientnet_lite0 (pretrained)" in _text(at)
@@ -319,13 +321,12 @@ def test_feature_maps_page_shows_the_centre_crop_of_an_upload_and_its_real_size(
 
     from PIL import Image
 
-    from cnn_demo import explain
-    from cnn_demo.models import data_config
+    from cnn_demo.models import data_config, explain
 
     monkeypatch.setenv("CNN_DEMO_WEIGHTS_DIR", str(shared_path("weights")))
     buf = io.BytesIO()
     Image.new("RGB", (640, 400), (30, 120, 200)).save(buf, "PNG")
-    at = app_test("pages/feature_maps.py")
+    at = app_test("app_pages/models/feature_maps.py")
     at.selectbox(key="feature_maps_model").set_value("cifar_resnet20").run()
     at.radio(key="feature_maps_source").set_value("Upload").run()
     at.file_uploader(key="feature_maps_upload").set_value(("wide.png", buf.getvalue(), "image/png")).run()
@@ -345,8 +346,7 @@ def test_feature_maps_page_shows_the_centre_crop_of_an_upload_and_its_real_size(
 def test_crop_box_matches_torchvisions_centre_crop():
     from PIL import Image
 
-    from cnn_demo import explain
-    from cnn_demo.models import data_config
+    from cnn_demo.models import data_config, explain
 
     cases = [("cifar_resnet20", (640, 400), True), ("resnet18", (400, 640), True), ("resnet18", (300, 300), True)]
     for name, size, cropped in [*cases, ("cifar_resnet20", (300, 300), False)]:
@@ -370,7 +370,7 @@ def test_pooling_text_shows_the_padded_zeros_it_adds_up():
     import torch
     import torch.nn.functional as F
 
-    at = app_test("pages/pooling.py")
+    at = app_test("app_pages/blocks/pooling.py")
     at.radio(key="pooling_kind").set_value("avg").run()
     at.number_input(key="pooling_stride").set_value(2).run()
     at.number_input(key="pooling_padding").set_value(1).run()

@@ -12,10 +12,10 @@ from cnn_demo import signals as sg
 from cnn_demo.signals import format_numbers
 from tests.conftest import app_test, assert_no_exception, shown_errors
 
-CONV = "pages/signals_convolution.py"
-GAUSS = "pages/signals_gaussian.py"
-CORR = "pages/signals_correlation.py"
-STATS = "pages/signals_statistics.py"
+CONV = "app_pages/signals/convolution.py"
+GAUSS = "app_pages/signals/gaussian.py"
+CORR = "app_pages/signals/correlation.py"
+STATS = "app_pages/signals/statistics.py"
 
 
 def _text(at) -> str:

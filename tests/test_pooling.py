@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnn_demo import pooling
+from cnn_demo.blocks import pooling
 from cnn_demo.errors import InputError
 
 SIZES = range(1, 65)
@@ -144,8 +144,8 @@ def test_fast_image_pooling_and_shift_robustness():
     np.testing.assert_allclose(pooling.pool2d_fast(img, "max", 4), F.max_pool2d(t, 4)[0])
     np.testing.assert_allclose(pooling.pool2d_fast(img, "avg", 3), F.avg_pool2d(t, 3)[0])
     # a smooth photo: pooled maps move less than pixels under a 1-pixel shift
-    from cnn_demo.images import to_array
-    from cnn_demo.samples import load_sample
+    from cnn_demo.io.images import to_array
+    from cnn_demo.io.samples import load_sample
 
     photo = to_array(load_sample("camera", grayscale=True, max_side=128))
     for kind in ("max", "avg"):

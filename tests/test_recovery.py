@@ -17,8 +17,11 @@ import psutil
 import pytest
 
 from cnn_demo import jobs
+from cnn_demo.errors import InputError
+from cnn_demo.jobs import backends, recovery
 from cnn_demo.settings import Settings
 from tests.conftest import ROOT, free_port, wait_http
+from tests.jobs_fixture import job_env
 from tests.test_jobs import KIND, Worker, wait_for
 
 OWNER = "alice"
@@ -28,16 +31,8 @@ ENDED = ("done", "failed", "cancelled")  # not "interrupted": a heartbeat late u
 @pytest.fixture
 def env(tmp_path, monkeypatch) -> dict[str, str]:
     """A private state folder and the test job kind, for this process and the workers it starts."""
-    values = {
-        "CNN_DEMO_STATE_DIR": str(tmp_path / "state"),
-        "CNN_DEMO_JOB_MODULES": "tests.jobs_fixture",
-        "CNN_DEMO_HEARTBEAT_TIMEOUT": "20",
-        "CNN_DEMO_AUTO_RESUME": "0",
-        "CNN_DEMO_WORKER_NICE": "0",  # a worker yielding to every other process on a busy test machine starves
-    }
-    for k, v in values.items():
-        monkeypatch.setenv(k, v)
-    return {**os.environ, **values, "PYTHONUNBUFFERED": "1"}
+    # A worker yielding to every other process on a busy test machine starves: normal priority.
+    return job_env(tmp_path, monkeypatch, CNN_DEMO_HEARTBEAT_TIMEOUT="20", CNN_DEMO_WORKER_NICE="0")
 
 
 def _dead_pid() -> int:
@@ -92,7 +87,7 @@ def test_a_job_the_queue_lost_is_queued_again_and_runs_once(env):
     assert jobs.reconcile_queue(s) == []  # just queued: a worker may be taking it right now
     assert jobs.status(job, OWNER).queue_position == 1
     assert jobs.reconcile_queue(s, grace_s=0) == [job]
-    assert job in jobs._pending_ids(s)
+    assert job in backends._pending_ids(s)
     assert "lost this job" in " ".join(jobs.status(job, OWNER).log_tail)
     jobs.reconcile_queue(s, grace_s=0)  # delivered twice now: it still runs once
     assert jobs.run_job(job) == "done"
@@ -106,9 +101,9 @@ def test_a_lost_job_that_cannot_be_queued_again_fails_with_a_message(env, monkey
     jobs.get_huey(s).storage.flush_queue()
 
     def refuse(settings, job_id):
-        raise jobs.InputError("The job queue is not reachable right now; please try again in a minute.")
+        raise InputError("The job queue is not reachable right now; please try again in a minute.")
 
-    monkeypatch.setattr(jobs, "_enqueue", refuse)
+    monkeypatch.setattr(recovery, "_enqueue", refuse)
     assert jobs.reconcile_queue(s, grace_s=0) == []
     st = jobs.status(job, OWNER)
     assert st.state == "failed" and "queue lost this job" in st.error and st.resumable
@@ -118,7 +113,7 @@ def test_a_lost_job_that_cannot_be_queued_again_fails_with_a_message(env, monkey
 def test_a_worker_started_after_the_queue_file_was_lost_runs_the_waiting_job(env, tmp_path):
     s = Settings.from_env()
     job = jobs.submit(KIND, {"steps": 2}, OWNER)
-    jobs._queue.cache_clear()
+    backends._queue.cache_clear()
     (s.state_dir / "queue.sqlite3").unlink()
     worker = Worker(env, tmp_path / "worker.log")
     try:
@@ -126,7 +121,7 @@ def test_a_worker_started_after_the_queue_file_was_lost_runs_the_waiting_job(env
         assert st.state == "done", (tmp_path / "worker.log").read_text()
     finally:
         worker.stop()
-        jobs._queue.cache_clear()
+        backends._queue.cache_clear()
 
 
 # ----------------------------------------------------------------------------- serve

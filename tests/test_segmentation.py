@@ -1,4 +1,4 @@
-"""cnn_demo.segmentation: equal to bare torchvision, and k-means / SLIC on hand-made pictures."""
+"""cnn_demo.applications.segmentation: equal to bare torchvision, and k-means / SLIC on hand-made pictures."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from cnn_demo import segmentation as S
+from cnn_demo.applications import segmentation as S
 from cnn_demo.errors import InputError
-from cnn_demo.samples import load_sample
-from cnn_demo.tv_weights import weights_available
+from cnn_demo.io.samples import load_sample
+from cnn_demo.weights import weights_available
 
 
 def test_segment_equals_bare_torchvision():
@@ -138,7 +138,7 @@ def test_pretrained_file_with_aux_head_loads(tmp_path, monkeypatch):
     assert any(k.startswith("aux_classifier.") for k in state)
     torch.save(state, tmp_path / info.weights_entry.url.rsplit("/", 1)[-1])
     monkeypatch.setenv("CNN_DEMO_WEIGHTS_DIR", str(tmp_path))
-    monkeypatch.setattr("cnn_demo.weights.verify", lambda path: True)  # a stand-in file: skip the hash check
+    monkeypatch.setattr("cnn_demo.weights.lookup.verify", lambda path: True)  # a stand-in file: skip the hash check
     seg = S.build_segmenter(info.name, pretrained=True)
     assert seg.pretrained and "UNTRAINED" not in seg.label
     loaded = seg.model.state_dict()
@@ -153,8 +153,8 @@ def test_extreme_strip_is_refused_before_the_network_runs():
 
     from PIL import Image
 
+    from cnn_demo.applications.segmentation import segment
     from cnn_demo.errors import InputError
-    from cnn_demo.segmentation import segment
 
     t0 = time.perf_counter()
     with pytest.raises(InputError, match="130,000 pixels long"):

@@ -372,7 +372,7 @@ def test_correlation_steps_equal_numpy_correlate(f, g):
 
 
 def test_correlation_walkthrough_frames_follow_the_lags():
-    from cnn_demo.viz_signals import correlation_walkthrough_figure
+    from cnn_demo.signals.figures import correlation_walkthrough_figure
 
     f, g = np.array([1.0, 2, 3, 4]), np.array([0.0, 1, 0.5])
     fig = correlation_walkthrough_figure(f, g, 0)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from cnn_demo import jobs, localization, unet
+from cnn_demo import jobs
+from cnn_demo.applications import localization, unet
 from cnn_demo.errors import InputError
 from cnn_demo.settings import get_settings
 from tests.conftest import shared_path

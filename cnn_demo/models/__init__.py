@@ -9,7 +9,7 @@
 """
 
 from cnn_demo.models.cifar import CIFAR10_CLASSES, CifarResNet
-from cnn_demo.models.data import DataConfig, InputTensor, data_config, input_tensor, transform
+from cnn_demo.models.data import Augment, DataConfig, InputTensor, data_config, input_tensor, resize_side, transform
 from cnn_demo.models.lecture import MyConvNet
 from cnn_demo.models.registry import DEFAULT_MODEL, ModelInfo, class_names, create, get_info, list_models, model_name
 from cnn_demo.models.summary import LayerRow, ModelSummary, summarize
@@ -26,6 +26,7 @@ from cnn_demo.models.surgery import (
 __all__ = [
     "CIFAR10_CLASSES",
     "DEFAULT_MODEL",
+    "Augment",
     "CifarResNet",
     "DataConfig",
     "InputTensor",
@@ -46,6 +47,7 @@ __all__ = [
     "named_stages",
     "num_features",
     "replace_head",
+    "resize_side",
     "stages",
     "summarize",
     "transform",

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
+import torch
 from torch import nn
 
 from cnn_demo.errors import InputError
 from cnn_demo.models.registry import get_info, model_name
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -30,7 +35,37 @@ class DataConfig:
     @property
     def resize_size(self) -> int:
         """Shorter side after the evaluation resize, before the centre crop."""
-        return math.floor(self.input_size[-1] / self.crop_pct + 1e-6)
+        return resize_side(self.input_size[-1], self.crop_pct)
+
+
+def resize_side(size: int, crop_pct: float) -> int:
+    """The evaluation resize before a centre crop of ``size``: ``size / crop_pct`` (never below ``size``)."""
+    return max(int(size), math.floor(size / max(crop_pct, 0.1) + 1e-6))
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Random training-time changes: a random resized crop keeping ``crop_scale`` to all of the image's area (else a
+    resize and centre crop), a horizontal flip, colour jitter of strength ``jitter`` (0 = off).
+
+    The defaults are the standard light augmentation for fine-tuning (torchvision's random resized crop and flip).
+    """
+
+    flip: bool = True
+    crop: bool = True
+    crop_scale: float = 0.08
+    jitter: float = 0.0
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any augmentation is on."""
+        return self.flip or self.crop or self.jitter > 0
+
+    def __post_init__(self) -> None:
+        if not 0.05 <= self.crop_scale <= 1.0:
+            raise InputError("The crop scale must be between 0.05 and 1.")
+        if not 0.0 <= self.jitter <= 1.0:
+            raise InputError("Colour jitter must be between 0 and 1.")
 
 
 def _torchvision_config(name: str) -> DataConfig:
@@ -49,9 +84,15 @@ def _torchvision_config(name: str) -> DataConfig:
     )
 
 
+def _three(values: Iterable[T]) -> tuple[T, T, T]:
+    """Exactly three values (channels, or a per-channel mean/std) as a typed triple."""
+    a, b, c = values
+    return (a, b, c)
+
+
 def _timm_config(cfg: dict, source: str) -> DataConfig:
     return DataConfig(
-        tuple(int(v) for v in cfg["input_size"]),
+        _three(int(v) for v in cfg["input_size"]),
         tuple(float(v) for v in cfg["mean"]),
         tuple(float(v) for v in cfg["std"]),
         str(cfg.get("interpolation", "bicubic")),
@@ -91,32 +132,59 @@ def data_config(name_or_model: str | nn.Module) -> DataConfig:
         import timm
 
         cfg = timm.models.get_pretrained_cfg(name.removeprefix("timm/"))
+        if cfg is None:
+            raise InputError(f"timm has no preprocessing settings for {name.removeprefix('timm/')}.")
         return _timm_config(cfg.to_dict(), f"timm pretrained_cfg of {name.removeprefix('timm/')}")
     if info.source == "cifar":
         return _imagenet_stats(name, info.input_size, "akamaster/pytorch_resnet_cifar10 (ImageNet mean/std)")
     return _imagenet_stats(name, info.input_size, "ImageNet mean/std (MyConvNet has no published weights)")
 
 
-def transform(cfg: DataConfig, train: bool = False) -> nn.Module:
+def transform(
+    cfg: DataConfig,
+    train: bool | Augment = False,
+    *,
+    size: int | None = None,
+    generator: torch.Generator | None = None,
+) -> nn.Module:
     """A torchvision transform from a PIL image (or uint8 tensor) to the normalised float tensor a model expects.
 
-    Evaluation: resize the shorter side to ``cfg.resize_size``, centre-crop ``input_size``. Training: a random
-    resized crop and a horizontal flip, the standard light augmentation for fine-tuning. PIL images are
-    resized by PIL, exactly as torchvision's and timm's own evaluation transforms do.
+    Evaluation (``train`` false, or an :class:`Augment` with nothing enabled): resize the shorter side to
+    ``input_size / crop_pct``, centre-crop ``input_size``. Training: ``train=True`` is the standard light
+    augmentation (``Augment()``: random resized crop and horizontal flip), an :class:`Augment` says which changes.
+    ``size`` replaces the square input size (fine-tuning at another resolution). The random ops draw from
+    ``generator`` when given (a preview that leaves torch's global generator, shared by all sessions, alone), else
+    from the global one exactly as torchvision's own ops. PIL images are resized by PIL, exactly as torchvision's
+    and timm's own evaluation transforms do.
     """
-    import torch
     from torchvision.transforms import InterpolationMode, v2
 
-    size = tuple(cfg.input_size[1:])
-    interp = InterpolationMode(cfg.interpolation)
-    if train:
-        geometry = [v2.RandomResizedCrop(size, interpolation=interp, antialias=True), v2.RandomHorizontalFlip()]
+    from cnn_demo.models.augment import ColorJitter, HorizontalFlip, ResizedCrop
+
+    hw = (size, size) if size else tuple(cfg.input_size[1:])
+    square = hw[0] if hw[0] == hw[1] else hw
+    try:
+        interp = InterpolationMode(cfg.interpolation)
+    except ValueError:
+        interp = InterpolationMode.BILINEAR
+    augment = (Augment() if train else None) if isinstance(train, bool) else train
+    if augment is None or not augment.enabled:
+        resize = resize_side(hw[0], cfg.crop_pct) if hw[0] == hw[1] else tuple(resize_side(s, cfg.crop_pct) for s in hw)
+        ops = [v2.Resize(resize, interpolation=interp, antialias=True), v2.CenterCrop(hw)]
     else:
-        resize = cfg.resize_size if size[0] == size[1] else tuple(math.floor(s / cfg.crop_pct + 1e-6) for s in size)
-        geometry = [v2.Resize(resize, interpolation=interp, antialias=True), v2.CenterCrop(size)]
+        if augment.crop:
+            scale = (augment.crop_scale, 1.0)
+            ops = [ResizedCrop(hw, scale=scale, interpolation=interp, antialias=True, generator=generator)]
+        else:
+            ops = [v2.Resize(square, interpolation=interp, antialias=True), v2.CenterCrop(hw)]
+        if augment.flip:
+            ops.append(HorizontalFlip(generator=generator))
+        if augment.jitter > 0:
+            j = augment.jitter
+            ops.append(ColorJitter(brightness=j, contrast=j, saturation=j, hue=min(0.5, j / 4), generator=generator))
     return v2.Compose(
         [
-            *geometry,
+            *ops,
             v2.ToImage(),
             v2.RGB(),
             v2.ToDtype(torch.float32, scale=True),

@@ -18,12 +18,13 @@ from torch import nn
 from cnn_demo.errors import InputError
 from cnn_demo.models.cifar import CIFAR10_CLASSES, CifarResNet
 from cnn_demo.models.lecture import MyConvNet
+from cnn_demo.weights.catalogue import has_pretrained, torchvision_entry
 
 if TYPE_CHECKING:
     from torchvision.models import WeightsEnum
 
 Source = Literal["torchvision", "timm", "cifar", "lecture"]
-#: The model pages show first: real ImageNet weights on every install (see ``cnn_demo.weights.PACKAGED``).
+#: The model pages show first: real ImageNet weights on every install (see ``cnn_demo.weights.catalogue.PACKAGED``).
 DEFAULT_MODEL = "tf_efficientnet_lite0"
 
 
@@ -32,49 +33,42 @@ class ModelInfo:
     """What the app knows about a registered model before building it.
 
     ``input_size`` is (channels, height, width) of the pretrained weights' evaluation size; ``params`` the
-    parameter count with the default head (for sorting and warnings, checked by the tests). ``weights`` names the
-    torchvision weights entry the model's file holds (its preprocessing and file name), when not the ``DEFAULT``.
+    parameter count with the default head (for sorting and warnings, checked by the tests). Which models have
+    pretrained weights, and which file, is the weights catalogue's to say (:mod:`cnn_demo.weights.catalogue`).
     """
 
     name: str
     source: Source
     input_size: tuple[int, int, int]
     description: str
-    has_pretrained: bool
     num_classes: int
     params: int
     heavy: bool = False
-    weights: str | None = None
+
+    @property
+    def has_pretrained(self) -> bool:
+        """Whether published pretrained weights exist for the model (an entry of the weights catalogue)."""
+        return has_pretrained(self.name)
 
 
 _INFOS: tuple[ModelInfo, ...] = (
-    ModelInfo(
-        "myconvnet", "lecture", (3, 32, 32), "The lecture's MyConvNet: 2 conv layers + 2 linear.", False, 10, 72_042
-    ),
+    ModelInfo("myconvnet", "lecture", (3, 32, 32), "The lecture's MyConvNet: 2 conv layers + 2 linear.", 10, 72_042),
     ModelInfo(
         "cifar_resnet20",
         "cifar",
         (3, 32, 32),
         "ResNet-20 for CIFAR-10 (He et al. 2016), 91.8% test accuracy.",
-        True,
         10,
         269_722,
     ),
-    ModelInfo(
-        "cifar_resnet32", "cifar", (3, 32, 32), "ResNet-32 for CIFAR-10, 92.8% test accuracy.", True, 10, 464_154
-    ),
-    ModelInfo(
-        "cifar_resnet44", "cifar", (3, 32, 32), "ResNet-44 for CIFAR-10, 93.1% test accuracy.", True, 10, 658_586
-    ),
-    ModelInfo(
-        "cifar_resnet56", "cifar", (3, 32, 32), "ResNet-56 for CIFAR-10, 93.6% test accuracy.", True, 10, 853_018
-    ),
+    ModelInfo("cifar_resnet32", "cifar", (3, 32, 32), "ResNet-32 for CIFAR-10, 92.8% test accuracy.", 10, 464_154),
+    ModelInfo("cifar_resnet44", "cifar", (3, 32, 32), "ResNet-44 for CIFAR-10, 93.1% test accuracy.", 10, 658_586),
+    ModelInfo("cifar_resnet56", "cifar", (3, 32, 32), "ResNet-56 for CIFAR-10, 93.6% test accuracy.", 10, 853_018),
     ModelInfo(
         "alexnet",
         "torchvision",
         (3, 224, 224),
         "AlexNet (2012): 5 conv + 3 linear layers, as on the slide.",
-        True,
         1000,
         61_100_840,
         heavy=True,
@@ -84,7 +78,6 @@ _INFOS: tuple[ModelInfo, ...] = (
         "torchvision",
         (3, 224, 224),
         "VGG-16 (2014): 13 conv layers of 3×3 kernels + 3 linear.",
-        True,
         1000,
         138_357_544,
         heavy=True,
@@ -94,32 +87,27 @@ _INFOS: tuple[ModelInfo, ...] = (
         "torchvision",
         (3, 224, 224),
         "ResNet-18 (2015): residual blocks, global average pooling.",
-        True,
         1000,
         11_689_512,
     ),
-    ModelInfo(
-        "resnet50", "torchvision", (3, 224, 224), "ResNet-50: bottleneck residual blocks.", True, 1000, 25_557_032
-    ),
+    ModelInfo("resnet50", "torchvision", (3, 224, 224), "ResNet-50: bottleneck residual blocks.", 1000, 25_557_032),
     ModelInfo(
         "mobilenet_v3_small",
         "torchvision",
         (3, 224, 224),
         "MobileNetV3-Small: depthwise convs for phones.",
-        True,
         1000,
         2_542_856,
     ),
-    ModelInfo("mobilenet_v3_large", "torchvision", (3, 224, 224), "MobileNetV3-Large.", True, 1000, 5_483_032),
+    ModelInfo("mobilenet_v3_large", "torchvision", (3, 224, 224), "MobileNetV3-Large.", 1000, 5_483_032),
     ModelInfo(
-        "efficientnet_b0", "torchvision", (3, 224, 224), "EfficientNet-B0: scaled MBConv blocks.", True, 1000, 5_288_548
+        "efficientnet_b0", "torchvision", (3, 224, 224), "EfficientNet-B0: scaled MBConv blocks.", 1000, 5_288_548
     ),
     ModelInfo(
         "convnext_tiny",
         "torchvision",
         (3, 224, 224),
         "ConvNeXt-Tiny (2022): a modernised ResNet.",
-        True,
         1000,
         28_589_128,
         heavy=True,
@@ -129,10 +117,8 @@ _INFOS: tuple[ModelInfo, ...] = (
         "torchvision",
         (3, 224, 224),
         "MobileNetV2 (2018): inverted residual blocks with depthwise 3×3 convs and linear bottlenecks.",
-        True,
         1000,
         3_504_872,
-        weights="IMAGENET1K_V1",  # the file set-up installs (mobilenet_v2-b0353104.pth)
     ),
     ModelInfo(
         "tf_efficientnet_lite0",
@@ -140,7 +126,6 @@ _INFOS: tuple[ModelInfo, ...] = (
         (3, 224, 224),
         "EfficientNet-Lite0: MobileNetV2-style inverted residual (MBConv) blocks with depthwise-separable convs, "
         "75% ImageNet top-1; its weights come with set-up.",
-        True,
         1000,
         4_652_008,
     ),
@@ -149,7 +134,6 @@ _INFOS: tuple[ModelInfo, ...] = (
         "timm",
         (3, 224, 224),
         "timm's ResNet-18, trained with the A1 recipe.",
-        True,
         1000,
         11_689_512,
     ),
@@ -158,7 +142,6 @@ _INFOS: tuple[ModelInfo, ...] = (
         "timm",
         (3, 224, 224),
         "timm's MobileNetV3-Small.",
-        True,
         1000,
         2_542_856,
     ),
@@ -167,7 +150,6 @@ _INFOS: tuple[ModelInfo, ...] = (
         "timm",
         (3, 224, 224),
         "timm's EfficientNet-B0 (RandAugment).",
-        True,
         1000,
         5_288_548,
     ),
@@ -176,12 +158,11 @@ _BY_NAME: dict[str, ModelInfo] = {i.name: i for i in _INFOS}
 
 
 def torchvision_weights(name: str) -> WeightsEnum:
-    """The torchvision weights entry of a registered torchvision model: its ``weights`` tag, else ``DEFAULT``."""
+    """The torchvision weights entry of a registered torchvision model (the catalogue's tag, else ``DEFAULT``)."""
     from torchvision.models import get_model_weights
 
-    info = get_info(name)
-    enum = get_model_weights(name)
-    return enum[info.weights] if info.weights else enum.DEFAULT
+    get_info(name)
+    return torchvision_entry(name) if has_pretrained(name) else get_model_weights(name).DEFAULT
 
 
 def list_models(source: str | None = None, pretrained: bool | None = None) -> list[str]:
@@ -262,7 +243,7 @@ def create(name: str, pretrained: bool = True, num_classes: int | None = None) -
             replace_head(model, nn.Linear(get_head(model).in_features, num_classes))
     else:
         model = _build(info, num_classes or info.num_classes)
-    model.cnn_demo_name = name
+    model.cnn_demo_name = name  # type: ignore[assignment]  # a plain attribute, read by registered_name
     return model.eval()
 
 

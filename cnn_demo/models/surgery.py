@@ -35,7 +35,9 @@ def head_path(model: nn.Module) -> str:
 
 def get_head(model: nn.Module) -> nn.Linear:
     """The model's final classification layer."""
-    return model.get_submodule(head_path(model))
+    head = model.get_submodule(head_path(model))
+    assert isinstance(head, nn.Linear)  # head_path finds the last nn.Linear
+    return head
 
 
 def num_features(model: nn.Module) -> int:
@@ -74,7 +76,9 @@ def feature_extractor(model: nn.Module) -> tuple[nn.Module, int]:
     parent = root
     parts = path.split(".")
     for part in parts[:-1]:
-        child = copy.copy(parent._modules[part])
+        original = parent._modules[part]
+        assert original is not None
+        child = copy.copy(original)
         child._modules = dict(child._modules)
         parent._modules[part] = child
         parent = child

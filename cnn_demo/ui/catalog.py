@@ -23,7 +23,7 @@ class PageSpec:
 
 
 HOME = PageSpec(
-    "pages/home.py",
+    "app_pages/home.py",
     "Home",
     ":material/home:",
     "",
@@ -37,7 +37,7 @@ SECTIONS: tuple[str, ...] = ("Signals", "Images", "Building blocks", "Models", "
 PAGES: tuple[PageSpec, ...] = (
     HOME,
     PageSpec(
-        "pages/signals_convolution.py",
+        "app_pages/signals/convolution.py",
         "1-D convolution",
         ":material/stacked_line_chart:",
         "Signals",
@@ -47,7 +47,7 @@ PAGES: tuple[PageSpec, ...] = (
         "Convolution Operation, Example",
     ),
     PageSpec(
-        "pages/signals_gaussian.py",
+        "app_pages/signals/gaussian.py",
         "Gaussian filter",
         ":material/blur_linear:",
         "Signals",
@@ -57,7 +57,7 @@ PAGES: tuple[PageSpec, ...] = (
         "Gaussian Filter",
     ),
     PageSpec(
-        "pages/signals_correlation.py",
+        "app_pages/signals/correlation.py",
         "Cross- and auto-correlation",
         ":material/compare_arrows:",
         "Signals",
@@ -67,7 +67,7 @@ PAGES: tuple[PageSpec, ...] = (
         "Cross-Correlation and Auto-Correlation",
     ),
     PageSpec(
-        "pages/signals_statistics.py",
+        "app_pages/signals/statistics.py",
         "Convolution in statistics",
         ":material/bar_chart:",
         "Signals",
@@ -77,7 +77,7 @@ PAGES: tuple[PageSpec, ...] = (
         "Applications of convolution",
     ),
     PageSpec(
-        "pages/pixels.py",
+        "app_pages/images/pixels.py",
         "Images as numbers",
         ":material/grid_on:",
         "Images",
@@ -87,7 +87,7 @@ PAGES: tuple[PageSpec, ...] = (
         "2-D Convolution",
     ),
     PageSpec(
-        "pages/images_filtering.py",
+        "app_pages/images/filtering.py",
         "2-D filtering",
         ":material/blur_on:",
         "Images",
@@ -97,7 +97,7 @@ PAGES: tuple[PageSpec, ...] = (
         "2-D Gaussian Filter; Filter for edge detection; Sobel Filter; High-pass and low-pass filters",
     ),
     PageSpec(
-        "pages/images_arithmetic.py",
+        "app_pages/images/arithmetic.py",
         "Convolution arithmetic",
         ":material/grid_4x4:",
         "Images",
@@ -107,7 +107,7 @@ PAGES: tuple[PageSpec, ...] = (
         "Image size after convolution",
     ),
     PageSpec(
-        "pages/conv_layer.py",
+        "app_pages/blocks/conv_layer.py",
         "Convolution layer",
         ":material/layers:",
         "Building blocks",
@@ -117,7 +117,7 @@ PAGES: tuple[PageSpec, ...] = (
         "Motivation of convolution; Convolution layer",
     ),
     PageSpec(
-        "pages/pooling.py",
+        "app_pages/blocks/pooling.py",
         "Pooling",
         ":material/filter_center_focus:",
         "Building blocks",
@@ -127,7 +127,7 @@ PAGES: tuple[PageSpec, ...] = (
         "Pooling; Max Pooling and Average Pooling",
     ),
     PageSpec(
-        "pages/adaptive_pooling.py",
+        "app_pages/blocks/adaptive_pooling.py",
         "Adaptive pooling",
         ":material/aspect_ratio:",
         "Building blocks",
@@ -137,7 +137,7 @@ PAGES: tuple[PageSpec, ...] = (
         "Adaptive Pooling; How does it work?",
     ),
     PageSpec(
-        "pages/model_inspector.py",
+        "app_pages/models/inspector.py",
         "Model inspector",
         ":material/account_tree:",
         "Models",
@@ -147,7 +147,7 @@ PAGES: tuple[PageSpec, ...] = (
         "CNN Architecture; Example; AlexNet",
     ),
     PageSpec(
-        "pages/feature_maps.py",
+        "app_pages/models/feature_maps.py",
         "Feature maps & Grad-CAM",
         ":material/visibility:",
         "Models",
@@ -157,7 +157,7 @@ PAGES: tuple[PageSpec, ...] = (
         "CNN Architecture",
     ),
     PageSpec(
-        "pages/datasets.py",
+        "app_pages/models/datasets.py",
         "Datasets for training",
         ":material/folder_zip:",
         "Models",
@@ -167,7 +167,7 @@ PAGES: tuple[PageSpec, ...] = (
         "Model zoos",
     ),
     PageSpec(
-        "pages/finetune.py",
+        "app_pages/models/finetune.py",
         "Fine-tune on your images",
         ":material/model_training:",
         "Models",
@@ -177,7 +177,7 @@ PAGES: tuple[PageSpec, ...] = (
         "Model zoos",
     ),
     PageSpec(
-        "pages/localization.py",
+        "app_pages/applications/localization.py",
         "Object localization",
         ":material/crop_free:",
         "Applications",
@@ -187,7 +187,7 @@ PAGES: tuple[PageSpec, ...] = (
         "Object Localization",
     ),
     PageSpec(
-        "pages/detection.py",
+        "app_pages/applications/detection.py",
         "Object detection",
         ":material/center_focus_strong:",
         "Applications",
@@ -197,7 +197,7 @@ PAGES: tuple[PageSpec, ...] = (
         "Region-based CNNs",
     ),
     PageSpec(
-        "pages/segmentation.py",
+        "app_pages/applications/segmentation.py",
         "Segmentation",
         ":material/format_paint:",
         "Applications",
@@ -206,7 +206,7 @@ PAGES: tuple[PageSpec, ...] = (
         "Image Segmentation",
     ),
     PageSpec(
-        "pages/unet.py",
+        "app_pages/applications/unet.py",
         "U-Net",
         ":material/account_tree:",
         "Applications",

@@ -77,6 +77,7 @@ def inline_image(container, image, **kwargs) -> None:
     browser had fetched the previous picture, which then failed to load (a broken image and a console error). An
     inline picture cannot go missing. ``image`` is one image or a list (array, PIL image or URL).
     """
+    payload: str | list[str]
     if isinstance(image, (list, tuple)):
         payload = [_data_url(im) for im in image]
     else:

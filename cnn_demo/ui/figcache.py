@@ -7,13 +7,15 @@ dict and wrapped without validation again (it was validated when first built).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import plotly.graph_objects as go
 import streamlit as st
 
-from cnn_demo.viz_filters import products_figure, transposed_grid_figure
-from cnn_demo.viz_signals import convolution_walkthrough_figure, correlation_walkthrough_figure
+from cnn_demo.images.figures import products_figure, transposed_grid_figure
+from cnn_demo.signals.figures import convolution_walkthrough_figure, correlation_walkthrough_figure
 
-_BUILDERS = {
+_BUILDERS: dict[str, Callable[..., go.Figure]] = {
     "products": products_figure,
     "transposed_grid": transposed_grid_figure,
     "correlation_walkthrough": correlation_walkthrough_figure,

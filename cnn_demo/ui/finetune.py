@@ -6,14 +6,16 @@ import functools
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import streamlit as st
+from PIL import Image
 
 from cnn_demo import finetune, jobs
 from cnn_demo.errors import InputError
+from cnn_demo.finetune.figures import confusion_cell, confusion_figure
 from cnn_demo.ui.common import escape_markdown
-from cnn_demo.viz_finetune import confusion_cell, confusion_figure
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the trained model…")
@@ -23,10 +25,17 @@ def _model_from_file(path: str, mtime: float) -> finetune.FineTuned:
 
 def job_model(job_id: str, owner: str) -> finetune.FineTuned | None:
     """The model a finished job exported (ownership checked before the shared cache is used)."""
+    found = job_model_with_key(job_id, owner)
+    return None if found is None else found[0]
+
+
+def job_model_with_key(job_id: str, owner: str) -> tuple[finetune.FineTuned, str] | None:
+    """:func:`job_model` and a key that names it (its file and when it was written) for :func:`predictions`."""
     path = jobs.job_file(job_id, owner, "model.zip")
     if path is None:
         return None
-    return _model_from_file(str(path), path.stat().st_mtime)
+    stat = path.stat()
+    return _model_from_file(str(path), stat.st_mtime), f"job:{path}:{stat.st_mtime_ns}:{stat.st_size}"
 
 
 def job_model_bytes(job_id: str, owner: str) -> bytes | None:
@@ -56,9 +65,41 @@ def _uploaded(digest: str, _data: bytes) -> finetune.FineTuned:
 
 def uploaded_model(data: bytes) -> finetune.FineTuned:
     """A model zip uploaded by the user (safetensors only, a backbone the page offers), cached by content."""
+    return uploaded_model_with_key(data)[0]
+
+
+def uploaded_model_with_key(data: bytes) -> tuple[finetune.FineTuned, str]:
+    """:func:`uploaded_model` and a key that names it (the hash of the zip) for :func:`predictions`."""
     if len(data) > finetune.MAX_EXPORT_BYTES:
         raise InputError("This model zip is too large.")
-    return _uploaded(hashlib.sha256(data).hexdigest(), data)
+    digest = hashlib.sha256(data).hexdigest()
+    return _uploaded(digest, data), f"upload:{digest}"
+
+
+@st.cache_data(max_entries=8, show_spinner="Classifying…")
+def _predictions(
+    model_key: str, _model: finetune.FineTuned, files: tuple[tuple[str, bytes], ...]
+) -> list[tuple[str, Image.Image, np.ndarray]]:
+    return finetune.predict_files(_model, files)
+
+
+def predictions(
+    model_key: str, model: finetune.FineTuned, files: Sequence[tuple[str, bytes]]
+) -> list[tuple[str, Image.Image, np.ndarray]]:
+    """``finetune.predict_files`` computed once per model (``model_key``, from ``*_with_key``) and image bytes: a
+    rerun of the page (any widget) shows the stored result instead of running the network again."""
+    return _predictions(model_key, model, tuple((str(name), bytes(data)) for name, data in files))
+
+
+@st.cache_data(max_entries=32, show_spinner="Computing Grad-CAM…")
+def _gradcam(model_key: str, _model: finetune.FineTuned, data: bytes, _image: Image.Image) -> tuple[np.ndarray, int]:
+    return finetune.gradcam(_model, _image)
+
+
+def gradcam(model_key: str, model: finetune.FineTuned, data: bytes, image: Image.Image) -> tuple[np.ndarray, int]:
+    """``finetune.gradcam`` of ``image`` (decoded from the uploaded ``data``, which keys the cache with
+    ``model_key``), computed once per model and image."""
+    return _gradcam(model_key, model, bytes(data), image)
 
 
 @st.cache_data(max_entries=4, show_spinner="Exporting to ONNX…")
@@ -71,7 +112,7 @@ def _vs(acc: float | None, baseline: float | None) -> str | None:
     return None if acc is None or baseline is None else f"{acc - baseline:+.1%} vs. baseline"
 
 
-def _tone(acc: float | None, baseline: float | None) -> str:
+def _tone(acc: float | None, baseline: float | None) -> Literal["off", "normal"]:
     """Green or red only when the accuracy really differs from the baseline (no green arrow for +0.0 %)."""
     return "off" if acc is None or baseline is None or abs(acc - baseline) < 0.0005 else "normal"
 
@@ -151,7 +192,8 @@ def confusion_chart(
     the page, they stay the keyboard way to choose a cell), and the cell they hold is outlined."""
     names = [str(c) for c in classes]
     chosen = [st.session_state.get(k) for k in (true_key, pred_key)]
-    selected = tuple(names.index(c) if c in names else 0 for c in chosen)
+    true_i, pred_i = (names.index(c) if c in names else 0 for c in chosen)
+    selected = (true_i, pred_i)
     st.plotly_chart(
         confusion_figure(confusion, names, selected),
         width="stretch",

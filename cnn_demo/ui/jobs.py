@@ -18,11 +18,12 @@ from collections.abc import Callable, Sequence
 
 import streamlit as st
 
-from cnn_demo import jobs, viz_applications
+from cnn_demo import jobs
+from cnn_demo.applications import figures as viz_applications
 from cnn_demo.errors import InputError
+from cnn_demo.finetune.figures import curves_figure
 from cnn_demo.ui.common import escape_markdown, user_errors
 from cnn_demo.ui.identity import auth_configured, client_address, current_identity, login_provider
-from cnn_demo.viz_finetune import curves_figure
 
 STATE_LABELS = {
     "queued": ":material/schedule: Waiting in the queue",

@@ -1,9 +1,7 @@
-"""Start ``streamlit run`` for a shared server: multipage-v2 routing forced on, heavy imports done and frozen.
+"""Start ``streamlit run`` for a shared server: heavy imports done and frozen, metrics closed, base URL given.
 
-Streamlit treats a folder named ``pages/`` beside the main script as a legacy (v1) multipage app until some
-session calls ``st.navigation``: a first visitor arriving on a deep link such as ``/pixels`` would run that page
-alone, without ``app.py``'s navigation and sidebar. Setting the flag before the server starts makes every
-session go through ``app.py``.
+The page scripts live in ``app_pages/`` (not ``pages/``, which Streamlit would treat as a legacy v1 multipage app),
+so every session goes through ``app.py``'s ``st.navigation`` without touching Streamlit's internals.
 
 Streamlit also runs a full garbage collection after every script run (``runner.postScriptGC``), holding the
 GIL: with torch, torchvision, timm and plotly loaded that walks about 470,000 objects, roughly a quarter of a
@@ -39,6 +37,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterable
+from pathlib import Path
 
 #: Modules every page set needs; imported before the server starts so their objects can be frozen.
 PRELOAD = (
@@ -52,9 +51,9 @@ PRELOAD = (
     "timm",
     "streamlit",
     "cnn_demo.models",
-    "cnn_demo.explain",
-    "cnn_demo.detection",
-    "cnn_demo.segmentation",
+    "cnn_demo.models.explain",
+    "cnn_demo.applications.detection",
+    "cnn_demo.applications.segmentation",
     "cnn_demo.finetune",
     "cnn_demo.jobs",
     "cnn_demo.viz",
@@ -132,12 +131,30 @@ def close_metrics() -> None:
     starlette_app.create_metrics_routes = _routes
 
 
+def clear_stale_pages_folder(app_dir: Path) -> None:
+    """Remove a ``pages/`` folder that an older checkout left beside ``app.py`` (bytecode caches only).
+
+    The page scripts moved to ``app_pages/``; git removes the old scripts but not their ``__pycache__``, and any
+    ``pages/`` folder puts Streamlit in its legacy multipage mode (a deep link would run a page without ``app.py``).
+    A ``pages/`` folder that still holds scripts is someone's work: refuse to start and say what to do.
+    """
+    folder = app_dir / "pages"
+    if not folder.is_dir():
+        return
+    scripts = [p for p in folder.rglob("*") if p.is_file() and p.suffix != ".pyc"]
+    if scripts:
+        raise SystemExit(
+            f"{folder} holds files ({scripts[0].name}, ...): pages now live in app_pages/<section>/. "
+            "Move or remove that folder, then start the server again."
+        )
+    shutil.rmtree(folder)
+
+
 def main(argv: list[str]) -> int:
     """Run the Streamlit CLI with ``argv`` (e.g. ``["run", "app.py", "--server.port", "8501"]``).
 
     A leading ``--parent PID`` (``serve``'s) stops the server once that process is gone.
     """
-    from streamlit.runtime.pages_manager import PagesManager
     from streamlit.web import cli
 
     from cnn_demo import jobs
@@ -148,11 +165,11 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--parent"]:
         jobs.stop_with_parent(int(argv[1]))
         argv = argv[2:]
+    clear_stale_pages_folder(Path(__file__).resolve().parents[2])
     preload()
     install_browser_cookie()  # each browser's HttpOnly identity cookie (cnn_demo.ui.identity)
     close_metrics()
     sys.setswitchinterval(get_settings().switch_interval_ms / 1000)
-    PagesManager.uses_pages_directory = False
     serve_index_with_base_url(p.url_path for p in PAGES)
     sys.argv = ["streamlit", *argv]
     return cli.main()

@@ -10,10 +10,10 @@ import pandas as pd
 import streamlit as st
 import streamlit.components.v2 as components
 
-from cnn_demo import filters
 from cnn_demo.errors import InputError
-from cnn_demo.viz_filters import linked_conv_data
-from cnn_demo.windows import ConvWindows, linked_cell
+from cnn_demo.images import filters
+from cnn_demo.images.figures import linked_conv_data
+from cnn_demo.images.windows import ConvWindows, linked_cell
 
 _HERE = Path(__file__).parent
 
@@ -38,7 +38,7 @@ def _picked(key: str, shape: tuple[int, int], on_cell: Callable[[int, int], None
 def linked_chart(
     cw: ConvWindows, selected: tuple[int, int] | None, *, key: str, on_cell: Callable[[int, int], None], **kwargs
 ) -> None:
-    """Draw the linked view of ``cw`` (:func:`cnn_demo.viz_filters.linked_conv_data`, ``kwargs`` go there):
+    """Draw the linked view of ``cw`` (:func:`cnn_demo.images.figures.linked_conv_data`, ``kwargs`` go there):
     hovering or focusing an output cell lights up its input window and the kernel and writes its products, in the
     browser; clicking one (or Enter) calls ``on_cell(i, j)`` and reruns with it selected."""
     LINKED_VIEW(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 from PIL import Image
 
-from cnn_demo import samples
-from cnn_demo.images import DEFAULT_MAX_PIXELS, UPLOAD_EXTENSIONS, load_image, original_size
+from cnn_demo.io import samples
+from cnn_demo.io.images import DEFAULT_MAX_PIXELS, UPLOAD_EXTENSIONS, load_image, original_size
 from cnn_demo.ui.common import escape_markdown, user_errors
 
 ASCENT_NOTE = (

@@ -1,0 +1,1 @@
+"""The Applications section: detection, segmentation, localization, U-Net, and their metrics and figures."""

@@ -1,0 +1,202 @@
+"""Object localization as regression, as in the lecture: a CNN reads an image and outputs four numbers (x, y, w, h).
+
+The data set is generated: one shape (disc, square or triangle) on a noisy, textured background; the target
+is its bounding box, top-left corner and size as fractions of the image side. A small CNN (conv blocks, then a
+dense head that keeps *where* things are) is trained with the smooth-L1 loss; the IoU of the predicted and
+true boxes tells how good the localisation is. :func:`train_localizer` is the job (kind ``localization_train``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnn_demo import jobs, training
+from cnn_demo.applications.metrics import box_iou
+from cnn_demo.errors import InputError
+
+SHAPES: tuple[str, ...] = ("disc", "square", "triangle")
+
+
+def make_localization_data(n: int, size: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` images (N, size, size, 3) uint8 with one shape each, their boxes (N, 4) as (x, y, w, h) in pixels
+    (top-left corner, width, height) and the shape index (N,). Deterministic for a given seed."""
+    if not 1 <= n <= 10000 or not 24 <= size <= 256:
+        raise InputError("Generate 1–10000 pictures of 24–256 pixels.")
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    images = np.empty((n, size, size, 3), np.uint8)
+    boxes = np.empty((n, 4), np.float32)
+    kinds = rng.integers(0, len(SHAPES), n)
+    for i in range(n):
+        bg = rng.uniform(40, 215, 3)
+        freq = rng.uniform(0.05, 0.3, 2)
+        texture = 25 * np.sin(xx * freq[0] + rng.uniform(0, 6)) * np.cos(yy * freq[1] + rng.uniform(0, 6))
+        img = bg + texture[..., None] + rng.normal(0, 10, (size, size, 3))
+        w, h = rng.uniform(0.15, 0.5, 2) * size
+        if kinds[i] != 2 and rng.random() < 0.5:
+            h = w  # some round discs and true squares, some ellipses and rectangles
+        x0, y0 = rng.uniform(0, size - w), rng.uniform(0, size - h)
+        cx, cy = x0 + w / 2, y0 + h / 2
+        if kinds[i] == 0:
+            mask = ((xx + 0.5 - cx) / (w / 2)) ** 2 + ((yy + 0.5 - cy) / (h / 2)) ** 2 <= 1
+        elif kinds[i] == 1:
+            mask = (xx + 0.5 >= x0) & (xx + 0.5 <= x0 + w) & (yy + 0.5 >= y0) & (yy + 0.5 <= y0 + h)
+        else:  # apex at the top centre, base along the bottom
+            t = (yy + 0.5 - y0) / h
+            mask = (t >= 0) & (t <= 1) & (np.abs(xx + 0.5 - cx) <= t * w / 2)
+        colour = (bg + rng.choice([-1, 1]) * rng.uniform(70, 120, 3)) % 256
+        img[mask] = colour
+        rows, cols = np.nonzero(mask)
+        boxes[i] = (cols.min(), rows.min(), cols.max() + 1 - cols.min(), rows.max() + 1 - rows.min())
+        images[i] = np.clip(img, 0, 255).astype(np.uint8)
+    return images, boxes, kinds
+
+
+def xywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
+    """(x, y, w, h) boxes to corner form (x0, y0, x1, y1)."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return np.stack([b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]], 1)
+
+
+def paired_iou(pred_xywh: np.ndarray, true_xywh: np.ndarray) -> np.ndarray:
+    """IoU of each predicted box with its own true box (both (x, y, w, h))."""
+    p, t = xywh_to_xyxy(pred_xywh), xywh_to_xyxy(true_xywh)
+    return np.array([box_iou(a, b)[0, 0] for a, b in zip(p, t, strict=True)])
+
+
+class Localizer(nn.Module):
+    """Four conv blocks (conv, BatchNorm, ReLU, 2×2 max-pool), then a dense head regressing (x, y, w, h) ∈ [0, 1]."""
+
+    def __init__(self, size: int = 64, width: int = 16) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = 3
+        for i in range(4):
+            cout = width * 2**i
+            layers += [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(), nn.MaxPool2d(2)]
+            cin = cout
+        self.features = nn.Sequential(*layers)
+        side = size // 16
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(cin * side * side, 128), nn.ReLU(), nn.Linear(128, 4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Boxes (N, 4) as fractions of the image side for images (N, 3, H, W) in [0, 1]."""
+        return torch.sigmoid(self.head(self.features(x)))
+
+
+def _tensor(images: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div(255.0)
+
+
+@torch.no_grad()
+def predict_boxes(model: nn.Module, images: np.ndarray) -> np.ndarray:
+    """Predicted (x, y, w, h) boxes in pixels for images (N, H, W, 3) uint8."""
+    was = model.training
+    model.eval()
+    out = model(_tensor(images)).numpy() * images.shape[1]
+    model.train(was)
+    return out
+
+
+PREVIEW = 8
+
+
+@jobs.register("localization_train")
+def train_localizer(params: dict, ctx) -> dict:
+    """Job: train :class:`Localizer` on generated shapes; per epoch report loss, mean IoU and the share of boxes with
+    IoU ≥ 0.5, and save the predicted boxes of the first preview images (``predictions.json``).
+
+    ``params``: size (64), n_train (1200), n_val (200), epochs (10), width (16), lr (0.002), batch_size (32), seed.
+    """
+    size = int(params.get("size", 64))
+    if size % 16:
+        raise InputError("The image size must be a multiple of 16.")
+    epochs = int(params.get("epochs", 10))
+    if not 1 <= epochs <= 100:
+        raise InputError("Train for 1 to 100 epochs.")
+    seed = int(params.get("seed", 0))
+    n_train, n_val = int(params.get("n_train", 1200)), int(params.get("n_val", 200))
+    images, boxes, _ = make_localization_data(n_train + n_val, size, seed)
+    x = _tensor(images[:n_train])
+    y = torch.from_numpy(boxes[:n_train] / size)
+    val_images, val_boxes = images[n_train:], boxes[n_train:]
+    torch.manual_seed(seed)
+    model = Localizer(size, int(params.get("width", 16)))
+    opt = torch.optim.Adam(model.parameters(), lr=float(params.get("lr", 0.002)))
+    folder = Path(ctx.folder)
+    preds_path = folder / "predictions.json"
+    history: dict = {}
+    bs = int(params.get("batch_size", 32))
+    gen = torch.Generator().manual_seed(seed)
+    mean_iou = hit = 0.0
+
+    def run_epoch(epoch: int) -> dict[str, float]:
+        nonlocal mean_iou, hit
+        model.train()
+        loss = training.train_epoch(
+            n_train, bs, gen, opt, lambda idx: F.smooth_l1_loss(model(x[idx]), y[idx], beta=0.05)
+        )
+        pred = predict_boxes(model, val_images)
+        ious = paired_iou(pred, val_boxes)
+        mean_iou, hit = float(ious.mean()), float((ious >= 0.5).mean())
+        history[epoch] = np.round(pred[:PREVIEW], 2).tolist()
+        preds_path.write_text(json.dumps(history))
+        return {"epoch": epoch, "loss": loss, "iou": mean_iou, "iou>=0.5": hit}
+
+    resumed = ctx.load_checkpoint()
+
+    def restore(state: dict) -> None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        if preds_path.is_file():
+            done = resumed[1] if resumed else 0
+            history.update({int(k): v for k, v in json.loads(preds_path.read_text()).items() if int(k) <= done})
+
+    training.fit(
+        epochs,
+        run_epoch,
+        generator=gen,
+        state=lambda: {"model": model.state_dict(), "opt": opt.state_dict()},
+        restore=restore,
+        resume_from=resumed,
+        checkpoint=ctx.save_checkpoint,
+        progress=ctx.progress,
+    )
+    return {"iou": mean_iou, "iou>=0.5": hit, "epochs": epochs, "size": size, "seed": seed, "n_train": n_train}
+
+
+def preview_data(params: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The preview images and their true (x, y, w, h) boxes of a localization job (regenerated from its seed)."""
+    size = int(params.get("size", 64))
+    n_train, n_val = int(params.get("n_train", 1200)), int(params.get("n_val", 200))
+    images, boxes, _ = make_localization_data(n_train + n_val, size, int(params.get("seed", 0)))
+    return images[n_train : n_train + PREVIEW], boxes[n_train : n_train + PREVIEW]
+
+
+def load_predictions(folder: Path) -> dict[int, np.ndarray]:
+    """The predicted preview boxes per epoch that a localization job saved."""
+    path = Path(folder) / "predictions.json"
+    if not path.is_file():
+        return {}
+    return {int(k): np.asarray(v, dtype=np.float64) for k, v in json.loads(path.read_text()).items()}
+
+
+def draw_boxes(image: np.ndarray, true_xywh, pred_xywh=None, scale: int = 4) -> np.ndarray:
+    """The image enlarged ``scale`` times with the true box in green and the predicted box in red."""
+    from torchvision.utils import draw_bounding_boxes
+
+    big = np.ascontiguousarray(image.repeat(scale, 0).repeat(scale, 1))
+    boxes = [xywh_to_xyxy(true_xywh)[0] * scale]
+    colours = [(0, 200, 0)]
+    if pred_xywh is not None:
+        boxes.append(xywh_to_xyxy(pred_xywh)[0] * scale)
+        colours.append((230, 0, 0))
+    t = torch.from_numpy(big).permute(2, 0, 1)
+    out = draw_bounding_boxes(t, torch.tensor(np.array(boxes), dtype=torch.float32), colors=colours, width=2)
+    return out.permute(1, 2, 0).numpy()

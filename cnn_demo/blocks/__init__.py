@@ -1,0 +1,1 @@
+"""The Building blocks section: a convolution layer step by step, pooling and adaptive pooling."""

@@ -1,0 +1,1 @@
+"""Datasets: uploads, folders, the per-user store, splits and their figures."""

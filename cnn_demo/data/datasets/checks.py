@@ -1,0 +1,140 @@
+"""What blocks training or may mislead it (class names, sizes, balance, duplicates), and the lecture's advice for
+a dataset's size.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from cnn_demo.data.datasets.types import (
+    DEFAULT_LIMITS,
+    ClassCount,
+    DatasetLimits,
+    DatasetReport,
+    DuplicateGroup,
+    SkippedFile,
+)
+from cnn_demo.errors import InputError
+
+
+def _q(name: str) -> str:
+    return f"“{name}”"
+
+
+def _check(
+    counts: Sequence[ClassCount],
+    duplicates: Sequence[DuplicateGroup],
+    skipped: Sequence[SkippedFile],
+    limits: DatasetLimits,
+    split_mode: bool,
+) -> tuple[list[str], list[str]]:
+    """Warnings (training works but may mislead) and errors (training is blocked)."""
+    warnings: list[str] = []
+    errors: list[str] = []
+    folded: dict[str, list[str]] = defaultdict(list)
+    for c in counts:  # folder names from a zip follow the rules of names typed in the page
+        try:
+            folded[validate_class_name(c.name, limits).casefold()].append(c.name)
+        except InputError as exc:
+            errors.append(f"Class folder {_q(c.name[:40] + ('…' if len(c.name) > 40 else ''))}: {exc}")
+    for names in folded.values():
+        if len(names) > 1:
+            errors.append(
+                "The class folders " + ", ".join(_q(n) for n in names) + " differ only in upper/lower case; "
+                "they would be one class to a person but separate classes to the model. Merge them into one folder."
+            )
+    total = sum(c.total for c in counts)
+    if total == 0:
+        errors.append("No usable image was found. Put your images in one folder per class (e.g. cats/, dogs/).")
+    if len(counts) < limits.min_classes:
+        found = ", ".join(_q(c.name) for c in counts) or "none"
+        errors.append(
+            f"A classifier needs at least {limits.min_classes} classes; this dataset has {len(counts)} ({found}). "
+            "Add a folder per class."
+        )
+    for c in counts:
+        if c.total < limits.min_images_per_class:
+            errors.append(
+                f"Class {_q(c.name)} has {c.total} usable image(s); each class needs at least "
+                f"{limits.min_images_per_class}."
+            )
+        elif split_mode and c.train == 0:
+            errors.append(f"Class {_q(c.name)} has no images in train/, so the model cannot learn it.")
+        elif split_mode and c.val == 0:
+            warnings.append(f"Class {_q(c.name)} has no images in val/, so its accuracy cannot be measured.")
+    usable = [c for c in counts if c.total > 0]
+    if len(usable) >= 2:
+        big = max(usable, key=lambda c: c.total)
+        small = min(usable, key=lambda c: c.total)
+        if big.total >= limits.imbalance_ratio * small.total:
+            warnings.append(
+                f"The classes are unbalanced: {_q(big.name)} has {big.total} images but {_q(small.name)} only "
+                f"{small.total} ({big.total / small.total:.1f}×). A model can look accurate by mostly guessing "
+                f"{_q(big.name)}; check the per-class accuracy, or add images to the small classes."
+            )
+    few = [c for c in counts if limits.min_images_per_class <= c.total < 10]
+    if few:
+        warnings.append(
+            "Very few images in " + ", ".join(_q(c.name) for c in few) + ": results will be noisy; aim for 20 or more."
+        )
+    cross = [d for d in duplicates if len(d.classes) > 1]
+    if duplicates:
+        n = sum(len(d.dropped) for d in duplicates)
+        warnings.append(f"{n} duplicate file(s) were dropped (identical content); only the first copy is used.")
+    for d in cross:
+        warnings.append(
+            f"The same image is in classes {', '.join(_q(c) for c in d.classes)} ({d.kept}): its label is ambiguous."
+        )
+    if skipped:
+        warnings.append(f"{len(skipped)} file(s) were skipped; the table lists each one with its reason.")
+    return warnings, errors
+
+
+def strategy_hint(report: DatasetReport) -> str:
+    """The lecture's Model-zoos advice applied to this dataset's size (a rule of thumb, not a law)."""
+    usable = [c.total for c in report.classes if c.total > 0]
+    if not usable:
+        return ""
+    per_class = sum(usable) / len(usable)
+    if per_class < 100:
+        advice = (
+            "small: use a pretrained backbone as it is (frozen) and train only a new head; fine-tuning the whole "
+            "network on so few images mostly memorises them"
+        )
+    elif per_class < 1000:
+        advice = (
+            "medium: train a new head, then try unfreezing the last stage(s) of the backbone with a low learning rate"
+        )
+    else:
+        advice = (
+            "large enough to fine-tune the whole model (backbone and head), with a lower learning rate for the backbone"
+        )
+    return f"About {per_class:.0f} images per class is {advice}."
+
+
+#: Unicode characters that reorder the text around them (right-to-left override and friends): a name holding one
+#: shows differently from what it is.
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def validate_class_name(name: str, limits: DatasetLimits = DEFAULT_LIMITS) -> str:
+    """A class name, trimmed; raises :class:`InputError` when it is empty, too long or has control characters."""
+    if not isinstance(name, str):
+        raise InputError("A class name must be text.")
+    clean = " ".join(name.split())
+    if not clean:
+        raise InputError("Every class needs a name.")
+    if len(clean) > limits.max_class_name_length:
+        raise InputError(f"The class name {_q(clean[:20] + '…')} is too long; at most {limits.max_class_name_length}.")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise InputError("A class name cannot contain control characters.")
+    if any(ch in _BIDI_CONTROLS for ch in name):
+        raise InputError(
+            "A class name cannot contain invisible text-direction characters (they make a name read backwards)."
+        )
+    if "/" in clean or "\\" in clean:
+        raise InputError(f"The class name {_q(clean)} cannot contain / or \\.")
+    if clean.startswith(".") or clean == "__MACOSX":
+        raise InputError(f"The class name {_q(clean)} cannot start with a dot (such folders are hidden).")
+    return clean

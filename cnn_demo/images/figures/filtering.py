@@ -1,0 +1,139 @@
+"""Figures of the 2-D filtering page: kernels, spectra, borders, small pictures, one pixel's breakdown."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from cnn_demo.images.filters import PixelBreakdown
+from cnn_demo.viz import fixed_margins, image_figure, matrix_figure
+
+INPUT_COLOUR = "#dbe9f6"
+
+
+PAD_COLOUR = "#f2f2f2"
+
+
+READ_COLOUR = "#ff7f0e"
+
+
+OUTPUT_COLOUR = "#c7e9c0"
+
+
+CURRENT_COLOUR = "#2ca02c"
+
+
+def kernel_figure(kernel: np.ndarray, title: str = "Kernel") -> go.Figure:
+    """A kernel drawn cell by cell with its weights written in; blue negative, red positive."""
+    k = np.asarray(kernel, dtype=float)
+    peak = float(np.abs(k).max()) or 1.0
+    fmt = ".3g"
+    fig = matrix_figure(k, title, colorscale="RdBu_r", fmt=fmt, zmin=-peak, zmax=peak, annotate=k.size <= 121)
+    side = 60 + 34 * max(k.shape)
+    fig.update_layout(height=min(side, 420))
+    return fig
+
+
+def block_mean(values: np.ndarray, max_side: int) -> tuple[np.ndarray, int]:
+    """Shrink a 2-D array by averaging f×f blocks so its longer side is at most ``max_side``; returns it and f."""
+    arr = np.asarray(values, dtype=float)
+    f = max(1, -(-max(arr.shape) // max_side))
+    if f == 1:
+        return arr, 1
+    h, w = (arr.shape[0] // f) * f, (arr.shape[1] // f) * f
+    return arr[:h, :w].reshape(h // f, f, w // f, f).mean(axis=(1, 3)), f
+
+
+def spectrum_figure(values: np.ndarray, title: str, colorscale: str = "Viridis", max_side: int = 128) -> go.Figure:
+    """A centred 2-D spectrum (zero frequency in the middle) as a heatmap with a colour bar.
+
+    Large spectra are block-averaged to ``max_side`` cells a side so the browser stays fast.
+    """
+    full = np.asarray(values, dtype=float)
+    arr, f = block_mean(full, max_side)
+    arr = arr.astype(np.float32)  # half the bytes of float64; hover shows 3 significant digits
+    h, w = arr.shape
+    fig = go.Figure(
+        go.Heatmap(
+            z=arr,
+            x=(np.arange(w) - w // 2) * f,
+            y=(np.arange(h) - h // 2) * f,
+            colorscale=colorscale,
+            colorbar=dict(thickness=10),
+            hovertemplate="frequency (%{y}, %{x})<br>%{z:.3g}<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", title="vertical frequency")
+    fig.update_xaxes(title="horizontal frequency")
+    fig.update_layout(title=title, margin=dict(l=0, r=0, t=30, b=0), height=330)
+    return fixed_margins(fig, 62, 48, right=10)
+
+
+def border_figure(padded: np.ndarray, offset: tuple[int, int], size: int, title: str, height: int = 210) -> go.Figure:
+    """A crop with invented border pixels; the real image (``size`` a side, starting at ``offset``) is outlined."""
+    arr = np.asarray(padded, dtype=float)
+    fig = _plain_image(arr, title, height)
+    fig.add_shape(
+        type="rect",
+        x0=offset[1] - 0.5,
+        y0=offset[0] - 0.5,
+        x1=offset[1] + size - 0.5,
+        y1=offset[0] + size - 0.5,
+        line=dict(color=READ_COLOUR, width=2, dash="dash"),
+    )
+    return fig
+
+
+def _plain_image(arr: np.ndarray, title: str, height: int) -> go.Figure:
+    fig = image_figure(arr, title, height)
+    fig.update_yaxes(showticklabels=False)
+    fig.update_xaxes(showticklabels=False, constrain="domain")
+    return fixed_margins(fig, 0, 0)
+
+
+def small_image_figure(image: np.ndarray, title: str = "", height: int = 180) -> go.Figure:
+    """A small image without axes, for rows of panels (values 0..255)."""
+    return _plain_image(np.asarray(image, dtype=float), title, height)
+
+
+def breakdown_figure(b: PixelBreakdown) -> go.Figure:
+    """The pixel inspector: neighbourhood × (flipped) kernel = products, side by side, with values written in."""
+    titles = ("Neighbourhood (input)", "Kernel as laid on the image", f"Products, sum = {b.total:.4g}")
+    fig = make_subplots(rows=1, cols=3, subplot_titles=titles, horizontal_spacing=0.04)
+    annotate = b.weights.size <= 81
+    outside = b.outside
+    for col, (values, scale) in enumerate(
+        ((b.neighbourhood, "gray"), (b.weights, "RdBu_r"), (b.products, "RdBu_r")), start=1
+    ):
+        v = np.asarray(values, dtype=float)
+        if scale == "gray":
+            zmin, zmax = 0.0, 255.0
+        else:
+            peak = float(np.abs(v).max()) or 1.0
+            zmin, zmax = -peak, peak
+        text = [
+            [f"{x:.3g}" + ("*" if outside[i, j] and col != 2 else "") for j, x in enumerate(r)] for i, r in enumerate(v)
+        ]
+        fig.add_trace(
+            go.Heatmap(
+                z=v,
+                x=b.cols,
+                y=b.rows,
+                text=text,
+                texttemplate="%{text}" if annotate else None,
+                colorscale=scale,
+                zmin=zmin,
+                zmax=zmax,
+                showscale=False,
+                xgap=1,
+                ygap=1,
+                hovertemplate="row %{y}, col %{x}: %{z:.4g}<extra></extra>",
+            ),
+            row=1,
+            col=col,
+        )
+        fig.update_yaxes(autorange="reversed", row=1, col=col, dtick=1)
+        fig.update_xaxes(row=1, col=col, dtick=1)
+    fig.update_layout(margin=dict(l=0, r=0, t=40, b=0), height=320)
+    return fixed_margins(fig, 34, 22)

@@ -1,0 +1,287 @@
+"""What pages ask of the job system: submit within fair shares, see, cancel, resume, delete, recovery codes."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import secrets
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from cnn_demo.errors import InputError
+from cnn_demo.jobs.backends import _enqueue, _requeue
+from cnn_demo.jobs.context import load_job_modules
+from cnn_demo.jobs.index import (
+    _queued_order,
+    _snapshot,
+    drop_owner_marker,
+    index_owner,
+    job_owners,
+    mark_queued,
+    owned_job_ids,
+    unindex,
+    unmark_queued,
+)
+from cnn_demo.jobs.records import (
+    _CODE_ALPHABET,
+    _NAME_RE,
+    ACTIVE_STATES,
+    NOT_FOUND,
+    RECOVERY_TRIES,
+    JobStatus,
+    _folder,
+    _folder_bytes,
+    _is_owner,
+    _mb,
+    _owned,
+    _read_json,
+    _scan,
+    _write_json,
+)
+from cnn_demo.settings import Settings, get_settings
+
+
+def _check_shares(s: Settings, owner: str, client: str | None, incoming: int, disk: bool = True) -> None:
+    """Refuse a new job (or a resumed one: ``disk=False``) when its user's or address's share is used up."""
+    jobs_all = list(_scan(s))
+    active = [(p, st) for _, p, st in jobs_all if st["state"] in ACTIVE_STATES]
+    mine = [p for p, _ in active if secrets.compare_digest(str(p.get("owner", "")), owner)]
+    if len(mine) >= s.jobs_per_user:
+        raise InputError(
+            f"You already have {len(mine)} job(s) queued or running (the limit is {s.jobs_per_user}). "
+            "Wait for one to finish or cancel it."
+        )
+    same_client = [p for p, _ in active if client and p.get("client") == client]
+    if len(same_client) >= s.jobs_per_address:
+        raise InputError(
+            f"{len(same_client)} job(s) from your network address are already queued or running (the limit for one "
+            f"address is {s.jobs_per_address}, so that everyone in the class gets a turn). Wait for one to finish. "
+            "Another browser, a private window or cleared cookies count as the same address."
+        )
+    if len(active) >= s.queue_capacity:
+        raise InputError(
+            f"The training queue is full ({len(active)} jobs waiting or running). Please try again in a few minutes."
+        )
+    if not disk:
+        return
+    user_limit, client_limit = s.disk_per_user_mb * 1e6, s.disk_per_address_mb * 1e6
+    used_user = sum(_folder_bytes(f) for f, p, _ in jobs_all if secrets.compare_digest(str(p.get("owner", "")), owner))
+    if used_user + incoming > user_limit:
+        raise InputError(
+            f"Your stored jobs take {_mb(used_user)} and this one brings {_mb(incoming)}, more than the "
+            f"{_mb(user_limit)} each user may keep. Delete finished jobs you no longer need (the Delete button under "
+            f"a job), or wait: finished jobs are deleted after {s.artifact_hours:g} hours."
+        )
+    if client:
+        used_client = sum(_folder_bytes(f) for f, p, _ in jobs_all if p.get("client") == client)
+        if used_client + incoming > client_limit:
+            raise InputError(
+                f"Jobs from your network address store {_mb(used_client)} and this one brings {_mb(incoming)}, "
+                f"more than the {_mb(client_limit)} one address may keep. Delete finished jobs you no longer need, "
+                f"or wait: finished jobs are deleted after {s.artifact_hours:g} hours."
+            )
+
+
+def submit(
+    kind: str,
+    params: dict[str, Any],
+    owner: str,
+    files: dict[str, bytes] | None = None,
+    settings: Settings | None = None,
+    *,
+    client: str | None = None,
+) -> str:
+    """Queue a job of ``kind`` for ``owner``; return its unguessable id.
+
+    ``files`` are written to the job's ``inputs/`` folder (names without folders). ``client`` is the
+    :func:`client_key` of the address it came from: fair shares hold per user *and* per address, so new
+    identities (cleared cookies, private windows) do not give one person more of the queue or the disk.
+    Raises :class:`InputError` when the queue, a quota or a disk share is full, or ``params`` is not JSON.
+    """
+    s = settings or get_settings()
+    if not owner:
+        raise InputError("Jobs need an owner.")
+    if kind not in load_job_modules(s):
+        raise InputError(f"Unknown job kind {kind!r}.")
+    try:
+        params_json = json.loads(json.dumps(params))
+    except (TypeError, ValueError) as exc:
+        raise InputError("Job parameters must be plain numbers, strings, lists and dicts.") from exc
+    _check_shares(s, owner, client, sum(len(b) for b in (files or {}).values()))
+    for name in files or {}:
+        if not _NAME_RE.match(name) or name.startswith("."):
+            raise InputError(f"Bad input file name {name!r}.")
+    job_id = secrets.token_urlsafe(16)
+    folder = s.jobs_dir / job_id
+    try:
+        (folder / "inputs").mkdir(parents=True)
+        for name, data in (files or {}).items():
+            (folder / "inputs" / name).write_bytes(data)
+        now = time.time()
+        record = {"kind": kind, "params": params_json, "owner": owner, "client": client, "created": now}
+        _write_json(folder / "params.json", record)
+        _write_json(folder / "status.json", {"state": "queued", "done": 0, "total": 0, "queued_at": now, "resumes": 0})
+        index_owner(s, job_id, owner)
+        mark_queued(s, job_id, now)
+        _enqueue(s, job_id)
+    except BaseException as exc:
+        # A refused submit leaves nothing behind: no folder holding the uploaded dataset, no job in the list.
+        shutil.rmtree(folder, ignore_errors=True)
+        unindex(s, job_id, [owner])
+        if isinstance(exc, OSError):
+            raise InputError("The server has no room to store this job right now; please try again later.") from exc
+        raise
+    return job_id
+
+
+def _code_hash(code: str) -> str:
+    return hashlib.sha256(b"cnn-demo-recovery:" + code.encode()).hexdigest()
+
+
+def _normalise_code(code: str) -> str:
+    return "".join(c for c in str(code).upper() if c.isalnum())
+
+
+def new_recovery_code(job_id: str, owner: str, settings: Settings | None = None) -> str:
+    """A fresh recovery code for one of ``owner``'s jobs (the previous one stops working); only its hash is stored.
+
+    With the job's link and this code the job opens in any other browser or device (:func:`claim`).
+    """
+    s = settings or get_settings()
+    folder, _ = _owned(s, job_id, owner)
+    code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(16))  # 30**16: about 78 bits
+    _write_json(folder / "recovery.json", {"hash": _code_hash(code), "failures": 0})
+    return "-".join(code[i : i + 4] for i in range(0, 16, 4))
+
+
+def claim(job_id: str, code: str, owner: str, settings: Settings | None = None) -> JobStatus:
+    """Open a job started elsewhere with its recovery code: ``owner`` may see, cancel and resume it from now on.
+
+    After :data:`RECOVERY_TRIES` wrong codes the job refuses further tries, so codes cannot be guessed.
+    """
+    s = settings or get_settings()
+    folder = _folder(s, job_id)
+    params = _read_json(folder / "params.json")
+    if not params:
+        raise InputError(NOT_FOUND)
+    if not owner:
+        raise InputError("Jobs need an owner.")
+    if _is_owner(folder, params, owner):
+        return _snapshot(s, folder, params, None)
+    record = _read_json(folder / "recovery.json") or {}
+    failures = int(record.get("failures", 0))
+    if not record.get("hash") or failures >= RECOVERY_TRIES:
+        raise InputError(
+            "This job cannot be opened with a recovery code any more (too many wrong codes). "
+            "Open it in the browser that started it and ask for a new code there."
+        )
+    given = _normalise_code(code)
+    if not given or not secrets.compare_digest(_code_hash(given), str(record["hash"])):
+        record["failures"] = failures + 1
+        _write_json(folder / "recovery.json", record)
+        left = RECOVERY_TRIES - failures - 1
+        raise InputError(f"That recovery code does not belong to this job. Check it and try again ({left} tries left).")
+    owners = _read_json(folder / "owners.json", []) or []
+    _write_json(folder / "owners.json", [*owners, owner])
+    index_owner(s, job_id, owner)
+    return _snapshot(s, folder, params, None)
+
+
+def delete(job_id: str, owner: str, settings: Settings | None = None) -> None:
+    """Delete one of ``owner``'s finished jobs with everything it stored (frees their disk quota)."""
+    s = settings or get_settings()
+    folder, params = _owned(s, job_id, owner)
+    if _snapshot(s, folder, params, None).active:
+        raise InputError("Cancel this job before deleting it.")
+    owners = job_owners(folder, params)
+    shutil.rmtree(folder, ignore_errors=True)
+    unindex(s, job_id, owners)
+
+
+def client_key(address: str | None) -> str | None:
+    """A stable key for a client address (IPv6: its /64, what one household or phone gets); ``None`` if unknown.
+
+    Only this hash is stored with a job, never the address itself.
+    """
+    if not address:
+        return None
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return None
+    net = ipaddress.ip_network(f"{ip}/64", strict=False) if ip.version == 6 else ipaddress.ip_network(ip)
+    return hashlib.sha256(f"cnn-demo-client:{net}".encode()).hexdigest()[:24]
+
+
+def status(job_id: str, owner: str, settings: Settings | None = None) -> JobStatus:
+    """The current state of one of ``owner``'s jobs; :class:`InputError` for anyone else's or unknown ids."""
+    s = settings or get_settings()
+    folder, params = _owned(s, job_id, owner)
+    return _snapshot(s, folder, params, None)
+
+
+def list_jobs(owner: str, settings: Settings | None = None) -> list[JobStatus]:
+    """``owner``'s jobs, newest first.
+
+    Reads only ``owner``'s job folders (through the per-owner index) and the queue index: a page calls this on
+    every rerun, and other users' jobs are none of its business.
+    """
+    s = settings or get_settings()
+    if not owner:
+        return []
+    order = _queued_order(s)
+    out = []
+    for job_id in owned_job_ids(s, owner):
+        folder = s.jobs_dir / job_id
+        params = _read_json(folder / "params.json")
+        if not params:
+            drop_owner_marker(s, owner, job_id)  # deleted (expired) since
+            continue
+        if (folder / "status.json").is_file() and _is_owner(folder, params, owner):
+            out.append(_snapshot(s, folder, params, order))
+    return sorted(out, key=lambda j: j.created, reverse=True)
+
+
+def job_folder(job_id: str, owner: str, settings: Settings | None = None) -> Path:
+    """The folder one of ``owner``'s jobs writes its files into (previews, predictions); :class:`InputError` else."""
+    s = settings or get_settings()
+    folder, _ = _owned(s, job_id, owner)
+    return folder
+
+
+def job_file(job_id: str, owner: str, name: str, settings: Settings | None = None) -> Path | None:
+    """Path of a file the job wrote into its folder (e.g. an exported model), or ``None`` if absent."""
+    s = settings or get_settings()
+    folder, _ = _owned(s, job_id, owner)
+    if not _NAME_RE.match(name) or name.startswith("."):
+        raise InputError(f"Bad file name {name!r}.")
+    path = folder / name
+    return path if path.is_file() else None
+
+
+def cancel(job_id: str, owner: str, settings: Settings | None = None) -> JobStatus:
+    """Ask a job to stop: a queued job is cancelled at once, a running one at its next progress report."""
+    s = settings or get_settings()
+    folder, params = _owned(s, job_id, owner)
+    (folder / "cancel").touch()
+    st = _read_json(folder / "status.json", {}) or {}
+    if st.get("state") == "queued":
+        st.update(state="cancelled", finished=time.time())
+        _write_json(folder / "status.json", st)
+        unmark_queued(s, job_id)
+    return _snapshot(s, folder, params, None)
+
+
+def resume(job_id: str, owner: str, settings: Settings | None = None) -> JobStatus:
+    """Queue an interrupted, cancelled or failed job again; it continues from its last checkpoint."""
+    s = settings or get_settings()
+    folder, params = _owned(s, job_id, owner)
+    snap = _snapshot(s, folder, params, None)
+    if not snap.resumable:
+        raise InputError(f"This job is {snap.state}; only interrupted, cancelled or failed jobs can be resumed.")
+    _check_shares(s, str(params.get("owner", "")), params.get("client"), 0, disk=False)  # resuming is a new turn
+    _requeue(s, folder, automatic=False)
+    return _snapshot(s, folder, params, None)

@@ -1,0 +1,102 @@
+"""Running one queued job in this process (what a worker process does), with a heartbeat."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import socket
+import threading
+import time
+import traceback
+from pathlib import Path
+
+from cnn_demo.errors import InputError
+from cnn_demo.jobs.context import JobContext, load_job_modules
+from cnn_demo.jobs.index import unmark_queued
+from cnn_demo.jobs.records import CRASH_MESSAGE, HEARTBEAT_EVERY_S, JobCancelled, _folder, _read_json, _write_json, log
+from cnn_demo.settings import Settings, get_settings
+
+# --------------------------------------------------------------------------- worker side
+
+
+def _heartbeat(folder: Path, stop: threading.Event) -> None:
+    while not stop.is_set():
+        with contextlib.suppress(OSError):
+            (folder / "heartbeat").touch()
+        stop.wait(HEARTBEAT_EVERY_S)
+
+
+def run_job(job_id: str, settings: Settings | None = None) -> str:
+    """Run one queued job in this process (what a worker does); returns its final state."""
+    s = settings or get_settings()
+    folder = _folder(s, job_id)
+    params = _read_json(folder / "params.json")
+    st = _read_json(folder / "status.json")
+    if not params or not st:
+        log.warning("job %s has no folder any more; skipped", job_id)
+        return "missing"
+    if st.get("state") != "queued" or (folder / "cancel").exists():
+        if st.get("state") == "queued":
+            st.update(state="cancelled", finished=time.time())
+            _write_json(folder / "status.json", st)
+            unmark_queued(s, job_id)
+        return str(st.get("state"))
+    # The queue may deliver one job twice (a task re-enqueued after the queue lost it, see reconcile_queue):
+    # exactly one delivery per queuing runs it.
+    marker = folder / f".run-{st.get('queued_at', 0)}"
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return "duplicate"
+    now = time.time()
+    st.update(
+        state="running",
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        started=st.get("started") or now,
+        run_started=now,
+        run_start_done=int(st.get("done", 0)),
+        phase="",
+        phase_started=now,
+        phase_start_done=int(st.get("done", 0)),
+        error=None,
+    )
+    st.pop("rate_started", None)  # a rate measured by an earlier run (before a resume) says nothing about this one
+    (folder / "heartbeat").touch()
+    _write_json(folder / "status.json", st)
+    unmark_queued(s, job_id)
+    stop = threading.Event()
+    beat = threading.Thread(target=_heartbeat, args=(folder, stop), daemon=True)
+    beat.start()
+    ctx = JobContext(job_id, folder, s, st)
+    try:
+        import torch
+
+        torch.set_num_threads(s.torch_threads)
+        fn = load_job_modules(s).get(params["kind"])
+        if fn is None:
+            raise InputError(f"This worker does not know jobs of kind {params['kind']!r}.")
+        ctx.log(f"started (attempt {int(st.get('resumes', 0)) + 1})")
+        result = fn(params["params"], ctx)
+        _write_json(folder / "result.json", result or {})
+        st.update(state="done", done=max(int(st.get("done", 0)), int(st.get("total", 0))))
+        ctx.log("finished")
+    except JobCancelled:
+        st.update(state="cancelled")
+        ctx.log("cancelled")
+    except InputError as exc:
+        st.update(state="failed", error=str(exc))
+        ctx.log(f"failed: {exc}")
+    except Exception:
+        # The details (exception text, paths, host) go to the worker's log for the operator, never to the page.
+        ref = secrets.token_hex(4)
+        st.update(state="failed", error=CRASH_MESSAGE.format(ref=ref))
+        ctx.log(f"stopped by an internal error (reference {ref})")
+        log.error("job %s crashed (reference %s):\n%s", job_id, ref, traceback.format_exc())
+    finally:
+        stop.set()
+        beat.join(timeout=5)
+    st.update(finished=time.time(), updated=time.time())
+    _write_json(folder / "status.json", st)
+    return str(st["state"])

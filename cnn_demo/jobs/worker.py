@@ -1,0 +1,70 @@
+"""The worker: a Huey consumer running jobs in child processes plus the recovery watchdog."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from cnn_demo.jobs.backends import get_huey
+from cnn_demo.jobs.process import die_with_parent, lower_priority, stop_with_parent
+from cnn_demo.jobs.records import log
+from cnn_demo.jobs.recovery import _watchdog, reconcile_queue, recover
+from cnn_demo.settings import Settings, get_settings
+
+
+def run_worker(settings: Settings | None = None, parent_pid: int | None = None) -> None:
+    """Run a Huey consumer (``max_concurrent_jobs`` worker processes) plus the recovery watchdog, until stopped.
+
+    With ``parent_pid`` the worker stops when that process (``serve``) is gone, even if it was killed outright.
+    """
+    from huey.consumer import Consumer
+
+    s = settings or get_settings()
+    s.jobs_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    priority = lower_priority(s.worker_nice)
+    huey = get_huey(s)
+    try:  # before the watchdog's first pass, which would count these as automatic resumes
+        restarted = recover(s, restart=True)
+        lost = reconcile_queue(s, grace_s=0.0)
+        if restarted or lost:
+            log.info(
+                "start-up: %d interrupted job(s) re-queued, %d lost from the queue re-enqueued",
+                len(restarted),
+                len(lost),
+            )
+    except Exception:
+        log.exception("start-up recovery failed")
+    stop = threading.Event()
+
+    class _Consumer(Consumer):
+        def start(self) -> None:
+            # Our threads start once the worker processes are forked: a fork while the watchdog holds the
+            # queue's storage lock would leave the child waiting on that lock forever, never taking a job.
+            super().start()
+            threading.Thread(target=_watchdog, args=(s, stop), daemon=True, name="cnn-demo-watchdog").start()
+            if parent_pid is not None:
+                stop_with_parent(parent_pid, stop)
+
+        def _create_process(self, process, name):
+            # Each worker and the scheduler die with the consumer, from their start: one waiting for a job must
+            # not outlive a consumer killed outright (it would go on taking jobs from the queue).
+            initialize = process.initialize
+
+            def _initialize() -> None:
+                die_with_parent()
+                initialize()
+
+            process.initialize = _initialize
+            return super()._create_process(process, name)
+
+    log.info(
+        "worker: queue %s, %d job(s) at once, %s",
+        s.redis_url or s.state_dir / "queue.sqlite3",
+        s.max_concurrent_jobs,
+        priority,
+    )
+    try:
+        _Consumer(huey, workers=s.max_concurrent_jobs, worker_type="process", periodic=False).run()
+    finally:
+        stop.set()

@@ -1,0 +1,89 @@
+"""AppTest: the fine-tuning page computes predictions and Grad-CAM once per model and images, not on each rerun."""
+
+from __future__ import annotations
+
+import pytest
+
+from cnn_demo import finetune
+from cnn_demo.ui import finetune as ui_finetune
+from tests.conftest import app_test, assert_no_exception, shown_errors
+from tests.hostile import png_bytes
+
+PAGE = "app_pages/models/finetune.py"
+
+
+def _model_zip(classes: list[str]) -> bytes:
+    cfg = finetune.TrainConfig(backbone="myconvnet", pretrained=False)
+    bb = finetune.load_backbone("myconvnet", pretrained=False)
+    return finetune.export_zip(finetune.FineTuned(bb, finetune.build_head(bb.num_features, 2, cfg.head), classes, cfg))
+
+
+@pytest.fixture
+def calls(tmp_path, monkeypatch):
+    """Counts of the page's calls into the network: predictions and Grad-CAM."""
+    monkeypatch.setenv("CNN_DEMO_STATE_DIR", str(tmp_path))
+    ui_finetune._predictions.clear()
+    ui_finetune._gradcam.clear()
+    counts = {"predict": 0, "gradcam": 0}
+    predict, gradcam = finetune.predict_files, finetune.gradcam
+
+    def counting_predict(model, files):
+        counts["predict"] += 1
+        return predict(model, files)
+
+    def counting_gradcam(model, image, class_index=None):
+        counts["gradcam"] += 1
+        return gradcam(model, image, class_index)
+
+    monkeypatch.setattr(finetune, "predict_files", counting_predict)
+    monkeypatch.setattr(finetune, "gradcam", counting_gradcam)
+    return counts
+
+
+def _upload_model(at, blob: bytes) -> None:
+    at.file_uploader(key="finetune_model_upload").set_value(("model.zip", blob, "application/zip")).run()
+    assert_no_exception(at)
+    assert not shown_errors(at)
+
+
+def _upload_images(at, images: list[tuple[str, bytes]]) -> None:
+    at.file_uploader(key="finetune_predict_upload").set_value([(n, d, "image/png") for n, d in images]).run()
+    assert_no_exception(at)
+
+
+def _charts(at) -> list:
+    return [c for c in at.get("plotly_chart") if c.key and c.key.startswith("finetune_pred_")]
+
+
+def test_a_rerun_with_the_same_model_and_images_does_not_predict_again(calls):
+    at = app_test(PAGE)
+    _upload_model(at, _model_zip(["cat", "dog"]))
+    images = [("a.png", png_bytes(101, (40, 30))), ("b.png", png_bytes(102, (36, 36)))]
+    _upload_images(at, images)
+    assert calls["predict"] == 1 and len(_charts(at)) == 2
+    specs = [c.proto.spec for c in _charts(at)]
+    at.run()  # a rerun: nothing changed
+    at.toggle(key="finetune_gradcam").set_value(True).run()  # another widget: a rerun with the same inputs
+    assert_no_exception(at)
+    assert calls["predict"] == 1, "the rerun predicted again"
+    assert [c.proto.spec for c in _charts(at)] == specs  # the stored probabilities are shown
+    assert calls["gradcam"] == 2
+    at.run()
+    at.radio(key="finetune_predict_source").set_value("Upload").run()
+    assert (calls["predict"], calls["gradcam"]) == (1, 2), "a rerun computed Grad-CAM or predictions again"
+    assert len([i for e in at.get("image") for i in e.captions if "Grad-CAM" in i]) == 2
+
+    _upload_images(at, [*images, ("c.png", png_bytes(103, (30, 40)))])  # other images: predicted
+    assert calls["predict"] == 2 and len(_charts(at)) == 3
+    assert calls["gradcam"] == 3  # only the new image's Grad-CAM is computed
+
+
+def test_another_model_with_the_same_images_predicts_again(calls):
+    at = app_test(PAGE)
+    images = [("a.png", png_bytes(201, (40, 30)))]
+    _upload_model(at, _model_zip(["cat", "dog"]))
+    _upload_images(at, images)
+    assert calls["predict"] == 1
+    _upload_model(at, _model_zip(["ant", "bee"]))  # same images, another model: not the stored answer
+    assert calls["predict"] == 2
+    assert "ant" in _charts(at)[0].proto.spec
