@@ -144,12 +144,12 @@ def _main_order(at) -> list:
     ],
 )
 def test_untrained_networks_warn_above_the_image_with_the_fetch_command(page, name_key, file_key):
-    from cnn_demo.ui.models import detector_weights, segmenter_weights
+    from cnn_demo.ui.models import weights_state
 
     at = app_test(page)
     assert_no_exception(at)
     name = at.selectbox(key=name_key).value
-    state = (detector_weights if "detection" in page else segmenter_weights)(name)
+    state = weights_state(name)
     if state.pretrained:
         pytest.skip("the pretrained weights are on this machine")
     order = _main_order(at)

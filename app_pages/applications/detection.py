@@ -10,7 +10,7 @@ from cnn_demo.applications.figures import BoxGroup, boxes_figure, iou_figure
 from cnn_demo.applications.metrics import box_intersection, box_iou
 from cnn_demo.io.images import to_png_bytes
 from cnn_demo.ui.common import index_slider, inline_image, user_errors
-from cnn_demo.ui.models import detector_weights, raw_detections, rcnn_internals, weights_badge
+from cnn_demo.ui.models import raw_detections, rcnn_internals, weights_badge, weights_state
 from cnn_demo.ui.picker import image_picker
 
 st.title("Object detection")
@@ -32,7 +32,7 @@ with left:
         help="The first one is fast on a CPU; the ResNet-50 ones take several seconds per image.",
     )
     info = detection.detector_info(name)
-    state = detector_weights(name)
+    state = weights_state(name)
     score = st.slider(
         "Score threshold",
         0.0,
@@ -119,7 +119,7 @@ st.markdown(
 two_stage = name if info.family == "two-stage" else detection.DEFAULT_DETECTOR
 if two_stage != name:
     st.caption(f"{info.title} is a one-stage detector, so this part uses {titles[two_stage]}.")
-ts_state = detector_weights(two_stage)
+ts_state = weights_state(two_stage)
 with user_errors():
     internals = rcnn_internals(two_stage, ts_state.pretrained, arr)
     levels = [

@@ -8,7 +8,7 @@ import streamlit as st
 from cnn_demo.applications import segmentation
 from cnn_demo.applications.figures import share_figure
 from cnn_demo.ui.common import inline_image, user_errors
-from cnn_demo.ui.models import kmeans_labels, segmenter_weights, semantic_labels, slic_labels, weights_badge
+from cnn_demo.ui.models import kmeans_labels, semantic_labels, slic_labels, weights_badge, weights_state
 from cnn_demo.ui.picker import image_picker
 
 st.title("Image segmentation")
@@ -24,7 +24,7 @@ with left:
     img = image_picker("segmentation", default="chelsea", max_side=640)
     name = st.selectbox("Network", list(titles), key="segmentation_model", format_func=titles.get)
     st.caption(segmentation.segmenter_info(name).note)
-    state = segmenter_weights(name)
+    state = weights_state(name)
     opacity = st.slider("Mask opacity", 0.0, 1.0, 0.6, 0.05, key="segmentation_opacity")
 with right:
     weights_badge(titles[name], state)  # above the image: an untrained network's mask must not pass for a real one

@@ -23,14 +23,9 @@ def _model_from_file(path: str, mtime: float) -> finetune.FineTuned:
     return finetune.load_export(Path(path).read_bytes())
 
 
-def job_model(job_id: str, owner: str) -> finetune.FineTuned | None:
-    """The model a finished job exported (ownership checked before the shared cache is used)."""
-    found = job_model_with_key(job_id, owner)
-    return None if found is None else found[0]
-
-
 def job_model_with_key(job_id: str, owner: str) -> tuple[finetune.FineTuned, str] | None:
-    """:func:`job_model` and a key that names it (its file and when it was written) for :func:`predictions`."""
+    """The model a finished job exported (ownership checked before the shared cache is used) and a key that names
+    it (its file and when it was written) for :func:`predictions`."""
     path = jobs.job_file(job_id, owner, "model.zip")
     if path is None:
         return None
@@ -63,13 +58,9 @@ def _uploaded(digest: str, _data: bytes) -> finetune.FineTuned:
     return finetune.load_export(_data, backbones=finetune.backbone_choices())
 
 
-def uploaded_model(data: bytes) -> finetune.FineTuned:
-    """A model zip uploaded by the user (safetensors only, a backbone the page offers), cached by content."""
-    return uploaded_model_with_key(data)[0]
-
-
 def uploaded_model_with_key(data: bytes) -> tuple[finetune.FineTuned, str]:
-    """:func:`uploaded_model` and a key that names it (the hash of the zip) for :func:`predictions`."""
+    """A model zip uploaded by the user (safetensors only, a backbone the page offers), cached by content, and a
+    key that names it (the hash of the zip) for :func:`predictions`."""
     if len(data) > finetune.MAX_EXPORT_BYTES:
         raise InputError("This model zip is too large.")
     digest = hashlib.sha256(data).hexdigest()

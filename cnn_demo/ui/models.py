@@ -41,16 +41,6 @@ def weights_state(name: str) -> WeightsState:
     return WeightsState(True)
 
 
-def detector_weights(name: str) -> WeightsState:
-    """Whether the COCO weights of detector ``name`` are on this machine."""
-    return weights_state(name)
-
-
-def segmenter_weights(name: str) -> WeightsState:
-    """Whether the weights of segmentation network ``name`` are on this machine."""
-    return weights_state(name)
-
-
 def weights_badge(title: str, state: WeightsState) -> None:
     """Say whether the network is pretrained; when it is not, label it UNTRAINED and say which file to place."""
     if state.pretrained:
