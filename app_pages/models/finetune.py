@@ -37,6 +37,7 @@ split = split_input("finetune_split", ds, test=True) if ds is not None else None
 
 # ----------------------------------------------------------------------------- 2. model
 st.header("2. Model and training")
+defaults = finetune.TrainConfig()  # the widgets start where the command line and the benchmark do
 left, right = st.columns(2)
 with left:
     names = finetune.backbone_choices()
@@ -54,6 +55,8 @@ with left:
         key=f"finetune_pretrained_{backbone}",  # per backbone: switching to one without weights cannot keep "on"
         disabled=not info["weights_here"],
     )
+    if info["weights_origin"]:
+        st.caption(f":material/check_circle: Pretrained weights from the {info['weights_origin']}.")
     if info["has_pretrained"] and not info["weights_here"]:
         st.caption(":material/info: Its pretrained weights are not on this server, so it starts from random weights.")
     elif not info["has_pretrained"]:
@@ -82,24 +85,38 @@ with left:
         help="Frozen: features computed once, only the head trains (fast). Partial: the last N stages train too. "
         "Full: everything trains, the backbone at a lower learning rate.",
     )
-    unfreeze = st.slider("Stages to unfreeze", 1, 4, 1, key="finetune_unfreeze", disabled=strategy != "partial")
+    unfreeze = st.slider(
+        "Stages to unfreeze", 1, 4, defaults.unfreeze, key="finetune_unfreeze", disabled=strategy != "partial"
+    )
     head_kind = st.radio("Head", finetune.HEADS, horizontal=True, key="finetune_head", format_func=str.upper)
     h1, h2 = st.columns(2)
     hidden = h1.select_slider(
-        "Hidden width", [32, 64, 128, 256, 512], 128, key="finetune_hidden", disabled=head_kind != "mlp"
+        "Hidden width",
+        [32, 64, 128, 256, 512],
+        defaults.head.hidden,
+        key="finetune_hidden",
+        disabled=head_kind != "mlp",
     )
-    dropout = h2.slider("Dropout", 0.0, 0.8, 0.0, 0.05, key="finetune_dropout")
+    dropout = h2.slider("Dropout", 0.0, 0.8, defaults.head.dropout, 0.05, key="finetune_dropout")
 with right:
     e1, e2 = st.columns(2)
-    epochs = int(e1.number_input("Epochs", 1, 100, 10, key="finetune_epochs"))
-    batch_size = int(e2.select_slider("Batch size", [8, 16, 32, 64, 128], 32, key="finetune_batch"))
-    lr = e1.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2], 1e-3, key="finetune_lr")
-    weight_decay = e2.select_slider("Weight decay", [0.0, 1e-5, 1e-4, 1e-3, 1e-2], 1e-4, key="finetune_wd")
-    smoothing = e1.slider("Label smoothing", 0.0, 0.3, 0.0, 0.05, key="finetune_smoothing")
-    patience = int(e2.number_input("Early stopping patience (0 = off)", 0, 50, 0, key="finetune_patience"))
-    seed = int(e1.number_input("Seed", 0, 10_000, 0, key="finetune_seed"))
+    epochs = int(e1.number_input("Epochs", 1, 100, defaults.epochs, key="finetune_epochs"))
+    batch_size = int(e2.select_slider("Batch size", [8, 16, 32, 64, 128], defaults.batch_size, key="finetune_batch"))
+    lr = e1.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2], defaults.lr, key="finetune_lr")
+    weight_decay = e2.select_slider(
+        "Weight decay", [0.0, 1e-5, 1e-4, 1e-3, 1e-2], defaults.weight_decay, key="finetune_wd"
+    )
+    smoothing = e1.slider("Label smoothing", 0.0, 0.3, defaults.label_smoothing, 0.05, key="finetune_smoothing")
+    patience = int(
+        e2.number_input("Early stopping patience (0 = off)", 0, 50, defaults.patience, key="finetune_patience")
+    )
+    seed = int(e1.number_input("Seed", 0, 10_000, defaults.seed, key="finetune_seed"))
     backbone_factor = e2.select_slider(
-        "Backbone LR factor", [0.01, 0.03, 0.1, 0.3, 1.0], 0.1, key="finetune_bb_lr", disabled=strategy != "full"
+        "Backbone LR factor",
+        [0.01, 0.03, 0.1, 0.3, 1.0],
+        defaults.backbone_lr_factor,
+        key="finetune_bb_lr",
+        disabled=strategy != "full",
     )
     st.subheader("Augmentation")
     a1, a2, a3 = st.columns(3)
@@ -110,7 +127,7 @@ with right:
         "Cached augmented views (frozen)",
         1,
         8,
-        4,
+        defaults.views,
         key="finetune_views",
         disabled=strategy != "frozen" or not (flip or crop or jitter),
     )

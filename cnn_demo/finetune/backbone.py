@@ -136,12 +136,15 @@ def describe_backbone(name: str) -> dict[str, Any]:
 
     info = models.get_info(name)
     cfg = models.data_config(name)
+    found = weights.find(name) if info.has_pretrained else None
     return {
         "description": info.description,
         "params": info.params,
         "heavy": info.heavy,
         "has_pretrained": info.has_pretrained,
-        "weights_here": bool(info.has_pretrained and weights.find(name) is not None),
+        "weights_here": found is not None,
+        # where the pretrained weights were found, in words ("installed package …", "weights folder"), or ""
+        "weights_origin": weights.origin(name, found) if found is not None else "",
         "input_size": int(cfg.input_size[-1]),
         "mean": tuple(round(float(m), 4) for m in cfg.mean),
         "std": tuple(round(float(v), 4) for v in cfg.std),
