@@ -463,6 +463,41 @@ def test_model_report_for_alexnet():
     assert small.summary.total_params == ALEXNET_PARAMS and small.summary.total_macs < r.summary.total_macs
 
 
+@pytest.mark.parametrize(
+    ("name", "blocks", "kinds"),
+    [
+        (
+            "tf_efficientnet_lite0",
+            [("DepthwiseSeparableConv", 1, "blocks.0.0"), ("InvertedResidual", 15, "blocks.1.0")],
+            {"pointwise 1×1": 32, "depthwise 5×5": 9, "depthwise 3×3": 7},
+        ),
+        ("mobilenet_v2", [("InvertedResidual", 17, "features.1")], {"pointwise 1×1": 34, "depthwise 3×3": 17}),
+        ("cifar_resnet20", [("BasicBlock", 9, "layer1.0")], {}),
+        ("alexnet", [], {}),
+    ],
+)
+def test_model_report_names_the_building_blocks_and_depthwise_convolutions(name, blocks, kinds):
+    """Counted against the modules themselves: a depthwise conv has groups == in_channels (one filter per channel)."""
+    from cnn_demo.models.inspector import model_report
+
+    r = model_report(name)
+    assert [(b.type, b.count, b.first) for b in r.blocks] == blocks
+    assert dict(r.conv_kind_counts()) == kinds
+    with torch.device("meta"):
+        net = models.create(name, pretrained=False)
+    for layer, kind in r.conv_kinds.items():
+        conv = net.get_submodule(layer)
+        assert isinstance(conv, nn.Conv2d)
+        depthwise = conv.groups == conv.in_channels == conv.out_channels > 1
+        assert kind.startswith("depthwise") == depthwise and (kind == "pointwise 1×1") == (conv.kernel_size == (1, 1))
+    types = {type(m).__name__ for m in net.modules()}
+    assert {b.type for b in r.blocks} <= types
+    rows = r.records()
+    assert [k for k in rows[0]] == ["name", "type", "conv", "output_shape", "params", "macs"]
+    assert {row["name"]: row["conv"] for row in rows if row["conv"]} == r.conv_kinds
+    assert all(b.note for b in r.blocks)
+
+
 def test_conv_motivation_numbers_and_checks():
     from cnn_demo.blocks.layers import conv_motivation
 

@@ -200,6 +200,32 @@ def test_model_inspector_shows_efficientnet_lite0_blocks():
     assert table.loc["blocks.1.0.conv_dw", "output_shape"] == "1×96×56×56"
     printed = at.code[0].value
     assert "DepthwiseSeparableConv(" in printed and "InvertedResidual(" in printed
+    # named on the page itself, not only in the printed module
+    text = _text(at)
+    assert "1 × `DepthwiseSeparableConv` (the first: `blocks.0.0`), 15 × `InvertedResidual`" in text
+    assert "a depthwise k×k convolution (one filter per channel) then a pointwise 1×1" in text
+    assert "32 pointwise 1×1, 9 depthwise 5×5, 7 depthwise 3×3" in text
+    assert table.loc["blocks.1.0.conv_dw", "conv"] == "depthwise 3×3"
+    assert table.loc["blocks.1.0.conv_pw", "conv"] == "pointwise 1×1"
+
+
+def test_model_inspector_shows_mobilenet_v2_inverted_residuals():
+    at = app_test("app_pages/models/inspector.py")
+    at.selectbox(key="model_inspector_model").set_value("mobilenet_v2").run()
+    assert_no_exception(at)
+    assert at.metric[0].value == "3,504,872"
+    text = _text(at)
+    assert "**Building blocks**: 17 × `InvertedResidual` (the first: `features.1`)." in text
+    assert "MobileNetV2's inverted residual with a linear bottleneck" in text
+    assert "34 pointwise 1×1, 17 depthwise 3×3" in text
+    table = at.dataframe[0].value.set_index("name")
+    # features.2: 1×1 expansion 16 → 96, depthwise 3×3 (96·9 weights), 1×1 projection 96 → 24
+    assert table.loc["features.2.conv.0.0", "conv"] == "pointwise 1×1"
+    assert table.loc["features.2.conv.1.0", "conv"] == "depthwise 3×3"
+    assert table.loc["features.2.conv.1.0", "params"] == 96 * 9
+    assert table.loc["features.0.0", "conv"] == ""  # the stem: an ordinary 3×3 convolution
+    at.selectbox(key="model_inspector_model").set_value("alexnet").run()
+    assert "Building blocks" not in _text(at) and "depthwise" not in _text(at)
 
 
 def test_feature_maps_page_with_random_weights_is_labelled_untrained(monkeypatch, tmp_path):
@@ -270,12 +296,12 @@ def test_feature_maps_page_computes_each_result_once(monkeypatch):
 
 
 @pytest.mark.pretrained
-def test_feature_maps_page_opens_on_efficientnet_lite0_with_imagenet_names(monkeypatch, tmp_path):
+def test_feature_maps_page_opens_on_efficientnet_lite0_with_imagenet_names(fresh_install):
     """A fresh install (no weights folder): real ImageNet weights, the top-5 by ImageNet name, Grad-CAM on the cat."""
     from cnn_demo import models
+    from tests.conftest import assert_weights_from_set_up
 
-    monkeypatch.delenv("CNN_DEMO_WEIGHTS_DIR", raising=False)
-    monkeypatch.chdir(tmp_path)
+    assert_weights_from_set_up(models.DEFAULT_MODEL)
     at = app_test("app_pages/models/feature_maps.py")
     assert_no_exception(at)
     assert at.selectbox(key="feature_maps_model").value == models.DEFAULT_MODEL == "tf_efficientnet_lite0"

@@ -60,8 +60,25 @@ st.markdown(
     + "."
 )
 
+if report.blocks:
+    st.markdown(
+        "**Building blocks**: "
+        + ", ".join(f"{b.count} × `{b.type}` (the first: `{b.first}`)" for b in report.blocks)
+        + "."
+    )
+    for b in report.blocks:
+        if b.note:
+            st.caption(f"`{b.type}`: {b.note}.")
+if kinds := report.conv_kind_counts():
+    st.markdown(
+        "Convolutions of a special kind, marked in the table's *conv* column: "
+        + ", ".join(f"{n} {kind}" for kind, n in kinds)
+        + ". A **depthwise** convolution has one filter per channel (`groups` = channels, see *Convolution layer*), "
+        "a **pointwise** one is 1×1 and mixes the channels at each pixel."
+    )
+
 st.subheader("Layer table")
-table = pd.DataFrame(s.records())
+table = pd.DataFrame(report.records())
 st.dataframe(
     table,
     hide_index=True,

@@ -6,13 +6,81 @@ fraction of a second and nothing shared is touched.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import torch
 from torch import nn
 
 from cnn_demo import models
 from cnn_demo.errors import InputError
+
+#: What the blocks the inspector names are made of (a block type's class name → one sentence).
+BLOCK_NOTES: Mapping[str, str] = MappingProxyType(
+    {
+        "DepthwiseSeparableConv": "a depthwise k×k convolution (one filter per channel) then a pointwise 1×1 "
+        "convolution that mixes the channels: a k×k convolution for far fewer parameters and multiply-adds",
+        "InvertedResidual": "a pointwise 1×1 convolution expands the channels, a depthwise k×k convolution filters "
+        "each channel, a pointwise 1×1 convolution projects back to a few channels, with a skip connection "
+        "around it when the shapes match (MobileNetV2's inverted residual with a linear bottleneck)",
+        "MBConv": "EfficientNet's inverted residual: 1×1 expansion, depthwise k×k, squeeze-and-excitation, 1×1 "
+        "projection, and a skip connection",
+        "BasicBlock": "two 3×3 convolutions with a skip connection that adds the block's input to its output",
+        "Bottleneck": "1×1 (fewer channels), 3×3, 1×1 (more channels) convolutions with a skip connection",
+        "CNBlock": "ConvNeXt's block: a depthwise 7×7 convolution, LayerNorm, an MLP of two 1×1 layers, a skip",
+    }
+)
+
+
+@dataclass(frozen=True)
+class BlockCount:
+    """One kind of building block of a model: its class name, how many there are and the first one's name."""
+
+    type: str
+    count: int
+    first: str
+
+    @property
+    def note(self) -> str:
+        """What the block is made of, or "" for a type without a note."""
+        return BLOCK_NOTES.get(self.type, "")
+
+
+def conv_kind(module: nn.Module) -> str:
+    """``"depthwise 3×3"``, ``"pointwise 1×1"`` or ``"grouped (g groups)"`` for such a convolution, else ``""``."""
+    if not isinstance(module, nn.Conv2d):
+        return ""
+    k = "×".join(map(str, module.kernel_size))
+    if module.groups > 1 and module.groups == module.in_channels:
+        return f"depthwise {k}"
+    if module.groups > 1:
+        return f"grouped ({module.groups} groups)"
+    return "pointwise 1×1" if module.kernel_size == (1, 1) else ""
+
+
+def building_blocks(model: nn.Module) -> tuple[BlockCount, ...]:
+    """The outermost modules that hold convolutions and are not plain containers (``Sequential`` and its
+    subclasses, ``ModuleList``, ``ModuleDict``): ResNet's ``BasicBlock``, MobileNetV2's ``InvertedResidual``,
+    EfficientNet-Lite's ``DepthwiseSeparableConv`` and ``InvertedResidual``; empty for AlexNet."""
+    containers = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+    counts: dict[str, list] = {}
+
+    def visit(prefix: str, module: nn.Module) -> None:
+        for child_name, child in module.named_children():
+            name = f"{prefix}{child_name}"
+            has_conv = any(isinstance(m, nn.Conv2d) for m in child.modules())
+            if not has_conv:
+                continue
+            if isinstance(child, containers) or not any(True for _ in child.children()):
+                visit(f"{name}.", child)
+                continue
+            kind = type(child).__name__
+            counts.setdefault(kind, [0, name])[0] += 1
+
+    visit("", model)
+    return tuple(BlockCount(kind, n, first) for kind, (n, first) in counts.items())
 
 
 @dataclass(frozen=True)
@@ -36,6 +104,21 @@ class ModelReport:
     classifier_in_features: int
     feature_blocks: tuple[str, ...]
     feature_params: int
+    #: The model's building blocks (InvertedResidual, BasicBlock, ...) in the order they first appear.
+    blocks: tuple[BlockCount, ...] = ()
+    #: Layer name → "depthwise 3×3", "pointwise 1×1", ... for the convolutions that are of such a kind.
+    conv_kinds: dict[str, str] = field(default_factory=dict)
+
+    def conv_kind_counts(self) -> list[tuple[str, int]]:
+        """How many convolutions of each kind (``("pointwise 1×1", 32)``, ...), the most frequent first."""
+        return Counter(self.conv_kinds.values()).most_common()
+
+    def records(self) -> list[dict]:
+        """The layer table: the summary's rows with each convolution's kind (depthwise, pointwise) beside its type."""
+        return [
+            {"name": r["name"], "type": r["type"], "conv": self.conv_kinds.get(r["name"], ""), **r}
+            for r in self.summary.records()
+        ]
 
 
 def model_report(name: str, input_size: tuple[int, int, int] | None = None) -> ModelReport:
@@ -75,6 +158,8 @@ def model_report(name: str, input_size: tuple[int, int, int] | None = None) -> M
         classifier_in_features=first_linear.in_features,
         feature_blocks=block_names,
         feature_params=summary.total_params - classifier_params,
+        blocks=building_blocks(model),
+        conv_kinds={n: kind for n, m in model.named_modules() if (kind := conv_kind(m))},
     )
 
 
