@@ -312,6 +312,14 @@ def test_feature_maps_page_opens_on_efficientnet_lite0_with_imagenet_names(fresh
     assert preds["class"].iloc[0] in imagenet[281:286]  # Chelsea is a tabby / tiger / Egyptian cat
     assert "What the model sees: 224×224" in _titles(at)
     assert any(t.startswith("Grad-CAM for “") and "cat" in t for t in _titles(at))
+    # a student's own photo (a JPEG of the tutorial's bees): ImageNet's "bee" first among five ImageNet names
+    photo = shared_path("hymenoptera_data", "val", "bees", "10870992_eebeeb3a12.jpg")
+    at.radio(key="feature_maps_source").set_value("Upload").run()
+    at.file_uploader(key="feature_maps_upload").set_value(("my_bee.jpg", photo.read_bytes(), "image/jpeg")).run()
+    assert_no_exception(at)
+    preds = at.dataframe[0].value
+    assert len(preds) == 5 and set(preds["class"]) <= set(imagenet) and preds["class"].iloc[0] == imagenet[309] == "bee"
+    assert "Grad-CAM for “bee”" in " ".join(_titles(at))
 
 
 @pytest.mark.browser
