@@ -143,7 +143,8 @@ PAGES: tuple[PageSpec, ...] = (
         "Models",
         "model_inspector",
         "MyConvNet, AlexNet, ResNets, MobileNets, EfficientNet, ConvNeXt and more: layer table, parameters and "
-        "compute per layer, backbone and head, and the printed module.",
+        "compute per layer, backbone and head, building blocks (residual, inverted residual, depthwise-separable) "
+        "and the printed module.",
         "CNN Architecture; Example; AlexNet",
     ),
     PageSpec(
