@@ -407,3 +407,22 @@ def _finetune_help() -> str:
     parser = build_parser()
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
     return sub.choices["finetune"].format_help()
+
+
+def test_the_finetune_benchmark_still_runs_its_job_and_the_tutorial_recipe(data, tmp_path):
+    """bench/finetune.py is not a test, but the refactors must not break it: its (a) the real job end to end on a
+    packed zip and (b) the tutorial recipe, on tiny data with a small random network (seconds, not minutes)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_finetune", ROOT / "bench" / "finetune.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    packed = tmp_path / "data.zip"
+    packed.write_bytes(finetune.pack_data(data))
+    cfg = TrainConfig(backbone="myconvnet", pretrained=False, epochs=2, image_size=32)
+    a = bench.job_end_to_end(packed, cfg, threads=1)
+    assert a["epochs"] == 2 and 0 <= a["val_accuracy"] <= 1 and a["model_zip_mb"] > 0
+    assert 0 < a["feature_seconds"] <= a["seconds"]
+    assert bench._n_images(packed) == len(data.train_images) + len(data.val_images)
+    b = bench.tutorial_recipe(data, "myconvnet", False, 32, epochs=1)
+    assert b["epochs"] == 1 and 0 <= b["val_accuracy"] <= 1 and b["seconds"] > 0
