@@ -34,6 +34,8 @@ def test_page_defaults_fine_tune_hymenoptera_to_93_percent(tmp_path, monkeypatch
     at = app_test(PAGE)
     assert_no_exception(at)
     assert at.selectbox(key="finetune_backbone").value == finetune.DEFAULT_BACKBONE == "tf_efficientnet_lite0"
+    offered = set(at.selectbox(key="finetune_backbone").options)
+    assert {"cifar_resnet20", "cifar_resnet56", "mobilenet_v2"} <= offered  # the CIFAR ResNets stay as the tiny option
     # its weights are here without a weights folder
     assert at.toggle(key="finetune_pretrained_tf_efficientnet_lite0").value is True
     captions = [c.value for c in at.caption]
