@@ -198,7 +198,6 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     ev = result.evaluation
     honest = finetune.accuracy_report(result, data)
-    (out / "model.zip").write_bytes(finetune.export_zip(result.model, {"val_accuracy": ev["val_accuracy"]}, args.onnx))
     summary = {
         "val_accuracy": round(ev["val_accuracy"], 6),
         "best_epoch": result.best_epoch,
@@ -207,6 +206,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
         "epochs": len(result.history),
         "seconds": round(time.perf_counter() - t0, 3),
     }
+    (out / "model.zip").write_bytes(finetune.export_zip(result.model, finetune.export_metrics(summary), args.onnx))
     (out / "metrics.json").write_text(json.dumps({**summary, "history": result.history, "confusion": ev["confusion"]}))
     print(json.dumps(summary))
     return 0

@@ -312,6 +312,11 @@ def test_cli_end_to_end(tmp_path, capsys):
     assert metrics["epochs"] == 3 and set(metrics["per_class_accuracy"]) == {"red", "blue", "green"}
     assert 0 <= metrics["val_accuracy"] <= 1 and metrics["seconds"] > 0
     assert finetune.load_export((out / "model.zip").read_bytes()).class_names == ["blue", "green", "red"]
+    with zipfile.ZipFile(out / "model.zip") as zf:  # the export says which epoch, beside the baseline
+        exported = json.loads(zf.read("config.json"))["metrics"]
+    assert {k: exported[k] for k in ("best_epoch", "final_val_accuracy", "baseline_val_accuracy")} == {
+        k: metrics[k] for k in ("best_epoch", "final_val_accuracy", "baseline_val_accuracy")
+    }
     from cnn_demo.cli import main
 
     assert main([*cmd[3:6], "--backbone", "no_such_net", *cmd[8:]]) == 2  # a student-readable error, exit code 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -83,6 +84,16 @@ def test_settings_drive_the_page_and_a_job_runs_to_results(state):
     assert metrics["Test, held out (30 images)"] == f"{res['test_accuracy']:.1%}"
     assert res["n_test"] == 30 and res["baseline_test_accuracy"] == pytest.approx(0.5)
     assert "best epoch" in shown and "held-out test images" in shown
+    # The live curves draw the baseline beside the validation accuracy, and the exported model carries the honest
+    # figures too (before: config.json held a lone "val_accuracy", the best epoch's, with no baseline).
+    curves = json.loads(next(c for c in at.get("plotly_chart") if "finetune_job_curves" in c.proto.id).proto.spec)
+    baseline = next(t for t in curves["data"] if t.get("name") == "majority-class baseline (val)")
+    assert set(baseline["y"]) == {res["baseline_val_accuracy"]}
+    with zipfile.ZipFile(jobs.job_file(job_id, owner, "model.zip")) as zf:
+        exported = json.loads(zf.read("config.json"))["metrics"]
+    for k in ("best_epoch", "final_val_accuracy", "best_val_accuracy", "baseline_val_accuracy", "test_accuracy"):
+        assert exported[k] == res[k], k
+    assert exported["baseline_test_accuracy"] == pytest.approx(0.5) and exported["majority_class"]
     keys = [c.proto.id for c in at.get("plotly_chart")]
     assert len(keys) >= 3  # curves, per-class accuracy, confusion matrix
     assert at.get("download_button")
@@ -98,6 +109,15 @@ def test_settings_drive_the_page_and_a_job_runs_to_results(state):
     assert_no_exception(at)
     assert at.selectbox(key="finetune_compare").value == job_id
     assert "Compare with another run" in [s.value for s in at.subheader]
+    # Every table of accuracies says which epoch and shows the majority-class baseline beside it.
+    honest = ["val, best epoch (kept)", "val, final epoch", "val, majority baseline", "test (held out)"]
+    (compare,) = [d.value for d in at.dataframe if "run" in d.value.columns]
+    assert set(honest) <= set(compare.columns) and "val accuracy" not in compare.columns
+    assert list(compare["val, majority baseline"]) == [pytest.approx(0.5)] * 2
+    (mine,) = [d.value for d in at.dataframe if "job" in d.value.columns]
+    assert set(honest) <= set(mine.columns) and "accuracy" not in mine.columns
+    cmp = json.loads(next(c for c in at.get("plotly_chart") if "finetune_cmp_acc" in c.proto.id).proto.spec)
+    assert [t["name"] for t in cmp["data"]].count("majority-class baseline") == 1  # one validation set, one line
 
 
 def test_someone_elses_job_link_shows_nothing(state):

@@ -18,7 +18,15 @@ from cnn_demo.ui.finetune import (
     predictions,
     uploaded_model_with_key,
 )
-from cnn_demo.ui.jobs import current_owner, job_panel, jobs_table, page_job, set_url_job, submit_job
+from cnn_demo.ui.jobs import (
+    accuracy_columns,
+    current_owner,
+    job_panel,
+    jobs_table,
+    page_job,
+    set_url_job,
+    submit_job,
+)
 
 st.title("Fine-tune a model on your images")
 st.markdown(
@@ -262,7 +270,7 @@ if status is not None and status.state == "done" and status.result:
                     "run": label,
                     "strategy": r.params["config"]["strategy"],
                     "backbone": r.params["config"]["backbone"],
-                    "val accuracy": r.result["val_accuracy"],
+                    **accuracy_columns(r.result),
                     "epochs": r.result["epochs"],
                     "seconds": r.result["seconds"],
                 }
@@ -288,7 +296,7 @@ if status is not None and status.state == "done" and status.result:
         if d2.button("Build a zip with ONNX", key="finetune_build_onnx"):
             d2.download_button(
                 "Download model-onnx.zip",
-                onnx_zip(status.job_id, status.finished or 0, model, res["val_accuracy"]),
+                onnx_zip(status.job_id, status.finished or 0, model, res),
                 file_name="model-onnx.zip",
                 mime="application/zip",
                 key="finetune_download_onnx",

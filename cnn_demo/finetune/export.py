@@ -111,7 +111,7 @@ def export_zip(model: FineTuned, metrics: dict[str, Any] | None = None, onnx: bo
         zf.writestr("config.json", json.dumps(config, indent=1))
         zf.writestr("reload.py", RELOAD_SNIPPET.format(zip_name="model.zip"))
         if onnx:
-            zf.writestr("model.onnx", export_onnx(model))
+            zf.writestr("model.onnx", export_onnx(model, metrics))
             zf.writestr("predict_onnx.py", ONNX_SCRIPT)
     return buf.getvalue()
 
@@ -121,9 +121,10 @@ def _preprocessing(model: FineTuned) -> dict[str, Any]:
     return {**asdict(pre), "input_size": model.config.image_size or pre.input_size}
 
 
-def export_onnx(model: FineTuned) -> bytes:
+def export_onnx(model: FineTuned, metrics: dict[str, Any] | None = None) -> bytes:
     """The model (images in, logits out) as ONNX bytes, with a dynamic batch size and, in its metadata, the class
-    names and the preprocessing (input size, crop, interpolation, mean, std), so it is usable on its own."""
+    names and the preprocessing (input size, crop, interpolation, mean, std), so it is usable on its own, and
+    ``metrics`` (its accuracies beside the majority-class baseline) as JSON."""
     import onnx
 
     pre = _preprocessing(model)
@@ -155,6 +156,8 @@ def export_onnx(model: FineTuned) -> bytes:
         "input": "float32 (batch, 3, H, W), RGB scaled to 0..1, then (x - mean) / std",
         "output": "logits (batch, classes); softmax gives the class probabilities",
     }
+    if metrics:
+        meta["metrics"] = json.dumps(metrics)
     onnx.helper.set_model_props(proto, meta)
     return proto.SerializeToString()
 

@@ -272,6 +272,27 @@ def job_panel(
     return first
 
 
+#: A finished training job's accuracies for tables, never alone: which epoch, and the majority-class baseline.
+ACCURACY_COLUMNS = {
+    "best_val_accuracy": "val, best epoch (kept)",
+    "final_val_accuracy": "val, final epoch",
+    "baseline_val_accuracy": "val, majority baseline",
+    "test_accuracy": "test (held out)",
+    "baseline_test_accuracy": "test, majority baseline",
+}
+
+
+def accuracy_columns(result: dict) -> dict[str, float | None]:
+    """A finished fine-tuning job's accuracies as table columns (:data:`ACCURACY_COLUMNS`): the best and the
+    final epoch, the held-out test split, each with its majority-class baseline; nothing for other job kinds."""
+    if "val_accuracy" not in result:
+        return {}
+    row = {label: result.get(k) for k, label in ACCURACY_COLUMNS.items()}
+    if row[ACCURACY_COLUMNS["best_val_accuracy"]] is None:  # a job finished before the honest figures existed
+        row[ACCURACY_COLUMNS["best_val_accuracy"]] = result["val_accuracy"]
+    return row
+
+
 def jobs_table(owner: str, kind: str | None = None) -> list[jobs.JobStatus]:
     """The user's jobs (optionally of one kind), newest first, as a small table; returns them."""
     mine = [j for j in jobs.list_jobs(owner) if kind is None or j.kind == kind]
@@ -282,7 +303,7 @@ def jobs_table(owner: str, kind: str | None = None) -> list[jobs.JobStatus]:
                 "state": j.state,
                 "progress": f"{j.done}/{j.total}" if j.total else "",
                 "started": time.strftime("%H:%M", time.localtime(j.created)),
-                "accuracy": (j.result or {}).get("val_accuracy"),
+                **accuracy_columns(j.result or {}),
             }
             for j in mine
         ]
