@@ -25,6 +25,10 @@ def image_captions(at) -> str:
     return " ".join(c.proto.imgs[0].caption for c in at.get("image") if c.proto.imgs)
 
 
+def image_captions_all(at) -> list[str]:
+    return [im.caption for c in at.get("image") for im in c.proto.imgs]
+
+
 def chart(at, key: str) -> dict:
     return json.loads(next(c for c in at.get("plotly_chart") if c.proto.id and key in c.proto.id).proto.spec)
 
@@ -162,6 +166,14 @@ def test_untrained_networks_warn_above_the_image_with_the_fetch_command(page, na
     assert labels and all("UNTRAINED" in label for label in labels), labels
     if "detection" in page:
         assert all(c.startswith("UNTRAINED ") for c in at.dataframe[0].value["class"])
+        final = chart(at, "detection_final_fig")["data"]  # the last tab: boxes of the network's second stage
+        assert any(t.get("name", "").startswith("final boxes, UNTRAINED network") for t in final)
+        labels = [x for t in final if t.get("text") for x in t["text"]]
+        assert labels and all(x.startswith("UNTRAINED ") for x in labels)
+    else:
+        assert "UNTRAINED" in chart(at, "segmentation_shares")["layout"]["title"]["text"]
+        supervised = [c for c in image_captions_all(at) if c.startswith("Supervised:")]
+        assert supervised and all("UNTRAINED" in c for c in supervised)
 
 
 def test_unet_page_voc_objects_caption_and_colour_key(state_dir):
