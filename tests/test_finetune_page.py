@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 
 import numpy as np
@@ -214,3 +215,26 @@ def test_a_click_on_a_confusion_cell_lists_that_cells_images(state):
     select_points(at, "finetune_confusion", [{"curve_number": 0, "point_index": 0, "x": "ants", "y": "ants"}])
     assert_no_exception(at)
     assert "of *wasps* predicted as *ants*" in cell_text(at)
+
+
+def test_submit_shows_packing_progress_at_once(state, monkeypatch):
+    """The button answers at once with a progress bar while the images are handed to the job (before: a page
+    frozen for 2.4-9.8 s). AppTest cannot look mid-run, so the packing stops half-way and what it showed stays."""
+    from cnn_demo.errors import InputError
+
+    real = finetune.pack_dataset
+
+    def half_packed(ds, split, *, on_progress=None):
+        n = len(split.train) + len(split.val) + len(split.test)
+        assert on_progress is not None, "the page must pass a progress callback"
+        real(ds, split, on_progress=lambda done, total: on_progress(done, total) if done <= n // 2 else None)
+        raise InputError("stopped half-way by the test")
+
+    at = app_test(PAGE)
+    choose_small_setup(at)
+    monkeypatch.setattr(finetune, "pack_dataset", half_packed)
+    at.button(key="finetune_submit").click().run()
+    bars = [(p.proto.text, p.proto.value) for p in at.get("progress") if "Handing" in p.proto.text]
+    assert len(bars) == 1 and re.fullmatch(r"Handing the images to the job: \d+ of 200 packed", bars[0][0]), bars
+    assert 0 < bars[0][1] <= 50
+    assert shown_errors(at) == ["stopped half-way by the test"] and "job" not in at.query_params
