@@ -348,3 +348,38 @@ def test_an_expired_job_is_forgotten(state):
     assert url_job(at) is None and "t_job" not in at.session_state
     at.run()
     assert not at.error and "No job yet: press Train." in [i.value for i in at.info]
+
+
+@pytest.mark.parametrize(
+    ("page", "kind", "key"),
+    [
+        ("app_pages/models/finetune.py", "finetune", "finetune_job"),
+        ("app_pages/applications/localization.py", "localization_train", "localization_job"),
+        ("app_pages/applications/unet.py", "unet_train", "unet_job"),
+    ],
+)
+def test_each_training_page_tells_another_browsers_job_from_an_expired_one(state, page, kind, key):
+    """The old "No job with this id belongs to you. It may have expired" mixed two cases. A job of another browser
+    says so (and asks for its recovery code, showing nothing of it); a job that is gone says that."""
+    from tests.conftest import app_test
+
+    at = app_test(page)
+    owner = at.session_state["jobs_owner"]
+    other = jobs.submit(kind, {}, "another-browser")
+    at.query_params["job"] = other
+    at.run()
+    assert not at.exception
+    assert [w.value for w in at.warning if "another browser" in w.value] == [jobs.NOT_YOURS]
+    assert not shown_errors(at) and other not in shown(at) and key not in at.session_state
+    assert at.text_input[-1].label == "Recovery code"
+    everything = shown(at) + " ".join(w.value for w in at.warning)
+    assert "belongs to you" not in everything and "expired" not in everything
+
+    mine = jobs.submit(kind, {}, owner)
+    at.query_params["job"] = mine
+    at.run()
+    assert at.session_state[key] == mine and jobs.NOT_YOURS not in [w.value for w in at.warning]
+    shutil.rmtree(state / "jobs" / mine)  # what cleanup_expired does after CNN_DEMO_ARTIFACT_HOURS
+    at.run()
+    assert shown_errors(at) == [jobs.NOT_FOUND] and jobs.NOT_YOURS not in [w.value for w in at.warning]
+    assert key not in at.session_state and "job" not in at.query_params  # forgotten, the link too
