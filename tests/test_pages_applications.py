@@ -213,3 +213,33 @@ def test_pictures_are_inline_so_a_quick_rerun_cannot_delete_them(page):
     urls = [img.url for element in at.get("image") for img in element.proto.imgs]
     assert urls, "no picture on the page"
     assert all(u.startswith(("data:image/png;base64,", "data:image/jpeg;base64,")) for u in urls), urls[:3]
+
+
+def test_localization_predictions_slider_jumps_to_the_last_epoch_when_the_job_ends(state_dir):
+    """Before: the "Predictions after epoch" slider stayed at the epoch it showed while the job ran (2 of 3)."""
+    import os
+    import socket
+    import time
+
+    at = app_test("app_pages/applications/localization.py")
+    at.slider(key="localization_epochs").set_value(3)
+    at.select_slider(key="localization_ntrain").set_value(300)
+    at.button(key="localization_train").click().run()
+    job_id = at.session_state["localization_job"]
+    assert jobs.run_job(job_id) == "done"
+    folder = state_dir / "jobs" / job_id
+    done_status, all_preds = (folder / "status.json").read_text(), (folder / "predictions.json").read_text()
+    # The same job as the page saw it after epoch 2, still running (a live worker's status and heartbeat).
+    (folder / "predictions.json").write_text(json.dumps({k: v for k, v in json.loads(all_preds).items() if k != "3"}))
+    running = {**json.loads(done_status), "state": "running", "done": 2, "finished": None}
+    running.update(host=socket.gethostname(), pid=os.getpid(), run_started=time.time() - 5)
+    (folder / "status.json").write_text(json.dumps(running))
+    (folder / "heartbeat").touch()
+    at.run()
+    assert_no_exception(at)
+    assert at.select_slider(key="localization_view_epoch").value == 2
+    (folder / "predictions.json").write_text(all_preds)
+    (folder / "status.json").write_text(done_status)
+    at.run()
+    assert_no_exception(at)
+    assert at.select_slider(key="localization_view_epoch").value == 3
