@@ -183,8 +183,18 @@ def test_unet_page_voc_objects_caption_and_colour_key(state_dir):
     at = app_test("app_pages/applications/unet.py")
     at.radio(key="unet_data").set_value("voc_sample").run()
     assert "IoU of the object classes stays near 0" in " ".join(c.value for c in at.caption)
+    assert "21 classes from 12 training photos" in " ".join(c.value for c in at.caption)
     at.radio(key="unet_data").set_value("voc_objects").run()
-    assert "'object' class" in " ".join(c.value for c in at.caption)
+    caption = " ".join(c.value for c in at.caption)
+    assert "'object' class" in caption
+    # The counts the captions give are those the job really uses (before: "11 photos train, 3 check"; it is 12/2).
+    from cnn_demo.applications.unet import load_training_data
+
+    data = load_training_data({"data": "voc_objects", "size": 32}, None)
+    n_train, n_val = len(data.train_images), len(data.val_images)
+    assert f"{n_train} photos train, {n_val} check" in caption and f"on the {n_val} check photos" in caption
+    share = float((data.val_masks[data.val_masks != 255] == 1).mean())
+    assert f"painting every pixel 'object' would score {share:.2f}" in caption
     at.select_slider(key="unet_size").set_value(32)
     at.slider(key="unet_epochs").set_value(2)
     at.slider(key="unet_train_depth").set_value(2)
