@@ -25,7 +25,9 @@ def finetune_job(params: dict[str, Any], ctx: jobs.JobContext) -> dict[str, Any]
     resume = ctx.load_checkpoint()
     if resume is not None:
         ctx.log(f"resuming after epoch {resume[1]}")
-    ctx.progress(resume[1] if resume else 0, cfg.epochs, phase="epochs")
+        ctx.progress(resume[1], cfg.epochs, phase="epochs")
+    # A fresh job says "Starting…" while the backbone loads, then its first phase (features or epochs) takes over:
+    # no "Epoch 0 of N · estimating…" before a single epoch can start.
     result = train(
         data,
         cfg,
