@@ -117,6 +117,9 @@ def test_settings_drive_the_page_and_a_job_runs_to_results(state):
     assert list(compare["val, majority baseline"]) == [pytest.approx(0.5)] * 2
     (mine,) = [d.value for d in at.dataframe if "job" in d.value.columns]
     assert set(honest) <= set(mine.columns) and "accuracy" not in mine.columns
+    for table in (d for d in at.dataframe if {"run", "job"} & set(d.value.columns)):  # shown as percentages
+        config = json.loads(table.proto.columns)
+        assert all(config[label]["type_config"]["format"] == "percent" for label in honest), config
     cmp = json.loads(next(c for c in at.get("plotly_chart") if "finetune_cmp_acc" in c.proto.id).proto.spec)
     assert [t["name"] for t in cmp["data"]].count("majority-class baseline") == 1  # one validation set, one line
 

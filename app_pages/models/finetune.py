@@ -19,6 +19,7 @@ from cnn_demo.ui.finetune import (
     uploaded_model_with_key,
 )
 from cnn_demo.ui.jobs import (
+    accuracy_column_config,
     accuracy_columns,
     current_owner,
     job_panel,
@@ -278,6 +279,7 @@ if status is not None and status.state == "done" and status.result:
             ],
             hide_index=True,
             width="stretch",
+            column_config=accuracy_column_config(),
         )
 
     st.subheader("Export")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import streamlit as st
 
@@ -293,6 +294,11 @@ def accuracy_columns(result: dict) -> dict[str, float | None]:
     return row
 
 
+def accuracy_column_config() -> dict[str, Any]:
+    """``column_config`` of :data:`ACCURACY_COLUMNS` for ``st.dataframe``: accuracies as percentages."""
+    return {label: st.column_config.NumberColumn(label, format="percent") for label in ACCURACY_COLUMNS.values()}
+
+
 def jobs_table(owner: str, kind: str | None = None) -> list[jobs.JobStatus]:
     """The user's jobs (optionally of one kind), newest first, as a small table; returns them."""
     mine = [j for j in jobs.list_jobs(owner) if kind is None or j.kind == kind]
@@ -307,5 +313,5 @@ def jobs_table(owner: str, kind: str | None = None) -> list[jobs.JobStatus]:
             }
             for j in mine
         ]
-        st.dataframe(rows, hide_index=True, width="stretch")
+        st.dataframe(rows, hide_index=True, width="stretch", column_config=accuracy_column_config())
     return mine
