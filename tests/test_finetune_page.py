@@ -143,7 +143,9 @@ def test_someone_elses_job_link_shows_nothing(state):
     at.query_params["job"] = other
     at.run()
     assert_no_exception(at)
-    assert jobs.NOT_YOURS in [w.value for w in at.warning] and not shown_errors(at)
+    from cnn_demo.ui.jobs import NOT_YOURS_TAB  # AppTest has no browser cookie: jobs belong to the tab
+
+    assert NOT_YOURS_TAB in [w.value for w in at.warning] and not shown_errors(at)
     assert "Validation accuracy" not in texts(at)
 
 

@@ -35,6 +35,14 @@ STATE_LABELS = {
     "interrupted": ":material/warning: Interrupted",
 }
 OTHER_PAGE = "This job was started on another page of the app: open it there."
+#: ``jobs.NOT_YOURS`` where jobs belong to the tab (no browser cookie, e.g. plain ``streamlit run``): there the job
+#: may well be from this browser, in another tab or before a reload, and "another browser" would not be what happened.
+NOT_YOURS_TAB = (
+    "This job was not started in this tab, so it is not shown here: without the app's browser cookie "
+    "(`python -m cnn_demo serve` sets it) jobs belong to the tab that started them, and a job from another tab, "
+    "from before this page was reloaded, or from someone else looks the same. If it is yours, enter the recovery "
+    "code you were given when you started it."
+)
 
 JobHook = Callable[[jobs.JobStatus], None]
 
@@ -238,7 +246,7 @@ def job_panel(
         if kind is not None and first.kind != kind:
             raise InputError(OTHER_PAGE)
     except jobs.NotYourJob as exc:
-        st.warning(str(exc), icon=":material/lock:")
+        st.warning(NOT_YOURS_TAB if current_identity().kind == "tab" else str(exc), icon=":material/lock:")
         _claim_form(job_id, owner, key)
         return None
     except InputError as exc:
