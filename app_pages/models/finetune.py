@@ -319,6 +319,8 @@ if restore is not None:
     with user_errors():
         model, model_key = uploaded_model_with_key(restore.getvalue())
         st.success(f"Restored a {escape_markdown(model.config.backbone)} model for {len(model.class_names)} classes.")
+        if about := finetune.metrics_summary(model.metrics):
+            st.caption(escape_markdown(about))
 if model is None:
     st.info("Train a model or upload a model zip to predict.")
 else:

@@ -56,6 +56,8 @@ from cnn_demo.finetune.export import (
     export_onnx,
     export_zip,
     load_export,
+    metrics_summary,
+    read_metrics,
 )
 from cnn_demo.finetune.job import finetune_job
 from cnn_demo.finetune.model import FineTuned, evaluate, extract_features, gradcam, predict_files
@@ -113,10 +115,12 @@ __all__ = [
     "load_export",
     "majority_baseline",
     "make_transform",
+    "metrics_summary",
     "pack_data",
     "pack_dataset",
     "predict_files",
     "read_data",
+    "read_metrics",
     "thumbnails",
     "train",
     "unpack_data",
