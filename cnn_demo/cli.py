@@ -216,7 +216,6 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     ev = result.evaluation
     honest = finetune.accuracy_report(result, data)
-    (out / "model.zip").write_bytes(finetune.export_zip(result.model, {"val_accuracy": ev["val_accuracy"]}, args.onnx))
     origin = finetune.describe_backbone(cfg.backbone)["weights_origin"] if cfg.pretrained else ""
     summary = {
         "backbone": cfg.backbone,
@@ -228,6 +227,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
         "epochs": len(result.history),
         "seconds": round(time.perf_counter() - t0, 3),
     }
+    (out / "model.zip").write_bytes(finetune.export_zip(result.model, finetune.export_metrics(summary), args.onnx))
     (out / "metrics.json").write_text(json.dumps({**summary, "history": result.history, "confusion": ev["confusion"]}))
     print(json.dumps(summary))
     return 0

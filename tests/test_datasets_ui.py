@@ -267,3 +267,44 @@ def test_long_skip_details_are_listed_in_full(at):
     listed = " ".join(m.value for m in at.markdown)
     for d in long:
         assert d.replace(".", "\\.")[:40] in listed or d[:40] in listed
+
+
+@pytest.mark.parametrize(
+    ("extra", "message", "label"),
+    [
+        (  # a class whose only file is broken: empty once decoded
+            [("pets/birds/0.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)],
+            "“birds” has 0 usable image(s)",
+            "Drop birds (0 image(s)) and train on the other 2 classes",
+        ),
+        (  # an empty folder in the zip
+            [("pets/birds/", b"")],
+            "“birds” has 0 usable image(s)",
+            "Drop birds (0 image(s)) and train on the other 2 classes",
+        ),
+    ],
+)
+def test_an_empty_class_can_be_dropped_too(at, extra, message, label):
+    entries = [(f"pets/{c}/{i}.png", png(10 * k + i)) for k, c in enumerate(("cats", "dogs")) for i in range(3)]
+    upload_zip(at, make_zip(entries + extra))
+    assert result(at) == "RESULT none" and any(message in e for e in shown_errors(at))
+    box = at.checkbox(key="ft_drop_small")
+    assert box.label == label
+    box.check().run()
+    assert_no_exception(at)
+    assert not shown_errors(at) and result(at).startswith("RESULT 6 cats|dogs")
+
+
+def test_a_class_with_no_training_images_in_a_given_split_can_be_dropped(at):
+    entries = [
+        (f"pets/{part}/{c}/{i}.png", png(100 * j + 10 * k + i))
+        for j, part in enumerate(("train", "val"))
+        for k, c in enumerate(("cats", "dogs"))
+        for i in range(3)
+    ]
+    entries += [("pets/val/birds/0.png", png(998)), ("pets/val/birds/1.png", png(999))]
+    upload_zip(at, make_zip(entries))
+    assert any("“birds” has no images in train/" in e for e in shown_errors(at))
+    at.checkbox(key="ft_drop_small").check().run()
+    assert_no_exception(at)
+    assert not shown_errors(at) and result(at).startswith("RESULT 12 cats|dogs")

@@ -276,6 +276,26 @@ def test_pack_unpack_and_prediction_of_files(data):
         finetune.predict_files(r.model, [("bad.png", b"nope")])
 
 
+def test_a_fresh_frozen_job_reports_its_feature_phase_first(data, tmp_path, monkeypatch):
+    """Before: "Epoch 0 of N · estimating…" from the start, through the whole feature extraction."""
+    monkeypatch.setenv("CNN_DEMO_STATE_DIR", str(tmp_path))
+    calls: list[tuple[str, int, int]] = []
+    original = jobs.JobContext.progress
+
+    def recording(self, done, total, metrics=None, phase=""):
+        calls.append((phase, int(done), int(total)))
+        return original(self, done, total, metrics, phase)
+
+    monkeypatch.setattr(jobs.JobContext, "progress", recording)
+    job = jobs.submit(
+        "finetune", {"config": cfg(epochs=2).to_dict()}, "me", files={"data.zip": finetune.pack_data(data)}
+    )
+    assert jobs.run_job(job) == "done"
+    n = len(data.train_labels) + len(data.val_labels)
+    assert calls[0] == ("features", 0, n) and ("epochs", 0, 2) in calls and calls[-1] == ("epochs", 2, 2)
+    assert not any(phase == "epochs" for phase, _, _ in calls[: calls.index(("features", n, n))])
+
+
 def test_finetune_job_in_process(data, tmp_path, monkeypatch):
     monkeypatch.setenv("CNN_DEMO_STATE_DIR", str(tmp_path))
     params = {"config": cfg(epochs=2).to_dict()}
@@ -314,6 +334,11 @@ def test_cli_end_to_end(tmp_path, capsys):
     assert (metrics["backbone"], metrics["weights"]) == ("myconvnet", "random (untrained)")
     assert 0 <= metrics["val_accuracy"] <= 1 and metrics["seconds"] > 0
     assert finetune.load_export((out / "model.zip").read_bytes()).class_names == ["blue", "green", "red"]
+    with zipfile.ZipFile(out / "model.zip") as zf:  # the export says which epoch, beside the baseline
+        exported = json.loads(zf.read("config.json"))["metrics"]
+    assert {k: exported[k] for k in ("best_epoch", "final_val_accuracy", "baseline_val_accuracy")} == {
+        k: metrics[k] for k in ("best_epoch", "final_val_accuracy", "baseline_val_accuracy")
+    }
     from cnn_demo.cli import main
 
     assert main([*cmd[3:6], "--backbone", "no_such_net", *cmd[8:]]) == 2  # a student-readable error, exit code 2

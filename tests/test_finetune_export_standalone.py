@@ -39,7 +39,8 @@ def exported(tmp_path_factory):
     cfg = TrainConfig(backbone="myconvnet", pretrained=False, epochs=2, batch_size=8, image_size=32, seed=0)
     result = finetune.train(data, cfg)
     folder = tmp_path_factory.mktemp("export")
-    with zipfile.ZipFile(io.BytesIO(finetune.export_zip(result.model, onnx=True))) as zf:
+    summary = {**result.evaluation, **finetune.accuracy_report(result, data), "best_epoch": result.best_epoch}
+    with zipfile.ZipFile(io.BytesIO(finetune.export_zip(result.model, finetune.export_metrics(summary), True))) as zf:
         zf.extractall(folder)
     paths = []
     for i, im in enumerate(data.val_images[:4]):
@@ -110,3 +111,18 @@ def test_predict_onnx_as_a_command_and_its_imports_are_all_used(exported, tmp_pa
         used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
         assert imported <= used, (script.name, imported - used)
     assert "cnn_demo" not in (folder / "predict_onnx.py").read_text()
+
+
+def test_the_onnx_model_carries_its_class_names_preprocessing_and_honest_figures(exported):
+    import onnx
+
+    folder, _, _ = exported
+    model = onnx.load(str(folder / "model.onnx"))
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert json.loads(meta["class_names"]) == ["red", "blue", "green"] and meta["input_size"] == "32"
+    assert len(json.loads(meta["mean"])) == len(json.loads(meta["std"])) == 3
+    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"  # any batch size
+    figures = json.loads(meta["metrics"])
+    assert figures == json.loads((folder / "config.json").read_text())["metrics"]
+    assert {"best_epoch", "final_val_accuracy", "best_val_accuracy", "baseline_val_accuracy"} <= set(figures)
+    assert figures["baseline_val_accuracy"] == pytest.approx(1 / 3) and figures["majority_class"] == "red"

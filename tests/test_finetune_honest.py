@@ -119,6 +119,9 @@ def test_weights_dir_keeps_the_path_the_user_set(tmp_path, monkeypatch):
     (tmp_path / "link").symlink_to(real)
     monkeypatch.setenv(weights.WEIGHTS_ENV, str(tmp_path / "sub" / ".." / "link"))
     assert weights.weights_dir() == tmp_path / "link"
+    # What the pages and the CLI say when a file is missing names that folder, not where the link points.
+    message = weights.missing_message("fasterrcnn_mobilenet_v3_large_320_fpn")
+    assert f"in the folder {tmp_path / 'link'} " in message and str(real) not in message
 
 
 def _slider_app() -> None:

@@ -6,6 +6,7 @@ import pytest
 
 from cnn_demo import finetune
 from cnn_demo.ui import finetune as ui_finetune
+from cnn_demo.ui.common import escape_markdown
 from tests.conftest import app_test, assert_no_exception, shown_errors
 from tests.hostile import png_bytes
 
@@ -87,3 +88,37 @@ def test_another_model_with_the_same_images_predicts_again(calls):
     _upload_model(at, _model_zip(["ant", "bee"]))  # same images, another model: not the stored answer
     assert calls["predict"] == 2
     assert "ant" in _charts(at)[0].proto.spec
+
+
+def test_a_restored_model_states_its_figures_beside_the_baseline(tmp_path, monkeypatch):
+    """An uploaded model.zip says what its export recorded: which epoch, the accuracy beside the majority-class
+    baseline, the held-out test figure; an export without figures adds nothing (and hostile values are dropped)."""
+    monkeypatch.setenv("CNN_DEMO_STATE_DIR", str(tmp_path))
+    cfg = finetune.TrainConfig(backbone="myconvnet", pretrained=False)
+    bb = finetune.load_backbone("myconvnet", pretrained=False)
+    model = finetune.FineTuned(bb, finetune.build_head(bb.num_features, 2, cfg.head), ["ants", "*bees*"], cfg)
+    figures = {
+        "val_accuracy": 0.948, "best_epoch": 8, "final_epoch": 10, "final_val_accuracy": 0.941,
+        "best_val_accuracy": 0.948, "majority_class": "*bees*", "baseline_val_accuracy": 0.542,
+        "test_accuracy": 0.967, "baseline_test_accuracy": 0.517, "n_test": 60,
+    }  # fmt: skip
+    at = app_test(PAGE)
+    _upload_model(at, finetune.export_zip(model, figures))
+    (caption,) = [c.value for c in at.caption if "Validation accuracy" in c.value]
+    assert caption == escape_markdown(  # shown literally: the class name is the uploader's text
+        "Validation accuracy 94.8% at its best epoch (8 of 10, the one kept), 94.1% after the final epoch; always "
+        "answering “*bees*” scores 54.2% on the same images. Held-out test images: 96.7% (baseline 51.7%)."
+    )
+    hostile = {"val_accuracy": float("nan"), "best_val_accuracy": "1.0", "baseline_val_accuracy": True, "n_test": -3}
+    assert finetune.read_metrics(hostile) == {} and finetune.read_metrics([1]) == {}
+    assert finetune.read_metrics({"best_val_accuracy": 2.0, "val_accuracy": 0.5, "majority_class": "x" * 500}) == {
+        "val_accuracy": 0.5,
+        "majority_class": "x" * 100,
+    }
+    assert finetune.metrics_summary({"val_accuracy": 0.5}) == (
+        "Validation accuracy 50.0% (this export recorded no majority-class baseline to compare it with)."
+    )
+    at.file_uploader(key="finetune_model_upload").set_value(("old.zip", _model_zip(["a", "b"]), "application/zip"))
+    at.run()
+    assert_no_exception(at)
+    assert not [c for c in at.caption if "Validation accuracy" in c.value]

@@ -16,6 +16,7 @@ from cnn_demo import jobs
 from cnn_demo.errors import InputError
 from cnn_demo.settings import Settings
 from cnn_demo.ui import identity
+from cnn_demo.ui.jobs import NOT_YOURS_TAB
 from tests.test_job_panel import KIND, open_here, panel_page, shown, url_job
 
 
@@ -233,7 +234,7 @@ def test_a_signed_in_users_jobs_follow_them_and_no_one_else(state):
     assert job not in shown(bob)
     stranger = AppTest.from_function(panel_page, kwargs={"kind": KIND}, default_timeout=60)
     stranger.query_params["job"] = job
-    stranger.run()  # not signed in, no cookie: a tab of its own
-    assert [w.value for w in stranger.warning] == [jobs.NOT_YOURS]
+    stranger.run()  # not signed in, no cookie: a tab of its own, told so (not "another browser")
+    assert [w.value for w in stranger.warning] == [NOT_YOURS_TAB]
     assert "kept for **this tab only**" in shown(stranger)
     assert open_here(bob) is not None  # and Bob is offered the recovery form, not the job

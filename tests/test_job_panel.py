@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from cnn_demo import jobs
 from cnn_demo.settings import get_settings
-from cnn_demo.ui.jobs import OTHER_PAGE
+from cnn_demo.ui.jobs import NOT_YOURS_TAB, OTHER_PAGE
 from tests.conftest import shown_errors
 
 KIND = "test_count"
@@ -258,8 +258,9 @@ def test_someone_elses_job_says_so_and_opens_with_its_recovery_code(state):
     at.query_params["job"] = other
     at.run()
     assert not at.exception
-    # Not "expired": it says whose it is in general terms and how to open it; nothing of the job is shown.
-    assert [w.value for w in at.warning] == [jobs.NOT_YOURS] and not at.error
+    # Not "expired": it says whose it is in general terms and how to open it; nothing of the job is shown. AppTest
+    # has no browser cookie, so jobs belong to the tab, and the message says so (not "another browser").
+    assert [w.value for w in at.warning] == [NOT_YOURS_TAB] and not at.error
     assert not at.get("progress") and "live hook" not in shown(at) and other not in shown(at)
     assert "t_job" not in at.session_state
     at.text_input[0].input("WRONG-CODE-0000-0000")
@@ -290,7 +291,7 @@ def test_the_recovery_code_is_shown_once_and_delete_frees_the_job(state):
     fresh = AppTest.from_function(panel_page, kwargs={"kind": KIND}, default_timeout=60)  # another browser
     fresh.query_params["job"] = job_id
     fresh.run()
-    assert [w.value for w in fresh.warning] == [jobs.NOT_YOURS]
+    assert [w.value for w in fresh.warning] == [NOT_YOURS_TAB]
     fresh.text_input[0].input(code)
     open_here(fresh).click().run()
     assert "Waiting in the queue" in shown(fresh)
@@ -348,3 +349,46 @@ def test_an_expired_job_is_forgotten(state):
     assert url_job(at) is None and "t_job" not in at.session_state
     at.run()
     assert not at.error and "No job yet: press Train." in [i.value for i in at.info]
+
+
+@pytest.mark.parametrize("identity", ["browser", "tab"])
+@pytest.mark.parametrize(
+    ("page", "kind", "key"),
+    [
+        ("app_pages/models/finetune.py", "finetune", "finetune_job"),
+        ("app_pages/applications/localization.py", "localization_train", "localization_job"),
+        ("app_pages/applications/unet.py", "unet_train", "unet_job"),
+    ],
+)
+def test_each_training_page_tells_another_browsers_job_from_an_expired_one(
+    state, monkeypatch, page, kind, key, identity
+):
+    """The old "No job with this id belongs to you. It may have expired" mixed two cases. A job of another browser
+    (or, without the browser cookie, of another tab) says so and asks for its recovery code, showing nothing of
+    it; a job that is gone says that."""
+    from cnn_demo.ui import identity as ident
+    from tests.conftest import app_test
+
+    if identity == "browser":  # the HttpOnly cookie `serve` sets on page loads
+        monkeypatch.setattr(ident, "browser_secret", lambda: "b" * 43)
+    at = app_test(page)
+    owner = ident._digest("browser", "b" * 43) if identity == "browser" else at.session_state["jobs_owner"]
+    other = jobs.submit(kind, {}, "another-browser")
+    at.query_params["job"] = other
+    at.run()
+    assert not at.exception
+    expected = jobs.NOT_YOURS if identity == "browser" else NOT_YOURS_TAB
+    assert [w.value for w in at.warning if "If it is yours" in w.value] == [expected]
+    assert not shown_errors(at) and other not in shown(at) and key not in at.session_state
+    assert at.text_input[-1].label == "Recovery code"
+    everything = shown(at) + " ".join(w.value for w in at.warning)
+    assert "belongs to you" not in everything and "expired" not in everything
+
+    mine = jobs.submit(kind, {}, owner)
+    at.query_params["job"] = mine
+    at.run()
+    assert at.session_state[key] == mine and not [w for w in at.warning if "If it is yours" in w.value]
+    shutil.rmtree(state / "jobs" / mine)  # what cleanup_expired does after CNN_DEMO_ARTIFACT_HOURS
+    at.run()
+    assert shown_errors(at) == [jobs.NOT_FOUND] and not [w for w in at.warning if "If it is yours" in w.value]
+    assert key not in at.session_state and "job" not in at.query_params  # forgotten, the link too

@@ -25,6 +25,10 @@ def image_captions(at) -> str:
     return " ".join(c.proto.imgs[0].caption for c in at.get("image") if c.proto.imgs)
 
 
+def image_captions_all(at) -> list[str]:
+    return [im.caption for c in at.get("image") for im in c.proto.imgs]
+
+
 def chart(at, key: str) -> dict:
     return json.loads(next(c for c in at.get("plotly_chart") if c.proto.id and key in c.proto.id).proto.spec)
 
@@ -169,6 +173,14 @@ def test_untrained_networks_warn_above_the_image_with_the_fetch_command(page, na
     assert labels and all("UNTRAINED" in label for label in labels), labels
     if "detection" in page:
         assert all(c.startswith("UNTRAINED ") for c in at.dataframe[0].value["class"])
+        final = chart(at, "detection_final_fig")["data"]  # the last tab: boxes of the network's second stage
+        assert any(t.get("name", "").startswith("final boxes, UNTRAINED network") for t in final)
+        labels = [x for t in final if t.get("text") for x in t["text"]]
+        assert labels and all(x.startswith("UNTRAINED ") for x in labels)
+    else:
+        assert "UNTRAINED" in chart(at, "segmentation_shares")["layout"]["title"]["text"]
+        supervised = [c for c in image_captions_all(at) if c.startswith("Supervised:")]
+        assert supervised and all("UNTRAINED" in c for c in supervised)
 
 
 def test_unet_page_voc_objects_caption_and_colour_key(state_dir):
@@ -178,8 +190,18 @@ def test_unet_page_voc_objects_caption_and_colour_key(state_dir):
     at = app_test("app_pages/applications/unet.py")
     at.radio(key="unet_data").set_value("voc_sample").run()
     assert "IoU of the object classes stays near 0" in " ".join(c.value for c in at.caption)
+    assert "21 classes from 12 training photos" in " ".join(c.value for c in at.caption)
     at.radio(key="unet_data").set_value("voc_objects").run()
-    assert "'object' class" in " ".join(c.value for c in at.caption)
+    caption = " ".join(c.value for c in at.caption)
+    assert "'object' class" in caption
+    # The counts the captions give are those the job really uses (before: "11 photos train, 3 check"; it is 12/2).
+    from cnn_demo.applications.unet import load_training_data
+
+    data = load_training_data({"data": "voc_objects", "size": 32}, None)
+    n_train, n_val = len(data.train_images), len(data.val_images)
+    assert f"{n_train} photos train, {n_val} check" in caption and f"on the {n_val} check photos" in caption
+    share = float((data.val_masks[data.val_masks != 255] == 1).mean())
+    assert f"painting every pixel 'object' would score {share:.2f}" in caption
     at.select_slider(key="unet_size").set_value(32)
     at.slider(key="unet_epochs").set_value(2)
     at.slider(key="unet_train_depth").set_value(2)
@@ -208,3 +230,33 @@ def test_pictures_are_inline_so_a_quick_rerun_cannot_delete_them(page):
     urls = [img.url for element in at.get("image") for img in element.proto.imgs]
     assert urls, "no picture on the page"
     assert all(u.startswith(("data:image/png;base64,", "data:image/jpeg;base64,")) for u in urls), urls[:3]
+
+
+def test_localization_predictions_slider_jumps_to_the_last_epoch_when_the_job_ends(state_dir):
+    """Before: the "Predictions after epoch" slider stayed at the epoch it showed while the job ran (2 of 3)."""
+    import os
+    import socket
+    import time
+
+    at = app_test("app_pages/applications/localization.py")
+    at.slider(key="localization_epochs").set_value(3)
+    at.select_slider(key="localization_ntrain").set_value(300)
+    at.button(key="localization_train").click().run()
+    job_id = at.session_state["localization_job"]
+    assert jobs.run_job(job_id) == "done"
+    folder = state_dir / "jobs" / job_id
+    done_status, all_preds = (folder / "status.json").read_text(), (folder / "predictions.json").read_text()
+    # The same job as the page saw it after epoch 2, still running (a live worker's status and heartbeat).
+    (folder / "predictions.json").write_text(json.dumps({k: v for k, v in json.loads(all_preds).items() if k != "3"}))
+    running = {**json.loads(done_status), "state": "running", "done": 2, "finished": None}
+    running.update(host=socket.gethostname(), pid=os.getpid(), run_started=time.time() - 5)
+    (folder / "status.json").write_text(json.dumps(running))
+    (folder / "heartbeat").touch()
+    at.run()
+    assert_no_exception(at)
+    assert at.select_slider(key="localization_view_epoch").value == 2
+    (folder / "predictions.json").write_text(all_preds)
+    (folder / "status.json").write_text(done_status)
+    at.run()
+    assert_no_exception(at)
+    assert at.select_slider(key="localization_view_epoch").value == 3

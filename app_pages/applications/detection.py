@@ -172,7 +172,18 @@ with user_errors():
             pretrained=ts_state.pretrained,
         )
     tab3.plotly_chart(
-        boxes_figure(arr, [BoxGroup("final boxes", final.boxes, "#d62728", texts=final.labels)], height=520),
+        boxes_figure(
+            arr,
+            [
+                BoxGroup(
+                    "final boxes" + ("" if final.pretrained else ", UNTRAINED network"),
+                    final.boxes,
+                    "#d62728",
+                    texts=final.box_labels,
+                )
+            ],
+            height=520,
+        ),
         width="stretch",
         key="detection_final_fig",
     )

@@ -46,7 +46,10 @@ with user_errors():
         colours = [segmentation.colour_hex(r["label"]) for r in shares]
         st.plotly_chart(
             share_figure(
-                [r["class"] for r in shares], [r["share"] for r in shares], colours, "Share of pixels per class"
+                [r["class"] for r in shares],
+                [r["share"] for r in shares],
+                colours,
+                "Share of pixels per class" + ("" if state.pretrained else " (UNTRAINED network: random weights)"),
             ),
             width="stretch",
             key="segmentation_shares",
@@ -93,7 +96,10 @@ with user_errors():
     a, b, c = st.columns(3)
     if seg is not None:
         inline_image(
-            a, segmentation.overlay(arr, seg.labels, opacity), caption=f"Supervised: {titles[name]}", width="stretch"
+            a,
+            segmentation.overlay(arr, seg.labels, opacity),
+            caption=f"Supervised: {titles[name]}{'' if state.pretrained else ' (UNTRAINED)'}",
+            width="stretch",
         )
     else:
         a.info("The network could not run on this image (see the message above); the unsupervised methods still can.")

@@ -18,7 +18,16 @@ from cnn_demo.ui.finetune import (
     predictions,
     uploaded_model_with_key,
 )
-from cnn_demo.ui.jobs import current_owner, job_panel, jobs_table, page_job, set_url_job, submit_job
+from cnn_demo.ui.jobs import (
+    accuracy_column_config,
+    accuracy_columns,
+    current_owner,
+    job_panel,
+    jobs_table,
+    page_job,
+    set_url_job,
+    submit_job,
+)
 
 st.title("Fine-tune a model on your images")
 st.markdown(
@@ -279,7 +288,7 @@ if status is not None and status.state == "done" and status.result:
                     "run": label,
                     "strategy": r.params["config"]["strategy"],
                     "backbone": r.params["config"]["backbone"],
-                    "val accuracy": r.result["val_accuracy"],
+                    **accuracy_columns(r.result),
                     "epochs": r.result["epochs"],
                     "seconds": r.result["seconds"],
                 }
@@ -287,6 +296,7 @@ if status is not None and status.state == "done" and status.result:
             ],
             hide_index=True,
             width="stretch",
+            column_config=accuracy_column_config(),
         )
 
     st.subheader("Export")
@@ -305,7 +315,7 @@ if status is not None and status.state == "done" and status.result:
         if d2.button("Build a zip with ONNX", key="finetune_build_onnx"):
             d2.download_button(
                 "Download model-onnx.zip",
-                onnx_zip(status.job_id, status.finished or 0, model, res["val_accuracy"]),
+                onnx_zip(status.job_id, status.finished or 0, model, res),
                 file_name="model-onnx.zip",
                 mime="application/zip",
                 key="finetune_download_onnx",
@@ -326,6 +336,8 @@ if restore is not None:
     with user_errors():
         model, model_key = uploaded_model_with_key(restore.getvalue())
         st.success(f"Restored a {escape_markdown(model.config.backbone)} model for {len(model.class_names)} classes.")
+        if about := finetune.metrics_summary(model.metrics):
+            st.caption(escape_markdown(about))
 if model is None:
     st.info("Train a model or upload a model zip to predict.")
 else:

@@ -56,15 +56,25 @@ from cnn_demo.finetune.export import (
     export_onnx,
     export_zip,
     load_export,
+    metrics_summary,
+    read_metrics,
 )
 from cnn_demo.finetune.job import finetune_job
 from cnn_demo.finetune.model import FineTuned, evaluate, extract_features, gradcam, predict_files
-from cnn_demo.finetune.trainer import TrainResult, accuracy_report, majority_baseline, train
+from cnn_demo.finetune.trainer import (
+    EXPORT_METRICS,
+    TrainResult,
+    accuracy_report,
+    export_metrics,
+    majority_baseline,
+    train,
+)
 from cnn_demo.finetune.transforms import augment_preview, make_transform
 
 __all__ = [
     "DEFAULT_BACKBONE",
     "EXPORT_FORMAT",
+    "EXPORT_METRICS",
     "HEADS",
     "IMAGE_SIZES",
     "MAX_EXPORT_BYTES",
@@ -91,6 +101,7 @@ __all__ = [
     "build_head",
     "describe_backbone",
     "evaluate",
+    "export_metrics",
     "export_onnx",
     "export_zip",
     "extract_features",
@@ -104,10 +115,12 @@ __all__ = [
     "load_export",
     "majority_baseline",
     "make_transform",
+    "metrics_summary",
     "pack_data",
     "pack_dataset",
     "predict_files",
     "read_data",
+    "read_metrics",
     "thumbnails",
     "train",
     "unpack_data",

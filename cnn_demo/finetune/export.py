@@ -16,6 +16,7 @@ from cnn_demo.errors import InputError
 from cnn_demo.finetune.backbone import load_backbone
 from cnn_demo.finetune.config import TrainConfig, build_head
 from cnn_demo.finetune.model import FineTuned
+from cnn_demo.finetune.trainer import EXPORT_METRICS
 from cnn_demo.io.archive import SafeZip, ZipLimits
 
 EXPORT_FORMAT = "cnn-demo-finetune/1"
@@ -111,7 +112,7 @@ def export_zip(model: FineTuned, metrics: dict[str, Any] | None = None, onnx: bo
         zf.writestr("config.json", json.dumps(config, indent=1))
         zf.writestr("reload.py", RELOAD_SNIPPET.format(zip_name="model.zip"))
         if onnx:
-            zf.writestr("model.onnx", export_onnx(model))
+            zf.writestr("model.onnx", export_onnx(model, metrics))
             zf.writestr("predict_onnx.py", ONNX_SCRIPT)
     return buf.getvalue()
 
@@ -121,9 +122,10 @@ def _preprocessing(model: FineTuned) -> dict[str, Any]:
     return {**asdict(pre), "input_size": model.config.image_size or pre.input_size}
 
 
-def export_onnx(model: FineTuned) -> bytes:
+def export_onnx(model: FineTuned, metrics: dict[str, Any] | None = None) -> bytes:
     """The model (images in, logits out) as ONNX bytes, with a dynamic batch size and, in its metadata, the class
-    names and the preprocessing (input size, crop, interpolation, mean, std), so it is usable on its own."""
+    names and the preprocessing (input size, crop, interpolation, mean, std), so it is usable on its own, and
+    ``metrics`` (its accuracies beside the majority-class baseline) as JSON."""
     import onnx
 
     pre = _preprocessing(model)
@@ -155,6 +157,8 @@ def export_onnx(model: FineTuned) -> bytes:
         "input": "float32 (batch, 3, H, W), RGB scaled to 0..1, then (x - mean) / std",
         "output": "logits (batch, classes); softmax gives the class probabilities",
     }
+    if metrics:
+        meta["metrics"] = json.dumps(metrics)
     onnx.helper.set_model_props(proto, meta)
     return proto.SerializeToString()
 
@@ -235,7 +239,7 @@ def load_export(blob: bytes, backbones: Collection[str] | None = None) -> FineTu
         raise InputError("The weights contain NaN or infinite values.")
     bb = load_backbone(cfg.backbone, pretrained=False)
     head = build_head(bb.num_features, len(class_names), cfg.head)
-    model = FineTuned(bb, head, class_names, replace(cfg, pretrained=False))
+    model = FineTuned(bb, head, class_names, replace(cfg, pretrained=False), read_metrics(config.get("metrics")))
     expected = model.model.state_dict()
     for name, tensor in weights.items():
         want = expected.get(name)
@@ -253,3 +257,50 @@ def load_export(blob: bytes, backbones: Collection[str] | None = None) -> FineTu
         raise InputError("These weights do not match the backbone and head described in config.json.") from exc
     model.model.eval()
     return model
+
+
+_FRACTIONS = {k for k in EXPORT_METRICS if k.endswith("accuracy")}
+_COUNTS = {"final_epoch", "best_epoch", "n_train", "n_val", "n_test"}
+_NAMES = {"majority_class", "test_majority_class"}
+
+
+def read_metrics(raw: Any) -> dict[str, Any]:
+    """The well-formed figures of an export's ``metrics`` (an upload is untrusted): accuracies in 0..1, counts,
+    class names (cut to 100 characters); anything else is left out."""
+    out: dict[str, Any] = {}
+    if not isinstance(raw, dict):
+        return out
+    for key in EXPORT_METRICS:
+        v = raw.get(key)
+        if key in _FRACTIONS and isinstance(v, int | float) and not isinstance(v, bool) and 0.0 <= v <= 1.0:
+            out[key] = float(v)
+        elif key in _COUNTS and isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 10**7:
+            out[key] = v
+        elif key in _NAMES and isinstance(v, str):
+            out[key] = v[:100]
+    return out
+
+
+def metrics_summary(metrics: dict[str, Any]) -> str | None:
+    """An exported model's figures in one plain sentence, the accuracy beside the majority-class baseline and the
+    epoch it comes from; ``None`` when the export recorded none."""
+    best = metrics.get("best_val_accuracy", metrics.get("val_accuracy"))
+    if best is None:
+        return None
+    text = f"Validation accuracy {best:.1%}"
+    if "best_epoch" in metrics:
+        of = f" of {metrics['final_epoch']}" if "final_epoch" in metrics else ""
+        text += f" at its best epoch ({metrics['best_epoch']}{of}, the one kept)"
+    if "final_val_accuracy" in metrics:
+        text += f", {metrics['final_val_accuracy']:.1%} after the final epoch"
+    if "baseline_val_accuracy" in metrics:
+        who = f"“{metrics['majority_class']}”" if "majority_class" in metrics else "the majority class"
+        text += f"; always answering {who} scores {metrics['baseline_val_accuracy']:.1%} on the same images"
+    else:
+        text += " (this export recorded no majority-class baseline to compare it with)"
+    if "test_accuracy" in metrics:
+        base = metrics.get("baseline_test_accuracy")
+        text += f". Held-out test images: {metrics['test_accuracy']:.1%}" + (
+            f" (baseline {base:.1%})" if base is not None else ""
+        )
+    return text + "."

@@ -12,7 +12,8 @@ from cnn_demo.data.figures import _unique_labels
 from cnn_demo.viz import Curve
 from cnn_demo.viz import curves_figure as viz_curves
 
-SERIES_COLOURS = {"train": "#1f77b4", "val": "#d62728"}
+SERIES_COLOURS = {"train": "#1f77b4", "val": "#d62728", "baseline": "#7f7f7f"}
+SERIES_DASH = {"train": "solid", "baseline": "dash"}
 CONFUSION_CELLS = "cells"  # name of the clickable trace of confusion_figure
 
 
@@ -31,8 +32,9 @@ def curves_figure(history: Sequence[dict[str, Any]], title: str = "") -> go.Figu
             if col is None:
                 continue
             prefix = key.split("_")[0]
-            line = dict(color=SERIES_COLOURS.get(prefix), dash="solid" if prefix == "train" else "dot")
-            curves.append(Curve(key.replace("_", " "), x, [row.get(key) for row in history], col, line))
+            line = dict(color=SERIES_COLOURS.get(prefix), dash=SERIES_DASH.get(prefix, "dot"))
+            name = "majority-class baseline (val)" if key == "baseline_val_accuracy" else key.replace("_", " ")
+            curves.append(Curve(name, x, [row.get(key) for row in history], col, line))
     return viz_curves(
         curves,
         panels=("Loss", "Accuracy"),
@@ -158,15 +160,17 @@ def probability_figure(probs: Sequence[float], class_names: Sequence[str], title
 def compare_figure(runs: dict[str, Sequence[dict[str, Any]]], metric: str = "val_accuracy") -> go.Figure:
     """One metric per epoch for several runs (e.g. frozen versus fine-tuned) on the same axes."""
     fig = go.Figure()
+    baselines: list[float] = []
     for label, history in runs.items():
-        fig.add_trace(
-            go.Scatter(
-                x=[r.get("epoch") for r in history],
-                y=[r.get(metric) for r in history],
-                name=label,
-                mode="lines+markers",
+        x = [r.get("epoch") for r in history]
+        fig.add_trace(go.Scatter(x=x, y=[r.get(metric) for r in history], name=label, mode="lines+markers"))
+        base = history[-1].get("baseline_" + metric) if history else None
+        if base is not None and not any(abs(base - b) < 1e-9 for b in baselines):  # one line per validation set
+            baselines.append(base)
+            name = "majority-class baseline" + ("" if len(runs) == 1 or len(baselines) == 1 else f" ({label})")
+            fig.add_trace(
+                go.Scatter(x=x, y=[base] * len(x), name=name, mode="lines", line=dict(color="#7f7f7f", dash="dash"))
             )
-        )
     fig.update_layout(
         xaxis_title="epoch",
         yaxis_title=metric.replace("_", " "),

@@ -10,7 +10,7 @@ from cnn_demo import jobs
 from cnn_demo.finetune.config import TrainConfig
 from cnn_demo.finetune.data import keep_side, thumbnails, unpack_data
 from cnn_demo.finetune.export import export_zip
-from cnn_demo.finetune.trainer import accuracy_report, train
+from cnn_demo.finetune.trainer import accuracy_report, export_metrics, train
 
 
 @jobs.register("finetune")
@@ -25,7 +25,9 @@ def finetune_job(params: dict[str, Any], ctx: jobs.JobContext) -> dict[str, Any]
     resume = ctx.load_checkpoint()
     if resume is not None:
         ctx.log(f"resuming after epoch {resume[1]}")
-    ctx.progress(resume[1] if resume else 0, cfg.epochs, phase="epochs")
+        ctx.progress(resume[1], cfg.epochs, phase="epochs")
+    # A fresh job says "Starting…" while the backbone loads, then its first phase (features or epochs) takes over:
+    # no "Epoch 0 of N · estimating…" before a single epoch can start.
     result = train(
         data,
         cfg,
@@ -61,6 +63,6 @@ def finetune_job(params: dict[str, Any], ctx: jobs.JobContext) -> dict[str, Any]
         "head_module": str(result.model.head),
     }
     (ctx.folder / "model.zip").write_bytes(
-        export_zip(result.model, {"val_accuracy": summary["val_accuracy"]}, onnx=bool(params.get("onnx")))
+        export_zip(result.model, export_metrics(summary), onnx=bool(params.get("onnx")))
     )
     return summary

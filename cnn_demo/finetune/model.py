@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,6 +27,8 @@ class FineTuned:
     head: nn.Module
     class_names: list[str]
     config: TrainConfig
+    #: The figures the export recorded (``finetune.export_metrics``), for a restored model; empty otherwise.
+    metrics: dict[str, Any] = field(default_factory=dict)
 
     @property
     def model(self) -> nn.Sequential:

@@ -133,6 +133,32 @@ def accuracy_report(result: TrainResult, data: ImageData) -> dict[str, Any]:
     return out
 
 
+#: The figures an export carries (config.json, ONNX metadata): the kept model's validation accuracy and the
+#: honest ones beside it (final and best epoch, the majority-class baselines, the held-out test split).
+EXPORT_METRICS = (
+    "val_accuracy",
+    "final_epoch",
+    "best_epoch",
+    "final_val_accuracy",
+    "best_val_accuracy",
+    "majority_class",
+    "baseline_val_accuracy",
+    "n_train",
+    "n_val",
+    "n_test",
+    "test_accuracy",
+    "final_test_accuracy",
+    "test_majority_class",
+    "baseline_test_accuracy",
+)
+
+
+def export_metrics(summary: dict[str, Any]) -> dict[str, Any]:
+    """The figures of a job's or the CLI's ``summary`` that go into the exported model, so a downloaded model
+    says which epoch it is and what always guessing the majority class would score (never a lone accuracy)."""
+    return {k: summary[k] for k in EXPORT_METRICS if summary.get(k) is not None}
+
+
 def train(
     data: ImageData,
     cfg: TrainConfig,
@@ -177,6 +203,7 @@ def train(
     head.to(dev)
     y_train = torch.tensor(data.train_labels, device=dev)
     y_val = torch.tensor(data.val_labels)
+    _, val_baseline = majority_baseline(data.val_labels)  # drawn beside the validation accuracy in every epoch
     test_imgs = _shrunk(data.test_images, keep) if data.test_labels else None
 
     feat_t0 = time.perf_counter()
@@ -262,6 +289,7 @@ def train(
             "train_accuracy": correct[0] / n,
             "val_loss": val_loss,
             "val_accuracy": float((probs.argmax(1) == y_val.numpy()).mean()),
+            "baseline_val_accuracy": val_baseline,
         }
         history.append(row)
         if val_loss < run["best"][0] - 1e-6:

@@ -94,9 +94,10 @@ def gradcam(model_key: str, model: finetune.FineTuned, data: bytes, image: Image
 
 
 @st.cache_data(max_entries=4, show_spinner="Exporting to ONNX…")
-def onnx_zip(job_id: str, mtime: float, _model: finetune.FineTuned, val_accuracy: float) -> bytes:
-    """The export zip with ``model.onnx`` added (built on demand: ONNX export takes a few seconds)."""
-    return finetune.export_zip(_model, {"val_accuracy": val_accuracy}, onnx=True)
+def onnx_zip(job_id: str, mtime: float, _model: finetune.FineTuned, result: dict) -> bytes:
+    """The export zip with ``model.onnx`` added (built on demand: ONNX export takes a few seconds); it carries the
+    job's honest figures (``finetune.export_metrics`` of its ``result``) as the job's own model.zip does."""
+    return finetune.export_zip(_model, finetune.export_metrics(result), onnx=True)
 
 
 def _vs(acc: float | None, baseline: float | None) -> str | None:

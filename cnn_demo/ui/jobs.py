@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import streamlit as st
 
@@ -34,6 +35,14 @@ STATE_LABELS = {
     "interrupted": ":material/warning: Interrupted",
 }
 OTHER_PAGE = "This job was started on another page of the app: open it there."
+#: ``jobs.NOT_YOURS`` where jobs belong to the tab (no browser cookie, e.g. plain ``streamlit run``): there the job
+#: may well be from this browser, in another tab or before a reload, and "another browser" would not be what happened.
+NOT_YOURS_TAB = (
+    "This job was not started in this tab, so it is not shown here: without the app's browser cookie "
+    "(`python -m cnn_demo serve` sets it) jobs belong to the tab that started them, and a job from another tab, "
+    "from before this page was reloaded, or from someone else looks the same. If it is yours, enter the recovery "
+    "code you were given when you started it."
+)
 
 JobHook = Callable[[jobs.JobStatus], None]
 
@@ -237,7 +246,7 @@ def job_panel(
         if kind is not None and first.kind != kind:
             raise InputError(OTHER_PAGE)
     except jobs.NotYourJob as exc:
-        st.warning(str(exc), icon=":material/lock:")
+        st.warning(NOT_YOURS_TAB if current_identity().kind == "tab" else str(exc), icon=":material/lock:")
         _claim_form(job_id, owner, key)
         return None
     except InputError as exc:
@@ -272,6 +281,32 @@ def job_panel(
     return first
 
 
+#: A finished training job's accuracies for tables, never alone: which epoch, and the majority-class baseline.
+ACCURACY_COLUMNS = {
+    "best_val_accuracy": "val, best epoch (kept)",
+    "final_val_accuracy": "val, final epoch",
+    "baseline_val_accuracy": "val, majority baseline",
+    "test_accuracy": "test (held out)",
+    "baseline_test_accuracy": "test, majority baseline",
+}
+
+
+def accuracy_columns(result: dict) -> dict[str, float | None]:
+    """A finished fine-tuning job's accuracies as table columns (:data:`ACCURACY_COLUMNS`): the best and the
+    final epoch, the held-out test split, each with its majority-class baseline; nothing for other job kinds."""
+    if "val_accuracy" not in result:
+        return {}
+    row = {label: result.get(k) for k, label in ACCURACY_COLUMNS.items()}
+    if row[ACCURACY_COLUMNS["best_val_accuracy"]] is None:  # a job finished before the honest figures existed
+        row[ACCURACY_COLUMNS["best_val_accuracy"]] = result["val_accuracy"]
+    return row
+
+
+def accuracy_column_config() -> dict[str, Any]:
+    """``column_config`` of :data:`ACCURACY_COLUMNS` for ``st.dataframe``: accuracies as percentages."""
+    return {label: st.column_config.NumberColumn(label, format="percent") for label in ACCURACY_COLUMNS.values()}
+
+
 def jobs_table(owner: str, kind: str | None = None) -> list[jobs.JobStatus]:
     """The user's jobs (optionally of one kind), newest first, as a small table; returns them."""
     mine = [j for j in jobs.list_jobs(owner) if kind is None or j.kind == kind]
@@ -282,9 +317,9 @@ def jobs_table(owner: str, kind: str | None = None) -> list[jobs.JobStatus]:
                 "state": j.state,
                 "progress": f"{j.done}/{j.total}" if j.total else "",
                 "started": time.strftime("%H:%M", time.localtime(j.created)),
-                "accuracy": (j.result or {}).get("val_accuracy"),
+                **accuracy_columns(j.result or {}),
             }
             for j in mine
         ]
-        st.dataframe(rows, hide_index=True, width="stretch")
+        st.dataframe(rows, hide_index=True, width="stretch", column_config=accuracy_column_config())
     return mine

@@ -52,8 +52,7 @@ def draw_detections(image: Image.Image | np.ndarray, dets: Detections, *, mask_a
     if dets.masks is not None and len(dets.masks):
         tensor = draw_segmentation_masks(tensor, torch.from_numpy(dets.masks), alpha=mask_alpha, colors=colours)
     width = max(2, round(max(img.size) / 250))
-    tag = "" if dets.pretrained else "UNTRAINED "
-    captions = [f"{tag}{name} {score:.2f}" for name, score in zip(dets.labels, dets.scores, strict=True)]
+    captions = [f"{name} {score:.2f}" for name, score in zip(dets.box_labels, dets.scores, strict=True)]
     tensor = draw_bounding_boxes(tensor, torch.from_numpy(dets.boxes), labels=captions, colors=colours, width=width)
     out = tensor.permute(1, 2, 0).numpy()
     return out if dets.pretrained else untrained_banner(out)

@@ -54,15 +54,20 @@ class Detections:
     def __len__(self) -> int:
         return len(self.scores)
 
+    @property
+    def box_labels(self) -> list[str]:
+        """The class names as every box label shows them: an untrained network's start with UNTRAINED."""
+        tag = "" if self.pretrained else "UNTRAINED "
+        return [tag + name for name in self.labels]
+
     def rows(self) -> list[dict]:
         """One dict per detection for a table: class, score, box corners, width and height (an untrained network's
         classes are marked UNTRAINED)."""
         out = []
-        tag = "" if self.pretrained else "UNTRAINED "
-        for name, score, (x0, y0, x1, y1) in zip(self.labels, self.scores, self.boxes, strict=True):
+        for name, score, (x0, y0, x1, y1) in zip(self.box_labels, self.scores, self.boxes, strict=True):
             out.append(
                 {
-                    "class": tag + name,
+                    "class": name,
                     "score": round(float(score), 3),
                     "x0": round(float(x0), 1),
                     "y0": round(float(y0), 1),
