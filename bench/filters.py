@@ -15,7 +15,7 @@ from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cnn_demo.io.images import filters
+from cnn_demo.images import filters
 
 
 def best_time(fn, repeat: int = 5) -> float:
