@@ -334,14 +334,27 @@ def test_edge_pixel_against_scipy_and_the_slide_formula():
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("path", ["fft", "threads"])
+@pytest.mark.parametrize("path", ["fft", "blocks"])
 def test_fast_paths_equal_scipy(mode, path, monkeypatch):
-    """Large kernels go through the FFT and large images through two threads; both must still equal SciPy."""
+    """Large kernels go through the FFT, the rest block by block (many small blocks here); both equal SciPy."""
+    from cnn_demo.images.filters import filtering  # the module that reads the constants, not the package
+
+    calls = {"fft": 0, "blocks": 0}
+    fft, daxpy = filtering._correlate_fft, filtering._daxpy
+
+    def counted(name, fn):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(filtering, "_correlate_fft", counted("fft", fft))
+    monkeypatch.setattr(filtering, "_daxpy", counted("blocks", daxpy))
     if path == "fft":
-        monkeypatch.setattr(filters, "FFT_TAPS", 0)
+        monkeypatch.setattr(filtering, "FFT_TAPS", 0)
     else:
-        monkeypatch.setattr(filters, "THREADED_WORK", 0)
-        monkeypatch.setattr(filters, "BLOCK_ELEMENTS", 64)
+        monkeypatch.setattr(filtering, "BLOCK_ELEMENTS", 64)
     rng = np.random.default_rng(7)
     image = rng.uniform(0, 255, (37, 29, 3))
     kernel = rng.normal(size=(5, 4))
@@ -359,10 +372,12 @@ def test_fast_paths_equal_scipy(mode, path, monkeypatch):
     np.testing.assert_allclose(
         filters.sobel(image[..., 1], 1, mode, 5.0), ndimage.sobel(image[..., 1], 1, mode=mode, cval=5.0), atol=1e-9
     )
+    other = "blocks" if path == "fft" else "fft"
+    assert calls[path] > (40 if path == "blocks" else 0) and calls[other] == 0, calls  # the path under test ran
 
 
 def test_a_large_kernel_on_a_large_image_equals_scipy():
-    """The sizes the benchmark times: a 15×15 kernel (FFT) and σ = 10 (81 taps, FFT) on 256² (threads for 3×3)."""
+    """The sizes the benchmark times: a 15×15 kernel (FFT) and σ = 10 (81 taps, FFT) on 256² (blocks for 3×3)."""
     rng = np.random.default_rng(8)
     image = rng.uniform(0, 255, (256, 256))
     for kernel in (rng.normal(size=(15, 15)), rng.normal(size=(3, 3))):
