@@ -287,7 +287,7 @@ def test_presets_round_trip_and_sum():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: filters.convolve2d(np.zeros((5, 5)), np.ones((6, 3))), "larger than the 5×5 image"),
+        (lambda: filters.convolve2d(np.zeros((2, 5)), np.ones((6, 3))), "larger than the 2×5 image"),
         (lambda: filters.correlate2d(np.zeros((5, 5)), np.ones((3, 3)), mode="zero"), "Unknown border mode"),
         (lambda: filters.gaussian_blur(np.zeros((5, 5)), 0), "greater than 0"),
         (lambda: filters.gaussian_blur(np.zeros((5, 5)), -1.0), "greater than 0"),
@@ -387,3 +387,24 @@ def test_a_large_kernel_on_a_large_image_equals_scipy():
             )
     np.testing.assert_allclose(filters.gaussian_blur(image, 10.0), ndimage.gaussian_filter(image, 10.0), atol=1e-9)
     assert filters.convolve2d(np.full((300, 300), 7.0), np.ones((3, 3))).min() == 63.0  # exact on the direct path
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_kernels_larger_than_the_lectures_7x7_image_equal_scipy(mode):
+    """The lecture's 7×7 image under the page's default Gaussian (17×17) or any larger kernel: the border mode
+    extends the image as far as the kernel reaches, as SciPy does, instead of refusing the kernel."""
+    image = (np.arange(49).reshape(7, 7) * 5).astype(np.float64)
+    rng = np.random.default_rng(11)
+    for kernel in (filters.gaussian_kernel2d(2.0), rng.normal(size=(9, 11)), rng.normal(size=(3, 15))):
+        want = ndimage.convolve(image, kernel, mode=mode, cval=4.0)
+        np.testing.assert_allclose(filters.convolve2d(image, kernel, mode, 4.0), want, atol=1e-9)
+        np.testing.assert_allclose(
+            filters.correlate2d(image, kernel, mode, 4.0),
+            ndimage.correlate(image, kernel, mode=mode, cval=4.0),
+            atol=1e-9,
+        )
+        for r, c in ((0, 0), (3, 6), (6, 2)):
+            assert filters.inspect_pixel(image, kernel, r, c, mode, 4.0).total == pytest.approx(want[r, c], abs=1e-9)
+            assert filters.conv_windows(image, kernel, r, c, mode, 4.0).value(r, c) == pytest.approx(
+                want[r, c], abs=1e-9
+            )
