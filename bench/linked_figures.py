@@ -20,8 +20,8 @@ import plotly.io as pio
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cnn_demo.blocks.layers import conv_example
+from cnn_demo.images import arithmetic as ar
 from cnn_demo.images.figures import products_figure, transposed_grid_figure
-from cnn_demo.io.images import arithmetic as ar
 from cnn_demo.signals.figures import correlation_walkthrough_figure
 
 

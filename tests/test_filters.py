@@ -287,7 +287,7 @@ def test_presets_round_trip_and_sum():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: filters.convolve2d(np.zeros((5, 5)), np.ones((6, 3))), "larger than the 5×5 image"),
+        (lambda: filters.convolve2d(np.zeros((2, 5)), np.ones((6, 3))), "larger than the 2×5 image"),
         (lambda: filters.correlate2d(np.zeros((5, 5)), np.ones((3, 3)), mode="zero"), "Unknown border mode"),
         (lambda: filters.gaussian_blur(np.zeros((5, 5)), 0), "greater than 0"),
         (lambda: filters.gaussian_blur(np.zeros((5, 5)), -1.0), "greater than 0"),
@@ -334,14 +334,27 @@ def test_edge_pixel_against_scipy_and_the_slide_formula():
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("path", ["fft", "threads"])
+@pytest.mark.parametrize("path", ["fft", "blocks"])
 def test_fast_paths_equal_scipy(mode, path, monkeypatch):
-    """Large kernels go through the FFT and large images through two threads; both must still equal SciPy."""
+    """Large kernels go through the FFT, the rest block by block (many small blocks here); both equal SciPy."""
+    from cnn_demo.images.filters import filtering  # the module that reads the constants, not the package
+
+    calls = {"fft": 0, "blocks": 0}
+    fft, daxpy = filtering._correlate_fft, filtering._daxpy
+
+    def counted(name, fn):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(filtering, "_correlate_fft", counted("fft", fft))
+    monkeypatch.setattr(filtering, "_daxpy", counted("blocks", daxpy))
     if path == "fft":
-        monkeypatch.setattr(filters, "FFT_TAPS", 0)
+        monkeypatch.setattr(filtering, "FFT_TAPS", 0)
     else:
-        monkeypatch.setattr(filters, "THREADED_WORK", 0)
-        monkeypatch.setattr(filters, "BLOCK_ELEMENTS", 64)
+        monkeypatch.setattr(filtering, "BLOCK_ELEMENTS", 64)
     rng = np.random.default_rng(7)
     image = rng.uniform(0, 255, (37, 29, 3))
     kernel = rng.normal(size=(5, 4))
@@ -359,10 +372,12 @@ def test_fast_paths_equal_scipy(mode, path, monkeypatch):
     np.testing.assert_allclose(
         filters.sobel(image[..., 1], 1, mode, 5.0), ndimage.sobel(image[..., 1], 1, mode=mode, cval=5.0), atol=1e-9
     )
+    other = "blocks" if path == "fft" else "fft"
+    assert calls[path] > (40 if path == "blocks" else 0) and calls[other] == 0, calls  # the path under test ran
 
 
 def test_a_large_kernel_on_a_large_image_equals_scipy():
-    """The sizes the benchmark times: a 15×15 kernel (FFT) and σ = 10 (81 taps, FFT) on 256² (threads for 3×3)."""
+    """The sizes the benchmark times: a 15×15 kernel (FFT) and σ = 10 (81 taps, FFT) on 256² (blocks for 3×3)."""
     rng = np.random.default_rng(8)
     image = rng.uniform(0, 255, (256, 256))
     for kernel in (rng.normal(size=(15, 15)), rng.normal(size=(3, 3))):
@@ -372,3 +387,24 @@ def test_a_large_kernel_on_a_large_image_equals_scipy():
             )
     np.testing.assert_allclose(filters.gaussian_blur(image, 10.0), ndimage.gaussian_filter(image, 10.0), atol=1e-9)
     assert filters.convolve2d(np.full((300, 300), 7.0), np.ones((3, 3))).min() == 63.0  # exact on the direct path
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_kernels_larger_than_the_lectures_7x7_image_equal_scipy(mode):
+    """The lecture's 7×7 image under the page's default Gaussian (17×17) or any larger kernel: the border mode
+    extends the image as far as the kernel reaches, as SciPy does, instead of refusing the kernel."""
+    image = (np.arange(49).reshape(7, 7) * 5).astype(np.float64)
+    rng = np.random.default_rng(11)
+    for kernel in (filters.gaussian_kernel2d(2.0), rng.normal(size=(9, 11)), rng.normal(size=(3, 15))):
+        want = ndimage.convolve(image, kernel, mode=mode, cval=4.0)
+        np.testing.assert_allclose(filters.convolve2d(image, kernel, mode, 4.0), want, atol=1e-9)
+        np.testing.assert_allclose(
+            filters.correlate2d(image, kernel, mode, 4.0),
+            ndimage.correlate(image, kernel, mode=mode, cval=4.0),
+            atol=1e-9,
+        )
+        for r, c in ((0, 0), (3, 6), (6, 2)):
+            assert filters.inspect_pixel(image, kernel, r, c, mode, 4.0).total == pytest.approx(want[r, c], abs=1e-9)
+            assert filters.conv_windows(image, kernel, r, c, mode, 4.0).value(r, c) == pytest.approx(
+                want[r, c], abs=1e-9
+            )

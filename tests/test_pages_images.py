@@ -313,3 +313,27 @@ def test_filtering_sections_are_lazy_tabs_and_each_one_draws_when_opened(camera)
     assert_no_exception(at)
     titles = _chart_titles(at)
     assert "Image: log(1 + |F|)" in titles and "Kernel: gain |H|" in titles and "Result: log(1 + |F|)" in titles
+
+
+def test_filtering_takes_the_lectures_7x7_image_with_the_default_gaussian():
+    """The lecture's 7×7 image: the default σ's 17×17 kernel reaches past it; the border mode fills in, as SciPy
+    does, so the page filters and inspects it instead of refusing the kernel (it did, in the inspector tab)."""
+    import io
+
+    from PIL import Image
+    from scipy import ndimage
+
+    pixels = (np.arange(49).reshape(7, 7) * 5).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "PNG")
+    at = app_test(FILTERING)
+    at.radio(key="images_filtering_source").set_value("Upload").run()
+    at.file_uploader(key="images_filtering_upload").set_value(("lecture.png", buf.getvalue(), "image/png")).run()
+    assert_no_exception(at)
+    assert not shown_errors(at), shown_errors(at)
+    sigma = at.slider(key="images_filtering_sigma").value
+    assert filters.gaussian_kernel2d(sigma).shape[0] > 7
+    row, col = at.slider(key="images_filtering_row").value, at.slider(key="images_filtering_col").value
+    want = ndimage.gaussian_filter(pixels.astype(float), sigma)[row, col]
+    line = next(m.value for m in at.markdown if m.value.startswith(f"Output at row {row}, column {col}"))
+    assert f"**{want:.6g}**" in line, (line, want)

@@ -387,3 +387,35 @@ def test_correlation_walkthrough_frames_follow_the_lags():
         np.testing.assert_allclose(shifted.y, g)
         np.testing.assert_allclose(np.sum(products.y), v)
         np.testing.assert_allclose(so_far.y, values[: t - lags[0] + 1])
+
+
+def test_walkthrough_frames_are_built_as_valid_plotly_and_each_trace_is_validated_once(monkeypatch):
+    """Frames are plain dicts (a preset change on 1-D convolution rebuilt and validated every frame trace twice):
+    validating the whole figure changes nothing, and each frame trace is checked by plotly at most once."""
+    import json
+
+    import plotly.graph_objects as go
+    from plotly.utils import PlotlyJSONEncoder
+
+    from cnn_demo.signals.figures import convolution_walkthrough_figure, correlation_walkthrough_figure
+
+    f, g = sg.preset_signal("noisy sine", 12), np.array(G, float)
+    sums = tuple(sg.written_sum(sg.convolution_step(f, g, k)) for k in range(f.size + g.size - 1))
+    for fig in (convolution_walkthrough_figure(f, g, 2, sums=sums), correlation_walkthrough_figure(f[:6], g, 0)):
+        spec = fig.to_dict()
+        validated = go.Figure(spec).to_dict()  # plotly's full validation, frames included
+        assert json.dumps(spec, cls=PlotlyJSONEncoder, sort_keys=True) == json.dumps(
+            validated, cls=PlotlyJSONEncoder, sort_keys=True
+        )
+        assert all(fr["layout"]["title"]["text"].startswith("t = ") for fr in spec["frames"])
+    built = [0]
+    scatter_init = go.Scatter.__init__
+
+    def counting(self, *args, **kwargs):
+        built[0] += 1
+        scatter_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(go.Scatter, "__init__", counting)
+    fig = convolution_walkthrough_figure(f, g, 2, sums=sums)
+    frame_traces = sum(len(fr.data) for fr in fig.frames)
+    assert frame_traces == 4 * 14 and built[0] < 2 * frame_traces, built  # 122 before: every trace twice

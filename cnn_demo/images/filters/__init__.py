@@ -2,7 +2,7 @@
 
 Everything is computed here with NumPy by padding the image (the border modes of ``scipy.ndimage``) and
 adding up shifted copies of it, one per kernel weight, so the result is what ``scipy.ndimage`` gives while
-the method stays the one drawn on the slides (in cache-sized blocks of rows, on two threads). Kernels with
+the method stays the one drawn on the slides (in cache-sized blocks, one BLAS ``daxpy`` per weight). Kernels with
 many weights (a large Gaussian, a 15×15 kernel) go through the FFT instead, equal to SciPy up to ~1e-11.
 Colour images (H×W×C) are filtered channel by channel. The module also parses kernels typed by students,
 explains one output pixel (the pixel inspector), computes Fourier magnitudes for the low-/high-pass view, and
@@ -14,7 +14,6 @@ from cnn_demo.images.filters.code import scipy_code, torch_code
 from cnn_demo.images.filters.filtering import (
     BLOCK_ELEMENTS,
     FFT_TAPS,
-    THREADED_WORK,
     check_sigma,
     convolve2d,
     correlate2d,
@@ -80,7 +79,6 @@ __all__ = [
     "SOBEL_H",
     "SOBEL_MAGNITUDE",
     "SOBEL_V",
-    "THREADED_WORK",
     "EdgePixel",
     "FilterSpec",
     "PixelBreakdown",

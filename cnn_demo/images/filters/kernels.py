@@ -136,10 +136,16 @@ def as_kernel(kernel: np.ndarray) -> np.ndarray:
     return k
 
 
+#: Images at least this many pixels on each side take kernels larger than themselves: the border mode extends
+#: them as far as the kernel reaches, exactly as ``scipy.ndimage`` does (the lecture's 7×7 image under a 17×17
+#: Gaussian). Below it SciPy's "reflect" of a 2-pixel side repeats differently, so such kernels are refused.
+MIN_SIDE_FOR_LARGE_KERNELS = 3
+
+
 def _check_fits(image: np.ndarray, kernel: np.ndarray) -> None:
     h, w = image.shape[:2]
     kh, kw = kernel.shape
-    if kh > h or kw > w:
+    if (kh > h or kw > w) and min(h, w) < MIN_SIDE_FOR_LARGE_KERNELS:
         raise InputError(f"The {kh}×{kw} kernel is larger than the {h}×{w} image: use a smaller kernel.")
 
 

@@ -16,12 +16,25 @@ from cnn_demo.signals.figures.style import (
     PRODUCT_COLOUR,
     _play_controls,
     _sum_annotation,
+    stem_dict,
     stem_trace,
 )
 
 
-def _walk_frame(f: np.ndarray, g: np.ndarray, full: np.ndarray, t: int) -> tuple[list[go.Scatter], str]:
-    """Traces 1..4 of the walkthrough at output index t, and the frame title."""
+def _with_frames(fig: go.Figure, frames: list[dict]) -> go.Figure:
+    """``fig`` with animation ``frames`` attached as they are (plain dicts), without plotly validating each one.
+
+    The frames' traces come from the same builders as the figure's own, validated, first frame; validating every
+    frame again cost most of a walkthrough's build (a new input on the 1-D convolution page).
+    ``tests/test_signals.py`` validates whole walkthroughs once.
+    """
+    spec = fig.to_dict()
+    spec["frames"] = frames
+    return go.Figure(spec, _validate=False)
+
+
+def _walk_frame(f: np.ndarray, g: np.ndarray, full: np.ndarray, t: int) -> tuple[list[dict], str]:
+    """Traces 1..4 of the walkthrough at output index t (plain dicts), and the frame title."""
     taus = np.arange(t - g.size + 1, t + 1)  # positions τ where g(t − τ) is defined
     g_shifted = g[t - taus]
     inside = (taus >= 0) & (taus < f.size)
@@ -30,12 +43,13 @@ def _walk_frame(f: np.ndarray, g: np.ndarray, full: np.ndarray, t: int) -> tuple
     g_at = np.where((j >= 0) & (j < g.size), g[np.clip(j, 0, g.size - 1)], 0.0)
     products = f * g_at
     traces = [
-        stem_trace(
+        stem_dict(
             taus, g_shifted, "g(t − τ): kernel flipped, shifted to t", G_COLOUR, symbol="diamond", dash_offset=0.15
         ),
-        stem_trace(prod_tau, products, "f(τ)·g(t − τ)", PRODUCT_COLOUR),
-        stem_trace(np.arange(t + 1), full[: t + 1], "(f * g)(t) so far", OUT_COLOUR),
-        go.Scatter(
+        stem_dict(prod_tau, products, "f(τ)·g(t − τ)", PRODUCT_COLOUR),
+        stem_dict(np.arange(t + 1), full[: t + 1], "(f * g)(t) so far", OUT_COLOUR),
+        dict(
+            type="scatter",
             x=[t],
             y=[full[t]],
             mode="markers+text",
@@ -78,19 +92,17 @@ def convolution_walkthrough_figure(
     fig.add_trace(stem_trace(np.arange(f.size), f, "f(τ)", F_COLOUR), row=1, col=1)
     first, title = _walk_frame(f, g, full, t)
     for trace, row in zip(first, (1, 2, 3, 3), strict=True):
-        fig.add_trace(trace, row=row, col=1)
+        fig.add_trace(go.Scatter(trace), row=row, col=1)
     subplot_titles = [a.to_plotly_json() for a in fig.layout.annotations]
     if sums is not None:
         fig.add_annotation(**_sum_annotation(sums[t]))
     frames = []
     for k in range(n_out):
         traces, ftitle = _walk_frame(f, g, full, k)
-        layout: dict[str, object] = dict(title_text=ftitle)
+        layout: dict[str, object] = dict(title=dict(text=ftitle))
         if sums is not None:  # a frame's annotations replace the figure's: keep the subplot titles
             layout["annotations"] = [*subplot_titles, _sum_annotation(sums[k])]
-        # Plain dicts: fig.frames validates them once (a go.Frame would be validated twice).
         frames.append(dict(data=traces, traces=[1, 2, 3, 4], name=str(k), layout=layout))
-    fig.frames = frames
     lo, hi = -(g.size - 1) - 0.7, n_out - 1 + 0.7
     fig.update_xaxes(range=[lo, hi], dtick=1 if n_out <= 40 else None, zeroline=False)
     fig.update_xaxes(showticklabels=True)
@@ -121,7 +133,7 @@ def convolution_walkthrough_figure(
         legend=dict(orientation="h", yanchor="top", y=-0.25, x=0),
         **_play_controls(int(t), slider_steps),
     )
-    return fig
+    return _with_frames(fig, frames)
 
 
 def _corr_frame(f: np.ndarray, g: np.ndarray, lags: np.ndarray, values: np.ndarray, t: int):
@@ -134,10 +146,11 @@ def _corr_frame(f: np.ndarray, g: np.ndarray, lags: np.ndarray, values: np.ndarr
     products = f * g_at
     k = int(t - lags[0])
     traces = [
-        stem_trace(taus, g, "g(t + τ): kernel shifted by t, not flipped", G_COLOUR, symbol="diamond", dash_offset=0.15),
-        stem_trace(tau, products, "f(τ)·g(t + τ)", PRODUCT_COLOUR),
-        stem_trace(lags[: k + 1], values[: k + 1], "(f ⋆ g)(t) so far", OUT_COLOUR),
-        go.Scatter(
+        stem_dict(taus, g, "g(t + τ): kernel shifted by t, not flipped", G_COLOUR, symbol="diamond", dash_offset=0.15),
+        stem_dict(tau, products, "f(τ)·g(t + τ)", PRODUCT_COLOUR),
+        stem_dict(lags[: k + 1], values[: k + 1], "(f ⋆ g)(t) so far", OUT_COLOUR),
+        dict(
+            type="scatter",
             x=[t],
             y=[values[k]],
             mode="markers+text",
@@ -179,12 +192,11 @@ def correlation_walkthrough_figure(f: np.ndarray, g: np.ndarray, t: int, height:
     fig.add_trace(stem_trace(np.arange(f.size), f, "f(τ)", F_COLOUR), row=1, col=1)
     first, title = _corr_frame(f, g, lags, values, t)
     for trace, row in zip(first, (1, 2, 3, 3), strict=True):
-        fig.add_trace(trace, row=row, col=1)
+        fig.add_trace(go.Scatter(trace), row=row, col=1)
     frames = []
     for lag in lags:
         traces, ftitle = _corr_frame(f, g, lags, values, int(lag))
-        frames.append(dict(data=traces, traces=[1, 2, 3, 4], name=str(lag), layout=dict(title_text=ftitle)))
-    fig.frames = frames
+        frames.append(dict(data=traces, traces=[1, 2, 3, 4], name=str(lag), layout=dict(title=dict(text=ftitle))))
     span = max(f.size, g.size) - 1
     fig.update_xaxes(range=[-span - 0.7, span + 0.7], dtick=1 if 2 * span <= 40 else None, zeroline=False)
     fig.update_xaxes(showticklabels=True)
@@ -213,4 +225,4 @@ def correlation_walkthrough_figure(f: np.ndarray, g: np.ndarray, t: int, height:
         legend=dict(orientation="h", yanchor="top", y=-0.25, x=0),
         **_play_controls(int(t - lags[0]), steps),
     )
-    return fig
+    return _with_frames(fig, frames)
