@@ -183,6 +183,10 @@ def test_model_inspector_shows_the_table_and_alexnet_totals():
     assert "1×13 feature map (256 channels) is smaller than the 3×3 window of `features.12` (MaxPool2d)" in error
     assert "Height and width must each be at least 63 pixels" in error
     assert "Output size is too small" not in error  # PyTorch's raw message
+    at.number_input(key="model_inspector_w_alexnet").set_value(32).run()  # the issue's 32×32
+    error = shown_errors(at)[0]
+    assert "cannot take a 3×32×32 input" in error and "`features.12` (MaxPool2d)" in error
+    assert "at least 63 pixels" in error and "Output size is too small" not in error
 
 
 def test_model_inspector_shows_efficientnet_lite0_blocks():
@@ -255,6 +259,12 @@ def test_feature_maps_page_runs_a_picture_through_the_model(model, monkeypatch):
         assert "3×3×3 weights" in _text(at) and "16 filters" in _text(at)
         at.selectbox(key="feature_maps_layer_cifar_resnet20").set_value("layer2.0.conv1").run()
         assert "outputs 32 maps of 16×16" in _text(at)
+        (maps,) = [json.loads(c.proto.spec) for c in at.get("plotly_chart") if "feature_maps_maps" in c.proto.id]
+        z = maps["data"][0]["z"]
+        grid = np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape(*map(int, z["shape"].split(",")))
+        gaps = np.isnan(grid).all(axis=0)  # the one-pixel lines between tiles: blank, never 255 (yellow = strong)
+        assert gaps.sum() == 7 and np.flatnonzero(gaps).tolist() == [16 + 17 * i for i in range(7)]
+        assert np.nanmax(grid) == 255 and maps["data"][0]["colorscale"][-1][1] == "#fde725"  # Viridis' top is yellow
         at.selectbox(key="feature_maps_class_cifar_resnet20_3").set_value(5).run()
         assert_no_exception(at)
         titles = _titles(at)
