@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from cnn_demo.applications.figures import BoxGroup, boxes_figure
-from cnn_demo.images.figures import border_figure, small_image_figure
+from cnn_demo.images.figures import border_modes_figure
 from cnn_demo.io.samples import load_sample
 from cnn_demo.viz import image_figure, image_trace, png_data_uri, to_uint8
 
@@ -57,8 +57,7 @@ def test_a_photo_figure_is_much_smaller_than_its_pixel_array(name, gray):
 def test_every_photo_builder_uses_the_png_trace():
     img = np.asarray(load_sample("chelsea"), dtype=np.uint8)
     figs = [
-        small_image_figure(img[:20, :30]),
-        border_figure(img[:20, :20, 0].astype(float), (2, 2), 16, "reflect"),
+        border_modes_figure({"reflect": (img[:20, :20, 0].astype(float), img[:16, :16])}, (2, 2), 16),
         boxes_figure(img, [BoxGroup("cat", np.array([[10.0, 10, 100, 80]]), "#f00")]),
     ]
     for fig in figs:
@@ -70,14 +69,14 @@ def test_image_and_spectrum_figures_have_fixed_margins():
     """Automatic margins make the browser measure every tick label and lay a chart out twice: the 2-D filtering
     page's many charts took seconds to redraw. The figures bring margins that fit their labels instead."""
     from cnn_demo.images import filters
-    from cnn_demo.images.figures import breakdown_figure, small_image_figure, spectrum_figure
+    from cnn_demo.images.figures import border_modes_figure, breakdown_figure, spectrum_figure
     from cnn_demo.viz import image_figure, matrix_figure
 
     image = np.random.default_rng(0).uniform(0, 255, (300, 300))
     figures = [
         image_figure(image, "x"),
         matrix_figure(np.eye(3)),
-        small_image_figure(image[:40, :40]),
+        border_modes_figure({"wrap": (image[:40, :40], image[:32, :32])}, (4, 4), 32),
         spectrum_figure(filters.fft_magnitude(image), "F"),
         breakdown_figure(filters.inspect_pixel(image, filters.SOBEL_H, 5, 5)),
     ]
@@ -88,3 +87,24 @@ def test_image_and_spectrum_figures_have_fixed_margins():
     assert image_figure(image).layout.margin.l >= 30  # room for the row numbers
     z = spectrum_figure(filters.fft_magnitude(np.zeros((512, 512))), "F").data[0].z
     assert max(np.shape(z)) <= 128
+
+
+def test_border_modes_figure_draws_every_mode_in_one_figure_with_its_corner_outlined():
+    """The Border modes tab: one figure (the browser lays out one plot, not ten), modes as columns, the crop with its
+    invented border on top with the real image outlined, the result under it, square pixels everywhere."""
+    from cnn_demo.images.figures import READ_COLOUR, border_modes_figure
+
+    rng = np.random.default_rng(1)
+    panels = {m: (rng.uniform(0, 255, (24, 24)), rng.uniform(0, 255, (16, 16))) for m in ("reflect", "wrap", "nearest")}
+    fig = border_modes_figure(panels, (8, 0), 16)
+    assert [a.text for a in fig.layout.annotations] == ["reflect", "wrap", "nearest"]
+    assert [t.name for t in fig.data] == [f"{m}: {part}" for m in panels for part in ("with border", "result")]
+    assert [(t.xaxis, t.yaxis) for t in fig.data[::2]] == [("x", "y"), ("x2", "y2"), ("x3", "y3")]  # top row
+    assert [(t.xaxis, t.yaxis) for t in fig.data[1::2]] == [("x4", "y4"), ("x5", "y5"), ("x6", "y6")]
+    for (mode, (padded, _)), trace in zip(panels.items(), fig.data[::2], strict=True):
+        assert np.array_equal(decode(trace.source), to_uint8(padded)), mode
+    rects = [(s.xref, s.x0, s.y0, s.x1, s.y1, s.line.color) for s in fig.layout.shapes]
+    assert rects == [(x, -0.5, 7.5, 15.5, 23.5, READ_COLOUR) for x in ("x", "x2", "x3")]  # rows 8..23, cols 0..15
+    layout = fig.layout.to_plotly_json()
+    anchors = {name: a.get("scaleanchor") for name, a in layout.items() if name.startswith("yaxis")}
+    assert anchors == {"yaxis": "x", **{f"yaxis{i}": f"x{i}" for i in range(2, 7)}}

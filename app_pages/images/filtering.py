@@ -7,10 +7,9 @@ import streamlit as st
 
 from cnn_demo.images import filters
 from cnn_demo.images.figures import (
-    border_figure,
+    border_modes_figure,
     breakdown_figure,
     kernel_figure,
-    small_image_figure,
     spectrum_figure,
 )
 from cnn_demo.io.images import to_array
@@ -176,14 +175,14 @@ def _border_modes(image: np.ndarray, spec: filters.FilterSpec, how: str) -> None
     with user_errors():
         compared = _borders(image, spec, pad, corner)
         offset = filters.corner_offset(corner, pad)
-        cols = st.columns(len(compared))
-        for col, (m, (padded, res)) in zip(cols, compared.items(), strict=True):
-            col.plotly_chart(
-                border_figure(padded, offset, res.shape[0], m), width="stretch", key=f"images_filtering_border_{m}"
-            )
-            col.plotly_chart(
-                small_image_figure(filters.to_display(res, how)), width="stretch", key=f"images_filtering_bres_{m}"
-            )
+        panels = {m: (padded, filters.to_display(res, how)) for m, (padded, res) in compared.items()}
+        size = next(iter(compared.values()))[1].shape[0]
+        st.plotly_chart(
+            border_modes_figure(panels, offset, size),
+            width="stretch",
+            key="images_filtering_borders",
+            config={"displayModeBar": False},  # its buttons would cover the last mode's name
+        )
 
 
 h, w = image.shape[:2]

@@ -7,10 +7,9 @@ from cnn_demo.images.figures.filtering import (
     PAD_COLOUR,
     READ_COLOUR,
     block_mean,
-    border_figure,
+    border_modes_figure,
     breakdown_figure,
     kernel_figure,
-    small_image_figure,
     spectrum_figure,
 )
 from cnn_demo.images.figures.grids import conv_grid_figure, receptive_field_figure
@@ -24,7 +23,7 @@ __all__ = [
     "PAD_COLOUR",
     "READ_COLOUR",
     "block_mean",
-    "border_figure",
+    "border_modes_figure",
     "breakdown_figure",
     "cell_colours",
     "conv_grid_figure",
@@ -33,7 +32,6 @@ __all__ = [
     "linked_title",
     "products_figure",
     "receptive_field_figure",
-    "small_image_figure",
     "spectrum_figure",
     "transposed_grid_figure",
 ]

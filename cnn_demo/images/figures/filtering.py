@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from cnn_demo.images.filters import PixelBreakdown
-from cnn_demo.viz import fixed_margins, image_figure, matrix_figure
+from cnn_demo.viz import fixed_margins, image_trace, matrix_figure
 
 INPUT_COLOUR = "#dbe9f6"
 
@@ -70,31 +72,40 @@ def spectrum_figure(values: np.ndarray, title: str, colorscale: str = "Viridis",
     return fixed_margins(fig, 62, 48, right=10)
 
 
-def border_figure(padded: np.ndarray, offset: tuple[int, int], size: int, title: str, height: int = 210) -> go.Figure:
-    """A crop with invented border pixels; the real image (``size`` a side, starting at ``offset``) is outlined."""
-    arr = np.asarray(padded, dtype=float)
-    fig = _plain_image(arr, title, height)
-    fig.add_shape(
-        type="rect",
-        x0=offset[1] - 0.5,
-        y0=offset[0] - 0.5,
-        x1=offset[1] + size - 0.5,
-        y1=offset[0] + size - 0.5,
-        line=dict(color=READ_COLOUR, width=2, dash="dash"),
-    )
-    return fig
+def border_modes_figure(
+    panels: Mapping[str, tuple[np.ndarray, np.ndarray]], offset: tuple[int, int], size: int, height: int = 400
+) -> go.Figure:
+    """Every border mode in one figure: on top the crop with its invented border (the real image outlined at
+    ``offset``, ``size`` a side), under it the filter's result on that corner (values 0..255).
 
-
-def _plain_image(arr: np.ndarray, title: str, height: int) -> go.Figure:
-    fig = image_figure(arr, title, height)
-    fig.update_yaxes(showticklabels=False)
-    fig.update_xaxes(showticklabels=False, constrain="domain")
-    return fixed_margins(fig, 0, 0)
-
-
-def small_image_figure(image: np.ndarray, title: str = "", height: int = 180) -> go.Figure:
-    """A small image without axes, for rows of panels (values 0..255)."""
-    return _plain_image(np.asarray(image, dtype=float), title, height)
+    One figure of 2 × modes panels instead of 2 × modes figures: the browser lays out and draws one plot, not ten,
+    which was most of the time the *Border modes* tab took to open.
+    """
+    modes = list(panels)
+    fig = make_subplots(rows=2, cols=len(modes), subplot_titles=modes, horizontal_spacing=0.02, vertical_spacing=0.04)
+    for col, mode in enumerate(modes, start=1):
+        padded, result = panels[mode]
+        fig.add_trace(image_trace(padded, f"{mode}: with border"), row=1, col=col)
+        fig.add_trace(image_trace(result, f"{mode}: result"), row=2, col=col)
+        fig.add_shape(
+            type="rect",
+            x0=offset[1] - 0.5,
+            y0=offset[0] - 0.5,
+            x1=offset[1] + size - 0.5,
+            y1=offset[0] + size - 0.5,
+            line=dict(color=READ_COLOUR, width=2, dash="dash"),
+            row=1,
+            col=col,
+        )
+    for row in (1, 2):
+        for col in range(1, len(modes) + 1):
+            i = (row - 1) * len(modes) + col  # subplot axes are numbered row by row: x, x2, ...
+            fig.update_yaxes(scaleanchor="x" if i == 1 else f"x{i}", constrain="domain", row=row, col=col)
+    plain = dict(showticklabels=False, showgrid=False, zeroline=False, ticks="")
+    fig.update_xaxes(constrain="domain", **plain)
+    fig.update_yaxes(**plain)
+    fig.update_layout(height=height)
+    return fixed_margins(fig, 0, 0, top=24)
 
 
 def breakdown_figure(b: PixelBreakdown) -> go.Figure:
