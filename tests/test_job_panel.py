@@ -392,3 +392,33 @@ def test_each_training_page_tells_another_browsers_job_from_an_expired_one(
     at.run()
     assert shown_errors(at) == [jobs.NOT_FOUND] and not [w for w in at.warning if "If it is yours" in w.value]
     assert key not in at.session_state and "job" not in at.query_params  # forgotten, the link too
+
+
+def test_time_left_counts_down_within_a_long_step(state):
+    """Epochs of a minute: 59 s into epoch 3 of 10 the estimate is the 8 epochs left minus those 59 s (~7 min),
+    not the time up to now divided by the epochs reported (119 s per epoch: ~16 min, nearly twice the truth)."""
+    at = start()
+    at.button(key="t_train").click().run()
+    folder = state / "jobs" / url_job(at)
+    now = time.time()
+    set_status(
+        folder, state="running", started=now - 180, run_started=now - 180, run_start_done=0, phase="epochs",
+        phase_started=now - 180, phase_start_done=0, rate_started=now - 119, rate_start_done=1, done=2, total=10,
+        updated=now - 59, host=socket.gethostname(), pid=os.getpid(),
+    )  # fmt: skip
+    (folder / "heartbeat").touch()
+    at.run()
+    assert not at.exception
+    assert "Epoch 2 of 10 · about 7 min left" in progress_text(at)
+
+
+def test_time_left_of_a_step_running_late_holds_at_the_steps_after_it():
+    from cnn_demo.jobs.index import time_left
+
+    # 4 steps of 10 s reported, 6 to come, the 5th under way for 3 s: 60 − 3 s left.
+    assert time_left(100.0, 4, 6, 140.0, now=143.0) == pytest.approx(57.0)
+    # The 5th step has taken 25 s already (late): the estimate waits at the 5 steps after it, never below.
+    assert time_left(100.0, 4, 6, 140.0, now=165.0) == pytest.approx(50.0)
+    assert time_left(100.0, 4, 0, 140.0, now=141.0) == 0.0
+    # No report time recorded (older status files): the rate runs up to now, as before.
+    assert time_left(100.0, 4, 6, None, now=140.0) == pytest.approx(60.0)

@@ -127,6 +127,20 @@ def _queued_order(settings: Settings) -> list[str]:
     return [name for _, name in sorted(rows)]
 
 
+def time_left(since: float, steps: int, remaining: int, last_step: float | None, now: float | None = None) -> float:
+    """Seconds left: ``steps`` took from ``since`` to ``last_step`` (the last progress report), ``remaining`` are
+    to come, and the one under way has been running since ``last_step``.
+
+    The time a step has been running counts against the estimate rather than into the rate: dividing the time up
+    to *now* by the steps *reported* made the estimate climb between reports, to nearly twice the truth just
+    before a one-minute epoch ended. A step running late holds the estimate at the steps after it.
+    """
+    now = time.time() if now is None else now
+    last = now if last_step is None else min(float(last_step), now)
+    per_step = max(0.0, last - since) / steps
+    return max(0.0, per_step * remaining - min(now - last, per_step))
+
+
 def _snapshot(settings: Settings, folder: Path, params: dict[str, Any], order: list[str] | None) -> JobStatus:
     st = _read_json(folder / "status.json", {}) or {}
     state = st.get("state", "queued")
@@ -139,9 +153,9 @@ def _snapshot(settings: Settings, folder: Path, params: dict[str, Any], order: l
         ran = done - int(st.get("phase_start_done", st.get("run_start_done", 0)))
         since_warm = done - int(st.get("rate_start_done", done))
         if st.get("rate_started") and since_warm > 0:
-            eta = max(0.0, (time.time() - st["rate_started"]) / since_warm * (total - done))
+            eta = time_left(st["rate_started"], since_warm, total - done, st.get("updated"))
         elif ran > 0:
-            eta = max(0.0, (time.time() - started) / ran * (total - done))
+            eta = time_left(started, ran, total - done, st.get("updated"))
     position = None
     if state == "queued":
         order = order if order is not None else _queued_order(settings)
