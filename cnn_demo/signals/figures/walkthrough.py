@@ -33,6 +33,29 @@ def _with_frames(fig: go.Figure, frames: list[dict]) -> go.Figure:
     return go.Figure(spec, _validate=False)
 
 
+def _frame_traces(kernel: dict, products: dict, output: dict, current: str) -> list[dict]:
+    """Traces 1..4 of a walkthrough frame: the moved kernel, the products, the output so far, and a ring with the
+    value written above it on the newest output (the last point of ``output``)."""
+    x, y = int(output["x"][-1]), output["y"][-1]  # outputs sit at whole t
+    ring = dict(
+        type="scatter",
+        x=[x],
+        y=[y],
+        mode="markers+text",
+        text=[format_number(y)],
+        textposition="top center",
+        marker=dict(color="rgba(0,0,0,0)", size=18, line=dict(color="black", width=2)),
+        name=current,
+        hoverinfo="skip",
+    )
+    return [kernel, products, output, ring]
+
+
+def _overlapping(inside: np.ndarray) -> str:
+    n = int(inside.sum())
+    return f"{n} overlapping {'sample' if n == 1 else 'samples'}"
+
+
 def _walk_frame(f: np.ndarray, g: np.ndarray, full: np.ndarray, t: int) -> tuple[list[dict], str]:
     """Traces 1..4 of the walkthrough at output index t (plain dicts), and the frame title."""
     taus = np.arange(t - g.size + 1, t + 1)  # positions τ where g(t − τ) is defined
@@ -42,27 +65,15 @@ def _walk_frame(f: np.ndarray, g: np.ndarray, full: np.ndarray, t: int) -> tuple
     j = t - prod_tau
     g_at = np.where((j >= 0) & (j < g.size), g[np.clip(j, 0, g.size - 1)], 0.0)
     products = f * g_at
-    traces = [
+    traces = _frame_traces(
         stem_dict(
             taus, g_shifted, "g(t − τ): kernel flipped, shifted to t", G_COLOUR, symbol="diamond", dash_offset=0.15
         ),
         stem_dict(prod_tau, products, "f(τ)·g(t − τ)", PRODUCT_COLOUR),
         stem_dict(np.arange(t + 1), full[: t + 1], "(f * g)(t) so far", OUT_COLOUR),
-        dict(
-            type="scatter",
-            x=[t],
-            y=[full[t]],
-            mode="markers+text",
-            text=[format_number(full[t])],
-            textposition="top center",
-            marker=dict(color="rgba(0,0,0,0)", size=18, line=dict(color="black", width=2)),
-            name="current t",
-            hoverinfo="skip",
-        ),
-    ]
-    overlap = int(inside.sum())
-    samples = "sample" if overlap == 1 else "samples"
-    title = f"t = {t}: (f * g)({t}) = Σ f(τ)·g({t} − τ) = {format_number(full[t])}   ({overlap} overlapping {samples})"
+        "current t",
+    )
+    title = f"t = {t}: (f * g)({t}) = Σ f(τ)·g({t} − τ) = {format_number(full[t])}   ({_overlapping(inside)})"
     return traces, title
 
 
@@ -145,27 +156,13 @@ def _corr_frame(f: np.ndarray, g: np.ndarray, lags: np.ndarray, values: np.ndarr
     g_at = np.where((j >= 0) & (j < g.size), g[np.clip(j, 0, g.size - 1)], 0.0)
     products = f * g_at
     k = int(t - lags[0])
-    traces = [
+    traces = _frame_traces(
         stem_dict(taus, g, "g(t + τ): kernel shifted by t, not flipped", G_COLOUR, symbol="diamond", dash_offset=0.15),
         stem_dict(tau, products, "f(τ)·g(t + τ)", PRODUCT_COLOUR),
         stem_dict(lags[: k + 1], values[: k + 1], "(f ⋆ g)(t) so far", OUT_COLOUR),
-        dict(
-            type="scatter",
-            x=[t],
-            y=[values[k]],
-            mode="markers+text",
-            text=[format_number(values[k])],
-            textposition="top center",
-            marker=dict(color="rgba(0,0,0,0)", size=18, line=dict(color="black", width=2)),
-            name="current lag",
-            hoverinfo="skip",
-        ),
-    ]
-    overlap = int(inside.sum())
-    samples = "sample" if overlap == 1 else "samples"
-    title = (
-        f"t = {t}: (f ⋆ g)({t}) = Σ f(τ)·g({t} + τ) = {format_number(values[k])}   ({overlap} overlapping {samples})"
+        "current lag",
     )
+    title = f"t = {t}: (f ⋆ g)({t}) = Σ f(τ)·g({t} + τ) = {format_number(values[k])}   ({_overlapping(inside)})"
     return traces, title
 
 
