@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import resource
 import sys
 import time
@@ -28,7 +29,7 @@ def peak_rss_mb() -> float:
 
 
 def hymenoptera_zip() -> bytes | None:
-    root = D.shared_data_dir() / "hymenoptera_data"
+    root = Path(os.environ.get("CNN_DEMO_SHARED_DATA", ROOT.parent / "shared" / "data")) / "hymenoptera_data"
     if not root.is_dir():
         return None
     buf = io.BytesIO()

@@ -168,6 +168,21 @@ def test_no_module_is_long() -> None:
     assert not long, long
 
 
+def test_the_package_never_reads_the_shared_data_folder() -> None:
+    """../shared exists only for tests and benchmarks: a user's fresh clone has none, so data the app offers ships."""
+    readers = [
+        name
+        for name, path in modules().items()
+        if "shared/data" in (text := path.read_text("utf-8")) or '"shared"' in text or "CNN_DEMO_SHARED_DATA" in text
+    ]
+    assert not readers, readers
+    from cnn_demo.data.samples import people_dir, voc_pairs_dir
+
+    assert len(list((people_dir() / "images").glob("*.jpg"))) == 128
+    assert len(list((voc_pairs_dir() / "masks").glob("*.png"))) == 14
+    assert (people_dir().parent / "SOURCES.md").read_text("utf-8").count("people/images/") == 128
+
+
 def test_the_package_uses_no_old_module_name() -> None:
     old = {f"cnn_demo.{name}" for name in cnn_demo.MOVED}
     users = {}

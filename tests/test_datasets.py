@@ -589,8 +589,10 @@ def test_segmentation_errors_and_class_names():
         D.load_mask(b"garbage")
 
 
-def test_voc_sample_masks_equal_the_png_indices():
-    root = shared_path("seg_sample", "voc_vainf")
+def test_voc_sample_ships_with_the_app_and_its_masks_equal_the_png_indices():
+    from cnn_demo.data.samples import voc_pairs_dir
+
+    root = voc_pairs_dir()
     ds = D.load_voc_sample(D.DatasetLimits(max_side=600))
     assert len(ds) == 14 and ds.num_classes == 21 and ds.report.ok
     i = ds.stems.index("0")

@@ -216,7 +216,7 @@ def test_segmentation_upload_with_class_names():
     assert result(at) == "RESULT none"
 
 
-def test_missing_voc_sample_is_explained(monkeypatch, tmp_path):
+def test_voc_sample_ships_with_the_app():
     from cnn_demo.ui.datasets import _voc_sample
 
     def app():
@@ -226,14 +226,13 @@ def test_missing_voc_sample_is_explained(monkeypatch, tmp_path):
 
         st.text("RESULT none" if segmentation_input("seg") is None else "RESULT data")
 
-    monkeypatch.setenv("CNN_DEMO_SHARED_DATA", str(tmp_path))
     _voc_sample.clear()
     try:
         at = AppTest.from_function(app, default_timeout=60)
         at.run()
         assert_no_exception(at)
-        assert any("VOC sample is missing" in e for e in shown_errors(at))
-        assert result(at) == "RESULT none"
+        assert not shown_errors(at)
+        assert result(at) == "RESULT data"
     finally:
         _voc_sample.clear()
 

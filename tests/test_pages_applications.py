@@ -184,9 +184,6 @@ def test_untrained_networks_warn_above_the_image_with_the_fetch_command(page, na
 
 
 def test_unet_page_voc_objects_caption_and_colour_key(state_dir):
-    from tests.conftest import shared_path
-
-    shared_path("seg_sample", "voc_vainf")
     at = app_test("app_pages/applications/unet.py")
     at.radio(key="unet_data").set_value("voc_sample").run()
     assert "IoU of the object classes stays near 0" in " ".join(c.value for c in at.caption)

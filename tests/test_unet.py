@@ -10,7 +10,6 @@ from cnn_demo import jobs
 from cnn_demo.applications import localization, unet
 from cnn_demo.errors import InputError
 from cnn_demo.settings import get_settings
-from tests.conftest import shared_path
 
 
 def context(tmp_path) -> jobs.JobContext:
@@ -94,7 +93,6 @@ def test_unet_job_learns_and_resumes(tmp_path):
 
 
 def test_unet_job_on_the_voc_sample(tmp_path):
-    shared_path("seg_sample", "voc_vainf")
     ctx = context(tmp_path)
     result = unet.train_unet({"data": "voc_sample", "size": 32, "epochs": 1, "base": 4, "depth": 2}, ctx)
     assert result["classes"][15] == "person" and len(result["classes"]) == 21
@@ -168,7 +166,6 @@ def test_unet_job_on_an_uploaded_zip(tmp_path):
 
 def test_unet_learns_objects_on_the_voc_sample(tmp_path):
     """All 21 classes from 12 photos give IoU 0 (all background); object vs background is learnt visibly."""
-    shared_path("seg_sample", "voc_vainf")
     torch.set_num_threads(1)
     ctx = context(tmp_path)
     params = {"data": "voc_objects", "size": 64, "epochs": 15, "base": 8, "depth": 3, "seed": 0}

@@ -38,7 +38,6 @@ from cnn_demo.data.datasets.pairs import (
     load_voc_sample,
     read_segmentation_folder,
     read_segmentation_zip,
-    shared_data_dir,
 )
 from cnn_demo.data.datasets.readers import IMAGE_EXTENSIONS, TEST_NAMES, TRAIN_NAMES, VAL_NAMES, decode_image
 from cnn_demo.data.datasets.splits import drop_classes, split_dataset, too_small_classes
@@ -106,7 +105,6 @@ __all__ = [
     "read_segmentation_zip",
     "read_zip_dataset",
     "release_freed_memory",
-    "shared_data_dir",
     "split_dataset",
     "strategy_hint",
     "texture_patches",

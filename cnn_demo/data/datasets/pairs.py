@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,10 +11,10 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image, ImageOps
 
-import cnn_demo
 from cnn_demo.data.datasets.checks import _q
 from cnn_demo.data.datasets.readers import IMAGE_EXTENSIONS, _classify_load_error, _FolderReader, _ZipReader
 from cnn_demo.data.datasets.types import DEFAULT_LIMITS, MIN_SIDE, DatasetLimits, SkippedFile, SkipReason
+from cnn_demo.data.samples import voc_pairs_dir
 from cnn_demo.data.voc import VOC_CLASSES
 from cnn_demo.errors import InputError
 from cnn_demo.io.archive import (
@@ -303,18 +302,8 @@ def load_segmentation(
     return read_segmentation_zip(p.read_bytes(), p.name, class_names, limits)
 
 
-def shared_data_dir() -> Path:
-    """The shared data folder: ``$CNN_DEMO_SHARED_DATA``, else ``../shared/data`` beside the repository."""
-    env = os.environ.get("CNN_DEMO_SHARED_DATA")
-    return Path(env) if env else Path(cnn_demo.__file__).resolve().parents[2] / "shared" / "data"
-
-
 def load_voc_sample(limits: DatasetLimits = DEFAULT_LIMITS) -> SegmentationDataset:
-    """The 14 PASCAL VOC image/mask pairs of ``seg_sample/voc_vainf`` (21 VOC classes, 255 = void border)."""
-    root = shared_data_dir() / "seg_sample" / "voc_vainf"
-    if not (root / "images").is_dir() or not (root / "masks").is_dir():
-        raise InputError(f"The VOC sample is missing: {root} should hold images/ and masks/.")
+    """The 14 PASCAL VOC image/mask pairs that ship with the app (21 VOC classes, 255 = void border)."""
+    root = voc_pairs_dir()
     reader = _FolderReader(root, limits)
-    # Only images/ and masks/ are read; targets_color/ holds the same masks drawn in colour.
-    reader.files = tuple(f for f in reader.files if f.path.split("/")[0] in ("images", "masks"))
-    return _read_segmentation(reader, "PASCAL VOC sample (seg_sample/voc_vainf)", VOC_CLASSES, limits)
+    return _read_segmentation(reader, "PASCAL VOC sample", VOC_CLASSES, limits)
