@@ -1,15 +1,21 @@
-"""``python -m cnn_demo``: the command line. Each sub-command is a small function over the package."""
+"""``python -m cnn_demo``: the command line. Each sub-command is a small function over the package.
+
+The sub-commands of one subject live in a module of this package (``cnn_demo/cli/<subject>.py``) with an
+``add_commands(sub)`` function; :func:`build_parser` adds every such module's commands, in name order.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
+import pkgutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _stop(procs: list[subprocess.Popen], timeout: float = 15) -> None:
@@ -376,6 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compact", action="store_true", help="print the JSON on one line")
     p.set_defaults(func=_cmd_check_dataset)
 
+    for module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+        importlib.import_module(f"{__name__}.{module}").add_commands(sub)
     return parser
 
 
