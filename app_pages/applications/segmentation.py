@@ -30,9 +30,9 @@ st.markdown(
     "measure it with the **IoU** of the person pixels, next to the baselines that paint every pixel one class."
 )
 owner = current_owner()
+job = model = None
 with user_errors():
     job = train_section(owner)
-model = None
 with user_errors():
     model = trained_segmenter(job, owner)
 
@@ -48,13 +48,16 @@ person = None
 with right, user_errors():
     if model is None:
         st.info(
-            "Train the person segmenter above (one click, about a minute): then it labels every pixel of this "
+            "Your segmenter is training above: it labels every pixel of this photo as person or background when it "
+            "has finished."
+            if job is not None and job.active
+            else "Train the person segmenter above (one click, about a minute): then it labels every pixel of this "
             "photo as person or background.",
             icon=":material/arrow_upward:",
         )
         inline_image(st, arr, caption="Your photo, not segmented yet", width="stretch")
-    else:
-        person = person_mask(model, st.session_state.get("segmenter_job", ""), arr)
+    elif job is not None:
+        person = person_mask(model, job.job_id, arr)
         inline_image(
             st,
             segmentation.overlay(arr, person.labels, opacity, colours=PALETTE),

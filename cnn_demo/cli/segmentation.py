@@ -93,12 +93,11 @@ def add_commands(sub) -> None:
     p.add_argument("--image-size", type=int, default=None, help="side of the square network input (default 384)")
     p.add_argument("--seed", type=int, default=None, help="default: 0")
     p.add_argument(
-        "--no-flip",
-        dest="flip",
+        "--flip",
         action="store_const",
-        const=False,
+        const=True,
         default=None,
-        help="do not learn from mirrored photos (halves the feature time)",
+        help="also learn from the mirrored photos (twice the feature time)",
     )
     p.add_argument("--no-cache", action="store_true", help="compute the features even when cached")
     p.set_defaults(func=_cmd_train)

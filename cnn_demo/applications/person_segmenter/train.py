@@ -66,7 +66,7 @@ def compute_features(
         if cfg.flip:
             parts["low_flip"].append(out["low"][1:].half())
             parts["high_flip"].append(out["high"][1:].half())
-        masks[i] = torch.from_numpy(np.asarray(Image.fromarray(mask).resize((size, size), Image.Resampling.NEAREST)))
+        masks[i] = torch.from_numpy(np.array(Image.fromarray(mask).resize((size, size), Image.Resampling.NEAREST)))
         if on_phase is not None:
             on_phase("features", i + 1, len(data))
     return {"masks": masks, **{k: torch.cat(v) for k, v in parts.items() if v}}
@@ -179,15 +179,19 @@ def train_segmenter(
     feature_seconds = time.perf_counter() - t0
     train_idx, val_idx = split(len(data), cfg.val_fraction, cfg.seed)
     size = cfg.image_size
-    masks = feats["masks"].long()
+    masks = feats["masks"]  # uint8: a long copy of every mask would take 8 times the memory
     # Samples 0..n-1 are the training photos, n..2n-1 their mirror images.
     low = torch.cat([feats["low"][train_idx], *([feats["low_flip"][train_idx]] if cfg.flip else [])])
     high = torch.cat([feats["high"][train_idx], *([feats["high_flip"][train_idx]] if cfg.flip else [])])
     target = torch.cat([masks[train_idx], *([masks[train_idx].flip(-1)] if cfg.flip else [])])
+    step = cfg.loss_stride
+    target = target[:, step // 2 :: step, step // 2 :: step]  # the mask pixel nearest each loss grid point
     torch.manual_seed(cfg.seed)
     head = build_head(cfg, features.channels, 2)
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = -(-len(low) // cfg.batch_size)
+    # A few pairs of a student's own still get several steps per epoch (19 photos in batches of 16 would get 2).
+    batch = max(1, min(cfg.batch_size, len(low) // 4))
+    steps_per_epoch = -(-len(low) // batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.1
     )
@@ -199,11 +203,12 @@ def train_segmenter(
     history: list[dict[str, Any]] = [] if resume_from is None else list(resume_from[0].get("history", []))
 
     def loss_of(idx: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(_scores(head, low[idx], high[idx], size), target[idx], ignore_index=255)
+        scores = _scores(head, low[idx], high[idx], size // step)
+        return F.cross_entropy(scores, target[idx].long(), ignore_index=255)
 
     def run_epoch(epoch: int) -> dict[str, Any]:
         head.train()
-        loss = training.train_epoch(len(low), cfg.batch_size, gen, opt, loss_of)
+        loss = training.train_epoch(len(low), batch, gen, opt, loss_of)
         pred = predict_cached(head, feats, val_idx, size)
         report = iou_report(confusion(pred, val_truth), data.classes)
         if on_predictions is not None:
@@ -256,5 +261,5 @@ def train_segmenter(
         feature_seconds,
         train_seconds,
         from_cache,
-        {"data": data.source, "mask_rule": data.rule, "train_cpu_seconds": round(train_cpu, 2)},
+        {"data": data.source, "mask_rule": data.rule, "train_cpu_seconds": round(train_cpu, 2), "batch_size": batch},
     )
