@@ -75,6 +75,7 @@ def test_fresh_install_leads_with_training_and_paints_no_mask_from_an_untrained_
         table = frame(at, "stage")
         assert table["stage"].iloc[0] == "input" and table["stage"].iloc[-1] == "output"
         assert table["output (channels × height × width)"].iloc[-1] == "21 × 520 × 520"
+        assert set(table["stride"]) <= {1, 8, 16}, table["stride"]  # 520 / 33 is a stride of 16, not 15
         # No mask, no pixel shares, no mask download from random weights, and nothing about fetching files.
         assert not [c for c in at.get("plotly_chart") if "segmentation_shares" in (c.proto.id or "")]
         assert not at.get("download_button")
@@ -99,6 +100,9 @@ def test_train_the_segmenter_as_a_job_then_segment_the_photo(state_dir, small_se
     assert_no_exception(at)
     status = jobs.status(job_id, params["owner"])
     assert [m["epoch"] for m in status.metrics] == [1, 2]
+    previews = ps.load_previews(state_dir / "jobs" / job_id)
+    assert len(previews["images"]) == 4 and sorted(previews["pred"]) == [1, 2]
+    assert all((t == 1).any() for t in previews["truth"])  # the validation photos with people are the ones shown
     assert at.select_slider(key="segmenter_view_epoch").value == 2
     scores = frame(at, "on the validation photos")
     assert list(scores["on the validation photos"]) == ["this segmenter", "all background", "all person"]
@@ -177,5 +181,5 @@ def test_with_their_weights_the_voc_networks_stay_as_they_are(voc_weights_presen
     assert abs(sum(shares["data"][0]["x"]) - 100) < 1e-6
     assert any(c.startswith("LR-ASPP, MobileNetV3-Large: ") and c.endswith(" ms") for c in captions(at))
     assert any(b.proto.label == "Mask (PNG, pixel value = class index)" for b in at.get("download_button"))
-    assert "Supervised: lraspp_mobilenet_v3_large" in captions(at)
+    assert "Supervised: LR-ASPP, MobileNetV3-Large" in captions(at)
     assert "architecture only" not in all_text(at) and "UNTRAINED" not in all_text(at)

@@ -206,3 +206,11 @@ def test_save_load_segment_round_trip(small_run, tmp_path):
     (folder / "head.safetensors").write_bytes(b"\x80\x04 a pickle is never read")
     with pytest.raises(InputError, match="do not fit"):
         ps.load_segmenter(folder)
+
+
+def test_a_tiny_upload_trains_too():
+    """4 pairs, 1 epoch: 3 steps, too few for a one-cycle schedule (it divided by zero); a constant rate instead."""
+    people = ps.load_people()
+    data = psdata.PairData(people.images[:4], people.masks[:4], people.stems[:4], people.classes, "test", "")
+    result = ps.train_segmenter(data, SegmenterConfig(image_size=96, epochs=1))
+    assert result.summary()["n_train"] == 3 and result.summary()["batch_size"] == 1 and len(result.history) == 1

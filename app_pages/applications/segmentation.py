@@ -1,6 +1,8 @@
 """Segmentation: a label for every pixel. Train a person segmenter in a minute and segment a photo with it; the VOC
 networks where their trained weights are installed (else their architecture); k-means and SLIC beside them."""
 
+import functools
+
 import numpy as np
 import streamlit as st
 
@@ -25,7 +27,7 @@ st.markdown(
     "that ship with the app, or on your own image/mask pairs. It reuses what a classifier already knows: the "
     "**EfficientNet-Lite0** trained on ImageNet stays **frozen** and supplies two feature maps, a fine one (1/8 of "
     "the photo's size: where the edges are) and a coarse one (1/32: what is there). Only a small **LR-ASPP head** "
-    "(about 45,000 weights, from MobileNetV3's segmenter) learns to turn them into a score per pixel. The photos go "
+    "(82,516 weights, from MobileNetV3's segmenter) learns to turn them into a score per pixel. The photos go "
     "through the backbone once (*features*), then the head trains for a few seconds per epoch. Held-out photos "
     "measure it with the **IoU** of the person pixels, next to the baselines that paint every pixel one class."
 )
@@ -67,7 +69,7 @@ with right, user_errors():
         )
         st.download_button(
             "Mask (PNG: 0 background, 1 " + person.classes[1] + ")",
-            segmentation.mask_png(person.labels, colours=PALETTE),
+            functools.partial(segmentation.mask_png, person.labels, colours=PALETTE),  # made on click
             file_name="person-mask.png",
             mime="image/png",
             key="segmenter_mask_download",
@@ -113,7 +115,8 @@ with user_errors():
         inline_image(a, supervised, caption="Supervised: your person segmenter", width="stretch")
     elif seg is not None:
         supervised = segmentation.overlay(arr, seg.labels, opacity)
-        inline_image(a, supervised, caption=f"Supervised: {seg.model}", width="stretch")
+        title = segmentation.segmenter_info(seg.model).title
+        inline_image(a, supervised, caption=f"Supervised: {title}", width="stretch")
     else:
         a.info("Supervised: train the person segmenter above to see its mask here.")
     palette = segmentation.VOC_COLOURS[1 : k + 1]

@@ -194,7 +194,7 @@ def architecture(name: str, size: int = 520) -> list[dict]:
         return {
             "stage": stage,
             "shape": tuple(int(v) for v in shape),
-            "stride": size // int(shape[-1]),
+            "stride": round(size / int(shape[-1])),
             "parameters": parameters,
             "what": what,
         }

@@ -138,13 +138,20 @@ def show_job(job: jobs.JobStatus, owner: str) -> None:
     if job.metrics:
         a, b = st.columns(2)
         a.plotly_chart(curves_figure(job.metrics, ["loss"], "Training loss"), width="stretch", key="segmenter_loss")
-        title = "Validation IoU of the class learnt, and of painting it everywhere"
-        keys = ["iou", *(k for k in job.metrics[-1] if k.startswith("baseline:"))]
-        b.plotly_chart(curves_figure(job.metrics, keys, title), width="stretch", key="segmenter_iou")
+        baseline = next((k for k in job.metrics[-1] if k.startswith("baseline: all ")), "")
+        learnt = baseline.removeprefix("baseline: all ") or "person"
+        curve_rows = [
+            {"epoch": m["epoch"], f"IoU {learnt}": m["iou"], f"painting all {learnt}": m.get(baseline)}
+            for m in job.metrics
+            if "iou" in m
+        ]
+        title = f"Validation IoU of {learnt}, and of painting every pixel {learnt}"
+        keys = [f"IoU {learnt}", f"painting all {learnt}"]
+        b.plotly_chart(curves_figure(curve_rows, keys, title), width="stretch", key="segmenter_iou")
     previews = ps.load_previews(jobs.job_folder(job.job_id, owner))
     if previews["pred"]:
         shown = epoch_slider("Validation masks after epoch", sorted(previews["pred"]), "segmenter_view_epoch", job)
-        rows = [
+        pictures = [
             np.hstack(
                 [
                     img,
@@ -154,12 +161,13 @@ def show_job(job: jobs.JobStatus, owner: str) -> None:
             )
             for img, truth, pred in zip(previews["images"], previews["truth"], previews["pred"][shown], strict=True)
         ]
-        inline_image(st, rows, caption=[f"photo | true mask | mask after epoch {shown}"] * len(rows), width=576)
+        caption = f"photo | true mask | mask after epoch {shown}"
+        inline_image(st, pictures, caption=[caption] * len(pictures), width=576)
     if job.state == "done" and job.result:
         r = job.result
         st.markdown(
-            f"Trained on **{r['n_train']} photos**, checked on **{r['n_val']} others** it never saw "
-            f"({escape_markdown(r.get('data', ''))}). Features "
+            f"Trained on **{r['n_train']} photos**, checked on **{r['n_val']} others** it never saw, from "
+            f"{escape_markdown(r.get('data', ''))}. Features "
             + ("came from the cache" if r.get("features_from_cache") else f"took {r['feature_seconds']:.0f} s")
             + f", the head {r['train_seconds']:.0f} s."
         )

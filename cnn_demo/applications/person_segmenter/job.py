@@ -48,7 +48,10 @@ def train_job(params: dict[str, Any], ctx: jobs.JobContext) -> dict[str, Any]:
     ctx.log(f"{len(data)} photos from {data.source}: {len(data) - len(val_idx)} to train, {len(val_idx)} to check")
     ctx.log(f"classes: {data.classes[0]} and {data.classes[1]} ({data.rule})")
     folder = Path(ctx.folder)
-    shown = val_idx[:PREVIEW]
+    # The validation photos with the most of the class to learn: an empty mask teaches little to look at.
+    order = sorted(range(len(val_idx)), key=lambda k: -float((data.masks[val_idx[k]] == 1).mean()))
+    positions = sorted(order[:PREVIEW])
+    shown = [val_idx[k] for k in positions]
     sizes = [_thumb_size(data.images[i].shape) for i in shown]
     arrays: dict[str, Any] = {}
     for k, (i, size) in enumerate(zip(shown, sizes, strict=True)):
@@ -57,7 +60,9 @@ def train_job(params: dict[str, Any], ctx: jobs.JobContext) -> dict[str, Any]:
     np.savez_compressed(folder / "preview.npz", **arrays)
 
     def on_predictions(epoch: int, pred: np.ndarray) -> None:
-        maps: dict[str, Any] = {f"pred{k}": _resize(pred[k], s, True) for k, s in enumerate(sizes)}
+        maps: dict[str, Any] = {
+            f"pred{k}": _resize(pred[p], s, True) for k, (p, s) in enumerate(zip(positions, sizes, strict=True))
+        }
         np.savez_compressed(folder / f"preview_{epoch}.npz", **maps)
 
     resume = ctx.load_checkpoint()

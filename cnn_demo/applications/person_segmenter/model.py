@@ -4,7 +4,7 @@ The backbone is the ImageNet EfficientNet-Lite0 that set-up installs, frozen: it
 fine one (stride 8, 40 channels: where the edges are) and a coarse one (stride 32, 320 channels: what is there).
 The head (:class:`torchvision.models.segmentation.lraspp.LRASPPHead`, the "Lite R-ASPP" of MobileNetV3) gates the
 coarse map by its global average (squeeze-and-excitation), classifies both maps with 1×1 convolutions and adds them
-up at stride 8; the scores are resized (bilinear) to the image. Only the head learns: about 45,000 parameters.
+up at stride 8; the scores are resized (bilinear) to the image. Only the head learns: 82,516 parameters.
 
 A trained segmenter is a folder: ``head.safetensors`` (the head's weights) and ``segmenter.json`` (settings, class
 names, what training measured). The backbone is not saved: every install has it.

@@ -192,10 +192,15 @@ def train_segmenter(
     # A few pairs of a student's own still get several steps per epoch (19 photos in batches of 16 would get 2).
     batch = max(1, min(cfg.batch_size, len(low) // 4))
     steps_per_epoch = -(-len(low) // batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.1
-    )
-    opt.register_step_post_hook(lambda *_: sched.step())  # one-cycle: the rate changes after every batch
+    total = cfg.epochs * steps_per_epoch
+    sched: torch.optim.lr_scheduler.LRScheduler
+    if total >= 4:  # one-cycle: warm up over 10 % of the steps (at least 2), then anneal; the rate moves every batch
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=cfg.lr, total_steps=total, pct_start=max(0.1, 2 / total)
+        )
+    else:  # too few steps for a cycle (a tiny upload for 1 epoch): a constant rate
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    opt.register_step_post_hook(lambda *_: sched.step())
     gen = torch.Generator().manual_seed(cfg.seed)
     val_truth = feats["masks"][val_idx].numpy()
     valid = val_truth != 255
