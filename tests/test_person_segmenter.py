@@ -143,6 +143,9 @@ def test_uploaded_pairs_voc_masks_and_clear_messages():
             zf.writestr(f"masks/{i}.png", mask.getvalue())
     with pytest.raises(InputError, match="nothing to learn"):
         ps.check_pairs_zip(empty.getvalue())
+    names = people_zip(5, voc=True, extra=[("pairs/class_names.txt", b"background\nperson\n")])
+    with pytest.raises(InputError, match="class numbers up to 15 but only 2 class names"):
+        ps.check_pairs_zip(names)
     with pytest.raises(InputError, match="zip"):
         ps.check_pairs_zip(b"PK-but-not-really")
 
@@ -214,3 +217,36 @@ def test_a_tiny_upload_trains_too():
     data = psdata.PairData(people.images[:4], people.masks[:4], people.stems[:4], people.classes, "test", "")
     result = ps.train_segmenter(data, SegmenterConfig(image_size=96, epochs=1))
     assert result.summary()["n_train"] == 3 and result.summary()["batch_size"] == 1 and len(result.history) == 1
+
+
+def test_a_resumed_training_continues_exactly(tmp_path):
+    """Cut off after epoch 2 of 4 (a worker lost), resumed from the checkpoint: the same head as without the cut."""
+    people = ps.load_people()
+    data = psdata.PairData(people.images[:12], people.masks[:12], people.stems[:12], people.classes, "test", "")
+    cfg = SegmenterConfig(image_size=96, epochs=4)
+    straight = ps.train_segmenter(data, cfg, cache_dir=tmp_path)
+    saved: dict[int, dict] = {}
+
+    class Cut(Exception):
+        pass
+
+    def checkpoint(state, epoch):
+        saved[epoch] = torch.load(_roundtrip(state), weights_only=True)  # as a job stores it
+        if epoch == 2:
+            raise Cut
+
+    with pytest.raises(Cut):
+        ps.train_segmenter(data, cfg, cache_dir=tmp_path, checkpoint=checkpoint)
+    resumed = ps.train_segmenter(data, cfg, cache_dir=tmp_path, resume_from=(saved[2], 2))
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
+    for a, b in zip(straight.history, resumed.history, strict=True):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-6) and a["iou"] == pytest.approx(b["iou"], abs=1e-9)
+    for k, v in straight.model.head.state_dict().items():
+        torch.testing.assert_close(resumed.model.head.state_dict()[k], v)
+
+
+def _roundtrip(state) -> io.BytesIO:
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    buf.seek(0)
+    return buf
