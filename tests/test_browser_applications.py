@@ -53,6 +53,8 @@ def test_detection_page_in_the_browser(app_server, browser):
 
 
 def test_segmentation_page_in_the_browser(app_server, browser):
+    """A fresh install: the VOC networks show their architecture only; one click trains the person segmenter (features,
+    then epochs, with the time left), which then segments the photo."""
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = ctx.new_page()
     page.goto(app_server)
@@ -60,6 +62,8 @@ def test_segmentation_page_in_the_browser(app_server, browser):
     page.goto(f"{app_server}/segmentation")
     wait_idle(page)
     assert not exception_texts(page)
+    page.get_by_text("architecture only").first.wait_for(timeout=60_000)
+    assert page.get_by_role("button", name=re.compile("Mask \\(PNG")).count() == 0  # no mask from random weights
     page.get_by_text(re.compile(r"4 clusters")).first.wait_for(timeout=60_000)
     thumb = slider(page, "k-means: clusters K")
     thumb.focus()
@@ -67,10 +71,21 @@ def test_segmentation_page_in_the_browser(app_server, browser):
     thumb.press("ArrowRight")
     wait_idle(page)
     page.get_by_text(re.compile(r"6 clusters")).first.wait_for(timeout=60_000)
+    screenshot(page, "segmentation-fresh-install")
+    page.get_by_role("button", name="Train the person segmenter").click()
+    page.get_by_text(re.compile(r"Extracting features: \d+ of 128 images")).first.wait_for(timeout=120_000)
+    screenshot(page, "segmentation-training-features")
+    page.get_by_text(re.compile(r"Epoch \d+ of 20")).first.wait_for(timeout=240_000)
+    page.get_by_text("Finished", exact=False).first.wait_for(timeout=300_000)
     wait_idle(page)
-    assert page.get_by_role("button", name=re.compile("Mask \\(PNG")).is_visible()
+    assert "job=" in page.url
+    page.get_by_text(re.compile(r"Your person segmenter: \d+\.\d% of the pixels are person")).first.wait_for(
+        timeout=60_000
+    )
+    assert page.get_by_role("button", name=re.compile(r"Mask \(PNG: 0 background, 1 person")).is_visible()
+    assert page.get_by_text(re.compile(r"Trained on 102 photos, checked on 26 others")).first.is_visible()
     assert not exception_texts(page)
-    screenshot(page, "segmentation-interaction")
+    screenshot(page, "segmentation-trained")
     ctx.close()
 
 

@@ -72,18 +72,14 @@ def test_detection_page_iou_of_two_boxes():
     assert "IoU = 0 / 800 = 0.000" in texts(at)
 
 
-def test_segmentation_page_models_and_clusters():
+def test_segmentation_page_clusters():
+    """The networks of the page: tests/test_pages_segmentation.py."""
     at = app_test("app_pages/applications/segmentation.py")
     assert_no_exception(at)
     at.slider(key="segmentation_k").set_value(3).run()
     assert "3 clusters" in image_captions(at)
     at.slider(key="segmentation_spatial").set_value(2.0).run()
     assert "colour + position" in image_captions(at)
-    at.selectbox(key="segmentation_model").set_value("lraspp_mobilenet_v3_large").run()
-    assert_no_exception(at)
-    assert "LR-ASPP" in image_captions(at)
-    shares = chart(at, "segmentation_shares")
-    assert abs(sum(shares["data"][0]["x"]) - 100) < 1e-6
 
 
 @pytest.fixture
@@ -144,7 +140,6 @@ def _main_order(at) -> list:
     ("page", "name_key", "file_key"),
     [
         ("app_pages/applications/detection.py", "detection_model", "detection_png"),
-        ("app_pages/applications/segmentation.py", "segmentation_model", "segmentation_mask_download"),
     ],
 )
 def test_untrained_networks_warn_above_the_image_with_the_fetch_command(page, name_key, file_key, fresh_install):

@@ -176,6 +176,39 @@ def segment(
     return run_segmenter(_cached_segmenter(segmenter_info(model).name, bool(pretrained)), image)
 
 
+def architecture(name: str, size: int = 520) -> list[dict]:
+    """The network's stages for a ``size``×``size`` input, computed on PyTorch's "meta" device (shapes only: no
+    weights needed, no arithmetic): ``{"stage", "shape" (C, H, W), "stride", "parameters", "what"}`` rows."""
+    info = segmenter_info(name)
+    kwargs = {} if name.startswith("lraspp") else {"aux_loss": False}
+    with torch.device("meta"):
+        model = get_model(name, weights=None, weights_backbone=None, num_classes=len(info.categories), **kwargs)
+        model.eval()
+        feats = model.backbone(torch.empty(1, 3, size, size))
+        out = model.classifier(feats) if name.startswith("lraspp") else model.classifier(feats["out"])
+
+    def count(m: nn.Module) -> int:
+        return sum(p.numel() for p in m.parameters())
+
+    def row(stage: str, shape, parameters: int | None, what: str) -> dict:
+        return {
+            "stage": stage,
+            "shape": tuple(int(v) for v in shape),
+            "stride": round(size / int(shape[-1])),
+            "parameters": parameters,
+            "what": what,
+        }
+
+    rows = [row("input", (3, size, size), None, "the photo, resized so its short side is 520 pixels")]
+    for i, (key, t) in enumerate(feats.items()):
+        what = {"low": "fine feature map (edges, where)", "high": "coarse feature map (what)"}.get(key, "feature map")
+        rows.append(row(f"backbone: {key}", t.shape[1:], count(model.backbone) if i == 0 else None, what))
+    head = type(model.classifier).__name__
+    rows.append(row(f"head ({head})", out.shape[1:], count(model.classifier), "a score per class at every position"))
+    rows.append(row("output", (out.shape[1], size, size), 0, "scores resized to the photo; the best class per pixel"))
+    return rows
+
+
 # ---------------------------------------------------------------------------------------------- outputs
 
 
@@ -191,7 +224,14 @@ def colour_hex(label: int, colours: np.ndarray = VOC_COLOURS) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
-def overlay(image: Image.Image | np.ndarray, labels: np.ndarray, opacity: float = 0.5, *, skip_zero: bool = True):
+def overlay(
+    image: Image.Image | np.ndarray,
+    labels: np.ndarray,
+    opacity: float = 0.5,
+    *,
+    skip_zero: bool = True,
+    colours: np.ndarray = VOC_COLOURS,
+):
     """The image with the coloured label map blended on top (``opacity`` 0..1); label 0 stays clear by default."""
     if not 0.0 <= opacity <= 1.0:
         raise InputError("The opacity must be between 0 and 1.")
@@ -200,7 +240,7 @@ def overlay(image: Image.Image | np.ndarray, labels: np.ndarray, opacity: float 
         raise InputError(
             f"The mask is {labels.shape[1]}×{labels.shape[0]} but the image is {base.shape[1]}×{base.shape[0]}."
         )
-    colour = colourise(labels).astype(np.float32)
+    colour = colourise(labels, colours).astype(np.float32)
     alpha = np.full(labels.shape, opacity, dtype=np.float32)
     if skip_zero:
         alpha[labels == 0] = 0.0
@@ -225,7 +265,7 @@ def class_shares(labels: np.ndarray, class_names: list[str]) -> list[dict]:
     return sorted(rows, key=lambda r: -r["pixels"])
 
 
-def mask_png(labels: np.ndarray, note: str = "") -> bytes:
+def mask_png(labels: np.ndarray, note: str = "", colours: np.ndarray = VOC_COLOURS) -> bytes:
     """A label map as a palette PNG (pixel value = class index, shown in the VOC colours), the VOC mask format.
 
     ``note`` goes into the PNG's text metadata (``Comment``), e.g. that the network was untrained."""
@@ -233,7 +273,7 @@ def mask_png(labels: np.ndarray, note: str = "") -> bytes:
     if arr.min() < 0 or arr.max() > 255:
         raise InputError("A PNG mask can hold class indices 0 to 255 only.")
     img = Image.fromarray(arr.astype(np.uint8), mode="P")
-    img.putpalette(VOC_COLOURS.ravel().tolist())
+    img.putpalette(np.asarray(colours, dtype=np.uint8).ravel().tolist())
     buf = io.BytesIO()
     info = None
     if note:
