@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from cnn_demo.applications import faces
-from cnn_demo.io.images import load_image
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # runnable as a script, alone or through bench/applications.py
 
-VAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "coco_sample" / "val2017"
+from cnn_demo.applications import faces  # noqa: E402
+from cnn_demo.io.images import load_image  # noqa: E402
+
+VAL = ROOT.parent / "shared" / "data" / "coco_sample" / "val2017"
 GROUP = "000000001000.jpg"
 
 
@@ -134,9 +138,14 @@ def main(argv: list[str]) -> None:
         print(f"  cascade: {counts}")
         stages = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in cascade.seconds.items())
         print(f"  last run's stages: {stages}")
+        if ref is not None:
+            ref_runs = []
+            for _ in range(5):
+                start = time.perf_counter()
+                ref.detect(big)
+                ref_runs.append(time.perf_counter() - start)
+            print(f"  facenet-pytorch's MTCNN on the same image: median {statistics.median(ref_runs):.3f} s of 5 runs")
 
 
 if __name__ == "__main__":
-    import sys
-
     main(sys.argv[1:])

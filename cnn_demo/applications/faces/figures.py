@@ -123,7 +123,7 @@ def probability_figure(image: np.ndarray, level: PyramidLevel, threshold: float,
     for i, (w, h) in enumerate((picture.shape[1::-1], prob.shape[::-1]), 1):
         fig.update_xaxes(range=[-0.5, w - 0.5], showgrid=False, row=1, col=i)
         fig.update_yaxes(range=[h - 0.5, -0.5], showgrid=False, row=1, col=i, scaleanchor=f"x{i if i > 1 else ''}")
-    fig.update_layout(height=380, margin=dict(l=0, r=0, t=30, b=0), legend=dict(orientation="h", y=-0.05))
+    fig.update_layout(height=400, margin=dict(l=0, r=0, t=30, b=10), legend=dict(orientation="h", y=-0.14))
     return fig
 
 
