@@ -68,6 +68,10 @@ def test_detection_page_in_the_browser(app_server, browser):
     wait_idle(page)
     page.get_by_text(re.compile(r"What R-Net saw")).first.wait_for(timeout=60_000)
     screenshot(page, "detection-faces-rnet")
+    page.get_by_role("tab", name="6. NMS, landmarks").click()
+    wait_idle(page)
+    page.get_by_text(re.compile(r"O-Net passed \d+ windows")).first.wait_for(timeout=60_000)
+    screenshot(page, "detection-faces-nms")
     # A COCO detector without its weights: its architecture, no boxes, no downloads.
     choose(page, "Detector", "Faster R-CNN, MobileNetV3-Large 320 FPN (fast) — architecture only")
     page.get_by_text(re.compile(r"Architecture only\.")).first.wait_for(timeout=60_000)

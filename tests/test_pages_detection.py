@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from cnn_demo.applications.detection import DETECTORS
+from cnn_demo.applications.detection import DEFAULT_DETECTOR, DETECTORS, detector_info
+from cnn_demo.weights import weights_available
 from tests.conftest import app_test, assert_no_exception, shown_errors
 
 PAGE = "app_pages/applications/detection.py"
@@ -168,3 +169,14 @@ def test_with_coco_weights_the_detectors_behave_as_before(coco_weights_injected)
     pipes = chart(at, "detection_pipelines_fig")
     shaded = [s for s in pipes["layout"]["shapes"] if s.get("fillcolor") == "#fff5cc"]
     assert len(shaded) == 1 and shaded[0]["y0"] > 1  # the top row: two stages
+
+
+@pytest.mark.pretrained
+@pytest.mark.skipif(not weights_available(detector_info(DEFAULT_DETECTOR).weights_entry), reason="COCO weights absent")
+def test_with_real_coco_weights_the_page_opens_on_faster_rcnn_and_finds_the_cat():
+    at = app_test(PAGE)
+    assert at.selectbox(key="detection_model").value == DEFAULT_DETECTOR
+    at.selectbox(key="detection_sample").set_value("chelsea").run()
+    assert_no_exception(at)
+    assert "cat" in set(at.dataframe[0].value["class"])
+    assert "Architecture only" not in texts(at)
