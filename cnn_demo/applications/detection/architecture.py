@@ -1,0 +1,43 @@
+"""A detector's architecture without its weights: its parts and their parameter counts (built on the meta device,
+so nothing is computed and no weights are needed)."""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from torchvision.models import get_model
+
+from cnn_demo.applications.detection.networks import detector_info
+
+#: What each part of a torchvision detector does, in a few words.
+PART_ROLES = {
+    "backbone": "CNN + feature pyramid: feature maps at several resolutions",
+    "rpn": "region proposal network: objectness and box corrections for every anchor",
+    "roi_heads": "RoIAlign + the head that classifies each proposal and refines its box (and its mask)",
+    "head": "dense head: class scores and boxes for every anchor or point of every feature map",
+    "anchor_generator": "anchor boxes (sizes × aspect ratios): geometry, no weights",
+    "transform": "resizing and normalising the image: no weights",
+}
+
+
+@functools.lru_cache(maxsize=16)
+def detector_parts(name: str) -> tuple[tuple[str, str, int], ...]:
+    """(part, what it does, parameters) for each top-level part of detector ``name`` with parameters, in order."""
+    info = detector_info(name)
+    with torch.device("meta"):
+        model = get_model(name, weights=None, weights_backbone=None, num_classes=len(info.categories))
+    out = []
+    for part, module in model.named_children():
+        count = sum(p.numel() for p in module.parameters())
+        if count:
+            out.append((part, PART_ROLES.get(part, ""), count))
+    return tuple(out)
+
+
+def parts_table(name: str) -> list[dict]:
+    """:func:`detector_parts` as table rows, with a total."""
+    parts = detector_parts(name)
+    rows: list[dict] = [{"part": p, "parameters": n, "what it does": role} for p, role, n in parts]
+    rows.append({"part": "total", "parameters": sum(n for _, _, n in parts), "what it does": ""})
+    return rows

@@ -1,0 +1,210 @@
+"""One stage or two: the detectors' pipelines side by side as one picture (plotly shapes, no data)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
+
+#: Block colours by role: the input, CNN features, proposing, classifying, post-processing.
+ROLE_COLOURS = {
+    "input": "#e0e0e0",
+    "features": "#aec7e8",
+    "propose": "#ffbb78",
+    "classify": "#98df8a",
+    "output": "#c5b0d5",
+}
+INK, GREY, HIGHLIGHT = "#222222", "#555555", "#fff5cc"
+ROLE_NAMES = {
+    "input": "input",
+    "features": "CNN features",
+    "propose": "propose regions",
+    "classify": "classify regions",
+    "output": "non-maximum suppression",
+}
+
+
+@dataclass(frozen=True)
+class Block:
+    """One step of a pipeline: its text (``<br>`` breaks lines) and its role (a colour)."""
+
+    text: str
+    role: str
+
+
+@dataclass(frozen=True)
+class Lane:
+    """One kind of detector: its name, the networks of that kind, and its steps in order."""
+
+    key: str  # "two-stage", "one-stage" or "cascade"
+    title: str
+    members: str
+    blocks: tuple[Block, ...]
+    note: str
+
+
+LANES: tuple[Lane, ...] = (
+    Lane(
+        "two-stage",
+        "Two stages",
+        "Faster R-CNN, Mask R-CNN",
+        (
+            Block("image", "input"),
+            Block("backbone CNN<br>+ FPN:<br>feature maps", "features"),
+            Block("RPN: anchors on<br>every cell →<br>objectness + box", "propose"),
+            Block("~1000 region<br>proposals<br>(after NMS)", "propose"),
+            Block("RoIAlign: each<br>proposal's features<br>from the same maps", "classify"),
+            Block("ROI head:<br>class + refined<br>box per proposal", "classify"),
+            Block("NMS per class<br>→ boxes", "output"),
+        ),
+        "Stage 1 proposes, stage 2 classifies each proposal. Both read the same feature maps, computed once:<br>"
+        "that sharing made Faster R-CNN faster than R-CNN, which ran the whole CNN on every proposal's crop.",
+    ),
+    Lane(
+        "one-stage",
+        "One stage",
+        "RetinaNet, SSD, FCOS",
+        (
+            Block("image", "input"),
+            Block("backbone CNN<br>+ FPN:<br>feature maps", "features"),
+            Block(
+                "dense head on every cell:<br>class scores + box for each anchor<br>(FCOS: for each point)", "classify"
+            ),
+            Block("score threshold,<br>NMS per class<br>→ boxes", "output"),
+        ),
+        "No proposals: every cell of every feature map is classified directly, tens of thousands of candidates in "
+        "one pass.<br>Simpler and often faster; RetinaNet's focal loss copes with the many empty cells.",
+    ),
+    Lane(
+        "cascade",
+        "A cascade",
+        "MTCNN (faces)",
+        (
+            Block("image<br>pyramid", "input"),
+            Block("P-Net: a 12×12<br>classifier slid over<br>every level", "propose"),
+            Block("face proposals<br>(after NMS)", "propose"),
+            Block("R-Net:<br>24×24 crops,<br>face or not", "classify"),
+            Block("O-Net:<br>48×48 crops,<br>box + landmarks", "classify"),
+            Block("NMS<br>→ faces", "output"),
+        ),
+        "Propose, then classify, like R-CNN: each stage is a small CNN on crops cut from the image,<br>and each "
+        "throws away most windows, so the bigger networks see only a few.",
+    ),
+)
+
+
+def pipelines_figure(highlight: str | None = None) -> go.Figure:
+    """The three pipelines as rows of coloured blocks joined by arrows; ``highlight`` (a lane key) shades the row
+    of the detector chosen on the page."""
+    fig = go.Figure()
+    n = len(LANES)
+    left, width_all = 17.0, 82.5
+    for i, lane in enumerate(LANES):
+        y = n - 1 - i
+        if lane.key == highlight:
+            fig.add_shape(
+                type="rect", x0=0, x1=100.5, y0=y - 0.56, y1=y + 0.44, fillcolor=HIGHLIGHT, line_width=0, layer="below"
+            )
+        fig.add_annotation(
+            x=0.5,
+            y=y + 0.12,
+            text=f"<b>{lane.title}</b>",
+            showarrow=False,
+            xanchor="left",
+            font=dict(size=14, color=INK),
+        )
+        fig.add_annotation(
+            x=0.5, y=y - 0.14, text=lane.members, showarrow=False, xanchor="left", font=dict(size=11, color=GREY)
+        )
+        gap = 2.2
+        slot = (width_all - gap * (len(lane.blocks) - 1)) / len(lane.blocks)
+        for j, block in enumerate(lane.blocks):
+            x0 = left + j * (slot + gap)
+            fig.add_shape(
+                type="rect",
+                x0=x0,
+                x1=x0 + slot,
+                y0=y - 0.3,
+                y1=y + 0.3,
+                fillcolor=ROLE_COLOURS[block.role],
+                line=dict(color="#555555", width=1),
+            )
+            fig.add_annotation(
+                x=x0 + slot / 2, y=y, text=block.text, showarrow=False, font=dict(size=10.5, color=INK), align="center"
+            )
+            if j:
+                fig.add_annotation(
+                    x=x0,
+                    y=y,
+                    ax=x0 - gap,
+                    ay=y,
+                    xref="x",
+                    yref="y",
+                    axref="x",
+                    ayref="y",
+                    showarrow=True,
+                    arrowhead=2,
+                    arrowsize=1,
+                    arrowwidth=1.5,
+                    arrowcolor="#333333",
+                    text="",
+                )
+        if lane.key == "two-stage":  # the shared feature maps feed RoIAlign too
+            start = left + 1 * (slot + gap) + slot / 2
+            end = left + 4 * (slot + gap) + slot / 2
+            fig.add_annotation(
+                x=end,
+                y=y + 0.3,
+                ax=start,
+                ay=y + 0.3,
+                xref="x",
+                yref="y",
+                axref="x",
+                ayref="y",
+                showarrow=True,
+                arrowhead=2,
+                arrowwidth=1.5,
+                arrowcolor="#1f77b4",
+                text="",
+            )
+            fig.add_annotation(
+                x=(start + end) / 2,
+                y=y + 0.4,
+                text="the same feature maps, computed once",
+                showarrow=False,
+                font=dict(size=10, color="#1f77b4"),
+            )
+        fig.add_annotation(
+            x=left,
+            y=y - 0.43,
+            text=lane.note,
+            showarrow=False,
+            xanchor="left",
+            align="left",
+            font=dict(size=10, color=GREY),
+        )
+    for role, colour in ROLE_COLOURS.items():  # a legend of the colours
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                marker=dict(size=12, color=colour, symbol="square", line=dict(color="#555555", width=1)),
+                name=ROLE_NAMES[role],
+            )
+        )
+    fig.update_xaxes(range=[0, 100.5], visible=False, fixedrange=True)
+    fig.update_yaxes(range=[-0.65, n - 0.45], visible=False, fixedrange=True)
+    fig.update_layout(
+        height=165 * n + 40,
+        margin=dict(l=0, r=0, t=10, b=0),
+        plot_bgcolor="white",
+        legend=dict(orientation="h", y=-0.02, x=0.17),
+        hovermode=False,
+    )
+    return fig
+
+
+def lane_key(family: str) -> str:
+    """The diagram row of a detector family ("two-stage", "one-stage", or MTCNN's "cascade")."""
+    return family if family in {lane.key for lane in LANES} else "cascade"
