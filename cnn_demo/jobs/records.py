@@ -22,7 +22,12 @@ from cnn_demo.settings import Settings
 log = logging.getLogger("cnn_demo.jobs")
 
 #: Modules that register job kinds; workers import them before running a job. Add yours here.
-JOB_MODULES: tuple[str, ...] = ("cnn_demo.finetune", "cnn_demo.applications.unet", "cnn_demo.applications.localization")
+JOB_MODULES: tuple[str, ...] = (
+    "cnn_demo.finetune",
+    "cnn_demo.applications.unet",
+    "cnn_demo.applications.localization",
+    "cnn_demo.applications.person_detector",
+)
 
 #: States a job can be in. ``interrupted``: its worker stopped without finishing (resumable).
 STATES: tuple[str, ...] = ("queued", "running", "done", "failed", "cancelled", "interrupted")
