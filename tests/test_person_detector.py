@@ -106,23 +106,24 @@ def test_average_precision_is_pycocotools_ap50():
     gt = [np.asarray(b) for b in truth.boxes]
     perfect = [(b, np.ones(len(b))) for b in gt]
     assert pd.average_precision(perfect, truth)["ap50"] == pytest.approx(1.0)
-    # Half the people found with the best score, then a false box: precision 1 up to recall 1/2, on COCO's
-    # 101 recall points that is 51/101.
+    # The first k of the n people found with the best score, then a false box each photo: precision 1 up to
+    # recall k/n, then no more recall; on COCO's 101 recall points 0, 0.01, ..., 1 that is (⌊100 k/n⌋ + 1)/101.
     n = sum(len(b) for b in gt)
-    assert n % 2 == 0
-    found, left = [], n // 2
+    k = n // 2
+    found, left = [], k
     for b in gt:
         take = b[: min(len(b), left)]
         left -= len(take)
         false = np.array([[0, 0, 3, 3]], np.float32)
         found.append((np.vstack([take, false]), np.r_[np.full(len(take), 0.9), 0.8]))
-    assert pd.average_precision(found, truth)["ap50"] == pytest.approx(51 / 101, abs=1e-6)
+    expected = (np.floor(100 * k / n + 1e-9) + 1) / 101
+    assert pd.average_precision(found, truth)["ap50"] == pytest.approx(expected, abs=1e-6)
     results = [
         {"image_id": i + 1, "category_id": 1, "score": float(s), "bbox": [*bx[:2], *(bx[2:] - bx[:2])]}
         for i, (bb, ss) in enumerate(found)
         for bx, s in zip(bb, ss, strict=True)
     ]
-    assert coco_map(truth.to_coco(), results)["AP50"] == pytest.approx(51 / 101, abs=1e-6)
+    assert coco_map(truth.to_coco(), results)["AP50"] == pytest.approx(expected, abs=1e-6)
 
 
 def test_training_beats_the_untrained_start(people):
@@ -201,3 +202,37 @@ def test_the_job_refuses_an_upload_without_people(tmp_path, people):
         pd.train_detector({"data": "upload", "epochs": 1, **SMALL}, ctx)
     with pytest.raises(InputError, match="missing"):
         pd.train_detector({"data": "upload", "epochs": 1}, context(tmp_path / "other"))
+
+
+def test_the_job_resumes_exactly_where_it_was_stopped(tmp_path, people):
+    zipped = boxes.to_zip(people, "coco")
+    params = {"data": "upload", "epochs": 2, **SMALL}
+    whole = context(tmp_path / "whole")
+    (whole.inputs / pd.UPLOAD_NAME).write_bytes(zipped)
+    expected = pd.train_detector(params, whole)
+
+    class StopAfterFirstEpoch(jobs.JobContext):
+        def progress(self, done, total, metrics=None, phase=""):
+            super().progress(done, total, metrics, phase)
+            if phase == "epochs" and done == 1 and not (self.folder / "stopped").exists():
+                (self.folder / "stopped").touch()
+                raise jobs.JobCancelled()
+
+    folder = tmp_path / "cut" / "job"
+    (folder / "inputs").mkdir(parents=True)
+    cut = StopAfterFirstEpoch("test-job-0000000001", folder, get_settings())
+    (cut.inputs / pd.UPLOAD_NAME).write_bytes(zipped)
+    with pytest.raises(jobs.JobCancelled):
+        pd.train_detector(params, cut)
+    assert not (folder / "model").exists() and (folder / "checkpoint.pt").is_file()
+    resumed = pd.train_detector(params, cut)
+    assert [r["epoch"] for r in cut.metrics()] == [0, 1, 2]
+    assert resumed["ap50"] == pytest.approx(expected["ap50"], abs=1e-6)
+    assert cut.metrics()[-1]["loss"] == pytest.approx(whole.metrics()[-1]["loss"], rel=1e-5)
+
+
+def test_efficientnet_lite0_backbone_trains_its_stride_32_stages():
+    model = pd.PersonDetector(pd.DetectorConfig(backbone="tf_efficientnet_lite0", size=160))
+    assert model.stride == 32 and len(model.tail) == 3  # blocks.5, blocks.6 and the head convolution
+    found, scores = model.detect(np.zeros((120, 160, 3), np.uint8), 0.0)
+    assert found.shape == (len(scores), 4)

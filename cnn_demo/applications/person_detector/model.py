@@ -50,7 +50,7 @@ class DetectorConfig:
     anchor_sizes: tuple[int, ...] = (32, 64, 128, 256, 400)
     aspect_ratios: tuple[float, ...] = (1.0, 2.0, 3.0)
     class_name: str = "person"
-    epochs: int = 12
+    epochs: int = 20
     batch_size: int = 4
     lr: float = 1e-3
     weight_decay: float = 1e-4

@@ -75,23 +75,30 @@ def _short(exc: Exception) -> str:
 # ------------------------------------------------------------------------------------------------ COCO
 
 
-def looks_like_coco(data: bytes) -> bool:
-    """Whether a ``.json`` file is meant as COCO boxes (it names ``annotations`` near its start)."""
-    return b'"annotations"' in data or b'"images"' in data
+def read_json(data: bytes, path: str) -> object:
+    """A JSON file's content; :class:`InputError` saying where it breaks when it is not valid JSON."""
+    try:
+        return json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{_q(path)} is not UTF-8 text, so it cannot be JSON.") from exc
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{_q(path)} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from exc
+    except RecursionError as exc:
+        raise InputError(f"{_q(path)} is nested too deeply to be read.") from exc
 
 
-def parse_coco(data: bytes, path: str) -> tuple[list[Labels], list[Problem]]:
-    """The images and boxes of a COCO JSON file; :class:`InputError` when the file itself cannot be read.
+def is_coco(doc: object) -> bool:
+    """Whether a JSON document is meant as COCO annotations (an object with ``annotations``)."""
+    return isinstance(doc, dict) and "annotations" in doc
+
+
+def parse_coco(doc: object, path: str) -> tuple[list[Labels], list[Problem]]:
+    """The images and boxes of a COCO JSON document (:func:`read_json`); :class:`InputError` when it lacks what
+    every COCO file has (lists of images and annotations, categories with names).
 
     Images listed without annotations are kept (photos with no object teach the network what is not one).
     Annotations of an unknown ``category_id`` or image, and boxes that are not four numbers, are problems.
     """
-    try:
-        doc = json.loads(data.decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{_q(path)} is not UTF-8 text, so it cannot be COCO JSON.") from exc
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{_q(path)} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from exc
     if (
         not isinstance(doc, dict)
         or not isinstance(doc.get("images"), list)

@@ -194,12 +194,22 @@ def _labels_of(reader, files: list[ArchiveFile], images: _Images) -> tuple[str, 
         elif suffix == ".txt":
             txts.append(f)
     pairs: list[tuple[Labels, ArchiveFile | None]] = []
-    coco = [
-        (f, data) for f in jsons if (data := _text(reader, f, problems)) is not None and formats.looks_like_coco(data)
-    ]
+    coco: list[tuple[ArchiveFile, object]] = []
+    broken_json: InputError | None = None
+    for f in jsons:
+        if (data := _text(reader, f, problems)) is None:
+            continue
+        try:
+            doc = formats.read_json(data, f.path)
+        except InputError as exc:
+            broken_json = broken_json or exc
+            problems.append(Problem(f.path, formats.MALFORMED, str(exc)))
+            continue
+        if formats.is_coco(doc):
+            coco.append((f, doc))
     if coco:
-        for f, data in coco:
-            labels, found = formats.parse_coco(data, f.path)
+        for f, doc in coco:
+            labels, found = formats.parse_coco(doc, f.path)
             problems += found
             pairs += [(lab, images.find(lab.image, f.path)) for lab in labels]
         return "COCO JSON", pairs, problems, set()
@@ -248,6 +258,8 @@ def _labels_of(reader, files: list[ArchiveFile], images: _Images) -> tuple[str, 
                 labelled.add(image.path)
         # YOLO's convention: an image without a label file has no object in it.
         return "YOLO txt", pairs, problems, {f.path for f in images.by_path.values()} - labelled
+    if broken_json is not None:
+        raise broken_json
     raise InputError(
         "No box labels found in this zip. It needs one of: a COCO .json file (with 'images', 'annotations' and "
         "'categories'), Pascal VOC .xml files (one per photo), or YOLO .txt files (one per photo) with a classes.txt."
