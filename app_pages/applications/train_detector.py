@@ -111,7 +111,7 @@ def show_job(job: jobs.JobStatus) -> None:
             text += f" (untrained heads: {start['ap50']:.3f})"
         st.markdown(text + ".")
         st.caption(
-            "The held-out photos are a fifth of the data (25 photos of the people sample): a small check, so the "
+            "The held-out photos are a fifth of the photos (25 of the people sample): a small check, so the "
             "curve jumps from epoch to epoch. AP50 counts a person found when a box overlaps the true one with "
             "IoU ≥ 0.5, ranked by score; 1 would be every person found with no false box above any true one."
         )
@@ -149,8 +149,8 @@ if panel is not None and panel.state == "done":
             st.info("This job kept no model to run.")
         else:
             st.caption(
-                "Remember: a detector trained on about a hundred photos for a few minutes. Expect misses "
-                "and loose boxes."
+                "Remember: a detector trained on a few photos for a few minutes. Expect misses, loose boxes "
+                "around groups and the odd box on something that is not a person."
             )
             image = image_picker("detector_photo", default="astronaut", max_side=1024)
             if image is not None:

@@ -25,7 +25,7 @@ def draw_boxes(
     if not len(b):
         return arr.copy()
     width = max(2, round(max(arr.shape[:2]) / 250))
-    t = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)
+    t = torch.from_numpy(np.array(arr, dtype=np.uint8)).permute(2, 0, 1)
     out = draw_bounding_boxes(t, b, labels=list(labels) if labels else None, colors=colour, width=width)
     return out.permute(1, 2, 0).numpy()
 

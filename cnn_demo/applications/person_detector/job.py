@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from cnn_demo import jobs, training
 from cnn_demo.applications.person_detector.model import BACKBONES, DetectorConfig, save
@@ -75,14 +76,15 @@ def write_preview(trainer: Trainer, folder: Path, epoch: int) -> None:
     was = model.training
     model.eval()
     boxes, objectness = model.proposals(c.features[i], c.sizes[i], PREVIEW_PROPOSALS)
-    dets, _ = model.heads(c.features[i : i + 1], c.sizes[i : i + 1])
+    with torch.no_grad():
+        dets, _ = model.heads(c.features[i : i + 1], c.sizes[i : i + 1])
     model.train(was)
     keep = dets[0]["scores"] >= 0.05
     doc = {
         "epoch": epoch,
         "proposals": _boxes(boxes, 1 / c.scales[i]),
         "objectness": [round(float(s), 4) for s in objectness],
-        "boxes": _boxes(dets[0]["boxes"][keep].detach().numpy(), 1 / c.scales[i]),
+        "boxes": _boxes(dets[0]["boxes"][keep].numpy(), 1 / c.scales[i]),
         "scores": [round(float(s), 4) for s in dets[0]["scores"][keep]],
     }
     (folder / f"epoch_{epoch}.json").write_text(json.dumps(doc))

@@ -3,7 +3,8 @@
 :mod:`~cnn_demo.data.boxes.formats` parses each format from bytes (a bad line or box is a :class:`Problem`, never
 the whole upload); :mod:`~cnn_demo.data.boxes.reader` finds the format and the photos in a zip or folder (read safely
 through :mod:`cnn_demo.io.archive`), checks every box against its photo and reports what it read and left out;
-:mod:`~cnn_demo.data.boxes.export` writes boxes in each format (the page's example zips).
+:mod:`~cnn_demo.data.boxes.types` holds the dataset and its report; :mod:`~cnn_demo.data.boxes.export` writes
+boxes in each format (the page's example zips).
 """
 
 from cnn_demo.data.boxes.export import FORMATS, to_zip
@@ -11,13 +12,12 @@ from cnn_demo.data.boxes.formats import Labels, Problem, parse_coco, parse_voc, 
 from cnn_demo.data.boxes.reader import (
     BOX_LIMITS,
     PERSON_NAMES,
-    BoxDataset,
-    BoxReport,
     load_boxes,
     load_people_sample,
     read_box_folder,
     read_box_zip,
 )
+from cnn_demo.data.boxes.types import BoxDataset, BoxReport
 
 __all__ = [
     "BOX_LIMITS",

@@ -16,7 +16,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 from PIL import Image
 
-from cnn_demo.data.boxes.reader import BoxDataset
+from cnn_demo.data.boxes.types import BoxDataset
 from cnn_demo.errors import InputError
 
 #: Format keys and what a student's labelling tool calls them.
