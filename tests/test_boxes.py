@@ -148,7 +148,8 @@ def test_broken_coco_boxes_are_left_out_with_reasons():
         {"image_id": 1, "category_id": 1, "bbox": [100, 100, 20, 20]},  # wholly outside the 80×60 photo
         {"image_id": 1, "category_id": 1, "bbox": [10, 10, -5, 20]},  # negative width
         {"image_id": 1, "category_id": 7, "bbox": [1, 1, 5, 5]},  # no category 7
-        {"image_id": 1, "category_id": 1, "bbox": [70, 50, 20, 20]},  # crosses the border: cut to it
+        {"image_id": 1, "category_id": 1, "bbox": [64, 44, 20, 20]},  # crosses the border: cut to it
+        {"image_id": 1, "category_id": 1, "bbox": [75, 55, 20, 20]},  # 1/16 of it inside: a box for another photo
         {"image_id": 1, "category_id": 1, "bbox": "wide"},
         {"image_id": 99, "category_id": 1, "bbox": [1, 1, 5, 5]},
     ]
@@ -156,14 +157,15 @@ def test_broken_coco_boxes_are_left_out_with_reasons():
     files["annotations.json"] = json.dumps(doc)
     ds = boxes.read_box_zip(make_zip(files))
     found = problems(ds)
-    assert len(found[formats.OUTSIDE]) == 1 and "100.0, 100.0, 120.0, 120.0" in found[formats.OUTSIDE][0].detail
+    assert len(found[formats.OUTSIDE]) == 2 and "100.0, 100.0, 120.0, 120.0" in found[formats.OUTSIDE][0].detail
+    assert "75.0, 55.0, 95.0, 75.0 in a 80×60 photo" in found[formats.OUTSIDE][1].detail
     assert len(found[formats.NEGATIVE_SIZE]) == 1
     assert len(found[formats.UNKNOWN_CLASS]) == 1 and "category_id 7" in found[formats.UNKNOWN_CLASS][0].detail
     assert len(found[formats.MALFORMED]) == 1 and "bbox" in found[formats.MALFORMED][0].detail
     missing = " ".join(p.detail for p in found[formats.MISSING_IMAGE])
     assert "gone.png" in missing and "image_id 99" in missing
     assert ds.report.n_clipped == 1 and ds.report.ok
-    assert np.allclose(as_dict(ds)["a"][-1], (70, 50, 80, 60))
+    assert np.allclose(as_dict(ds)["a"][-1], (64, 44, 80, 60))
 
 
 def test_broken_yolo_lines_are_left_out_with_reasons():

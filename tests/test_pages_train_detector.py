@@ -58,7 +58,10 @@ def test_page_shows_the_sample_the_warning_and_trains(state_dir, small_jobs):
     assert at.select_slider(key="detector_view_epoch").options == ["0", "1", "2"]
     spec = json.loads(next(c for c in at.get("plotly_chart") if "detector_proposals" in c.proto.id).proto.spec)
     names = [t.get("name", "") for t in spec["data"]]
-    assert any(n.startswith("RPN proposals (best 15)") for n in names)
+    assert "RPN proposals (15)" in names
+    assert re.search(r"After epoch 2: the RPN's 50 best proposals reach \*\*\d+ of the \d+ people\*\*", texts(at))
+    losses = json.loads(next(c for c in at.get("plotly_chart") if "detector_losses" in c.proto.id).proto.spec)
+    assert {t["name"] for t in losses["data"]} >= {"loss", "loss_objectness", "loss_classifier"}
     assert any(n.startswith("true person boxes") for n in names)
     # Section 3: the trained detector on a sample photo.
     assert "3. Your photo" in [h.value for h in at.header]

@@ -5,12 +5,13 @@ import streamlit as st
 
 from cnn_demo import jobs
 from cnn_demo.applications import person_detector as pd
+from cnn_demo.applications.figures import curves_figure
 from cnn_demo.applications.person_detector.figures import detections_image, proposals_figure
 from cnn_demo.data.boxes import FORMATS
 from cnn_demo.ui import detector as ui
 from cnn_demo.ui.common import inline_image, user_errors
 from cnn_demo.ui.epochs import epoch_slider
-from cnn_demo.ui.jobs import current_owner, job_panel, loss_and_quality_curves, page_job, submit_job
+from cnn_demo.ui.jobs import current_owner, job_panel, page_job, submit_job
 from cnn_demo.ui.picker import image_picker
 
 DEFAULTS = pd.DetectorConfig()
@@ -103,16 +104,28 @@ def show_job(job: jobs.JobStatus) -> None:
     """Curves, the proposals after each epoch and (when finished) the detector on a photo."""
     folder = jobs.job_folder(job.job_id, owner)
     if job.metrics:
-        loss_and_quality_curves(job, ["ap50", "ap"], "AP50 and AP on the held-out photos", "detector")
+        a, b = st.columns(2)
+        a.plotly_chart(
+            curves_figure(job.metrics, [*pd.LOSS_NAMES, "loss"], "Training losses"),
+            width="stretch",
+            key="detector_losses",
+        )
+        b.plotly_chart(
+            curves_figure(job.metrics, ["ap50", "ap"], "AP50 and AP on the held-out photos"),
+            width="stretch",
+            key="detector_ap",
+        )
         last = job.metrics[-1]
         start = job.metrics[0]
         text = f"After epoch {last['epoch']}: **AP50 {last['ap50']:.3f}** on the held-out photos"
         if start.get("epoch") == 0 and last["epoch"]:
             text += f" (untrained heads: {start['ap50']:.3f})"
         st.markdown(text + ".")
+        held_out = "25 of the people sample" if job.params.get("data") == "people" else "of your zip"
         st.caption(
-            "The held-out photos are a fifth of the photos (25 of the people sample): a small check, so the "
-            "curve jumps from epoch to epoch. AP50 counts a person found when a box overlaps the true one with "
+            f"The held-out photos are a fifth of the photos ({held_out}): a small check, so the curve jumps from "
+            "epoch to epoch. The losses: objectness and box of the RPN's anchors, class and box of the head's "
+            "proposals; `loss` is their sum. AP50 counts a person found when a box overlaps the true one with "
             "IoU ≥ 0.5, ranked by score; 1 would be every person found with no false box above any true one."
         )
     preview = pd.load_preview(folder)
@@ -124,6 +137,7 @@ def show_job(job: jobs.JobStatus) -> None:
         thr = c2.slider("Detection score threshold", 0.05, 0.95, 0.5, 0.05, key="detector_preview_thr")
         fig = proposals_figure(preview[0], preview[1], per_epoch[shown], top=top, threshold=thr)
         st.plotly_chart(fig, width="stretch", key="detector_proposals")
+        st.markdown(pd.preview_summary(per_epoch[shown], preview[1], thr))
         st.caption(
             "A held-out photo. Green: the true person boxes. Orange, dotted: the RPN's best proposals after that "
             "epoch (hover for objectness). Red: the final detections. Epoch 0 is the untrained network: its "

@@ -14,26 +14,32 @@ from cnn_demo.applications import person_detector as pd
 from cnn_demo.applications.person_detector.figures import draw_boxes
 from cnn_demo.data import boxes
 from cnn_demo.errors import InputError
-from cnn_demo.ui.common import escape_markdown
+from cnn_demo.ui.common import escape_markdown, inline_image
 
 #: Photos of the people sample in the example zips a student can download.
 EXAMPLE_PHOTOS = 6
 
 
+def _previews(ds: boxes.BoxDataset, n: int) -> tuple[list[np.ndarray], list[str]]:
+    """The first ``n`` photos with people, their boxes drawn thick enough to see in a thumbnail."""
+    idx = [i for i, b in enumerate(ds.boxes) if len(b)][:n]
+    images = [draw_boxes(ds.images[i], ds.boxes[i], width=max(3, max(ds.images[i].shape[:2]) // 100)) for i in idx]
+    return images, [f"{len(ds.boxes[i])} person box(es)" for i in idx]
+
+
 @st.cache_data(max_entries=4, show_spinner="Reading the labelled photos…")
-def check_labels(data: bytes, name: str) -> boxes.BoxReport:
-    """The report of an uploaded labelled zip (read once per upload; raises :class:`InputError`)."""
-    return boxes.read_box_zip(data, name).report
+def check_labels(data: bytes, name: str, n: int = 6) -> tuple[boxes.BoxReport, list[np.ndarray], list[str]]:
+    """The report of an uploaded labelled zip and ``n`` of its photos with their boxes drawn (read once per
+    upload; raises :class:`InputError`)."""
+    ds = boxes.read_box_zip(data, name)
+    return ds.report, *_previews(ds, n)
 
 
 @st.cache_data(max_entries=1, show_spinner=False)
 def people_sample_preview(n: int = 6) -> tuple[list[np.ndarray], list[str], boxes.BoxReport]:
     """The first ``n`` photos of the people sample that have people, with their boxes drawn, and its report."""
     ds = boxes.load_people_sample()
-    idx = [i for i, b in enumerate(ds.boxes) if len(b)][:n]
-    images = [draw_boxes(ds.images[i], ds.boxes[i]) for i in idx]
-    captions = [f"{len(ds.boxes[i])} person box(es)" for i in idx]
-    return images, captions, ds.report
+    return *_previews(ds, n), ds.report
 
 
 @st.cache_data(max_entries=3, show_spinner=False)
@@ -88,10 +94,12 @@ def labels_upload(key: str, container=st) -> tuple[bytes, str] | None:
         return None
     data = upload.getvalue()
     try:
-        report = check_labels(data, upload.name)
+        report, images, captions = check_labels(data, upload.name)
     except InputError as exc:
         container.error(escape_markdown(str(exc)), icon=":material/error:")
         return None
+    if images:
+        inline_image(container, images, caption=captions, width=180)
     report_view(report, container)
     if not report.ok:
         return None

@@ -12,6 +12,7 @@ Parts: :mod:`~cnn_demo.applications.person_detector.model` (the network, prepari
 :mod:`~cnn_demo.applications.person_detector.job` (the ``detector_train`` job and the files the page reads).
 """
 
+from cnn_demo.applications.person_detector.figures import preview_summary
 from cnn_demo.applications.person_detector.job import (
     DATA_SOURCES,
     UPLOAD_NAME,
@@ -30,6 +31,7 @@ from cnn_demo.applications.person_detector.model import (
     save,
 )
 from cnn_demo.applications.person_detector.train import (
+    LOSS_NAMES,
     FeatureCache,
     Trainer,
     average_precision,
@@ -41,6 +43,7 @@ from cnn_demo.applications.person_detector.train import (
 __all__ = [
     "BACKBONES",
     "DATA_SOURCES",
+    "LOSS_NAMES",
     "UPLOAD_NAME",
     "DetectorConfig",
     "FeatureCache",
@@ -55,6 +58,7 @@ __all__ = [
     "load_epochs",
     "load_preview",
     "load_report",
+    "preview_summary",
     "save",
     "split_photos",
     "train_detector",

@@ -17,14 +17,19 @@ DETECTION = "#d62728"
 
 
 def draw_boxes(
-    image: np.ndarray, boxes: np.ndarray, colour: str = TRUTH, labels: Sequence[str] | None = None
+    image: np.ndarray,
+    boxes: np.ndarray,
+    colour: str = TRUTH,
+    labels: Sequence[str] | None = None,
+    width: int | None = None,
 ) -> np.ndarray:
-    """``image`` (H, W, 3) uint8 with ``boxes`` (N, 4) x0, y0, x1, y1 outlined, and optional captions."""
+    """``image`` (H, W, 3) uint8 with ``boxes`` (N, 4) x0, y0, x1, y1 outlined (``width`` pixels, by default one
+    250th of the longer side), and optional captions."""
     arr = np.asarray(image, dtype=np.uint8)
     b = torch.as_tensor(np.asarray(boxes, dtype=np.float32).reshape(-1, 4))
     if not len(b):
         return arr.copy()
-    width = max(2, round(max(arr.shape[:2]) / 250))
+    width = width or max(2, round(max(arr.shape[:2]) / 250))
     t = torch.from_numpy(np.array(arr, dtype=np.uint8)).permute(2, 0, 1)
     out = draw_bounding_boxes(t, b, labels=list(labels) if labels else None, colors=colour, width=width)
     return out.permute(1, 2, 0).numpy()
@@ -73,3 +78,22 @@ def detections_image(image: np.ndarray, boxes: np.ndarray, scores: np.ndarray, t
     keep = np.asarray(scores) >= threshold
     labels = [f"person {s:.2f}" for s in np.asarray(scores)[keep]]
     return draw_boxes(image, np.asarray(boxes).reshape(-1, 4)[keep], DETECTION, labels)
+
+
+def preview_summary(preview: dict, truth: np.ndarray, threshold: float = 0.5) -> str:
+    """One sentence on the preview photo after an epoch: how many true people the RPN's 50 best proposals reach
+    (IoU ≥ 0.5, the proposals' recall) and how many detections above ``threshold`` hit a person."""
+    from cnn_demo.applications.metrics import box_iou
+
+    truth = np.asarray(truth, dtype=float).reshape(-1, 4)
+    props = np.asarray(preview.get("proposals", []), dtype=float).reshape(-1, 4)
+    dets = np.asarray(preview.get("boxes", []), dtype=float).reshape(-1, 4)
+    scores = np.asarray(preview.get("scores", []), dtype=float)
+    dets = dets[scores >= threshold]
+    reached = int((box_iou(truth, props).max(axis=1) >= 0.5).sum()) if len(truth) and len(props) else 0
+    hits = int((box_iou(dets, truth).max(axis=1) >= 0.5).sum()) if len(truth) and len(dets) else 0
+    return (
+        f"After epoch {preview.get('epoch', '?')}: the RPN's {len(props)} best proposals reach **{reached} of the "
+        f"{len(truth)} people** (IoU ≥ 0.5); **{len(dets)} detection(s)** score at least {threshold:.2f}, "
+        f"{hits} of them on a person."
+    )

@@ -25,7 +25,7 @@ from cnn_demo.errors import InputError
 #: Why a box, a line or a file was left out (shown to the student with the file's name).
 MALFORMED = "malformed"
 NEGATIVE_SIZE = "box with negative or zero size"
-OUTSIDE = "box outside the image"
+OUTSIDE = "box (mostly) outside the image"
 UNKNOWN_CLASS = "unknown class"
 MISSING_IMAGE = "missing image"
 NO_LABELS = "image not in the annotations"

@@ -30,6 +30,8 @@ PERSON_NAMES: frozenset[str] = frozenset({"person", "persons", "people", "pedest
 BOX_LIMITS = DatasetLimits(max_side=640, max_images=500, min_classes=1, max_uncompressed_bytes=400 * MB)
 #: A box may cross the image's border by this many pixels before that counts as a problem worth reporting.
 BORDER_SLACK = 2.0
+#: Share of a box's area that must lie inside its photo (less is a box for another photo or in the wrong unit).
+MIN_INSIDE = 0.5
 #: Fewest photos with a person: one to train on, one to check.
 MIN_PHOTOS_WITH_OBJECT = 2
 
@@ -185,12 +187,16 @@ def _labels_of(reader, files: list[ArchiveFile], images: _Images) -> tuple[str, 
 def _check_box(
     box: tuple[float, float, float, float], width: int, height: int
 ) -> tuple[tuple[float, float, float, float] | None, str, bool]:
-    """The box cut to the image, or ``None`` and the reason it is left out; and whether it was cut noticeably."""
+    """The box cut to the image, or ``None`` and the reason it is left out; and whether it was cut noticeably.
+
+    A box with less than half of its area inside the photo is left out as outside it: cutting it would make up a
+    box nobody drew (a label for another photo size, or coordinates in the wrong unit).
+    """
     x0, y0, x1, y1 = box
     if not (x1 > x0 and y1 > y0):
         return None, formats.NEGATIVE_SIZE, False
     cx0, cy0, cx1, cy1 = max(x0, 0.0), max(y0, 0.0), min(x1, float(width)), min(y1, float(height))
-    if cx1 - cx0 < 1 or cy1 - cy0 < 1:
+    if cx1 - cx0 < 1 or cy1 - cy0 < 1 or (cx1 - cx0) * (cy1 - cy0) < MIN_INSIDE * (x1 - x0) * (y1 - y0):
         return None, formats.OUTSIDE, False
     cut = max(cx0 - x0, cy0 - y0, x1 - cx1, y1 - cy1) > BORDER_SLACK
     return (cx0, cy0, cx1, cy1), "", cut
