@@ -54,7 +54,7 @@ def proposals_figure(
     groups = [
         BoxGroup("true person boxes", np.asarray(truth, dtype=float).reshape(-1, 4), TRUTH, 3.0),
         BoxGroup(
-            f"RPN proposals (best {len(props)})",
+            "RPN proposals",
             props,
             PROPOSAL,
             1.2,
@@ -62,7 +62,7 @@ def proposals_figure(
             [f"proposal, objectness {s:.2f}" for s in obj],
         ),
         BoxGroup(
-            f"detections ≥ {threshold:.2f}",
+            f"detections, score ≥ {threshold:.2f}",
             dets[keep],
             DETECTION,
             2.5,
