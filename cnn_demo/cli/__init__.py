@@ -111,12 +111,11 @@ def _cmd_evaluate_detection(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from cnn_demo.applications.detection import detect, detector_info
     from cnn_demo.applications.metrics import coco_map
+    from cnn_demo.cli.detector import evaluation_model
     from cnn_demo.errors import InputError
     from cnn_demo.io.images import load_image
 
-    info = detector_info(args.model)
     folder = Path(args.images)
     if not folder.is_dir():
         raise InputError(f"The image folder {folder} does not exist.")
@@ -124,6 +123,7 @@ def _cmd_evaluate_detection(args: argparse.Namespace) -> int:
         gt = json.loads(Path(args.annotations).read_text())
     except (OSError, ValueError) as exc:
         raise InputError(f"Cannot read the annotation file {args.annotations}: {exc}") from exc
+    run, title, documented, gt = evaluation_model(args.model, args.random_weights, gt)
     images = gt.get("images", [])
     results: list[dict] = []
     used: list[int] = []
@@ -135,9 +135,8 @@ def _cmd_evaluate_detection(args: argparse.Namespace) -> int:
         if path is None:
             continue
         img = load_image(path.read_bytes())
-        dets = detect(img, info.name, score_threshold=args.score_threshold, pretrained=not args.random_weights)
         used.append(entry["id"])
-        for cid, score, (x0, y0, x1, y1) in zip(dets.label_ids, dets.scores, dets.boxes, strict=True):
+        for cid, score, (x0, y0, x1, y1) in zip(*run(img, args.score_threshold), strict=True):
             results.append(
                 {
                     "image_id": entry["id"],
@@ -151,12 +150,11 @@ def _cmd_evaluate_detection(args: argparse.Namespace) -> int:
     if not used:
         raise InputError(f"None of the images listed in {args.annotations} is in {folder}.")
     stats = coco_map(gt, results, image_ids=used)
-    weights = "random weights (untrained)" if args.random_weights else "pretrained COCO weights"
-    print(f"{info.name} with {weights} on {len(used)} images ({time.perf_counter() - start:.1f} s)")
+    print(f"{title} on {len(used)} images ({time.perf_counter() - start:.1f} s)")
     for name, value in stats.items():
         print(f"{name:10s} {value:.3f}")
-    if info.coco_map is not None:
-        print(f"torchvision's documented box mAP on all of COCO val2017: {info.coco_map / 100:.3f}")
+    if documented is not None:
+        print(f"torchvision's documented box mAP on all of COCO val2017: {documented:.3f}")
     return 0
 
 
@@ -323,7 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate-detection", help="COCO box mAP of a detector on a folder of images")
     p.add_argument("--images", required=True, help="folder with the images (or with an images/ sub-folder)")
     p.add_argument("--annotations", required=True, help="COCO-format ground truth JSON")
-    p.add_argument("--model", default="fasterrcnn_mobilenet_v3_large_320_fpn", help="torchvision detector name")
+    p.add_argument(
+        "--model",
+        default="fasterrcnn_mobilenet_v3_large_320_fpn",
+        help="torchvision detector name, or a folder written by train-detector (scored on person boxes)",
+    )
     p.add_argument("--score-threshold", type=float, default=0.05, help="keep detections above this score")
     p.add_argument("--limit", type=int, default=0, help="evaluate only the first N images (0 = all)")
     p.add_argument("--random-weights", action="store_true", help="use seeded random weights (pipeline check)")

@@ -27,6 +27,7 @@ JOB_MODULES: tuple[str, ...] = (
     "cnn_demo.applications.unet",
     "cnn_demo.applications.localization",
     "cnn_demo.applications.person_segmenter",
+    "cnn_demo.applications.person_detector",
 )
 
 #: States a job can be in. ``interrupted``: its worker stopped without finishing (resumable).

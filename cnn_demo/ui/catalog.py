@@ -199,6 +199,16 @@ PAGES: tuple[PageSpec, ...] = (
         "Region-based CNNs",
     ),
     PageSpec(
+        "app_pages/applications/train_detector.py",
+        "Train a person detector",
+        ":material/directions_walk:",
+        "Applications",
+        "train_detector",
+        "Train Faster R-CNN's proposal network and box head on cached ImageNet features, on 128 shipped COCO photos "
+        "or your own labelled zip (COCO, YOLO, VOC): AP50 and the proposals epoch by epoch, then your photo.",
+        "Region-based CNNs",
+    ),
+    PageSpec(
         "app_pages/applications/segmentation.py",
         "Segmentation",
         ":material/format_paint:",
