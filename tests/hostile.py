@@ -334,3 +334,42 @@ def model_zips(good: bytes) -> list[Case]:
         Case("image.zip", png_bytes(1), "not a valid .zip"),
         Case("zero-bytes.zip", b"", "empty"),
     ]  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------- job folders
+
+
+def deep_json(depth: int) -> bytes:
+    """Valid JSON nested ``depth`` lists deep (Python's parser gives up at about 1,000)."""
+    return b"[" * depth + b"]" * depth
+
+
+def damaged_job_files() -> list[tuple[str, bytes]]:
+    """(file in a job folder, content) pairs that a crash, a full disk or a hand edit can leave behind; each must
+    make that one job "damaged" and nothing else fail. ``{pid}`` in a status is this machine's, filled in by tests."""
+    return [
+        ("status.json", b"[1, 2]"),
+        ("status.json", b'"queued"'),
+        ("status.json", b'{"state": "running", "pid": "not a number", "host": "{host}", "done": 1, "total": 3}'),
+        ("status.json", b'{"state": "queued", "done": "three"}'),
+        ("status.json", b'{"state": "exploded"}'),
+        ("status.json", b"[" * 100_000),
+        ("status.json", b"\xff\xfe{}"),
+        ("status.json", b""),
+        ("params.json", b"[1]"),
+        ("params.json", b'{"kind": 5, "params": {}, "owner": "alice"}'),
+        ("params.json", deep_json(50_000)),
+        ("result.json", deep_json(50_000)),
+        ("result.json", b"[1]"),
+    ]
+
+
+def damaged_side_files() -> list[tuple[str, bytes]]:
+    """Damaged files beside a readable status and params: the job still shows, minus what cannot be read."""
+    return [
+        ("owners.json", b'{"not": "a list"}'),
+        ("owners.json", deep_json(50_000)),
+        ("recovery.json", b"[1]"),
+        ("recovery.json", b'{"hash": 5, "failures": "many"}'),
+        ("metrics.jsonl", b"[1]\n" + deep_json(50_000) + b'\n{"step": 1, "loss": 0.5}\n"text"\n'),
+    ]

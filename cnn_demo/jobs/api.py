@@ -29,6 +29,7 @@ from cnn_demo.jobs.records import (
     _CODE_ALPHABET,
     _NAME_RE,
     ACTIVE_STATES,
+    DAMAGED,
     NOT_FOUND,
     RECOVERY_TRIES,
     JobStatus,
@@ -40,6 +41,9 @@ from cnn_demo.jobs.records import (
     _read_json,
     _scan,
     _write_json,
+    read_owners,
+    read_params,
+    read_status,
 )
 from cnn_demo.settings import Settings, get_settings
 
@@ -164,15 +168,17 @@ def claim(job_id: str, code: str, owner: str, settings: Settings | None = None) 
     """
     s = settings or get_settings()
     folder = _folder(s, job_id)
-    params = _read_json(folder / "params.json")
-    if not params:
+    params = read_params(folder)
+    if not params or params is DAMAGED:
         raise InputError(NOT_FOUND)
     if not owner:
         raise InputError("Jobs need an owner.")
     if _is_owner(folder, params, owner):
         return _snapshot(s, folder, params, None)
-    record = _read_json(folder / "recovery.json") or {}
-    failures = int(record.get("failures", 0))
+    record = _read_json(folder / "recovery.json")
+    if not isinstance(record, dict) or not isinstance(record.get("hash"), str):
+        record = {}
+    failures = record.get("failures", 0) if isinstance(record.get("failures", 0), int) else RECOVERY_TRIES
     if not record.get("hash") or failures >= RECOVERY_TRIES:
         raise InputError(
             "This job cannot be opened with a recovery code any more (too many wrong codes). "
@@ -184,8 +190,7 @@ def claim(job_id: str, code: str, owner: str, settings: Settings | None = None) 
         _write_json(folder / "recovery.json", record)
         left = RECOVERY_TRIES - failures - 1
         raise InputError(f"That recovery code does not belong to this job. Check it and try again ({left} tries left).")
-    owners = _read_json(folder / "owners.json", []) or []
-    _write_json(folder / "owners.json", [*owners, owner])
+    _write_json(folder / "owners.json", [*read_owners(folder), owner])
     index_owner(s, job_id, owner)
     return _snapshot(s, folder, params, None)
 
@@ -198,7 +203,7 @@ def delete(job_id: str, owner: str, settings: Settings | None = None) -> None:
         raise InputError("Cancel this job before deleting it.")
     owners = job_owners(folder, params)
     shutil.rmtree(folder, ignore_errors=True)
-    unindex(s, job_id, owners)
+    unindex(s, job_id, [*owners, owner])
 
 
 def client_key(address: str | None) -> str | None:
@@ -236,11 +241,13 @@ def list_jobs(owner: str, settings: Settings | None = None) -> list[JobStatus]:
     out = []
     for job_id in owned_job_ids(s, owner):
         folder = s.jobs_dir / job_id
-        params = _read_json(folder / "params.json")
-        if not params:
+        params = read_params(folder)
+        if params is None:
             drop_owner_marker(s, owner, job_id)  # deleted (expired) since
             continue
-        if (folder / "status.json").is_file() and _is_owner(folder, params, owner):
+        if params is DAMAGED:  # the index says it is this owner's: shown as damaged, so it can be deleted
+            out.append(_snapshot(s, folder, {}, order))
+        elif (folder / "status.json").is_file() and _is_owner(folder, params, owner):
             out.append(_snapshot(s, folder, params, order))
     return sorted(out, key=lambda j: j.created, reverse=True)
 
@@ -267,8 +274,8 @@ def cancel(job_id: str, owner: str, settings: Settings | None = None) -> JobStat
     s = settings or get_settings()
     folder, params = _owned(s, job_id, owner)
     (folder / "cancel").touch()
-    st = _read_json(folder / "status.json", {}) or {}
-    if st.get("state") == "queued":
+    st = read_status(folder)
+    if isinstance(st, dict) and st.get("state") == "queued":
         st.update(state="cancelled", finished=time.time())
         _write_json(folder / "status.json", st)
         unmark_queued(s, job_id)

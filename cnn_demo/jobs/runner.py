@@ -14,7 +14,17 @@ from pathlib import Path
 from cnn_demo.errors import InputError
 from cnn_demo.jobs.context import JobContext, load_job_modules
 from cnn_demo.jobs.index import unmark_queued
-from cnn_demo.jobs.records import CRASH_MESSAGE, HEARTBEAT_EVERY_S, JobCancelled, _folder, _read_json, _write_json, log
+from cnn_demo.jobs.records import (
+    CRASH_MESSAGE,
+    DAMAGED,
+    HEARTBEAT_EVERY_S,
+    JobCancelled,
+    _folder,
+    _write_json,
+    log,
+    read_params,
+    read_status,
+)
 from cnn_demo.settings import Settings, get_settings
 
 # --------------------------------------------------------------------------- worker side
@@ -31,11 +41,14 @@ def run_job(job_id: str, settings: Settings | None = None) -> str:
     """Run one queued job in this process (what a worker does); returns its final state."""
     s = settings or get_settings()
     folder = _folder(s, job_id)
-    params = _read_json(folder / "params.json")
-    st = _read_json(folder / "status.json")
-    if not params or not st:
+    params, st = read_params(folder), read_status(folder)
+    if params is None or st is None:
         log.warning("job %s has no folder any more; skipped", job_id)
         return "missing"
+    if params is DAMAGED or st is DAMAGED:
+        log.warning("job %s has damaged files; skipped", job_id)
+        unmark_queued(s, job_id)
+        return "damaged"
     if st.get("state") != "queued" or (folder / "cancel").exists():
         if st.get("state") == "queued":
             st.update(state="cancelled", finished=time.time())

@@ -33,6 +33,7 @@ STATE_LABELS = {
     "failed": ":material/error: Failed",
     "cancelled": ":material/cancel: Cancelled",
     "interrupted": ":material/warning: Interrupted",
+    "damaged": ":material/broken_image: Damaged",
 }
 OTHER_PAGE = "This job was started on another page of the app: open it there."
 #: ``jobs.NOT_YOURS`` where jobs belong to the tab (no browser cookie, e.g. plain ``streamlit run``): there the job
@@ -157,7 +158,7 @@ def _render(status: jobs.JobStatus, owner: str, key: str) -> None:
             ("Next in line. " if ahead == 0 else f"{ahead} job(s) ahead of yours. ")
             + "A worker process runs the jobs one after another; you may close this tab and come back with its link."
         )
-    if status.error and status.state in ("failed", "interrupted"):
+    if status.error and status.state in ("failed", "interrupted", "damaged"):
         st.error(escape_markdown(status.error), icon=":material/error:")
     if status.active and st.button("Cancel", key=f"{key}_cancel", icon=":material/stop_circle:"):
         with user_errors():
@@ -243,7 +244,7 @@ def job_panel(
         return None
     try:
         first = jobs.status(job_id, owner)
-        if kind is not None and first.kind != kind:
+        if kind is not None and first.kind != kind and first.state != "damaged":
             raise InputError(OTHER_PAGE)
     except jobs.NotYourJob as exc:
         st.warning(NOT_YOURS_TAB if current_identity().kind == "tab" else str(exc), icon=":material/lock:")
@@ -267,6 +268,8 @@ def job_panel(
             return
         _render(now, owner, key)
         _recovery_box(now, owner, key)
+        if now.state == "damaged":
+            return  # nothing of it can be drawn
         with user_errors():
             if live is None:
                 job_curves(now, key)
