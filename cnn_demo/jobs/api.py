@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cnn_demo.errors import InputError
+from cnn_demo.jobs.admission import admission_lock, check_shares
 from cnn_demo.jobs.backends import _enqueue, _requeue
 from cnn_demo.jobs.context import load_job_modules
 from cnn_demo.jobs.index import (
@@ -28,65 +29,20 @@ from cnn_demo.jobs.index import (
 from cnn_demo.jobs.records import (
     _CODE_ALPHABET,
     _NAME_RE,
-    ACTIVE_STATES,
     DAMAGED,
     NOT_FOUND,
     RECOVERY_TRIES,
     JobStatus,
     _folder,
-    _folder_bytes,
     _is_owner,
-    _mb,
     _owned,
     _read_json,
-    _scan,
     _write_json,
     read_owners,
     read_params,
     read_status,
 )
 from cnn_demo.settings import Settings, get_settings
-
-
-def _check_shares(s: Settings, owner: str, client: str | None, incoming: int, disk: bool = True) -> None:
-    """Refuse a new job (or a resumed one: ``disk=False``) when its user's or address's share is used up."""
-    jobs_all = list(_scan(s))
-    active = [(p, st) for _, p, st in jobs_all if st["state"] in ACTIVE_STATES]
-    mine = [p for p, _ in active if secrets.compare_digest(str(p.get("owner", "")), owner)]
-    if len(mine) >= s.jobs_per_user:
-        raise InputError(
-            f"You already have {len(mine)} job(s) queued or running (the limit is {s.jobs_per_user}). "
-            "Wait for one to finish or cancel it."
-        )
-    same_client = [p for p, _ in active if client and p.get("client") == client]
-    if len(same_client) >= s.jobs_per_address:
-        raise InputError(
-            f"{len(same_client)} job(s) from your network address are already queued or running (the limit for one "
-            f"address is {s.jobs_per_address}, so that everyone in the class gets a turn). Wait for one to finish. "
-            "Another browser, a private window or cleared cookies count as the same address."
-        )
-    if len(active) >= s.queue_capacity:
-        raise InputError(
-            f"The training queue is full ({len(active)} jobs waiting or running). Please try again in a few minutes."
-        )
-    if not disk:
-        return
-    user_limit, client_limit = s.disk_per_user_mb * 1e6, s.disk_per_address_mb * 1e6
-    used_user = sum(_folder_bytes(f) for f, p, _ in jobs_all if secrets.compare_digest(str(p.get("owner", "")), owner))
-    if used_user + incoming > user_limit:
-        raise InputError(
-            f"Your stored jobs take {_mb(used_user)} and this one brings {_mb(incoming)}, more than the "
-            f"{_mb(user_limit)} each user may keep. Delete finished jobs you no longer need (the Delete button under "
-            f"a job), or wait: finished jobs are deleted after {s.artifact_hours:g} hours."
-        )
-    if client:
-        used_client = sum(_folder_bytes(f) for f, p, _ in jobs_all if p.get("client") == client)
-        if used_client + incoming > client_limit:
-            raise InputError(
-                f"Jobs from your network address store {_mb(used_client)} and this one brings {_mb(incoming)}, "
-                f"more than the {_mb(client_limit)} one address may keep. Delete finished jobs you no longer need, "
-                f"or wait: finished jobs are deleted after {s.artifact_hours:g} hours."
-            )
 
 
 def submit(
@@ -114,20 +70,22 @@ def submit(
         params_json = json.loads(json.dumps(params))
     except (TypeError, ValueError) as exc:
         raise InputError("Job parameters must be plain numbers, strings, lists and dicts.") from exc
-    _check_shares(s, owner, client, sum(len(b) for b in (files or {}).values()))
     for name in files or {}:
         if not _NAME_RE.match(name) or name.startswith("."):
             raise InputError(f"Bad input file name {name!r}.")
     job_id = secrets.token_urlsafe(16)
     folder = s.jobs_dir / job_id
     try:
-        (folder / "inputs").mkdir(parents=True)
-        for name, data in (files or {}).items():
-            (folder / "inputs" / name).write_bytes(data)
-        now = time.time()
-        record = {"kind": kind, "params": params_json, "owner": owner, "client": client, "created": now}
-        _write_json(folder / "params.json", record)
-        _write_json(folder / "status.json", {"state": "queued", "done": 0, "total": 0, "queued_at": now, "resumes": 0})
+        with admission_lock(s):  # the shares are checked and the job created in one step
+            check_shares(s, owner, client, sum(len(b) for b in (files or {}).values()))
+            (folder / "inputs").mkdir(parents=True)
+            for name, data in (files or {}).items():
+                (folder / "inputs" / name).write_bytes(data)
+            now = time.time()
+            record = {"kind": kind, "params": params_json, "owner": owner, "client": client, "created": now}
+            _write_json(folder / "params.json", record)
+            status = {"state": "queued", "done": 0, "total": 0, "queued_at": now, "resumes": 0}
+            _write_json(folder / "status.json", status)
         index_owner(s, job_id, owner)
         mark_queued(s, job_id, now)
         _enqueue(s, job_id)
@@ -286,9 +244,11 @@ def resume(job_id: str, owner: str, settings: Settings | None = None) -> JobStat
     """Queue an interrupted, cancelled or failed job again; it continues from its last checkpoint."""
     s = settings or get_settings()
     folder, params = _owned(s, job_id, owner)
-    snap = _snapshot(s, folder, params, None)
-    if not snap.resumable:
-        raise InputError(f"This job is {snap.state}; only interrupted, cancelled or failed jobs can be resumed.")
-    _check_shares(s, str(params.get("owner", "")), params.get("client"), 0, disk=False)  # resuming is a new turn
-    _requeue(s, folder, automatic=False)
+    with admission_lock(s):
+        snap = _snapshot(s, folder, params, None)
+        if not snap.resumable:
+            raise InputError(f"This job is {snap.state}; only interrupted, cancelled or failed jobs can be resumed.")
+        # Resuming is a new turn: it counts against the shares like a new job.
+        check_shares(s, str(params.get("owner", "")), params.get("client"), 0, disk=False)
+        _requeue(s, folder, automatic=False)
     return _snapshot(s, folder, params, None)
