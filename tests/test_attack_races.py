@@ -132,3 +132,26 @@ def test_limits_hold_on_redis_across_processes(redis_url, tmp_path, monkeypatch)
     assert len(in_processes(20, env, lambda i: ("alice", "192.168.1.20"))) == 2
     laptop = jobs.client_key("192.168.1.30")
     assert accepted(at_once(20, lambda i: jobs.submit(KIND, {"steps": 1}, f"owner-{i}", client=laptop))) == 6
+
+
+def test_fifty_nine_wrong_codes_at_once_are_evaluated_only_as_often_as_allowed(env, monkeypatch):
+    from cnn_demo.jobs import codes
+
+    job = jobs.submit(KIND, {"steps": 1}, "alice", client=jobs.client_key("192.0.2.10"))
+    jobs.new_recovery_code(job, "alice")
+    evaluated = []
+    original = codes._code_hash
+
+    def counting(code: str) -> str:
+        evaluated.append(code)
+        return original(code)
+
+    monkeypatch.setattr(codes, "_code_hash", counting)
+    cafe = jobs.client_key("203.0.113.50")
+    one = at_once(59, lambda i: jobs.claim(job, f"AAAA-AAAA-AAAA-{i:04d}", "mallory", client=cafe))
+    assert all(isinstance(o, InputError) for o in one)
+    assert len(evaluated) == jobs.RECOVERY_TRIES == sum("does not belong" in str(o) for o in one)
+    evaluated.clear()
+    many = at_once(59, lambda i: jobs.claim(job, f"BBBB-AAAA-AAAA-{i:04d}", f"mallory-{i}", client=cafe))
+    assert all(isinstance(o, InputError) for o in many)
+    assert len(evaluated) == jobs.RECOVERY_TRIES_PER_ADDRESS - jobs.RECOVERY_TRIES  # what the address had left

@@ -21,25 +21,25 @@ those folders only (:mod:`~cnn_demo.jobs.index`).
 
 Parts: :mod:`~cnn_demo.jobs.records` (files, ids, liveness), :mod:`~cnn_demo.jobs.context` (job kinds and what a
 job function gets), :mod:`~cnn_demo.jobs.index`, :mod:`~cnn_demo.jobs.api` (what pages ask: submit, status,
-list, cancel, resume, delete, recovery codes), :mod:`~cnn_demo.jobs.backends` (the Huey queue on SQLite or Redis),
+list, cancel, resume, delete), :mod:`~cnn_demo.jobs.codes` (recovery codes), :mod:`~cnn_demo.jobs.admission`
+(fair shares under one lock), :mod:`~cnn_demo.jobs.backends` (the Huey queue on SQLite or Redis),
 :mod:`~cnn_demo.jobs.runner` (one job in this process), :mod:`~cnn_demo.jobs.recovery` (lost workers, lost queue
 entries, expiry), :mod:`~cnn_demo.jobs.process` (priority, dying with the parent), :mod:`~cnn_demo.jobs.worker`.
 """
 
 from cnn_demo.jobs.api import (
     cancel,
-    claim,
     client_key,
     delete,
     job_file,
     job_folder,
     list_jobs,
-    new_recovery_code,
     resume,
     status,
     submit,
 )
 from cnn_demo.jobs.backends import get_huey
+from cnn_demo.jobs.codes import RECOVERY_TRIES_PER_ADDRESS, claim, new_recovery_code
 from cnn_demo.jobs.context import JobContext, JobFunction, load_job_modules, register
 from cnn_demo.jobs.process import (
     AUTOGROUP_SELF,
@@ -83,6 +83,7 @@ __all__ = [
     "NOT_YOURS",
     "QUEUE_LOST_MESSAGE",
     "RECOVERY_TRIES",
+    "RECOVERY_TRIES_PER_ADDRESS",
     "STATES",
     "JobCancelled",
     "JobContext",

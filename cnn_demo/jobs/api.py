@@ -27,18 +27,12 @@ from cnn_demo.jobs.index import (
     unmark_queued,
 )
 from cnn_demo.jobs.records import (
-    _CODE_ALPHABET,
     _NAME_RE,
     DAMAGED,
-    NOT_FOUND,
-    RECOVERY_TRIES,
     JobStatus,
-    _folder,
     _is_owner,
     _owned,
-    _read_json,
     _write_json,
-    read_owners,
     read_params,
     read_status,
 )
@@ -97,60 +91,6 @@ def submit(
             raise InputError("The server has no room to store this job right now; please try again later.") from exc
         raise
     return job_id
-
-
-def _code_hash(code: str) -> str:
-    return hashlib.sha256(b"cnn-demo-recovery:" + code.encode()).hexdigest()
-
-
-def _normalise_code(code: str) -> str:
-    return "".join(c for c in str(code).upper() if c.isalnum())
-
-
-def new_recovery_code(job_id: str, owner: str, settings: Settings | None = None) -> str:
-    """A fresh recovery code for one of ``owner``'s jobs (the previous one stops working); only its hash is stored.
-
-    With the job's link and this code the job opens in any other browser or device (:func:`claim`).
-    """
-    s = settings or get_settings()
-    folder, _ = _owned(s, job_id, owner)
-    code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(16))  # 30**16: about 78 bits
-    _write_json(folder / "recovery.json", {"hash": _code_hash(code), "failures": 0})
-    return "-".join(code[i : i + 4] for i in range(0, 16, 4))
-
-
-def claim(job_id: str, code: str, owner: str, settings: Settings | None = None) -> JobStatus:
-    """Open a job started elsewhere with its recovery code: ``owner`` may see, cancel and resume it from now on.
-
-    After :data:`RECOVERY_TRIES` wrong codes the job refuses further tries, so codes cannot be guessed.
-    """
-    s = settings or get_settings()
-    folder = _folder(s, job_id)
-    params = read_params(folder)
-    if not params or params is DAMAGED:
-        raise InputError(NOT_FOUND)
-    if not owner:
-        raise InputError("Jobs need an owner.")
-    if _is_owner(folder, params, owner):
-        return _snapshot(s, folder, params, None)
-    record = _read_json(folder / "recovery.json")
-    if not isinstance(record, dict) or not isinstance(record.get("hash"), str):
-        record = {}
-    failures = record.get("failures", 0) if isinstance(record.get("failures", 0), int) else RECOVERY_TRIES
-    if not record.get("hash") or failures >= RECOVERY_TRIES:
-        raise InputError(
-            "This job cannot be opened with a recovery code any more (too many wrong codes). "
-            "Open it in the browser that started it and ask for a new code there."
-        )
-    given = _normalise_code(code)
-    if not given or not secrets.compare_digest(_code_hash(given), str(record["hash"])):
-        record["failures"] = failures + 1
-        _write_json(folder / "recovery.json", record)
-        left = RECOVERY_TRIES - failures - 1
-        raise InputError(f"That recovery code does not belong to this job. Check it and try again ({left} tries left).")
-    _write_json(folder / "owners.json", [*read_owners(folder), owner])
-    index_owner(s, job_id, owner)
-    return _snapshot(s, folder, params, None)
 
 
 def delete(job_id: str, owner: str, settings: Settings | None = None) -> None:

@@ -62,7 +62,7 @@ NOT_YOURS = (
     "If it is yours, enter the recovery code you were given when you started it."
 )
 
-#: Wrong recovery codes accepted per job before it refuses further tries.
+#: Wrong recovery codes accepted from one identity per job (and per code) before it refuses its further tries.
 RECOVERY_TRIES = 10
 
 _CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no 0/O, 1/I/L, U: easy to read out and type

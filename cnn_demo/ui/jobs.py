@@ -183,7 +183,12 @@ def _recovery_box(status: jobs.JobStatus, owner: str, key: str) -> None:
             "tab only; the server keeps no readable copy.",
             icon=":material/key:",
         )
-    elif st.button("New recovery code", key=f"{key}_new_code", icon=":material/key:", help="The old one stops working"):
+    elif st.button(
+        "New recovery code",
+        key=f"{key}_new_code",
+        icon=":material/key:",
+        help="The old code stops working, and browsers that opened this job with it no longer see it.",
+    ):
         with user_errors():
             st.session_state[f"{key}_recovery"] = (status.job_id, jobs.new_recovery_code(status.job_id, owner))
             st.rerun(scope="fragment")
@@ -201,7 +206,7 @@ def _claim_form(job_id: str, owner: str, key: str) -> None:
         code = st.text_input("Recovery code", placeholder="XXXX-XXXX-XXXX-XXXX", max_chars=40)
         if st.form_submit_button("Open this job here", icon=":material/key:"):
             with user_errors():
-                jobs.claim(job_id, code, owner)
+                jobs.claim(job_id, code, owner, client=jobs.client_key(client_address()))
                 st.rerun()
 
 
