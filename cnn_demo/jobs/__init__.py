@@ -28,6 +28,7 @@ entries, expiry), :mod:`~cnn_demo.jobs.process` (priority, dying with the parent
 """
 
 from cnn_demo.jobs.api import (
+    UNKNOWN_CLIENT,
     cancel,
     client_key,
     delete,
@@ -85,6 +86,7 @@ __all__ = [
     "RECOVERY_TRIES",
     "RECOVERY_TRIES_PER_ADDRESS",
     "STATES",
+    "UNKNOWN_CLIENT",
     "JobCancelled",
     "JobContext",
     "JobFunction",

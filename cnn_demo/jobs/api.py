@@ -104,17 +104,21 @@ def delete(job_id: str, owner: str, settings: Settings | None = None) -> None:
     unindex(s, job_id, [*owners, owner])
 
 
-def client_key(address: str | None) -> str | None:
-    """A stable key for a client address (IPv6: its /64, what one household or phone gets); ``None`` if unknown.
+#: The key of every client whose address is unknown (the app started without ``serve``'s middleware): they share
+#: one address's share rather than escaping the per-address limits.
+UNKNOWN_CLIENT = hashlib.sha256(b"cnn-demo-client:unknown").hexdigest()[:24]
+
+
+def client_key(address: str | None) -> str:
+    """A stable key for a client address (IPv6: its /64, what one household or phone gets); every unknown or
+    unreadable address gets :data:`UNKNOWN_CLIENT`.
 
     Only this hash is stored with a job, never the address itself.
     """
-    if not address:
-        return None
     try:
-        ip = ipaddress.ip_address(address.strip())
+        ip = ipaddress.ip_address((address or "").strip())
     except ValueError:
-        return None
+        return UNKNOWN_CLIENT
     net = ipaddress.ip_network(f"{ip}/64", strict=False) if ip.version == 6 else ipaddress.ip_network(ip)
     return hashlib.sha256(f"cnn-demo-client:{net}".encode()).hexdigest()[:24]
 

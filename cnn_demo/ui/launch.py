@@ -17,7 +17,8 @@ Finally the GIL switch interval is shortened (``CNN_DEMO_SWITCH_INTERVAL_MS``, 0
 5 ms): the event-loop thread that answers every request otherwise queues behind each busy script thread in
 turn. Measured with ``bench/load.py --sessions 10``: health p95 about 1 s at 5 ms, 0.2-0.3 s at 0.5-1 ms.
 
-It also gives each browser its HttpOnly identity cookie (``cnn_demo.ui.identity.install_browser_cookie``).
+It also puts the identity middleware in front of Streamlit (:mod:`cnn_demo.ui.gatekeeper`): each browser's signed
+HttpOnly identity cookie, the client's address, and proxy headers believed only from the configured proxies.
 
 A browser opening a deep link (``/pixels``) does not know where the server's root is: Streamlit's frontend
 first asks ``/pixels/_stcore/health`` and ``/pixels/_stcore/host-config``, gets two 404s (logged as errors in the
@@ -167,7 +168,7 @@ def main(argv: list[str]) -> int:
         argv = argv[2:]
     clear_stale_pages_folder(Path(__file__).resolve().parents[2])
     preload()
-    install_browser_cookie()  # each browser's HttpOnly identity cookie (cnn_demo.ui.identity)
+    install_browser_cookie()  # identity cookie, client address, trusted proxies (cnn_demo.ui.gatekeeper)
     close_metrics()
     sys.setswitchinterval(get_settings().switch_interval_ms / 1000)
     serve_index_with_base_url(p.url_path for p in PAGES)
