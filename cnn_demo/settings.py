@@ -89,6 +89,11 @@ class Settings:
     #: A secret the proxy sends in the ``X-Cnn-Demo-Proxy`` header (``CNN_DEMO_PROXY_SECRET``): required with a
     #: proxy on the same machine, where any local account could otherwise connect as the proxy.
     proxy_secret: str | None = None
+    #: Megabytes of uploaded files the web server holds in memory for one session (``CNN_DEMO_UPLOAD_SESSION_MB``),
+    #: for one client address (``CNN_DEMO_UPLOAD_ADDRESS_MB``) and in all (``CNN_DEMO_UPLOAD_TOTAL_MB``).
+    upload_session_mb: float = 300.0
+    upload_address_mb: float = 600.0
+    upload_total_mb: float = 2000.0
     #: Hours after which finished job folders are deleted (``CNN_DEMO_ARTIFACT_HOURS``).
     artifact_hours: float = 72.0
     #: Seconds without a heartbeat after which a running job counts as interrupted (``CNN_DEMO_HEARTBEAT_TIMEOUT``).
@@ -142,6 +147,9 @@ class Settings:
             trusted_address_header=env.get("CNN_DEMO_TRUSTED_ADDRESS_HEADER", "").strip() or None,
             trusted_proxies=proxies,
             proxy_secret=proxy_secret,
+            upload_session_mb=_float(env, "CNN_DEMO_UPLOAD_SESSION_MB", 300.0, 1.0),
+            upload_address_mb=_float(env, "CNN_DEMO_UPLOAD_ADDRESS_MB", 600.0, 1.0),
+            upload_total_mb=_float(env, "CNN_DEMO_UPLOAD_TOTAL_MB", 2000.0, 1.0),
             artifact_hours=_float(env, "CNN_DEMO_ARTIFACT_HOURS", 72.0, 0.01),
             heartbeat_timeout_s=_float(env, "CNN_DEMO_HEARTBEAT_TIMEOUT", 60.0, 1.0),
             auto_resume=_int(env, "CNN_DEMO_AUTO_RESUME", 2, 0),

@@ -56,7 +56,7 @@ def _headers(scope: dict) -> list[tuple[str, str]]:
     return [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope.get("headers", [])]
 
 
-def _cookie_values(headers: list[tuple[str, str]], name: str) -> list[str]:
+def cookie_values(headers: list[tuple[str, str]], name: str) -> list[str]:
     """Every value the browser sent for cookie ``name`` (several when other sites set it with other paths)."""
     out = []
     for key, value in headers:
@@ -120,7 +120,7 @@ def examine(scope: dict, s: Settings) -> tuple[RequestFacts, list[tuple[bytes, b
     address = _address(flat.get(s.trusted_address_header.lower())) if trusted and s.trusted_address_header else None
     scheme = scope.get("scheme", "http")
     secure = scheme in ("https", "wss") or (trusted and flat.get("x-forwarded-proto", "").strip().lower() == "https")
-    sent = _cookie_values(headers, SECURE_BROWSER_COOKIE if secure else BROWSER_COOKIE)
+    sent = cookie_values(headers, SECURE_BROWSER_COOKIE if secure else BROWSER_COOKIE)
     valid = {v for v in (keys.verify(s, _BROWSER_PURPOSE, c) for c in sent) if v}
     browser = next(iter(valid)) if len(valid) == 1 and len(set(sent)) == 1 else None
     facts = RequestFacts(peer=peer, client=address or peer, user=user, browser=browser, secure=secure)
@@ -188,8 +188,9 @@ class IdentityMiddleware:
         await self.app(scope, receive, send_with_cookie)
 
 
-def install_middleware() -> None:
-    """Put :class:`IdentityMiddleware` first in the middleware Streamlit's server builds (``cnn_demo.ui.launch``).
+def install_middleware(*more: Any) -> None:
+    """Put :class:`IdentityMiddleware` first in the middleware Streamlit's server builds (``cnn_demo.ui.launch``),
+    followed by the ASGI middleware classes ``more``.
 
     ``streamlit run`` offers no middleware hook of its own (``st.App(middleware=...)`` does, for ASGI hosting), so
     the function that lists Streamlit's middleware is wrapped before the server starts.
@@ -202,7 +203,7 @@ def install_middleware() -> None:
         return
 
     def with_identity() -> list:
-        return [Middleware(IdentityMiddleware), *original()]
+        return [Middleware(IdentityMiddleware), *(Middleware(m) for m in more), *original()]
 
     with_identity._cnn_demo = True  # type: ignore[attr-defined]
     starlette_app.create_streamlit_middleware = with_identity

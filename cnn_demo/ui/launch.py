@@ -18,7 +18,8 @@ Finally the GIL switch interval is shortened (``CNN_DEMO_SWITCH_INTERVAL_MS``, 0
 turn. Measured with ``bench/load.py --sessions 10``: health p95 about 1 s at 5 ms, 0.2-0.3 s at 0.5-1 ms.
 
 It also puts the identity middleware in front of Streamlit (:mod:`cnn_demo.ui.gatekeeper`): each browser's signed
-HttpOnly identity cookie, the client's address, and proxy headers believed only from the configured proxies.
+HttpOnly identity cookie, the client's address, and proxy headers believed only from the configured proxies; and
+it holds uploads only for the uploaders that asked for them, within bounds (:mod:`cnn_demo.ui.uploads`).
 
 A browser opening a deep link (``/pixels``) does not know where the server's root is: Streamlit's frontend
 first asks ``/pixels/_stcore/health`` and ``/pixels/_stcore/host-config``, gets two 404s (logged as errors in the
@@ -161,14 +162,16 @@ def main(argv: list[str]) -> int:
     from cnn_demo import jobs
     from cnn_demo.settings import get_settings
     from cnn_demo.ui.catalog import PAGES
-    from cnn_demo.ui.identity import install_browser_cookie
+    from cnn_demo.ui.gatekeeper import install_middleware
+    from cnn_demo.ui.uploads import UploadGuard, install_upload_manager
 
     if argv[:1] == ["--parent"]:
         jobs.stop_with_parent(int(argv[1]))
         argv = argv[2:]
     clear_stale_pages_folder(Path(__file__).resolve().parents[2])
     preload()
-    install_browser_cookie()  # identity cookie, client address, trusted proxies (cnn_demo.ui.gatekeeper)
+    install_middleware(UploadGuard)  # identity cookie, client address, trusted proxies; uploads asked for only
+    install_upload_manager()  # uploads bounded and freed with their session (cnn_demo.ui.uploads)
     close_metrics()
     sys.setswitchinterval(get_settings().switch_interval_ms / 1000)
     serve_index_with_base_url(p.url_path for p in PAGES)
