@@ -155,3 +155,23 @@ def test_fifty_nine_wrong_codes_at_once_are_evaluated_only_as_often_as_allowed(e
     many = at_once(59, lambda i: jobs.claim(job, f"BBBB-AAAA-AAAA-{i:04d}", f"mallory-{i}", client=cafe))
     assert all(isinstance(o, InputError) for o in many)
     assert len(evaluated) == jobs.RECOVERY_TRIES_PER_ADDRESS - jobs.RECOVERY_TRIES  # what the address had left
+
+
+def test_twelve_uploads_at_once_hold_the_disk_share(env, monkeypatch):
+    """Twelve uploads of 1 MB at the same moment by one user with a 3 MB share: three reserve their room, the others
+    are refused, even though none has stored anything yet."""
+    monkeypatch.setenv("CNN_DEMO_DISK_PER_USER_MB", "3")
+    s = Settings.from_env()
+    release = threading.Event()
+
+    def upload(i: int) -> str:
+        with jobs.reserve_upload(s, "alice", jobs.client_key(f"10.0.0.{i}"), 1_000_000):
+            release.wait(timeout=30)  # still decoding when the others check
+            return "stored"
+
+    timer = threading.Timer(2.0, release.set)
+    timer.start()
+    outcomes = at_once(12, upload)
+    timer.cancel()
+    assert accepted(outcomes) == 3
+    assert all("each user may keep" in str(o) for o in outcomes if isinstance(o, InputError))

@@ -220,7 +220,7 @@ def test_the_loopback_peer_gets_its_own_disk_share(env, monkeypatch):
             jobs.submit("test_count", {"steps": 1}, f"identity-{i}", files={"d.zip": b"x" * 9_900_000}, client=local)
             taken += 1
         except InputError as exc:
-            assert "from your network address store" in str(exc)
+            assert "from your network address take" in str(exc)
     assert taken == 10  # 100 MB, not 150 (before: every one, the loopback address had no key)
 
 

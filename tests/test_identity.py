@@ -94,10 +94,12 @@ def test_disk_shares_per_user_and_per_address(state, monkeypatch):
     laptop = jobs.client_key("192.168.1.20")
     first = jobs.submit(KIND, {"steps": 1}, "alice", files={"data.zip": b"x" * 1_500_000}, client=laptop)
     jobs.cancel(first, "alice")
-    with pytest.raises(InputError, match=r"Your stored jobs take 2 MB and this one brings 1 MB, more than the 2 MB"):
+    with pytest.raises(
+        InputError, match=r"Your jobs and uploads take 2 MB on the server and this job brings 1 MB, more"
+    ):
         jobs.submit(KIND, {"steps": 1}, "alice", files={"data.zip": b"x" * 600_000}, client=laptop)
     jobs.submit(KIND, {"steps": 1}, "alice-2", files={"data.zip": b"x" * 1_400_000}, client=laptop)
-    with pytest.raises(InputError, match=r"Jobs from your network address store 3 MB .* than the 3 MB"):
+    with pytest.raises(InputError, match=r"from your network address take 3 MB .* than the 3 MB"):
         jobs.submit(KIND, {"steps": 1}, "alice-3", files={"data.zip": b"x" * 200_000}, client=laptop)
     jobs.delete(first, "alice")  # frees both shares
     jobs.submit(KIND, {"steps": 1}, "alice-3", files={"data.zip": b"x" * 200_000}, client=laptop)

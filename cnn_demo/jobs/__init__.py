@@ -27,6 +27,7 @@ list, cancel, resume, delete), :mod:`~cnn_demo.jobs.codes` (recovery codes), :mo
 entries, expiry), :mod:`~cnn_demo.jobs.process` (priority, dying with the parent), :mod:`~cnn_demo.jobs.worker`.
 """
 
+from cnn_demo.jobs.admission import reserve_upload
 from cnn_demo.jobs.api import (
     UNKNOWN_CLIENT,
     cancel,
@@ -69,6 +70,7 @@ from cnn_demo.jobs.records import (
 )
 from cnn_demo.jobs.recovery import cleanup_expired, reconcile_queue, recover
 from cnn_demo.jobs.runner import run_job
+from cnn_demo.jobs.storage import held_bytes, hold_upload, remove_abandoned, store_dir
 from cnn_demo.jobs.worker import run_worker
 
 __all__ = [
@@ -100,6 +102,8 @@ __all__ = [
     "delete",
     "die_with_parent",
     "get_huey",
+    "held_bytes",
+    "hold_upload",
     "job_file",
     "job_folder",
     "list_jobs",
@@ -110,10 +114,13 @@ __all__ = [
     "reconcile_queue",
     "recover",
     "register",
+    "remove_abandoned",
+    "reserve_upload",
     "resume",
     "run_job",
     "run_worker",
     "status",
     "stop_with_parent",
+    "store_dir",
     "submit",
 ]

@@ -16,10 +16,12 @@ import os
 import secrets
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from cnn_demo.errors import InputError
 from cnn_demo.jobs.records import ACTIVE_STATES, _folder_bytes, _mb, _scan
+from cnn_demo.jobs.storage import held_bytes, holder_dirs
 from cnn_demo.settings import Settings
 
 #: How long a submit waits for another one to finish its check before saying the server is busy.
@@ -105,19 +107,56 @@ def check_shares(s: Settings, owner: str, client: str | None, incoming: int, dis
         )
     if not disk:
         return
+    check_disk(s, owner, client, incoming, "job", jobs_all)
+
+
+def check_disk(
+    s: Settings, owner: str, client: str | None, incoming: int, what: str = "job", scanned: list | None = None
+) -> None:
+    """Refuse ``incoming`` more bytes (a new ``job``, or an ``upload``) when the job folders and stored uploads of
+    ``owner``, or of ``client``, would pass their disk share. Call it under :func:`admission_lock`."""
+    jobs_all = list(_scan(s)) if scanned is None else scanned
     user_limit, client_limit = s.disk_per_user_mb * 1e6, s.disk_per_address_mb * 1e6
+    wait = (
+        f"Delete finished jobs you no longer need (the Delete button under a job), or wait: finished jobs, and "
+        f"uploads no page has opened, are deleted after {s.artifact_hours:g} hours."
+    )
+    this = "this job brings" if what == "job" else "this upload needs up to"
     used_user = sum(_folder_bytes(f) for f, p, _ in jobs_all if secrets.compare_digest(str(p.get("owner", "")), owner))
+    used_user += held_bytes(s, owner=owner)
     if used_user + incoming > user_limit:
         raise InputError(
-            f"Your stored jobs take {_mb(used_user)} and this one brings {_mb(incoming)}, more than the "
-            f"{_mb(user_limit)} each user may keep. Delete finished jobs you no longer need (the Delete button under "
-            f"a job), or wait: finished jobs are deleted after {s.artifact_hours:g} hours."
+            f"Your jobs and uploads take {_mb(used_user)} on the server and {this} {_mb(incoming)}, more than the "
+            f"{_mb(user_limit)} each user may keep. {wait}"
         )
     if client:
         used_client = sum(_folder_bytes(f) for f, p, _ in jobs_all if p.get("client") == client)
+        used_client += held_bytes(s, client=client)
         if used_client + incoming > client_limit:
             raise InputError(
-                f"Jobs from your network address store {_mb(used_client)} and this one brings {_mb(incoming)}, "
-                f"more than the {_mb(client_limit)} one address may keep. Delete finished jobs you no longer need, "
-                f"or wait: finished jobs are deleted after {s.artifact_hours:g} hours."
+                f"Jobs and uploads from your network address take {_mb(used_client)} on the server and {this} "
+                f"{_mb(incoming)}, more than the {_mb(client_limit)} one address may keep. {wait}"
             )
+
+
+@contextlib.contextmanager
+def reserve_upload(s: Settings, owner: str, client: str | None, incoming: int, what: str = "upload") -> Iterator[None]:
+    """Reserve room for an upload that will store up to ``incoming`` bytes, or raise :class:`InputError` when that
+    would take ``owner`` or ``client`` over their disk share; the reservation ends with the block."""
+    name = f".reserve-{secrets.token_hex(8)}"
+    made: list[Path] = []
+    try:
+        with admission_lock(s):
+            check_disk(s, owner, client, incoming, what)
+            for folder in holder_dirs(s, owner, client):
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                    (folder / name).write_text(str(int(incoming)))
+                    made.append(folder / name)
+                except OSError:
+                    continue  # a full disk: the store refuses the upload itself, with its message
+        yield
+    finally:
+        for marker in made:
+            with contextlib.suppress(OSError):
+                marker.unlink()

@@ -53,6 +53,11 @@ QUEUE_LOST_MESSAGE = (
     "try again."
 )
 
+DISK_FULL_MESSAGE = (
+    "The server's disk was full, so this job could not save its work. Resume it later; if it happens again, tell "
+    "your teacher."
+)
+
 NOT_FOUND = (
     "There is no job with this id (any more): finished jobs are deleted after a few days, or the link is incomplete."
 )

@@ -20,6 +20,7 @@ from cnn_demo.jobs.records import (
     log,
     read_status,
 )
+from cnn_demo.jobs.storage import remove_abandoned, store_dir
 from cnn_demo.settings import Settings, get_settings
 
 
@@ -115,7 +116,8 @@ def cleanup_expired(settings: Settings | None = None) -> list[str]:
     removed = []
     # Uploaded datasets (cnn_demo.data.datasets.cleanup_store, written out here: this runs in the watchdog thread,
     # and an import there could hold a module lock while Huey forks a job process, which would then hang importing it).
-    stores = s.state_dir / "datasets"
+    stores = store_dir(s)
+    remove_abandoned(stores)  # decodes cut off by a restart
     for stored in stores.iterdir() if stores.is_dir() else ():
         with contextlib.suppress(OSError):
             if stored.stat().st_mtime >= limit:

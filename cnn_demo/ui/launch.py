@@ -172,6 +172,7 @@ def main(argv: list[str]) -> int:
     preload()
     install_middleware(UploadGuard)  # identity cookie, client address, trusted proxies; uploads asked for only
     install_upload_manager()  # uploads bounded and freed with their session (cnn_demo.ui.uploads)
+    jobs.remove_abandoned(jobs.store_dir(get_settings()))  # decodes a restart cut off leave nothing behind
     close_metrics()
     sys.setswitchinterval(get_settings().switch_interval_ms / 1000)
     serve_index_with_base_url(p.url_path for p in PAGES)
