@@ -347,3 +347,22 @@ def test_an_upload_the_server_lost_in_a_restart_is_named(browser, tmp_path):
     finally:
         _stop(proc)
         log.close()
+
+
+def test_a_file_name_is_shown_as_typed_never_as_an_icon(app_server, browser):
+    name = ":material/warning: **bold** :smile:.png"  # a name no file system allows, but a browser can send
+    ctx = browser.new_context(viewport={"width": 1300, "height": 1000})
+    page = ctx.new_page()
+    page.goto(f"{app_server}/pixels")
+    wait_idle(page)
+    page.get_by_text("Upload", exact=True).first.click()
+    wait_idle(page)
+    payload = {"name": name, "mimeType": "image/png", "buffer": png_bytes(5, (40, 30))}
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(payload)
+    caption = page.locator('[data-testid="stCaptionContainer"]', has_text="Uploaded").first
+    caption.wait_for(timeout=60_000)
+    text = caption.inner_text().replace("\u2060", "")
+    assert f"Uploaded {name}" in text, text  # every character as typed: no icon, no bold, no emoji
+    assert caption.locator('[data-testid="stIconMaterial"], strong, b').count() == 0
+    screenshot(page, "attack-file-name-literal")
+    ctx.close()
