@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import streamlit as st
 
@@ -38,6 +36,7 @@ from cnn_demo.ui.gatekeeper import (
     set_cookie_header,
 )
 from cnn_demo.ui.gatekeeper import request_facts as _facts
+from cnn_demo.ui.signin import login_provider, sign_in_problem
 
 #: The middleware's former name.
 BrowserCookieMiddleware = IdentityMiddleware
@@ -53,6 +52,7 @@ __all__ = [
     "login_provider",
     "request_facts",
     "set_cookie_header",
+    "sign_in_problem",
 ]
 
 
@@ -70,22 +70,12 @@ def _digest(prefix: str, value: str) -> str:
 
 
 def auth_configured() -> bool:
-    """Whether ``st.login`` is set up (an ``[auth]`` section in the secrets)."""
+    """Whether ``st.login`` is set up: an ``[auth]`` section in the secrets with every key it needs (an incomplete one
+    offers no *Sign in*; ``serve`` tells the operator what it lacks)."""
     try:
-        return "is_logged_in" in st.user
+        return "is_logged_in" in st.user and sign_in_problem() is None
     except Exception:
         return False
-
-
-def login_provider() -> str | None:
-    """The provider ``st.login`` should use: ``None`` for a single unnamed one, else the first named one."""
-    from streamlit.auth_util import get_secrets_auth_section
-
-    auth: Mapping[str, Any] = get_secrets_auth_section()
-    if "client_id" in auth:
-        return None
-    named = [k for k, v in auth.items() if isinstance(v, Mapping)]
-    return named[0] if named else None
 
 
 def request_facts() -> RequestFacts | None:

@@ -25,6 +25,7 @@ from cnn_demo.errors import InputError
 from cnn_demo.finetune.figures import curves_figure
 from cnn_demo.ui.common import escape_markdown, user_errors
 from cnn_demo.ui.identity import auth_configured, client_address, current_identity, login_provider
+from cnn_demo.ui.signin import SIGNIN_FAILED, SIGNIN_UNAVAILABLE, provider_reachable
 
 STATE_LABELS = {
     "queued": ":material/schedule: Waiting in the queue",
@@ -80,7 +81,13 @@ def identity_note() -> None:
     elif who.kind != "proxy" and st.button(
         "Sign in to keep your jobs across devices", key="jobs_sign_in", icon=":material/login:"
     ):
-        st.login(login_provider())
+        if not provider_reachable():
+            st.error(SIGNIN_UNAVAILABLE, icon=":material/person_off:")
+            return
+        try:
+            st.login(login_provider())
+        except Exception:  # a configuration that validates but still fails: a sentence, not an error box
+            st.error(SIGNIN_FAILED, icon=":material/person_off:")
 
 
 def url_job(param: str = "job") -> str | None:

@@ -163,6 +163,7 @@ def main(argv: list[str]) -> int:
     from cnn_demo.settings import get_settings
     from cnn_demo.ui.catalog import PAGES
     from cnn_demo.ui.gatekeeper import install_middleware
+    from cnn_demo.ui.signin import SignInErrors, secrets_auth_section, sign_in_problem
     from cnn_demo.ui.uploads import UploadGuard, install_upload_manager
 
     if argv[:1] == ["--parent"]:
@@ -170,7 +171,11 @@ def main(argv: list[str]) -> int:
         argv = argv[2:]
     clear_stale_pages_folder(Path(__file__).resolve().parents[2])
     preload()
-    install_middleware(UploadGuard)  # identity cookie, client address, trusted proxies; uploads asked for only
+    # identity cookie, client address, trusted proxies; uploads asked for only; failed sign-ins explained
+    install_middleware(UploadGuard, SignInErrors)
+    problem = sign_in_problem(secrets_auth_section())
+    if problem:
+        print(f"serve: warning: sign-in is not offered: {problem}", file=sys.stderr, flush=True)
     install_upload_manager()  # uploads bounded and freed with their session (cnn_demo.ui.uploads)
     jobs.remove_abandoned(jobs.store_dir(get_settings()))  # decodes a restart cut off leave nothing behind
     close_metrics()
