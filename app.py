@@ -4,6 +4,8 @@ import streamlit as st
 
 from cnn_demo.ui.catalog import FAVICON, HOME, PAGES, SECTIONS
 from cnn_demo.ui.common import sidebar
+from cnn_demo.ui.signin import signin_notice
+from cnn_demo.ui.uploads import upload_notice_slot
 
 st.set_page_config(page_title="cnn-demo", page_icon=FAVICON, layout="wide")
 
@@ -20,4 +22,6 @@ navigation = {
 navigation[""].append(st.Page(HOME.path, title=HOME.title, icon=HOME.icon, url_path="home", visibility="hidden"))
 page = st.navigation({name: pages for name, pages in navigation.items() if pages}, expanded=True)
 sidebar()
+upload_notice_slot()  # at the top: an uploaded file the server no longer holds is named there
+signin_notice()  # a sign-in that failed, said on the page the student came back to
 page.run()

@@ -6,6 +6,7 @@ environment variables (see ``docs/DEVELOPING.md``) instead of code.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,18 @@ def _float(env: dict[str, str], name: str, default: float, minimum: float) -> fl
     return value
 
 
+def _networks(raw: str) -> tuple[str, ...]:
+    out = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        try:
+            out.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError as exc:
+            raise InputError(f"CNN_DEMO_TRUSTED_PROXIES: {part!r} is not an IP address or network.") from exc
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Limits and locations of the job system (and anything else configured by environment variables)."""
@@ -63,11 +76,24 @@ class Settings:
     #: Megabytes of stored job folders submitted from one client address (``CNN_DEMO_DISK_PER_ADDRESS_MB``).
     disk_per_address_mb: float = 2000.0
     #: Request header an authenticating reverse proxy sets to the signed-in user (``CNN_DEMO_TRUSTED_USER_HEADER``,
-    #: e.g. ``X-Forwarded-User``); ignored unless set. Only set it when the app is reachable through that proxy alone.
+    #: e.g. ``X-Forwarded-User``); honoured only on connections from :attr:`trusted_proxies`.
     trusted_user_header: str | None = None
     #: Request header a reverse proxy sets to the client's address (``CNN_DEMO_TRUSTED_ADDRESS_HEADER``, e.g.
-    #: ``X-Real-IP``; for ``X-Forwarded-For`` the last entry, the one the proxy added, counts); ignored unless set.
+    #: ``X-Real-IP``; for ``X-Forwarded-For`` the last entry, the one the proxy added, counts); honoured only on
+    #: connections from :attr:`trusted_proxies`.
     trusted_address_header: str | None = None
+    #: Addresses or networks of the reverse proxies whose headers are believed (``CNN_DEMO_TRUSTED_PROXIES``,
+    #: comma-separated, e.g. ``10.0.0.5,10.1.0.0/24``). Connections from anywhere else, the server's own
+    #: machine included, have those headers removed. A loopback entry needs :attr:`proxy_secret` too.
+    trusted_proxies: tuple[str, ...] = ()
+    #: A secret the proxy sends in the ``X-Cnn-Demo-Proxy`` header (``CNN_DEMO_PROXY_SECRET``): required with a
+    #: proxy on the same machine, where any local account could otherwise connect as the proxy.
+    proxy_secret: str | None = None
+    #: Megabytes of uploaded files the web server holds in memory for one session (``CNN_DEMO_UPLOAD_SESSION_MB``),
+    #: for one client address (``CNN_DEMO_UPLOAD_ADDRESS_MB``) and in all (``CNN_DEMO_UPLOAD_TOTAL_MB``).
+    upload_session_mb: float = 300.0
+    upload_address_mb: float = 600.0
+    upload_total_mb: float = 2000.0
     #: Hours after which finished job folders are deleted (``CNN_DEMO_ARTIFACT_HOURS``).
     artifact_hours: float = 72.0
     #: Seconds without a heartbeat after which a running job counts as interrupted (``CNN_DEMO_HEARTBEAT_TIMEOUT``).
@@ -95,6 +121,16 @@ class Settings:
         env = dict(os.environ if env is None else env)
         state = Path(env.get("CNN_DEMO_STATE_DIR", "").strip() or ".cnn_demo").expanduser().resolve()
         redis_url = env.get("CNN_DEMO_REDIS_URL", "").strip() or None
+        proxies = _networks(env.get("CNN_DEMO_TRUSTED_PROXIES", ""))
+        proxy_secret = env.get("CNN_DEMO_PROXY_SECRET", "").strip() or None
+        if proxy_secret is not None and len(proxy_secret) < 16:
+            raise InputError("CNN_DEMO_PROXY_SECRET must be at least 16 characters long (a random string).")
+        if proxy_secret is None and any(ipaddress.ip_network(n).is_loopback for n in proxies):
+            raise InputError(
+                "CNN_DEMO_TRUSTED_PROXIES lists this machine's own address: any program or account on it could then "
+                "claim to be the proxy. Set CNN_DEMO_PROXY_SECRET too, and have the proxy send it in the "
+                "X-Cnn-Demo-Proxy header (docs/SCALE_OUT.md)."
+            )
         if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise InputError("CNN_DEMO_REDIS_URL must look like redis://host:6379/0.")
         return cls(
@@ -109,6 +145,11 @@ class Settings:
             disk_per_address_mb=_float(env, "CNN_DEMO_DISK_PER_ADDRESS_MB", 2000.0, 1.0),
             trusted_user_header=env.get("CNN_DEMO_TRUSTED_USER_HEADER", "").strip() or None,
             trusted_address_header=env.get("CNN_DEMO_TRUSTED_ADDRESS_HEADER", "").strip() or None,
+            trusted_proxies=proxies,
+            proxy_secret=proxy_secret,
+            upload_session_mb=_float(env, "CNN_DEMO_UPLOAD_SESSION_MB", 300.0, 1.0),
+            upload_address_mb=_float(env, "CNN_DEMO_UPLOAD_ADDRESS_MB", 600.0, 1.0),
+            upload_total_mb=_float(env, "CNN_DEMO_UPLOAD_TOTAL_MB", 2000.0, 1.0),
             artifact_hours=_float(env, "CNN_DEMO_ARTIFACT_HOURS", 72.0, 0.01),
             heartbeat_timeout_s=_float(env, "CNN_DEMO_HEARTBEAT_TIMEOUT", 60.0, 1.0),
             auto_resume=_int(env, "CNN_DEMO_AUTO_RESUME", 2, 0),

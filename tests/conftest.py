@@ -176,8 +176,9 @@ def app_test(page_path: str | None = None, timeout: float = 120):
 
 
 def shown_errors(at) -> list[str]:
-    """The page's ``st.error`` texts as the user reads them (the markdown escapes of user text removed)."""
-    return [re.sub(r"\\(.)", r"\1", e.value) for e in at.error]
+    """The page's ``st.error`` texts as the user reads them (the markdown escapes of user text removed, and the
+    invisible word joiners that keep ``:name:`` in user text from becoming an icon)."""
+    return [re.sub(r"\\(.)", r"\1", e.value).replace("\u2060", "") for e in at.error]
 
 
 def assert_no_exception(at) -> None:

@@ -89,6 +89,14 @@ def exif_rotated_mask(size: tuple[int, int] = (20, 16)) -> bytes:
     return _encode(stored, exif=exif.tobytes())
 
 
+def exif_rotated_image(size: tuple[int, int] = (20, 16)) -> bytes:
+    """A photo stored ``size`` (w, h) with an EXIF orientation (6) that turns it upright to (h, w), as phones save."""
+    stored = Image.fromarray(np.random.default_rng(9).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+    exif = stored.getexif()
+    exif[0x0112] = 6
+    return _encode(stored, "JPEG", exif=exif.tobytes())
+
+
 # ---------------------------------------------------------------------------------------------- zips
 
 
@@ -196,6 +204,9 @@ def pair_zips() -> list[Case]:
         Case("no-masks.zip", make_zip([(f"images/p{i}.png", png_bytes(i)) for i in range(3)]), "image without a mask"),
         Case("sizes.zip", make_zip([("images/a.png", png_bytes(1)), ("masks/a.png", mask_bytes((10, 8)))]),
              "mask size differs"),
+        # The mask was drawn on the photo's stored pixels; the photo's EXIF tag turns it upright: say so.
+        Case("exif-photo.zip", make_zip([("images/a.jpg", exif_rotated_image()), ("masks/a.png", mask_bytes())]),
+             "EXIF orientation"),
         Case("broken.zip", make_zip([x for i, b in enumerate(broken)
                                      for x in ((f"images/b{i}.png", b), (f"masks/b{i}.png", mask_bytes()))]),
              "truncated or corrupt"),
@@ -316,6 +327,12 @@ def model_zips(good: bytes) -> list[Case]:
         Case("head-keys.zip", with_training(head={"kind": "mlp", "evil": 1}), "config.json"),
         Case("unknown-key.zip", with_training(evil=1), "Unknown training settings"),
         Case("classes-number.zip", with_config(class_names=7), "config.json"),
+        # Class names follow the rules of names typed in the page (issue 22).
+        Case("rtl-classes.zip", with_config(class_names=["cat\u202egnp.exe", "dog"]), "text-direction"),
+        Case("nul-classes.zip", with_config(class_names=["ca\x00t", "dog"]), "control characters"),
+        Case("same-classes.zip", with_config(class_names=["cat", "Cat"]), "differ only in upper/lower case"),
+        Case("object-classes.zip", with_config(class_names=[{"name": "cat"}, ["dog"]]), "must be text"),
+        Case("empty-classes.zip", with_config(class_names=["cat", "   "]), "needs a name"),
         Case("one-class.zip", with_config(class_names=["only"]), "class"),
         Case("hidden-float.zip", with_training(head={"kind": "mlp", "hidden": 100.5, "dropout": 0.2}),
              "must be a whole number"),
@@ -334,3 +351,42 @@ def model_zips(good: bytes) -> list[Case]:
         Case("image.zip", png_bytes(1), "not a valid .zip"),
         Case("zero-bytes.zip", b"", "empty"),
     ]  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------- job folders
+
+
+def deep_json(depth: int) -> bytes:
+    """Valid JSON nested ``depth`` lists deep (Python's parser gives up at about 1,000)."""
+    return b"[" * depth + b"]" * depth
+
+
+def damaged_job_files() -> list[tuple[str, bytes]]:
+    """(file in a job folder, content) pairs that a crash, a full disk or a hand edit can leave behind; each must
+    make that one job "damaged" and nothing else fail. ``{pid}`` in a status is this machine's, filled in by tests."""
+    return [
+        ("status.json", b"[1, 2]"),
+        ("status.json", b'"queued"'),
+        ("status.json", b'{"state": "running", "pid": "not a number", "host": "{host}", "done": 1, "total": 3}'),
+        ("status.json", b'{"state": "queued", "done": "three"}'),
+        ("status.json", b'{"state": "exploded"}'),
+        ("status.json", b"[" * 100_000),
+        ("status.json", b"\xff\xfe{}"),
+        ("status.json", b""),
+        ("params.json", b"[1]"),
+        ("params.json", b'{"kind": 5, "params": {}, "owner": "alice"}'),
+        ("params.json", deep_json(50_000)),
+        ("result.json", deep_json(50_000)),
+        ("result.json", b"[1]"),
+    ]
+
+
+def damaged_side_files() -> list[tuple[str, bytes]]:
+    """Damaged files beside a readable status and params: the job still shows, minus what cannot be read."""
+    return [
+        ("owners.json", b'{"not": "a list"}'),
+        ("owners.json", deep_json(50_000)),
+        ("recovery.json", b"[1]"),
+        ("recovery.json", b'{"hash": 5, "failures": "many"}'),
+        ("metrics.jsonl", b"[1]\n" + deep_json(50_000) + b'\n{"step": 1, "loss": 0.5}\n"text"\n'),
+    ]

@@ -26,6 +26,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # the mock provider's use of authlib, in-process
 ]
 
+PROXY_SECRET = "the-proxy-secret-of-this-test-0123"
 CODE_RE = re.compile(r"\b[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}\b")
 NOT_YOURS_START = jobs.NOT_YOURS.split(",")[0]
 
@@ -123,6 +124,9 @@ def oidc_server(tmp_path_factory) -> Iterator[str]:
             CNN_DEMO_STATE_DIR=str(state),
             CNN_DEMO_TRUSTED_USER_HEADER="X-Test-User",
             CNN_DEMO_TRUSTED_ADDRESS_HEADER="X-Test-Addr",
+            # The browser plays the proxy: on this machine, the headers count only with the proxy's secret.
+            CNN_DEMO_TRUSTED_PROXIES="127.0.0.1",
+            CNN_DEMO_PROXY_SECRET=PROXY_SECRET,
             CNN_DEMO_JOBS_PER_ADDRESS="1",
             PYTHONUNBUFFERED="1",
         )
@@ -196,9 +200,15 @@ def test_oidc_sign_in_two_users_isolated_and_one_user_on_two_browsers(oidc_serve
 
 
 def test_trusted_proxy_headers_give_the_user_and_the_address(oidc_server, browser):
-    def as_user(user: str, address: str, url: str):
-        return open_page(browser, url, extra_http_headers={"X-Test-User": user, "X-Test-Addr": address})
+    def as_user(user: str, address: str, url: str, secret: str = PROXY_SECRET):
+        headers = {"X-Test-User": user, "X-Test-Addr": address, "X-Cnn-Demo-Proxy": secret}
+        return open_page(browser, url, extra_http_headers=headers)
 
+    # Any local account can connect to 127.0.0.1 and send the headers; without the proxy's secret they count for
+    # nothing (before: that account was carol).
+    forged_ctx, forged = as_user("carol", "10.1.1.1", f"{oidc_server}/localization", secret="guessed")
+    assert "Signed in as carol" not in body(forged) and "Your jobs are kept for this browser" in body(forged)
+    forged_ctx.close()
     first_ctx, first = as_user("carol", "10.1.1.1", f"{oidc_server}/localization")
     assert "Signed in as carol" in body(first) and "Sign in to keep" not in body(first)
     link, job_id, _ = start_job(first, cancel=False)  # stays queued: there is no worker

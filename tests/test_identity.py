@@ -6,9 +6,6 @@ Unit tests of ``cnn_demo.jobs`` (recovery codes, per-address and per-user shares
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -53,21 +50,7 @@ def test_client_key_groups_an_ipv6_64_and_stores_no_address():
     assert a != jobs.client_key("2001:db8:1:3::10")
     assert jobs.client_key("10.0.0.7") != jobs.client_key("10.0.0.8")
     assert "10.0.0.7" not in jobs.client_key("10.0.0.7")
-    assert jobs.client_key(None) is None and jobs.client_key("not an address") is None
-
-
-def test_client_address_from_a_trusted_proxy_header_only(monkeypatch):
-    seen = {"X-Real-IP": "203.0.113.9", "X-Forwarded-For": "198.51.100.1, 203.0.113.7"}
-    monkeypatch.setattr(identity, "_header", seen.get)
-    monkeypatch.setattr(identity.st, "context", type("Ctx", (), {"ip_address": "127.0.0.1"})())
-    monkeypatch.delenv("CNN_DEMO_TRUSTED_ADDRESS_HEADER", raising=False)
-    assert identity.client_address() == "127.0.0.1"  # the peer: headers are ignored unless configured
-    monkeypatch.setenv("CNN_DEMO_TRUSTED_ADDRESS_HEADER", "X-Real-IP")
-    assert identity.client_address() == "203.0.113.9"
-    monkeypatch.setenv("CNN_DEMO_TRUSTED_ADDRESS_HEADER", "X-Forwarded-For")
-    assert identity.client_address() == "203.0.113.7"  # the entry the proxy added, not the client's claim
-    monkeypatch.setenv("CNN_DEMO_TRUSTED_ADDRESS_HEADER", "X-Missing")
-    assert identity.client_address() is None
+    assert jobs.client_key(None) == jobs.client_key("not an address") == jobs.UNKNOWN_CLIENT
 
 
 def test_new_identities_from_one_address_cannot_fill_the_queue(state, monkeypatch):
@@ -111,10 +94,12 @@ def test_disk_shares_per_user_and_per_address(state, monkeypatch):
     laptop = jobs.client_key("192.168.1.20")
     first = jobs.submit(KIND, {"steps": 1}, "alice", files={"data.zip": b"x" * 1_500_000}, client=laptop)
     jobs.cancel(first, "alice")
-    with pytest.raises(InputError, match=r"Your stored jobs take 2 MB and this one brings 1 MB, more than the 2 MB"):
+    with pytest.raises(
+        InputError, match=r"Your jobs and uploads take 2 MB on the server and this job brings 1 MB, more"
+    ):
         jobs.submit(KIND, {"steps": 1}, "alice", files={"data.zip": b"x" * 600_000}, client=laptop)
     jobs.submit(KIND, {"steps": 1}, "alice-2", files={"data.zip": b"x" * 1_400_000}, client=laptop)
-    with pytest.raises(InputError, match=r"Jobs from your network address store 3 MB .* than the 3 MB"):
+    with pytest.raises(InputError, match=r"from your network address take 3 MB .* than the 3 MB"):
         jobs.submit(KIND, {"steps": 1}, "alice-3", files={"data.zip": b"x" * 200_000}, client=laptop)
     jobs.delete(first, "alice")  # frees both shares
     jobs.submit(KIND, {"steps": 1}, "alice-3", files={"data.zip": b"x" * 200_000}, client=laptop)
@@ -138,8 +123,8 @@ def test_recovery_codes_are_hashed_replaceable_and_not_guessable(state):
     for i in range(jobs.RECOVERY_TRIES):
         with pytest.raises(InputError, match=f"\\({jobs.RECOVERY_TRIES - 1 - i} tries left\\)"):
             jobs.claim(other, f"AAAA-AAAA-AAAA-{i:04d}", "mallory")
-    with pytest.raises(InputError, match="cannot be opened with a recovery code any more"):
-        jobs.claim(other, right, "mallory")  # even the right code, once locked
+    with pytest.raises(InputError, match="Too many wrong codes"):
+        jobs.claim(other, right, "mallory")  # even the right code, once mallory's tries are spent
     with pytest.raises(jobs.NotYourJob):
         jobs.status(other, "mallory")
 
@@ -148,49 +133,6 @@ def test_delete_refuses_an_active_job(state):
     job = jobs.submit(KIND, {"steps": 1}, "alice")
     with pytest.raises(InputError, match="Cancel this job before deleting it"):
         jobs.delete(job, "alice")
-
-
-def asgi_get(path: str, headers: dict[str, str], scheme: str = "http") -> list[tuple[bytes, bytes]]:
-    """Run one request through the cookie middleware around a dummy app; return the response headers."""
-    sent: list[dict] = []
-
-    async def app(scope, receive, send):
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]})
-        await send({"type": "http.response.body", "body": b"<html></html>"})
-
-    async def send(message):
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "method": "GET",
-        "path": path,
-        "scheme": scheme,
-        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-    }
-    # In a thread of its own: after a browser test, Playwright's sync API leaves an event loop running in this one.
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, identity.BrowserCookieMiddleware(app)(scope, None, send)).result()
-    return sent[0]["headers"]
-
-
-def cookies_set(headers) -> list[str]:
-    return [v.decode() for k, v in headers if k == b"set-cookie"]
-
-
-def test_the_browser_cookie_is_httponly_random_and_set_on_pages_only():
-    page = {"Accept": "text/html,application/xhtml+xml"}
-    (first,) = cookies_set(asgi_get("/finetune", page))
-    (second,) = cookies_set(asgi_get("/", page))
-    assert first.startswith(f"{identity.BROWSER_COOKIE}=") and first != second
-    assert len(first.split(";")[0].split("=", 1)[1]) >= 40  # 32 random bytes
-    assert "HttpOnly" in first and "SameSite=Lax" in first and "Path=/" in first and "Secure" not in first
-    assert "Secure" in cookies_set(asgi_get("/", page, scheme="https"))[0]
-    # Not again once the browser has it, and never on assets or the websocket's own requests.
-    assert not cookies_set(asgi_get("/", {**page, "Cookie": first.split(";")[0]}))
-    for path in ("/_stcore/health", "/static/js/index.js", "/favicon.png", "/app/static/x"):
-        assert not cookies_set(asgi_get(path, page))
-    assert not cookies_set(asgi_get("/", {"Accept": "*/*"}))
 
 
 def test_install_browser_cookie_wraps_streamlits_middleware_once():

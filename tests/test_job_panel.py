@@ -316,7 +316,7 @@ def test_fair_share_messages_on_the_page(state, monkeypatch):
     monkeypatch.setenv("CNN_DEMO_DISK_PER_USER_MB", "1")
     (state / "jobs" / url_job(at) / "checkpoint.pt").write_bytes(b"x" * 1_200_000)
     at.button(key="t_train").click().run()
-    assert any("Your stored jobs take 1 MB" in e and "Delete finished jobs" in e for e in shown_errors(at))
+    assert any("Your jobs and uploads take 1 MB" in e and "Delete finished jobs" in e for e in shown_errors(at))
 
 
 def test_a_job_of_another_page_is_not_shown(state):

@@ -59,6 +59,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     it ends (``jobs.stop_with_parent``). A worker that dies is started again; on start-up it re-queues the jobs
     that were cut off.
     """
+    from cnn_demo.settings import get_settings
+    from cnn_demo.ui.hostcheck import settings_warnings, shared_host_warning
+
+    settings = get_settings()  # a bad setting stops here, with its message
+    for warning in [*settings_warnings(settings), shared_host_warning(args.port, args.address)]:
+        if warning:
+            print(f"serve: {warning}", file=sys.stderr, flush=True)
     env = dict(os.environ)
     workers: list[subprocess.Popen] = []
     worker = [sys.executable, "-m", "cnn_demo", "worker", "--parent", str(os.getpid())]

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from cnn_demo.data.datasets.checks import validate_labels
 from cnn_demo.errors import InputError
 from cnn_demo.finetune.backbone import load_backbone
 from cnn_demo.finetune.config import TrainConfig, build_head
@@ -198,7 +199,10 @@ def _export_config(config: Any, backbones: Collection[str] | None) -> tuple[Trai
         )
     if not 2 <= len(class_names) <= 1000:
         raise InputError(f"config.json lists {len(class_names)} class name(s); a model needs 2 to 1000 classes.")
-    return cfg, [str(c)[:100] for c in class_names]
+    try:  # the rules of class names typed in the page or given by a dataset's folders
+        return cfg, validate_labels(class_names)
+    except InputError as exc:
+        raise InputError(f"The class names in this model zip's config.json cannot be used. {exc}") from exc
 
 
 def load_export(blob: bytes, backbones: Collection[str] | None = None) -> FineTuned:

@@ -21,25 +21,27 @@ those folders only (:mod:`~cnn_demo.jobs.index`).
 
 Parts: :mod:`~cnn_demo.jobs.records` (files, ids, liveness), :mod:`~cnn_demo.jobs.context` (job kinds and what a
 job function gets), :mod:`~cnn_demo.jobs.index`, :mod:`~cnn_demo.jobs.api` (what pages ask: submit, status,
-list, cancel, resume, delete, recovery codes), :mod:`~cnn_demo.jobs.backends` (the Huey queue on SQLite or Redis),
+list, cancel, resume, delete), :mod:`~cnn_demo.jobs.codes` (recovery codes), :mod:`~cnn_demo.jobs.admission`
+(fair shares under one lock), :mod:`~cnn_demo.jobs.backends` (the Huey queue on SQLite or Redis),
 :mod:`~cnn_demo.jobs.runner` (one job in this process), :mod:`~cnn_demo.jobs.recovery` (lost workers, lost queue
 entries, expiry), :mod:`~cnn_demo.jobs.process` (priority, dying with the parent), :mod:`~cnn_demo.jobs.worker`.
 """
 
+from cnn_demo.jobs.admission import reserve_upload
 from cnn_demo.jobs.api import (
+    UNKNOWN_CLIENT,
     cancel,
-    claim,
     client_key,
     delete,
     job_file,
     job_folder,
     list_jobs,
-    new_recovery_code,
     resume,
     status,
     submit,
 )
 from cnn_demo.jobs.backends import get_huey
+from cnn_demo.jobs.codes import RECOVERY_TRIES_PER_ADDRESS, claim, new_recovery_code
 from cnn_demo.jobs.context import JobContext, JobFunction, load_job_modules, register
 from cnn_demo.jobs.process import (
     AUTOGROUP_SELF,
@@ -68,6 +70,7 @@ from cnn_demo.jobs.records import (
 )
 from cnn_demo.jobs.recovery import cleanup_expired, reconcile_queue, recover
 from cnn_demo.jobs.runner import run_job
+from cnn_demo.jobs.storage import held_bytes, hold_upload, remove_abandoned, store_dir
 from cnn_demo.jobs.worker import run_worker
 
 __all__ = [
@@ -83,7 +86,9 @@ __all__ = [
     "NOT_YOURS",
     "QUEUE_LOST_MESSAGE",
     "RECOVERY_TRIES",
+    "RECOVERY_TRIES_PER_ADDRESS",
     "STATES",
+    "UNKNOWN_CLIENT",
     "JobCancelled",
     "JobContext",
     "JobFunction",
@@ -97,6 +102,8 @@ __all__ = [
     "delete",
     "die_with_parent",
     "get_huey",
+    "held_bytes",
+    "hold_upload",
     "job_file",
     "job_folder",
     "list_jobs",
@@ -107,10 +114,13 @@ __all__ = [
     "reconcile_queue",
     "recover",
     "register",
+    "remove_abandoned",
+    "reserve_upload",
     "resume",
     "run_job",
     "run_worker",
     "status",
     "stop_with_parent",
+    "store_dir",
     "submit",
 ]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cnn_demo.errors import InputError
+from cnn_demo.jobs.admission import admission_lock, check_shares
 from cnn_demo.jobs.backends import _enqueue, _requeue
 from cnn_demo.jobs.context import load_job_modules
 from cnn_demo.jobs.index import (
@@ -26,63 +27,16 @@ from cnn_demo.jobs.index import (
     unmark_queued,
 )
 from cnn_demo.jobs.records import (
-    _CODE_ALPHABET,
     _NAME_RE,
-    ACTIVE_STATES,
-    NOT_FOUND,
-    RECOVERY_TRIES,
+    DAMAGED,
     JobStatus,
-    _folder,
-    _folder_bytes,
     _is_owner,
-    _mb,
     _owned,
-    _read_json,
-    _scan,
     _write_json,
+    read_params,
+    read_status,
 )
 from cnn_demo.settings import Settings, get_settings
-
-
-def _check_shares(s: Settings, owner: str, client: str | None, incoming: int, disk: bool = True) -> None:
-    """Refuse a new job (or a resumed one: ``disk=False``) when its user's or address's share is used up."""
-    jobs_all = list(_scan(s))
-    active = [(p, st) for _, p, st in jobs_all if st["state"] in ACTIVE_STATES]
-    mine = [p for p, _ in active if secrets.compare_digest(str(p.get("owner", "")), owner)]
-    if len(mine) >= s.jobs_per_user:
-        raise InputError(
-            f"You already have {len(mine)} job(s) queued or running (the limit is {s.jobs_per_user}). "
-            "Wait for one to finish or cancel it."
-        )
-    same_client = [p for p, _ in active if client and p.get("client") == client]
-    if len(same_client) >= s.jobs_per_address:
-        raise InputError(
-            f"{len(same_client)} job(s) from your network address are already queued or running (the limit for one "
-            f"address is {s.jobs_per_address}, so that everyone in the class gets a turn). Wait for one to finish. "
-            "Another browser, a private window or cleared cookies count as the same address."
-        )
-    if len(active) >= s.queue_capacity:
-        raise InputError(
-            f"The training queue is full ({len(active)} jobs waiting or running). Please try again in a few minutes."
-        )
-    if not disk:
-        return
-    user_limit, client_limit = s.disk_per_user_mb * 1e6, s.disk_per_address_mb * 1e6
-    used_user = sum(_folder_bytes(f) for f, p, _ in jobs_all if secrets.compare_digest(str(p.get("owner", "")), owner))
-    if used_user + incoming > user_limit:
-        raise InputError(
-            f"Your stored jobs take {_mb(used_user)} and this one brings {_mb(incoming)}, more than the "
-            f"{_mb(user_limit)} each user may keep. Delete finished jobs you no longer need (the Delete button under "
-            f"a job), or wait: finished jobs are deleted after {s.artifact_hours:g} hours."
-        )
-    if client:
-        used_client = sum(_folder_bytes(f) for f, p, _ in jobs_all if p.get("client") == client)
-        if used_client + incoming > client_limit:
-            raise InputError(
-                f"Jobs from your network address store {_mb(used_client)} and this one brings {_mb(incoming)}, "
-                f"more than the {_mb(client_limit)} one address may keep. Delete finished jobs you no longer need, "
-                f"or wait: finished jobs are deleted after {s.artifact_hours:g} hours."
-            )
 
 
 def submit(
@@ -110,20 +64,22 @@ def submit(
         params_json = json.loads(json.dumps(params))
     except (TypeError, ValueError) as exc:
         raise InputError("Job parameters must be plain numbers, strings, lists and dicts.") from exc
-    _check_shares(s, owner, client, sum(len(b) for b in (files or {}).values()))
     for name in files or {}:
         if not _NAME_RE.match(name) or name.startswith("."):
             raise InputError(f"Bad input file name {name!r}.")
     job_id = secrets.token_urlsafe(16)
     folder = s.jobs_dir / job_id
     try:
-        (folder / "inputs").mkdir(parents=True)
-        for name, data in (files or {}).items():
-            (folder / "inputs" / name).write_bytes(data)
-        now = time.time()
-        record = {"kind": kind, "params": params_json, "owner": owner, "client": client, "created": now}
-        _write_json(folder / "params.json", record)
-        _write_json(folder / "status.json", {"state": "queued", "done": 0, "total": 0, "queued_at": now, "resumes": 0})
+        with admission_lock(s):  # the shares are checked and the job created in one step
+            check_shares(s, owner, client, sum(len(b) for b in (files or {}).values()))
+            (folder / "inputs").mkdir(parents=True)
+            for name, data in (files or {}).items():
+                (folder / "inputs" / name).write_bytes(data)
+            now = time.time()
+            record = {"kind": kind, "params": params_json, "owner": owner, "client": client, "created": now}
+            _write_json(folder / "params.json", record)
+            status = {"state": "queued", "done": 0, "total": 0, "queued_at": now, "resumes": 0}
+            _write_json(folder / "status.json", status)
         index_owner(s, job_id, owner)
         mark_queued(s, job_id, now)
         _enqueue(s, job_id)
@@ -137,59 +93,6 @@ def submit(
     return job_id
 
 
-def _code_hash(code: str) -> str:
-    return hashlib.sha256(b"cnn-demo-recovery:" + code.encode()).hexdigest()
-
-
-def _normalise_code(code: str) -> str:
-    return "".join(c for c in str(code).upper() if c.isalnum())
-
-
-def new_recovery_code(job_id: str, owner: str, settings: Settings | None = None) -> str:
-    """A fresh recovery code for one of ``owner``'s jobs (the previous one stops working); only its hash is stored.
-
-    With the job's link and this code the job opens in any other browser or device (:func:`claim`).
-    """
-    s = settings or get_settings()
-    folder, _ = _owned(s, job_id, owner)
-    code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(16))  # 30**16: about 78 bits
-    _write_json(folder / "recovery.json", {"hash": _code_hash(code), "failures": 0})
-    return "-".join(code[i : i + 4] for i in range(0, 16, 4))
-
-
-def claim(job_id: str, code: str, owner: str, settings: Settings | None = None) -> JobStatus:
-    """Open a job started elsewhere with its recovery code: ``owner`` may see, cancel and resume it from now on.
-
-    After :data:`RECOVERY_TRIES` wrong codes the job refuses further tries, so codes cannot be guessed.
-    """
-    s = settings or get_settings()
-    folder = _folder(s, job_id)
-    params = _read_json(folder / "params.json")
-    if not params:
-        raise InputError(NOT_FOUND)
-    if not owner:
-        raise InputError("Jobs need an owner.")
-    if _is_owner(folder, params, owner):
-        return _snapshot(s, folder, params, None)
-    record = _read_json(folder / "recovery.json") or {}
-    failures = int(record.get("failures", 0))
-    if not record.get("hash") or failures >= RECOVERY_TRIES:
-        raise InputError(
-            "This job cannot be opened with a recovery code any more (too many wrong codes). "
-            "Open it in the browser that started it and ask for a new code there."
-        )
-    given = _normalise_code(code)
-    if not given or not secrets.compare_digest(_code_hash(given), str(record["hash"])):
-        record["failures"] = failures + 1
-        _write_json(folder / "recovery.json", record)
-        left = RECOVERY_TRIES - failures - 1
-        raise InputError(f"That recovery code does not belong to this job. Check it and try again ({left} tries left).")
-    owners = _read_json(folder / "owners.json", []) or []
-    _write_json(folder / "owners.json", [*owners, owner])
-    index_owner(s, job_id, owner)
-    return _snapshot(s, folder, params, None)
-
-
 def delete(job_id: str, owner: str, settings: Settings | None = None) -> None:
     """Delete one of ``owner``'s finished jobs with everything it stored (frees their disk quota)."""
     s = settings or get_settings()
@@ -198,20 +101,24 @@ def delete(job_id: str, owner: str, settings: Settings | None = None) -> None:
         raise InputError("Cancel this job before deleting it.")
     owners = job_owners(folder, params)
     shutil.rmtree(folder, ignore_errors=True)
-    unindex(s, job_id, owners)
+    unindex(s, job_id, [*owners, owner])
 
 
-def client_key(address: str | None) -> str | None:
-    """A stable key for a client address (IPv6: its /64, what one household or phone gets); ``None`` if unknown.
+#: The key of every client whose address is unknown (the app started without ``serve``'s middleware): they share
+#: one address's share rather than escaping the per-address limits.
+UNKNOWN_CLIENT = hashlib.sha256(b"cnn-demo-client:unknown").hexdigest()[:24]
+
+
+def client_key(address: str | None) -> str:
+    """A stable key for a client address (IPv6: its /64, what one household or phone gets); every unknown or
+    unreadable address gets :data:`UNKNOWN_CLIENT`.
 
     Only this hash is stored with a job, never the address itself.
     """
-    if not address:
-        return None
     try:
-        ip = ipaddress.ip_address(address.strip())
+        ip = ipaddress.ip_address((address or "").strip())
     except ValueError:
-        return None
+        return UNKNOWN_CLIENT
     net = ipaddress.ip_network(f"{ip}/64", strict=False) if ip.version == 6 else ipaddress.ip_network(ip)
     return hashlib.sha256(f"cnn-demo-client:{net}".encode()).hexdigest()[:24]
 
@@ -236,11 +143,13 @@ def list_jobs(owner: str, settings: Settings | None = None) -> list[JobStatus]:
     out = []
     for job_id in owned_job_ids(s, owner):
         folder = s.jobs_dir / job_id
-        params = _read_json(folder / "params.json")
-        if not params:
+        params = read_params(folder)
+        if params is None:
             drop_owner_marker(s, owner, job_id)  # deleted (expired) since
             continue
-        if (folder / "status.json").is_file() and _is_owner(folder, params, owner):
+        if params is DAMAGED:  # the index says it is this owner's: shown as damaged, so it can be deleted
+            out.append(_snapshot(s, folder, {}, order))
+        elif (folder / "status.json").is_file() and _is_owner(folder, params, owner):
             out.append(_snapshot(s, folder, params, order))
     return sorted(out, key=lambda j: j.created, reverse=True)
 
@@ -267,8 +176,8 @@ def cancel(job_id: str, owner: str, settings: Settings | None = None) -> JobStat
     s = settings or get_settings()
     folder, params = _owned(s, job_id, owner)
     (folder / "cancel").touch()
-    st = _read_json(folder / "status.json", {}) or {}
-    if st.get("state") == "queued":
+    st = read_status(folder)
+    if isinstance(st, dict) and st.get("state") == "queued":
         st.update(state="cancelled", finished=time.time())
         _write_json(folder / "status.json", st)
         unmark_queued(s, job_id)
@@ -279,9 +188,11 @@ def resume(job_id: str, owner: str, settings: Settings | None = None) -> JobStat
     """Queue an interrupted, cancelled or failed job again; it continues from its last checkpoint."""
     s = settings or get_settings()
     folder, params = _owned(s, job_id, owner)
-    snap = _snapshot(s, folder, params, None)
-    if not snap.resumable:
-        raise InputError(f"This job is {snap.state}; only interrupted, cancelled or failed jobs can be resumed.")
-    _check_shares(s, str(params.get("owner", "")), params.get("client"), 0, disk=False)  # resuming is a new turn
-    _requeue(s, folder, automatic=False)
+    with admission_lock(s):
+        snap = _snapshot(s, folder, params, None)
+        if not snap.resumable:
+            raise InputError(f"This job is {snap.state}; only interrupted, cancelled or failed jobs can be resumed.")
+        # Resuming is a new turn: it counts against the shares like a new job.
+        check_shares(s, str(params.get("owner", "")), params.get("client"), 0, disk=False)
+        _requeue(s, folder, automatic=False)
     return _snapshot(s, folder, params, None)

@@ -10,7 +10,7 @@ from pathlib import Path
 from cnn_demo.errors import InputError
 from cnn_demo.jobs.index import mark_queued
 from cnn_demo.jobs.process import die_with_parent
-from cnn_demo.jobs.records import _read_json, _write_json
+from cnn_demo.jobs.records import DAMAGED_MESSAGE, _write_json, read_status
 from cnn_demo.jobs.runner import run_job
 from cnn_demo.settings import Settings, get_settings
 
@@ -52,7 +52,9 @@ def _enqueue(settings: Settings, job_id: str) -> None:
 
 
 def _requeue(settings: Settings, folder: Path, automatic: bool, restart: bool = False) -> None:
-    st = _read_json(folder / "status.json", {}) or {}
+    st = read_status(folder)
+    if not isinstance(st, dict):
+        raise InputError(DAMAGED_MESSAGE.format(file="status.json"))
     st.update(state="queued", queued_at=time.time(), resumes=int(st.get("resumes", 0)) + 1, error=None)
     st.pop("pid", None)
     if automatic:

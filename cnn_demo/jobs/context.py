@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -87,8 +88,8 @@ class JobContext:
             raise JobCancelled()
 
     def log(self, message: str) -> None:
-        """Append a line to the job's log (shown on the page)."""
-        with open(self.folder / "log.txt", "a") as f:
+        """Append a line to the job's log (shown on the page); a full disk loses the line, never the job."""
+        with contextlib.suppress(OSError), open(self.folder / "log.txt", "a") as f:
             f.write(f"{time.strftime('%H:%M:%S')} {message}\n")
 
     def metrics(self) -> list[dict[str, Any]]:
@@ -100,8 +101,13 @@ class JobContext:
         import torch
 
         tmp = self.folder / ".checkpoint.pt.tmp"
-        torch.save({"step": int(step), "state": state}, tmp)
-        os.replace(tmp, self.folder / "checkpoint.pt")
+        try:
+            torch.save({"step": int(step), "state": state}, tmp)
+            os.replace(tmp, self.folder / "checkpoint.pt")
+        except BaseException:
+            with contextlib.suppress(OSError):  # a full disk: the last whole checkpoint stays, no half of a new one
+                tmp.unlink()
+            raise
 
     def load_checkpoint(self) -> tuple[dict[str, Any], int] | None:
         """The last saved ``(state, step)``, or ``None`` on a fresh start.

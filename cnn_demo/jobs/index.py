@@ -15,12 +15,25 @@ index gets it built on first use.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import time
 from pathlib import Path
 from typing import Any
 
-from cnn_demo.jobs.records import _ID_RE, JobStatus, _read_json, _read_jsonl, _scan, _tail, _worker_lost
+from cnn_demo.jobs.records import (
+    _ID_RE,
+    DAMAGED,
+    RESULT_LIMIT,
+    JobStatus,
+    _read_jsonl,
+    _scan,
+    _tail,
+    _worker_lost,
+    damaged_status,
+    load_json,
+    owner_key,
+    read_owners,
+    read_status,
+)
 from cnn_demo.settings import Settings
 
 _INDEX_VERSION = "1"
@@ -32,7 +45,7 @@ def _index_root(settings: Settings) -> Path:
 
 def _owner_dir(settings: Settings, owner: str) -> Path:
     # Owners are identity tokens: only a hash of one names a folder.
-    return _index_root(settings) / "owners" / hashlib.sha256(f"cnn-demo-owner:{owner}".encode()).hexdigest()[:32]
+    return _index_root(settings) / "owners" / owner_key(owner)
 
 
 def index_owner(settings: Settings, job_id: str, owner: str) -> None:
@@ -65,7 +78,7 @@ def unindex(settings: Settings, job_id: str, owners: list[str]) -> None:
 
 def job_owners(folder: Path, params: dict[str, Any]) -> list[str]:
     """Everyone who may see the job: its submitter and those who opened it with its recovery code."""
-    return [str(params.get("owner", "")), *map(str, _read_json(folder / "owners.json", []) or [])]
+    return [str(params.get("owner", "")), *read_owners(folder)]
 
 
 def _ensure_index(settings: Settings) -> None:
@@ -73,8 +86,11 @@ def _ensure_index(settings: Settings) -> None:
     root = _index_root(settings)
     if (root / "version").is_file():
         return
-    sync_index(settings, owners=True)
-    (root / "version").write_text(_INDEX_VERSION)
+    try:
+        sync_index(settings, owners=True)
+        (root / "version").write_text(_INDEX_VERSION)
+    except OSError:  # a full disk: the next call tries again, a page lists what the index has meanwhile
+        pass
 
 
 def sync_index(settings: Settings, *, owners: bool = False) -> None:
@@ -87,7 +103,8 @@ def sync_index(settings: Settings, *, owners: bool = False) -> None:
         if marker.name in queued:
             continue
         # Read again: the job may have been queued after the scan read it.
-        if (_read_json(settings.jobs_dir / marker.name / "status.json", {}) or {}).get("state") != "queued":
+        now = read_status(settings.jobs_dir / marker.name)
+        if not isinstance(now, dict) or now.get("state") != "queued":
             unmark_queued(settings, marker.name)
     for job_id, queued_at in queued.items():
         if not (folder / job_id).exists():
@@ -142,8 +159,21 @@ def time_left(since: float, steps: int, remaining: int, last_step: float | None,
 
 
 def _snapshot(settings: Settings, folder: Path, params: dict[str, Any], order: list[str] | None) -> JobStatus:
-    st = _read_json(folder / "status.json", {}) or {}
-    state = st.get("state", "queued")
+    """What the owner sees of one job. Files that cannot be read make it ``damaged`` (with a message naming the
+    file), never an exception: one bad folder must not break a page, a submit or the watchdog."""
+    st = read_status(folder)
+    if st is None:
+        st = {"state": "queued"}  # written a moment after params.json
+    if not params:
+        st = damaged_status("params.json")
+    elif st is DAMAGED:
+        st = damaged_status("status.json")
+    state = st["state"]
+    result = None
+    if state == "done":
+        result = load_json(folder / "result.json", RESULT_LIMIT)
+        if result is DAMAGED or (result is not None and not isinstance(result, dict)):
+            st, state, result = damaged_status("result.json"), "damaged", None
     if _worker_lost(st, folder, settings):
         state = "interrupted"
     done, total = int(st.get("done", 0)), int(st.get("total", 0))
@@ -165,7 +195,7 @@ def _snapshot(settings: Settings, folder: Path, params: dict[str, Any], order: l
         error = "The worker running this job stopped (crash or restart). Resume it to continue from its last epoch."
     return JobStatus(
         job_id=folder.name,
-        kind=params.get("kind", ""),
+        kind=str(params.get("kind", "")),
         state=state,
         done=done,
         total=total,
@@ -175,9 +205,9 @@ def _snapshot(settings: Settings, folder: Path, params: dict[str, Any], order: l
         queue_position=position,
         eta_s=eta,
         metrics=_read_jsonl(folder / "metrics.jsonl"),
-        result=_read_json(folder / "result.json") if state == "done" else None,
+        result=result,
         error=error,
-        params=params.get("params", {}),
+        params=dict(params.get("params", {})),
         resumes=int(st.get("resumes", 0)),
         log_tail=_tail(folder / "log.txt"),
         phase=str(st.get("phase", "")),

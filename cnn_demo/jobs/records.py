@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
+import math
 import os
 import re
 import secrets
@@ -31,11 +33,12 @@ JOB_MODULES: tuple[str, ...] = (
 )
 
 #: States a job can be in. ``interrupted``: its worker stopped without finishing (resumable).
-STATES: tuple[str, ...] = ("queued", "running", "done", "failed", "cancelled", "interrupted")
+#: ``damaged``: its files cannot be read (see :data:`DAMAGED_MESSAGE`); it can only be deleted.
+STATES: tuple[str, ...] = ("queued", "running", "done", "failed", "cancelled", "interrupted", "damaged")
 
 ACTIVE_STATES = ("queued", "running")
 
-FINAL_STATES = ("done", "failed", "cancelled", "interrupted")
+FINAL_STATES = ("done", "failed", "cancelled", "interrupted", "damaged")
 
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
@@ -56,6 +59,11 @@ QUEUE_LOST_MESSAGE = (
     "try again."
 )
 
+DISK_FULL_MESSAGE = (
+    "The server's disk was full, so this job could not save its work. Resume it later; if it happens again, tell "
+    "your teacher."
+)
+
 NOT_FOUND = (
     "There is no job with this id (any more): finished jobs are deleted after a few days, or the link is incomplete."
 )
@@ -65,7 +73,7 @@ NOT_YOURS = (
     "If it is yours, enter the recovery code you were given when you started it."
 )
 
-#: Wrong recovery codes accepted per job before it refuses further tries.
+#: Wrong recovery codes accepted from one identity per job (and per code) before it refuses its further tries.
 RECOVERY_TRIES = 10
 
 _CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no 0/O, 1/I/L, U: easy to read out and type
@@ -81,32 +89,158 @@ class JobCancelled(Exception):
 
 # --------------------------------------------------------------------------- files
 
+#: Largest JSON record read from a job folder (status, params, codes); a bigger one is damaged, never read.
+JSON_LIMIT = 1_000_000
+#: Largest ``result.json`` read (a job's result: figures, per-class numbers).
+RESULT_LIMIT = 32_000_000
+#: Bytes read from the end of a log or a metrics file: a page shows the last lines only.
+TAIL_BYTES = 64_000
+METRICS_BYTES = 4_000_000
+
+#: The state of a job whose files cannot be read (shown to its owner; it can be deleted, nothing else).
+DAMAGED_MESSAGE = (
+    "This job's files on the server are damaged ({file}), so it can neither be shown nor resumed. Delete it and "
+    "start it again."
+)
+
+
+class _Damaged:
+    """The value read from a file that exists but is not what it must be (see :func:`load_json`)."""
+
+    def __repr__(self) -> str:
+        return "DAMAGED"
+
+
+DAMAGED: Any = _Damaged()
+
 
 def _write_json(path: Path, data: Any) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=1, default=str))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):  # a full disk leaves no half-written file behind
+            tmp.unlink()
+        raise
+
+
+def load_json(path: Path, limit: int = JSON_LIMIT) -> Any:
+    """The JSON value in ``path``; ``None`` when there is no such file, :data:`DAMAGED` when it cannot be read as
+    JSON of at most ``limit`` bytes (truncated, binary, nested too deeply for the parser, too big)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError:
+        return DAMAGED
+    if len(data) > limit:
+        return DAMAGED
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        return DAMAGED
 
 
 def _read_json(path: Path, default: Any = None) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return default
+    """The JSON value in ``path``, or ``default`` when it is absent or damaged."""
+    value = load_json(path)
+    return default if value is None or value is DAMAGED else value
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+def _tail_bytes(path: Path, limit: int) -> bytes:
+    """The last ``limit`` bytes of ``path`` from the start of a line (b"" when absent)."""
     try:
-        lines = path.read_text().splitlines()
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - limit))
+            data = f.read(limit)
     except OSError:
-        return out
-    for line in lines:
+        return b""
+    if size > limit:
+        data = data.partition(b"\n")[2]  # the first line is cut: drop it
+    return data
+
+
+def _read_jsonl(path: Path, limit: int = METRICS_BYTES) -> list[dict[str, Any]]:
+    """The JSON objects of a ``.jsonl`` file (its last ``limit`` bytes); other lines are skipped."""
+    out: list[dict[str, Any]] = []
+    for line in _tail_bytes(path, limit).splitlines():
         try:
-            out.append(json.loads(line))
-        except ValueError:
+            row = json.loads(line)
+        except (ValueError, RecursionError):
             continue  # a line half-written when a worker died
+        if isinstance(row, dict):
+            out.append(row)
     return out
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+_STATUS_NUMBERS = (
+    "done",
+    "total",
+    "pid",
+    "resumes",
+    "auto_resumes",
+    "restart_resumes",
+    "run_start_done",
+    "phase_start_done",
+    "rate_start_done",
+    "queued_at",
+    "started",
+    "finished",
+    "updated",
+    "run_started",
+    "phase_started",
+    "rate_started",
+)
+
+
+def read_status(folder: Path) -> Any:
+    """The job's ``status.json`` as a dict whose fields have their types; ``None`` if absent, else
+    :data:`DAMAGED`."""
+    raw = load_json(folder / "status.json")
+    if raw is None or raw is DAMAGED:
+        return raw
+    if not isinstance(raw, dict) or raw.get("state") not in STATES or raw.get("state") == "damaged":
+        return DAMAGED
+    if any(raw.get(k) is not None and not _number(raw[k]) for k in _STATUS_NUMBERS):
+        return DAMAGED
+    if any(raw.get(k) is not None and not isinstance(raw[k], str) for k in ("error", "phase", "host")):
+        return DAMAGED
+    return raw
+
+
+def read_params(folder: Path) -> Any:
+    """The job's ``params.json`` as a dict (kind, params, owner, client, created); ``None`` if absent, else
+    :data:`DAMAGED`."""
+    raw = load_json(folder / "params.json")
+    if raw is None or raw is DAMAGED:
+        return raw
+    if not isinstance(raw, dict) or not isinstance(raw.get("kind"), str) or not isinstance(raw.get("owner"), str):
+        return DAMAGED
+    if not isinstance(raw.get("params"), dict) or not _number(raw.get("created")):
+        return DAMAGED
+    if raw.get("client") is not None and not isinstance(raw["client"], str):
+        return DAMAGED
+    return raw
+
+
+def read_owners(folder: Path) -> list[str]:
+    """Those who opened the job with its recovery code (``owners.json``); an unreadable list opens it to no one."""
+    raw = load_json(folder / "owners.json")
+    if not isinstance(raw, list):
+        return []
+    return [o for o in raw if isinstance(o, str) and o]
+
+
+def owner_key(owner: str) -> str:
+    """The hash naming an owner's folder in the index (owners are identity tokens, never stored as names)."""
+    return hashlib.sha256(f"cnn-demo-owner:{owner}".encode()).hexdigest()[:32]
 
 
 def _check_id(job_id: str) -> str:
@@ -187,17 +321,29 @@ class JobStatus:
         return self.state in ("interrupted", "cancelled", "failed")
 
 
+def damaged_status(file: str) -> dict[str, Any]:
+    """The effective status of a job whose ``file`` cannot be read."""
+    return {"state": "damaged", "error": DAMAGED_MESSAGE.format(file=file)}
+
+
 def _scan(settings: Settings) -> Iterator[tuple[Path, dict[str, Any], dict[str, Any]]]:
-    """Every job folder with its params and (effective) status."""
+    """Every job folder with its params and (effective) status; a damaged one has ``{}`` for params it cannot
+    read and a ``damaged`` status, so callers never meet a file they cannot use."""
     root = settings.jobs_dir
     if not root.is_dir():
         return
     for folder in root.iterdir():
         if not _ID_RE.match(folder.name):
             continue
-        params = _read_json(folder / "params.json")
-        st = _read_json(folder / "status.json")
-        if not params or not st:
+        params, st = read_params(folder), read_status(folder)
+        if params is None or st is None:
+            continue  # being created or deleted right now
+        if params is DAMAGED or st is DAMAGED:
+            yield (
+                folder,
+                {} if params is DAMAGED else params,
+                damaged_status("params.json" if params is DAMAGED else "status.json"),
+            )
             continue
         if _worker_lost(st, folder, settings):
             st = {**st, "state": "interrupted"}
@@ -208,14 +354,23 @@ def _is_owner(folder: Path, params: dict[str, Any], owner: str) -> bool:
     """Whether ``owner`` submitted the job, or opened it in another browser with its recovery code."""
     if not owner:
         return False
-    owners = [str(params.get("owner", "")), *(_read_json(folder / "owners.json", []) or [])]
+    owners = [str(params.get("owner", "")), *read_owners(folder)]
     return any(secrets.compare_digest(str(o), str(owner)) for o in owners)
 
 
+def owner_marker(settings: Settings, owner: str, job_id: str) -> Path:
+    """The index file recording that ``owner`` may see ``job_id`` (written by the server only)."""
+    return settings.state_dir / "job-index" / "owners" / owner_key(owner) / job_id
+
+
 def _owned(settings: Settings, job_id: str, owner: str) -> tuple[Path, dict[str, Any]]:
+    """The folder and params of one of ``owner``'s jobs. Params that cannot be read come back as ``{}`` when the
+    index says the job is ``owner``'s (it is then damaged: shown as such, and it can be deleted)."""
     folder = _folder(settings, job_id)
-    params = _read_json(folder / "params.json")
-    if not params:
+    params = read_params(folder)
+    if params is DAMAGED and owner and owner_marker(settings, owner, job_id).is_file():
+        return folder, {}
+    if not params or params is DAMAGED:
         raise InputError(NOT_FOUND)
     if not _is_owner(folder, params, owner):
         raise NotYourJob(NOT_YOURS)
@@ -236,7 +391,5 @@ def _mb(n: float) -> str:
 
 
 def _tail(path: Path, n: int = 20) -> list[str]:
-    try:
-        return path.read_text(errors="replace").splitlines()[-n:]
-    except OSError:
-        return []
+    """The last ``n`` lines of a log, read from its last :data:`TAIL_BYTES` only (a log may grow without bound)."""
+    return _tail_bytes(path, TAIL_BYTES).decode("utf-8", errors="replace").splitlines()[-n:]

@@ -15,11 +15,12 @@ from cnn_demo.jobs.records import (
     ACTIVE_STATES,
     MAX_RESTART_RESUMES,
     QUEUE_LOST_MESSAGE,
-    _read_json,
     _scan,
     _write_json,
     log,
+    read_status,
 )
+from cnn_demo.jobs.storage import remove_abandoned, store_dir
 from cnn_demo.settings import Settings, get_settings
 
 
@@ -36,7 +37,9 @@ def recover(settings: Settings | None = None, *, restart: bool = False) -> list[
     for folder, _, st in _scan(s):
         if st["state"] != "interrupted":
             continue
-        raw = _read_json(folder / "status.json", {}) or {}
+        raw = read_status(folder)
+        if not isinstance(raw, dict):
+            continue  # damaged (or deleted) since the scan
         was_running = raw.get("state") == "running"
         if was_running:
             raw.update(state="interrupted", finished=time.time())
@@ -89,7 +92,9 @@ def reconcile_queue(settings: Settings | None = None, grace_s: float = 30.0) -> 
         try:
             _enqueue(s, folder.name)
         except InputError:
-            raw = _read_json(folder / "status.json", {}) or {}
+            raw = read_status(folder)
+            if not isinstance(raw, dict):
+                continue
             raw.update(state="failed", finished=time.time(), error=QUEUE_LOST_MESSAGE)
             _write_json(folder / "status.json", raw)
             unmark_queued(s, folder.name)
@@ -111,7 +116,8 @@ def cleanup_expired(settings: Settings | None = None) -> list[str]:
     removed = []
     # Uploaded datasets (cnn_demo.data.datasets.cleanup_store, written out here: this runs in the watchdog thread,
     # and an import there could hold a module lock while Huey forks a job process, which would then hang importing it).
-    stores = s.state_dir / "datasets"
+    stores = store_dir(s)
+    remove_abandoned(stores)  # decodes cut off by a restart
     for stored in stores.iterdir() if stores.is_dir() else ():
         with contextlib.suppress(OSError):
             if stored.stat().st_mtime >= limit:
@@ -128,6 +134,9 @@ def cleanup_expired(settings: Settings | None = None) -> list[str]:
         if st["state"] in ACTIVE_STATES:
             continue
         when = st.get("finished") or st.get("updated") or params.get("created", 0)
+        if st["state"] == "damaged":  # nothing in it can be trusted: its last change counts
+            with contextlib.suppress(OSError):
+                when = max(p.stat().st_mtime for p in (folder, *folder.iterdir()))
         if when and float(when) < limit:
             owners = job_owners(folder, params)
             shutil.rmtree(folder, ignore_errors=True)

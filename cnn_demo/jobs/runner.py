@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import socket
@@ -14,7 +15,18 @@ from pathlib import Path
 from cnn_demo.errors import InputError
 from cnn_demo.jobs.context import JobContext, load_job_modules
 from cnn_demo.jobs.index import unmark_queued
-from cnn_demo.jobs.records import CRASH_MESSAGE, HEARTBEAT_EVERY_S, JobCancelled, _folder, _read_json, _write_json, log
+from cnn_demo.jobs.records import (
+    CRASH_MESSAGE,
+    DAMAGED,
+    DISK_FULL_MESSAGE,
+    HEARTBEAT_EVERY_S,
+    JobCancelled,
+    _folder,
+    _write_json,
+    log,
+    read_params,
+    read_status,
+)
 from cnn_demo.settings import Settings, get_settings
 
 # --------------------------------------------------------------------------- worker side
@@ -31,11 +43,14 @@ def run_job(job_id: str, settings: Settings | None = None) -> str:
     """Run one queued job in this process (what a worker does); returns its final state."""
     s = settings or get_settings()
     folder = _folder(s, job_id)
-    params = _read_json(folder / "params.json")
-    st = _read_json(folder / "status.json")
-    if not params or not st:
+    params, st = read_params(folder), read_status(folder)
+    if params is None or st is None:
         log.warning("job %s has no folder any more; skipped", job_id)
         return "missing"
+    if params is DAMAGED or st is DAMAGED:
+        log.warning("job %s has damaged files; skipped", job_id)
+        unmark_queued(s, job_id)
+        return "damaged"
     if st.get("state") != "queued" or (folder / "cancel").exists():
         if st.get("state") == "queued":
             st.update(state="cancelled", finished=time.time())
@@ -63,8 +78,16 @@ def run_job(job_id: str, settings: Settings | None = None) -> str:
         error=None,
     )
     st.pop("rate_started", None)  # a rate measured by an earlier run (before a resume) says nothing about this one
-    (folder / "heartbeat").touch()
-    _write_json(folder / "status.json", st)
+    try:
+        (folder / "heartbeat").touch()
+        _write_json(folder / "status.json", st)
+    except OSError:
+        # A full disk: the job stays queued and this delivery gives it back, so the watchdog queues it again once
+        # there is room (instead of a marker saying it was taken, which would keep it waiting for ever).
+        with contextlib.suppress(OSError):
+            marker.unlink()
+        log.warning("job %s could not start (no room to write its status); left queued", job_id)
+        return "deferred"
     unmark_queued(s, job_id)
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(folder, stop), daemon=True)
@@ -88,15 +111,22 @@ def run_job(job_id: str, settings: Settings | None = None) -> str:
     except InputError as exc:
         st.update(state="failed", error=str(exc))
         ctx.log(f"failed: {exc}")
-    except Exception:
-        # The details (exception text, paths, host) go to the worker's log for the operator, never to the page.
-        ref = secrets.token_hex(4)
-        st.update(state="failed", error=CRASH_MESSAGE.format(ref=ref))
-        ctx.log(f"stopped by an internal error (reference {ref})")
-        log.error("job %s crashed (reference %s):\n%s", job_id, ref, traceback.format_exc())
+    except Exception as exc:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            st.update(state="failed", error=DISK_FULL_MESSAGE)
+            log.error("job %s stopped: the disk is full", job_id)
+        else:
+            # The details (exception text, paths, host) go to the worker's log for the operator, never to the page.
+            ref = secrets.token_hex(4)
+            st.update(state="failed", error=CRASH_MESSAGE.format(ref=ref))
+            ctx.log(f"stopped by an internal error (reference {ref})")
+            log.error("job %s crashed (reference %s):\n%s", job_id, ref, traceback.format_exc())
     finally:
         stop.set()
         beat.join(timeout=5)
     st.update(finished=time.time(), updated=time.time())
-    _write_json(folder / "status.json", st)
+    try:
+        _write_json(folder / "status.json", st)
+    except OSError:  # a full disk: the job reads as interrupted once its heartbeat stops, and can be resumed
+        log.error("job %s ended %s, but its status could not be written", job_id, st["state"])
     return str(st["state"])

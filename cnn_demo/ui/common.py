@@ -11,11 +11,17 @@ import streamlit as st
 from cnn_demo.errors import InputError
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+#: The colon opening a ``:name:`` or ``:material/name:`` shortcode. Streamlit turns those into emoji and icons after
+#: markdown has removed the backslash escapes, so an escaped colon still makes an icon: a word joiner (U+2060,
+#: invisible) after it breaks the pattern instead.
+_SHORTCODE = re.compile(r":(?=[\w+\-/]+:)")
+WORD_JOINER = "\u2060"
 
 
 def escape_markdown(text: str) -> str:
-    """Make user text (file names, class names) safe to show inside markdown: no links, HTML or formatting."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text))
+    """Make user text (file names, class names) safe to show inside markdown: no links, HTML, formatting, emoji or
+    icons; it reads as typed."""
+    return _MD_SPECIAL.sub(r"\\\1", _SHORTCODE.sub(":" + WORD_JOINER, str(text)))
 
 
 @contextlib.contextmanager

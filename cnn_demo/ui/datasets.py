@@ -16,12 +16,14 @@ from pathlib import Path
 
 import streamlit as st
 
+from cnn_demo import jobs
 from cnn_demo.data import datasets as D
 from cnn_demo.errors import InputError
 from cnn_demo.io.images import UPLOAD_EXTENSIONS
 from cnn_demo.settings import get_settings
 from cnn_demo.ui.common import escape_markdown, user_errors
 from cnn_demo.ui.dataset_preview import show_dataset_report, show_segmentation_report
+from cnn_demo.ui.identity import client_address, current_identity
 
 SOURCES: tuple[str, ...] = ("Upload a zip", "Build in the page", "Built-in dataset")
 ZIP_HELP = (
@@ -43,7 +45,19 @@ def example_zip_bytes() -> bytes:
 
 def dataset_store() -> Path:
     """Where uploaded datasets are decoded to (shared by all sessions and web-server processes)."""
-    return get_settings().state_dir / "datasets"
+    return jobs.store_dir(get_settings())
+
+
+def _stored_upload(incoming: int, decode: Callable[[], D.Dataset]) -> D.Dataset:
+    """``decode()`` an upload into the dataset store within this user's and address's disk shares (checked and
+    reserved first, so parallel uploads cannot all pass), and record that they keep what it stored."""
+    s = get_settings()
+    owner, client = current_identity().owner, jobs.client_key(client_address())
+    with jobs.reserve_upload(s, owner, client, incoming):
+        ds = decode()
+        if isinstance(ds.images, D.DiskImages):
+            jobs.hold_upload(s, owner, client, ds.images.folder)
+    return ds
 
 
 @st.cache_resource(max_entries=32, ttl=3600, show_spinner=False)
@@ -90,7 +104,8 @@ def _from_zip(key: str, limits: D.DatasetLimits) -> D.Dataset | None:
         return found
     st.session_state.pop(f"{key}_zip_dataset", None)
     with user_errors(), st.spinner("Checking and decoding the images…"):
-        ds = D.read_zip_dataset(data, upload.name, limits, store=dataset_store())
+        # The store keeps the files as uploaded, and decoded pixels where smaller: at most twice the zip.
+        ds = _stored_upload(2 * len(data), lambda: D.read_zip_dataset(data, upload.name, limits, store=dataset_store()))
         return _remember(f"{key}_zip_dataset", digest, ds)
     return None
 
@@ -167,7 +182,8 @@ def _build_in_page(key: str, limits: D.DatasetLimits) -> D.Dataset | None:
         return found
     st.session_state.pop(f"{key}_built_dataset", None)
     with user_errors(), st.spinner("Checking and decoding the images…"):
-        ds = D.build_dataset(classes, limits=limits, store=dataset_store())
+        incoming = 2 * sum(len(b) for _, items in classes for _, b in items)
+        ds = _stored_upload(incoming, lambda: D.build_dataset(classes, limits=limits, store=dataset_store()))
         return _remember(f"{key}_built_dataset", fingerprint, ds)
     return None
 

@@ -25,6 +25,7 @@ from cnn_demo.errors import InputError
 from cnn_demo.finetune.figures import curves_figure
 from cnn_demo.ui.common import escape_markdown, user_errors
 from cnn_demo.ui.identity import auth_configured, client_address, current_identity, login_provider
+from cnn_demo.ui.signin import SIGNIN_FAILED, SIGNIN_UNAVAILABLE, provider_reachable
 
 STATE_LABELS = {
     "queued": ":material/schedule: Waiting in the queue",
@@ -33,6 +34,7 @@ STATE_LABELS = {
     "failed": ":material/error: Failed",
     "cancelled": ":material/cancel: Cancelled",
     "interrupted": ":material/warning: Interrupted",
+    "damaged": ":material/broken_image: Damaged",
 }
 OTHER_PAGE = "This job was started on another page of the app: open it there."
 #: ``jobs.NOT_YOURS`` where jobs belong to the tab (no browser cookie, e.g. plain ``streamlit run``): there the job
@@ -79,7 +81,13 @@ def identity_note() -> None:
     elif who.kind != "proxy" and st.button(
         "Sign in to keep your jobs across devices", key="jobs_sign_in", icon=":material/login:"
     ):
-        st.login(login_provider())
+        if not provider_reachable():
+            st.error(SIGNIN_UNAVAILABLE, icon=":material/person_off:")
+            return
+        try:
+            st.login(login_provider())
+        except Exception:  # a configuration that validates but still fails: a sentence, not an error box
+            st.error(SIGNIN_FAILED, icon=":material/person_off:")
 
 
 def url_job(param: str = "job") -> str | None:
@@ -157,7 +165,7 @@ def _render(status: jobs.JobStatus, owner: str, key: str) -> None:
             ("Next in line. " if ahead == 0 else f"{ahead} job(s) ahead of yours. ")
             + "A worker process runs the jobs one after another; you may close this tab and come back with its link."
         )
-    if status.error and status.state in ("failed", "interrupted"):
+    if status.error and status.state in ("failed", "interrupted", "damaged"):
         st.error(escape_markdown(status.error), icon=":material/error:")
     if status.active and st.button("Cancel", key=f"{key}_cancel", icon=":material/stop_circle:"):
         with user_errors():
@@ -182,7 +190,12 @@ def _recovery_box(status: jobs.JobStatus, owner: str, key: str) -> None:
             "tab only; the server keeps no readable copy.",
             icon=":material/key:",
         )
-    elif st.button("New recovery code", key=f"{key}_new_code", icon=":material/key:", help="The old one stops working"):
+    elif st.button(
+        "New recovery code",
+        key=f"{key}_new_code",
+        icon=":material/key:",
+        help="The old code stops working, and browsers that opened this job with it no longer see it.",
+    ):
         with user_errors():
             st.session_state[f"{key}_recovery"] = (status.job_id, jobs.new_recovery_code(status.job_id, owner))
             st.rerun(scope="fragment")
@@ -200,7 +213,7 @@ def _claim_form(job_id: str, owner: str, key: str) -> None:
         code = st.text_input("Recovery code", placeholder="XXXX-XXXX-XXXX-XXXX", max_chars=40)
         if st.form_submit_button("Open this job here", icon=":material/key:"):
             with user_errors():
-                jobs.claim(job_id, code, owner)
+                jobs.claim(job_id, code, owner, client=jobs.client_key(client_address()))
                 st.rerun()
 
 
@@ -243,7 +256,7 @@ def job_panel(
         return None
     try:
         first = jobs.status(job_id, owner)
-        if kind is not None and first.kind != kind:
+        if kind is not None and first.kind != kind and first.state != "damaged":
             raise InputError(OTHER_PAGE)
     except jobs.NotYourJob as exc:
         st.warning(NOT_YOURS_TAB if current_identity().kind == "tab" else str(exc), icon=":material/lock:")
@@ -267,6 +280,8 @@ def job_panel(
             return
         _render(now, owner, key)
         _recovery_box(now, owner, key)
+        if now.state == "damaged":
+            return  # nothing of it can be drawn
         with user_errors():
             if live is None:
                 job_curves(now, key)

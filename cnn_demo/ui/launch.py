@@ -17,7 +17,9 @@ Finally the GIL switch interval is shortened (``CNN_DEMO_SWITCH_INTERVAL_MS``, 0
 5 ms): the event-loop thread that answers every request otherwise queues behind each busy script thread in
 turn. Measured with ``bench/load.py --sessions 10``: health p95 about 1 s at 5 ms, 0.2-0.3 s at 0.5-1 ms.
 
-It also gives each browser its HttpOnly identity cookie (``cnn_demo.ui.identity.install_browser_cookie``).
+It also puts the identity middleware in front of Streamlit (:mod:`cnn_demo.ui.gatekeeper`): each browser's signed
+HttpOnly identity cookie, the client's address, and proxy headers believed only from the configured proxies; and
+it holds uploads only for the uploaders that asked for them, within bounds (:mod:`cnn_demo.ui.uploads`).
 
 A browser opening a deep link (``/pixels``) does not know where the server's root is: Streamlit's frontend
 first asks ``/pixels/_stcore/health`` and ``/pixels/_stcore/host-config``, gets two 404s (logged as errors in the
@@ -160,14 +162,22 @@ def main(argv: list[str]) -> int:
     from cnn_demo import jobs
     from cnn_demo.settings import get_settings
     from cnn_demo.ui.catalog import PAGES
-    from cnn_demo.ui.identity import install_browser_cookie
+    from cnn_demo.ui.gatekeeper import install_middleware
+    from cnn_demo.ui.signin import SignInErrors, secrets_auth_section, sign_in_problem
+    from cnn_demo.ui.uploads import UploadGuard, install_upload_manager
 
     if argv[:1] == ["--parent"]:
         jobs.stop_with_parent(int(argv[1]))
         argv = argv[2:]
     clear_stale_pages_folder(Path(__file__).resolve().parents[2])
     preload()
-    install_browser_cookie()  # each browser's HttpOnly identity cookie (cnn_demo.ui.identity)
+    # identity cookie, client address, trusted proxies; uploads asked for only; failed sign-ins explained
+    install_middleware(UploadGuard, SignInErrors)
+    problem = sign_in_problem(secrets_auth_section())
+    if problem:
+        print(f"serve: warning: sign-in is not offered: {problem}", file=sys.stderr, flush=True)
+    install_upload_manager()  # uploads bounded and freed with their session (cnn_demo.ui.uploads)
+    jobs.remove_abandoned(jobs.store_dir(get_settings()))  # decodes a restart cut off leave nothing behind
     close_metrics()
     sys.setswitchinterval(get_settings().switch_interval_ms / 1000)
     serve_index_with_base_url(p.url_path for p in PAGES)

@@ -23,7 +23,7 @@ from cnn_demo.data.datasets.builtin import (
     load_builtin,
     texture_patches,
 )
-from cnn_demo.data.datasets.checks import strategy_hint, validate_class_name
+from cnn_demo.data.datasets.checks import strategy_hint, validate_class_name, validate_label, validate_labels
 from cnn_demo.data.datasets.examples import dataset_to_zip, example_zip
 from cnn_demo.data.datasets.folders import build_dataset, load_dataset, read_folder_dataset, read_zip_dataset
 from cnn_demo.data.datasets.pairs import (
@@ -110,4 +110,6 @@ __all__ = [
     "texture_patches",
     "too_small_classes",
     "validate_class_name",
+    "validate_label",
+    "validate_labels",
 ]

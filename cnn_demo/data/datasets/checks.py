@@ -118,8 +118,9 @@ def strategy_hint(report: DatasetReport) -> str:
 _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
-def validate_class_name(name: str, limits: DatasetLimits = DEFAULT_LIMITS) -> str:
-    """A class name, trimmed; raises :class:`InputError` when it is empty, too long or has control characters."""
+def validate_label(name: object, limits: DatasetLimits = DEFAULT_LIMITS) -> str:
+    """A class name as a label (in a model, a chart, a table), trimmed; raises :class:`InputError` when it is not
+    text, empty, too long, or has control or text-direction characters."""
     if not isinstance(name, str):
         raise InputError("A class name must be text.")
     clean = " ".join(name.split())
@@ -133,6 +134,31 @@ def validate_class_name(name: str, limits: DatasetLimits = DEFAULT_LIMITS) -> st
         raise InputError(
             "A class name cannot contain invisible text-direction characters (they make a name read backwards)."
         )
+    return clean
+
+
+def validate_labels(names: Sequence[object], limits: DatasetLimits = DEFAULT_LIMITS) -> list[str]:
+    """Class names of one model or dataset: each a :func:`validate_label`, no two the same up to upper/lower case."""
+    clean: list[str] = []
+    seen: dict[str, str] = {}
+    for i, name in enumerate(names, 1):
+        try:
+            label = validate_label(name, limits)
+        except InputError as exc:
+            raise InputError(f"Class {i}: {exc}") from exc
+        if label.casefold() in seen:
+            raise InputError(
+                f"The class names {_q(seen[label.casefold()])} and {_q(label)} differ only in upper/lower case (or "
+                "not at all); a model cannot have two classes of one name."
+            )
+        seen[label.casefold()] = label
+        clean.append(label)
+    return clean
+
+
+def validate_class_name(name: str, limits: DatasetLimits = DEFAULT_LIMITS) -> str:
+    """A class name, trimmed; raises :class:`InputError` when it is empty, too long or has control characters."""
+    clean = validate_label(name, limits)
     if "/" in clean or "\\" in clean:
         raise InputError(f"The class name {_q(clean)} cannot contain / or \\.")
     if clean.startswith(".") or clean == "__MACOSX":

@@ -117,6 +117,22 @@ def load_mask(data: bytes, max_pixels: int = DEFAULT_LIMITS.max_pixels) -> np.nd
     return np.ascontiguousarray(arr)
 
 
+def _size_detail(img: Image.Image, mask: np.ndarray, img_bytes: bytes) -> str:
+    """Why an image and its mask differ in size; names the EXIF orientation tag when that is the reason (a phone
+    photo stored sideways with a tag that turns it upright, and a mask drawn on the stored pixels)."""
+    detail = f"image {img.width}×{img.height}, mask {mask.shape[1]}×{mask.shape[0]}"
+    try:
+        orientation = Image.open(io.BytesIO(img_bytes)).getexif().get(0x0112)
+    except Exception:  # unreadable metadata: the sizes say enough
+        return detail
+    if orientation in (5, 6, 7, 8) and (mask.shape[1], mask.shape[0]) == (img.height, img.width):
+        detail += (
+            f": the image's EXIF orientation tag turns it upright to {img.width}×{img.height}, and the mask matches "
+            "its stored, unturned pixels. Turn the mask the same way, or save the image without the tag"
+        )
+    return detail
+
+
 def _seg_role(parts: tuple[str, ...]) -> tuple[str, str] | None:
     """('image'|'mask', stem) for a path whose first folder is an image or mask folder."""
     if len(parts) < 2:
@@ -198,13 +214,7 @@ def _read_segmentation(
             skipped.append(SkippedFile(images[stem].path, _classify_load_error(str(exc)), str(exc)))
             continue
         if img.size != (mask.shape[1], mask.shape[0]):
-            skipped.append(
-                SkippedFile(
-                    masks[stem].path,
-                    SkipReason.SIZE_MISMATCH,
-                    f"image {img.width}×{img.height}, mask {mask.shape[1]}×{mask.shape[0]}",
-                )
-            )
+            skipped.append(SkippedFile(masks[stem].path, SkipReason.SIZE_MISMATCH, _size_detail(img, mask, img_bytes)))
             continue
         if max(img.size) > limits.max_side:
             scale = limits.max_side / max(img.size)

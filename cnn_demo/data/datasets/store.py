@@ -26,9 +26,15 @@ from cnn_demo.data.datasets.types import (
     SkipReason,
 )
 from cnn_demo.errors import InputError
+from cnn_demo.jobs.storage import HOST_TAG, abandoned_temporary
 
 #: Files of a stored dataset: the decoded pixels, the uploaded files as they came, their index, the rest.
 _PIXELS, _ORIGINALS, _INDEX, _META = "pixels.bin", "originals.bin", "index.npy", "meta.json"
+
+NO_ROOM = (
+    "The server has no room to prepare this dataset right now (its disk is full). Nothing of it was kept; try again "
+    "later, and tell your teacher if it keeps happening."
+)
 
 
 class DiskImages(Sequence[np.ndarray]):
@@ -111,7 +117,7 @@ def _store_lock(store: Path, key: str) -> Iterator[None]:
         store.mkdir(parents=True, exist_ok=True)
         fd = os.open(store / f".lock-{key}", os.O_CREAT | os.O_RDWR, 0o600)
     except OSError as exc:
-        raise InputError("The server has no room to prepare this dataset right now; try again later.") from exc
+        raise InputError(NO_ROOM) from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -133,7 +139,8 @@ class _StoreWriter:
 
     def __init__(self, store: Path, key: str, limits: DatasetLimits) -> None:
         self.store, self.key, self.limits = store, key, limits
-        self.tmp = store / f".tmp-{key}-{os.getpid()}-{secrets.token_hex(4)}"
+        # Named by machine and process, so a folder whose process died (a server restart mid-decode) is recognised.
+        self.tmp = store / f".tmp-{key}-{HOST_TAG}-{os.getpid()}-{secrets.token_hex(4)}"
         self._rows: list[tuple[int, int, int, int, int]] = []
         self._pix_at = self._orig_at = 0
         self._files: list = []
@@ -145,7 +152,7 @@ class _StoreWriter:
             self._originals = open(self.tmp / _ORIGINALS, "wb")
         except OSError as exc:
             shutil.rmtree(self.tmp, ignore_errors=True)
-            raise InputError("The server has no room to prepare this dataset right now; try again later.") from exc
+            raise InputError(NO_ROOM) from exc
         self._files = [self._pixels, self._originals]
         return self
 
@@ -180,10 +187,13 @@ class _StoreWriter:
         release_freed_memory()
         return found
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
         for f in self._files:
-            f.close()
+            with contextlib.suppress(OSError):  # closing flushes: on a full disk that fails too
+                f.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
+        if isinstance(exc, OSError):  # a full disk (or a store gone read-only): a message, nothing left behind
+            raise InputError(NO_ROOM) from exc
 
 
 def _dataset_meta(ds: Dataset, limits: DatasetLimits) -> dict:
@@ -247,12 +257,17 @@ def open_stored_dataset(folder: Path) -> Dataset | None:
 
 
 def cleanup_store(store: Path, max_age_s: float) -> list[str]:
-    """Delete stored datasets not opened for ``max_age_s`` seconds (and abandoned temporary folders)."""
+    """Delete stored datasets not opened for ``max_age_s`` seconds, and temporary folders of decodes that were cut
+    off (:func:`abandoned_temporary`)."""
     removed = []
     limit = time.time() - max_age_s
     root = Path(store)
     for folder in root.iterdir() if root.is_dir() else ():
         try:
+            if abandoned_temporary(folder):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder.name)
+                continue
             if folder.stat().st_mtime >= limit:
                 continue
             if folder.is_dir():
