@@ -23,7 +23,8 @@ Parts: :mod:`~cnn_demo.jobs.records` (files, ids, liveness), :mod:`~cnn_demo.job
 job function gets), :mod:`~cnn_demo.jobs.index`, :mod:`~cnn_demo.jobs.api` (what pages ask: submit, status,
 list, cancel, resume, delete, recovery codes), :mod:`~cnn_demo.jobs.backends` (the Huey queue on SQLite or Redis),
 :mod:`~cnn_demo.jobs.runner` (one job in this process), :mod:`~cnn_demo.jobs.recovery` (lost workers, lost queue
-entries, expiry), :mod:`~cnn_demo.jobs.process` (priority, dying with the parent), :mod:`~cnn_demo.jobs.worker`.
+entries, expiry), :mod:`~cnn_demo.jobs.process` (priority, dying with the parent), :mod:`~cnn_demo.jobs.worker`,
+:mod:`~cnn_demo.jobs.place` (a queued job's place and estimated wait: :func:`queue_place`).
 """
 
 from cnn_demo.jobs.api import (
@@ -41,6 +42,7 @@ from cnn_demo.jobs.api import (
 )
 from cnn_demo.jobs.backends import get_huey
 from cnn_demo.jobs.context import JobContext, JobFunction, load_job_modules, register
+from cnn_demo.jobs.place import QueuePlace, queue_place
 from cnn_demo.jobs.process import (
     AUTOGROUP_SELF,
     AUTOGROUP_SWITCH,
@@ -89,6 +91,7 @@ __all__ = [
     "JobFunction",
     "JobStatus",
     "NotYourJob",
+    "QueuePlace",
     "autogroup_enabled",
     "cancel",
     "claim",
@@ -104,6 +107,7 @@ __all__ = [
     "log",
     "lower_priority",
     "new_recovery_code",
+    "queue_place",
     "reconcile_queue",
     "recover",
     "register",

@@ -14,6 +14,7 @@ from pathlib import Path
 from cnn_demo.errors import InputError
 from cnn_demo.jobs.context import JobContext, load_job_modules
 from cnn_demo.jobs.index import unmark_queued
+from cnn_demo.jobs.place import mark_running, record_run, unmark_running
 from cnn_demo.jobs.records import CRASH_MESSAGE, HEARTBEAT_EVERY_S, JobCancelled, _folder, _read_json, _write_json, log
 from cnn_demo.settings import Settings, get_settings
 
@@ -66,6 +67,7 @@ def run_job(job_id: str, settings: Settings | None = None) -> str:
     (folder / "heartbeat").touch()
     _write_json(folder / "status.json", st)
     unmark_queued(s, job_id)
+    mark_running(s, job_id, str(params["kind"]))  # for the queue's estimates (jobs.queue_place)
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(folder, stop), daemon=True)
     beat.start()
@@ -97,6 +99,9 @@ def run_job(job_id: str, settings: Settings | None = None) -> str:
     finally:
         stop.set()
         beat.join(timeout=5)
+        unmark_running(s, job_id)
     st.update(finished=time.time(), updated=time.time())
+    if st["state"] == "done":
+        record_run(s, str(params["kind"]), st["finished"] - now)
     _write_json(folder / "status.json", st)
     return str(st["state"])
