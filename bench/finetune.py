@@ -14,8 +14,10 @@ Default: EfficientNet-Lite0 with the ImageNet weights set-up installs (``require
     linear head, SGD (lr 0.001, momentum 0.9, StepLR 7/0.1), batch 4, RandomResizedCrop + flip, backbone run on
     every image of every epoch, best validation accuracy kept. With ``--tutorial-epochs`` below 25 its time is
     also extrapolated to 25 epochs (per-epoch time × 25), and the output says so.
-``--features``: img/s of frozen feature extraction alone on the validation images, for torch threads 1 and 2,
-batch 8/32/64, the model in channels_last on/off (the input always is), and smaller sides.
+``--features``: img/s of frozen feature extraction alone on the validation images (decoded beforehand), for torch
+threads 1 and 2, batch 8/32/64, the model in channels_last on/off (the input always is), and smaller sides; and of
+the copy the job runs (``finetune.features.inference_copy``). The job's own figure is ``feature_img_per_s`` of (a),
+whose images are decoded during the pass.
 
 The CIFAR options (``--backbone cifar_resnet56 --image-size 64``, ``--resnet18-epochs``) run (a) as
 ``finetune.train`` directly. ``--memory`` measures the peak memory of a worker running (a) on 5,000 generated
@@ -46,6 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cnn_demo import finetune  # noqa: E402
+from cnn_demo.finetune.features import inference_copy  # noqa: E402
 
 HYMENOPTERA = ROOT.parent / "shared" / "data" / "hymenoptera_data"
 
@@ -143,6 +146,17 @@ def feature_speed(data: finetune.ImageData, backbone: str, sizes: list[int], n: 
                         f"img/s={len(keep) / dt:.1f}",
                         flush=True,
                     )
+                    if batch == 8 and not channels_last:  # what the job runs: the backbone's inference copy
+                        job_net = inference_copy(base, torch.randn(2, 3, size, size))
+                        finetune.extract_features(job_net, keep[:batch], tf, batch)
+                        t0 = time.perf_counter()
+                        finetune.extract_features(job_net, keep, tf, batch)
+                        dt = time.perf_counter() - t0
+                        print(
+                            f"features: threads={threads} side={size} batch={batch} model=job's inference copy "
+                            f"(BatchNorm folded, fixed padding) img/s={len(keep) / dt:.1f}",
+                            flush=True,
+                        )
     torch.set_num_threads(2)
 
 

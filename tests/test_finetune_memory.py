@@ -97,9 +97,9 @@ def test_job_reads_its_dataset_from_the_job_folder(packed, tmp_path, monkeypatch
     seen = []
     unpack = finetune.unpack_data
 
-    def spy(source, max_side=None):
+    def spy(source, max_side=None, **kwargs):
         seen.append(source)
-        return unpack(source, max_side=max_side)
+        return unpack(source, max_side=max_side, **kwargs)
 
     monkeypatch.setattr(finetune_job, "unpack_data", spy)  # read by the job's part
     job = jobs.submit("finetune", {"config": cfg(epochs=1).to_dict()}, "me", files={"data.zip": blob})

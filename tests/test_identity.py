@@ -27,7 +27,7 @@ def state(tmp_path, monkeypatch):
 
 def test_identity_settings():
     s = Settings.from_env({})
-    assert (s.jobs_per_address, s.disk_per_user_mb, s.disk_per_address_mb) == (6, 500.0, 2000.0)
+    assert (s.jobs_per_address, s.disk_per_user_mb, s.disk_per_address_mb) == (60, 500.0, 15000.0)  # a class of 30
     assert s.trusted_user_header is None and s.trusted_address_header is None
     s = Settings.from_env(
         {

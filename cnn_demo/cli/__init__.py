@@ -222,7 +222,8 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     from cnn_demo.settings import get_settings
 
     # The jobs' feature cache: a second run on the same data and backbone (other head settings) skips the backbone.
-    result = finetune.train(data, cfg, cache_dir=get_settings().state_dir / "feature-cache")
+    s = get_settings()
+    result = finetune.train(data, cfg, cache_dir=s.state_dir / "feature-cache", cache_mb=s.feature_cache_mb)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ev = result.evaluation

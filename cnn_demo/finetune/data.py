@@ -32,7 +32,8 @@ class PackedImages(Sequence[Image.Image]):
     An image is kept as its pixels when they are small (downscaled for a 32 px backbone), otherwise as its stored
     PNG inside the packed zip (a reference into the zip's bytes, or an offset into the zip file on disk), decoded
     again on access exactly as :func:`unpack_data` first did. 5,000 images of 256×256 for a 224 px backbone thus cost
-    almost nothing, not 1 GB of pixels. Indexing gives a PIL image, slicing a list of them.
+    almost nothing, not 1 GB of pixels. Indexing gives a PIL image, slicing a list of them. ``digest`` identifies
+    the images by their stored files and how they are decoded (:meth:`ImageData.content_key`), without decoding.
     """
 
     def __init__(
@@ -41,11 +42,13 @@ class PackedImages(Sequence[Image.Image]):
         source: bytes | memoryview | Path | None,
         sides: tuple[int, ...] = (),
         load_side: int | None = None,
+        digest: str | None = None,
     ) -> None:
         self._items = items
         self._source = memoryview(source) if isinstance(source, bytes) else source
         self._sides = sides
         self._load_side = load_side
+        self.digest = digest
 
     def __len__(self) -> int:
         return len(self._items)
@@ -74,7 +77,8 @@ class PackedImages(Sequence[Image.Image]):
     def shrunk(self, side: int) -> PackedImages:
         """The same images with shorter sides above ``side`` downscaled (as ``_shrink``), still held compactly."""
         items = [_shrink([it], side)[0] if isinstance(it, Image.Image) else it for it in self._items]
-        return PackedImages(items, self._source, (*self._sides, side), self._load_side)
+        digest = hashlib.sha256(f"{self.digest}|shrunk {side}".encode()).hexdigest() if self.digest else None
+        return PackedImages(items, self._source, (*self._sides, side), self._load_side, digest)
 
 
 def _decode_fitted(raw: bytes, sides: Sequence[int], load_side: int | None = None) -> Image.Image:
@@ -115,8 +119,24 @@ class ImageData:
         if min(labels) < 0 or max(labels) >= k:
             raise InputError("A label does not match any class.")
 
+    def content_key(self) -> str:
+        """A digest of the images alone, split by split: what their features depend on (labels and class names do
+        not). Packed images (:func:`unpack_data`) give their files' digests, so nothing is decoded; others their
+        pixels."""
+        h = hashlib.sha256(b"cnn-demo-images/1")
+        for imgs in (self.train_images, self.val_images, self.test_images):
+            h.update(f"|{len(imgs)}:".encode())
+            digest = imgs.digest if isinstance(imgs, PackedImages) else None
+            if digest:
+                h.update(digest.encode())
+                continue
+            for im in imgs:
+                h.update(f"{im.mode}{im.size};".encode())
+                h.update(im.tobytes())
+        return h.hexdigest()
+
     def fingerprint(self) -> str:
-        """A hash of the pixels and labels (the feature cache's key)."""
+        """A hash of the pixels and labels."""
         h = hashlib.sha256(json.dumps(self.class_names).encode())
         parts = [(self.train_images, self.train_labels), (self.val_images, self.val_labels)]
         if self.test_labels:
@@ -276,12 +296,14 @@ def keep_for(size: int, crop_pct: float) -> int:
     return max(int(size * MAX_KEEP_FACTOR), resize_side(size, crop_pct))
 
 
-def unpack_data(blob: bytes | Path, max_side: int | None = None) -> ImageData:
+def unpack_data(blob: bytes | Path, max_side: int | None = None, *, lazy: bool = False) -> ImageData:
     """Inverse of :func:`pack_data` (every image decoded through ``load_image``, downscaled to ``max_side``).
 
     ``blob`` is the zip's bytes or its path. Each image is checked and decoded once here, then kept as whichever is
     smaller, its pixels or its stored PNG (see :class:`PackedImages`): from a path, nothing of the zip stays in
-    memory; from bytes, the images kept encoded are views into ``blob``.
+    memory; from bytes, the images kept encoded are views into ``blob``. ``lazy``: decode nothing here (the files
+    are read and CRC-checked only), every image on access; for a run that may need none of them (frozen features
+    found in the cache), where a file that does not decode fails the job when it is reached.
     """
     sides = (max_side,) if max_side else ()
     source: bytes | Path = Path(blob) if isinstance(blob, str) else blob
@@ -295,8 +317,10 @@ def unpack_data(blob: bytes | Path, max_side: int | None = None) -> ImageData:
             with source.open("rb") if isinstance(source, Path) else io.BytesIO(source) as raw_file:
                 for split in ("train", "val", "test"):
                     entries = manifest.get(split, [])
-                    items = [_unpack_one(zf, raw_file, name, sides, load_side) for name, _ in entries]
-                    parts[split] = (PackedImages(items, source, sides, load_side), [int(y) for _, y in entries])
+                    h = hashlib.sha256(f"{sides}|{load_side}|{Image.__version__}".encode())
+                    items = [_unpack_one(zf, raw_file, name, sides, load_side, h, lazy) for name, _ in entries]
+                    images = PackedImages(items, source, sides, load_side, h.hexdigest())
+                    parts[split] = (images, [int(y) for _, y in entries])
     except (zipfile.BadZipFile, KeyError, ValueError, TypeError, struct.error) as exc:
         raise InputError("The dataset handed to the job is damaged.") from exc
     except OSError as exc:
@@ -305,16 +329,26 @@ def unpack_data(blob: bytes | Path, max_side: int | None = None) -> ImageData:
 
 
 def _unpack_one(
-    zf: zipfile.ZipFile, raw_file: Any, name: str, sides: tuple[int, ...], load_side: int | None = None
+    zf: zipfile.ZipFile,
+    raw_file: Any,
+    name: str,
+    sides: tuple[int, ...],
+    load_side: int | None,
+    digest: Any,
+    lazy: bool = False,
 ) -> Image.Image | tuple[int, int]:
-    """One packed image: its decoded pixels, or ``(offset, size)`` of its stored bytes when that is smaller."""
+    """One packed image: its decoded pixels, or ``(offset, size)`` of its stored bytes when that is smaller (or
+    ``lazy``); its bytes go into the ``digest`` hash."""
     info = zf.getinfo(name)
     raw = zf.read(info)  # checks the CRC
-    image = _decode_fitted(raw, sides, load_side)
-    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+    digest.update(len(raw).to_bytes(8, "little"))
+    digest.update(raw)
+    stored = info.compress_type == zipfile.ZIP_STORED and not info.flag_bits & 0x1
+    image = None if lazy and stored else _decode_fitted(raw, sides, load_side)
+    if not stored:
+        assert image is not None
         return image
-    pixels = image.width * image.height * len(image.getbands())
-    if pixels <= len(raw):
+    if image is not None and image.width * image.height * len(image.getbands()) <= len(raw):
         return image
     raw_file.seek(info.header_offset)
     header = raw_file.read(30)
@@ -347,8 +381,13 @@ def thumbnails(images: Sequence[Image.Image], side: int = THUMB) -> np.ndarray:
     """Square centre-cropped uint8 thumbnails ``(N, side, side, 3)`` for the results page."""
     out = np.zeros((len(images), side, side, 3), dtype=np.uint8)
     for i, im in enumerate(images):
-        im = im.convert("RGB")
-        s = min(im.size)
-        left, top = (im.width - s) // 2, (im.height - s) // 2
-        out[i] = np.asarray(im.crop((left, top, left + s, top + s)).resize((side, side), Image.Resampling.BILINEAR))
+        out[i] = thumbnail(im, side)
     return out
+
+
+def thumbnail(image: Image.Image, side: int = THUMB) -> np.ndarray:
+    """One of :func:`thumbnails`: the centre square of ``image`` at ``side`` px, uint8 ``(side, side, 3)``."""
+    im = image.convert("RGB")
+    s = min(im.size)
+    left, top = (im.width - s) // 2, (im.height - s) // 2
+    return np.asarray(im.crop((left, top, left + s, top + s)).resize((side, side), Image.Resampling.BILINEAR))

@@ -109,7 +109,8 @@ def export_zip(model: FineTuned, metrics: dict[str, Any] | None = None, onnx: bo
     }
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("model.safetensors", save(state))
+        # Float weights shrink by ~7 % deflated, for ~0.4 s of a ~1 s job that found its features cached: stored.
+        zf.writestr("model.safetensors", save(state), compress_type=zipfile.ZIP_STORED)
         zf.writestr("config.json", json.dumps(config, indent=1))
         zf.writestr("reload.py", RELOAD_SNIPPET.format(zip_name="model.zip"))
         if onnx:

@@ -17,7 +17,11 @@ from cnn_demo.finetune.trainer import accuracy_report, export_metrics, train
 def finetune_job(params: dict[str, Any], ctx: jobs.JobContext) -> dict[str, Any]:
     """Job: train on ``inputs/data.zip`` with ``params['config']``; writes ``model.zip`` and ``val.npz``."""
     cfg = TrainConfig.from_dict(params["config"])
-    data = unpack_data(ctx.inputs / "data.zip", max_side=keep_side(cfg))  # images stay in the file until used
+    # Images stay in the file until used; frozen features found in the server's cache need none of them decoded.
+    if cfg.strategy == "frozen":
+        data = unpack_data(ctx.inputs / "data.zip", max_side=keep_side(cfg), lazy=True)
+    else:
+        data = unpack_data(ctx.inputs / "data.zip", max_side=keep_side(cfg))
     ctx.log(
         f"{len(data.train_images)} training / {len(data.val_images)} validation / {len(data.test_images)} test "
         f"images, {cfg.strategy} {cfg.backbone}"
@@ -36,17 +40,19 @@ def finetune_job(params: dict[str, Any], ctx: jobs.JobContext) -> dict[str, Any]
         checkpoint=ctx.save_checkpoint,
         resume_from=resume,
         cache_dir=ctx.settings.state_dir / "feature-cache",
+        cache_mb=ctx.settings.feature_cache_mb,
     )
+    thumbs = result.thumbnails or {}
     np.savez_compressed(
         ctx.folder / "val.npz",
-        thumbs=thumbnails(data.val_images),
+        thumbs=thumbs["val"] if "val" in thumbs else thumbnails(data.val_images),
         labels=np.asarray(data.val_labels),
         probs=result.val_probs,
     )
     if result.test_probs is not None:
         np.savez_compressed(
             ctx.folder / "test.npz",
-            thumbs=thumbnails(data.test_images),
+            thumbs=thumbs["test"] if "test" in thumbs else thumbnails(data.test_images),
             labels=np.asarray(data.test_labels),
             probs=result.test_probs,
         )

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,8 @@ from cnn_demo.device import get_device
 from cnn_demo.errors import InputError
 from cnn_demo.finetune.backbone import Backbone, load_backbone
 from cnn_demo.finetune.config import TrainConfig, build_head
-from cnn_demo.finetune.data import ImageData, _shrunk, keep_for
+from cnn_demo.finetune.data import THUMB, ImageData, _shrunk, keep_for
+from cnn_demo.finetune.features import FeatureCache, feature_key, frozen_features, state_digest
 from cnn_demo.finetune.model import FineTuned, _device_of, evaluate, extract_features
 from cnn_demo.finetune.transforms import _batch, make_transform
 
@@ -56,25 +55,6 @@ def _train_mode(bb: Backbone, cfg: TrainConfig) -> None:
             m.train()
 
 
-def _feature_cache(
-    cache_dir: Path | None, key: str, compute: Callable[[], dict[str, torch.Tensor]]
-) -> dict[str, torch.Tensor]:
-    if cache_dir is None:
-        return compute()
-    path = cache_dir / f"{key}.pt"
-    if path.exists():
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True)
-        except Exception:
-            path.unlink(missing_ok=True)
-    feats = compute()
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{time.time_ns()}.tmp")
-    torch.save(feats, tmp)
-    tmp.replace(path)
-    return feats
-
-
 @dataclass
 class TrainResult:
     """What :func:`train` returns: the model, the metric history and the final evaluation."""
@@ -88,6 +68,8 @@ class TrainResult:
     feature_seconds: float
     test_probs: np.ndarray | None = None
     final_test_accuracy: float | None = None
+    #: uint8 thumbnails of the validation (``"val"``) and test images, made with the frozen features (else ``None``)
+    thumbnails: dict[str, np.ndarray] | None = None
 
     @property
     def final_val_accuracy(self) -> float:
@@ -170,6 +152,7 @@ def train(
     cache_dir: Path | None = None,
     device: torch.device | None = None,
     on_phase: Callable[[str, int, int], None] | None = None,
+    cache_mb: float = 2000.0,
 ) -> TrainResult:
     """Fine-tune ``cfg.backbone`` on ``data``; seeded, so the same inputs give the same model.
 
@@ -179,7 +162,8 @@ def train(
     looked at after training. ``checkpoint(state, epoch)`` is called after
     every epoch with a state that ``resume_from=(state, epoch)`` continues from exactly (the state shares
     tensors with the training, so save or copy it during the call). Runs on ``device`` (default: the GPU when
-    there is one).
+    there is one). Frozen features go through the shared cache in ``cache_dir`` (at most ``cache_mb`` MB; see
+    ``finetune.features``): whoever trains on the same images through the same backbone next reads them.
     """
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
@@ -208,35 +192,39 @@ def train(
 
     feat_t0 = time.perf_counter()
     cached: dict[str, torch.Tensor] | None = None
+    thumbs: dict[str, np.ndarray] | None = None
     if cfg.strategy == "frozen":
         views = cfg.views if cfg.augment.enabled else 1
-        key = hashlib.sha256(
-            json.dumps(
-                [data.fingerprint(), cfg.backbone, cfg.pretrained, size, asdict(cfg.augment), views, cfg.seed]
-            ).encode()
-        ).hexdigest()[:32]
+        splits = ("train", "val", "test") if test_imgs is not None else ("train", "val")
+        key = feature_key(data.content_key(), bb, state_digest(bb.features), size, cfg, views, [THUMB, splits])
         n_feat = views * len(train_imgs) + len(val_imgs) + (len(test_imgs) if test_imgs is not None else 0)
-        done = [0]
+        done, waited = [0], [0.0]
 
         def step(n: int) -> None:
             done[0] += n
             if on_phase is not None:
                 on_phase("features", done[0], n_feat)
 
+        def waiting() -> None:  # another job computes these features: report (and so notice a cancel) each second
+            if on_phase is not None and time.monotonic() - waited[0] >= 1.0:
+                waited[0] = time.monotonic()
+                on_phase("features", 0, n_feat)
+
         def compute() -> dict[str, torch.Tensor]:
             torch.manual_seed(cfg.seed)
             if on_phase is not None:
                 on_phase("features", 0, n_feat)
             tf = train_tf if cfg.augment.enabled else eval_tf
-            tr, va = _shrunk(train_imgs, keep), _shrunk(val_imgs, keep)
-            train_views = torch.stack([extract_features(bb.features, tr, tf, on_batch=step) for _ in range(views)])
-            out = {"train": train_views, "val": extract_features(bb.features, va, eval_tf, on_batch=step)}
+            parts = {"train": _shrunk(train_imgs, keep), "val": _shrunk(val_imgs, keep)}
             if test_imgs is not None:
-                out["test"] = extract_features(bb.features, test_imgs, eval_tf, on_batch=step)
-            return out
+                parts["test"] = test_imgs
+            return frozen_features(bb.features, parts, tf, eval_tf, views, size, on_batch=step)
 
-        cached = _feature_cache(cache_dir, key, compute) if backbone is None else compute()
-    if cached is not None:
+        if cache_dir is not None and backbone is None:
+            cached, _ = FeatureCache(cache_dir, cache_mb * 1e6).get_or_compute(key, compute, waiting)
+        else:
+            cached = compute()
+        thumbs = {k[: -len("_thumbs")]: cached.pop(k).numpy() for k in list(cached) if k.endswith("_thumbs")}
         cached = {k: v.to(dev) for k, v in cached.items()}
     feature_seconds = time.perf_counter() - feat_t0
     torch.manual_seed(cfg.seed + 1)  # same training randomness whether the features came from the cache or not
@@ -349,6 +337,7 @@ def train(
         feature_seconds,
         test_probs=test_probs,
         final_test_accuracy=final_test,
+        thumbnails=thumbs,
     )
 
 

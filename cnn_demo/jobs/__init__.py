@@ -24,7 +24,8 @@ job function gets), :mod:`~cnn_demo.jobs.index`, :mod:`~cnn_demo.jobs.api` (what
 list, cancel, resume, delete), :mod:`~cnn_demo.jobs.codes` (recovery codes), :mod:`~cnn_demo.jobs.admission`
 (fair shares under one lock), :mod:`~cnn_demo.jobs.backends` (the Huey queue on SQLite or Redis),
 :mod:`~cnn_demo.jobs.runner` (one job in this process), :mod:`~cnn_demo.jobs.recovery` (lost workers, lost queue
-entries, expiry), :mod:`~cnn_demo.jobs.process` (priority, dying with the parent), :mod:`~cnn_demo.jobs.worker`.
+entries, expiry), :mod:`~cnn_demo.jobs.process` (priority, dying with the parent), :mod:`~cnn_demo.jobs.worker`,
+:mod:`~cnn_demo.jobs.place` (a queued job's place and estimated wait: :func:`queue_place`).
 """
 
 from cnn_demo.jobs.admission import reserve_upload
@@ -43,6 +44,7 @@ from cnn_demo.jobs.api import (
 from cnn_demo.jobs.backends import get_huey
 from cnn_demo.jobs.codes import RECOVERY_TRIES_PER_ADDRESS, claim, new_recovery_code
 from cnn_demo.jobs.context import JobContext, JobFunction, load_job_modules, register
+from cnn_demo.jobs.place import QueuePlace, queue_place
 from cnn_demo.jobs.process import (
     AUTOGROUP_SELF,
     AUTOGROUP_SWITCH,
@@ -94,6 +96,7 @@ __all__ = [
     "JobFunction",
     "JobStatus",
     "NotYourJob",
+    "QueuePlace",
     "autogroup_enabled",
     "cancel",
     "claim",
@@ -111,6 +114,7 @@ __all__ = [
     "log",
     "lower_priority",
     "new_recovery_code",
+    "queue_place",
     "reconcile_queue",
     "recover",
     "register",

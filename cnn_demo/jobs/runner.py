@@ -15,6 +15,7 @@ from pathlib import Path
 from cnn_demo.errors import InputError
 from cnn_demo.jobs.context import JobContext, load_job_modules
 from cnn_demo.jobs.index import unmark_queued
+from cnn_demo.jobs.place import mark_running, record_run, unmark_running
 from cnn_demo.jobs.records import (
     CRASH_MESSAGE,
     DAMAGED,
@@ -89,6 +90,7 @@ def run_job(job_id: str, settings: Settings | None = None) -> str:
         log.warning("job %s could not start (no room to write its status); left queued", job_id)
         return "deferred"
     unmark_queued(s, job_id)
+    mark_running(s, job_id, str(params["kind"]))  # for the queue's estimates (jobs.queue_place)
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(folder, stop), daemon=True)
     beat.start()
@@ -124,7 +126,10 @@ def run_job(job_id: str, settings: Settings | None = None) -> str:
     finally:
         stop.set()
         beat.join(timeout=5)
+        unmark_running(s, job_id)
     st.update(finished=time.time(), updated=time.time())
+    if st["state"] == "done":
+        record_run(s, str(params["kind"]), st["finished"] - now)
     try:
         _write_json(folder / "status.json", st)
     except OSError:  # a full disk: the job reads as interrupted once its heartbeat stops, and can be resumed

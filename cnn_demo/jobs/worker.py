@@ -6,10 +6,15 @@ import logging
 import threading
 
 from cnn_demo.jobs.backends import get_huey
+from cnn_demo.jobs.context import load_job_modules
+from cnn_demo.jobs.place import announce_worker
 from cnn_demo.jobs.process import die_with_parent, lower_priority, stop_with_parent
 from cnn_demo.jobs.records import log
 from cnn_demo.jobs.recovery import _watchdog, reconcile_queue, recover
 from cnn_demo.settings import Settings, get_settings
+
+#: Longest pause between an idle worker's looks at the queue (Huey backs off to 10 s by default).
+IDLE_POLL_S = 0.5
 
 
 def run_worker(settings: Settings | None = None, parent_pid: int | None = None) -> None:
@@ -43,6 +48,8 @@ def run_worker(settings: Settings | None = None, parent_pid: int | None = None) 
             # queue's storage lock would leave the child waiting on that lock forever, never taking a job.
             super().start()
             threading.Thread(target=_watchdog, args=(s, stop), daemon=True, name="cnn-demo-watchdog").start()
+            slots = (s, s.max_concurrent_jobs, stop)
+            threading.Thread(target=announce_worker, args=slots, daemon=True, name="cnn-demo-announce").start()
             if parent_pid is not None:
                 stop_with_parent(parent_pid, stop)
 
@@ -58,13 +65,20 @@ def run_worker(settings: Settings | None = None, parent_pid: int | None = None) 
             process.initialize = _initialize
             return super()._create_process(process, name)
 
+    # The job processes are forked from this one: with the job modules (torch, the models) imported here first, a
+    # job starts computing at once instead of importing for seconds; an idle worker asks for work every
+    # IDLE_POLL_S instead of backing off to Huey's 10 s, so a student's job never waits on an idle queue.
+    load_job_modules(s)
     log.info(
-        "worker: queue %s, %d job(s) at once, %s",
+        "worker: queue %s, %d job(s) at once with %d torch thread(s) each, %s",
         s.redis_url or s.state_dir / "queue.sqlite3",
         s.max_concurrent_jobs,
+        s.torch_threads,
         priority,
     )
     try:
-        _Consumer(huey, workers=s.max_concurrent_jobs, worker_type="process", periodic=False).run()
+        _Consumer(
+            huey, workers=s.max_concurrent_jobs, worker_type="process", periodic=False, max_delay=IDLE_POLL_S
+        ).run()
     finally:
         stop.set()
