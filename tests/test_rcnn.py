@@ -328,3 +328,23 @@ def test_cli_bad_images_get_clear_messages(tmp_path):
     assert done.returncode == 2 and "too small" in done.stderr and "Traceback" not in done.stderr
     done = _run_cli(str(tmp_path / "missing.jpg"))
     assert done.returncode == 2 and "Cannot read the image" in done.stderr
+
+
+def test_both_methods_name_the_cat_of_a_whole_photo_with_context(clf):
+    """Chelsea (scikit-image's tabby) with the paper's 16 pixels of context: R-CNN's warp shows the photo in a
+    mean-colour border, Fast R-CNN pools the same box from a feature map of the photo in the same border."""
+    from skimage import data
+
+    img = data.chelsea()
+    h, w = img.shape[:2]
+    box = np.array([[0, 0, w, h]], dtype=np.float32)
+    cfg = rcnn.DetectConfig()
+    framed, sx, sy, margin = rcnn.pyramid_image(img, 1.0, clf, cfg)
+    assert margin == int(np.ceil(w * (224 / 192 - 1) / 2)) and (sx, sy) == (1.0, 1.0)
+    assert (framed[:margin] == np.round(np.array(clf.mean) * 255)).all()
+    np.testing.assert_array_equal(framed[margin : margin + h, margin : margin + w], img)
+    slow, _ = rcnn.rcnn_probabilities(img, box, clf, cfg)
+    fast, _ = rcnn.fast_rcnn_probabilities(img, box, clf, cfg)
+    cats = list(rcnn.ANIMAL_CLASSES["cat"])
+    assert slow[0, cats].sum() > 0.5 and fast[0, cats].sum() > 0.5
+    assert slow[0].argmax() in cats and fast[0].argmax() in cats

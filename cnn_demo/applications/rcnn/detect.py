@@ -15,6 +15,7 @@ two still name the same class for the same proposal.
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -237,6 +238,22 @@ def resized(image: np.ndarray, factor: float, clf: Classifier) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize(size, resample, reducing_gap=2.0))
 
 
+def pyramid_image(
+    image: np.ndarray, factor: float, clf: Classifier, cfg: DetectConfig
+) -> tuple[np.ndarray, float, float, int]:
+    """The photo at one pyramid scale inside a border of the mean colour wide enough for every widened box, so
+    that Fast R-CNN sees what R-CNN's warp sees beyond the photo's edge (the mean colour, not missing features).
+    Returns the picture, the (x, y) scale from the photo to it and the border's width in pixels."""
+    scaled = resized(image, factor, clf)
+    h, w = scaled.shape[:2]
+    inner = max(clf.input_size[1] - 2 * cfg.context, 1)
+    margin = math.ceil(max(h, w) * (clf.input_size[1] / inner - 1) / 2)
+    framed = np.empty((h + 2 * margin, w + 2 * margin, 3), np.uint8)
+    framed[:] = [round(v * 255) for v in clf.mean]
+    framed[margin : margin + h, margin : margin + w] = scaled
+    return framed, w / image.shape[1], h / image.shape[0], margin
+
+
 def feature_map(image: np.ndarray, clf: Classifier) -> torch.Tensor:
     """The trunk's feature map of the whole image, (1, channels, ⌈H/stride⌉, ⌈W/stride⌉)."""
     with torch.inference_mode():
@@ -269,16 +286,14 @@ def fast_rcnn_probabilities(
     levels = pyramid_levels(padded, clf, cfg)
     rois = torch.zeros((len(padded), 0, *clf.roi_size))
     trunk_s = align_s = 0.0
-    h, w = image.shape[:2]
     with torch.inference_mode():
         for level in np.unique(levels):
             t0 = time.perf_counter()
-            scaled = resized(image, cfg.pyramid[level], clf)
-            features = feature_map(scaled, clf)
+            framed, sx, sy, margin = pyramid_image(image, cfg.pyramid[level], clf, cfg)
+            features = feature_map(framed, clf)
             t1 = time.perf_counter()
-            sx, sy = scaled.shape[1] / w, scaled.shape[0] / h
             mine = np.flatnonzero(levels == level)
-            pooled = roi_features(features, padded[mine] * [sx, sy, sx, sy], clf)
+            pooled = roi_features(features, padded[mine] * [sx, sy, sx, sy] + margin, clf)
             if rois.shape[1] == 0:
                 rois = torch.zeros((len(padded), pooled.shape[1], *clf.roi_size))
             rois[torch.from_numpy(mine)] = pooled

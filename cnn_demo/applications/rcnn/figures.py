@@ -54,25 +54,25 @@ def feature_map_figure(
     image: np.ndarray,
     energy: np.ndarray,
     stride: int,
-    padded_box: Sequence[float],
+    box: Sequence[float],
     roi_size: tuple[int, int],
-    scale: tuple[float, float] = (1.0, 1.0),
+    factor: float = 1.0,
 ) -> go.Figure:
-    """Left: the photo with one (widened) proposal. Right: the shared feature map of the photo scaled by ``scale``
-    (x, y) (each cell's activation strength, one cell per ``stride`` pixels of the scaled photo) with the same box
-    and the RoIAlign grid of ``roi_size`` bins."""
+    """Left: the photo at one pyramid scale ``factor`` (in its border) with one widened proposal ``box`` in its
+    pixels. Right: that picture's feature map (each cell's activation strength, one cell per ``stride`` pixels)
+    with the same box and the RoIAlign grid of ``roi_size`` bins."""
     h, w = energy.shape
     fig = make_subplots(
         1,
         2,
         subplot_titles=(
-            "the proposal on the photo",
-            f"the shared feature map at scale {scale[0]:.2g} ({h}×{w} cells)",
+            f"the photo at scale {factor:g}, {image.shape[1]}×{image.shape[0]} pixels with its border",
+            f"its feature map: {h}×{w} cells of {stride}×{stride} pixels",
         ),
         horizontal_spacing=0.04,
     )
     fig.add_trace(image_trace(image), row=1, col=1)
-    _grid(fig, padded_box, (1, 1), "#ff7f0e", 1, 1)
+    _grid(fig, box, (1, 1), "#ff7f0e", 1, 1)
     fig.add_trace(
         go.Heatmap(
             z=energy,
@@ -84,7 +84,7 @@ def feature_map_figure(
         col=2,
     )
     # aligned=True: pixel x sits at feature coordinate x / stride - 0.5, cell centres at whole numbers
-    fx = [float(v) * scale[k % 2] / stride - 0.5 for k, v in enumerate(padded_box)]
+    fx = [float(v) / stride - 0.5 for v in box]
     _grid(fig, fx, roi_size, "#ff7f0e", 1, 2)
     ih, iw = image.shape[:2]
     fig.update_xaxes(range=[-0.5, iw - 0.5], showgrid=False, row=1, col=1)
