@@ -10,7 +10,9 @@ pytestmark = pytest.mark.browser
 
 
 def slider(page, label: str):
-    return page.locator('[data-testid="stSlider"]').filter(has_text=label).get_by_role("slider").first
+    """The thumb of the Streamlit slider whose label is exactly ``label``."""
+    exact = page.get_by_text(label, exact=True)
+    return page.locator('[data-testid="stSlider"]').filter(has=exact).get_by_role("slider").first
 
 
 def test_rcnn_page_in_the_browser(app_server, browser):
@@ -28,10 +30,12 @@ def test_rcnn_page_in_the_browser(app_server, browser):
     # Inspect another proposal: the text under the feature map follows.
     thumb = slider(page, "Proposal")
     thumb.focus()
+    thumb.press("Home")
     for _ in range(4):
         thumb.press("ArrowRight")
     wait_idle(page)
     page.get_by_text(re.compile(r"Proposal 4: R-CNN says")).first.wait_for(timeout=60_000)
+    assert page.get_by_text(re.compile(r"best-ranked 100 proposals")).count() == 1  # the cap did not move
     # Step through the grouping.
     thumb = slider(page, "Merges done")
     thumb.focus()

@@ -85,8 +85,10 @@ with user_errors():
         step = index_slider(st, "Merges done", steps + 1, default=steps // 2, key="rcnn_step")
         small, _ = working_copy(rcnn.check_image(image), pcfg.max_side)
         regions = hier.n_segments - step
+        g1, g2 = st.columns(2)
+        inline_image(g1, small, caption="The photo (as selective search works on it)", width="stretch")
         inline_image(
-            st,
+            g2,
             grouping_picture(small, hier, step),
             caption=f"{hier.n_segments} starting regions, after {step} merges: {regions} regions "
             "(each painted its mean colour; orange: the region the latest merge made)",
@@ -134,7 +136,9 @@ with user_errors():
         f"from the scale that makes it closest to {input_w} pixels: one trunk pass per scale in use, not per "
         "proposal."
     )
-    pick = index_slider(st, "Proposal", len(props), default=0, key="rcnn_pick")
+    best = int(result_r.detections.proposal_index[0]) if len(result_r.detections) else 0
+    pick = index_slider(st, "Proposal", len(props), default=best, key="rcnn_pick")
+    st.caption(f"The slider starts at R-CNN's best box (proposal {best}); proposals are numbered as in the crops above.")
     padded = rcnn.with_context(props.boxes[pick : pick + 1], cfg.context, input_w)
     factor = cfg.pyramid[rcnn.pyramid_levels(padded, clf, cfg)[0]]
     framed, energy, (sx, sy), margin = shared.feature_energy(loaded.key, clf, image, factor, shared.scoring(cfg))

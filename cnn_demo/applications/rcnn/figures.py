@@ -125,7 +125,7 @@ def timing_figure(result: Comparison) -> go.Figure:
         column_widths=[0.68, 0.32],
         subplot_titles=(
             f"seconds to classify the same {len(result.proposals)} proposals",
-            f"same top label: {result.agreement:.0%} of proposals, by size",
+            f"same top label ({result.agreement:.0%}), by size",
         ),
         horizontal_spacing=0.12,
     )
