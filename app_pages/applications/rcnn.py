@@ -138,7 +138,7 @@ with user_errors():
     )
     best = int(result_r.detections.proposal_index[0]) if len(result_r.detections) else 0
     pick = index_slider(st, "Proposal", len(props), default=best, key="rcnn_pick")
-    st.caption(f"The slider starts at R-CNN's best box (proposal {best}); proposals are numbered as in the crops above.")
+    st.caption(f"The slider starts at R-CNN's best box (proposal {best}); numbers as in the crops above.")
     padded = rcnn.with_context(props.boxes[pick : pick + 1], cfg.context, input_w)
     factor = cfg.pyramid[rcnn.pyramid_levels(padded, clf, cfg)[0]]
     framed, energy, (sx, sy), margin = shared.feature_energy(loaded.key, clf, image, factor, shared.scoring(cfg))
