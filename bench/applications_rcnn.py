@@ -23,6 +23,7 @@ import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # runnable as a script, alone or through bench/applications.py
 COCO = ROOT.parent / "shared" / "data" / "coco_sample"
 VAL = (COCO / "val2017" / "images", COCO / "val2017" / "instances_val2017_boxes_from_yolo.json")
 TRAIN = (COCO / "train2017" / "images", COCO / "train2017" / "instances_train2017.json")
