@@ -199,6 +199,16 @@ PAGES: tuple[PageSpec, ...] = (
         "Region-based CNNs",
     ),
     PageSpec(
+        "app_pages/applications/rcnn.py",
+        "R-CNN and Fast R-CNN",
+        ":material/select_all:",
+        "Applications",
+        "rcnn",
+        "Selective search proposes regions of your photo, an ImageNet CNN classifies each warped region (R-CNN), "
+        "then the same regions are cut out of one shared feature map with RoIAlign (Fast R-CNN): both timed.",
+        "Region-based CNNs",
+    ),
+    PageSpec(
         "app_pages/applications/train_detector.py",
         "Train a person detector",
         ":material/directions_walk:",
