@@ -5,7 +5,7 @@ import streamlit as st
 
 from cnn_demo.models import get_info
 from cnn_demo.models.figures import layer_bars_figure
-from cnn_demo.ui.common import user_errors
+from cnn_demo.ui.common import KEEP, user_errors
 from cnn_demo.ui.models import cached_model_report, model_picker
 
 st.title("Model inspector")
@@ -90,7 +90,7 @@ st.dataframe(
         "macs": st.column_config.NumberColumn("MACs", format="localized"),
     },
 )
-log = st.toggle("Logarithmic axes", value=True, key="model_inspector_log")
+log = st.toggle("Logarithmic axes", value=True, key="model_inspector_log", **KEEP)
 st.plotly_chart(layer_bars_figure(s.records(), log=log), width="stretch", key="model_inspector_bars")
 
 st.subheader("Printed module")

@@ -9,7 +9,7 @@ import streamlit as st
 from cnn_demo import signals as sg
 from cnn_demo.errors import InputError
 from cnn_demo.signals.figures import frequency_figure, lines_figure, modes_figure
-from cnn_demo.ui.common import user_errors
+from cnn_demo.ui.common import KEEP, fit_kept, user_errors
 from cnn_demo.ui.figcache import cached_figure
 
 KEY = "signals_convolution"
@@ -104,7 +104,8 @@ def _step_through(f: np.ndarray, g: np.ndarray, n_out: int) -> None:
         "For each output t the kernel is **flipped** (g(t − τ) runs backwards in τ) and **shifted** to t; "
         "multiply it with f where they overlap and add up. Drag the slider, or press ▶ Play in the figure."
     )
-    t = st.slider("t", 0, n_out - 1, min(2, n_out - 1), key=f"{KEY}_t") if n_out > 1 else 0
+    fit_kept(f"{KEY}_t", lo=0, hi=n_out - 1)
+    t = st.slider("t", 0, n_out - 1, min(2, n_out - 1), key=f"{KEY}_t", **KEEP) if n_out > 1 else 0
     step = sg.convolution_step(f, g, t)
     st.code(sg.written_sum(step, overlap_only=f.size > LONG), language=None, wrap_lines=True)
     if f.size > LONG:
@@ -127,7 +128,7 @@ def _step_through(f: np.ndarray, g: np.ndarray, n_out: int) -> None:
 def _modes(f: np.ndarray, g: np.ndarray, full: np.ndarray) -> None:
     """Output length of the three modes, the table and the chart of the chosen one."""
     st.header("Output length: full, same, valid")
-    mode = st.radio("Mode", sg.MODES, horizontal=True, key=f"{KEY}_mode")
+    mode = st.radio("Mode", sg.MODES, horizontal=True, key=f"{KEY}_mode", **KEEP)
     L, M = f.size, g.size
     table = pd.DataFrame(
         {
@@ -153,7 +154,7 @@ def _again(f: np.ndarray, g: np.ndarray, full: np.ndarray) -> None:
     st.header("Convolve again")
     if full.size > sg.MAX_LENGTH:
         st.info(f"f * g has {full.size:,} values, more than the {sg.MAX_LENGTH:,} the app convolves: shorten f or g.")
-    elif st.toggle("Convolve the result with g once more", value=True, key=f"{KEY}_again"):
+    elif st.toggle("Convolve the result with g once more", value=True, key=f"{KEY}_again", **KEEP):
         twice = sg.convolve(full, g)
         st.markdown(f"`((f*g)*g) = {_short(twice)}` ({twice.size} values)")
         st.plotly_chart(
