@@ -134,7 +134,7 @@ with right:
             "Kernel k_h (and k_v = its transpose)" if not spec.uses_kernel and kind != filters.GAUSSIAN else "Kernel"
         )
         st.plotly_chart(
-            kernel_figure(k, f"{title}: {k.shape[0]}×{k.shape[1]}"), width="stretch", key="images_filtering_k"
+            kernel_figure(k, f"{title}: {k.shape[0]}×{k.shape[1]}"), width="content", key="images_filtering_k"
         )
     else:
         st.caption(f"The Gaussian kernel for σ = {sigma:g} is {k.shape[0]}×{k.shape[1]}: too big to draw here.")

@@ -56,18 +56,22 @@ photo.plotly_chart(
     width="stretch",
     key="pixels_image",
 )
-st.plotly_chart(
+grid, hist = st.columns(2)
+grid.plotly_chart(
     matrix_figure(
         window,
         f"{channel} values, rows {top}–{top + window.shape[0] - 1}, "
         f"columns {left_col}–{left_col + window.shape[1] - 1}",
         zmin=0,
         zmax=255,
+        rows=range(top, top + window.shape[0]),
+        cols=range(left_col, left_col + window.shape[1]),
+        max_width=540,
     ),
-    width="stretch",
+    width="content",
     key="pixels_window",
 )
-st.plotly_chart(histogram_figure(arr), width="stretch", key="pixels_hist")
+hist.plotly_chart(histogram_figure(arr), width="stretch", key="pixels_hist")
 
 st.subheader("The tensor a CNN receives")
 st.markdown(
