@@ -47,3 +47,28 @@ def test_cell_grids_fill_their_plot_and_tick_labels_are_not_cut(app_server, brow
     if url == "pixels":  # the zoom window is numbered with the image's rows, not 0–7
         assert charts["pixels_window"]["yticks"] == [str(r) for r in range(252, 260)]
     ctx.close()
+
+
+#: Metric values and labels the browser cuts off with an ellipsis ("15,733,760 param…").
+_CUT_METRICS = """() => [...document.querySelectorAll('[data-testid="stMetricValue"], [data-testid="stMetricLabel"]')]
+  .filter(m => [m, ...m.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1))
+  .map(m => m.textContent)"""
+
+
+def test_convolution_layer_metrics_are_shown_whole(app_server, browser):
+    from tests.browser_helpers import widget
+
+    ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = ctx.new_page()
+    page.goto(f"{app_server}/conv_layer")
+    wait_idle(page)
+    assert page.get_by_text("15,733,760", exact=True).count() == 1
+    assert page.evaluate(_CUT_METRICS) == []
+    for label, value in (("in_channels", "2048"), ("out_channels", "2048"), ("input height", "1024")):
+        box = widget(page, "stNumberInput", label).locator("input")
+        box.fill(value)
+        box.press("Enter")
+        wait_idle(page)
+    screenshot(page, "layout-conv-layer-large")
+    assert page.evaluate(_CUT_METRICS) == []
+    ctx.close()

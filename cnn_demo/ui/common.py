@@ -40,6 +40,18 @@ def fit_kept(
         st.session_state[key] = type(value)(min(max(value, lo), hi))
 
 
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def short_count(n: float) -> str:
+    """A count short enough for a metric in a third of the page: ``15,733,760`` up to ten digits, then
+    ``6.76 × 10¹⁵`` (a metric cuts a longer value off with an ellipsis)."""
+    if abs(n) < 10_000_000_000:
+        return f"{n:,.0f}"
+    mantissa, exponent = f"{n:.2e}".split("e")
+    return f"{mantissa} × 10{str(int(exponent)).translate(_SUPERSCRIPT)}"
+
+
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
 
