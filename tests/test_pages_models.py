@@ -237,9 +237,16 @@ def test_model_inspector_shows_mobilenet_v2_inverted_residuals():
     assert table.loc["features.2.conv.0.0", "conv"] == "pointwise 1×1"
     assert table.loc["features.2.conv.1.0", "conv"] == "depthwise 3×3"
     assert table.loc["features.2.conv.1.0", "params"] == 96 * 9
-    assert table.loc["features.0.0", "conv"] == ""  # the stem: an ordinary 3×3 convolution
+    assert table.loc["features.0.0", "conv"] == "standard 3×3"  # the stem: an ordinary 3×3 convolution
     at.selectbox(key="model_inspector_model").set_value("alexnet").run()
     assert "Building blocks" not in _text(at) and "depthwise" not in _text(at)
+    # No depthwise layers: the conv column still names every convolution (it was empty for AlexNet).
+    table = at.dataframe[0].value.set_index("name")
+    assert table.loc["features.0", "conv"] == "standard 11×11" and table.loc["features.3", "conv"] == "standard 5×5"
+    assert (table[table["type"] == "Conv2d"]["conv"] != "").all() and (
+        table[table["type"] != "Conv2d"]["conv"] == ""
+    ).all()
+    assert "All 5 convolutions are **standard**" in _text(at)
 
 
 def test_feature_maps_page_with_random_weights_is_labelled_untrained(monkeypatch, tmp_path):

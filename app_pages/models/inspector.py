@@ -69,12 +69,20 @@ if report.blocks:
     for b in report.blocks:
         if b.note:
             st.caption(f"`{b.type}`: {b.note}.")
+n_conv = len(report.conv_kinds)
 if kinds := report.conv_kind_counts():
     st.markdown(
-        "Convolutions of a special kind, marked in the table's *conv* column: "
+        f"Of its {n_conv} convolutions, these are of a special kind (the table's *conv* column gives every "
+        "convolution's kind): "
         + ", ".join(f"{n} {kind}" for kind, n in kinds)
         + ". A **depthwise** convolution has one filter per channel (`groups` = channels, see *Convolution layer*), "
-        "a **pointwise** one is 1×1 and mixes the channels at each pixel."
+        "a **pointwise** one is 1×1 and mixes the channels at each pixel; the others are **standard**: every "
+        "filter reads every input channel."
+    )
+elif n_conv:
+    st.markdown(
+        f"All {n_conv} convolutions are **standard**: every filter reads every input channel (no depthwise or 1×1 "
+        "pointwise ones, unlike MobileNet or EfficientNet); the table's *conv* column gives each one's kernel size."
     )
 
 st.subheader("Layer table")
