@@ -24,3 +24,23 @@ def test_accuracy_gaps_to_the_baseline_are_percentage_points():
     assert deltas["Validation, final epoch (10)"] == "+39.9 pp vs. baseline"
     assert deltas["Test, held out (60 images)"] == "+45.0 pp vs. baseline"
     assert "**percentage points** (pp)" in at.markdown[0].value
+
+
+def test_localization_boxes_show_on_a_shape_of_their_own_colour():
+    """The true box is green and the shapes take any colour: on a green shape it disappeared. Each line now has
+    dark edges, so the box stands out even where the picture is exactly its colour."""
+    import numpy as np
+
+    from cnn_demo.applications import localization as L
+
+    for colour in (L.TRUE_COLOUR, L.PRED_COLOUR):
+        image = np.zeros((16, 16, 3), np.uint8)
+        image[:] = colour
+        true_only = L.draw_boxes(image, [4, 4, 6, 6], scale=4)
+        drawn = L.draw_boxes(image, [4, 4, 6, 6], [4, 4, 6, 6], scale=4)  # both boxes at rows/cols 16..40
+        dark = (drawn == L.HALO_COLOUR).all(-1)
+        # Every column the box spans crosses a dark edge at its top and bottom, every row one at its sides.
+        assert dark[13:20, 16:40].any(0).all() and dark[37:44, 16:40].any(0).all()
+        assert dark[16:40, 13:20].any(1).all() and dark[16:40, 37:44].any(1).all()
+        assert (true_only == L.TRUE_COLOUR).all(-1)[16:18, 16:40].all()  # the coloured line itself is still there
+
