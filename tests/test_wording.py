@@ -44,3 +44,21 @@ def test_localization_boxes_show_on_a_shape_of_their_own_colour():
         assert dark[16:40, 13:20].any(1).all() and dark[16:40, 37:44].any(1).all()
         assert (true_only == L.TRUE_COLOUR).all(-1)[16:18, 16:40].all()  # the coloured line itself is still there
 
+
+def test_the_two_t_sliders_of_the_walkthroughs_say_which_does_what():
+    """The 1-D convolution page had Streamlit's slider and the figure's slider for one t, both called "t"."""
+    import json
+
+    from tests.conftest import app_test, assert_no_exception
+
+    for page, key, chart, label in (
+        ("app_pages/signals/convolution.py", "signals_convolution_t", "signals_convolution_walk", "t of the sum"),
+        ("app_pages/signals/correlation.py", "signals_correlation_lag", "signals_correlation_walk", "Lag t of the sum"),
+    ):
+        at = app_test(page)
+        assert_no_exception(at)
+        assert at.slider(key=key).label.startswith(label) and at.slider(key=key).label.endswith("written out below")
+        spec = json.loads(next(c for c in at.get("plotly_chart") if chart in c.proto.id).proto.spec)
+        assert spec["layout"]["sliders"][0]["currentvalue"]["prefix"] == "figure at t = "
+        words = " ".join(m.value for m in [*at.markdown, *at.caption])
+        assert "move only the figure" in words and "“figure at t =”" in words

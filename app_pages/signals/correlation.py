@@ -134,18 +134,23 @@ with user_errors():
     st.subheader("Step through the lags")
     st.markdown(
         "For each lag t, g is **shifted** by t (not flipped, unlike convolution): multiply f(τ) with g(t + τ) "
-        "where they overlap and add up. Drag the slider, or press ▶ Play in the figure."
+        "where they overlap and add up. This slider picks the lag whose sum is written out under it (and where "
+        "the figure starts); the figure's own slider and ▶ Play move only the figure."
     )
     lo, hi = int(olags[0]), int(olags[-1])
-    lag = st.slider("Lag t", lo, hi, 0 if lo <= 0 <= hi else lo, key=f"{KEY}_lag") if hi > lo else lo
+    lag = (
+        st.slider("Lag t of the sum written out below", lo, hi, 0 if lo <= 0 <= hi else lo, key=f"{KEY}_lag")
+        if hi > lo
+        else lo
+    )
     cstep = sg.correlation_step(fo, go_, lag)
     st.code(sg.written_correlation(cstep, overlap_only=fo.size > LONG), language=None, wrap_lines=True)
     if olags.size <= MAX_WALK:
         st.plotly_chart(cached_figure("correlation_walkthrough", fo, go_, lag), width="stretch", key=f"{KEY}_walk")
         st.caption(
             "Top: f (blue) and g shifted by the lag (orange diamonds, in g's own order). Middle: the products. "
-            "Bottom: the cross-correlation so far. The figure's own slider and Play button animate every lag; the "
-            "slider above sets the written sum."
+            "Bottom: the cross-correlation so far. The figure's slider (“figure at t =”) and ▶ Play step through "
+            "every lag in the figure only; the slider above the written sum does not follow them."
         )
     else:
         st.info(f"The animated step-through draws up to {MAX_WALK} lags; these sequences have {olags.size}.")
