@@ -1,4 +1,5 @@
-"""Pictures before words: Home shows a picture drawn by the package for every page, in the sidebar's sections."""
+"""Pictures before words: Home shows a picture drawn by the package for every page, in the sidebar's sections;
+the U-Net page shows a VOC photo and its mask before offering to train on them."""
 
 from __future__ import annotations
 
@@ -50,3 +51,24 @@ def test_every_page_has_a_picture_with_something_in_it(spec):
     assert arr.std() > 10 and len(np.unique(arr.reshape(-1, 3), axis=0)) > 8  # a drawing, not a blank card
     assert len(thumbnails.data_url(pic)) < 40_000  # small enough for a home page of 18 of them
 
+
+@pytest.mark.parametrize(("data", "classes"), [("voc_sample", "aeroplane"), ("voc_objects", "object")])
+def test_unet_page_shows_a_voc_photo_and_its_mask_before_training(state_dir, data, classes):
+    import json
+
+    from cnn_demo.applications import unet
+    from cnn_demo.applications.segmentation import colourise
+
+    at = app_test("app_pages/applications/unet.py")
+    at.radio(key="unet_data").set_value(data).run()
+    assert_no_exception(at)
+    shown = [im for el in at.get("imgs") for im in el.proto.imgs]
+    captions = [im.caption for im in shown]
+    assert "One of the 14 photos" in captions and "Its mask: the class of every pixel" in captions
+    photo, mask, _ = unet.voc_example(data == "voc_objects")
+    seen = _decode(shown[captions.index("One of the 14 photos")].url).astype(float)
+    assert np.abs(seen - photo).mean() < 3  # the photo itself (a JPEG of it would differ a little)
+    drawn_mask = _decode(shown[captions.index("Its mask: the class of every pixel")].url)
+    assert np.array_equal(drawn_mask, colourise(mask))  # exact colours: a PNG, not a JPEG
+    key = json.loads(next(c for c in at.get("plotly_chart") if "unet_voc_key" in c.proto.id).proto.spec)
+    assert classes in [t.strip() for t in key["data"][0]["text"]]
