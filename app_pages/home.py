@@ -30,12 +30,12 @@ for section in SECTIONS:
     st.header(section)
     if section in LECTURE_PART:
         st.caption(f"Follows {LECTURE_PART[section]}.")
-    cols = st.columns(COLUMNS)
-    for i, spec in enumerate(specs):
-        with cols[i % COLUMNS].container(border=True, key=f"home_card_{spec.url_path}"):
-            if spec.url_path in pictures:
-                st.image(pictures[spec.url_path], width="stretch")
-            st.page_link(spec.path, label=spec.title, icon=spec.icon)
-            st.caption(spec.summary)
-            if spec.lecture:
-                st.caption(f"Lecture: {spec.lecture}")
+    for start in range(0, len(specs), COLUMNS):  # row by row: cards of a row line up, a narrow screen keeps the order
+        for col, spec in zip(st.columns(COLUMNS), specs[start : start + COLUMNS], strict=False):
+            with col.container(border=True, key=f"home_card_{spec.url_path}"):
+                if spec.url_path in pictures:
+                    st.image(pictures[spec.url_path], width="stretch")
+                st.page_link(spec.path, label=spec.title, icon=spec.icon)
+                st.caption(spec.summary)
+                if spec.lecture:
+                    st.caption(f"Lecture: {spec.lecture}")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnn_demo.ui import thumbnails
+from cnn_demo.ui import sketch, thumbnails
 from cnn_demo.ui.catalog import PAGES, SECTIONS, pages_in
 from tests.conftest import app_test, assert_no_exception
 
@@ -36,7 +36,7 @@ def test_home_shows_the_sidebar_sections_with_a_picture_on_every_card():
     assert [h.value for h in at.header] == [s for s in SECTIONS if pages_in(s)]
     labels = [link.proto.label for link in at.get("page_link")]
     assert labels == [p.title for p in SECTION_PAGES]  # every page, in the sidebar's order
-    images = [im for el in at.get("imgs") for im in el.proto.imgs]
+    images = [im for el in at.get("image") for im in el.proto.imgs]
     assert len(images) == len(SECTION_PAGES)  # one picture per page card
     for im in images:
         assert _decode(im.url).shape == (thumbnails.SIZE[1], thumbnails.SIZE[0], 3)
@@ -48,7 +48,8 @@ def test_every_page_has_a_picture_with_something_in_it(spec):
     assert pic is not None, f"no picture for {spec.title}: add one to cnn_demo.ui.thumbnails.PICTURES"
     arr = np.asarray(pic)
     assert arr.shape == (thumbnails.SIZE[1], thumbnails.SIZE[0], 3)
-    assert arr.std() > 10 and len(np.unique(arr.reshape(-1, 3), axis=0)) > 8  # a drawing, not a blank card
+    drawn = (arr != sketch.BACKGROUND).any(-1).mean()
+    assert arr.std() > 10 and drawn > 0.03, drawn  # a drawing, not a blank card (line plots cover 4-8 %)
     assert len(thumbnails.data_url(pic)) < 40_000  # small enough for a home page of 18 of them
 
 
@@ -62,7 +63,7 @@ def test_unet_page_shows_a_voc_photo_and_its_mask_before_training(state_dir, dat
     at = app_test("app_pages/applications/unet.py")
     at.radio(key="unet_data").set_value(data).run()
     assert_no_exception(at)
-    shown = [im for el in at.get("imgs") for im in el.proto.imgs]
+    shown = [im for el in at.get("image") for im in el.proto.imgs]
     captions = [im.caption for im in shown]
     assert "One of the 14 photos" in captions and "Its mask: the class of every pixel" in captions
     photo, mask, _ = unet.voc_example(data == "voc_objects")
