@@ -81,8 +81,8 @@ if kinds := report.conv_kind_counts():
     )
 elif n_conv:
     st.markdown(
-        f"All {n_conv} convolutions are **standard**: every filter reads every input channel (no depthwise or 1×1 "
-        "pointwise ones, unlike MobileNet or EfficientNet); the table's *conv* column gives each one's kernel size."
+        f"All {n_conv} convolutions are **standard**: every filter reads every input channel (MobileNet and "
+        "EfficientNet split most of theirs into per-channel and 1×1 steps); the *conv* column gives each kernel size."
     )
 
 st.subheader("Layer table")
