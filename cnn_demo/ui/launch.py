@@ -17,6 +17,9 @@ Finally the GIL switch interval is shortened (``CNN_DEMO_SWITCH_INTERVAL_MS``, 0
 5 ms): the event-loop thread that answers every request otherwise queues behind each busy script thread in
 turn. Measured with ``bench/load.py --sessions 10``: health p95 about 1 s at 5 ms, 0.2-0.3 s at 0.5-1 ms.
 
+Once Streamlit's runtime exists, :mod:`cnn_demo.ui.warmup` builds in a background thread what every visitor's first
+page needs (page imports, the default networks and their results on the default photo, the home page's pictures).
+
 It also gives each browser its HttpOnly identity cookie (``cnn_demo.ui.identity.install_browser_cookie``).
 
 A browser opening a deep link (``/pixels``) does not know where the server's root is: Streamlit's frontend
@@ -159,6 +162,7 @@ def main(argv: list[str]) -> int:
 
     from cnn_demo import jobs
     from cnn_demo.settings import get_settings
+    from cnn_demo.ui import warmup
     from cnn_demo.ui.catalog import PAGES
     from cnn_demo.ui.identity import install_browser_cookie
 
@@ -171,6 +175,7 @@ def main(argv: list[str]) -> int:
     close_metrics()
     sys.setswitchinterval(get_settings().switch_interval_ms / 1000)
     serve_index_with_base_url(p.url_path for p in PAGES)
+    warmup.start()  # default networks, their results and the home pictures, built before the first visitor asks
     sys.argv = ["streamlit", *argv]
     return cli.main()
 
