@@ -1,5 +1,7 @@
 """Figures as drawn at 1400×900: cell grids fill their plot and no tick label is cut off."""
 
+import itertools
+
 import pytest
 
 from tests.browser_helpers import screenshot, wait_idle
@@ -71,4 +73,53 @@ def test_convolution_layer_metrics_are_shown_whole(app_server, browser):
         wait_idle(page)
     screenshot(page, "layout-conv-layer-large")
     assert page.evaluate(_CUT_METRICS) == []
+    ctx.close()
+
+
+#: Every text of a colour key (plotly ``text`` of its markers) and the key's own box: a name runs past the key's
+#: right edge or into the next square when the key is too narrow for it.
+_KEY_TEXTS = """key => {
+  const el = document.querySelector(`.st-key-${key} .js-plotly-plot`);
+  if (!el) return null;
+  const root = el.getBoundingClientRect();
+  const texts = [...el.querySelectorAll('.textpoint text')].map(t => {
+    const r = t.getBoundingClientRect();
+    return {name: t.textContent.trim(), left: r.left, right: r.right, top: r.top};
+  });
+  return {right: root.right, texts};
+}"""
+
+
+def test_home_cards_and_the_unet_voc_example_are_drawn(app_server, browser):
+    """Home: a picture on every page card, drawn by the browser. U-Net: the VOC photo, its mask and a colour key
+    whose names stand whole on one line, none running into the next square or out of the key."""
+    from cnn_demo.ui.catalog import PAGES
+    from tests.browser_helpers import widget
+
+    ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = ctx.new_page()
+    page.goto(app_server)
+    wait_idle(page)
+    page.wait_for_function(
+        'n => [...document.querySelectorAll(\'[data-testid="stMain"] [class*="st-key-home_card_"] img\')]'
+        ".filter(i => i.complete && i.naturalWidth > 0).length >= n",
+        arg=len([p for p in PAGES if p.section]),
+        timeout=30_000,
+    )
+    screenshot(page, "layout-home")
+    page.goto(f"{app_server}/unet")
+    wait_idle(page)
+    widget(page, "stRadio", "Data").get_by_text("PASCAL VOC sample: all 21 classes (14 real photos)").click()
+    wait_idle(page)
+    page.get_by_text("Its mask: the class of every pixel").wait_for()
+    screenshot(page, "layout-unet-voc")
+    key = page.evaluate(_KEY_TEXTS, "unet_voc_key")
+    assert key is not None and {"background", "aeroplane"} <= {t["name"] for t in key["texts"]}
+    rows: dict[float, list[dict]] = {}
+    for t in key["texts"]:
+        rows.setdefault(round(t["top"]), []).append(t)
+        assert t["right"] <= key["right"] + 1, t  # whole inside the key
+    for row in rows.values():
+        row.sort(key=lambda t: t["left"])
+        assert all(a["right"] < b["left"] - 10 for a, b in itertools.pairwise(row)), row  # room to the next
     ctx.close()
