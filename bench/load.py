@@ -28,6 +28,10 @@ tell freed from leaked: ``--second-wave`` then runs the same sessions and upload
 them all connected (``web_rss_second_wave_mb``): close to the first wave's reading, the closed sessions' memory was
 freed and reused; about twice the growth, it leaked.
 
+``--hold-s S --revisit-s T``: a class at work for S seconds after the first visits: every session reopens one of
+its pages every ~T seconds (the benchmark to run ``bench/interactions.py --url`` beside, docs/LATENCY.md;
+``kill -USR1`` ends the hold early).
+
 The health probe runs in a session of its own, like a load balancer's check from elsewhere: inside the bench's
 session it would queue for the CPU behind the bench's own driver.
 """
@@ -36,9 +40,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import random
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -135,8 +142,6 @@ class Server:
         wait_http(f"{self.url}/_stcore/health", timeout=120)
 
     def stop(self) -> None:
-        import signal
-
         try:
             os.killpg(self.proc.pid, signal.SIGTERM)
             self.proc.wait(timeout=20)
@@ -223,10 +228,17 @@ async def choose_file(page, upload: Path, results: dict) -> None:
 
 
 async def drive(
-    browser, base: str, paths: list[str], results: dict, hold: asyncio.Event, upload: Path | None = None
+    browser,
+    base: str,
+    paths: list[str],
+    results: dict,
+    hold: asyncio.Event,
+    upload: Path | None = None,
+    revisit_s: float = 0.0,
 ) -> None:
     """One user: open the first page (time to first content), visit the rest, optionally upload a dataset zip on the
-    fine-tuning page, then stay connected until told."""
+    fine-tuning page, then stay connected until told; with ``revisit_s``, reopen a page every ``revisit_s`` seconds
+    (± half, at random) meanwhile."""
     ctx = await browser.new_context(viewport={"width": 1200, "height": 900})
     page = await ctx.new_page()
     try:
@@ -253,6 +265,18 @@ async def drive(
                 results["errors"].append("the uploaded dataset was refused")
             if await page.locator('[data-testid="stException"]').count():
                 results["errors"].append(f"exception box after the upload on {page.url}")
+        if revisit_s > 0:  # a class at work: every student reopens one of the pages now and then
+            rng = random.Random(id(page))
+            k = 0
+            while not hold.is_set():
+                try:
+                    await asyncio.wait_for(hold.wait(), timeout=rng.uniform(0.5, 1.5) * revisit_s)
+                except TimeoutError:
+                    t1 = time.perf_counter()
+                    await page.goto(f"{base}/{paths[k % len(paths)]}", timeout=180_000)
+                    await page.wait_for_selector(FIRST_CONTENT, timeout=180_000)
+                    results.setdefault("revisits", []).append(time.perf_counter() - t1)
+                    k += 1
         await hold.wait()
     except Exception as exc:
         results["errors"].append(f"{type(exc).__name__}: {exc}".splitlines()[0])
@@ -296,6 +320,8 @@ async def run_sessions(
     chromium: str = CHROMIUM,
     uploads: list[Path] | None = None,
     second_wave: bool = False,
+    hold_s: float = 0.0,
+    revisit_s: float = 0.0,
 ) -> dict:
     """Drive ``n`` concurrent sessions; measure memory of the server with all of them connected (and their uploads
     done), then after they closed."""
@@ -316,7 +342,7 @@ async def run_sessions(
         cpu0, ccpu0, wall0 = cpu_seconds(web), chromium_cpu(), time.perf_counter()
         hold = asyncio.Event()
         tasks = [
-            asyncio.create_task(drive(browser, base, paths, results, hold, uploads[i] if uploads else None))
+            asyncio.create_task(drive(browser, base, paths, results, hold, uploads[i] if uploads else None, revisit_s))
             for i in range(n)
         ]
         while len(results["first_content"]) + len(results["errors"]) < n:
@@ -328,6 +354,16 @@ async def run_sessions(
         if uploads:
             mark("all uploads checked")
         await asyncio.sleep(2)
+        if hold_s > 0:
+            mark(
+                f"holding {n} sessions for {hold_s:.0f} s"
+                + (f", each reopening a page every ~{revisit_s:g} s" if revisit_s else "")
+            )
+            ended = asyncio.Event()  # SIGUSR1 ends the hold early (bench/interactions.py beside it has finished)
+            asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, ended.set)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ended.wait(), hold_s)
+            mark("hold over" + (" (SIGUSR1)" if ended.is_set() else ""))
         results["rss_before"] = rss_before
         results["rss_loaded"] = web_rss(pid)
         hold.set()
@@ -395,6 +431,15 @@ def main() -> None:
     parser.add_argument(
         "--second-wave", action="store_true", help="after the sessions closed, run them again (freed or leaked?)"
     )
+    parser.add_argument(
+        "--hold-s", type=float, default=0.0, help="keep the sessions connected this long after all first content"
+    )
+    parser.add_argument(
+        "--revisit-s",
+        type=float,
+        default=0.0,
+        help="during the hold, each session reopens one of its pages every ~this many seconds (a class at work)",
+    )
     args = parser.parse_args()
 
     from cnn_demo.ui.catalog import PAGES
@@ -439,7 +484,17 @@ def main() -> None:
         t0 = time.perf_counter()
         jobs_cpu = [worker_cpu(app.proc.pid)]
         app_res = asyncio.run(
-            run_sessions(app.url, paths, args.sessions, app.proc.pid, chromium, uploads, args.second_wave)
+            run_sessions(
+                app.url,
+                paths,
+                args.sessions,
+                app.proc.pid,
+                chromium,
+                uploads,
+                args.second_wave,
+                args.hold_s,
+                args.revisit_s,
+            )
         )
         jobs_cpu.append(worker_cpu(app.proc.pid))
         app_seconds = time.perf_counter() - t0
@@ -500,6 +555,9 @@ def main() -> None:
         "web_rss_second_wave_mb": round(app_res["rss_second_wave"] / 2**20) if "rss_second_wave" in app_res else None,
         "second_wave_errors": app_res.get("second_wave_errors", []),
         "upload_retries": app_res.get("upload_retries", 0),
+        "revisits": len(app_res.get("revisits", [])),
+        "revisit_p50_s": round(statistics.median(app_res["revisits"]), 2) if app_res.get("revisits") else None,
+        "revisit_p95_s": round(p95(app_res["revisits"]), 2) if app_res.get("revisits") else None,
         "app_phase_seconds": round(app_seconds, 1),
         "server_cpu_s": {"app": round(app_res["server_cpu_s"], 1), "bare": round(bare_res["server_cpu_s"], 1)},
         "cpu_until_all_first_content_s": {

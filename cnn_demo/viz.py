@@ -57,12 +57,16 @@ def fixed_margins(fig: go.Figure, left: int, bottom: int, top: int | None = None
     return fig
 
 
+#: Room under a plot for its x tick labels (12 px text and its stand-off); less cut them off at the bottom.
+TICK_ROOM = 32
+
+
 def image_figure(image: np.ndarray, title: str = "", height: int | None = None) -> go.Figure:
     """An image (H×W grayscale or H×W×3, values 0..255) as a plotly figure with pixel coordinates on hover."""
     fig = go.Figure(image_trace(image))
     fig.update_yaxes(scaleanchor="x", constrain="domain")
     fig.update_layout(title=title, margin=dict(l=0, r=0, t=30 if title else 0, b=0), height=height)
-    return fixed_margins(fig, 36, 22)
+    return fixed_margins(fig, 40, TICK_ROOM, right=8)
 
 
 def outline_region(fig: go.Figure, top: int, left: int, height: int, width: int, label: str = "") -> go.Figure:
@@ -80,6 +84,12 @@ def outline_region(fig: go.Figure, top: int, left: int, height: int, width: int,
     return fig
 
 
+def _tick_values(labels: Sequence[int], most: int = 16) -> list[int]:
+    """Every label of a short axis; every k-th of a long one (always the first), so labels never overlap."""
+    step = max(1, -(-len(labels) // most))
+    return list(labels[::step])
+
+
 def matrix_figure(
     values: np.ndarray,
     title: str = "",
@@ -89,26 +99,56 @@ def matrix_figure(
     fmt: str = ".0f",
     zmin: float | None = None,
     zmax: float | None = None,
+    rows: Sequence[int] | None = None,
+    cols: Sequence[int] | None = None,
+    cell: int | None = None,
+    max_width: int = 640,
 ) -> go.Figure:
-    """A small 2-D array drawn cell by cell, with each value written in its cell."""
+    """A small 2-D array drawn cell by cell, with each value written in its cell.
+
+    ``rows`` and ``cols`` number the cells (the image's own rows and columns for a crop; 0, 1, … by default).
+    The figure is exactly as large as its square cells (``cell`` pixels, or what fits ``max_width``) plus room for
+    the tick labels: show it with ``st.plotly_chart(..., width="content")`` so it is not stretched into a wide,
+    mostly empty plot.
+    """
     arr = np.asarray(values, dtype=float)
+    n_rows, n_cols = arr.shape
+    y = list(range(n_rows)) if rows is None else [int(r) for r in rows]
+    x = list(range(n_cols)) if cols is None else [int(c) for c in cols]
     text = [[format(v, fmt) for v in row] for row in arr] if annotate else None
+    left = 14 + 8 * max(len(str(v)) for v in (y[0], y[-1]))
+    right, top = 8, 34 if title else 8
+    if cell is None:
+        cell = int(np.clip((max_width - left - right) / max(n_cols, 1), 10, 48))
+    longest = max((len(t) for row in text for t in row), default=1) if text else 1
     fig = go.Figure(
         go.Heatmap(
             z=arr,
+            x=x,
+            y=y,
             text=text,
             texttemplate="%{text}" if annotate else None,
+            textfont=dict(size=int(np.clip(cell / (0.62 * longest), 7, 13))),
             colorscale=colorscale,
             zmin=zmin,
             zmax=zmax,
             showscale=False,
             xgap=1,
             ygap=1,
+            hovertemplate="row %{y}, column %{x}: %{z}<extra></extra>",
         )
     )
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain")
-    fig.update_layout(title=title, margin=dict(l=0, r=0, t=30 if title else 0, b=0))
-    return fixed_margins(fig, 28, 22)
+    axis = dict(showgrid=False, zeroline=False, ticks="", tickmode="array")
+    fig.update_xaxes(**axis, tickvals=_tick_values(x), range=[x[0] - 0.5, x[-1] + 0.5], constrain="domain")
+    fig.update_yaxes(
+        **axis, tickvals=_tick_values(y), range=[y[-1] + 0.5, y[0] - 0.5], scaleanchor="x", constrain="domain"
+    )
+    fig.update_layout(
+        title=dict(text=title, x=0, xanchor="left", xref="paper") if title else None,
+        width=left + right + cell * n_cols,
+        height=top + TICK_ROOM + cell * n_rows,
+    )
+    return fixed_margins(fig, left, TICK_ROOM, top=top, right=right)
 
 
 def histogram_figure(image: np.ndarray, title: str = "Pixel values") -> go.Figure:

@@ -16,9 +16,12 @@ RUNNING = '[data-testid="stStatusWidget"]'
 
 
 def _not_running(page, timeout_ms: int) -> None:
+    # The app's own script state (set the moment the browser asks for a rerun, unlike the status widget, which
+    # shows "Running" only after a delay) and the status widget both say that no script runs.
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " || !/Running|Stop/i.test(document.querySelector('[data-testid=\"stStatusWidget\"]').innerText)",
+        "() => document.querySelector('[data-testid=\"stApp\"]')?.dataset.testScriptState === 'notRunning'"
+        " && (!document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " || !/Running|Stop/i.test(document.querySelector('[data-testid=\"stStatusWidget\"]').innerText))",
         timeout=timeout_ms,
     )
 
@@ -138,12 +141,29 @@ class RerunWatch:
     """Counts the script runs the server reports finished, read from the app's websocket (``ForwardMsg``)."""
 
     def __init__(self, page) -> None:
+        from streamlit.proto.BackMsg_pb2 import BackMsg
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
         self._msg = ForwardMsg
+        self._back = BackMsg
         self.finished = 0
         self.fragment_runs = 0  # of those, runs of one st.fragment only (not the whole page)
-        page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
+        self.requested = 0  # reruns the browser asked for (sent the moment a widget changes)
+        page.on("websocket", self._watch)
+
+    def _watch(self, ws) -> None:
+        ws.on("framereceived", self._frame)
+        ws.on("framesent", self._sent)
+
+    def _sent(self, payload) -> None:
+        if not isinstance(payload, bytes | bytearray):
+            return
+        msg = self._back()
+        try:
+            msg.ParseFromString(bytes(payload))
+        except Exception:  # not a BackMsg: ignore it
+            return
+        self.requested += msg.WhichOneof("type") == "rerun_script"
 
     def _frame(self, payload) -> None:
         if not isinstance(payload, bytes | bytearray):

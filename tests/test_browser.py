@@ -1,5 +1,7 @@
 """The real app in headless Chromium: every page opens from the navigation without an exception."""
 
+import time
+
 import pytest
 
 from cnn_demo.ui.catalog import PAGES
@@ -129,12 +131,19 @@ def test_the_browser_fixture_catches_off_server_requests_and_console_errors(brow
     """The guard every browser test runs under can fail: a page fetching from a CDN is caught twice over."""
     page = browser.new_page()
     page.set_content('<img src="https://fonts.gstatic.com/x.svg"><script>console.error("boom")</script>')
-    page.wait_for_timeout(1500)
+    expected = (
+        lambda p: p.startswith("request off the server: https://fonts.gstatic.com/x.svg"),
+        lambda p: "console error: boom" in p,
+        lambda p: "ERR_NAME_NOT_RESOLVED" in p or "Failed to load resource" in p,
+    )
+    deadline = time.monotonic() + 30
+    # Playwright delivers the events while it waits: poll until all three are recorded (bounded), not a fixed pause.
+    while not all(any(seen(p) for p in browser.problems) for seen in expected) and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
     problems = list(browser.problems)
     browser.problems.clear()  # this test provoked them on purpose
-    assert any(p.startswith("request off the server: https://fonts.gstatic.com/x.svg") for p in problems), problems
-    assert any("console error: boom" in p for p in problems), problems
-    assert any("ERR_NAME_NOT_RESOLVED" in p or "Failed to load resource" in p for p in problems), problems
+    for seen in expected:
+        assert any(seen(p) for p in problems), problems
 
 
 def test_home_url_opens_the_home_page_without_page_not_found(app_server, browser):

@@ -48,7 +48,7 @@ def test_the_slow_filtering_interactions_answer_fast(app_server, browser):
 #: (page, widget kind, label): widgets that change one section only, so they must rerun only that section's
 #: st.fragment (the server runs a part of the script, the browser redraws that section's charts, not the page's).
 SECTION_WIDGETS = [
-    ("signals_convolution", "stSlider", "t"),
+    ("signals_convolution", "stSlider", "t of the sum written out below"),
     ("signals_convolution", "stRadio", "Mode"),
     ("signals_convolution", "stCheckbox", "Convolve the result with g once more"),
     ("signals_gaussian", "stSlider", "Noise level"),

@@ -53,9 +53,11 @@ def _readout(view) -> str:
     return "\n".join(view.locator(".lv-readout .lv-line").all_text_contents())
 
 
-def _assert_no_rerun(page, watch: RerunWatch, finished: int) -> None:
-    """Nothing ran on the server: no script run finished and the status widget does not say Running."""
+def _assert_no_rerun(page, watch: RerunWatch, finished: int, requested: int) -> None:
+    """Nothing ran on the server: the browser asked for no rerun, no script run finished, and the status widget
+    does not say Running. (An absence has no event to wait for: 600 ms is longer than any widget's debounce.)"""
     page.wait_for_timeout(600)
+    assert watch.requested == requested, "hovering must not ask for a rerun"
     assert watch.finished == finished, "hovering must not rerun the script"
     status = page.locator(RUNNING)
     assert not status.count() or "Running" not in status.first.inner_text()
@@ -86,7 +88,7 @@ def test_filtering_linked_view_hover_click_and_kernel_grid(app_server, browser):
 
         # Hover: the window (rows 1–3, cols 5–7 of the input) and the kernel light up, the products are written
         # out, all in the browser.
-        finished = watch.finished
+        finished, requested = watch.finished, watch.requested
         _cell(view, "output", 1, 5).hover()
         page.wait_for_function("v => v.dataset.active === '1,5'", arg=view.element_handle(), timeout=5_000)
         assert view.get_attribute("data-mode") == "hover"
@@ -102,7 +104,7 @@ def test_filtering_linked_view_hover_click_and_kernel_grid(app_server, browser):
         text = _readout(view)
         assert f"{hood[1, 0]:.4g}×(-1) + {hood[1, 1]:.4g}×5 + {hood[1, 2]:.4g}×(-1)" in text, text
         assert text.endswith(f"= {want[r0 + 1, c0 + 5]:.6g}"), text
-        _assert_no_rerun(page, watch, finished)
+        _assert_no_rerun(page, watch, finished, requested)
         view.screenshot(path="test-artifacts/filtering-linked-hover-chart.png")
 
         # Leaving the output restores the selected cell.
@@ -110,7 +112,7 @@ def test_filtering_linked_view_hover_click_and_kernel_grid(app_server, browser):
         page.wait_for_function("v => v.dataset.mode === 'selected'", arg=view.element_handle(), timeout=5_000)
         assert view.get_attribute("data-active") == f"{si},{sj}"
         assert title.text_content().startswith(f"Output row {h // 2}, col {w // 2} =")
-        _assert_no_rerun(page, watch, finished)
+        _assert_no_rerun(page, watch, finished, requested)
 
         # Click: the cell is sent to Python, the inspector follows (a fragment run) and the cell stays lit.
         runs = watch.fragment_runs
@@ -183,7 +185,7 @@ def test_conv_layer_hover_and_click_trace_an_output(app_server, browser):
         wait_idle(page)
         view = _view(page)
         assert view.get_attribute("data-active") == "0,0"
-        finished = watch.finished
+        finished, requested = watch.finished, watch.requested
         _cell(view, "output", 2, 3).hover()
         page.wait_for_function("v => v.dataset.active === '2,3'", arg=view.element_handle(), timeout=5_000)
         window = {(r, c) for r in (2, 3, 4) for c in (3, 4, 5)}  # padding 1: input rows 2–4 hold output row 2
@@ -195,7 +197,7 @@ def test_conv_layer_hover_and_click_trace_an_output(app_server, browser):
         text = _readout(view)
         assert f"+ bias {cw.bias:.4g}" in text and text.endswith(f"= {want}"), text
         assert text.count("×") == 27, text  # 3 channels × 3×3 products, all written out
-        _assert_no_rerun(page, watch, finished)
+        _assert_no_rerun(page, watch, finished, requested)
         page.set_viewport_size({"width": 1400, "height": 2200})  # the whole view, three channels high
         _cell(view, "output", 2, 3).hover()
         view.screenshot(path="test-artifacts/conv-layer-linked-hover-chart.png")

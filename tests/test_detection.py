@@ -33,6 +33,18 @@ def scene(width: int, height: int, seed: int = 0) -> np.ndarray:
     return img.astype(np.uint8)
 
 
+def threshold_between(scores, q: float, gap: float = 1e-5) -> float:
+    """A score threshold near the ``q`` quantile lying halfway between two candidates' scores, at least ``gap``
+    apart: ours and torchvision's scores may differ in the last bits (different kernels, another machine's SIMD),
+    and a threshold equal to one score (what ``np.quantile`` can return) would then keep a box on one side only."""
+    s = np.sort(np.asarray(scores, np.float64))
+    i = int(q * (s.size - 1))
+    while i + 2 < s.size and s[i + 1] - s[i] < gap:
+        i += 1
+    assert s[i + 1] - s[i] >= gap, "no two scores far enough apart for a threshold between them"
+    return float((s[i] + s[i + 1]) / 2)
+
+
 def bare_torchvision(name: str, image, **kwargs) -> dict:
     """What torchvision itself returns: the model built with ``kwargs``, fed ``weights.transforms()(image)``."""
     model = D.build_torchvision_detector(name, pretrained=False, **kwargs)
@@ -52,7 +64,7 @@ def _thresholds(name: str, score: float, iou: float) -> dict:
 def test_detect_equals_bare_torchvision(name, iou):
     img = scene(301, 203)
     raw = D.run_detector(D.networks._cached_detector(name, False), img)  # the detector detect() itself uses
-    score = float(np.quantile(raw.scores, 0.8))  # random weights: pick a threshold that keeps some boxes
+    score = threshold_between(raw.scores, 0.8)  # random weights: pick a threshold that keeps some boxes
     ours = D.detect(img, name, score_threshold=score, iou_threshold=iou, pretrained=False)
     ref = bare_torchvision(name, img, **_thresholds(name, score, iou))
     assert len(ours) > 5
@@ -232,7 +244,7 @@ def test_raw_post_processing_of_dense_detectors(name):
         setattr(relaxed, attr, value)
     assert D.raw.install(relaxed)
     raw = D.run_detector(D.Detector(info, relaxed, False), img)
-    score = float(np.quantile(raw.scores, 0.9))
+    score = threshold_between(raw.scores, 0.9)
     ours = D.filter_detections(raw, info, score_threshold=score, iou_threshold=0.4, max_detections=50)
     bare.score_thresh, bare.nms_thresh, bare.detections_per_img = score, 0.4, 50
     with torch.inference_mode():
@@ -249,7 +261,7 @@ def test_mask_rcnn_masks_equal_bare_torchvision():
     name = "maskrcnn_resnet50_fpn_v2"
     img = scene(160, 120, seed=5)
     raw = D.run_detector(D.networks._cached_detector(name, False), img)
-    score = float(np.quantile(raw.scores, 0.5))
+    score = threshold_between(raw.scores, 0.5)
     ours = D.detect(img, name, score_threshold=score, pretrained=False)
     ref = bare_torchvision(name, img, box_score_thresh=score)
     assert len(ours) > 2 and len(ours) == len(ref["boxes"])
@@ -257,7 +269,11 @@ def test_mask_rcnn_masks_equal_bare_torchvision():
     np.testing.assert_allclose(ours.scores, ref["scores"], atol=1e-6)
     np.testing.assert_array_equal(ours.label_ids, ref["labels"])
     assert ours.masks is not None and ours.masks.shape == (len(ours), 120, 160)
-    np.testing.assert_array_equal(ours.masks, ref["masks"][:, 0] > 0.5)
+    # Pixels whose mask probability sits within rounding of 0.5 may fall either way (another machine's kernels).
+    prob = ref["masks"][:, 0]
+    clear = np.abs(prob - 0.5) > 1e-5
+    assert clear.mean() > 0.99
+    np.testing.assert_array_equal(ours.masks[clear], prob[clear] > 0.5)
     annotated = D.draw_detections(img, ours)
     assert np.asarray(annotated).shape[:2] == (120, 160)
 
@@ -267,16 +283,16 @@ def test_score_floor_cuts_inside_the_network_pass():
     info = D.detector_info(FAST)
     detector = D.networks._cached_detector(FAST, False)
     full = D.run_detector(detector, img)
-    floor = float(np.quantile(full.scores, 0.5))
+    floor = threshold_between(full.scores, 0.5)
     cut = D.run_detector(detector, img, score_floor=floor)
     assert cut.score_floor == floor
     assert 0 < len(cut.scores) < len(full.scores)
     assert cut.scores.min() > floor
     # Same final boxes as filtering the uncut candidates, at the floor and above it.
-    for threshold in (floor, float(np.quantile(full.scores, 0.9))):
+    for threshold in (floor, threshold_between(full.scores, 0.9)):
         a = D.filter_detections(full, info, score_threshold=threshold, iou_threshold=0.5)
         b = D.filter_detections(cut, info, score_threshold=threshold, iou_threshold=0.5)
-        np.testing.assert_array_equal(a.boxes, b.boxes)
+        np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-4)  # the box decoding ran on fewer candidates
         np.testing.assert_array_equal(a.label_ids, b.label_ids)
     with pytest.raises(ValueError, match="cut at score"):
         D.filter_detections(cut, info, score_threshold=floor / 2)

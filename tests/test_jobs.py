@@ -21,6 +21,7 @@ from tests.conftest import ROOT
 from tests.jobs_fixture import job_env
 
 KIND = "test_count"
+ENDED = ("done", "failed", "cancelled", "interrupted")
 
 
 @pytest.fixture
@@ -245,12 +246,21 @@ def test_worker_killed_mid_run_then_resume_and_restart_keeps_results(env, tmp_pa
         wait_for(lambda: jobs.status(other, "alice").state == "cancelled", 30, "the cancel")
         assert jobs.status(other, "alice").done < 50
 
-        # Server restart: finished results are still there, and the new worker does not run them again.
+        # Server restart: finished results are still there, and the new worker does not run them again. A new job
+        # finishing shows the restarted worker has recovered the queue and taken what it holds (no fixed wait).
+        before = jobs.status(job, "alice")
         worker.stop()
         worker = Worker(env, log)
-        time.sleep(1.0)
+        probe = jobs.submit(KIND, {"steps": 1}, "alice")
+        assert (
+            wait_for(
+                lambda: (s := jobs.status(probe, "alice")).state in ENDED and s, 120, "a job on the restarted worker"
+            ).state
+            == "done"
+        )
         st = jobs.status(job, "alice")
-        assert st.state == "done" and st.result["counted"] == 12
+        assert st.state == "done" and st.result == before.result and st.result["counted"] == 12
+        assert st.resumes == before.resumes and st.metrics == before.metrics
         assert jobs.status(other, "alice").state == "cancelled"
     finally:
         worker.stop()

@@ -485,11 +485,13 @@ def test_model_report_names_the_building_blocks_and_depthwise_convolutions(name,
     assert dict(r.conv_kind_counts()) == kinds
     with torch.device("meta"):
         net = models.create(name, pretrained=False)
+    convs = {n for n, m in net.named_modules() if isinstance(m, nn.Conv2d)}
+    assert set(r.conv_kinds) == convs  # every convolution has a kind: the conv column is never blank for one
     for layer, kind in r.conv_kinds.items():
         conv = net.get_submodule(layer)
-        assert isinstance(conv, nn.Conv2d)
         depthwise = conv.groups == conv.in_channels == conv.out_channels > 1
         assert kind.startswith("depthwise") == depthwise and (kind == "pointwise 1×1") == (conv.kernel_size == (1, 1))
+        assert kind.startswith("standard") == (conv.groups == 1 and conv.kernel_size != (1, 1))
     types = {type(m).__name__ for m in net.modules()}
     assert {b.type for b in r.blocks} <= types
     rows = r.records()

@@ -130,8 +130,10 @@ def test_unet_page_voc_objects_caption_and_colour_key(state_dir):
     at.run()
     assert_no_exception(at)
     assert "**Colour key** (the classes in these masks)" in texts(at)
-    swatches = next(i for i in at.get("image") if i.proto.imgs and i.proto.imgs[0].caption == "background")
-    assert [im.caption for im in swatches.proto.imgs][:2] == ["background", "object"]
+    key = json.loads(next(c for c in at.get("plotly_chart") if "unet_colour_key" in c.proto.id).proto.spec)
+    names = [t.strip() for t in key["data"][0]["text"]]
+    assert names[:2] == ["background", "object"]  # each name whole, beside its colour (it wrapped "backg/round")
+    assert key["layout"]["width"] / 4 >= 40 + 8 * len("background")
 
 
 @pytest.mark.parametrize(

@@ -106,8 +106,18 @@ def test_conv_layer_page_counts_parameters():
     assert "torch.Size([5, 3, 3, 3])" in _text(at) and "torch.Size([5])" in _text(at)
     assert [m.value for m in at.metric][:2] == ["140", "140"]
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["A dense layer, same input and output sizes"] == "15,733,760 parameters"
+    assert metrics["Parameters: a dense layer"] == "15,733,760"  # not "… param…"
     assert metrics["Inputs read by one output"] == "27 of 3,072"
+    at.number_input(key="conv_layer_in").set_value(2048).run()
+    at.number_input(key="conv_layer_out").set_value(2048).run()
+    at.number_input(key="conv_layer_h").set_value(1024).run()
+    at.number_input(key="conv_layer_w").set_value(1024).run()
+    assert_no_exception(at)
+    huge = {m.label: m.value for m in at.metric}
+    assert huge["Parameters: a dense layer"] == "4.61 × 10¹⁸"  # (2048 · 1024²)² weights
+    assert all(len(m.value) <= 14 for m in at.metric), [m.value for m in at.metric]  # a third of the page holds 14
+    for key, value in (("conv_layer_in", 3), ("conv_layer_out", 5), ("conv_layer_h", 32), ("conv_layer_w", 32)):
+        at.number_input(key=key).set_value(value).run()
     assert "the matrix product equals `F.conv2d`" in _text(at)
     at.number_input(key="conv_layer_in").set_value(64).run()
     at.number_input(key="conv_layer_out").set_value(128).run()
@@ -227,9 +237,16 @@ def test_model_inspector_shows_mobilenet_v2_inverted_residuals():
     assert table.loc["features.2.conv.0.0", "conv"] == "pointwise 1×1"
     assert table.loc["features.2.conv.1.0", "conv"] == "depthwise 3×3"
     assert table.loc["features.2.conv.1.0", "params"] == 96 * 9
-    assert table.loc["features.0.0", "conv"] == ""  # the stem: an ordinary 3×3 convolution
+    assert table.loc["features.0.0", "conv"] == "standard 3×3"  # the stem: an ordinary 3×3 convolution
     at.selectbox(key="model_inspector_model").set_value("alexnet").run()
     assert "Building blocks" not in _text(at) and "depthwise" not in _text(at)
+    # No depthwise layers: the conv column still names every convolution (it was empty for AlexNet).
+    table = at.dataframe[0].value.set_index("name")
+    assert table.loc["features.0", "conv"] == "standard 11×11" and table.loc["features.3", "conv"] == "standard 5×5"
+    assert (table[table["type"] == "Conv2d"]["conv"] != "").all() and (
+        table[table["type"] != "Conv2d"]["conv"] == ""
+    ).all()
+    assert "All 5 convolutions are **standard**" in _text(at)
 
 
 def test_feature_maps_page_with_random_weights_is_labelled_untrained(monkeypatch, tmp_path):

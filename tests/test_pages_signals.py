@@ -134,6 +134,22 @@ def test_gaussian_page():
     assert "“?”, is not a number" in shown_errors(at)[0]
 
 
+def test_autocorrelation_says_how_close_the_period_is_and_why():
+    """The issue: "the period is recovered" in a green box for 20.6 when the true period is 20."""
+    at = app_test(CORR)
+    assert_no_exception(at)
+    assert _metric(at, "Period read off") == "20.6"
+    assert not any("period" in s.value for s in at.success)  # no green "recovered" for 20.6
+    note = " ".join(i.value for i in at.info)
+    assert "20.6 samples read off for a true period of 20, 0.6 samples too long (3%)" in note
+    assert "only at whole lags" in note and "lags 21, 42, 60, 83" in note and "7 samples wide" in note
+    metric = next(m for m in at.metric if m.label.startswith("Period read off"))
+    assert metric.delta == "+0.6 samples"
+    at.slider(key="signals_correlation_pnoise").set_value(0.0).run()
+    assert _metric(at, "Period read off") == "20.0"
+    assert any("recovered to a tenth of a sample" in s.value for s in at.success) and not at.info
+
+
 def test_correlation_page():
     at = app_test(CORR)
     assert_no_exception(at)

@@ -147,6 +147,18 @@ def test_autocorrelation_finds_the_period(period, shape):
     assert sg.estimate_period(x) == pytest.approx(period, abs=0.6)
 
 
+def test_period_reading_gives_its_whole_lag_peaks_and_their_width():
+    clean = sg.read_period(sg.periodic_signal(200, 20, noise=0.0, shape="sine", seed=0))
+    assert clean is not None and clean.period == pytest.approx(20.0)
+    assert clean.peaks == (20, 40, 60, 80)  # whole lags: a peak is known to the nearest sample
+    # A sine's autocorrelation is a cosine (times a taper): above half its height for a third of a period.
+    assert clean.peak_width == pytest.approx(20 / 3, abs=0.4)
+    noisy = sg.read_period(sg.periodic_signal(200, 20, noise=1.0, shape="sine", seed=0))
+    assert noisy is not None and noisy.period == sg.estimate_period(sg.periodic_signal(200, 20, 1.0, "sine", 0))
+    k = np.arange(1, len(noisy.peaks) + 1)
+    assert noisy.period == pytest.approx(np.sum(k * noisy.peaks) / np.sum(k**2))  # the line through the origin
+
+
 def test_no_period_without_one():
     assert sg.estimate_period(np.arange(50.0) ** 2) is None
     assert sg.estimate_period(np.random.default_rng(0).standard_normal(200)) is None

@@ -108,3 +108,35 @@ def test_border_modes_figure_draws_every_mode_in_one_figure_with_its_corner_outl
     layout = fig.layout.to_plotly_json()
     anchors = {name: a.get("scaleanchor") for name, a in layout.items() if name.startswith("yaxis")}
     assert anchors == {"yaxis": "x", **{f"yaxis{i}": f"x{i}" for i in range(2, 7)}}
+
+
+def test_matrix_figure_numbers_cells_as_the_image_and_is_as_large_as_its_cells():
+    """The pixel grid was labelled 0–7 for rows 316–323 and drawn tiny in a wide, empty, stretched plot with its x
+    labels cut off: it now carries the image's own row and column numbers, square cells of a readable size, a
+    figure exactly that large (shown with width="content") and room under it for the x labels."""
+    from cnn_demo.viz import TICK_ROOM, matrix_figure
+
+    fig = matrix_figure(np.arange(64).reshape(8, 8), "window", rows=range(316, 324), cols=range(1020, 1028))
+    heat, layout = fig.data[0], fig.layout
+    assert list(heat.y) == list(range(316, 324)) and list(heat.x) == list(range(1020, 1028))
+    assert list(layout.yaxis.tickvals) == list(range(316, 324)) and list(layout.xaxis.tickvals) == list(
+        range(1020, 1028)
+    )
+    assert layout.yaxis.range[0] == 323.5 and layout.yaxis.range[1] == 315.5  # row 316 on top
+    m = layout.margin
+    cell = (layout.width - m.l - m.r) / 8
+    assert 36 <= cell <= 48 and layout.height - m.t - m.b == 8 * cell  # square cells, no empty plot area
+    assert m.b >= TICK_ROOM >= 30 and m.l >= 14 + 8 * len("323")  # x labels fit below, "323" fits on the left
+    assert not layout.xaxis.showgrid and not layout.yaxis.showgrid
+    big = matrix_figure(np.zeros((41, 41)), annotate=False)
+    assert big.layout.width <= 640 and len(big.layout.xaxis.tickvals) <= 16  # labels never overlap
+
+
+def test_pooling_window_figure_numbers_padding_cells_outside_the_input():
+    from cnn_demo.models.figures import window_figure
+
+    fig = window_figure(np.ones((4, 4)), [-1, 0], [-1, 0], "Input", padding=(1, 1))
+    assert list(fig.data[0].y) == list(range(-1, 5))
+    assert fig.layout.width <= 340
+    first = fig.layout.shapes[0]
+    assert (first.x0, first.y0) == (-1.5, -1.5)  # the window's padding cell, in the input's own numbering

@@ -4,7 +4,8 @@ import streamlit as st
 
 from cnn_demo import jobs
 from cnn_demo.applications import unet
-from cnn_demo.applications.figures import unet_figure
+from cnn_demo.applications.figures import colour_key_figure, unet_figure
+from cnn_demo.applications.segmentation import colourise
 from cnn_demo.ui.common import escape_markdown, inline_image, user_errors
 from cnn_demo.ui.datasets import pairs_zip_upload
 from cnn_demo.ui.epochs import epoch_slider
@@ -51,6 +52,13 @@ with user_errors():
         "used unpadded ones (572×572 in, 388×388 out) and cropped the skips instead. Try 572×572, 4 levels, 64."
     )
 
+
+@st.cache_resource(show_spinner=False)
+def _voc_example(objects_only: bool):
+    """The first shipped VOC pair and its mask, read once per server."""
+    return unet.voc_example(objects_only)
+
+
 st.header("Train a small U-Net from scratch")
 owner = current_owner()
 data_labels = {
@@ -71,6 +79,21 @@ if data == "upload":
     )
     if pairs is not None:
         files = {"pairs.zip": pairs}
+if data in ("voc_objects", "voc_sample"):
+    photo, mask, names = _voc_example(data == "voc_objects")
+    a, b = c1.columns(2)
+    inline_image(a, photo, caption="One of the 14 photos", width="stretch")
+    inline_image(b, colourise(mask), caption="Its mask: the class of every pixel", width="stretch")
+    c1.plotly_chart(
+        colour_key_figure([(n, sw[0, 0]) for n, sw in unet.legend(names, mask)], per_row=3),
+        width="content",
+        key="unet_voc_key",
+        config={"staticPlot": True},
+    )
+    c1.caption(
+        "What the network learns from: photo in, mask out. The cream border around each object is VOC's "
+        "'void' label, ignored in training and scoring."
+    )
 if data == "voc_objects":
     c1.caption(
         "Every VOC class merged into one 'object' class: 12 photos train, 2 check. At 64 px the network starts "
@@ -115,7 +138,12 @@ def show_job(job: jobs.JobStatus) -> None:
         if previews["classes"]:
             key = unet.legend(previews["classes"], previews["truth"], previews["pred"][shown])
             st.markdown("**Colour key** (the classes in these masks)")
-            inline_image(st, [swatch for _, swatch in key], caption=[name for name, _ in key], width=40)
+            st.plotly_chart(
+                colour_key_figure([(name, swatch[0, 0]) for name, swatch in key]),
+                width="content",
+                key="unet_colour_key",
+                config={"staticPlot": True},
+            )
             st.caption("All classes: " + ", ".join(escape_markdown(c) for c in previews["classes"]))
 
 

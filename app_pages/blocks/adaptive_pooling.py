@@ -148,7 +148,7 @@ with user_errors():
             counts[r0:r1, c0:c1] += 1
     st.plotly_chart(
         coverage_figure(counts, f"{int(h_in)}×{int(w_in)} input → {int(h_out)}×{int(w_out)} output"),
-        width="stretch",
+        width="content",
         key="adaptive_pooling_cover",
     )
     st.markdown(

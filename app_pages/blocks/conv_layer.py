@@ -3,9 +3,11 @@
 import streamlit as st
 
 from cnn_demo.blocks.layers import EXAMPLE_MAX_PADDED, conv2d_report, conv_example, conv_motivation
-from cnn_demo.ui.common import user_errors
+from cnn_demo.ui.common import short_count, user_errors
 from cnn_demo.ui.figcache import cached_figure
 from cnn_demo.ui.linked import linked_chart
+
+METRIC_CHARS = 14  # the longest value a metric in a third of the page shows whole at 1400 pixels
 
 st.title("Convolution layer")
 st.markdown(
@@ -63,9 +65,9 @@ with right, user_errors():
     st.markdown("**Parameters** (lecture: in_channels × out_channels × kernel_size² + out_channels):")
     st.latex(f"{per} \\times {int(out_ch)} \\times {k}^2{bias_term} = {r.formula_params:,}".replace(",", "{,}"))
     m1, m2, m3 = st.columns(3)
-    m1.metric("Formula", f"{r.formula_params:,}")
-    m2.metric("PyTorch sum(p.numel())", f"{r.torch_params:,}")
-    m3.metric("Multiply-accumulates", f"{r.macs:,}")
+    m1.metric("Formula", short_count(r.formula_params), help=f"{r.formula_params:,}")
+    m2.metric("PyTorch sum(p.numel())", short_count(r.torch_params), help=f"{r.torch_params:,}")
+    m3.metric("Multiply-accumulates", short_count(r.macs), help=f"{r.macs:,}")
     if r.formula_params == r.torch_params:
         st.success("The formula and PyTorch agree.", icon=":material/check:")
     else:
@@ -159,9 +161,25 @@ else:
             (int(h), int(w)),
         )
         m1, m2, m3 = st.columns(3)
-        m1.metric("This conv layer", f"{mot.conv_params:,} parameters")
-        m2.metric("A dense layer, same input and output sizes", f"{mot.dense_params:,} parameters")
-        m3.metric("Inputs read by one output", f"{mot.inputs_per_output:,} of {mot.dense_inputs_per_output:,}")
+        m1.metric("Parameters: this conv layer", short_count(mot.conv_params), help=f"{mot.conv_params:,}")
+        m2.metric(
+            "Parameters: a dense layer",
+            short_count(mot.dense_params),
+            help=f"{mot.dense_params:,}: a dense layer with the same input and output sizes, where every output "
+            "reads every input with its own weight.",
+        )
+        read = f"{short_count(mot.inputs_per_output)} of {short_count(mot.dense_inputs_per_output)}"
+        m3.metric(
+            "Inputs read by one output",
+            read if len(read) <= METRIC_CHARS else short_count(mot.inputs_per_output),
+            help=f"{mot.inputs_per_output:,} of the {mot.dense_inputs_per_output:,} inputs, which a dense layer's "
+            "output all reads.",
+        )
+        st.caption(
+            f"One output reads {mot.inputs_per_output:,} of the {mot.dense_inputs_per_output:,} inputs: "
+            f"{mot.inputs_per_output / mot.dense_inputs_per_output:.2%} of them, with "
+            f"{mot.dense_params / max(mot.conv_params, 1):,.0f}× fewer parameters than the dense layer."
+        )
         rows, cols = mot.unfold_shape
         st.markdown(
             f"**As a matrix product** (im2col): unfold the input into a {rows:,} × {cols:,} matrix, one column per "

@@ -93,11 +93,11 @@ def _window_by_window() -> None:
         a, b = st.columns(2)
         a.plotly_chart(
             window_figure(x, w.rows, w.cols, f"Input {x.shape[0]}×{x.shape[1]}", padding=(int(padding),) * 2),
-            width="stretch",
+            width="content",
             key="pooling_input_fig",
         )
         out_fig = window_figure(result.output, [w.out_row], [w.out_col], f"Output {oh}×{ow}")
-        b.plotly_chart(out_fig, width="stretch", key="pooling_output_fig")
+        b.plotly_chart(out_fig, width="content", key="pooling_output_fig")
         vals = x[np.ix_(w.rows, w.cols)].ravel() if w.rows and w.cols else np.array([])
         listed = ", ".join(f"{v:.4g}" for v in vals)
         outside = int(kernel) ** 2 - len(vals)  # window cells in the padding (or past it, with ceil_mode)
@@ -179,7 +179,7 @@ def _picture() -> None:
         )
         st.plotly_chart(
             matrix_figure(pooled[:8, :8], f"Top-left 8×8 pooled values ({img_kind})"),
-            width="stretch",
+            width="content",
             key="pooling_img_values",
         )
 

@@ -13,7 +13,7 @@ from cnn_demo.images.figures import (
     spectrum_figure,
 )
 from cnn_demo.io.images import to_array
-from cnn_demo.ui.common import user_errors
+from cnn_demo.ui.common import KEEP, fit_kept, user_errors
 from cnn_demo.ui.linked import kernel_grid, linked_chart
 from cnn_demo.ui.picker import image_picker
 from cnn_demo.viz import image_figure
@@ -64,21 +64,19 @@ image = to_array(img)
 
 with left:
     kinds = filters.filter_kinds()
-    kind = st.selectbox("Filter", kinds, index=0, key="images_filtering_filter")
+    kind = st.selectbox("Filter", kinds, index=0, key="images_filtering_filter", **KEEP)
     preset_table = filters.presets()
     kernel = None
     sigma = 2.0
     if kind == filters.GAUSSIAN:
-        # The slider's own state is dropped while another filter is shown; keep σ for the way back.
-        st.session_state.setdefault("images_filtering_sigma", st.session_state.get("images_filtering_sigma_kept", 2.0))
-        sigma = st.slider("σ (width of the Gaussian)", 0.5, 10.0, step=0.5, key="images_filtering_sigma")
-        st.session_state["images_filtering_sigma_kept"] = sigma
+        sigma = st.slider("σ (width of the Gaussian)", 0.5, 10.0, 2.0, 0.5, key="images_filtering_sigma", **KEEP)
         st.caption("The lecture's example uses σ = 3 and σ = 10: the larger σ, the smoother the result.")
     elif kind == filters.CUSTOM:
         text = st.text_area(
             "Kernel (one row per line; numbers, decimals or fractions like 1/9)",
             "1/16 2/16 1/16\n2/16 4/16 2/16\n1/16 2/16 1/16",
             key="images_filtering_kernel",
+            **KEEP,
             height=140,
         )
         st.caption(f"Any size up to {filters.MAX_KERNEL_SIDE}×{filters.MAX_KERNEL_SIDE}; rows need equal lengths.")
@@ -94,16 +92,18 @@ with left:
         "Border mode",
         list(filters.MODES),
         key="images_filtering_mode",
+        **KEEP,
         help="How pixels outside the image are invented (scipy.ndimage's modes).",
     )
     st.caption(f"`{mode}`: {filters.MODES[mode]}")
     cval = 0.0
     if mode == "constant":
-        cval = st.number_input("Constant value k", -255.0, 255.0, 0.0, key="images_filtering_cval")
+        cval = st.number_input("Constant value k", -255.0, 255.0, 0.0, key="images_filtering_cval", **KEEP)
     shown = st.selectbox(
         "Show the result as",
         ["auto", *filters.DISPLAY_MODES],
         key="images_filtering_display",
+        **KEEP,
         help="A filter can give negative values or values over 255; this chooses how they become grey levels.",
     )
 
@@ -134,7 +134,7 @@ with right:
             "Kernel k_h (and k_v = its transpose)" if not spec.uses_kernel and kind != filters.GAUSSIAN else "Kernel"
         )
         st.plotly_chart(
-            kernel_figure(k, f"{title}: {k.shape[0]}×{k.shape[1]}"), width="stretch", key="images_filtering_k"
+            kernel_figure(k, f"{title}: {k.shape[0]}×{k.shape[1]}"), width="content", key="images_filtering_k"
         )
     else:
         st.caption(f"The Gaussian kernel for σ = {sigma:g} is {k.shape[0]}×{k.shape[1]}: too big to draw here.")
@@ -163,13 +163,14 @@ def _border_modes(image: np.ndarray, spec: filters.FilterSpec, how: str) -> None
         "one kernel radius of the edge: try a large σ or kernel."
     )
     b1, b2 = st.columns(2)
-    pad = b1.slider("Border width shown", 1, 16, 8, key="images_filtering_pad")
+    pad = b1.slider("Border width shown", 1, 16, 8, key="images_filtering_pad", **KEEP)
     corners = list(filters.CORNERS)
     corner = b2.selectbox(
         "Corner",
         corners,
         index=corners.index(filters.busiest_corner(image, CROP)),
         key="images_filtering_corner",
+        **KEEP,
         help="The default is the corner with the most detail.",
     )
     with user_errors():
@@ -206,10 +207,13 @@ def _inspector() -> None:
     if not spec.uses_kernel and kind != filters.GAUSSIAN:
         st.caption("This filter combines two convolutions; the inspector shows the first one, edge_h with k_h.")
     i1, i2, i3 = st.columns(3)
-    row = i1.slider("Row", 0, h - 1, h // 2, key="images_filtering_row")
-    col_ = i2.slider("Column", 0, w - 1, w // 2, key="images_filtering_col")
+    fit_kept("images_filtering_row", lo=0, hi=h - 1)
+    fit_kept("images_filtering_col", lo=0, hi=w - 1)
+    row = i1.slider("Row", 0, h - 1, h // 2, key="images_filtering_row", **KEEP)
+    col_ = i2.slider("Column", 0, w - 1, w // 2, key="images_filtering_col", **KEEP)
     channel_names = ["Gray"] if image.ndim == 2 else ["Red", "Green", "Blue"]
-    channel = i3.selectbox("Channel", channel_names, key="images_filtering_channel")
+    fit_kept("images_filtering_channel", options=channel_names)
+    channel = i3.selectbox("Channel", channel_names, key="images_filtering_channel", **KEEP)
     plane = image if image.ndim == 2 else image[..., channel_names.index(channel)]
     if max(kernel_now.shape) > INSPECTOR_MAX:
         st.info(f"The inspector shows kernels up to {INSPECTOR_MAX}×{INSPECTOR_MAX}: pick σ ≤ 2 to inspect a Gaussian.")
@@ -256,7 +260,7 @@ def _low_and_high_pass(image: np.ndarray) -> None:
         "A **low-pass** filter (the Gaussian) keeps slow changes and removes fine detail; a **high-pass** filter "
         "keeps the detail. The image minus its blur is exactly the detail the blur removed."
     )
-    lp_sigma = st.slider("σ of the blur", 0.5, 10.0, 3.0, 0.5, key="images_filtering_lp_sigma")
+    lp_sigma = st.slider("σ of the blur", 0.5, 10.0, 3.0, 0.5, key="images_filtering_lp_sigma", **KEEP)
     low, high = _low_high(image, lp_sigma)
     p1, p2, p3 = st.columns(3)
     p1.plotly_chart(image_figure(image, "Image", height=THIRD), width="stretch", key="images_filtering_lp_img")

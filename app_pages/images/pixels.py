@@ -5,6 +5,7 @@ import streamlit as st
 
 from cnn_demo import models
 from cnn_demo.io.images import crop_around, to_array
+from cnn_demo.ui.common import KEEP, fit_kept
 from cnn_demo.ui.picker import image_picker
 from cnn_demo.viz import histogram_figure, image_figure, matrix_figure, outline_region
 
@@ -40,11 +41,14 @@ with right:
 
 st.subheader("Zoom into the pixels")
 c1, c2, c3, c4 = st.columns(4)
-row = c1.slider("Row", 0, arr.shape[0] - 1, arr.shape[0] // 2, key="pixels_row")
-col = c2.slider("Column", 0, arr.shape[1] - 1, arr.shape[1] // 2, key="pixels_col")
-size = c3.slider("Window", 4, 16, 8, key="pixels_size")
+fit_kept("pixels_row", lo=0, hi=arr.shape[0] - 1)
+fit_kept("pixels_col", lo=0, hi=arr.shape[1] - 1)
+row = c1.slider("Row", 0, arr.shape[0] - 1, arr.shape[0] // 2, key="pixels_row", **KEEP)
+col = c2.slider("Column", 0, arr.shape[1] - 1, arr.shape[1] // 2, key="pixels_col", **KEEP)
+size = c3.slider("Window", 4, 16, 8, key="pixels_size", **KEEP)
 channel_names = ["Gray"] if arr.ndim == 2 else ["Red", "Green", "Blue"]
-channel = c4.selectbox("Channel", channel_names, key="pixels_channel")
+fit_kept("pixels_channel", options=channel_names)
+channel = c4.selectbox("Channel", channel_names, key="pixels_channel", **KEEP)
 plane = arr if arr.ndim == 2 else arr[..., channel_names.index(channel)]
 window, top, left_col = crop_around(plane, row, col, size)
 photo.plotly_chart(
@@ -52,18 +56,22 @@ photo.plotly_chart(
     width="stretch",
     key="pixels_image",
 )
-st.plotly_chart(
+grid, hist = st.columns(2)
+grid.plotly_chart(
     matrix_figure(
         window,
         f"{channel} values, rows {top}–{top + window.shape[0] - 1}, "
         f"columns {left_col}–{left_col + window.shape[1] - 1}",
         zmin=0,
         zmax=255,
+        rows=range(top, top + window.shape[0]),
+        cols=range(left_col, left_col + window.shape[1]),
+        max_width=540,
     ),
-    width="stretch",
+    width="content",
     key="pixels_window",
 )
-st.plotly_chart(histogram_figure(arr), width="stretch", key="pixels_hist")
+hist.plotly_chart(histogram_figure(arr), width="stretch", key="pixels_hist")
 
 st.subheader("The tensor a CNN receives")
 st.markdown(
@@ -74,7 +82,7 @@ st.markdown(
     "typed in by hand; the model's transform also resizes and centre-crops the picture to its input size."
 )
 names = models.list_models()
-model = st.selectbox("Model", names, index=names.index("resnet18"), key="pixels_model")
+model = st.selectbox("Model", names, index=names.index("resnet18"), key="pixels_model", **KEEP)
 cfg = _config(model)
 t = _tensor(arr, model)
 c_in, h_in, w_in = t.chw_shape

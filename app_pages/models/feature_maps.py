@@ -6,7 +6,7 @@ import streamlit as st
 from cnn_demo.io.images import to_array
 from cnn_demo.models import DEFAULT_MODEL, class_names, data_config, explain, get_info
 from cnn_demo.models.figures import crop_figure, filters_figure, heat_figure
-from cnn_demo.ui.common import user_errors
+from cnn_demo.ui.common import KEEP, user_errors
 from cnn_demo.ui.models import (
     cached_activation_maps,
     cached_grad_cam,
@@ -93,7 +93,7 @@ with user_errors():
 
     st.subheader("Activation maps")
     layers = explain.conv_layers(model)
-    layer = st.selectbox("Conv layer", layers, index=0, key=f"feature_maps_layer_{name}")
+    layer = st.selectbox("Conv layer", layers, index=0, key=f"feature_maps_layer_{name}", **KEEP)
     maps = cached_activation_maps(loaded, loaded.key, pixels, layer)
     shown = min(32, maps.shape[0])
     st.caption(
@@ -109,7 +109,7 @@ with user_errors():
     default_layer = explain.default_gradcam_layer(model, cfg.input_size)
     c1, c2 = st.columns(2)
     cam_layer = c1.selectbox(
-        "Layer", cam_layers, index=cam_layers.index(default_layer), key=f"feature_maps_cam_layer_{name}"
+        "Layer", cam_layers, index=cam_layers.index(default_layer), key=f"feature_maps_cam_layer_{name}", **KEEP
     )
     options = list(range(len(labels)))
     # keyed by the top prediction, so a new picture starts from its own most likely class
@@ -118,6 +118,7 @@ with user_errors():
         options,
         index=preds[0].index,
         key=f"feature_maps_class_{name}_{preds[0].index}",
+        **KEEP,
         format_func=lambda i: f"{i}: {labels[i]}",
     )
     cam = cached_grad_cam(loaded, loaded.key, pixels, cam_layer, int(target))

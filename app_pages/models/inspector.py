@@ -5,7 +5,7 @@ import streamlit as st
 
 from cnn_demo.models import get_info
 from cnn_demo.models.figures import layer_bars_figure
-from cnn_demo.ui.common import user_errors
+from cnn_demo.ui.common import KEEP, user_errors
 from cnn_demo.ui.models import cached_model_report, model_picker
 
 st.title("Model inspector")
@@ -69,12 +69,20 @@ if report.blocks:
     for b in report.blocks:
         if b.note:
             st.caption(f"`{b.type}`: {b.note}.")
+n_conv = len(report.conv_kinds)
 if kinds := report.conv_kind_counts():
     st.markdown(
-        "Convolutions of a special kind, marked in the table's *conv* column: "
+        f"Of its {n_conv} convolutions, these are of a special kind (the table's *conv* column gives every "
+        "convolution's kind): "
         + ", ".join(f"{n} {kind}" for kind, n in kinds)
         + ". A **depthwise** convolution has one filter per channel (`groups` = channels, see *Convolution layer*), "
-        "a **pointwise** one is 1×1 and mixes the channels at each pixel."
+        "a **pointwise** one is 1×1 and mixes the channels at each pixel; the others are **standard**: every "
+        "filter reads every input channel."
+    )
+elif n_conv:
+    st.markdown(
+        f"All {n_conv} convolutions are **standard**: every filter reads every input channel (MobileNet and "
+        "EfficientNet split most of theirs into per-channel and 1×1 steps); the *conv* column gives each kernel size."
     )
 
 st.subheader("Layer table")
@@ -90,7 +98,7 @@ st.dataframe(
         "macs": st.column_config.NumberColumn("MACs", format="localized"),
     },
 )
-log = st.toggle("Logarithmic axes", value=True, key="model_inspector_log")
+log = st.toggle("Logarithmic axes", value=True, key="model_inspector_log", **KEEP)
 st.plotly_chart(layer_bars_figure(s.records(), log=log), width="stretch", key="model_inspector_bars")
 
 st.subheader("Printed module")

@@ -9,7 +9,7 @@ import streamlit as st
 from cnn_demo import signals as sg
 from cnn_demo.errors import InputError
 from cnn_demo.signals.figures import frequency_figure, lines_figure, modes_figure
-from cnn_demo.ui.common import user_errors
+from cnn_demo.ui.common import KEEP, fit_kept, user_errors
 from cnn_demo.ui.figcache import cached_figure
 
 KEY = "signals_convolution"
@@ -18,6 +18,8 @@ CUSTOM = "Custom (edited)"
 PRESET_LENGTH = {"f": 12, "g": 3}
 LECTURE_TEXT = {"f": sg.format_numbers(sg.LECTURE_F), "g": sg.format_numbers(sg.LECTURE_G)}
 MAX_WALK = 200  # outputs the animated step-through draws
+SUM_T = "t of the sum written out below"
+SUM_T_HELP = "Chooses the output whose sum is written out under this slider; the figure starts at the same t."
 LONG = 12  # above this many f values, the written sum keeps only the overlapping terms
 
 
@@ -102,9 +104,12 @@ def _step_through(f: np.ndarray, g: np.ndarray, n_out: int) -> None:
     st.header("Step through t")
     st.markdown(
         "For each output t the kernel is **flipped** (g(t − τ) runs backwards in τ) and **shifted** to t; "
-        "multiply it with f where they overlap and add up. Drag the slider, or press ▶ Play in the figure."
+        "multiply it with f where they overlap and add up. Two controls move t: **this slider** picks the output "
+        "whose sum is written out under it (and where the figure starts); **the figure's own slider and ▶ Play** "
+        "move only the figure, which writes each t's sum above its plots."
     )
-    t = st.slider("t", 0, n_out - 1, min(2, n_out - 1), key=f"{KEY}_t") if n_out > 1 else 0
+    fit_kept(f"{KEY}_t", lo=0, hi=n_out - 1)
+    t = st.slider(SUM_T, 0, n_out - 1, min(2, n_out - 1), key=f"{KEY}_t", help=SUM_T_HELP, **KEEP) if n_out > 1 else 0
     step = sg.convolution_step(f, g, t)
     st.code(sg.written_sum(step, overlap_only=f.size > LONG), language=None, wrap_lines=True)
     if f.size > LONG:
@@ -116,8 +121,8 @@ def _step_through(f: np.ndarray, g: np.ndarray, n_out: int) -> None:
         )
         st.caption(
             "Top: f (blue) and the flipped kernel placed at t (orange diamonds). Middle: the products. Bottom: the "
-            "output so far. The figure's own slider and Play button animate every t, with the written sum above "
-            "the plots; the slider above sets the sum written out under it."
+            "output so far. The figure's slider (“figure at t =”) and ▶ Play step through every t in the figure "
+            "only; the slider above the written sum does not follow them."
         )
     else:
         st.info(f"The animated step-through draws up to {MAX_WALK} outputs; this convolution has {n_out}.")
@@ -127,7 +132,7 @@ def _step_through(f: np.ndarray, g: np.ndarray, n_out: int) -> None:
 def _modes(f: np.ndarray, g: np.ndarray, full: np.ndarray) -> None:
     """Output length of the three modes, the table and the chart of the chosen one."""
     st.header("Output length: full, same, valid")
-    mode = st.radio("Mode", sg.MODES, horizontal=True, key=f"{KEY}_mode")
+    mode = st.radio("Mode", sg.MODES, horizontal=True, key=f"{KEY}_mode", **KEEP)
     L, M = f.size, g.size
     table = pd.DataFrame(
         {
@@ -153,7 +158,7 @@ def _again(f: np.ndarray, g: np.ndarray, full: np.ndarray) -> None:
     st.header("Convolve again")
     if full.size > sg.MAX_LENGTH:
         st.info(f"f * g has {full.size:,} values, more than the {sg.MAX_LENGTH:,} the app convolves: shorten f or g.")
-    elif st.toggle("Convolve the result with g once more", value=True, key=f"{KEY}_again"):
+    elif st.toggle("Convolve the result with g once more", value=True, key=f"{KEY}_again", **KEEP):
         twice = sg.convolve(full, g)
         st.markdown(f"`((f*g)*g) = {_short(twice)}` ({twice.size} values)")
         st.plotly_chart(

@@ -68,7 +68,8 @@ pseed = int(c4.number_input("Seed", 0, 10_000, 0, key=f"{KEY}_pseed"))
 x = sg.periodic_signal(LENGTH, period, pnoise, shape, pseed)
 st.plotly_chart(two_signals_figure(x, names=("noisy periodic signal", "")), width="stretch", key=f"{KEY}_x")
 alags, avalues = sg.autocorrelation(x - x.mean())
-found = sg.estimate_period(x)
+reading = sg.read_period(x)
+found = None if reading is None else reading.period
 mark = None if found is None else round(found)
 st.plotly_chart(
     correlation_figure(
@@ -79,11 +80,38 @@ st.plotly_chart(
 )
 m1, m2 = st.columns(2)
 m1.metric("True period", period)
-m2.metric("Period read off the autocorrelation", "none found" if found is None else f"{found:.1f}")
-if found is not None and abs(found - period) <= 1:
-    st.success(f"The autocorrelation's peaks sit at multiples of {found:.1f} samples: the period is recovered.")
-else:
+m2.metric(
+    "Period read off the autocorrelation",
+    "none found" if found is None else f"{found:.1f}",
+    None if found is None else f"{found - period:+.1f} samples",
+    delta_color="off",
+)
+if reading is None:
     st.warning("Too much noise: the autocorrelation no longer shows the period clearly. Lower the noise.")
+elif abs(reading.period - period) > 1:
+    st.warning(
+        f"Read off {reading.period:.1f} samples for a true period of {period}: with this much noise another peak "
+        "stands out as well as the period's. Lower the noise or try another seed."
+    )
+else:
+    off = reading.period - period
+    lags = ", ".join(str(p) for p in reading.peaks)
+    why = (
+        f"The autocorrelation exists only at whole lags, so each peak is found to the nearest sample (here at lags "
+        f"{lags}); and each peak is about {reading.peak_width:.0f} samples wide at half its height, so noise can "
+        f"move its top by a sample or more. Fitting one line through all {len(reading.peaks)} peaks averages "
+        "those errors (the far peaks count most), which is why the reading has a decimal."
+    )
+    if abs(off) < 0.05:
+        st.success(
+            f"The autocorrelation's peaks sit at multiples of {reading.period:.1f} samples: the period is "
+            "recovered to a tenth of a sample."
+        )
+    else:
+        st.info(
+            f"Close, not exact: {reading.period:.1f} samples read off for a true period of {period}, "
+            f"{abs(off):.1f} samples {'too long' if off > 0 else 'too short'} ({abs(off) / period:.0%}). " + why
+        )
 st.caption("The period is the lag of the first clear peak, refined by fitting the peaks near 2, 3, … periods as well.")
 
 # ------------------------------------------------------------------------------------------------ own numbers
@@ -106,18 +134,23 @@ with user_errors():
     st.subheader("Step through the lags")
     st.markdown(
         "For each lag t, g is **shifted** by t (not flipped, unlike convolution): multiply f(τ) with g(t + τ) "
-        "where they overlap and add up. Drag the slider, or press ▶ Play in the figure."
+        "where they overlap and add up. This slider picks the lag whose sum is written out under it (and where "
+        "the figure starts); the figure's own slider and ▶ Play move only the figure."
     )
     lo, hi = int(olags[0]), int(olags[-1])
-    lag = st.slider("Lag t", lo, hi, 0 if lo <= 0 <= hi else lo, key=f"{KEY}_lag") if hi > lo else lo
+    lag = (
+        st.slider("Lag t of the sum written out below", lo, hi, 0 if lo <= 0 <= hi else lo, key=f"{KEY}_lag")
+        if hi > lo
+        else lo
+    )
     cstep = sg.correlation_step(fo, go_, lag)
     st.code(sg.written_correlation(cstep, overlap_only=fo.size > LONG), language=None, wrap_lines=True)
     if olags.size <= MAX_WALK:
         st.plotly_chart(cached_figure("correlation_walkthrough", fo, go_, lag), width="stretch", key=f"{KEY}_walk")
         st.caption(
             "Top: f (blue) and g shifted by the lag (orange diamonds, in g's own order). Middle: the products. "
-            "Bottom: the cross-correlation so far. The figure's own slider and Play button animate every lag; the "
-            "slider above sets the written sum."
+            "Bottom: the cross-correlation so far. The figure's slider (“figure at t =”) and ▶ Play step through "
+            "every lag in the figure only; the slider above the written sum does not follow them."
         )
     else:
         st.info(f"The animated step-through draws up to {MAX_WALK} lags; these sequences have {olags.size}.")

@@ -194,3 +194,33 @@ def unet_figure(levels: Sequence[dict]) -> go.Figure:
     fig.update_layout(height=140 + 90 * depth_max, margin=dict(l=0, r=0, t=10, b=0),
                       legend=dict(orientation="h", y=-0.05))  # fmt: skip
     return fig
+
+
+def colour_key_figure(key: Sequence[tuple[str, Sequence[int]]], per_row: int = 4, slot: int = 170) -> go.Figure:
+    """A colour key: a square of each class colour with the class name beside it, ``per_row`` to a row.
+
+    Names are drawn whole on one line ("background", "pottedplant"); as image captions under 40-pixel swatches
+    they wrapped mid-word ("backg / round").
+    """
+    rows = -(-len(key) // per_row) or 1
+    longest = max((len(name) for name, _ in key), default=1)
+    slot = max(slot, 40 + 8 * longest)
+    colours = [f"rgb({int(c[0])}, {int(c[1])}, {int(c[2])})" for _, c in key]
+    fig = go.Figure(
+        go.Scatter(
+            x=[i % per_row for i in range(len(key))],
+            y=[i // per_row for i in range(len(key))],
+            mode="markers+text",
+            marker=dict(symbol="square", size=18, color=colours, line=dict(color="#555555", width=1)),
+            text=[f"  {name}" for name, _ in key],
+            textposition="middle right",
+            hoverinfo="skip",
+            showlegend=False,
+        )
+    )
+    fig.update_xaxes(visible=False, range=[-0.12, per_row - 0.12])
+    fig.update_yaxes(visible=False, range=[rows - 0.5, -0.5])
+    fig.update_layout(
+        width=slot * per_row, height=30 * rows + 8, margin=dict(l=0, r=0, t=4, b=4), plot_bgcolor="rgba(0,0,0,0)"
+    )
+    return fig

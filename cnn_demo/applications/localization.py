@@ -187,16 +187,27 @@ def load_predictions(folder: Path) -> dict[int, np.ndarray]:
     return {int(k): np.asarray(v, dtype=np.float64) for k, v in json.loads(path.read_text()).items()}
 
 
+#: Box colours of :func:`draw_boxes`, and the dark edge each line gets so it shows on a shape of its own colour.
+TRUE_COLOUR, PRED_COLOUR, HALO_COLOUR = (0, 200, 0), (230, 0, 0), (20, 20, 20)
+
+
 def draw_boxes(image: np.ndarray, true_xywh, pred_xywh=None, scale: int = 4) -> np.ndarray:
-    """The image enlarged ``scale`` times with the true box in green and the predicted box in red."""
+    """The image enlarged ``scale`` times with the true box in green and the predicted box in red.
+
+    Each box is a 2-pixel line between two dark 1-pixel edges: a green box on a green shape (the shapes take any
+    colour) would otherwise vanish.
+    """
     from torchvision.utils import draw_bounding_boxes
 
     big = np.ascontiguousarray(image.repeat(scale, 0).repeat(scale, 1))
     boxes = [xywh_to_xyxy(true_xywh)[0] * scale]
-    colours = [(0, 200, 0)]
+    colours = [TRUE_COLOUR]
     if pred_xywh is not None:
         boxes.append(xywh_to_xyxy(pred_xywh)[0] * scale)
-        colours.append((230, 0, 0))
+        colours.append(PRED_COLOUR)
+    lines = torch.tensor(np.array(boxes), dtype=torch.float32)
+    grown = lines + torch.tensor([-1.0, -1.0, 1.0, 1.0])  # PIL draws a line's width inward from the box
     t = torch.from_numpy(big).permute(2, 0, 1)
-    out = draw_bounding_boxes(t, torch.tensor(np.array(boxes), dtype=torch.float32), colors=colours, width=2)
+    t = draw_bounding_boxes(t, grown, colors=[HALO_COLOUR] * len(boxes), width=4)
+    out = draw_bounding_boxes(t, lines, colors=colours, width=2)
     return out.permute(1, 2, 0).numpy()

@@ -364,6 +364,18 @@ def load_previews(folder: Path) -> dict:
     return out
 
 
+def voc_example(objects_only: bool = False, index: int = 0) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Pair ``index`` of the PASCAL VOC sample that ships with the app, as a job trains on it: the photo, its mask
+    (the 21 VOC classes, or with ``objects_only`` every class merged into 'object') and the class names."""
+    from cnn_demo.data import datasets
+
+    ds = datasets.load_voc_sample()
+    image, mask = ds.images[index], ds.masks[index]
+    if objects_only:
+        return image, np.where(mask == 255, 255, mask > 0).astype(np.uint8), OBJECT_CLASSES
+    return image, mask, tuple(ds.class_names)
+
+
 def legend(classes: Sequence[str], *maps: np.ndarray) -> list[tuple[str, np.ndarray]]:
     """``(name, swatch)`` for every label found in ``maps`` (true and predicted masks), in label order: the colour
     key of :func:`preview_grid` (VOC colours; 255 is the ignored border)."""

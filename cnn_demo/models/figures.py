@@ -20,8 +20,11 @@ def window_figure(
     title: str = "",
     fmt: str = ".2f",
     padding: tuple[int, int] = (0, 0),
+    max_width: int = 340,
 ) -> go.Figure:
-    """A small matrix with the cells of one pooling window outlined; padding drawn as empty cells around it."""
+    """A small matrix with the cells of one pooling window outlined; padding drawn as empty cells around it.
+
+    Cells are as large as fit ``max_width`` pixels (at most 56), for a figure shown in half a column."""
     arr = np.asarray(values, dtype=float)
     ph, pw = padding
     if ph or pw:
@@ -29,19 +32,17 @@ def window_figure(
         padded[ph : ph + arr.shape[0], pw : pw + arr.shape[1]] = arr
     else:
         padded = arr
-    fig = matrix_figure(padded, title, colorscale="Blues", fmt=fmt)
+    # Cells keep the input's own indices: padding cells are numbered −1, −2, … and n, n + 1, …
+    rows_at = range(-ph, arr.shape[0] + ph)
+    cols_at = range(-pw, arr.shape[1] + pw)
+    cell = int(np.clip((max_width - 48) / padded.shape[1], 24, 56))
+    fig = matrix_figure(padded, title, colorscale="Blues", fmt=fmt, rows=rows_at, cols=cols_at, cell=cell)
     fig.data[0].text = [["pad" if np.isnan(v) else format(v, fmt) for v in row] for row in padded]
     for r in rows:
         for c in cols:
             fig.add_shape(
-                type="rect",
-                x0=c + pw - 0.5,
-                x1=c + pw + 0.5,
-                y0=r + ph - 0.5,
-                y1=r + ph + 0.5,
-                line=dict(color=HIGHLIGHT, width=3),
+                type="rect", x0=c - 0.5, x1=c + 0.5, y0=r - 0.5, y1=r + 0.5, line=dict(color=HIGHLIGHT, width=3)
             )
-    fig.update_layout(height=60 * padded.shape[0] + 40)
     return fig
 
 
@@ -75,7 +76,7 @@ def windows_1d_figure(
 
 def coverage_figure(counts: np.ndarray, title: str) -> go.Figure:
     """How many output windows read each input cell (2-D adaptive pooling)."""
-    return matrix_figure(counts, title, colorscale="Oranges", fmt=".0f")
+    return matrix_figure(counts, title, colorscale="Oranges", fmt=".0f", max_width=720)
 
 
 def layer_bars_figure(records: Sequence[dict], log: bool = True) -> go.Figure:

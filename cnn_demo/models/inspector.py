@@ -49,7 +49,8 @@ class BlockCount:
 
 
 def conv_kind(module: nn.Module) -> str:
-    """``"depthwise 3×3"``, ``"pointwise 1×1"`` or ``"grouped (g groups)"`` for such a convolution, else ``""``."""
+    """``"depthwise 3×3"``, ``"pointwise 1×1"``, ``"grouped (g groups)"`` or ``"standard 3×3"`` for a convolution
+    (every convolution gets a kind, so the layer table's *conv* column is never blank for one), else ``""``."""
     if not isinstance(module, nn.Conv2d):
         return ""
     k = "×".join(map(str, module.kernel_size))
@@ -57,7 +58,11 @@ def conv_kind(module: nn.Module) -> str:
         return f"depthwise {k}"
     if module.groups > 1:
         return f"grouped ({module.groups} groups)"
-    return "pointwise 1×1" if module.kernel_size == (1, 1) else ""
+    return "pointwise 1×1" if module.kernel_size == (1, 1) else f"{STANDARD} {k}"
+
+
+#: The kind of an ordinary convolution: every filter reads every input channel.
+STANDARD = "standard"
 
 
 def building_blocks(model: nn.Module) -> tuple[BlockCount, ...]:
@@ -106,12 +111,13 @@ class ModelReport:
     feature_params: int
     #: The model's building blocks (InvertedResidual, BasicBlock, ...) in the order they first appear.
     blocks: tuple[BlockCount, ...] = ()
-    #: Layer name → "depthwise 3×3", "pointwise 1×1", ... for the convolutions that are of such a kind.
+    #: Layer name → "depthwise 3×3", "pointwise 1×1", "standard 3×3", ... for every convolution.
     conv_kinds: dict[str, str] = field(default_factory=dict)
 
     def conv_kind_counts(self) -> list[tuple[str, int]]:
-        """How many convolutions of each kind (``("pointwise 1×1", 32)``, ...), the most frequent first."""
-        return Counter(self.conv_kinds.values()).most_common()
+        """How many convolutions of each special kind (``("pointwise 1×1", 32)``, ...; standard ones are not
+        counted), the most frequent first."""
+        return Counter(k for k in self.conv_kinds.values() if not k.startswith(STANDARD)).most_common()
 
     def records(self) -> list[dict]:
         """The layer table: the summary's rows with each convolution's kind (depthwise, pointwise) beside its type."""

@@ -89,8 +89,22 @@ def best_lag(lags: np.ndarray, values: np.ndarray) -> int:
     return int(np.asarray(lags)[int(np.argmax(values))])
 
 
-def estimate_period(x: Sequence[float] | np.ndarray) -> float | None:
-    """The period (in samples) of a roughly periodic signal, read off its autocorrelation.
+@dataclass(frozen=True)
+class PeriodReading:
+    """What the autocorrelation says about a signal's period, and how sharply it can say it.
+
+    ``peaks`` are the lags of the peaks near 1, 2, 3, … periods (whole samples: the autocorrelation exists only
+    at whole lags); ``period`` is the slope of the line through the origin fitted to them; ``peak_width`` is the
+    width of the first peak at half its height, in samples (a broad peak is easily moved by noise).
+    """
+
+    period: float
+    peaks: tuple[int, ...]
+    peak_width: float
+
+
+def read_period(x: Sequence[float] | np.ndarray) -> PeriodReading | None:
+    """The period (in samples) of a roughly periodic signal, read off its autocorrelation, with the peaks used.
 
     The mean is removed; after the autocorrelation's first zero crossing (lags up to half the length), the first
     local maximum reaching half the highest one gives a first guess p (a later peak at 2p or 3p can be higher by
@@ -126,7 +140,31 @@ def estimate_period(x: Sequence[float] | np.ndarray) -> float | None:
         ks.append(k)
         peaks.append(lo + int(np.argmax(pos[lo:hi])))
     k_arr, p_arr = np.asarray(ks, float), np.asarray(peaks, float)
-    return float(np.sum(k_arr * p_arr) / np.sum(k_arr**2))
+    return PeriodReading(float(np.sum(k_arr * p_arr) / np.sum(k_arr**2)), tuple(peaks), _half_height_width(pos, first))
+
+
+def _half_height_width(values: np.ndarray, at: int) -> float:
+    """Width in samples of the peak of ``values`` at index ``at`` where it stays above half its height (the
+    crossings interpolated linearly between samples)."""
+    level = values[at] / 2
+
+    def crossing(step: int) -> float:
+        i = at
+        while 0 <= i + step < values.size and values[i + step] > level:
+            i += step
+        if not 0 <= i + step < values.size:
+            return float(i)
+        inside, outside = values[i], values[i + step]
+        return i + step * float((inside - level) / (inside - outside))
+
+    return crossing(1) - crossing(-1)
+
+
+def estimate_period(x: Sequence[float] | np.ndarray) -> float | None:
+    """The period (in samples) of a roughly periodic signal, read off its autocorrelation (see :func:`read_period`);
+    ``None`` when there is no clear peak."""
+    reading = read_period(x)
+    return None if reading is None else reading.period
 
 
 def shifted_noisy_copy(

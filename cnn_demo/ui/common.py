@@ -4,11 +4,53 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal, TypedDict
 
 import streamlit as st
 
 from cnn_demo.errors import InputError
+
+
+#: Keyword arguments for a widget that may be hidden for a run and shown again (a conditional control, or any
+#: widget below an ``st.stop()``: an image picker waiting for an upload, an input error). Streamlit then keeps its
+#: value for the page and tells the browser on the way back; without it the browser redraws the widget at its
+#: default while Python still reads the old value (σ showed 0.50 while the result used 3.0).
+class Keep(TypedDict):
+    """``persist_state`` for :data:`KEEP`."""
+
+    persist_state: Literal["page"]
+
+
+KEEP: Keep = {"persist_state": "page"}
+
+
+def fit_kept(
+    key: str, *, lo: float | None = None, hi: float | None = None, options: Sequence[Any] | None = None
+) -> None:
+    """Make the value kept for widget ``key`` (see :data:`KEEP`) fit the widget about to be drawn: clamp it to
+    ``lo``..``hi``, or forget it when it is not among ``options``. A kept row 500 would otherwise stop the page
+    when the next picture has 300 rows. Call just before the widget."""
+    if key not in st.session_state:
+        return
+    value = st.session_state[key]
+    if options is not None and value not in options:
+        del st.session_state[key]
+    elif lo is not None and hi is not None and not lo <= value <= hi:
+        st.session_state[key] = type(value)(min(max(value, lo), hi))
+
+
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def short_count(n: float) -> str:
+    """A count short enough for a metric in a third of the page: ``15,733,760`` up to ten digits, then
+    ``6.76 × 10¹⁵`` (a metric cuts a longer value off with an ellipsis)."""
+    if abs(n) < 10_000_000_000:
+        return f"{n:,.0f}"
+    mantissa, exponent = f"{n:.2e}".split("e")
+    return f"{mantissa} × 10{str(int(exponent)).translate(_SUPERSCRIPT)}"
+
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 #: The colon opening a ``:name:`` or ``:material/name:`` shortcode. Streamlit turns those into emoji and icons after

@@ -101,7 +101,8 @@ def onnx_zip(job_id: str, mtime: float, _model: finetune.FineTuned, result: dict
 
 
 def _vs(acc: float | None, baseline: float | None) -> str | None:
-    return None if acc is None or baseline is None else f"{acc - baseline:+.1%} vs. baseline"
+    """The gap to the baseline in percentage points (94.8 % against 54.2 % is +40.6 pp, not +40.6 %)."""
+    return None if acc is None or baseline is None else f"{100 * (acc - baseline):+.1f} pp vs. baseline"
 
 
 def _tone(acc: float | None, baseline: float | None) -> Literal["off", "normal"]:
@@ -157,7 +158,8 @@ def accuracy_metrics(res: dict) -> None:
     text = (
         f"The model kept is the **best epoch ({best_epoch} of {final_epoch})**, chosen on the validation images. "
         f"Always answering *{escape_markdown(str(majority))}* scores **{_pct(base)}** on them: an accuracy near "
-        "that means the model learnt little."
+        "that means the model learnt little. The arrows give each accuracy's gap to that baseline in "
+        "**percentage points** (pp): 94.8 % against 54.2 % is +40.6 pp."
     )
     if "test_accuracy" in res:
         text += (

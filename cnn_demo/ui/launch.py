@@ -21,6 +21,9 @@ It also puts the identity middleware in front of Streamlit (:mod:`cnn_demo.ui.ga
 HttpOnly identity cookie, the client's address, and proxy headers believed only from the configured proxies; and
 it holds uploads only for the uploaders that asked for them, within bounds (:mod:`cnn_demo.ui.uploads`).
 
+Once Streamlit's runtime exists, :mod:`cnn_demo.ui.warmup` builds in a background thread what every visitor's first
+page needs (page imports, the default networks and their results on the default photo, the home page's pictures).
+
 A browser opening a deep link (``/pixels``) does not know where the server's root is: Streamlit's frontend
 first asks ``/pixels/_stcore/health`` and ``/pixels/_stcore/host-config``, gets two 404s (logged as errors in the
 console) and only then tries ``/`` (streamlit/streamlit#7074). :func:`serve_index_with_base_url` gives the page
@@ -161,6 +164,7 @@ def main(argv: list[str]) -> int:
 
     from cnn_demo import jobs
     from cnn_demo.settings import get_settings
+    from cnn_demo.ui import warmup
     from cnn_demo.ui.catalog import PAGES
     from cnn_demo.ui.gatekeeper import install_middleware
     from cnn_demo.ui.signin import SignInErrors, secrets_auth_section, sign_in_problem
@@ -181,6 +185,7 @@ def main(argv: list[str]) -> int:
     close_metrics()
     sys.setswitchinterval(get_settings().switch_interval_ms / 1000)
     serve_index_with_base_url(p.url_path for p in PAGES)
+    warmup.start()  # default networks, their results and the home pictures, built before the first visitor asks
     sys.argv = ["streamlit", *argv]
     return cli.main()
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from cnn_demo.io import samples
 from cnn_demo.io.images import DEFAULT_MAX_PIXELS, UPLOAD_EXTENSIONS, load_image, original_size
-from cnn_demo.ui.common import escape_markdown, user_errors
+from cnn_demo.ui.common import KEEP, escape_markdown, user_errors
 
 ASCENT_NOTE = (
     "The lecture's code uses `scipy.datasets.ascent()`, which downloads its image at run time and so "
@@ -74,7 +74,9 @@ def image_picker(
         return None
 
     index = names.index(default) if default in names else 0
-    name = st.selectbox("Sample image", names, index=index, key=f"{key}_sample", format_func=lambda n: titles.get(n, n))
+    name = st.selectbox(
+        "Sample image", names, index=index, key=f"{key}_sample", format_func=lambda n: titles.get(n, n), **KEEP
+    )
     with user_errors():
         if name in extra:
             img = _bundled(str(extra[name]), grayscale, max_side)

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from cnn_demo.images.filters import PixelBreakdown
-from cnn_demo.viz import fixed_margins, image_trace, matrix_figure
+from cnn_demo.viz import TICK_ROOM, fixed_margins, image_trace, matrix_figure
 
 INPUT_COLOUR = "#dbe9f6"
 
@@ -31,10 +31,10 @@ def kernel_figure(kernel: np.ndarray, title: str = "Kernel") -> go.Figure:
     k = np.asarray(kernel, dtype=float)
     peak = float(np.abs(k).max()) or 1.0
     fmt = ".3g"
-    fig = matrix_figure(k, title, colorscale="RdBu_r", fmt=fmt, zmin=-peak, zmax=peak, annotate=k.size <= 121)
-    side = 60 + 34 * max(k.shape)
-    fig.update_layout(height=min(side, 420))
-    return fig
+    annotate = k.size <= 121
+    # Cells wide enough for a written weight (−0.125) while the kernel is small, smaller for a 41×41 Gaussian.
+    cell = 52 if annotate else int(np.clip(440 / max(k.shape), 10, 30))
+    return matrix_figure(k, title, colorscale="RdBu_r", fmt=fmt, zmin=-peak, zmax=peak, annotate=annotate, cell=cell)
 
 
 def block_mean(values: np.ndarray, max_side: int) -> tuple[np.ndarray, int]:
@@ -144,7 +144,8 @@ def breakdown_figure(b: PixelBreakdown) -> go.Figure:
             row=1,
             col=col,
         )
+        # A third of the width holds about eight upright column numbers; more would be turned on end and cut off.
         fig.update_yaxes(autorange="reversed", row=1, col=col, dtick=1)
-        fig.update_xaxes(row=1, col=col, dtick=1)
+        fig.update_xaxes(row=1, col=col, dtick=-(-len(b.cols) // 8), tick0=int(b.cols[len(b.cols) // 2]), tickangle=0)
     fig.update_layout(margin=dict(l=0, r=0, t=40, b=0), height=320)
-    return fixed_margins(fig, 34, 22)
+    return fixed_margins(fig, 14 + 8 * max(len(str(int(r))) for r in (b.rows[0], b.rows[-1])), TICK_ROOM)

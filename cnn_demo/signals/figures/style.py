@@ -129,7 +129,7 @@ def _play_controls(active: int, steps: list[dict]) -> dict:
                 len=0.8,
                 y=-0.08,
                 yanchor="top",
-                currentvalue=dict(prefix="t = "),
+                currentvalue=dict(prefix="figure at t = "),  # not the page's slider: this one moves the figure
                 pad=dict(t=0, b=0),
             )
         ],
