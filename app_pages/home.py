@@ -3,6 +3,7 @@
 import streamlit as st
 
 from cnn_demo.ui.catalog import SECTIONS, pages_in
+from cnn_demo.ui.common import inline_image
 from cnn_demo.ui.thumbnails import cached_page_pictures
 
 #: The part of the lecture each section follows.
@@ -34,7 +35,7 @@ for section in SECTIONS:
         for col, spec in zip(st.columns(COLUMNS), specs[start : start + COLUMNS], strict=False):
             with col.container(border=True, key=f"home_card_{spec.url_path}"):
                 if spec.url_path in pictures:
-                    st.image(pictures[spec.url_path], width="stretch")
+                    inline_image(st, pictures[spec.url_path], width="stretch")
                 st.page_link(spec.path, label=spec.title, icon=spec.icon)
                 st.caption(spec.summary)
                 if spec.lecture:

@@ -252,6 +252,35 @@ def _detection() -> Image.Image:
     return sketch.photo(photo)
 
 
+def _rcnn() -> Image.Image:
+    """Selective search's first proposals on a small copy of a people photo (R-CNN's regions)."""
+    from cnn_demo.applications.rcnn import proposals
+
+    ((photo, _, _),) = _people([DETECTION_PHOTO])
+    small = sketch.photo(photo)
+    found = proposals.selective_search(np.asarray(small), proposals.ProposalConfig(max_proposals=12))
+    draw = ImageDraw.Draw(small)
+    colours = (ORANGE, BLUE, GREEN, RED)
+    for k, (x0, y0, x1, y1) in enumerate(found.boxes):
+        draw.rectangle([x0, y0, x1, y1], outline=colours[k % len(colours)], width=2)
+    return small
+
+
+def _train_detector() -> Image.Image:
+    """A person's true box and nine anchors (3 sizes × 3 shapes) of the grid cell at its centre."""
+    ((photo, boxes, _),) = _people([DETECTION_PHOTO])
+    x, y, w, h = max(boxes, key=lambda b: b[2] * b[3])
+    cx, cy = x + w / 2, y + h / 2
+    draw = ImageDraw.Draw(photo)
+    width = max(2, photo.width // 200)
+    for side in (64, 128, 256):
+        for ratio in (0.5, 1.0, 2.0):  # height / width, as torchvision's AnchorGenerator
+            aw, ah = side / ratio**0.5, side * ratio**0.5
+            draw.rectangle([cx - aw / 2, cy - ah / 2, cx + aw / 2, cy + ah / 2], outline=ORANGE, width=1)
+    draw.rectangle([x, y, x + w, y + h], outline=GREEN, width=width * 2)
+    return sketch.photo(photo)
+
+
 def _segmentation() -> Image.Image:
     from cnn_demo.applications import segmentation
 
@@ -289,6 +318,8 @@ PICTURES: dict[str, Callable[[], Image.Image]] = {
     "finetune": _finetune,
     "localization": _localization,
     "detection": _detection,
+    "rcnn": _rcnn,
+    "train_detector": _train_detector,
     "segmentation": _segmentation,
     "unet": _unet,
 }
