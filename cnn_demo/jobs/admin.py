@@ -265,6 +265,11 @@ def _bytes(path: Path) -> int:
     return _folder_bytes(path) if path.is_dir() else 0
 
 
+def _kept_bytes(s: Settings) -> int:
+    """Bytes of what students leave on the server: job folders, stored uploads, cached features."""
+    return _bytes(s.jobs_dir) + _bytes(store_dir(s)) + _bytes(s.state_dir / "feature-cache")
+
+
 def storage_use(settings: Settings | None = None) -> dict[str, int]:
     """Bytes the server keeps: job folders, stored uploads, cached features, the state folder in all, and the
     disk's free and total bytes."""
@@ -290,7 +295,7 @@ def purge(
     upload and cached feature. ``older_than_hours``: finished jobs, and uploads not opened since, older than
     that. Neither: what is past the retention (``CNN_DEMO_ARTIFACT_HOURS``), as the worker does every 10 min."""
     s = settings or get_settings()
-    before = _bytes(s.state_dir)
+    before = _kept_bytes(s)
     uploads = sum(1 for p in store_dir(s).iterdir() if p.is_dir()) if store_dir(s).is_dir() else 0
     if everything:
         removed = []
@@ -308,4 +313,4 @@ def purge(
             raise InputError("--older-than must be 0 hours or more.")
         removed = cleanup_expired(dataclasses.replace(s, artifact_hours=hours))
     left = sum(1 for p in store_dir(s).iterdir() if p.is_dir()) if store_dir(s).is_dir() else 0
-    return PurgeReport(jobs=sorted(removed), uploads=uploads - left, bytes_freed=max(0, before - _bytes(s.state_dir)))
+    return PurgeReport(jobs=sorted(removed), uploads=uploads - left, bytes_freed=max(0, before - _kept_bytes(s)))
