@@ -8,6 +8,7 @@ OUTLINE = {
     "Convolution": ("Signals", "Images"),
     "Basic CNN architecture": ("Building blocks", "Models"),
     "Applications": ("Applications",),
+    "For the class": ("Class",),
 }
 
 st.title("Convolutional neural networks, hands on")

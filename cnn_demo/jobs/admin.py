@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -180,22 +181,27 @@ def _normalise(ref: str) -> str:
 
 def find_by_reference(ref: str, settings: Settings | None = None) -> list[JobRow]:
     """The jobs a student's reference names: a crash reference ("tell your teacher the reference 1a2b3c4d"), a job
-    id (shown on every job panel and in the ``?job=`` link) or the first 6 or more characters of one."""
+    id (shown on every job panel and in the ``?job=`` link) or the first 6 or more characters of one. A sentence
+    pasted whole (the student's message) is searched word by word."""
     s = settings or get_settings()
     want = _normalise(ref)
-    if len(want) < 4:
+    words = {want, *re.findall(r"[A-Za-z0-9_-]{6,64}", str(ref))}
+    words = {w for w in words if len(w) >= 4}
+    if not words:
         return []
-    lower = want.lower()
     found = []
     for row in list_all(s):
         folder = s.jobs_dir / row.job_id
-        hit = row.job_id == want or (len(want) >= 6 and row.job_id.startswith(want))
-        hit = hit or (row.reference or "").lower() == lower
-        if not hit:
-            log = "\n".join(_tail(folder / "log.txt", 200)).lower()
-            hit = f"reference {lower})" in log or f"reference {lower}\n" in (_crash(folder) or "")[:40].lower()
-        if hit:
-            found.append(row)
+        log = None
+        for word in words:
+            hit = row.job_id == word or (len(word) >= 6 and row.job_id.startswith(word))
+            hit = hit or (row.reference or "").lower() == word.lower()
+            if not hit and len(word) == 8:  # earlier crashes of a resumed job: in its log
+                log = log if log is not None else "\n".join(_tail(folder / "log.txt", 200)).lower()
+                hit = f"(reference {word.lower()})" in log
+            if hit:
+                found.append(row)
+                break
     return found
 
 
