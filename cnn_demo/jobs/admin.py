@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import re
+import secrets
 import shutil
 import time
 from dataclasses import dataclass
@@ -18,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from cnn_demo.errors import InputError
+from cnn_demo.jobs.admission import admission_lock
 from cnn_demo.jobs.api import cancel_folder
 from cnn_demo.jobs.backends import get_huey
-from cnn_demo.jobs.index import _queued_order, _snapshot, job_owners, unindex
+from cnn_demo.jobs.index import _queued_order, _snapshot, drop_owner_marker, job_owners, owned_job_ids, unindex
 from cnn_demo.jobs.names import stored_display_name
 from cnn_demo.jobs.place import queue_place
 from cnn_demo.jobs.records import (
@@ -30,14 +32,16 @@ from cnn_demo.jobs.records import (
     _folder,
     _folder_bytes,
     _tail,
+    _write_json,
     damaged_status,
     owner_key,
+    read_owners,
     read_params,
     read_status,
 )
 from cnn_demo.jobs.recovery import cleanup_expired
 from cnn_demo.jobs.runner import CRASH_FILE
-from cnn_demo.jobs.storage import store_dir
+from cnn_demo.jobs.storage import holder_dirs, store_dir
 from cnn_demo.settings import Settings, get_settings
 
 #: A job folder without its params or status that is older than this is left over (a crash while it was made):
@@ -320,3 +324,37 @@ def purge(
         removed = cleanup_expired(dataclasses.replace(s, artifact_hours=hours))
     left = sum(1 for p in store_dir(s).iterdir() if p.is_dir()) if store_dir(s).is_dir() else 0
     return PurgeReport(jobs=sorted(removed), uploads=uploads - left, bytes_freed=max(0, before - _kept_bytes(s)))
+
+
+def delete_owner_data(owner: str, settings: Settings | None = None) -> tuple[int, int]:
+    """ "Delete my data": every job ``owner`` submitted (running ones stopped), their access to jobs opened with a
+    recovery code, and the stored uploads only they hold (a dataset others uploaded too stays for them). Returns
+    ``(jobs deleted, uploads deleted)``."""
+    s = settings or get_settings()
+    if not owner:
+        return 0, 0
+    deleted = 0
+    for job_id in owned_job_ids(s, owner):
+        folder = s.jobs_dir / job_id
+        params = read_params(folder)
+        if params is None:
+            drop_owner_marker(s, owner, job_id)
+            continue
+        if isinstance(params, dict) and not secrets.compare_digest(str(params.get("owner", "")), owner):
+            with admission_lock(s, "codes"):  # opened with its code: only this owner's access goes
+                _write_json(folder / "owners.json", [o for o in read_owners(folder) if o != owner])
+            drop_owner_marker(s, owner, job_id)
+            continue
+        with contextlib.suppress(InputError, OSError):
+            delete_any(job_id, s, force=True)
+            deleted += 1
+    uploads = 0
+    mine = holder_dirs(s, owner, None)[0]
+    for marker in mine.iterdir() if mine.is_dir() else ():
+        others = [p for p in mine.parent.glob(f"*/{marker.name}") if p.parent != mine]
+        dataset = store_dir(s) / marker.name
+        if not marker.name.startswith(".") and not others and dataset.is_dir():
+            shutil.rmtree(dataset, ignore_errors=True)
+            uploads += 1
+    shutil.rmtree(mine, ignore_errors=True)
+    return deleted, uploads
