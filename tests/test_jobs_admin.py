@@ -78,6 +78,14 @@ def test_a_crash_reference_finds_the_job_with_its_traceback(env):
     assert "RuntimeError: boom" in details["crash"] and f"reference {ref}" in details["crash"]
     # The student never sees the traceback: only the sentence with the reference.
     assert "boom" not in (jobs.status(job, "alice").error or "")
+    # A job that crashed before references were kept apart: found by the sentence its student was shown.
+    folder = Settings.from_env().jobs_dir / job
+    status = json.loads((folder / "status.json").read_text())
+    del status["ref"]
+    (folder / "status.json").write_text(json.dumps(status))
+    (folder / "log.txt").unlink()
+    (folder / "crash.txt").unlink()
+    assert [r.job_id for r in admin.find_by_reference(ref)] == [job]
 
 
 def test_cancel_any_and_delete_any_act_on_anyones_job(env):

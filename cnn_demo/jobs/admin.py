@@ -200,6 +200,7 @@ def find_by_reference(ref: str, settings: Settings | None = None) -> list[JobRow
         for word in words:
             hit = row.job_id == word or (len(word) >= 6 and row.job_id.startswith(word))
             hit = hit or (row.reference or "").lower() == word.lower()
+            hit = hit or (len(word) == 8 and f"the reference {word.lower()}." in (row.error or "").lower())
             if not hit and len(word) == 8:  # earlier crashes of a resumed job: in its log
                 log = log if log is not None else "\n".join(_tail(folder / "log.txt", 200)).lower()
                 hit = f"(reference {word.lower()})" in log
