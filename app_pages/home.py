@@ -13,6 +13,7 @@ LECTURE_PART = {
     "Building blocks": "the lecture's *Basic CNN architecture*: layers one at a time",
     "Models": "the lecture's *Basic CNN architecture*: whole networks, trained on your pictures",
     "Applications": "the lecture's *Applications*: localization, detection, segmentation",
+    "Class": "the class itself: the teacher's view of every job, and runs students share",
 }
 COLUMNS = 3
 

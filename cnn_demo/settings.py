@@ -200,6 +200,12 @@ class Settings:
     #: Megabytes the shared cache of frozen-backbone features may take in the state folder
     #: (``CNN_DEMO_FEATURE_CACHE_MB``); the entries used longest ago go first.
     feature_cache_mb: float = 2000.0
+    #: Who has the teacher role when people sign in (``CNN_DEMO_TEACHERS``, comma-separated): e-mail addresses or
+    #: OpenID subjects of ``st.login`` users, or user names an authenticating proxy sends (compared ignoring case).
+    teachers: tuple[str, ...] = ()
+    #: The teacher password's hash (``CNN_DEMO_TEACHER_PASSWORD_HASH``, written by ``python -m cnn_demo
+    #: teacher-password --print``); without it, the hash that command stores in the state folder counts.
+    teacher_password_hash: str | None = None
 
     @property
     def jobs_dir(self) -> Path:
@@ -251,6 +257,8 @@ class Settings:
             switch_interval_ms=_float(env, "CNN_DEMO_SWITCH_INTERVAL_MS", 0.5, 0.05),
             extra_job_modules=tuple(m.strip() for m in env.get("CNN_DEMO_JOB_MODULES", "").split(",") if m.strip()),
             feature_cache_mb=_float(env, "CNN_DEMO_FEATURE_CACHE_MB", 2000.0, 1.0),
+            teachers=tuple(t.strip() for t in env.get("CNN_DEMO_TEACHERS", "").split(",") if t.strip()),
+            teacher_password_hash=env.get("CNN_DEMO_TEACHER_PASSWORD_HASH", "").strip() or None,
         )
 
 

@@ -26,6 +26,7 @@ from cnn_demo.jobs.index import (
     unindex,
     unmark_queued,
 )
+from cnn_demo.jobs.names import clean_display_name
 from cnn_demo.jobs.records import (
     _NAME_RE,
     DAMAGED,
@@ -47,17 +48,21 @@ def submit(
     settings: Settings | None = None,
     *,
     client: str | None = None,
+    display_name: str | None = None,
 ) -> str:
     """Queue a job of ``kind`` for ``owner``; return its unguessable id.
 
     ``files`` are written to the job's ``inputs/`` folder (names without folders). ``client`` is the
     :func:`client_key` of the address it came from: fair shares hold per user *and* per address, so new
     identities (cleared cookies, private windows) do not give one person more of the queue or the disk.
-    Raises :class:`InputError` when the queue, a quota or a disk share is full, or ``params`` is not JSON.
+    ``display_name`` is the name the student gave themselves (:func:`~cnn_demo.jobs.names.clean_display_name`),
+    shown to the teacher. Raises :class:`InputError` when the queue, a quota or a disk share is full, or
+    ``params`` is not JSON.
     """
     s = settings or get_settings()
     if not owner:
         raise InputError("Jobs need an owner.")
+    name = clean_display_name(display_name)
     if kind not in load_job_modules(s):
         raise InputError(f"Unknown job kind {kind!r}.")
     try:
@@ -77,6 +82,8 @@ def submit(
                 (folder / "inputs" / name).write_bytes(data)
             now = time.time()
             record = {"kind": kind, "params": params_json, "owner": owner, "client": client, "created": now}
+            if name:
+                record["display_name"] = name
             _write_json(folder / "params.json", record)
             status = {"state": "queued", "done": 0, "total": 0, "queued_at": now, "resumes": 0}
             _write_json(folder / "status.json", status)
@@ -175,13 +182,18 @@ def cancel(job_id: str, owner: str, settings: Settings | None = None) -> JobStat
     """Ask a job to stop: a queued job is cancelled at once, a running one at its next progress report."""
     s = settings or get_settings()
     folder, params = _owned(s, job_id, owner)
+    cancel_folder(s, folder)
+    return _snapshot(s, folder, params, None)
+
+
+def cancel_folder(s: Settings, folder: Path) -> None:
+    """Cancel the job in ``folder``, whoever's it is (the teacher's :func:`~cnn_demo.jobs.admin.cancel_any` too)."""
     (folder / "cancel").touch()
     st = read_status(folder)
     if isinstance(st, dict) and st.get("state") == "queued":
         st.update(state="cancelled", finished=time.time())
         _write_json(folder / "status.json", st)
-        unmark_queued(s, job_id)
-    return _snapshot(s, folder, params, None)
+        unmark_queued(s, folder.name)
 
 
 def resume(job_id: str, owner: str, settings: Settings | None = None) -> JobStatus:

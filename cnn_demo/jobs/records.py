@@ -210,7 +210,7 @@ def read_status(folder: Path) -> Any:
         return DAMAGED
     if any(raw.get(k) is not None and not _number(raw[k]) for k in _STATUS_NUMBERS):
         return DAMAGED
-    if any(raw.get(k) is not None and not isinstance(raw[k], str) for k in ("error", "phase", "host")):
+    if any(raw.get(k) is not None and not isinstance(raw[k], str) for k in ("error", "phase", "host", "ref")):
         return DAMAGED
     return raw
 

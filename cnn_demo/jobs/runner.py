@@ -30,6 +30,10 @@ from cnn_demo.jobs.records import (
 )
 from cnn_demo.settings import Settings, get_settings
 
+#: Where a crashed job's traceback is kept (beside the worker's log), and its last bytes kept.
+CRASH_FILE = "crash.txt"
+CRASH_BYTES = 32_000
+
 # --------------------------------------------------------------------------- worker side
 
 
@@ -120,9 +124,13 @@ def run_job(job_id: str, settings: Settings | None = None) -> str:
         else:
             # The details (exception text, paths, host) go to the worker's log for the operator, never to the page.
             ref = secrets.token_hex(4)
-            st.update(state="failed", error=CRASH_MESSAGE.format(ref=ref))
+            st.update(state="failed", error=CRASH_MESSAGE.format(ref=ref), ref=ref)
             ctx.log(f"stopped by an internal error (reference {ref})")
-            log.error("job %s crashed (reference %s):\n%s", job_id, ref, traceback.format_exc())
+            details = traceback.format_exc()
+            log.error("job %s crashed (reference %s):\n%s", job_id, ref, details)
+            # For the teacher and the operator (`python -m cnn_demo jobs show REF`), never shown to the student.
+            with contextlib.suppress(OSError):
+                (folder / CRASH_FILE).write_text(f"reference {ref}\n{details[-CRASH_BYTES:]}")
     finally:
         stop.set()
         beat.join(timeout=5)

@@ -32,7 +32,7 @@ HOME = PageSpec(
 )
 
 #: Section names in navigation order; the home page sits above them.
-SECTIONS: tuple[str, ...] = ("Signals", "Images", "Building blocks", "Models", "Applications")
+SECTIONS: tuple[str, ...] = ("Signals", "Images", "Building blocks", "Models", "Applications", "Class")
 
 PAGES: tuple[PageSpec, ...] = (
     HOME,
@@ -237,6 +237,15 @@ PAGES: tuple[PageSpec, ...] = (
         "The U-Net's tensor shapes and skip connections for any input size, and a small U-Net trained from scratch "
         "on shapes, real VOC photos or your own image/mask pairs.",
         "U-Net",
+    ),
+    PageSpec(
+        "app_pages/classroom/teacher.py",
+        "Teacher",
+        ":material/school:",
+        "Class",
+        "teacher",
+        "For the teacher: every student's jobs with their results, cancel or delete any, find a job by the reference "
+        "a student was shown, storage in use, the limits in force, and the reset between classes.",
     ),
 )
 

@@ -79,6 +79,22 @@ def user_errors() -> Iterator[None]:
         st.error(escape_markdown(str(exc)), icon=":material/error:")
 
 
+#: What the server keeps of an upload, and for how long (``{hours}``: ``CNN_DEMO_ARTIFACT_HOURS``).
+RETENTION_NOTES = {
+    "photo": "Privacy: your photo is used in the server's memory for this page only; it is never saved to its disk.",
+    "dataset": "Privacy: the server keeps the images of your upload for {hours:g} hours after a page last used them, "
+    "and a job you train on them for {hours:g} hours after it ends; your teacher sees your jobs. *Delete my data*, "
+    "under any job panel, removes them now.",
+}
+
+
+def retention_note(kind: str, container=st) -> None:
+    """Say under an uploader what the server keeps of the upload and for how long (``kind``: photo or dataset)."""
+    from cnn_demo.settings import get_settings
+
+    container.caption(RETENTION_NOTES[kind].format(hours=get_settings().artifact_hours), help=None)
+
+
 def sidebar() -> None:
     """The sidebar every page shares."""
     from cnn_demo.device import describe_device

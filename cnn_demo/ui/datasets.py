@@ -21,7 +21,7 @@ from cnn_demo.data import datasets as D
 from cnn_demo.errors import InputError
 from cnn_demo.io.images import UPLOAD_EXTENSIONS
 from cnn_demo.settings import get_settings
-from cnn_demo.ui.common import escape_markdown, user_errors
+from cnn_demo.ui.common import escape_markdown, retention_note, user_errors
 from cnn_demo.ui.dataset_preview import show_dataset_report, show_segmentation_report
 from cnn_demo.ui.identity import client_address, current_identity
 
@@ -94,6 +94,7 @@ def _state(key: str, suffix: str, default):
 
 def _from_zip(key: str, limits: D.DatasetLimits) -> D.Dataset | None:
     upload = st.file_uploader("Dataset (.zip)", type=["zip"], key=f"{key}_zip", help=ZIP_HELP)
+    retention_note("dataset")
     if upload is None:
         st.info(ZIP_HELP)
         return None
@@ -137,6 +138,7 @@ def _build_in_page(key: str, limits: D.DatasetLimits) -> D.Dataset | None:
     ids: list[int] = _state(key, "class_ids", [0, 1])
     _state(key, "next_id", 2)
     st.caption("Add a class, name it, then upload its images (several at once) or take photos with the camera.")
+    retention_note("dataset")
     classes: list[tuple[str, list[tuple[str, bytes]]]] = []
     fingerprint: list[object] = []
     cols = st.columns(min(max(len(ids), 1), 3))
@@ -300,6 +302,7 @@ def segmentation_input(key: str, *, limits: D.DatasetLimits = D.DEFAULT_LIMITS) 
             dataset = _voc_sample()
     else:
         upload = st.file_uploader("Pairs (.zip)", type=["zip"], key=f"{key}_zip", help=SEG_HELP)
+        retention_note("dataset")
         if upload is None:
             st.info(SEG_HELP)
             return None
@@ -324,6 +327,7 @@ def pairs_zip_upload(
     from cnn_demo.applications.unet import skipped_summary
 
     upload = container.file_uploader(label, type=["zip"], key=f"{key}_zip")
+    retention_note("dataset", container)
     if upload is None:
         return None
     data = upload.getvalue()

@@ -14,7 +14,7 @@ from cnn_demo.applications import person_detector as pd
 from cnn_demo.applications.person_detector.figures import draw_boxes
 from cnn_demo.data import boxes
 from cnn_demo.errors import InputError
-from cnn_demo.ui.common import escape_markdown, inline_image
+from cnn_demo.ui.common import escape_markdown, inline_image, retention_note
 
 #: Photos of the people sample in the example zips a student can download.
 EXAMPLE_PHOTOS = 6
@@ -90,6 +90,7 @@ def labels_upload(key: str, container=st) -> tuple[bytes, str] | None:
         type=["zip"],
         key=f"{key}_zip",
     )
+    retention_note("dataset", container)
     if upload is None:
         return None
     data = upload.getvalue()

@@ -23,6 +23,9 @@ from cnn_demo import jobs
 from cnn_demo.applications import figures as viz_applications
 from cnn_demo.errors import InputError
 from cnn_demo.finetune.figures import curves_figure
+from cnn_demo.jobs.admin import delete_owner_data
+from cnn_demo.jobs.names import MAX_DISPLAY_NAME, clean_display_name
+from cnn_demo.settings import get_settings
 from cnn_demo.ui.common import escape_markdown, user_errors
 from cnn_demo.ui.identity import auth_configured, client_address, current_identity, login_provider
 from cnn_demo.ui.signin import SIGNIN_FAILED, SIGNIN_UNAVAILABLE, provider_reachable
@@ -69,10 +72,57 @@ IDENTITY_NOTES = {
 }
 
 
+#: The display name the student gave (checked), kept for the visit; its text box has the key ``NAME_KEY + "_input"``.
+NAME_KEY = "jobs_display_name"
+
+
+def display_name() -> str:
+    """The name stored with this student's new jobs: what they typed, else the name they signed in with."""
+    typed = st.session_state.get(NAME_KEY)
+    if typed is not None:
+        return str(typed)
+    who = current_identity()
+    try:
+        return clean_display_name((who.name or "")[:MAX_DISPLAY_NAME]) if who.kind in ("user", "proxy") else ""
+    except InputError:
+        return ""
+
+
+def your_data() -> None:
+    """The student's name for the teacher, what the server keeps, and *Delete my data*."""
+    if not st.toggle("Your name and your data", key="jobs_your_data"):
+        return
+    widget = NAME_KEY + "_input"
+    if widget not in st.session_state:  # widgets forget their value on pages without them: the checked one stays
+        st.session_state[widget] = display_name()
+    with st.container(border=True):
+        typed = st.text_input(
+            "Your name for the teacher (optional)",
+            key=widget,
+            max_chars=MAX_DISPLAY_NAME,
+            help="Stored with the jobs you start from now on; only the teacher's page shows it.",
+        )
+        try:
+            st.session_state[NAME_KEY] = clean_display_name(typed)
+        except InputError as exc:
+            st.error(escape_markdown(str(exc)), icon=":material/error:")
+        hours = get_settings().artifact_hours
+        st.caption(
+            f"The server keeps your jobs for {hours:g} hours after they end, and uploaded datasets for {hours:g} hours "
+            "after a page last used them; then they are deleted. Your teacher can see and stop your jobs."
+        )
+        sure = st.checkbox("Yes, delete all my jobs and uploads", key="jobs_delete_mine_sure")
+        if st.button("Delete my data", key="jobs_delete_mine", icon=":material/delete_forever:", disabled=not sure):
+            deleted, uploads = delete_owner_data(current_owner())
+            st.session_state.pop("jobs_delete_mine_sure", None)
+            st.success(f"Deleted {deleted} job(s) and {uploads} stored upload(s).", icon=":material/check_circle:")
+
+
 def identity_note() -> None:
     """Say whom jobs are kept for, with Sign in / Sign out where ``st.login`` is configured."""
     who = current_identity()
     st.caption(IDENTITY_NOTES[who.kind].format(name=escape_markdown(who.name or "")))
+    your_data()
     if not auth_configured():
         return
     if who.kind == "user":
@@ -123,7 +173,8 @@ def submit_job(kind: str, params: dict, owner: str, key: str, files: dict[str, b
 
     Its recovery code is made now and shown in the job panel of this session only (the server keeps its hash).
     """
-    job_id = jobs.submit(kind, params, owner, files=files, client=jobs.client_key(client_address()))
+    client = jobs.client_key(client_address())
+    job_id = jobs.submit(kind, params, owner, files=files, client=client, display_name=display_name())
     st.session_state[key] = job_id
     st.session_state[f"{key}_recovery"] = (job_id, jobs.new_recovery_code(job_id, owner))
     set_url_job(job_id)

@@ -10,7 +10,7 @@ from PIL import Image
 
 from cnn_demo.io import samples
 from cnn_demo.io.images import DEFAULT_MAX_PIXELS, UPLOAD_EXTENSIONS, load_image, original_size
-from cnn_demo.ui.common import KEEP, escape_markdown, user_errors
+from cnn_demo.ui.common import KEEP, escape_markdown, retention_note, user_errors
 
 ASCENT_NOTE = (
     "The lecture's code uses `scipy.datasets.ascent()`, which downloads its image at run time and so "
@@ -59,6 +59,7 @@ def image_picker(
         upload = st.file_uploader(
             "Upload an image", type=list(UPLOAD_EXTENSIONS), key=f"{key}_upload", accept_multiple_files=False
         )
+        retention_note("photo")
         if upload is None:
             st.info("Upload a PNG, JPEG, WebP, BMP, GIF or TIFF image, or switch to a sample.")
             return None

@@ -14,7 +14,7 @@ from cnn_demo.applications import person_segmenter as ps
 from cnn_demo.applications import segmentation
 from cnn_demo.applications.figures import curves_figure, share_figure
 from cnn_demo.errors import InputError
-from cnn_demo.ui.common import escape_markdown, inline_image, user_errors
+from cnn_demo.ui.common import escape_markdown, inline_image, retention_note, user_errors
 from cnn_demo.ui.epochs import epoch_slider
 from cnn_demo.ui.jobs import job_panel, page_job, submit_job
 from cnn_demo.ui.models import load_model, semantic_labels, shared_copy, weights_state
@@ -72,6 +72,7 @@ def _upload(container) -> bytes | None:
         type=["zip"],
         key="segmenter_zip",
     )
+    retention_note("dataset", container)
     if upload is None:
         return None
     data = upload.getvalue()
