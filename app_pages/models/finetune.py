@@ -6,7 +6,7 @@ import streamlit as st
 from cnn_demo import finetune, jobs
 from cnn_demo.finetune.figures import compare_figure, per_class_figure, probability_figure
 from cnn_demo.ui.common import escape_markdown, inline_image, user_errors
-from cnn_demo.ui.datasets import dataset_input, split_input
+from cnn_demo.ui.datasets import dataset_input, split_input, using_checked
 from cnn_demo.ui.finetune import (
     accuracy_metrics,
     confusion_chart,
@@ -41,8 +41,9 @@ job_id = page_job("finetune_job")
 
 # ----------------------------------------------------------------------------- 1. data
 st.header("1. Data")
-ds = dataset_input("finetune_data")
-split = split_input("finetune_split", ds, test=True) if ds is not None else None
+ds = dataset_input("finetune_data", offer_checked=True)
+carried = using_checked("finetune_data")
+split = split_input("finetune_split", ds, test=True, carried=carried) if ds is not None else None
 
 # ----------------------------------------------------------------------------- 2. model
 st.header("2. Model and training")
