@@ -60,3 +60,56 @@ def test_a_builtin_dataset_carries_over_and_the_other_sources_stay():
 def test_without_a_checked_dataset_finetune_offers_the_usual_sources():
     at = app_test(FINETUNE)
     assert at.radio(key="finetune_data_source").options == ["Upload a zip", "Build in the page", "Built-in dataset"]
+
+
+def png_bytes(seed: int, size=(40, 30)) -> bytes:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_a_photo_uploaded_once_is_offered_on_every_image_page():
+    at = app_test("app_pages/images/pixels.py")
+    at.radio(key="pixels_source").set_value("Upload").run()
+    at.file_uploader(key="pixels_upload").set_value(("my cat.png", png_bytes(1), "image/png")).run()
+    assert_no_exception(at)
+    assert "Offered under *Your photos*" in captions(at)
+    assert at.radio(key="pixels_source").value == "Upload"  # the page it was uploaded on stays on the upload
+
+    at.switch_page("app_pages/images/filtering.py").run()
+    assert_no_exception(at)
+    source = at.radio(key="images_filtering_source")
+    assert source.options == ["Sample", "Your photos", "Upload"] and source.value == "Your photos"
+    assert at.selectbox(key="images_filtering_mine").options == ["my cat.png"]
+    assert "my cat\\.png, uploaded earlier in this visit: 40×30 pixels" in captions(at)
+
+    at.switch_page("app_pages/models/feature_maps.py").run()
+    assert_no_exception(at)
+    assert at.radio(key="feature_maps_source").value == "Your photos"
+    at.button(key="feature_maps_forget").click().run()
+    assert_no_exception(at)
+    assert at.radio(key="feature_maps_source").options == ["Sample", "Upload"]
+
+
+def test_kept_photos_are_bounded_newest_first_and_deduplicated():
+    from streamlit.testing.v1 import AppTest
+
+    def app():
+        import streamlit as st
+
+        from cnn_demo.ui import picker
+
+        for i in [*range(picker.MAX_PHOTOS + 2), 3]:  # 8 photos, then the fourth again
+            picker.remember_photo(f"p{i}.png", bytes([i]) * 100)
+        too_big = picker.remember_photo("huge.png", b"x" * (picker.MAX_PHOTO_BYTES + 1))
+        st.text(" ".join(name for _, name, _ in picker.your_photos()) + f" {too_big}")
+
+    at = AppTest.from_function(app).run()
+    assert_no_exception(at)
+    assert at.text[0].value == "p3.png p7.png p6.png p5.png p4.png p2.png False"
