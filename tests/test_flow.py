@@ -113,3 +113,71 @@ def test_kept_photos_are_bounded_newest_first_and_deduplicated():
     at = AppTest.from_function(app).run()
     assert_no_exception(at)
     assert at.text[0].value == "p3.png p7.png p6.png p5.png p4.png p2.png False"
+
+
+def walk(node):
+    yield node
+    for child in getattr(node, "children", {}).values():
+        yield from walk(child)
+
+
+def first_index(at, predicate) -> int:
+    return next(i for i, node in enumerate(walk(at._tree)) if predicate(node))
+
+
+def is_text(node, text: str) -> bool:
+    return text in str(getattr(node, "value", "") or "")
+
+
+def queued_finetune(owner: str) -> str:
+    from cnn_demo import jobs
+
+    return jobs.submit("finetune", {"config": {"backbone": "myconvnet", "pretrained": False}}, owner)
+
+
+def open_as(owner: str, page: str, job: str | None = None):
+    at = app_test()
+    at.session_state["jobs_owner"] = owner
+    at.switch_page(page)
+    if job:
+        at.query_params["job"] = job
+    return at.run()
+
+
+@pytest.mark.parametrize(
+    ("page", "heading"),
+    [(FINETUNE, "1. Data"), ("app_pages/applications/unet.py", "Architecture and tensor shapes")],
+)
+def test_a_job_link_opens_with_the_jobs_panel_at_the_top(page, heading):
+    owner = "session-" + "a" * 32
+    kind = "finetune" if page == FINETUNE else "unet_train"
+    from cnn_demo import jobs
+
+    job = jobs.submit(kind, {"config": {}}, owner)
+    at = open_as(owner, page, job)
+    assert_no_exception(at)
+    panel = first_index(at, lambda n: is_text(n, "Waiting in the queue"))
+    assert panel < first_index(at, lambda n: is_text(n, heading))
+    assert "Your job" in [s.value for s in at.subheader]
+    assert "This job's panel is at the top of the page" in captions(at)
+
+
+def test_a_job_submitted_on_the_page_keeps_its_panel_under_the_train_button():
+    at = open_as("session-" + "b" * 32, FINETUNE)
+    at.radio(key="finetune_data_source").set_value("Built-in dataset").run()
+    at.selectbox(key="finetune_data_builtin").set_value("faces").run()
+    at.selectbox(key="finetune_backbone").set_value("myconvnet").run()
+    at.button(key="finetune_submit").click().run()
+    assert_no_exception(at)
+    assert "Your job" not in [s.value for s in at.subheader]
+    panel = first_index(at, lambda n: is_text(n, "Waiting in the queue"))
+    assert panel > first_index(at, lambda n: is_text(n, "3. Train"))
+
+
+def test_someone_elses_job_link_puts_the_recovery_code_form_at_the_top():
+    job = queued_finetune("somebody-else")
+    at = open_as("session-" + "c" * 32, FINETUNE, job)
+    assert_no_exception(at)
+    assert "Your job" in [s.value for s in at.subheader]
+    form = first_index(at, lambda n: getattr(n, "label", None) == "Recovery code")
+    assert form < first_index(at, lambda n: is_text(n, "1. Data"))

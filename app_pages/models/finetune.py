@@ -24,6 +24,7 @@ from cnn_demo.ui.jobs import (
     current_owner,
     job_panel,
     jobs_table,
+    link_slot,
     page_job,
     set_url_job,
     submit_job,
@@ -37,6 +38,7 @@ st.markdown(
 )
 
 owner = current_owner()
+top = link_slot("finetune_job")  # a ?job= link: the job's panel first, above the forms
 job_id = page_job("finetune_job")
 
 # ----------------------------------------------------------------------------- 1. data
@@ -195,7 +197,9 @@ if st.button(
         job_id = submit_job("finetune", params, owner, "finetune_job", files={"data.zip": blob})
         packing.empty()
 
-status = job_panel(job_id, owner, key="finetune_job", kind="finetune")
+status = job_panel(job_id, owner, key="finetune_job", kind="finetune", place=top)
+if top is not None and status is not None and status.state == "done":
+    top.markdown(":material/arrow_downward: [See its results](#results) (and predict with it below them).")
 with st.expander("Your fine-tuning jobs", expanded=False):
     mine = jobs_table(owner, "finetune")
     if mine:
@@ -214,7 +218,7 @@ model, model_key = None, ""
 if status is not None and status.state == "done" and status.result:
     res = status.result
     classes = res["class_names"]
-    st.header("4. Results")
+    st.header("4. Results", anchor="results")
     accuracy_metrics(res)
     m1, m2, m3 = st.columns(3)
     m1.metric("Epochs trained", res["epochs"])
