@@ -181,3 +181,90 @@ def test_someone_elses_job_link_puts_the_recovery_code_form_at_the_top():
     assert "Your job" in [s.value for s in at.subheader]
     form = first_index(at, lambda n: getattr(n, "label", None) == "Recovery code")
     assert form < first_index(at, lambda n: is_text(n, "1. Data"))
+
+
+def test_confidence_threshold_from_the_correct_validation_images():
+    import numpy as np
+
+    from cnn_demo import finetune
+
+    rng = np.random.default_rng(0)
+    top = rng.uniform(0.8, 1.0, 400)
+    probs = np.stack([top, 1 - top], axis=1)
+    labels = np.zeros(400, dtype=int)
+    labels[:10] = 1  # ten mistakes: their (high) top probabilities must not count
+    expected = np.quantile(top[10:], 0.05)
+    assert finetune.confidence_threshold(probs, labels) == pytest.approx(expected)
+    assert 0.80 < expected < 0.82
+    assert finetune.fallback_threshold(2) == pytest.approx(0.75) and finetune.fallback_threshold(4) == 0.625
+    assert finetune.confidence_threshold(probs[:5], labels[:5]) == 0.75  # too few correct images: the fallback
+    sure = np.tile([1.0, 0.0], (50, 1))
+    assert finetune.confidence_threshold(sure, np.zeros(50, dtype=int)) == 0.99  # capped
+    assert finetune.looks_unfamiliar(np.array([0.7, 0.3]), 0.81)
+    assert not finetune.looks_unfamiliar(np.array([0.9, 0.1]), 0.81)
+
+
+@pytest.fixture
+def trained(state):
+    """The fine-tuning page of a student whose small job (faces, MyConvNet, 2 epochs) has finished."""
+    from cnn_demo import jobs
+
+    owner = "session-" + "d" * 32
+    at = open_as(owner, FINETUNE)
+    at.radio(key="finetune_data_source").set_value("Built-in dataset").run()
+    at.selectbox(key="finetune_data_builtin").set_value("faces").run()
+    at.selectbox(key="finetune_backbone").set_value("myconvnet").run()
+    at.number_input(key="finetune_epochs").set_value(2).run()
+    at.button(key="finetune_submit").click().run()
+    job = at.query_params["job"]
+    job = job[0] if isinstance(job, list) else job
+    assert jobs.run_job(job) == "done"
+    at.run()
+    assert_no_exception(at)
+    return at, owner, job
+
+
+def test_predict_says_when_a_photo_looks_like_none_of_the_classes(trained, monkeypatch):
+    import numpy as np
+
+    from cnn_demo import finetune, jobs
+
+    at, owner, job = trained
+    photo = png_bytes(7, (64, 64))
+    at.file_uploader(key="finetune_predict_upload").set_value([("bear.png", photo, "image/png")]).run()
+    assert_no_exception(at)
+    assert any("must call any photo one of them" in c.value for c in at.caption)
+    # the page's threshold is the one the job's validation images give, and it decides the warning
+    with np.load(jobs.job_file(job, owner, "val.npz")) as z:
+        threshold = finetune.confidence_threshold(z["probs"], z["labels"])
+    model = finetune.load_export(jobs.job_file(job, owner, "model.zip").read_bytes())
+    ((_, _, probs),) = finetune.predict_files(model, [("bear.png", photo)])
+    warned = [w.value for w in at.warning if "none of the 2 classes" in w.value]
+    assert bool(warned) == (probs.max() < threshold)
+
+    # both ways, whatever this tiny model says about the photo
+    monkeypatch.setattr(finetune, "confidence_threshold", lambda *a, **k: 0.9999)
+    at.run()
+    (warning,) = [w.value for w in at.warning if "none of the 2 classes" in w.value]
+    assert "less than 100%" in warning and "validation photos it classified correctly" in warning
+    monkeypatch.setattr(finetune, "confidence_threshold", lambda *a, **k: 0.01)
+    at.run()
+    assert not [w.value for w in at.warning if "none of the 2 classes" in w.value]
+
+
+def test_an_uploaded_model_uses_the_halfway_threshold(trained):
+    from cnn_demo import jobs
+
+    at, owner, job = trained
+    at.file_uploader(key="finetune_model_upload").set_value(
+        ("model.zip", jobs.job_file(job, owner, "model.zip").read_bytes(), "application/zip")
+    ).run()
+    at.file_uploader(key="finetune_predict_upload").set_value([("x.png", png_bytes(8, (64, 64)), "image/png")]).run()
+    assert_no_exception(at)
+    assert any("must call any photo one of them" in c.value for c in at.caption)
+    from cnn_demo.ui import finetune as ui_finetune
+
+    class Two:
+        class_names = ("a", "b")
+
+    assert ui_finetune.unfamiliar_threshold(Two(), None) == (0.75, "halfway between guessing (1 in 2) and certainty")

@@ -9,6 +9,7 @@ from cnn_demo.ui.common import escape_markdown, inline_image, user_errors
 from cnn_demo.ui.datasets import dataset_input, split_input, using_checked
 from cnn_demo.ui.finetune import (
     accuracy_metrics,
+    closed_set_note,
     confusion_chart,
     gradcam,
     job_model_bytes,
@@ -16,6 +17,7 @@ from cnn_demo.ui.finetune import (
     job_validation,
     onnx_zip,
     predictions,
+    unfamiliar_threshold,
     uploaded_model_with_key,
 )
 from cnn_demo.ui.jobs import (
@@ -214,7 +216,7 @@ with st.expander("Your fine-tuning jobs", expanded=False):
             st.rerun()
 
 # ----------------------------------------------------------------------------- 4. results
-model, model_key = None, ""
+model, model_key, val = None, "", None
 if status is not None and status.state == "done" and status.result:
     res = status.result
     classes = res["class_names"]
@@ -346,6 +348,7 @@ if restore is not None:
 if model is None:
     st.info("Train a model or upload a model zip to predict.")
 else:
+    threshold, threshold_why = unfamiliar_threshold(model, None if restore is not None else val)
     src = st.radio("Images", ["Upload", "Camera"], horizontal=True, key="finetune_predict_source")
     files = []
     if src == "Upload":
@@ -375,3 +378,11 @@ else:
                 heat, cls = gradcam(model_key, model, files[i][1], image)
                 inline_image(p2, heat, caption=f"Grad-CAM for {escape_markdown(model.class_names[cls])}", width=180)
             p3.plotly_chart(probability_figure(probs, model.class_names), width="stretch", key=f"finetune_pred_{i}")
+            if finetune.looks_unfamiliar(probs, threshold):
+                p3.warning(
+                    f"**This photo may show none of the {len(model.class_names)} classes.** The model is only "
+                    f"{probs.max():.0%} sure, less than {threshold:.0%} ({threshold_why}).",
+                    icon=":material/help:",
+                )
+        if preds:
+            st.caption(closed_set_note(model.class_names))
