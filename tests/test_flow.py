@@ -268,3 +268,41 @@ def test_an_uploaded_model_uses_the_halfway_threshold(trained):
         class_names = ("a", "b")
 
     assert ui_finetune.unfamiliar_threshold(Two(), None) == (0.75, "halfway between guessing (1 in 2) and certainty")
+
+
+def test_publish_then_another_student_sees_it_read_only_and_the_owner_unpublishes(trained, monkeypatch):
+    import sys
+    import types
+
+    from cnn_demo.jobs import gallery
+
+    at, owner, job = trained
+    assert "Share with your class" in [s.value for s in at.subheader]
+    at.text_input(key="gallery_name").set_value("Ada <b>L</b>")
+    at.checkbox(key="gallery_model").check()
+    at.button(key="FormSubmitter:gallery_publish_form-Publish to the class gallery").click().run()
+    assert_no_exception(at)
+    assert any("Published to the class gallery" in s.value for s in at.success)
+
+    other = open_as("session-" + "e" * 32, "app_pages/models/gallery.py")
+    assert_no_exception(other)
+    (table,) = [d.value for d in other.dataframe]
+    assert list(table["student"]) == ["Ada <b>L</b>"]
+    assert other.get("download_button")  # the model was shared
+    keys = {b.key for b in other.button}
+    assert "gallery_page_unpublish" not in keys and "gallery_hide" not in keys  # neither publisher nor teacher
+    assert any("Ada \\<b\\>L\\</b\\>" in s.value for s in other.subheader)  # user text stays text
+
+    teacher = types.ModuleType("cnn_demo.ui.teacher")
+    teacher.is_teacher = lambda: True  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "cnn_demo.ui.teacher", teacher)
+    other.run()
+    other.button(key="gallery_hide").click().run()
+    assert_no_exception(other)
+    assert gallery.published() == [] and any("Nothing published" in i.value for i in other.info)
+    gallery.hide(job, hidden=False)
+
+    mine = open_as(owner, "app_pages/models/gallery.py")
+    mine.button(key="gallery_page_unpublish").click().run()
+    assert_no_exception(mine)
+    assert gallery.published() == []

@@ -20,6 +20,7 @@ from cnn_demo.ui.finetune import (
     unfamiliar_threshold,
     uploaded_model_with_key,
 )
+from cnn_demo.ui.gallery import publish_box
 from cnn_demo.ui.jobs import (
     accuracy_column_config,
     accuracy_columns,
@@ -305,6 +306,8 @@ if status is not None and status.state == "done" and status.result:
             width="stretch",
             column_config=accuracy_column_config(),
         )
+
+    publish_box(status, owner)
 
     st.subheader("Export")
     with user_errors():
