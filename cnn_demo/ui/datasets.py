@@ -228,12 +228,6 @@ def _open_checked(ref: tuple, limits: D.DatasetLimits) -> D.Dataset | None:
     return D.drop_classes(base, list(dropped), limits) if dropped else base
 
 
-def checked_dataset_name() -> str | None:
-    """The name of the dataset checked on "Datasets for training" in this visit, if any."""
-    ref = st.session_state.get(CHECKED_KEY)
-    return str(ref[3]) if ref else None
-
-
 def dataset_input(
     key: str, *, limits: D.DatasetLimits = D.DEFAULT_LIMITS, share: bool = False, offer_checked: bool = False
 ) -> D.Dataset | None:
