@@ -6,9 +6,10 @@ from cnn_demo import jobs
 from cnn_demo.applications import localization
 from cnn_demo.ui.common import inline_image, user_errors
 from cnn_demo.ui.epochs import epoch_slider
-from cnn_demo.ui.jobs import current_owner, job_panel, loss_and_quality_curves, page_job, submit_job
+from cnn_demo.ui.jobs import current_owner, job_panel, link_slot, loss_and_quality_curves, page_job, submit_job
 
 st.title("Object localization")
+top = link_slot("localization_job")  # a ?job= link: the job's panel first
 st.markdown(
     "The lecture's first step towards detection: when an image holds **one** object, finding it is a "
     "**regression** problem. The network reads the image and outputs four numbers — the top-left corner "
@@ -72,6 +73,7 @@ job_panel(
     page_job("localization_job"),
     owner,
     "localization_job",
+    place=top,
     kind="localization_train",
     live=show_job,
     empty="Nothing trained in this session yet: press Train.",

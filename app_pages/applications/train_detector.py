@@ -11,12 +11,13 @@ from cnn_demo.data.boxes import FORMATS
 from cnn_demo.ui import detector as ui
 from cnn_demo.ui.common import inline_image, user_errors
 from cnn_demo.ui.epochs import epoch_slider
-from cnn_demo.ui.jobs import current_owner, job_panel, page_job, submit_job
+from cnn_demo.ui.jobs import current_owner, job_panel, link_slot, page_job, submit_job
 from cnn_demo.ui.picker import image_picker
 
 DEFAULTS = pd.DetectorConfig()
 
 st.title("Train a person detector")
+top = link_slot("detector_job")  # a ?job= link: the job's panel first
 st.warning(
     "**A weak detector, trained on a few photos.** This page shows how a detector *learns*: in a few minutes on "
     "about a hundred photos it finds people only roughly (loose boxes, whole groups in one box, misses). A "
@@ -149,6 +150,7 @@ panel = job_panel(
     page_job("detector_job"),
     owner,
     "detector_job",
+    place=top,
     kind="detector_train",
     live=show_job,
     empty="No detector trained in this session yet: choose the photos and press Train the detector.",

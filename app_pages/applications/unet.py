@@ -9,9 +9,10 @@ from cnn_demo.applications.segmentation import colourise
 from cnn_demo.ui.common import escape_markdown, inline_image, user_errors
 from cnn_demo.ui.datasets import pairs_zip_upload
 from cnn_demo.ui.epochs import epoch_slider
-from cnn_demo.ui.jobs import current_owner, job_panel, loss_and_quality_curves, page_job, submit_job
+from cnn_demo.ui.jobs import current_owner, job_panel, link_slot, loss_and_quality_curves, page_job, submit_job
 
 st.title("U-Net")
+top = link_slot("unet_job")  # a ?job= link: the job's panel first
 st.markdown(
     "U-Net (Ronneberger et al., 2015) segments images with an **encoder** that halves the resolution and doubles "
     "the channels at every level (what is there?), a **decoder** that up-samples back to full size (where is "
@@ -151,6 +152,7 @@ job_panel(
     page_job("unet_job"),
     owner,
     "unet_job",
+    place=top,
     kind="unet_train",
     live=show_job,
     empty="No U-Net trained in this session yet: choose the data and press Train.",

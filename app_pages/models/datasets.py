@@ -30,14 +30,19 @@ with classify:
         key="datasets_example",
         icon=":material/download:",
     )
-    dataset = dataset_input("datasets")
+    dataset = dataset_input("datasets", share=True)
     if dataset is not None:
         st.subheader("Training and validation split")
         st.markdown(
             "A *stratified* split keeps each class's share the same in both parts, so a small class is not "
             "left out of validation by chance. The seed makes the split reproducible."
         )
-        split_input("datasets", dataset)
+        split_input("datasets", dataset, share=True)
+        st.success(
+            "This dataset and its split are what *Fine-tune on your images* opens with during this visit.",
+            icon=":material/arrow_forward:",
+        )
+        st.page_link("app_pages/models/finetune.py", label="Fine-tune on it", icon=":material/model_training:")
 with segment:
     st.markdown(
         "Semantic segmentation (for example a U-Net) learns from pairs: an image and a mask that gives the class "

@@ -6,9 +6,10 @@ import streamlit as st
 from cnn_demo import finetune, jobs
 from cnn_demo.finetune.figures import compare_figure, per_class_figure, probability_figure
 from cnn_demo.ui.common import escape_markdown, inline_image, user_errors
-from cnn_demo.ui.datasets import dataset_input, split_input
+from cnn_demo.ui.datasets import dataset_input, split_input, using_checked
 from cnn_demo.ui.finetune import (
     accuracy_metrics,
+    closed_set_note,
     confusion_chart,
     gradcam,
     job_model_bytes,
@@ -16,14 +17,17 @@ from cnn_demo.ui.finetune import (
     job_validation,
     onnx_zip,
     predictions,
+    unfamiliar_threshold,
     uploaded_model_with_key,
 )
+from cnn_demo.ui.gallery import publish_box
 from cnn_demo.ui.jobs import (
     accuracy_column_config,
     accuracy_columns,
     current_owner,
     job_panel,
     jobs_table,
+    link_slot,
     page_job,
     set_url_job,
     submit_job,
@@ -37,12 +41,14 @@ st.markdown(
 )
 
 owner = current_owner()
+top = link_slot("finetune_job")  # a ?job= link: the job's panel first, above the forms
 job_id = page_job("finetune_job")
 
 # ----------------------------------------------------------------------------- 1. data
 st.header("1. Data")
-ds = dataset_input("finetune_data")
-split = split_input("finetune_split", ds, test=True) if ds is not None else None
+ds = dataset_input("finetune_data", offer_checked=True)
+carried = using_checked("finetune_data")
+split = split_input("finetune_split", ds, test=True, carried=carried) if ds is not None else None
 
 # ----------------------------------------------------------------------------- 2. model
 st.header("2. Model and training")
@@ -194,7 +200,9 @@ if st.button(
         job_id = submit_job("finetune", params, owner, "finetune_job", files={"data.zip": blob})
         packing.empty()
 
-status = job_panel(job_id, owner, key="finetune_job", kind="finetune")
+status = job_panel(job_id, owner, key="finetune_job", kind="finetune", place=top)
+if top is not None and status is not None and status.state == "done":
+    top.markdown(":material/arrow_downward: [See its results](#results) (and predict with it below them).")
 with st.expander("Your fine-tuning jobs", expanded=False):
     mine = jobs_table(owner, "finetune")
     if mine:
@@ -209,11 +217,11 @@ with st.expander("Your fine-tuning jobs", expanded=False):
             st.rerun()
 
 # ----------------------------------------------------------------------------- 4. results
-model, model_key = None, ""
+model, model_key, val = None, "", None
 if status is not None and status.state == "done" and status.result:
     res = status.result
     classes = res["class_names"]
-    st.header("4. Results")
+    st.header("4. Results", anchor="results")
     accuracy_metrics(res)
     m1, m2, m3 = st.columns(3)
     m1.metric("Epochs trained", res["epochs"])
@@ -299,6 +307,8 @@ if status is not None and status.state == "done" and status.result:
             column_config=accuracy_column_config(),
         )
 
+    publish_box(status, owner)
+
     st.subheader("Export")
     with user_errors():
         model, model_key = job_model_with_key(status.job_id, owner) or (None, "")
@@ -341,6 +351,7 @@ if restore is not None:
 if model is None:
     st.info("Train a model or upload a model zip to predict.")
 else:
+    threshold, threshold_why = unfamiliar_threshold(model, None if restore is not None else val)
     src = st.radio("Images", ["Upload", "Camera"], horizontal=True, key="finetune_predict_source")
     files = []
     if src == "Upload":
@@ -370,3 +381,11 @@ else:
                 heat, cls = gradcam(model_key, model, files[i][1], image)
                 inline_image(p2, heat, caption=f"Grad-CAM for {escape_markdown(model.class_names[cls])}", width=180)
             p3.plotly_chart(probability_figure(probs, model.class_names), width="stretch", key=f"finetune_pred_{i}")
+            if finetune.looks_unfamiliar(probs, threshold):
+                p3.warning(
+                    f"**This photo may show none of the {len(model.class_names)} classes.** The model is only "
+                    f"{probs.max():.0%} sure, less than {threshold:.0%} ({threshold_why}).",
+                    icon=":material/help:",
+                )
+        if preds:
+            st.caption(closed_set_note(model.class_names))

@@ -24,6 +24,7 @@ from cnn_demo.finetune.backbone import (
     image_size_choices,
     load_backbone,
 )
+from cnn_demo.finetune.confidence import FALSE_ALARM, confidence_threshold, fallback_threshold, looks_unfamiliar
 from cnn_demo.finetune.config import (
     DEFAULT_BACKBONE,
     HEADS,
@@ -75,6 +76,7 @@ __all__ = [
     "DEFAULT_BACKBONE",
     "EXPORT_FORMAT",
     "EXPORT_METRICS",
+    "FALSE_ALARM",
     "HEADS",
     "IMAGE_SIZES",
     "MAX_EXPORT_BYTES",
@@ -99,12 +101,14 @@ __all__ = [
     "backbone_choices",
     "backbone_num_features",
     "build_head",
+    "confidence_threshold",
     "describe_backbone",
     "evaluate",
     "export_metrics",
     "export_onnx",
     "export_zip",
     "extract_features",
+    "fallback_threshold",
     "finetune_job",
     "from_dataset",
     "gradcam",
@@ -113,6 +117,7 @@ __all__ = [
     "keep_side",
     "load_backbone",
     "load_export",
+    "looks_unfamiliar",
     "majority_baseline",
     "make_transform",
     "metrics_summary",

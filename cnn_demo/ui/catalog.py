@@ -178,6 +178,15 @@ PAGES: tuple[PageSpec, ...] = (
         "Model zoos",
     ),
     PageSpec(
+        "app_pages/models/gallery.py",
+        "Class gallery",
+        ":material/leaderboard:",
+        "Models",
+        "gallery",
+        "Fine-tuning runs your class published, ranked by held-out test accuracy: each with its dataset, baseline, "
+        "curves, confusion matrix and mistakes, read-only; publish your own from the fine-tuning page.",
+    ),
+    PageSpec(
         "app_pages/applications/localization.py",
         "Object localization",
         ":material/crop_free:",

@@ -26,6 +26,12 @@ from cnn_demo.ui.dataset_preview import show_dataset_report, show_segmentation_r
 from cnn_demo.ui.identity import client_address, current_identity
 
 SOURCES: tuple[str, ...] = ("Upload a zip", "Build in the page", "Built-in dataset")
+#: The first source of a page that offers the dataset checked on "Datasets for training" in this visit.
+CHECKED_SOURCE = "The dataset you checked"
+#: Session entry: what the Datasets page last checked and found trainable (see :func:`_checked_ref`).
+CHECKED_KEY = "dataset_checked"
+#: Session entry: the split chosen for it there (given folders, validation share, seed).
+CHECKED_SPLIT_KEY = "dataset_checked_split"
 ZIP_HELP = (
     "A .zip with one folder per class (cats/…, dogs/…). A single wrapping folder is fine, and so are "
     "train/ and val/ folders, each holding the class folders; their split is then used as given."
@@ -201,13 +207,58 @@ def _from_builtin(key: str) -> D.Dataset | None:
     return None
 
 
-def dataset_input(key: str, *, limits: D.DatasetLimits = D.DEFAULT_LIMITS) -> D.Dataset | None:
+def _checked_ref(key: str, source: str, base: D.Dataset, dataset: D.Dataset) -> tuple | None:
+    """What opens ``dataset`` again on another page: ``(kind, where, dropped classes, name)``, where ``kind`` is
+    ``"stored"`` (``where`` a store folder) or ``"builtin"`` (``where`` its name); ``None`` for anything else."""
+    dropped = tuple(c for c in base.class_names if c not in dataset.class_names)
+    if isinstance(base.images, D.DiskImages):
+        return ("stored", str(base.images.folder), dropped, dataset.name)
+    if source == SOURCES[2]:
+        return ("builtin", str(st.session_state.get(f"{key}_builtin")), dropped, dataset.name)
+    return None
+
+
+def _open_checked(ref: tuple, limits: D.DatasetLimits) -> D.Dataset | None:
+    """The dataset :func:`_checked_ref` describes, or ``None`` when it is gone (expired from the store)."""
+    kind, where, dropped, _ = ref
+    if kind == "builtin":
+        base: D.Dataset | None = _builtin(where)
+    else:
+        base = _stored(where) if Path(where).is_dir() else None
+    if base is None:
+        return None
+    return D.drop_classes(base, list(dropped), limits) if dropped else base
+
+
+def dataset_input(
+    key: str, *, limits: D.DatasetLimits = D.DEFAULT_LIMITS, share: bool = False, offer_checked: bool = False
+) -> D.Dataset | None:
     """Let the user upload, build or choose a dataset; show its report; return it when it can be trained on.
 
     Returns ``None`` while nothing is chosen or when the report has blocking errors (they are shown).
     ``key`` prefixes every widget and session-state entry, so several inputs can live on one page.
+    ``share``: a trainable dataset chosen here becomes *the checked dataset* of this visit (the Datasets page);
+    ``offer_checked``: that dataset is offered first, and chosen by default, so it needs no second upload.
     """
-    source = st.radio("Dataset", SOURCES, horizontal=True, key=f"{key}_source")
+    checked = st.session_state.get(CHECKED_KEY) if offer_checked else None
+    sources = (CHECKED_SOURCE, *SOURCES) if checked else SOURCES
+    source = st.radio("Dataset", sources, horizontal=True, key=f"{key}_source")
+    if source == CHECKED_SOURCE and checked:
+        base = _open_checked(checked, limits)
+        if base is None:
+            del st.session_state[CHECKED_KEY]
+            st.info(
+                "The dataset you checked on *Datasets for training* is no longer on the server (uploads are kept "
+                "for a limited time). Upload it again or choose another source.",
+                icon=":material/info:",
+            )
+            return None
+        st.caption(
+            f"**{escape_markdown(str(checked[3]))}**, as checked on *Datasets for training* in this visit: "
+            "no need to upload it again."
+        )
+        show_dataset_report(base, key, limits)
+        return base if base.report.ok else None
     if source == SOURCES[0]:
         dataset = _from_zip(key, limits)
     elif source == SOURCES[1]:
@@ -216,9 +267,13 @@ def dataset_input(key: str, *, limits: D.DatasetLimits = D.DEFAULT_LIMITS) -> D.
         dataset = _from_builtin(key)
     if dataset is None:
         return None
-    dataset = _offer_to_drop(dataset, key, limits)
+    base, dataset = dataset, _offer_to_drop(dataset, key, limits)
     show_dataset_report(dataset, key, limits)
-    return dataset if dataset.report.ok else None
+    if not dataset.report.ok:
+        return None
+    if share and (ref := _checked_ref(key, source, base, dataset)) is not None:
+        st.session_state[CHECKED_KEY] = ref
+    return dataset
 
 
 def _offer_to_drop(dataset: D.Dataset, key: str, limits: D.DatasetLimits) -> D.Dataset:
@@ -237,19 +292,32 @@ def _offer_to_drop(dataset: D.Dataset, key: str, limits: D.DatasetLimits) -> D.D
     return dataset
 
 
-def split_input(key: str, dataset: D.Dataset, *, test: bool = False) -> D.Split:
+def using_checked(key: str) -> bool:
+    """Whether :func:`dataset_input` ``key`` shows the dataset checked on "Datasets for training"."""
+    return st.session_state.get(f"{key}_source") == CHECKED_SOURCE and CHECKED_KEY in st.session_state
+
+
+def split_input(
+    key: str, dataset: D.Dataset, *, test: bool = False, share: bool = False, carried: bool = False
+) -> D.Split:
     """Widgets for the train/validation split: the dataset's own split, or a stratified one with a seed.
 
     ``test``: also offer a held-out test share (taken from the training images), which no model selection sees.
+    ``share``: remember the choice with the checked dataset (the Datasets page); ``carried``: start from it.
     """
+    given, start_fraction, start_seed = True, 0.2, 0
+    if carried and isinstance(remembered := st.session_state.get(CHECKED_SPLIT_KEY), tuple):
+        given, start_fraction, start_seed = remembered
     use_given = False
     if dataset.given_split is not None:
-        use_given = st.toggle("Use the train/ and val/ folders as given", value=True, key=f"{key}_use_given")
+        use_given = st.toggle("Use the train/ and val/ folders as given", value=given, key=f"{key}_use_given")
     fraction, seed = 0.2, 0
     if not use_given:
         c1, c2 = st.columns(2)
-        fraction = c1.slider("Validation share", 0.1, 0.5, 0.2, 0.05, key=f"{key}_val_fraction")
-        seed = int(c2.number_input("Seed", 0, 2**31 - 1, 0, key=f"{key}_seed"))
+        fraction = c1.slider("Validation share", 0.1, 0.5, start_fraction, 0.05, key=f"{key}_val_fraction")
+        seed = int(c2.number_input("Seed", 0, 2**31 - 1, start_seed, key=f"{key}_seed"))
+    if share:
+        st.session_state[CHECKED_SPLIT_KEY] = (use_given, float(fraction), seed)
     test_fraction = 0.0
     if test:
         test_fraction = st.slider(

@@ -195,3 +195,26 @@ def confusion_chart(
         on_select=functools.partial(_select_cell, key, true_key, pred_key, names),
         selection_mode="points",
     )
+
+
+def unfamiliar_threshold(model: finetune.FineTuned, val: dict[str, np.ndarray] | None) -> tuple[float, str]:
+    """The top probability under which a photo "may show none of the classes" (``finetune.confidence``), and
+    why that figure, in words for the student: from the job's validation images, or halfway from chance."""
+    n = len(model.class_names)
+    if val is not None and "probs" in val and "labels" in val:
+        threshold = finetune.confidence_threshold(val["probs"], val["labels"])
+        if threshold != finetune.fallback_threshold(n):
+            return threshold, (
+                f"{1 - finetune.FALSE_ALARM:.0%} of the validation photos it classified correctly got at least that"
+            )
+    return finetune.fallback_threshold(n), f"halfway between guessing (1 in {n}) and certainty"
+
+
+def closed_set_note(class_names: Sequence[str]) -> str:
+    """Why a classifier names a class for any photo: it can only answer one of the classes it was trained on."""
+    names = ", ".join(escape_markdown(str(c)) for c in class_names[:8]) + (", …" if len(class_names) > 8 else "")
+    return (
+        f":material/info: This model knows only its {len(class_names)} classes ({names}). Like every closed-set "
+        "classifier it must call any photo one of them: its probabilities always add up to 100 %, even for a photo "
+        "of something else. A low top probability is the hint that a photo looks like none of them."
+    )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
@@ -29,6 +29,9 @@ from cnn_demo.settings import get_settings
 from cnn_demo.ui.common import escape_markdown, user_errors
 from cnn_demo.ui.identity import auth_configured, client_address, current_identity, login_provider
 from cnn_demo.ui.signin import SIGNIN_FAILED, SIGNIN_UNAVAILABLE, provider_reachable
+
+if TYPE_CHECKING:
+    from streamlit.delta_generator import DeltaGenerator
 
 STATE_LABELS = {
     "queued": ":material/schedule: Waiting in the queue",
@@ -168,6 +171,23 @@ def page_job(key: str) -> str | None:
     return job_id or None
 
 
+def link_slot(key: str) -> DeltaGenerator | None:
+    """At the top of a job page: a box for the job's panel when the page was opened with a ``?job=`` link.
+
+    A link (a bookmark, a link a student was sent, "Open" in the list of jobs) names a job this session has not
+    shown under ``key`` yet: its panel then goes at the top of the page instead of under the page's forms, and
+    stays there while that job is shown. A job submitted on the page keeps its panel under the Train button.
+    Pass the box to :func:`job_panel` as ``place``; ``None`` when the panel belongs in its usual spot.
+    """
+    job_id, linked = url_job(), f"{key}_linked"
+    if not job_id or (st.session_state.get(key) == job_id and st.session_state.get(linked) != job_id):
+        return None
+    st.session_state[linked] = job_id
+    box = st.container(border=True, key=f"{key}_top")
+    box.subheader("Your job", anchor="job")
+    return box
+
+
 def submit_job(kind: str, params: dict, owner: str, key: str, files: dict[str, bytes] | None = None) -> str:
     """Queue a job for ``owner`` and open it: remembered under ``key`` in the session and put into ``?job=``.
 
@@ -291,6 +311,7 @@ def job_panel(
     live: JobHook | None = None,
     empty: str | None = None,
     refresh_s: float = 1.0,
+    place: DeltaGenerator | None = None,
 ) -> jobs.JobStatus | None:
     """Show one job: state, queue position, progress with ETA, error, Cancel / Resume, log, live content.
 
@@ -298,8 +319,13 @@ def job_panel(
     so it refreshes with it; without it the panel draws the ``*loss`` / ``*accuracy`` curves. While the job is
     queued or running the panel reruns itself every ``refresh_s`` seconds, and the whole page once when the job
     ends. A job of another owner, or of another ``kind`` than the page runs, is not shown (an error is).
-    ``empty`` is shown as a note when there is no job. Returns the job's status, or ``None``.
+    ``empty`` is shown as a note when there is no job. ``place`` (from :func:`link_slot`): draw the panel there,
+    at the top of the page, and only a pointer to it here. Returns the job's status, or ``None``.
     """
+    if place is not None:
+        st.caption(":material/arrow_upward: [This job's panel is at the top of the page.](#job)")
+        with place:
+            return job_panel(job_id, owner, key, kind=kind, live=live, empty=empty, refresh_s=refresh_s)
     identity_note()
     if not job_id:
         if empty:

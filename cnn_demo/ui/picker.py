@@ -1,7 +1,13 @@
-"""The shared image picker: upload an image or choose a bundled sample. Every image page uses it."""
+"""The shared image picker: upload an image or choose a bundled sample. Every image page uses it.
+
+A photo uploaded once is offered on every image page for the rest of the visit (*Your photos*): its bytes are kept
+in the session (:func:`remember_photo`), at most :data:`MAX_PHOTOS` of them and :data:`MAX_PHOTOS_BYTES` in all, the
+oldest dropped first; nothing of them is written to the server's disk.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -17,6 +23,38 @@ ASCENT_NOTE = (
     "does not work on an offline server; the app uses scikit-image's `camera()` photo as its default "
     "grayscale image instead."
 )
+
+
+#: Session entry: the photos this visit uploaded, oldest first, as ``(sha256, name, bytes)``.
+PHOTOS_KEY = "picker_photos"
+MAX_PHOTOS = 6
+#: A photo larger than this is used on its page but not kept for the others.
+MAX_PHOTO_BYTES = 8 << 20
+MAX_PHOTOS_BYTES = 24 << 20
+YOUR_PHOTOS = "Your photos"
+
+
+def remember_photo(name: str, data: bytes) -> bool:
+    """Keep an uploaded photo for the other pages of this visit (most recent last); ``False`` if too large."""
+    if len(data) > MAX_PHOTO_BYTES:
+        return False
+    digest = hashlib.sha256(data).hexdigest()
+    photos = [p for p in st.session_state.get(PHOTOS_KEY, []) if p[0] != digest]
+    photos.append((digest, str(name), bytes(data)))
+    while len(photos) > MAX_PHOTOS or sum(len(p[2]) for p in photos) > MAX_PHOTOS_BYTES:
+        photos.pop(0)
+    st.session_state[PHOTOS_KEY] = photos
+    return True
+
+
+def your_photos() -> list[tuple[str, str, bytes]]:
+    """The photos kept by :func:`remember_photo`, newest first."""
+    return list(reversed(st.session_state.get(PHOTOS_KEY, [])))
+
+
+def forget_photos() -> None:
+    """Drop every kept photo (a button on the picker)."""
+    st.session_state.pop(PHOTOS_KEY, None)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -52,9 +90,18 @@ def image_picker(
     extra = dict(extra or {})
     names = [*extra, *samples.sample_names()]
     titles = {s.name: s.title for s in samples.SAMPLES}
+    mine = your_photos()
+    options = ["Sample", YOUR_PHOTOS, "Upload"] if mine else ["Sample", "Upload"]
     source = st.radio(
-        label, ["Sample", "Upload"], horizontal=True, key=f"{key}_source", help="Use a bundled photo or your own image."
+        label,
+        options,
+        index=1 if mine else 0,
+        horizontal=True,
+        key=f"{key}_source",
+        help="Use a bundled photo, one you uploaded earlier in this visit, or a new image of your own.",
     )
+    if source == YOUR_PHOTOS and mine:
+        return _your_photo(key, mine, grayscale, max_side)
     if source == "Upload":
         upload = st.file_uploader(
             "Upload an image", type=list(UPLOAD_EXTENSIONS), key=f"{key}_upload", accept_multiple_files=False
@@ -67,9 +114,16 @@ def image_picker(
             img = _decode(upload.getvalue(), grayscale, max_side)
             width, height = original_size(img)
             shrunk = (width, height) != img.size
+            kept = remember_photo(upload.name, upload.getvalue())
             st.caption(
                 f"Uploaded {escape_markdown(upload.name)}: {width}×{height} pixels"
                 + (f", shrunk to {img.width}×{img.height} for this page." if shrunk else ".")
+                + (
+                    " Offered under *Your photos* on every image page until you close this tab (kept in this "
+                    "visit's memory only, never on the server's disk)."
+                    if kept
+                    else f" Larger than {MAX_PHOTO_BYTES >> 20} MB, so not kept for the other pages."
+                )
             )
             return img
         return None
@@ -89,5 +143,24 @@ def image_picker(
         st.caption(f"{samples.get_sample(name).description} Shown at {img.width}×{img.height}.")
         if name == "camera":
             st.caption(ASCENT_NOTE)
+        return img
+    return None
+
+
+def _your_photo(
+    key: str, mine: list[tuple[str, str, bytes]], grayscale: bool, max_side: int | None
+) -> Image.Image | None:
+    """The picker's *Your photos*: one of the photos uploaded earlier in this visit, decoded for this page."""
+    names = {digest: name for digest, name, _ in mine}
+    digest = st.selectbox("Your photo", list(names), key=f"{key}_mine", format_func=lambda d: names.get(d, "a photo"))
+    data = next(d for h, _, d in mine if h == digest)
+    st.button("Forget my photos", key=f"{key}_forget", on_click=forget_photos, icon=":material/delete:")
+    with user_errors():
+        img = _decode(data, grayscale, max_side)
+        width, height = original_size(img)
+        st.caption(
+            f"{escape_markdown(names[digest])}, uploaded earlier in this visit: {width}×{height} pixels"
+            + (f", shown at {img.width}×{img.height}." if (width, height) != img.size else ".")
+        )
         return img
     return None
