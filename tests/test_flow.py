@@ -284,7 +284,7 @@ def test_publish_then_another_student_sees_it_read_only_and_the_owner_unpublishe
     assert_no_exception(at)
     assert any("Published to the class gallery" in s.value for s in at.success)
 
-    other = open_as("session-" + "e" * 32, "app_pages/models/gallery.py")
+    other = open_as("session-" + "e" * 32, "app_pages/classroom/gallery.py")
     assert_no_exception(other)
     (table,) = [d.value for d in other.dataframe]
     assert list(table["student"]) == ["Ada <b>L</b>"]
@@ -302,7 +302,7 @@ def test_publish_then_another_student_sees_it_read_only_and_the_owner_unpublishe
     assert gallery.published() == [] and any("Nothing published" in i.value for i in other.info)
     gallery.hide(job, hidden=False)
 
-    mine = open_as(owner, "app_pages/models/gallery.py")
+    mine = open_as(owner, "app_pages/classroom/gallery.py")
     mine.button(key="gallery_page_unpublish").click().run()
     assert_no_exception(mine)
     assert gallery.published() == []

@@ -185,3 +185,19 @@ def test_cli_lists_and_hides(state):
     assert cli("unhide", job).returncode == 0 and [e.job_id for e in gallery.published()] == [job]
     bad = cli("hide", "nope")
     assert bad.returncode == 2 and "not in the class gallery" in bad.stderr
+
+
+def test_delete_my_data_and_the_class_reset_take_published_runs(state):
+    """A student's "Delete my data" removes the runs they published (not those of jobs they only opened with a
+    recovery code); the class reset removes the whole gallery."""
+    from cnn_demo.jobs import admin
+
+    mine, theirs = finished(ALICE, 0.9), finished(BOB, 0.8)
+    gallery.publish(mine, ALICE, "Alice")
+    gallery.publish(theirs, BOB, "Bob")
+    jobs.claim(theirs, jobs.new_recovery_code(theirs, BOB), ALICE)  # Alice opened Bob's job with its code
+    assert gallery.published_by(ALICE) == [mine] and gallery.published_by(BOB) == [theirs]
+    admin.delete_owner_data(ALICE)
+    assert [e.job_id for e in gallery.published()] == [theirs]
+    admin.purge(everything=True)
+    assert gallery.published() == [] and admin.storage_use()["gallery"] == 0

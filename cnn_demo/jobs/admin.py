@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cnn_demo.errors import InputError
+from cnn_demo.jobs import gallery
 from cnn_demo.jobs.admission import admission_lock
 from cnn_demo.jobs.api import cancel_folder
 from cnn_demo.jobs.backends import get_huey
@@ -277,8 +278,8 @@ def _bytes(path: Path) -> int:
 
 
 def _kept_bytes(s: Settings) -> int:
-    """Bytes of what students leave on the server: job folders, stored uploads, cached features."""
-    return _bytes(s.jobs_dir) + _bytes(store_dir(s)) + _bytes(s.state_dir / "feature-cache")
+    """Bytes of what students leave on the server: job folders, stored uploads, cached features, the gallery."""
+    return sum(_bytes(p) for p in (s.jobs_dir, store_dir(s), s.state_dir / "feature-cache", s.state_dir / "gallery"))
 
 
 def storage_use(settings: Settings | None = None) -> dict[str, int]:
@@ -289,6 +290,7 @@ def storage_use(settings: Settings | None = None) -> dict[str, int]:
         "jobs": _bytes(s.jobs_dir),
         "uploads": _bytes(store_dir(s)),
         "feature_cache": _bytes(s.state_dir / "feature-cache"),
+        "gallery": _bytes(s.state_dir / "gallery"),
         "state_total": _bytes(s.state_dir),
     }
     try:
@@ -303,8 +305,9 @@ def purge(
     settings: Settings | None = None, *, older_than_hours: float | None = None, everything: bool = False
 ) -> PurgeReport:
     """Free the server's disk. ``everything``: the class reset: every job (running ones are stopped), every stored
-    upload and cached feature. ``older_than_hours``: finished jobs, and uploads not opened since, older than
-    that. Neither: what is past the retention (``CNN_DEMO_ARTIFACT_HOURS``), as the worker does every 10 min."""
+    upload, cached feature and class-gallery entry. ``older_than_hours``: finished jobs, and uploads not opened
+    since, older than that. Neither: what is past the retention (``CNN_DEMO_ARTIFACT_HOURS``), as the worker does
+    every 10 min."""
     s = settings or get_settings()
     before = _kept_bytes(s)
     uploads = sum(1 for p in store_dir(s).iterdir() if p.is_dir()) if store_dir(s).is_dir() else 0
@@ -314,7 +317,7 @@ def purge(
             with contextlib.suppress(InputError, OSError):
                 delete_any(folder.name, s, force=True)
                 removed.append(folder.name)
-        for name in ("datasets", "upload-holders", "feature-cache", "job-index/owners", "job-index/queued"):
+        for name in ("datasets", "upload-holders", "feature-cache", "gallery", "job-index/owners", "job-index/queued"):
             shutil.rmtree(s.state_dir / name, ignore_errors=True)
         with contextlib.suppress(Exception):  # the queue's tasks of deleted jobs; a worker would skip them anyway
             get_huey(s).storage.flush_queue()
@@ -328,13 +331,15 @@ def purge(
 
 
 def delete_owner_data(owner: str, settings: Settings | None = None) -> tuple[int, int]:
-    """ "Delete my data": every job ``owner`` submitted (running ones stopped), their access to jobs opened with a
-    recovery code, and the stored uploads only they hold (a dataset others uploaded too stays for them). Returns
-    ``(jobs deleted, uploads deleted)``."""
+    """ "Delete my data": every job ``owner`` submitted (running ones stopped), the runs they published, their
+    access to jobs opened with a recovery code, and the stored uploads only they hold (a dataset others uploaded
+    too stays for them). Returns ``(jobs deleted, uploads deleted)``."""
     s = settings or get_settings()
     if not owner:
         return 0, 0
     deleted = 0
+    for entry in gallery.published_by(owner, s):  # their published runs go too
+        shutil.rmtree(s.state_dir / "gallery" / entry, ignore_errors=True)
     for job_id in owned_job_ids(s, owner):
         folder = s.jobs_dir / job_id
         params = read_params(folder)

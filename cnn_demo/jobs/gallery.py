@@ -211,6 +211,21 @@ def is_publisher(job_id: str, owner: str, settings: Settings | None = None) -> b
     return True
 
 
+def published_by(owner: str, settings: Settings | None = None) -> list[str]:
+    """Ids of the entries ``owner`` published themselves (not those of jobs they opened with a recovery code)."""
+    s = settings or get_settings()
+    root = _root(s)
+    if not owner or not root.is_dir():
+        return []
+    mac = _publisher_mac(s, owner)
+    out = []
+    for folder in sorted(root.iterdir()):
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            if _ID_RE.match(folder.name) and hmac.compare_digest((folder / "publisher").read_text()[:200], mac):
+                out.append(folder.name)
+    return out
+
+
 def unpublish(job_id: str, owner: str, settings: Settings | None = None) -> None:
     """Take ``job_id`` out of the gallery; only its publisher (or the job's owner) may."""
     s = settings or get_settings()

@@ -178,15 +178,6 @@ PAGES: tuple[PageSpec, ...] = (
         "Model zoos",
     ),
     PageSpec(
-        "app_pages/models/gallery.py",
-        "Class gallery",
-        ":material/leaderboard:",
-        "Models",
-        "gallery",
-        "Fine-tuning runs your class published, ranked by held-out test accuracy: each with its dataset, baseline, "
-        "curves, confusion matrix and mistakes, read-only; publish your own from the fine-tuning page.",
-    ),
-    PageSpec(
         "app_pages/applications/localization.py",
         "Object localization",
         ":material/crop_free:",
@@ -246,6 +237,15 @@ PAGES: tuple[PageSpec, ...] = (
         "The U-Net's tensor shapes and skip connections for any input size, and a small U-Net trained from scratch "
         "on shapes, real VOC photos or your own image/mask pairs.",
         "U-Net",
+    ),
+    PageSpec(
+        "app_pages/classroom/gallery.py",
+        "Class gallery",
+        ":material/leaderboard:",
+        "Class",
+        "gallery",
+        "Fine-tuning runs your class published, ranked by held-out test accuracy: each with its dataset, baseline, "
+        "curves, confusion matrix and mistakes, read-only; publish your own from the fine-tuning page.",
     ),
     PageSpec(
         "app_pages/classroom/teacher.py",

@@ -10,7 +10,7 @@ from cnn_demo.finetune.figures import confusion_figure, curves_figure
 from cnn_demo.jobs import gallery
 from cnn_demo.ui.common import escape_markdown, inline_image, user_errors
 
-PAGE = "app_pages/models/gallery.py"
+PAGE = "app_pages/classroom/gallery.py"
 
 
 def teacher_here() -> bool:

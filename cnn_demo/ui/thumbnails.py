@@ -300,6 +300,37 @@ def _unet() -> Image.Image:
     return sketch.side_by_side(photo, Image.fromarray(colourise(mask)))
 
 
+def _gallery() -> Image.Image:
+    """A leaderboard: published runs as bars of held-out accuracy above the majority-class baseline."""
+    img, draw = sketch.canvas()
+    font = sketch.font(13)
+    baseline = 0.54
+    x0, x1 = PAD + 70, SIZE[0] - PAD
+    for k, (name, acc) in enumerate((("1. Ana", 0.96), ("2. Ben", 0.93), ("3. Chen", 0.88), ("4. Dee", 0.71))):
+        y = PAD + 22 + k * 36
+        draw.text((PAD, y + 6), name, fill=(60, 60, 60), font=font)
+        draw.rectangle([x0, y, x0 + (x1 - x0) * acc, y + 26], fill=BLUE if k else ORANGE)
+    xb = x0 + (x1 - x0) * baseline
+    draw.line([(xb, PAD + 16), (xb, SIZE[1] - PAD)], fill=GREY, width=2)
+    draw.text((xb - 24, PAD), "baseline", fill=(90, 90, 90), font=sketch.font(11))
+    return img
+
+
+def _teacher() -> Image.Image:
+    """The teacher's table of every job, a coloured dot for each job's state."""
+    img, draw = sketch.canvas()
+    font = sketch.font(12)
+    rows = (("Ana", "fine-tune", GREEN), ("Ben", "U-Net", BLUE), ("Chen", "faces", ORANGE), ("Dee", "detector", RED))
+    draw.text((PAD, PAD), "student      page          state", fill=(90, 90, 90), font=font)
+    for k, (name, page, colour) in enumerate(rows):
+        y = PAD + 26 + k * 32
+        draw.line([(PAD, y - 6), (SIZE[0] - PAD, y - 6)], fill=(225, 225, 225), width=1)
+        draw.text((PAD, y), name, fill=(60, 60, 60), font=font)
+        draw.text((PAD + 90, y), page, fill=(60, 60, 60), font=font)
+        draw.ellipse([PAD + 200, y + 1, PAD + 214, y + 15], fill=colour)
+    return img
+
+
 #: url_path of a page → its picture.
 PICTURES: dict[str, Callable[[], Image.Image]] = {
     "signals_convolution": _convolution,
@@ -322,6 +353,8 @@ PICTURES: dict[str, Callable[[], Image.Image]] = {
     "train_detector": _train_detector,
     "segmentation": _segmentation,
     "unet": _unet,
+    "gallery": _gallery,
+    "teacher": _teacher,
 }
 
 
