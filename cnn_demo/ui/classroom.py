@@ -179,8 +179,8 @@ def class_reset() -> None:
     """Delete every job (running ones are stopped) and every stored upload, after typing the confirmation."""
     with st.form("teacher_reset"):
         st.markdown(
-            "**Reset the class**: deletes every student's jobs (running ones are stopped), their stored uploads and "
-            "the cached features. Nothing of it can be brought back."
+            "**Reset the class**: deletes every student's jobs (running ones are stopped), their stored uploads, "
+            "the class gallery and the cached features. Nothing of it can be brought back."
         )
         typed = st.text_input(f"Type {RESET_WORD} to confirm", key="teacher_reset_word", max_chars=20)
         if not st.form_submit_button("Reset the class", icon=":material/restart_alt:", type="primary"):
