@@ -88,11 +88,13 @@ def jobs_overview(rows: list[admin.JobRow]) -> None:
 def job_actions(rows: list[admin.JobRow]) -> None:
     """Cancel or delete any of the jobs chosen."""
     by_id = {r.job_id: r for r in rows}
+    # A new key after a deletion: the browser would otherwise keep showing the deleted jobs as chosen.
+    generation = int(st.session_state.get("teacher_chosen_generation", 0))
     chosen = st.multiselect(
         "Jobs to cancel or delete",
         list(by_id),
         format_func=lambda job_id: _label(by_id[job_id]) if job_id in by_id else job_id,
-        key="teacher_chosen",
+        key="teacher_chosen" + (f"_{generation}" if generation else ""),
         placeholder="Choose jobs",
     )
     a, b = st.columns(2)
@@ -113,7 +115,7 @@ def job_actions(rows: list[admin.JobRow]) -> None:
         st.session_state["teacher_notice"] = f"Deleted {deleted} job(s)." + (
             f" {active} still queued or running: cancel them first." if active else ""
         )
-        st.session_state.pop("teacher_chosen", None)
+        st.session_state["teacher_chosen_generation"] = generation + 1
         st.rerun()
 
 
