@@ -36,7 +36,8 @@ def class_server(tmp_path_factory) -> Iterator[str]:
     """The app with its worker on a fresh state folder whose teacher password the operator set with
     ``python -m cnn_demo teacher-password --stdin``; yields the base URL."""
     state = tmp_path_factory.mktemp("class-state")
-    env = dict(os.environ, CNN_DEMO_STATE_DIR=str(state), PYTHONUNBUFFERED="1")
+    # One thread per job: B's long run leaves a core to the pages while the teacher works.
+    env = dict(os.environ, CNN_DEMO_STATE_DIR=str(state), CNN_DEMO_JOB_THREADS="1", PYTHONUNBUFFERED="1")
     env.pop("CNN_DEMO_TEACHER_PASSWORD_HASH", None)
     env.pop("CNN_DEMO_TEACHERS", None)
     done = subprocess.run(
@@ -248,6 +249,7 @@ def test_two_students_and_their_teacher(class_server, browser, tmp_path):
     t.get_by_text("Deleted 1 job(s).").wait_for()
     wait_idle(t)
     screenshot(t, "class-teacher-deleted")
+    assert job_b not in widget(t, "stMultiSelect", "Jobs to cancel or delete").inner_text()  # no stale choice
     t.get_by_role("button", name=re.compile("Refresh")).click()
     wait_idle(t)
     find_reference(t, job_b)
