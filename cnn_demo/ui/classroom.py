@@ -46,6 +46,11 @@ def _label(row: admin.JobRow) -> str:
     return f"{_student(row)} · {KIND_PAGES.get(row.kind, row.kind or '?')} · {row.state} · {row.job_id}"
 
 
+def _choice(row: admin.JobRow) -> str:
+    # No state: a chosen job's chip keeps the words it was chosen with, so a state in them would go stale.
+    return f"{_student(row)} · {KIND_PAGES.get(row.kind, row.kind or '?')} · {row.job_id}"
+
+
 def jobs_overview(rows: list[admin.JobRow]) -> None:
     """Counts by state and the table of every job."""
     counts = {state: sum(r.state == state for r in rows) for state in ("queued", "running", "done", "failed")}
@@ -93,7 +98,7 @@ def job_actions(rows: list[admin.JobRow]) -> None:
     chosen = st.multiselect(
         "Jobs to cancel or delete",
         list(by_id),
-        format_func=lambda job_id: _label(by_id[job_id]) if job_id in by_id else job_id,
+        format_func=lambda job_id: _choice(by_id[job_id]) if job_id in by_id else job_id,
         key="teacher_chosen" + (f"_{generation}" if generation else ""),
         placeholder="Choose jobs",
     )
