@@ -42,7 +42,7 @@ def crashed_job(owner: str = "alice", name: str = "Ada") -> tuple[str, str]:
 def test_list_all_shows_every_students_jobs_with_names_states_and_results(env):
     done = jobs.submit(KIND, {"steps": 2}, "alice", display_name="  Ada   Lovelace ")
     assert jobs.run_job(done) == "done"
-    first = jobs.submit(KIND, {"steps": 2}, "bob", display_name="Bob")
+    first = jobs.submit(KIND, {"steps": 2}, "bob", files={"data.zip": b"x"}, display_name="Bob")  # with inputs
     second = jobs.submit(KIND, {"steps": 2}, "carol")
     rows = {r.job_id: r for r in admin.list_all()}
     assert set(rows) == {done, first, second}

@@ -69,17 +69,17 @@ def submit(
         params_json = json.loads(json.dumps(params))
     except (TypeError, ValueError) as exc:
         raise InputError("Job parameters must be plain numbers, strings, lists and dicts.") from exc
-    for name in files or {}:
-        if not _NAME_RE.match(name) or name.startswith("."):
-            raise InputError(f"Bad input file name {name!r}.")
+    for file_name in files or {}:
+        if not _NAME_RE.match(file_name) or file_name.startswith("."):
+            raise InputError(f"Bad input file name {file_name!r}.")
     job_id = secrets.token_urlsafe(16)
     folder = s.jobs_dir / job_id
     try:
         with admission_lock(s):  # the shares are checked and the job created in one step
             check_shares(s, owner, client, sum(len(b) for b in (files or {}).values()))
             (folder / "inputs").mkdir(parents=True)
-            for name, data in (files or {}).items():
-                (folder / "inputs" / name).write_bytes(data)
+            for file_name, data in (files or {}).items():
+                (folder / "inputs" / file_name).write_bytes(data)
             now = time.time()
             record = {"kind": kind, "params": params_json, "owner": owner, "client": client, "created": now}
             if name:

@@ -46,6 +46,11 @@ def _label(row: admin.JobRow) -> str:
     return f"{_student(row)} · {KIND_PAGES.get(row.kind, row.kind or '?')} · {row.state} · {row.job_id}"
 
 
+def _choice(row: admin.JobRow) -> str:
+    # No state: a chosen job's chip keeps the words it was chosen with, so a state in them would go stale.
+    return f"{_student(row)} · {KIND_PAGES.get(row.kind, row.kind or '?')} · {row.job_id}"
+
+
 def jobs_overview(rows: list[admin.JobRow]) -> None:
     """Counts by state and the table of every job."""
     counts = {state: sum(r.state == state for r in rows) for state in ("queued", "running", "done", "failed")}
@@ -88,11 +93,13 @@ def jobs_overview(rows: list[admin.JobRow]) -> None:
 def job_actions(rows: list[admin.JobRow]) -> None:
     """Cancel or delete any of the jobs chosen."""
     by_id = {r.job_id: r for r in rows}
+    # A new key after a deletion: the browser would otherwise keep showing the deleted jobs as chosen.
+    generation = int(st.session_state.get("teacher_chosen_generation", 0))
     chosen = st.multiselect(
         "Jobs to cancel or delete",
         list(by_id),
-        format_func=lambda job_id: _label(by_id[job_id]) if job_id in by_id else job_id,
-        key="teacher_chosen",
+        format_func=lambda job_id: _choice(by_id[job_id]) if job_id in by_id else job_id,
+        key="teacher_chosen" + (f"_{generation}" if generation else ""),
         placeholder="Choose jobs",
     )
     a, b = st.columns(2)
@@ -113,7 +120,7 @@ def job_actions(rows: list[admin.JobRow]) -> None:
         st.session_state["teacher_notice"] = f"Deleted {deleted} job(s)." + (
             f" {active} still queued or running: cancel them first." if active else ""
         )
-        st.session_state.pop("teacher_chosen", None)
+        st.session_state["teacher_chosen_generation"] = generation + 1
         st.rerun()
 
 
@@ -179,8 +186,8 @@ def class_reset() -> None:
     """Delete every job (running ones are stopped) and every stored upload, after typing the confirmation."""
     with st.form("teacher_reset"):
         st.markdown(
-            "**Reset the class**: deletes every student's jobs (running ones are stopped), their stored uploads and "
-            "the cached features. Nothing of it can be brought back."
+            "**Reset the class**: deletes every student's jobs (running ones are stopped), their stored uploads, "
+            "the class gallery and the cached features. Nothing of it can be brought back."
         )
         typed = st.text_input(f"Type {RESET_WORD} to confirm", key="teacher_reset_word", max_chars=20)
         if not st.form_submit_button("Reset the class", icon=":material/restart_alt:", type="primary"):

@@ -9,6 +9,7 @@ from cnn_demo import jobs
 from cnn_demo.finetune.figures import confusion_figure, curves_figure
 from cnn_demo.jobs import gallery
 from cnn_demo.ui.common import escape_markdown, inline_image, user_errors
+from cnn_demo.ui.jobs import display_name
 
 PAGE = "app_pages/classroom/gallery.py"
 
@@ -45,6 +46,8 @@ def publish_box(status: jobs.JobStatus, owner: str) -> None:
         "accuracies with their baselines, the curves, the confusion matrix and the mistakes' thumbnails (and the "
         "model, if you tick it). The job itself, its link's recovery code and your training images stay yours."
     )
+    if not st.session_state.get("gallery_name"):  # the name given under the job panel, unless one was typed here
+        st.session_state["gallery_name"] = display_name()[: gallery.MAX_NAME]
     with st.form("gallery_publish_form", border=False):
         name = st.text_input("Display name", max_chars=gallery.MAX_NAME, key="gallery_name")
         model = st.checkbox("Let others download the model", key="gallery_model")
