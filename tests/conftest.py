@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -101,15 +102,18 @@ def wait_http(url: str, timeout: float = 60.0) -> None:
     raise TimeoutError(f"{url} did not come up in {timeout:.0f} s: {last}")
 
 
-@pytest.fixture(scope="session")
-def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The real app served by ``streamlit run`` on a free port (and a job worker); yields its base URL."""
-    port = free_port()
-    state = tmp_path_factory.mktemp("server-state")
-    env = dict(os.environ, CNN_DEMO_STATE_DIR=str(state), PYTHONUNBUFFERED="1")
-    log = open(state / "server.log", "w")  # noqa: SIM115 - closed below
+@contextlib.contextmanager
+def served(
+    env: dict[str, str], log_path: Path, *options: str, port: int | None = None, timeout: float = 90
+) -> Iterator[str]:
+    """``python -m cnn_demo serve [options]`` on ``port`` (default: a free local port) with ``env``, its output in
+    ``log_path``; yields its base URL once it answers, and stops it (its whole session: server and worker) after."""
+    import signal
+
+    port = port or free_port()
+    log = open(log_path, "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cnn_demo", "serve", "--port", str(port), "--address", "127.0.0.1"],
+        [sys.executable, "-m", "cnn_demo", "serve", *options, "--port", str(port), "--address", "127.0.0.1"],
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -118,17 +122,23 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_http(f"{url}/_stcore/health", timeout=90)
+        wait_http(f"{url}/_stcore/health", timeout=timeout)
         yield url
     finally:
-        import signal
-
         try:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=20)
         except Exception:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real app served by ``streamlit run`` on a free port (and a job worker); yields its base URL."""
+    state = tmp_path_factory.mktemp("server-state")
+    with served(dict(os.environ, CNN_DEMO_STATE_DIR=str(state), PYTHONUNBUFFERED="1"), state / "server.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

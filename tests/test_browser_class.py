@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.browser_helpers import exception_texts, screenshot, wait_idle, widget
-from tests.conftest import ROOT, free_port, wait_http
+from tests.conftest import ROOT, served
 from tests.test_browser_finetune import choose_backbone, make_zip, set_number
 
 pytestmark = pytest.mark.browser
@@ -50,27 +49,8 @@ def class_server(tmp_path_factory) -> Iterator[str]:
         timeout=60,
     )
     assert done.returncode == 0 and "teacher password set" in done.stdout, done.stderr
-    port = free_port()
-    log = open(state / "server.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cnn_demo", "serve", "--port", str(port), "--address", "127.0.0.1"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/_stcore/health", timeout=90)
+    with served(env, state / "server.log") as url:
         yield url
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except Exception:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
 
 
 def field(page, label: str):

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -19,7 +16,7 @@ import pytest
 
 from cnn_demo import jobs
 from tests.browser_helpers import exception_texts, screenshot, wait_idle
-from tests.conftest import ROOT, free_port, wait_http
+from tests.conftest import free_port, served
 
 pytestmark = [
     pytest.mark.browser,
@@ -130,26 +127,8 @@ def oidc_server(tmp_path_factory) -> Iterator[str]:
             CNN_DEMO_JOBS_PER_ADDRESS="1",
             PYTHONUNBUFFERED="1",
         )
-        log = open(home / "server.log", "w")  # noqa: SIM115 - closed below
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cnn_demo", "serve", "--no-worker", "--port", str(port), "--address", "127.0.0.1"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_http(f"{url}/_stcore/health", timeout=120)
+        with served(env, home / "server.log", "--no-worker", port=port, timeout=120) as url:
             yield url
-        finally:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=20)
-            except Exception:
-                os.killpg(proc.pid, signal.SIGKILL)
-            log.close()
 
 
 def sign_in(browser, url: str, sub: str):
