@@ -213,16 +213,33 @@ def widget(page, kind: str, label: str, nth: int = 0):
     )
 
 
+#: Clicks on a select box that did not open its list (each cost a wait of up to 5 s); benchmarks report it.
+SELECT_RETRIES = [0]
+
+
+def open_list(page, box, first_option) -> None:
+    """Click the select box ``box`` and wait until ``first_option`` (a locator in its list) is shown.
+
+    The box is scrolled into view first and the browser given two frames: Playwright's click scrolls a box below
+    the fold into view itself, and Streamlit's select box closes its list on the scroll event that arrives just
+    after the click has opened it (a 5 s wait, then a second click). A user scrolls before clicking.
+    """
+    box.scroll_into_view_if_needed()
+    page.evaluate(_TWO_FRAMES)
+    for attempt in range(3):  # a click during a redraw can be lost: open the list again
+        box.click()
+        try:
+            first_option.wait_for(timeout=5_000)
+            return
+        except Exception:
+            SELECT_RETRIES[0] += 1
+            if attempt == 2:
+                raise
+
+
 def choose(page, label: str, option: str, nth: int = 0) -> None:
     """Pick ``option`` in the selectbox labelled ``label``."""
     box = widget(page, "stSelectbox", label, nth).locator('[role="combobox"]').first
     wanted = page.get_by_role("option", name=option, exact=True).first
-    for attempt in range(3):  # a click during a redraw can be lost: open the list again
-        box.click()
-        try:
-            wanted.wait_for(timeout=5_000)
-            break
-        except Exception:
-            if attempt == 2:
-                raise
+    open_list(page, box, wanted)
     wanted.click()
