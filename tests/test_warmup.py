@@ -57,7 +57,15 @@ def warmed():
                 ("cnn_demo.applications.faces", "build_mtcnn"),
             ],
         ),
-        ("app_pages/applications/segmentation.py", [("cnn_demo.applications.segmentation", "run_segmenter")]),
+        (
+            "app_pages/applications/segmentation.py",
+            [
+                ("cnn_demo.applications.segmentation", "run_segmenter"),
+                ("cnn_demo.applications.segmentation", "kmeans_segment"),
+                ("cnn_demo.applications.segmentation", "slic_segment"),
+                ("cnn_demo.applications.segmentation", "architecture"),
+            ],
+        ),
     ],
     ids=["home", "feature_maps", "detection", "segmentation"],
 )

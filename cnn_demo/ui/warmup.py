@@ -116,17 +116,31 @@ def _detection() -> None:
         face_ui.face_cascade(image, faces.FaceConfig())
 
 
+#: The segmentation page's default photo and the defaults of its k-means and SLIC sliders (the same values and
+#: types the page passes, so the warm-up fills the very cache entries its first visitor reads).
+SEGMENTATION_PHOTO = ("astronaut", False, 640)
+KMEANS_DEFAULTS = (4, 0.0, 0)
+SLIC_DEFAULTS = (150, 10.0)
+
+
 def _segmentation() -> None:
-    """The first segmentation network and its labels on the default photo, where its VOC weights are installed."""
+    """The segmentation page's defaults on its default photo: k-means and SLIC, and the first VOC network (its
+    labels where its weights are installed, else its architecture table, which builds the network once)."""
     import numpy as np
 
     from cnn_demo.applications import segmentation
     from cnn_demo.ui import models as ui_models
+    from cnn_demo.ui import segmenter as seg_ui
     from cnn_demo.ui.picker import _sample
 
+    arr = np.asarray(_sample(*SEGMENTATION_PHOTO))
+    ui_models.kmeans_labels(arr, *KMEANS_DEFAULTS)
+    ui_models.slic_labels(arr, *SLIC_DEFAULTS)
     name = segmentation.SEGMENTERS[0].name
     if ui_models.weights_state(name).pretrained:
-        ui_models.semantic_labels(name, True, np.asarray(_sample("chelsea", False, 640)))
+        ui_models.semantic_labels(name, True, arr)
+    else:
+        seg_ui._architecture(name)
 
 
 #: (name, step) in the order they run: cheap and widely needed first.
@@ -136,7 +150,7 @@ STEPS: tuple[tuple[str, Callable[[], None]], ...] = (
     ("home pictures", _home),
     ("feature maps: EfficientNet-Lite0 on the default photo", _feature_maps),
     ("detection: default detector on the default photo", _detection),
-    ("segmentation: default network on the default photo", _segmentation),
+    ("segmentation: k-means, SLIC and the first VOC network on the default photo", _segmentation),
 )
 
 
