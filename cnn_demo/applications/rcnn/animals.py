@@ -42,7 +42,7 @@ def best_box(detections: Detections, animal: str, box_xyxy: np.ndarray) -> BestB
         return BestBox(animal, "", 0.0, False)
     i = 0
     gt = torch.as_tensor(np.asarray(box_xyxy, dtype=np.float32)).reshape(1, 4)
-    iou = float(box_iou(torch.as_tensor(np.ascontiguousarray(detections.boxes[i : i + 1])), gt)[0, 0])
+    iou = float(box_iou(torch.as_tensor(np.array(detections.boxes[i], dtype=np.float32)).reshape(1, 4), gt)[0, 0])
     return BestBox(animal, detections.labels[i], iou, int(detections.class_ids[i]) in ANIMAL_CLASSES[animal])
 
 
