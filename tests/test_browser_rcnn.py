@@ -45,4 +45,13 @@ def test_rcnn_page_in_the_browser(app_server, browser):
     wait_idle(page)
     assert not exception_texts(page)
     screenshot(page, "rcnn-interaction")
+    # The erase test: R-CNN's, then Fast R-CNN's pictures and explanation.
+    page.get_by_text("Which box is the best?").first.scroll_into_view_if_needed()
+    assert page.get_by_text("R-CNN erases its own way", exact=False).count() >= 1
+    page.locator('[data-testid="stRadio"]').get_by_text("Fast R-CNN", exact=True).click()
+    wait_idle(page)
+    page.get_by_text(re.compile(r"Fast R-CNN erases its own way")).first.wait_for(timeout=60_000)
+    page.get_by_text("Which box is the best?").first.scroll_into_view_if_needed()
+    assert not exception_texts(page)
+    screenshot(page, "rcnn-erase-test")
     ctx.close()

@@ -56,10 +56,31 @@ def test_rcnn_page_on_the_default_cat_photo():
     timing = chart(at, "rcnn_timing_fig")
     bars = {t["name"]: t["x"][0] for t in timing["data"] if t.get("orientation") == "h"}
     assert {"warp each proposal", "whole CNN on each crop", "RoIAlign", "head on each RoI"} <= set(bars)
+    assert "erase test of the best class's boxes" in bars
     assert any(name.startswith("feature maps of the whole image, once per scale") for name in bars)
     by_size = next(t for t in timing["data"] if t.get("x") and str(t["x"][0]).startswith("<"))
     counts = [tuple(int(v) for v in re.match(r"(\d+) of (\d+)", t).groups()) for t in by_size["text"]]
     assert sum(total for _, total in counts) == n and round(100 * sum(s for s, _ in counts) / n) == agree
+
+
+def test_rcnn_page_shows_the_erase_test_for_both_methods():
+    at = app_test(PAGE, timeout=300)
+    for method in ("R-CNN", "Fast R-CNN"):
+        at.radio(key="rcnn_rank_method").set_value(method).run()
+        assert_no_exception(at)
+        caps = captions(at)
+        # Chelsea is one tabby: the photo's group is "cat", the best box keeps little cat outside when erased.
+        best = next(c for c in caps if c.startswith("Best box: "))
+        assert best.startswith("Best box: cat "), best
+        erased = next(c for c in caps if c.startswith("Best box erased"))
+        left = float(re.search(r"cat ([\d.]+) left", erased).group(1))
+        assert left < 0.5, erased
+        assert any(c.startswith("Highest score: cat ") for c in caps)
+        strip = [c for c in caps if re.match(r"[\d.]+ inside × \(1 − [\d.]+ left\) = [\d.]+", c)]
+        assert 1 <= len(strip) <= 6
+        products = [float(c.rsplit("= ", 1)[1]) for c in strip]
+        assert products == sorted(products, reverse=True)  # best first
+        assert f"{method} erases its own way" in texts(at)
 
 
 def test_rcnn_page_sliders(tmp_path):

@@ -290,12 +290,129 @@ def test_largest_object_and_best_box():
         np.array([0, 1]),
         2,
     )
-    miss = rcnn.best_box(d, "cat", found[0][2])  # the best-scoring box is the dog in the corner
+    # The best box is the first (ranked best), not the highest score: the tabby, though the dog scores higher.
+    assert rcnn.best_box(d, "cat", found[0][2]).hit
+    flipped = rcnn.Detections(d.boxes[::-1], d.class_ids[::-1], d.labels[::-1], d.scores[::-1], d.proposal_index, 2)
+    miss = rcnn.best_box(flipped, "cat", found[0][2])  # the dog in the corner ranked first
     assert not miss.hit and miss.label == "golden retriever" and not miss.named
-    hit = rcnn.best_box(d, "cat", np.array([0, 0, 5, 5]))
+    hit = rcnn.best_box(flipped, "cat", np.array([0, 0, 5, 5]))
     assert not hit.named and hit.iou == pytest.approx(1.0)
-    d2 = rcnn.Detections(d.boxes[:1], d.class_ids[:1], d.labels[:1], d.scores[:1], d.proposal_index[:1], 1)
-    assert rcnn.best_box(d2, "cat", found[0][2]).hit
+
+
+# ------------------------------------------------------------------------------------- groups and the best box
+
+
+def imagenet_probs(rows: list[dict[int, float]]) -> np.ndarray:
+    """(len(rows), 1000) probabilities: the given classes, the rest spread evenly."""
+    out = np.zeros((len(rows), 1000), np.float32)
+    for k, row in enumerate(rows):
+        rest = 1 - sum(row.values())
+        out[k] = rest / (1000 - len(row))
+        for c, v in row.items():
+            out[k, c] = v
+    return out
+
+
+def test_a_dogs_breeds_are_scored_together_and_the_label_names_the_likeliest():
+    from cnn_demo.models import class_names
+
+    names = class_names("tf_efficientnet_lite0")
+    heater = names.index("space heater")
+    # Box 0: five breeds at 0.14 each (a dog, 0.7 in all) and a heater at 0.25; box 1 elsewhere: a heater at 0.5.
+    probs = imagenet_probs([{207: 0.16, 208: 0.14, 209: 0.14, 210: 0.13, 211: 0.13, heater: 0.25}, {heater: 0.5}])
+    boxes = np.array([[0, 0, 50, 50], [100, 100, 150, 150]], np.float32)
+    d = rcnn.detections_from(probs, boxes, rcnn.DetectConfig(score_threshold=0.3), names)
+    assert d.labels == ("golden retriever", "space heater"), d.labels  # per class, the heater would win box 0
+    np.testing.assert_allclose(d.scores, [0.7, 0.5], atol=0.01)
+    g = rcnn.group_of(1000)
+    assert (g[list(rcnn.ANIMAL_CLASSES["dog"])] == 151).all() and g[heater] == heater and g[291] == 291
+    assert (rcnn.group_of(3) == [0, 1, 2]).all()  # another classifier: no groups
+
+
+def test_the_photo_group_is_a_confident_vote_and_the_ranked_box_goes_first():
+    # One speck is sure it is a dog; four boxes are fairly sure of a cat: the photo is about the cat.
+    probs = imagenet_probs([{207: 0.99}, {281: 0.8}, {282: 0.7}, {281: 0.75}, {283: 0.8}])
+    assert rcnn.image_group(probs) == 281
+    boxes = np.array([[0, 0, 10, 10], [0, 0, 100, 100], [5, 5, 90, 90], [0, 0, 60, 60], [200, 0, 260, 60]], np.float32)
+    cfg = rcnn.DetectConfig(score_threshold=0.5, nms_iou=0.5)
+    plain = rcnn.detections_from(probs, boxes, cfg, tuple(f"c{i}" for i in range(1000)))
+    assert plain.proposal_index[0] == 0  # by score, the speck
+    ranked = rcnn.detections_from(probs, boxes, cfg, tuple(f"c{i}" for i in range(1000)), first=2)
+    # Proposal 2 goes first and suppresses the cat box it overlaps (IoU 0.72), not the dog nor the far cat.
+    assert ranked.proposal_index.tolist() == [2, 0, 4, 3], ranked.proposal_index
+    from cnn_demo.applications.rcnn.groups import candidates
+
+    scores = rcnn.group_probabilities(probs)[:, 281]
+    assert candidates(scores, boxes, 0.5, 2).tolist() == [1, 2]  # the largest of those ≥ half the best
+    assert candidates(np.zeros(3), boxes[:3], 0.5, 4).size == 0
+
+
+def red_classifier() -> rcnn.Classifier:
+    """A toy CNN that says "red" when red pixels are in view: trunk = redness per pixel (stride 1), head = 1×1
+    conv, batch norm (identity), average pooling, a linear layer; input 16×16, mean colour grey."""
+    from torch import nn
+
+    trunk = nn.Conv2d(3, 1, 1, bias=False)
+    head_conv = nn.Conv2d(1, 1, 1, bias=False)
+    linear = nn.Linear(1, 2)
+    with torch.no_grad():
+        trunk.weight[:] = torch.tensor([1.0, -1.0, 0.0]).view(1, 3, 1, 1)
+        head_conv.weight.fill_(1.0)
+        linear.weight[:] = torch.tensor([[60.0], [0.0]])
+        linear.bias[:] = torch.tensor([-3.0, 0.0])
+    trunk_relu = nn.Sequential(trunk, nn.ReLU())
+    head = nn.Sequential(head_conv, nn.Identity(), nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()), linear)
+    model = nn.Sequential(trunk_relu, head).eval()
+    return rcnn.Classifier(
+        "red", model, trunk_relu, head, 1, (16, 16), (0.5,) * 3, (0.5,) * 3, "bilinear", ("red", "other")
+    )
+
+
+@pytest.mark.parametrize("method", ["R-CNN", "Fast R-CNN"])
+def test_the_erase_test_prefers_the_whole_object_to_a_part_and_to_the_background(method):
+    img = np.full((64, 64, 3), 128, np.uint8)
+    img[20:44, 20:44] = (200, 40, 40)
+    boxes = np.array([[20, 20, 32, 32], [20, 20, 44, 44], [0, 0, 64, 64]], np.float32)  # part, object, photo
+    probs = np.array([[0.99, 0.01], [0.95, 0.05], [0.9, 0.1]], np.float32)  # the part scores highest
+    clf = red_classifier()
+    cfg = rcnn.DetectConfig(context=0, pyramid=(1.0,))
+    k = rcnn.rank(method, img, boxes, probs, clf, cfg)
+    assert k.top == 0 and k.name == "red" and k.candidates.tolist() == [2, 1, 0]
+    left = dict(zip(k.candidates.tolist(), k.outside.tolist(), strict=True))
+    assert left[0] > 0.5 and left[1] < 0.2 and left[2] < 0.2, left  # a part leaves red outside, the object none
+    assert k.chosen == 1, (k.scores, left)
+    d = rcnn.detections_from(probs, boxes, cfg, clf.classes, k.chosen)
+    assert d.proposal_index[0] == 1
+
+
+def test_compare_ranks_each_methods_best_box_and_reports_it(clf):
+    result = rcnn.compare(patchwork(), clf, proposal_cfg=rcnn.ProposalConfig(max_proposals=24))
+    for m in (result.rcnn, result.fast):
+        k = m.ranking
+        assert k is not None and 1 <= len(k.candidates) <= 32 and k.chosen in k.candidates
+        assert dict(m.stages)[rcnn.RANK_STAGE] == pytest.approx(k.seconds)
+        if len(m.detections) and m.detections.scores.max() >= 0.2 and k.inside.max() >= 0.2:
+            assert m.detections.proposal_index[0] == k.chosen
+    out = result.to_json()["rcnn"]["best"]
+    assert out["proposal_index"] == result.rcnn.ranking.chosen and 0 <= out["outside_when_erased"] <= 1
+    plain = rcnn.compare(patchwork(), clf, rcnn.DetectConfig(rerank=False), rcnn.ProposalConfig(max_proposals=24))
+    assert plain.rcnn.ranking is None and rcnn.RANK_STAGE not in dict(plain.rcnn.stages)
+
+
+def test_the_best_box_finds_the_bear_of_a_val2017_photo(clf):
+    """COCO val2017 000000000285: one bear fills most of the photo. By score alone R-CNN's best box was its head
+    (IoU 0.33); the erase test picks the bear for both methods."""
+    from tests.conftest import shared_path
+
+    coco = json.loads(
+        shared_path("coco_sample", "val2017", "instances_val2017_boxes_from_yolo.json").read_text(encoding="utf-8")
+    )
+    name, animal, box = next(item for item in rcnn.largest_objects(coco) if item[0] == "000000000285.jpg")
+    image = np.asarray(Image.open(shared_path("coco_sample", "val2017", "images", name)).convert("RGB"))
+    result = rcnn.compare(image, clf)
+    for m in (result.rcnn, result.fast):
+        best = rcnn.best_box(m.detections, animal, box)
+        assert best.hit, (m.method, best)
 
 
 # ------------------------------------------------------------------------------------------------ command line
@@ -328,6 +445,9 @@ def test_cli_json_contract(tmp_path):
             assert 0 <= x0 < x1 <= 260 and 0 <= y0 < y1 <= 200
     assert 0 <= out["label_agreement"] <= 1 and out["speedup"] > 1
     assert out["model"] == "tf_efficientnet_lite0"
+    for key in ("rcnn", "fast_rcnn"):
+        best = out[key]["best"]
+        assert best is None or 0 <= best["proposal_index"] < out["proposals"]
 
 
 def test_cli_bad_images_get_clear_messages(tmp_path):

@@ -5,7 +5,14 @@ import streamlit as st
 
 from cnn_demo.applications import rcnn
 from cnn_demo.applications.figures import BoxGroup, boxes_figure
-from cnn_demo.applications.rcnn.figures import feature_map_figure, grouping_picture, pair_heatmaps, timing_figure
+from cnn_demo.applications.rcnn.figures import (
+    erased,
+    feature_map_figure,
+    grouping_picture,
+    outlined,
+    pair_heatmaps,
+    timing_figure,
+)
 from cnn_demo.applications.rcnn.proposals import working_copy
 from cnn_demo.errors import InputError
 from cnn_demo.ui import rcnn as shared
@@ -169,7 +176,59 @@ with user_errors():
         "uses the classifier's head as it is."
     )
 
-    st.header("4. Side by side")
+    st.header("4. Which box is the best? The erase test")
+    which = st.radio("Ranking of", ["R-CNN", "Fast R-CNN"], horizontal=True, key="rcnn_rank_method")
+    res = result_r if which == "R-CNN" else result_f
+    k = res.ranking
+    if k is None or k.chosen < 0:
+        st.info("No proposal is sure enough of any class to rank.")
+    else:
+        group_scores = rcnn.group_probabilities(res.probabilities)[:, k.group]
+        j = int(np.flatnonzero(k.candidates == k.chosen)[0])
+        how = "filled with the mean colour" if which == "R-CNN" else "its cells left out of the shared map"
+        inline_image(
+            st,
+            [
+                outlined(image, props.boxes[k.top], (255, 127, 14)),
+                outlined(image, props.boxes[k.chosen], (44, 160, 44)),
+                erased(image, props.boxes[k.chosen], clf.mean),
+            ],
+            caption=[
+                f"Highest score: {k.name} {group_scores[k.top]:.2f} (proposal {k.top})",
+                f"Best box: {k.name} {k.inside[j]:.2f} inside (proposal {k.chosen})",
+                f"Best box erased ({how}): {k.name} {k.outside[j]:.2f} left",
+            ],
+            width=220,
+        )
+        order = np.argsort(-k.scores)[:6]
+        inline_image(
+            st,
+            [erased(image, props.boxes[k.candidates[i]], clf.mean) for i in order],
+            caption=[f"{k.inside[i]:.2f} inside × (1 − {k.outside[i]:.2f} left) = {k.scores[i]:.2f}" for i in order],
+            width=150,
+        )
+        st.markdown(
+            f"The classifier is as sure of an animal's **head** as of the whole animal, and as sure of a box much "
+            f"**larger** than it: the highest score (orange) rarely holds the object. So every box of the photo's "
+            f"class (**{escape_markdown(k.name)}**: {len(k.candidates)} boxes scoring at least half the best) gets "
+            "an **erase test**: how sure the classifier is *inside* the box, and how sure it still is of the whole "
+            "photo with the box *erased*. A head leaves the body outside; a box of mostly background is unsure "
+            "inside; the box that holds the animal is sure inside and leaves nothing outside. It goes first "
+            f"(green). {which} erases its own way: "
+            + (
+                "the whole photo runs through the whole CNN again, once per box."
+                if which == "R-CNN"
+                else "the head averages the shared map's cells outside the box; no CNN runs again."
+            )
+        )
+        st.caption(
+            "Scores are per class group: a dog's probability is spread over ImageNet's 120 breeds, so the page "
+            "adds a group's members up (all dogs, all cats, all birds, ...) and names the likeliest member. R-CNN "
+            "itself learned this ranking from labelled boxes (an SVM per class with parts as negatives); the erase "
+            "test needs no labels."
+        )
+
+    st.header("5. Side by side")
     result = rcnn.Comparison(props, result_r, result_f)
     c1, c2 = st.columns(2)
     for col, res, colour in ((c1, result_r, "#d62728"), (c2, result_f, "#2ca02c")):
@@ -202,7 +261,7 @@ with user_errors():
         "it replaces selective search (see the Object detection page)."
     )
     st.caption(
-        "Neither method was trained to draw boxes: an ImageNet classifier is as sure of a bear's head as of the "
-        "whole bear, so the best box is often a part. R-CNN trained a linear SVM per class on its features with "
-        "parts of objects as negatives, and a box regressor, on labelled boxes; that is what makes it a detector."
+        "Neither method was trained to draw boxes: the best box (first in each table) comes from the erase test "
+        "above and is still often a part or a herd. R-CNN trained a linear SVM per class on its features with parts "
+        "of objects as negatives, and a box regressor, on labelled boxes; that is what makes it a detector."
     )

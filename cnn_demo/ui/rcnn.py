@@ -1,5 +1,5 @@
-"""The R-CNN page's shared pieces: the classifier (one per server process), cached proposals and class
-probabilities, and R-CNN's slow pass in chunks so the page can show its progress."""
+"""The R-CNN page's shared pieces: the classifier (one per server process), cached proposals, class
+probabilities and erase tests, and R-CNN's slow pass in chunks so the page can show its progress."""
 
 from __future__ import annotations
 
@@ -47,8 +47,11 @@ def _rcnn_chunk(
 
 
 def scoring(cfg: rcnn.DetectConfig) -> rcnn.DetectConfig:
-    """Only what changes the class probabilities (context, pyramid): moving the thresholds must not run a network."""
-    return rcnn.DetectConfig(context=cfg.context, pyramid=cfg.pyramid)
+    """Only what changes the class probabilities and erase tests (context, pyramid, candidates): moving the
+    thresholds must not run a network."""
+    return rcnn.DetectConfig(
+        context=cfg.context, pyramid=cfg.pyramid, candidates=cfg.candidates, keep_fraction=cfg.keep_fraction
+    )
 
 
 def rcnn_result(
@@ -67,7 +70,37 @@ def rcnn_result(
     bar.empty()
     probs = np.concatenate([p for p, _ in parts])
     stages = tuple((name, sum(dict(s)[name] for _, s in parts)) for name, _ in parts[0][1])
-    return rcnn.MethodResult("R-CNN", probs, rcnn.detections_from(probs, props.boxes, cfg, clf.classes), stages)
+    return _ranked("R-CNN", key, clf, image, props, probs, stages, cfg)
+
+
+@st.cache_data(max_entries=32, show_spinner="Erase test: the photo again with each candidate box erased…")
+def _rank(
+    key: str,
+    _clf: rcnn.Classifier,
+    method: str,
+    image: np.ndarray,
+    boxes: np.ndarray,
+    probs: np.ndarray,
+    cfg: rcnn.DetectConfig,
+) -> rcnn.Ranking:
+    return rcnn.rank(method, image, boxes, probs, _clf, cfg)
+
+
+def _ranked(
+    method: str,
+    key: str,
+    clf: rcnn.Classifier,
+    image: np.ndarray,
+    props: rcnn.Proposals,
+    probs: np.ndarray,
+    stages: tuple[tuple[str, float], ...],
+    cfg: rcnn.DetectConfig,
+) -> rcnn.MethodResult:
+    """The method's detections with its best box (from the cached erase test) first."""
+    ranking = _rank(key, clf, method, image, props.boxes, probs, scoring(cfg))
+    stages = (*stages, (rcnn.RANK_STAGE, ranking.seconds))
+    dets = rcnn.detections_from(probs, props.boxes, cfg, clf.classes, ranking.chosen)
+    return rcnn.MethodResult(method, probs, dets, stages, ranking)
 
 
 @st.cache_data(max_entries=32, show_spinner="Fast R-CNN: one feature map, RoIAlign…")
@@ -82,7 +115,7 @@ def fast_result(
 ) -> rcnn.MethodResult:
     """Fast R-CNN on the same proposals (cached)."""
     probs, stages = _fast(key, clf, image, props.boxes, scoring(cfg))
-    return rcnn.MethodResult("Fast R-CNN", probs, rcnn.detections_from(probs, props.boxes, cfg, clf.classes), stages)
+    return _ranked("Fast R-CNN", key, clf, image, props, probs, stages, cfg)
 
 
 @st.cache_data(max_entries=16, show_spinner="Computing the shared feature map…")

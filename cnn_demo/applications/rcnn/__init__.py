@@ -8,19 +8,16 @@ classifies each warped region with the whole CNN, Fast R-CNN shares one feature 
 >>> result.speedup, result.agreement, result.fast.detections.labels
 """
 
-from cnn_demo.applications.rcnn.animals import ANIMAL_CLASSES, BestBox, animal_of, best_box, largest_objects
+from cnn_demo.applications.rcnn.animals import BestBox, animal_of, best_box, largest_objects
 from cnn_demo.applications.rcnn.detect import (
     Classifier,
-    Comparison,
     DetectConfig,
     Detections,
     MethodResult,
-    compare,
     detections_from,
     fast_rcnn_probabilities,
     feature_map,
     nms_steps,
-    no_proposals_message,
     normalise,
     pyramid_image,
     pyramid_levels,
@@ -31,6 +28,15 @@ from cnn_demo.applications.rcnn.detect import (
     warp,
     with_context,
 )
+from cnn_demo.applications.rcnn.groups import (
+    ANIMAL_CLASSES,
+    Ranking,
+    best_groups,
+    group_of,
+    group_probabilities,
+    image_group,
+)
+from cnn_demo.applications.rcnn.pipeline import RANK_STAGE, Comparison, compare, method_result, no_proposals_message
 from cnn_demo.applications.rcnn.proposals import (
     MIN_IMAGE_SIDE,
     Hierarchy,
@@ -40,10 +46,12 @@ from cnn_demo.applications.rcnn.proposals import (
     group,
     selective_search,
 )
+from cnn_demo.applications.rcnn.ranking import cell_activations, fast_erased, rank, rcnn_erased
 
 __all__ = [
     "ANIMAL_CLASSES",
     "MIN_IMAGE_SIDE",
+    "RANK_STAGE",
     "BestBox",
     "Classifier",
     "Comparison",
@@ -53,20 +61,30 @@ __all__ = [
     "MethodResult",
     "ProposalConfig",
     "Proposals",
+    "Ranking",
     "animal_of",
     "best_box",
+    "best_groups",
+    "cell_activations",
     "check_image",
     "compare",
     "detections_from",
+    "fast_erased",
     "fast_rcnn_probabilities",
     "feature_map",
     "group",
+    "group_of",
+    "group_probabilities",
+    "image_group",
     "largest_objects",
+    "method_result",
     "nms_steps",
     "no_proposals_message",
     "normalise",
     "pyramid_image",
     "pyramid_levels",
+    "rank",
+    "rcnn_erased",
     "rcnn_probabilities",
     "resized",
     "roi_features",

@@ -6,15 +6,15 @@
   of that feature map is pooled to the grid the head expects (``torchvision.ops.roi_align``) and only the head
   (EfficientNet-Lite0's last 1×1 conv, batch norm, pooling and classifier) runs per proposal.
 
-Both end the same way: each proposal's best ImageNet class and its probability, a score threshold, and greedy
-non-maximum suppression per class (``torchvision.ops.batched_nms``). :func:`compare` runs both on one image and
+Both end the same way: each proposal's best class *group* (a dog's 120 breeds summed, see :mod:`.groups`) and its
+probability, a score threshold, greedy non-maximum suppression per group (``torchvision.ops.batched_nms``), and the
+best box first (chosen by :mod:`.ranking`). :func:`cnn_demo.applications.rcnn.compare` runs both on one image and
 measures what the lecture's slide claims: sharing the computation makes it many times faster, and how often the
 two still name the same class for the same proposal.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 from collections.abc import Callable
@@ -27,7 +27,7 @@ from PIL import Image
 from torch import nn
 from torchvision.ops import batched_nms, box_iou, roi_align
 
-from cnn_demo.applications.rcnn.proposals import ProposalConfig, Proposals, check_image, selective_search
+from cnn_demo.applications.rcnn.groups import Ranking, best_groups
 from cnn_demo.errors import InputError
 from cnn_demo.models import class_names, data_config, model_name
 
@@ -38,7 +38,9 @@ Progress = Callable[[int, int], None]
 class DetectConfig:
     """How proposals become detections. ``context`` is the paper's padding: pixels of image around the proposal
     at the classifier's input size (16 of 227 in R-CNN); both methods look at the same widened box. ``pyramid``
-    are the image scales Fast R-CNN may compute feature maps at (its multi-scale test)."""
+    are the image scales Fast R-CNN may compute feature maps at (its multi-scale test). ``rerank``: put first the
+    box that best passes the erase test among up to ``candidates`` boxes of the photo's group scoring at least
+    ``keep_fraction`` of its best (see :mod:`.ranking`); otherwise the highest score comes first."""
 
     context: int = 16
     score_threshold: float = 0.2
@@ -46,6 +48,9 @@ class DetectConfig:
     max_detections: int = 10
     batch_size: int = 16
     pyramid: tuple[float, ...] = (1.0, 0.5, 0.25, 0.125)
+    rerank: bool = True
+    candidates: int = 32
+    keep_fraction: float = 0.5
 
     def __post_init__(self) -> None:
         if not 0 <= self.score_threshold <= 1 or not 0 < self.nms_iou <= 1:
@@ -54,6 +59,8 @@ class DetectConfig:
             raise InputError("Context, batch size and the number of detections must be positive.")
         if not self.pyramid or not all(0 < f <= 4 for f in self.pyramid):
             raise InputError("Fast R-CNN's image scales must be between 0 and 4.")
+        if self.candidates < 1 or not 0 <= self.keep_fraction <= 1:
+            raise InputError("The best box needs at least one candidate and a kept fraction in 0..1.")
 
 
 @dataclass(frozen=True)
@@ -137,7 +144,9 @@ def normalise(images: np.ndarray, clf: Classifier) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class Detections:
-    """Final boxes of one method after the score threshold and per-class NMS, best first."""
+    """Final boxes of one method after the score threshold and NMS per class group, best first (the ranked best
+    box, then by score). ``class_ids``/``labels`` name each box's most likely class in its group, ``scores`` are the
+    group's summed probability."""
 
     boxes: np.ndarray  # (M, 4) x0, y0, x1, y1 in the image's pixels (the proposals, without context)
     class_ids: np.ndarray
@@ -152,12 +161,14 @@ class Detections:
 
 @dataclass(frozen=True)
 class MethodResult:
-    """What one method said about every proposal (class probabilities), its detections and its time per stage."""
+    """What one method said about every proposal (class probabilities), its detections, its time per stage and
+    how its best box was chosen (``None`` without re-ranking)."""
 
     method: str
     probabilities: np.ndarray  # (N, classes) float32, softmax per proposal
     detections: Detections
     stages: tuple[tuple[str, float], ...]
+    ranking: Ranking | None = None
 
     @property
     def seconds(self) -> float:
@@ -169,15 +180,25 @@ class MethodResult:
 
 
 def detections_from(
-    probabilities: np.ndarray, boxes: np.ndarray, cfg: DetectConfig, classes: tuple[str, ...]
+    probabilities: np.ndarray,
+    boxes: np.ndarray,
+    cfg: DetectConfig,
+    classes: tuple[str, ...],
+    first: int = -1,
 ) -> Detections:
-    """Each proposal's best class and probability → score threshold → greedy NMS per class → best ``max_detections``."""
-    probs = torch.from_numpy(np.asarray(probabilities, dtype=np.float32)).reshape(len(boxes), len(classes))
+    """Each proposal's best class group, its summed probability and most likely member → score threshold → greedy
+    NMS per group → best ``max_detections``. Proposal ``first`` (the ranked best box), if it passes the threshold,
+    goes first and suppresses its group's overlapping boxes; the rest follow by score."""
     b = torch.from_numpy(np.asarray(boxes, dtype=np.float32)).reshape(-1, 4)
-    scores, cls = probs.max(dim=1) if len(b) else (torch.zeros(0), torch.zeros(0, dtype=torch.long))
+    groups, group_scores, members = best_groups(np.asarray(probabilities).reshape(len(b), len(classes)))
+    scores = torch.from_numpy(group_scores)
     passed = torch.nonzero(scores >= cfg.score_threshold).flatten()
-    keep = passed[batched_nms(b[passed], scores[passed], cls[passed], cfg.nms_iou)][: cfg.max_detections]
-    ids = cls[keep].numpy()
+    priority = scores.clone().double()
+    if 0 <= first < len(b):
+        priority[first] = 2.0  # above every probability
+    order = batched_nms(b[passed].double(), priority[passed], torch.from_numpy(groups)[passed], cfg.nms_iou)
+    keep = passed[order][: cfg.max_detections]
+    ids = members[keep.numpy()]
     return Detections(
         b[keep].numpy(),
         ids,
@@ -307,96 +328,3 @@ def fast_rcnn_probabilities(
         ("RoIAlign", align_s),
         ("head on each RoI", head_s),
     )
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """R-CNN and Fast R-CNN on the same proposals of one image."""
-
-    proposals: Proposals
-    rcnn: MethodResult
-    fast: MethodResult
-
-    @property
-    def agreeing(self) -> int:
-        """How many proposals both methods give the same best class."""
-        return int((self.rcnn.top_classes == self.fast.top_classes).sum())
-
-    @property
-    def agreement(self) -> float:
-        """The share of proposals both methods give the same best class."""
-        return self.agreeing / len(self.proposals) if len(self.proposals) else 0.0
-
-    def agreement_by_size(self, edges: tuple[int, ...] = (64, 128, 256)) -> list[tuple[str, int, int]]:
-        """(size range, proposals agreeing, proposals) by the proposal's side √(width × height) in pixels: the
-        shared map gives a small box only a few cells, so its label drifts furthest from R-CNN's."""
-        b = self.proposals.boxes
-        side = np.sqrt(np.maximum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 0))
-        same = self.rcnn.top_classes == self.fast.top_classes
-        bounds = [0, *edges, np.inf]
-        rows = []
-        for lo, hi in itertools.pairwise(bounds):
-            inside = (side >= lo) & (side < hi)
-            label = f"< {hi:.0f} px" if lo == 0 else f"≥ {lo:.0f} px" if hi == np.inf else f"{lo:.0f}–{hi:.0f} px"
-            rows.append((label, int(same[inside].sum()), int(inside.sum())))
-        return rows
-
-    @property
-    def speedup(self) -> float:
-        """How many times faster Fast R-CNN classified the proposals than R-CNN (proposals not counted)."""
-        return self.rcnn.seconds / max(self.fast.seconds, 1e-9)
-
-    def to_json(self) -> dict:
-        """Boxes (x0, y0, x1, y1 in the image's pixels), labels, scores and seconds of both methods."""
-
-        def method(r: MethodResult) -> dict:
-            d = r.detections
-            return {
-                "boxes": [[round(float(v), 2) for v in box] for box in d.boxes],
-                "labels": list(d.labels),
-                "class_ids": [int(i) for i in d.class_ids],
-                "scores": [round(float(s), 4) for s in d.scores],
-                "proposal_index": [int(i) for i in d.proposal_index],
-                "seconds": round(r.seconds, 4),
-                "stages": {name: round(s, 4) for name, s in r.stages},
-            }
-
-        return {
-            "image_size": list(self.proposals.image_size),
-            "proposals": len(self.proposals),
-            "proposal_seconds": round(self.proposals.seconds, 4),
-            "rcnn": method(self.rcnn),
-            "fast_rcnn": method(self.fast),
-            "label_agreement": round(self.agreement, 4),
-            "label_agreement_by_size": [
-                {"size": label, "same": same, "proposals": n} for label, same, n in self.agreement_by_size()
-            ],
-            "speedup": round(self.speedup, 2),
-        }
-
-
-def no_proposals_message() -> str:
-    return (
-        "Selective search found no regions to propose in this picture (it looks blank or almost one colour), "
-        "so there is nothing to classify. Try a photo with objects in it."
-    )
-
-
-def compare(
-    image: np.ndarray,
-    clf: Classifier,
-    cfg: DetectConfig = DetectConfig(),
-    proposal_cfg: ProposalConfig = ProposalConfig(),
-    proposals: Proposals | None = None,
-    progress: Progress | None = None,
-) -> Comparison:
-    """Selective search, then R-CNN and Fast R-CNN on the same proposals of ``image`` (H, W, 3 uint8)."""
-    arr = check_image(image)
-    props = selective_search(arr, proposal_cfg) if proposals is None else proposals
-    if not len(props):
-        raise InputError(no_proposals_message())
-    probs, stages = rcnn_probabilities(arr, props.boxes, clf, cfg, progress)
-    rcnn = MethodResult("R-CNN", probs, detections_from(probs, props.boxes, cfg, clf.classes), stages)
-    probs, stages = fast_rcnn_probabilities(arr, props.boxes, clf, cfg)
-    fast = MethodResult("Fast R-CNN", probs, detections_from(probs, props.boxes, cfg, clf.classes), stages)
-    return Comparison(props, rcnn, fast)

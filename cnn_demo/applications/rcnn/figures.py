@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from PIL import Image, ImageDraw
 from plotly.subplots import make_subplots
 
-from cnn_demo.applications.rcnn.detect import Comparison
+from cnn_demo.applications.rcnn.pipeline import Comparison
 from cnn_demo.applications.rcnn.proposals import Hierarchy
 from cnn_demo.viz import image_trace
 
@@ -28,6 +28,23 @@ def grouping_picture(small: np.ndarray, hierarchy: Hierarchy, step: int) -> np.n
         x0, y0, x1, y1 = hierarchy.boxes[hierarchy.n_segments + step - 1] / hierarchy.factor
         ImageDraw.Draw(pic).rectangle([x0, y0, x1 - 1, y1 - 1], outline=(255, 127, 14), width=3)
     return np.asarray(pic)
+
+
+def outlined(image: np.ndarray, box: Sequence[float], colour: tuple[int, int, int], width: int = 4) -> np.ndarray:
+    """The photo with ``box`` (x0, y0, x1, y1) drawn on it."""
+    pic = Image.fromarray(image)
+    x0, y0, x1, y1 = (float(v) for v in box)
+    ImageDraw.Draw(pic).rectangle([x0, y0, x1 - 1, y1 - 1], outline=colour, width=width)
+    return np.asarray(pic)
+
+
+def erased(image: np.ndarray, box: Sequence[float], fill: Sequence[float]) -> np.ndarray:
+    """The photo with ``box`` filled with ``fill`` (the classifier's mean colour, 0..1): what R-CNN's erase test
+    shows the CNN."""
+    out = image.copy()
+    x0, y0, x1, y1 = (max(round(float(v)), 0) for v in box)
+    out[y0:y1, x0:x1] = [round(float(v) * 255) for v in fill]
+    return out
 
 
 def _grid(fig: go.Figure, box: Sequence[float], cells: tuple[int, int], colour: str, row: int, col: int) -> None:
@@ -129,7 +146,7 @@ def timing_figure(result: Comparison) -> go.Figure:
         ),
         horizontal_spacing=0.12,
     )
-    colours = ["#1f77b4", "#aec7e8", "#2ca02c", "#98df8a", "#d62728"]
+    colours = ["#1f77b4", "#aec7e8", "#ff7f0e", "#2ca02c", "#98df8a", "#d62728", "#ff9896", "#9467bd"]
     k = 0
     for r in (result.rcnn, result.fast):
         for stage, seconds in r.stages:
