@@ -33,6 +33,9 @@ _QUIET_FOR = """([quiet, call]) => {
   return idle && now - window.__cnnQuiet.since >= quiet;
 }"""
 _CALLS = itertools.count()
+_DRAWN = """() => !document.querySelector('[data-testid="stSkeleton"]')
+  && [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(c => c.querySelector('.main-svg'))
+  && [...document.images].every(i => i.complete)"""
 # Two animation frames (the browser has laid out and painted), or 200 ms where it draws no frames (a hidden tab).
 _PAINTED = (
     "() => new Promise(r => { const t = setTimeout(r, 200);"
@@ -47,12 +50,10 @@ def wait_idle(page, timeout_ms: int = 90_000) -> None:
     # A rerun may start just after an idle moment (a click's rerun request, a slider's debounce, first visits import
     # torch): the quiet window starts now and restarts whenever a script runs inside it.
     page.wait_for_function(_QUIET_FOR, arg=[QUIET_MS, next(_CALLS)], timeout=timeout_ms, polling=50)
-    # Plotly loads lazily: wait (bounded) until every chart has drawn its SVG, then for the browser to paint it.
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
-        ".every(c => c.querySelector('.main-svg'))",
-        timeout=timeout_ms,
-    )
+    # Elements whose code loads lazily (charts, download buttons) show a skeleton until it has come, plotly draws
+    # its SVG later still, and images come by their own requests: wait (bounded) until all are there, then for the
+    # browser to paint them.
+    page.wait_for_function(_DRAWN, timeout=timeout_ms)
     page.evaluate(_PAINTED)
 
 
