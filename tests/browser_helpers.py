@@ -22,14 +22,16 @@ QUIET_MS = 700
 
 # True once no script has run for ``quiet`` ms: the app's own script state (set the moment the browser asks for a
 # rerun, unlike the status widget, which shows "Running" only after a delay) and the status widget both say that
-# none runs. Sampled every 50 ms, so a rerun that starts inside the window restarts it.
+# none runs. Sampled every 50 ms: a rerun that starts inside the window restarts it, and so does a gap of over
+# 200 ms between two samples (the page's main thread was busy, so a slider's pending commit may not have run yet).
 _QUIET_FOR = """([quiet, call]) => {
   const app = document.querySelector('[data-testid="stApp"]');
   const status = document.querySelector('[data-testid="stStatusWidget"]');
   const idle = app?.dataset.testScriptState === 'notRunning' && (!status || !/Running|Stop/i.test(status.innerText));
   const now = performance.now();
-  if (!idle || window.__cnnQuiet?.call !== call) window.__cnnQuiet = {call, since: idle ? now : null};
-  else window.__cnnQuiet.since ??= now;
+  const q = window.__cnnQuiet;
+  if (!idle || q?.call !== call || now - q.last > 200) window.__cnnQuiet = {call, since: now, last: now};
+  else q.last = now;
   return idle && now - window.__cnnQuiet.since >= quiet;
 }"""
 _CALLS = itertools.count()
