@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import itertools
 import re
 from urllib.parse import urlsplit
 
@@ -15,33 +16,47 @@ LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 RUNNING = '[data-testid="stStatusWidget"]'
 
 
-def _not_running(page, timeout_ms: int) -> None:
-    # The app's own script state (set the moment the browser asks for a rerun, unlike the status widget, which
-    # shows "Running" only after a delay) and the status widget both say that no script runs.
-    page.wait_for_function(
-        "() => document.querySelector('[data-testid=\"stApp\"]')?.dataset.testScriptState === 'notRunning'"
-        " && (!document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " || !/Running|Stop/i.test(document.querySelector('[data-testid=\"stStatusWidget\"]').innerText))",
-        timeout=timeout_ms,
-    )
+#: How long the script must have stayed finished, without a break, before the page counts as idle: longer than a
+#: slider's debounce (200 ms) and than the moment between a click and the rerun it asks for.
+QUIET_MS = 700
+
+# True once no script has run for ``quiet`` ms: the app's own script state (set the moment the browser asks for a
+# rerun, unlike the status widget, which shows "Running" only after a delay) and the status widget both say that
+# none runs. Sampled every 50 ms: a rerun that starts inside the window restarts it, and so does a gap of over
+# 200 ms between two samples (the page's main thread was busy, so a slider's pending commit may not have run yet).
+_QUIET_FOR = """([quiet, call]) => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  const status = document.querySelector('[data-testid="stStatusWidget"]');
+  const idle = app?.dataset.testScriptState === 'notRunning' && (!status || !/Running|Stop/i.test(status.innerText));
+  const now = performance.now();
+  const q = window.__cnnQuiet;
+  if (!idle || q?.call !== call || now - q.last > 200) window.__cnnQuiet = {call, since: now, last: now};
+  else q.last = now;
+  return idle && now - window.__cnnQuiet.since >= quiet;
+}"""
+_CALLS = itertools.count()
+_DRAWN = """() => !document.querySelector('[data-testid="stSkeleton"]')
+  && [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(c => c.querySelector('.main-svg'))
+  && [...document.images].every(i => i.complete)"""
+# Two animation frames (the browser has laid out and painted), or 200 ms where it draws no frames (a hidden tab).
+_PAINTED = (
+    "() => new Promise(r => { const t = setTimeout(r, 200);"
+    " requestAnimationFrame(() => requestAnimationFrame(() => { clearTimeout(t); r(true); })); })"
+)
 
 
 def wait_idle(page, timeout_ms: int = 90_000) -> None:
-    """Wait until Streamlit has rendered the page and its script has stayed finished for a moment."""
+    """Wait until Streamlit has rendered the page and its script has stayed finished for a moment (``QUIET_MS``)."""
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
     page.wait_for_selector("h1", timeout=timeout_ms)
-    # A rerun may start just after an idle check (first visits import torch), so require two idle checks in a row.
-    for _ in range(2):
-        _not_running(page, timeout_ms)
-        page.wait_for_timeout(700)
-    _not_running(page, timeout_ms)
-    # Plotly loads lazily: wait (bounded) until every chart has drawn its SVG.
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
-        ".every(c => c.querySelector('.main-svg'))",
-        timeout=timeout_ms,
-    )
-    page.wait_for_timeout(300)
+    # A rerun may start just after an idle moment (a click's rerun request, a slider's debounce, first visits import
+    # torch): the quiet window starts now and restarts whenever a script runs inside it.
+    page.wait_for_function(_QUIET_FOR, arg=[QUIET_MS, next(_CALLS)], timeout=timeout_ms, polling=50)
+    # Elements whose code loads lazily (charts, download buttons) show a skeleton until it has come, plotly draws
+    # its SVG later still, and images come by their own requests: wait (bounded) until all are there, then for the
+    # browser to paint them.
+    page.wait_for_function(_DRAWN, timeout=timeout_ms)
+    page.evaluate(_PAINTED)
 
 
 def exception_texts(page) -> list[str]:
@@ -60,7 +75,7 @@ def screenshot(page, name: str) -> None:
         '[data-testid="stAppViewContainer"]\')].map(e => e.scrollHeight), document.body.scrollHeight)'
     )
     page.set_viewport_size({"width": size["width"], "height": min(max(int(height), size["height"]), 8000)})
-    page.wait_for_timeout(300)
+    page.evaluate(_PAINTED)  # laid out and painted at the new size
     page.screenshot(path=str(ARTIFACTS / f"{slug}.png"), full_page=True)
     page.set_viewport_size(size)
 

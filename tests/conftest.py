@@ -37,6 +37,18 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TORCH_HOME", str(ROOT / ".cnn_demo" / "test-torch-home"))
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _torch_threads_per_module() -> Iterator[None]:
+    """Each test module starts with torch's default thread count: a module that trains on one thread (as a worker
+    does) would otherwise leave every later module's in-process work on one core."""
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch else None
+    yield
+    torch = sys.modules.get("torch")
+    if torch and before is not None and torch.get_num_threads() != before:
+        torch.set_num_threads(before)
+
+
 def shared_path(*parts: str) -> Path:
     """A file or folder under ../shared/data, skipping the test with a clear reason when it is absent."""
     path = SHARED_DATA.joinpath(*parts)

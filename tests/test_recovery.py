@@ -178,7 +178,7 @@ def test_serve_restarts_a_killed_worker_which_continues_the_job_and_leaves_no_or
         assert closed.value.code == 404
 
         first = wait_for(lambda: _worker_of(serve), 30, "serve's worker")
-        job = jobs.submit(KIND, {"steps": 40, "sleep": 0.25}, OWNER)
+        job = jobs.submit(KIND, {"steps": 40, "sleep": 0.1}, OWNER)  # 4 s: still running when its worker dies
         wait_for(lambda: jobs.status(job, OWNER).done >= 2, 240, "the job to run")
         job_pid = int(_status(job)["pid"])
         assert job_pid != first.pid

@@ -59,8 +59,8 @@ def test_a_worker_leading_its_session_lowers_its_scheduling_group(env, tmp_path)
         assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, own_nice + 7)
         assert "scheduling group at nice 7" in log.read_text()
         # Its job processes (Huey's) are in the same, lowered group.
-        children = psutil.Process(pid).children()
-        assert children and all(_autogroup_nice(c.pid) == 7 for c in children)
+        children = wait_for(lambda: psutil.Process(pid).children(), 30, "the worker's job processes")  # forked after
+        assert all(_autogroup_nice(c.pid) == 7 for c in children)
     finally:
         worker.stop()
 
