@@ -180,3 +180,29 @@ def test_with_real_coco_weights_the_page_opens_on_faster_rcnn_and_finds_the_cat(
     assert_no_exception(at)
     assert "cat" in set(at.dataframe[0].value["class"])
     assert "Architecture only" not in texts(at)
+
+
+def test_the_face_sliders_write_their_value_back_only_when_it_leaves_the_range(monkeypatch) -> None:
+    """A write to a widget's state sends the value to the browser: written on every run, it undid an arrow key the
+    student pressed while the page was still drawing (the slider jumped back a level)."""
+    from types import SimpleNamespace
+    from typing import ClassVar
+
+    from cnn_demo.ui import faces as faces_ui
+
+    class State(dict):
+        writes: ClassVar[list[tuple[str, int]]] = []
+
+        def __setitem__(self, key: str, value: int) -> None:
+            self.writes.append((key, value))
+            super().__setitem__(key, value)
+
+    state = State(faces_level=2)
+    monkeypatch.setattr(faces_ui, "st", SimpleNamespace(session_state=state))
+    container = SimpleNamespace(slider=lambda label, low, high, *default, key: state.get(key, *default))
+    assert faces_ui._slider(container, "Pyramid level", 0, 5, 0, "faces_level") == 2
+    assert state.writes == []
+    state["faces_level"] = 9
+    state.writes.clear()
+    assert faces_ui._slider(container, "Pyramid level", 0, 5, 0, "faces_level") == 5
+    assert state.writes == [("faces_level", 5)]

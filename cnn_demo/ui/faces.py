@@ -219,7 +219,9 @@ def _slider(container, label: str, low: int, high: int, default: int, key: str) 
     """A slider whose remembered value is clamped to its range first: another picture or setting changes how many
     pyramid levels and proposals there are."""
     if key in st.session_state:  # no default then: Streamlit warns when a widget gets both
-        st.session_state[key] = min(max(int(st.session_state[key]), low), high)
+        value = int(st.session_state[key])
+        if not low <= value <= high:  # written only when out of range: a write sends the value back to the browser,
+            st.session_state[key] = min(max(value, low), high)  # which would undo a key the student pressed meanwhile
         return int(container.slider(label, low, high, key=key))
     return int(container.slider(label, low, high, default, key=key))
 
