@@ -144,6 +144,7 @@ def test_predict_offers_the_photos_of_this_visit_and_keeps_its_own_uploads(calls
     assert_no_exception(at)
     assert at.selectbox(key="images_filtering_mine").options == ["dog.png", "my cat.png"]  # newest first
     at.switch_page(PAGE).run()
+    _upload_model(at, _model_zip(["cat", "dog"]))  # the page's widgets were dropped while away
     at.button(key="finetune_predict_forget").click().run()
     assert_no_exception(at)
     assert at.radio(key="finetune_predict_source").options == ["Upload", "Camera"]
