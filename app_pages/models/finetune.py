@@ -32,7 +32,6 @@ from cnn_demo.ui.jobs import (
     set_url_job,
     submit_job,
 )
-from cnn_demo.ui.picker import YOUR_PHOTOS, choose_your_photos, remember_photos, your_photos
 
 st.title("Fine-tune a model on your images")
 st.markdown(
@@ -353,18 +352,9 @@ if model is None:
     st.info("Train a model or upload a model zip to predict.")
 else:
     threshold, threshold_why = unfamiliar_threshold(model, None if restore is not None else val)
-    mine = bool(your_photos())  # photos uploaded on any image page of this visit
-    src = st.radio(
-        "Images",
-        ["Upload", YOUR_PHOTOS, "Camera"] if mine else ["Upload", "Camera"],
-        index=1 if mine else 0,
-        horizontal=True,
-        key="finetune_predict_source",
-    )
+    src = st.radio("Images", ["Upload", "Camera"], horizontal=True, key="finetune_predict_source")
     files = []
-    if src == YOUR_PHOTOS:
-        files = choose_your_photos("finetune_predict") if mine else []
-    elif src == "Upload":
+    if src == "Upload":
         ups = (
             st.file_uploader(
                 "Images to classify",
@@ -375,14 +365,12 @@ else:
             or []
         )
         files = [(u.name, u.getvalue()) for u in ups[:12]]
-    elif src == "Camera":
+    else:
         shot = st.camera_input("Take a photo", key="finetune_camera")
         if shot is not None:
             files = [("camera", shot.getvalue())]
     with user_errors():
         preds = predictions(model_key, model, files) if files else []  # cached per model and images
-        if src == "Upload" and preds:
-            remember_photos(files)  # photos that decoded: offered on the other image pages too
         show_cam = bool(preds) and st.toggle("Show Grad-CAM (where the model looked)", key="finetune_gradcam")
         for i, (name, image, probs) in enumerate(preds):
             p1, p2, p3 = st.columns([1, 1, 2])
