@@ -253,13 +253,15 @@ def test_timm_batchnorm_act_and_same_padding_are_made_static():
         assert torch.allclose(F.inference_copy(net, odd)(odd), net(odd), rtol=1e-4, atol=1e-4)
 
 
-def test_features_are_prefetched_in_order_and_errors_come_through(data):
+def test_features_decoded_by_several_threads_come_in_order_and_errors_come_through(data):
     torch.manual_seed(0)
     bb = finetune.load_backbone("myconvnet", pretrained=False)
     tf = finetune.make_transform(bb.preprocess, None, 32)
     seen: list[int] = []
-    ahead = finetune.extract_features(bb.features, data.train_images, tf, 4, on_image=lambda i, im: seen.append(i))
-    plain = finetune.extract_features(bb.features, data.train_images, tf, 4, prefetch=0)
+    ahead = finetune.extract_features(
+        bb.features, data.train_images, tf, 4, on_image=lambda i, im: seen.append(i), decode_threads=2
+    )
+    plain = finetune.extract_features(bb.features, data.train_images, tf, 4, decode_threads=1, chunk=4)
     assert seen == list(range(len(data.train_images)))
     assert torch.allclose(ahead, plain, atol=1e-6)
     broken = finetune.unpack_data(with_member(finetune.pack_data(data), "train/00005.png", b"\x89PNG\r\n"), lazy=True)
@@ -282,3 +284,36 @@ def test_the_exported_weights_are_stored_not_deflated(data):
     with zipfile.ZipFile(io.BytesIO(finetune.export_zip(result.model))) as zf:
         assert zf.getinfo("model.safetensors").compress_type == zipfile.ZIP_STORED
         assert zf.getinfo("config.json").compress_type == zipfile.ZIP_DEFLATED
+
+
+def test_convolutions_are_packed_with_the_activation_that_takes_their_output():
+    from cnn_demo.finetune import inference
+
+    timm = pytest.importorskip("timm")
+    torch.manual_seed(0)
+    net = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0).eval()
+    x = torch.randn(2, 3, 64, 64)
+    if not inference.packing_available(x):
+        pytest.skip("no oneDNN here")
+    fast = F.inference_copy(net, x)
+    packed = [m for m in fast.modules() if isinstance(m, inference.PackedConv2d)]
+    assert len(packed) == sum(isinstance(m, nn.Conv2d) for m in net.modules())
+    assert {m.activation for m in packed} == {"hardtanh", "none"} and not any(
+        isinstance(m, nn.ReLU6) for m in fast.modules()
+    )
+    with torch.inference_mode():
+        for batch in (x, x[:1], x.contiguous(memory_format=torch.channels_last)):
+            assert torch.allclose(fast(batch), net(batch), rtol=1e-4, atol=1e-4)
+
+    class Shared(nn.Module):  # one ReLU after a convolution and again after the sum: never fused into the conv
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.relu, self.out = nn.Conv2d(3, 3, 3, padding=1), nn.ReLU(), nn.Conv2d(3, 4, 1)
+
+        def forward(self, t):
+            return self.out(self.relu(self.relu(self.conv(t)) - 0.5))
+
+    shared = Shared().eval()
+    copy_ = F.inference_copy(shared, x)
+    assert all(m.activation == "none" for m in copy_.modules() if isinstance(m, inference.PackedConv2d))
+    assert torch.allclose(copy_(x), shared(x), atol=1e-5)

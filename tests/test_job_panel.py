@@ -422,3 +422,21 @@ def test_time_left_of_a_step_running_late_holds_at_the_steps_after_it():
     assert time_left(100.0, 4, 0, 140.0, now=141.0) == 0.0
     # No report time recorded (older status files): the rate runs up to now, as before.
     assert time_left(100.0, 4, 6, None, now=140.0) == pytest.approx(60.0)
+
+
+def test_a_student_reads_that_the_teacher_removed_their_job(state):
+    from cnn_demo.jobs import admin
+    from cnn_demo.jobs.tombstones import REMOVED_BY_TEACHER
+
+    at = start()
+    at.button(key="t_train").click().run()
+    job_id = url_job(at)
+    assert jobs.run_job(job_id) == "done"
+    admin.delete_any(job_id)  # the teacher, on the Teacher page
+    at.run()
+    assert shown_errors(at) == [REMOVED_BY_TEACHER]
+    assert "Your teacher removed this job" in REMOVED_BY_TEACHER
+    stranger = start()  # someone else with the link learns nothing more than that there is no such job
+    stranger.query_params["job"] = job_id
+    stranger.run()
+    assert shown_errors(stranger) == [jobs.NOT_FOUND]

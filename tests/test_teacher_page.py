@@ -3,6 +3,7 @@ session state, cookies or headers), and what the teacher does there (every job, 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import stat
@@ -280,3 +281,40 @@ def test_the_class_reset_needs_the_word_and_then_removes_everything(class_jobs):
     assert admin.list_all() == [] and not (s.state_dir / "datasets").exists()
     assert not any("student" in d.value.columns for d in at.dataframe)  # no table of jobs: the page says so
     assert any("No jobs yet" in i.value for i in at.info)
+
+
+def test_a_wrong_password_does_not_stay_in_the_box(class_jobs):
+    teachers.set_password(Settings.from_env(), PASSWORD)
+    at = unlock(app_test(PAGE), "not the password")
+    assert "That is not the teacher password." in shown_errors(at)
+    assert at.text_input(key="teacher_password").value == ""
+    at.run()  # the message was for that try: a rerun does not repeat it
+    assert "That is not the teacher password." not in shown_errors(at)
+    unlock(at)
+    assert_no_exception(at)
+    assert at.dataframe  # the right one opens the view
+
+
+def test_jobs_without_an_accuracy_show_a_dash_not_none(class_jobs, monkeypatch):
+    from cnn_demo.jobs import admin
+
+    teachers.set_password(Settings.from_env(), PASSWORD)
+    scored = {class_jobs["done"]: (0.941, 0.542)}
+    rows = admin.list_all
+
+    def with_scores(*args, **kwargs):
+        return [
+            dataclasses.replace(r, accuracy=scored[r.job_id][0], baseline=scored[r.job_id][1])
+            if r.job_id in scored
+            else r
+            for r in rows(*args, **kwargs)
+        ]
+
+    monkeypatch.setattr(admin, "list_all", with_scores)
+    at = unlock(app_test(PAGE))
+    assert_no_exception(at)
+    table = at.dataframe[0].value
+    by_student = {row["student"]: row for _, row in table.iterrows()}
+    assert by_student["Carol"]["accuracy"] == "—" and by_student["Carol"]["majority baseline"] == "—"  # waiting
+    assert by_student["Ada"]["accuracy"] == "94.1 %" and by_student["Ada"]["majority baseline"] == "54.2 %"
+    assert not any(str(v) in ("None", "nan") for v in table[["accuracy", "majority baseline"]].to_numpy().ravel())

@@ -7,18 +7,15 @@ images as handed over (their files' bytes, or their pixels), of the backbone's p
 preprocessing and image size, the augmentation with its seed, and the versions of the libraries that decode and
 compute. Labels and class names are not part of it: features do not depend on them.
 
-:func:`inference_copy` gives the copy of a frozen backbone the features are computed with: every BatchNorm folded
-into the convolution before it, TF "SAME" padding made fixed, the same function in fewer passes over memory.
+The features are computed with :func:`~cnn_demo.finetune.inference.inference_copy` of the frozen backbone: the
+same function in fewer passes over memory.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import hashlib
-import itertools
 import json
-import math
 import os
 import threading
 import time
@@ -35,6 +32,7 @@ from torch import nn
 from cnn_demo.finetune.backbone import Backbone
 from cnn_demo.finetune.config import TrainConfig
 from cnn_demo.finetune.data import THUMB, thumbnail
+from cnn_demo.finetune.inference import inference_copy
 from cnn_demo.finetune.model import _device_of, extract_features
 
 #: Bumped whenever what a cache entry holds, or how it is computed, changes: old entries are then never read.
@@ -198,112 +196,6 @@ class FeatureCache:
             return value, True
 
 
-# --------------------------------------------------------------------------- a faster copy of a frozen backbone
-
-
-def _after_bn(bn: nn.Module) -> nn.Module | None:
-    """What remains of a BatchNorm layer once folded into its convolution; ``None`` for layers left alone."""
-    if type(bn) is nn.BatchNorm2d:
-        return nn.Identity()
-    if type(bn).__name__ == "BatchNormAct2d" and isinstance(bn, nn.BatchNorm2d):  # timm: BatchNorm, dropout, act
-        drop, act = bn.drop, bn.act
-        assert isinstance(drop, nn.Module) and isinstance(act, nn.Module)
-        return nn.Sequential(drop, act)
-    return None
-
-
-def _fold_batchnorm(model: nn.Module) -> int:
-    """Fold every BatchNorm of ``model`` (eval mode) into the convolution registered just before it; the count."""
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    count = 0
-    for parent in list(model.modules()):
-        for a, b in itertools.pairwise(list(parent._modules)):
-            conv, bn = parent._modules[a], parent._modules[b]
-            rest = _after_bn(bn) if bn is not None else None
-            if not isinstance(conv, nn.Conv2d) or rest is None:
-                continue
-            assert isinstance(bn, nn.BatchNorm2d)
-            if bn.running_mean is None or bn.running_var is None or conv.out_channels != bn.num_features:
-                continue
-            parent._modules[a] = fuse_conv_bn_eval(conv, bn)
-            parent._modules[b] = rest
-            count += 1
-    return count
-
-
-def _same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    """TensorFlow's "SAME" padding (before, after) of one side, as timm's ``pad_same`` computes it."""
-    total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2
-
-
-def _static_same_padding(model: nn.Module, example: torch.Tensor) -> int:
-    """Replace timm's ``Conv2dSame`` layers (TF "SAME" padding, worked out and applied with a copy of the input on
-    every call) by plain convolutions for the input sizes ``example`` gives them; the count replaced.
-
-    SAME pads one pixel more after than before when the sizes are even; a kernel one larger with a zero first
-    row/column and the larger padding on both sides computes exactly the same (the extra input pixel meets the
-    zero), without copying the input: EfficientNet-Lite0 computes ~25 % more images per second.
-    """
-    sizes: dict[str, tuple[int, int]] = {}
-    hooks = [
-        m.register_forward_pre_hook(lambda _m, args, name=name: sizes.__setitem__(name, tuple(args[0].shape[-2:])))
-        for name, m in model.named_modules()
-        if type(m).__name__ == "Conv2dSame" and isinstance(m, nn.Conv2d)
-    ]
-    with torch.inference_mode():
-        model(example)
-    for hook in hooks:
-        hook.remove()
-    count = 0
-    for name, (h, w) in sizes.items():
-        conv = model.get_submodule(name)
-        assert isinstance(conv, nn.Conv2d)
-        if conv.dilation != (1, 1):
-            continue
-        top, bottom = _same_pads(h, conv.kernel_size[0], conv.stride[0])
-        left, right = _same_pads(w, conv.kernel_size[1], conv.stride[1])
-        if bottom - top not in (0, 1) or right - left not in (0, 1):
-            continue
-        weight = torch.nn.functional.pad(conv.weight.detach(), (right - left, 0, bottom - top, 0))
-        kernel = (int(weight.shape[-2]), int(weight.shape[-1]))
-        stride = (int(conv.stride[0]), int(conv.stride[1]))
-        plain = nn.Conv2d(
-            conv.in_channels, conv.out_channels, kernel, stride, (bottom, right), 1, conv.groups, conv.bias is not None
-        )
-        plain.weight = nn.Parameter(weight, requires_grad=False)
-        if conv.bias is not None:
-            plain.bias = nn.Parameter(conv.bias.detach(), requires_grad=False)
-        parent, _, attr = name.rpartition(".")
-        setattr(model.get_submodule(parent), attr, plain)
-        count += 1
-    return count
-
-
-def inference_copy(module: nn.Module, example: torch.Tensor, *, static_padding: bool = True) -> nn.Module:
-    """A faster copy of the frozen ``module`` for inputs shaped like ``example``: the same function (to float
-    rounding) in fewer passes over memory.
-
-    Each BatchNorm is folded into the convolution registered just before it (one pass less over every activation,
-    ~20 % on CPU), and with ``static_padding`` TF "SAME" padding becomes fixed padding for ``example``'s size
-    (:func:`_static_same_padding`). The copy is checked on ``example``: if its output differs (a BatchNorm that does
-    not take that convolution's output), or nothing changed, ``module`` itself is returned. ``module`` is left as
-    it is.
-    """
-    copied = copy.deepcopy(module).eval()
-    count = _fold_batchnorm(copied) + (_static_same_padding(copied, example) if static_padding else 0)
-    if not count:
-        return module
-    was_training = module.training
-    module.eval()
-    with torch.inference_mode():
-        want, got = module(example), copied(example)
-    module.train(was_training)
-    scale = float(want.abs().max()) or 1.0
-    return copied if want.shape == got.shape and torch.allclose(got, want, rtol=1e-3, atol=1e-4 * scale) else module
-
-
 def frozen_features(
     features: nn.Module,
     parts: dict[str, Sequence[Image.Image]],
@@ -322,8 +214,14 @@ def frozen_features(
     """
     example = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
     net = inference_copy(features, example.to(_device_of(features)))
+    threads = None if train_tf is eval_tf else 1  # an augmenting transform draws in order: one decoding thread
     out = {
-        "train": torch.stack([extract_features(net, parts["train"], train_tf, on_batch=on_batch) for _ in range(views)])
+        "train": torch.stack(
+            [
+                extract_features(net, parts["train"], train_tf, on_batch=on_batch, decode_threads=threads)
+                for _ in range(views)
+            ]
+        )
     }
     for split, images in parts.items():
         if split == "train":

@@ -43,6 +43,7 @@ from cnn_demo.jobs.records import (
 from cnn_demo.jobs.recovery import cleanup_expired
 from cnn_demo.jobs.runner import CRASH_FILE
 from cnn_demo.jobs.storage import holder_dirs, store_dir
+from cnn_demo.jobs.tombstones import mark_removed
 from cnn_demo.settings import Settings, get_settings
 
 #: A job folder without its params or status that is older than this is left over (a crash while it was made):
@@ -262,6 +263,7 @@ def delete_any(job_id: str, settings: Settings | None = None, *, force: bool = F
     owners = job_owners(folder, params) if params else []
     shutil.rmtree(folder, ignore_errors=True)
     unindex(s, job_id, [o for o in owners if o])
+    mark_removed(s, job_id, [owner_key(o) for o in owners if o])  # its student reads who removed it
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cnn_demo.errors import InputError
+from cnn_demo.jobs.tombstones import REMOVED_BY_TEACHER, removed_by_teacher
 from cnn_demo.settings import Settings
 
 log = logging.getLogger("cnn_demo.jobs")
@@ -371,7 +372,8 @@ def _owned(settings: Settings, job_id: str, owner: str) -> tuple[Path, dict[str,
     if params is DAMAGED and owner and owner_marker(settings, owner, job_id).is_file():
         return folder, {}
     if not params or params is DAMAGED:
-        raise InputError(NOT_FOUND)
+        gone = not params and owner and removed_by_teacher(settings, job_id, owner_key(owner))
+        raise InputError(REMOVED_BY_TEACHER if gone else NOT_FOUND)
     if not _is_owner(folder, params, owner):
         raise NotYourJob(NOT_YOURS)
     return folder, params

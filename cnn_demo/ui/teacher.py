@@ -75,23 +75,34 @@ def leave_teacher_mode() -> None:
     st.session_state.pop(TEACHER_KEY, None)
 
 
-def _password_form() -> None:
-    with st.form("teacher_unlock"):
-        password = st.text_input("Teacher password", type="password", max_chars=200, key="teacher_password")
-        if not st.form_submit_button("Open the teacher's view", icon=":material/lock_open:"):
-            return
-    s = get_settings()
+#: Session-state key of the last password check's message (a string; never the mark).
+_PASSWORD_ERROR = "_cnn_demo_teacher_password_error"
+
+
+def _check_password() -> None:
+    """The form's submit callback: check the password typed, then empty the box (a wrong one does not stay in it
+    to be corrected character by character, nor in the session). Runs before the page, so it may set the box."""
+    password = str(st.session_state.get("teacher_password") or "")
+    st.session_state["teacher_password"] = ""
     who = current_identity()
     try:
-        ok = teachers.check_password(s, password, who.owner, client_key(client_address()))
+        ok = teachers.check_password(get_settings(), password, who.owner, client_key(client_address()))
     except InputError as exc:
-        st.error(str(exc), icon=":material/lock:")
+        st.session_state[_PASSWORD_ERROR] = str(exc)
         return
     if not ok:
-        st.error("That is not the teacher password.", icon=":material/lock:")
+        st.session_state[_PASSWORD_ERROR] = "That is not the teacher password."
         return
     st.session_state[TEACHER_KEY] = TeacherSession(who.owner, time.time())
-    st.rerun()
+
+
+def _password_form() -> None:
+    with st.form("teacher_unlock"):
+        st.text_input("Teacher password", type="password", max_chars=200, key="teacher_password")
+        st.form_submit_button("Open the teacher's view", icon=":material/lock_open:", on_click=_check_password)
+    error = st.session_state.pop(_PASSWORD_ERROR, None)
+    if isinstance(error, str):
+        st.error(error, icon=":material/lock:")
 
 
 def teacher_gate() -> bool:
