@@ -317,3 +317,23 @@ def test_convolutions_are_packed_with_the_activation_that_takes_their_output():
     copy_ = F.inference_copy(shared, x)
     assert all(m.activation == "none" for m in copy_.modules() if isinstance(m, inference.PackedConv2d))
     assert torch.allclose(copy_(x), shared(x), atol=1e-5)
+
+
+def test_a_onednn_without_the_packing_operators_falls_back_to_the_folded_copy(monkeypatch):
+    """oneDNN's fused convolution is a private torch operator: where it refuses its arguments, the copy without
+    packing (BatchNorm folded) is used, not an error in the student's job."""
+    from cnn_demo.finetune import inference
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("mkldnn: unsupported arguments")
+
+    monkeypatch.setattr(inference, "packing_available", lambda example: True)
+    monkeypatch.setattr(inference.PackedConv2d, "__init__", refuse)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU()).eval()
+    net[1].running_mean.uniform_(-1, 1)
+    x = torch.randn(2, 3, 16, 16)
+    fast = F.inference_copy(net, x)
+    assert fast is not net and not any(isinstance(m, nn.BatchNorm2d) for m in fast.modules())
+    with torch.inference_mode():
+        assert torch.allclose(fast(x), net(x), atol=1e-5)

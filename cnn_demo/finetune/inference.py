@@ -231,6 +231,10 @@ def inference_copy(
     count = _fold_batchnorm(copied) + (_static_same_padding(copied, example) if static_padding else 0)
     if pack:
         packed = copy.deepcopy(copied)
-        if _pack_convolutions(packed, example) and _computes_the_same(packed, module, example):
+        try:
+            packed_any = _pack_convolutions(packed, example) > 0
+        except (RuntimeError, TypeError):  # a oneDNN build whose private operators take other arguments
+            packed_any = False
+        if packed_any and _computes_the_same(packed, module, example):
             return packed
     return copied if count and _computes_the_same(copied, module, example) else module
