@@ -122,3 +122,30 @@ def test_a_restored_model_states_its_figures_beside_the_baseline(tmp_path, monke
     at.run()
     assert_no_exception(at)
     assert not [c for c in at.caption if "Validation accuracy" in c.value]
+
+
+def test_predict_offers_the_photos_of_this_visit_and_keeps_its_own_uploads(calls):
+    at = app_test("app_pages/images/pixels.py")
+    at.radio(key="pixels_source").set_value("Upload").run()
+    at.file_uploader(key="pixels_upload").set_value(("my cat.png", png_bytes(301, (40, 30)), "image/png")).run()
+    at.switch_page(PAGE).run()
+    _upload_model(at, _model_zip(["cat", "dog"]))
+    source = at.radio(key="finetune_predict_source")
+    assert source.options == ["Upload", "Your photos", "Camera"] and source.value == "Your photos"
+    assert at.multiselect(key="finetune_predict_mine").options == ["my cat.png"]
+    assert calls["predict"] == 1 and len(_charts(at)) == 1  # classified without a second upload
+    assert escape_markdown("my cat.png") in [c for e in at.get("image") for c in e.captions]
+
+    at.radio(key="finetune_predict_source").set_value("Upload").run()
+    _upload_images(at, [("dog.png", png_bytes(302, (36, 36)))])
+    assert at.radio(key="finetune_predict_source").value == "Upload"  # stays on the upload just made
+    assert any("Offered under *Your photos*" in c.value for c in at.caption)
+    at.switch_page("app_pages/images/filtering.py").run()
+    assert_no_exception(at)
+    assert at.selectbox(key="images_filtering_mine").options == ["dog.png", "my cat.png"]  # newest first
+    at.switch_page(PAGE).run()
+    _upload_model(at, _model_zip(["cat", "dog"]))  # the page's widgets were dropped while away
+    at.button(key="finetune_predict_forget").click().run()
+    assert_no_exception(at)
+    assert at.radio(key="finetune_predict_source").value == "Your photos" and not at.multiselect
+    assert any("are offered here" in i.value for i in at.info)  # nothing to choose now, and it says why

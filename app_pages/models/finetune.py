@@ -32,6 +32,7 @@ from cnn_demo.ui.jobs import (
     set_url_job,
     submit_job,
 )
+from cnn_demo.ui.picker import YOUR_PHOTOS, choose_your_photos, remember_photos, your_photos
 
 st.title("Fine-tune a model on your images")
 st.markdown(
@@ -210,7 +211,7 @@ with st.expander("Your fine-tuning jobs", expanded=False):
             "Open a job",
             [j.job_id for j in mine],
             key="finetune_open",
-            format_func=lambda j: f"{j} ({next(x.state for x in mine if x.job_id == j)})",
+            format_func=lambda j, states={x.job_id: x.state for x in mine}: f"{j} ({states.get(j, '?')})",
         )
         if st.button("Open", key="finetune_open_button") and pick != job_id:
             set_url_job(pick)
@@ -352,9 +353,16 @@ if model is None:
     st.info("Train a model or upload a model zip to predict.")
 else:
     threshold, threshold_why = unfamiliar_threshold(model, None if restore is not None else val)
-    src = st.radio("Images", ["Upload", "Camera"], horizontal=True, key="finetune_predict_source")
+    kept = bool(your_photos())  # photos uploaded on any image page of this visit
+    if "finetune_predict_source" not in st.session_state:  # the options never change: a change would reset it
+        st.session_state["finetune_predict_source"] = YOUR_PHOTOS if kept else "Upload"
+    src = st.radio("Images", ["Upload", YOUR_PHOTOS, "Camera"], horizontal=True, key="finetune_predict_source")
     files = []
-    if src == "Upload":
+    if src == YOUR_PHOTOS:
+        files = choose_your_photos("finetune_predict") if kept else []
+        if not kept:
+            st.info("Photos you upload on any image page of this visit (or here) are offered here.")
+    elif src == "Upload":
         ups = (
             st.file_uploader(
                 "Images to classify",
@@ -365,12 +373,14 @@ else:
             or []
         )
         files = [(u.name, u.getvalue()) for u in ups[:12]]
-    else:
+    elif src == "Camera":
         shot = st.camera_input("Take a photo", key="finetune_camera")
         if shot is not None:
             files = [("camera", shot.getvalue())]
     with user_errors():
         preds = predictions(model_key, model, files) if files else []  # cached per model and images
+        if src == "Upload" and preds:
+            remember_photos(files)  # photos that decoded: offered on the other image pages too
         show_cam = bool(preds) and st.toggle("Show Grad-CAM (where the model looked)", key="finetune_gradcam")
         for i, (name, image, probs) in enumerate(preds):
             p1, p2, p3 = st.columns([1, 1, 2])

@@ -164,3 +164,26 @@ def _your_photo(
         )
         return img
     return None
+
+
+def choose_your_photos(key: str, label: str = "Your photos") -> list[tuple[str, bytes]]:
+    """*Your photos* for a page that takes several images at once (Fine-tune's Predict): the photos uploaded earlier
+    in this visit, every one chosen at first (newest first), as ``(name, bytes)``; with the picker's forget button."""
+    mine = your_photos()
+    names = {digest: name for digest, name, _ in mine}
+    chosen = st.multiselect(
+        label, list(names), default=list(names), key=f"{key}_mine", format_func=lambda d: names.get(d, "a photo")
+    )
+    st.button("Forget my photos", key=f"{key}_forget", on_click=forget_photos, icon=":material/delete:")
+    return [(name, data) for digest, name, data in mine if digest in chosen]
+
+
+def remember_photos(files: list[tuple[str, bytes]]) -> None:
+    """Keep uploaded photos for the other image pages (:func:`remember_photo`) and say so under the uploader."""
+    kept = [remember_photo(name, data) for name, data in files]
+    if any(kept):
+        st.caption(
+            "Offered under *Your photos* on every image page until you close this tab (kept in this visit's "
+            "memory only, never on the server's disk)."
+            + ("" if all(kept) else f" Photos larger than {MAX_PHOTO_BYTES >> 20} MB are not kept.")
+        )
