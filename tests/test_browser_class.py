@@ -233,10 +233,10 @@ def test_two_students_and_their_teacher(class_server, browser, tmp_path):
     wait_idle(t)
     find_reference(t, job_b)
     t.get_by_text("No job matches this reference").wait_for()
-    # B's page says the job is gone.
+    # B's page says the teacher removed the job (B owns it; a stranger with the link reads "no job with this id").
     b.reload()
     wait_idle(b)
-    b.get_by_text(re.compile("There is no job with this id")).first.wait_for()
+    b.get_by_text(re.compile("Your teacher removed this job")).first.wait_for()
 
     # Hide A's entry from the gallery (the teacher's session: through the sidebar), B no longer sees it.
     navigate(t, "Class gallery")

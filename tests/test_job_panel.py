@@ -432,7 +432,7 @@ def test_a_student_reads_that_the_teacher_removed_their_job(state):
     at.button(key="t_train").click().run()
     job_id = url_job(at)
     assert jobs.run_job(job_id) == "done"
-    admin.delete_any(job_id)  # the teacher, on the Teacher page
+    admin.delete_any(job_id, by_teacher=True)  # the teacher, on the Teacher page
     at.run()
     assert shown_errors(at) == [REMOVED_BY_TEACHER]
     assert "Your teacher removed this job" in REMOVED_BY_TEACHER
@@ -440,3 +440,21 @@ def test_a_student_reads_that_the_teacher_removed_their_job(state):
     stranger.query_params["job"] = job_id
     stranger.run()
     assert shown_errors(stranger) == [jobs.NOT_FOUND]
+
+
+def test_a_job_gone_by_the_students_own_deletion_or_a_class_reset_is_not_called_the_teachers_doing(state):
+    """Only the teacher's delete leaves the mark: "Delete my data" is the student's own act, and a reset starts a new
+    class without the last one's marks."""
+    from cnn_demo.jobs import admin
+    from cnn_demo.jobs.tombstones import removed_by_teacher
+    from cnn_demo.settings import get_settings
+
+    s = get_settings()
+    mine, other = jobs.submit(KIND, {"steps": 1}, "student-a"), jobs.submit(KIND, {"steps": 1}, "student-b")
+    assert jobs.run_job(mine) == jobs.run_job(other) == "done"
+    assert admin.delete_owner_data("student-a", s)[0] == 1  # "Delete my data"
+    assert not removed_by_teacher(s, mine, admin.owner_key("student-a"))
+    admin.delete_any(other, s, by_teacher=True)
+    assert removed_by_teacher(s, other, admin.owner_key("student-b"))
+    admin.purge(s, everything=True)  # the class reset
+    assert not removed_by_teacher(s, other, admin.owner_key("student-b"))

@@ -101,6 +101,7 @@ def extract_features(
                 out.append(features(x.to(dev).contiguous(memory_format=torch.channels_last)).cpu())
                 if on_batch is not None:
                     on_batch(len(x))
+            del prepared  # before the next chunk is decoded: one chunk of decoded images alive at a time
     # Inference tensors cannot enter autograd; the head trains on these, so hand back ordinary tensors.
     return torch.cat(out).flatten(1).clone() if out else torch.zeros(0, 0)
 

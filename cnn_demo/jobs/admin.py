@@ -248,9 +248,10 @@ def cancel_any(job_id: str, settings: Settings | None = None) -> str:
     return read[1].state if read else "cancelled"
 
 
-def delete_any(job_id: str, settings: Settings | None = None, *, force: bool = False) -> None:
+def delete_any(job_id: str, settings: Settings | None = None, *, force: bool = False, by_teacher: bool = False) -> None:
     """Delete any job with everything it stored. A queued or running one is refused unless ``force``, which
-    cancels it first (a running job then ends at its next progress report, finding its folder gone)."""
+    cancels it first (a running job then ends at its next progress report, finding its folder gone). ``by_teacher``
+    (the Teacher page's delete): its students then read that their teacher removed it."""
     s = settings or get_settings()
     folder = _existing(s, job_id)
     params = read_params(folder)
@@ -263,7 +264,8 @@ def delete_any(job_id: str, settings: Settings | None = None, *, force: bool = F
     owners = job_owners(folder, params) if params else []
     shutil.rmtree(folder, ignore_errors=True)
     unindex(s, job_id, [o for o in owners if o])
-    mark_removed(s, job_id, [owner_key(o) for o in owners if o])  # its student reads who removed it
+    if by_teacher:
+        mark_removed(s, job_id, [owner_key(o) for o in owners if o])
 
 
 @dataclass(frozen=True)
@@ -319,7 +321,15 @@ def purge(
             with contextlib.suppress(InputError, OSError):
                 delete_any(folder.name, s, force=True)
                 removed.append(folder.name)
-        for name in ("datasets", "upload-holders", "feature-cache", "gallery", "job-index/owners", "job-index/queued"):
+        for name in (
+            "datasets",
+            "upload-holders",
+            "feature-cache",
+            "gallery",
+            "job-index/owners",
+            "job-index/queued",
+            "removed-jobs",  # a new class starts without marks of the last one's removals
+        ):
             shutil.rmtree(s.state_dir / name, ignore_errors=True)
         with contextlib.suppress(Exception):  # the queue's tasks of deleted jobs; a worker would skip them anyway
             get_huey(s).storage.flush_queue()

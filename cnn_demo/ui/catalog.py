@@ -205,7 +205,8 @@ PAGES: tuple[PageSpec, ...] = (
         "Applications",
         "rcnn",
         "Selective search proposes regions of your photo, an ImageNet CNN classifies each warped region (R-CNN), "
-        "then the same regions are cut out of one shared feature map with RoIAlign (Fast R-CNN): both timed.",
+        "then the same regions are cut out of one shared feature map with RoIAlign (Fast R-CNN): both timed, and an "
+        "erase test picks the box that holds the object.",
         "Region-based CNNs",
     ),
     PageSpec(

@@ -114,7 +114,7 @@ def job_actions(rows: list[admin.JobRow]) -> None:
         deleted, active = 0, 0
         for job_id in chosen:
             try:
-                admin.delete_any(job_id)
+                admin.delete_any(job_id, by_teacher=True)
                 deleted += 1
             except InputError:
                 active += 1
