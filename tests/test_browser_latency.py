@@ -45,16 +45,17 @@ def test_the_slow_filtering_interactions_answer_fast(app_server, browser):
     ctx.close()
 
 
-#: (page, widget kind, label): widgets that change one section only, so they must rerun only that section's
-#: st.fragment (the server runs a part of the script, the browser redraws that section's charts, not the page's).
+#: (page, lazy tab to open first or None, widget kind, label): widgets that change one section only, so they must
+#: rerun only that section's st.fragment (the server runs a part of the script, the browser redraws that section's
+#: charts, not the page's).
 SECTION_WIDGETS = [
-    ("signals_convolution", "stSlider", "t of the sum written out below"),
-    ("signals_convolution", "stRadio", "Mode"),
-    ("signals_convolution", "stCheckbox", "Convolve the result with g once more"),
-    ("signals_gaussian", "stSlider", "Noise level"),
-    ("signals_gaussian", "stSelectbox", "Boundary mode"),
-    ("pooling", "stCheckbox", "ceil_mode"),
-    ("pooling", "stRadio", "Pooling"),
+    ("signals_convolution", None, "stSlider", "t of the sum written out below"),
+    ("signals_convolution", "Output length", "stRadio", "Mode"),
+    ("signals_convolution", "Convolve again", "stCheckbox", "Convolve the result with g once more"),
+    ("signals_gaussian", None, "stSlider", "Noise level"),
+    ("signals_gaussian", None, "stSelectbox", "Boundary mode"),
+    ("pooling", None, "stCheckbox", "ceil_mode"),
+    ("pooling", None, "stRadio", "Pooling"),
 ]
 
 
@@ -66,10 +67,14 @@ def test_section_widgets_rerun_only_their_fragment(app_server, browser):
     page = ctx.new_page()
     watch = RerunWatch(page)
     whole_page = []
-    for url in dict.fromkeys(p for p, _, _ in SECTION_WIDGETS):
+    for url in dict.fromkeys(p for p, _, _, _ in SECTION_WIDGETS):
         page.goto(f"{app_server}/{url}")
         wait_idle(page)
-        for _, kind, label in (w for w in SECTION_WIDGETS if w[0] == url):
+        for _, tab, kind, label in (w for w in SECTION_WIDGETS if w[0] == url):
+            if tab is not None:
+                page.locator('[data-testid="stMain"] [role="tab"]', has_text=tab).first.click()
+                widget(page, kind, label).first.wait_for()
+                wait_idle(page)
             assert widget(page, kind, label).count(), (url, label)
             for act in change(page, kind, label, 0):
                 before = watch.fragment_runs

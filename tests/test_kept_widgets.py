@@ -115,15 +115,30 @@ def test_pixels_controls_survive_an_upload_and_fit_a_smaller_picture():
 
 
 def test_convolution_controls_survive_a_typing_error():
+    """Also across the page's lazy tabs: a control in a closed tab is not drawn, and shows its value when opened."""
     at = app_test("app_pages/signals/convolution.py")
+
+    def open_section(label: str) -> None:
+        at.session_state["signals_convolution_section"] = label
+        at.run()
+
     at.slider(key="signals_convolution_t").set_value(4).run()
+    open_section("Output length")
     at.radio(key="signals_convolution_mode").set_value("valid").run()
+    open_section("Convolve again")
     at.toggle(key="signals_convolution_again").set_value(False).run()
     at.text_input(key="signals_convolution_f").set_value("1, 2, oops").run()  # stops the page below the inputs
-    assert at.error and not at.slider
+    assert at.error and not at.toggle
     at.text_input(key="signals_convolution_f").set_value("4, 3, 2, 1").run()
     assert_no_exception(at)
-    assert_drawn_as_used(at, {"signals_convolution_t", "signals_convolution_mode", "signals_convolution_again"})
-    assert (
-        at.slider(key="signals_convolution_t").value == 4 and at.radio(key="signals_convolution_mode").value == "valid"
-    )
+    assert [w.key for w in at.toggle] == ["signals_convolution_again"]
+    assert_drawn_as_used(at, {"signals_convolution_again"})
+    assert at.toggle(key="signals_convolution_again").value is False
+    open_section("Output length")
+    assert [w.key for w in at.radio] == ["signals_convolution_mode"]
+    assert_drawn_as_used(at, {"signals_convolution_mode"})
+    assert at.radio(key="signals_convolution_mode").value == "valid"
+    open_section("Step through t")
+    assert [w.key for w in at.slider] == ["signals_convolution_t"]
+    assert_drawn_as_used(at, {"signals_convolution_t"})
+    assert at.slider(key="signals_convolution_t").value == 4

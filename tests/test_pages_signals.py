@@ -33,6 +33,16 @@ def _metric(at, label_start: str) -> str:
     raise AssertionError(f"no metric starting {label_start!r}: {[m.label for m in at.metric]}")
 
 
+def open_section(at, label: str):
+    """Open one of the 1-D convolution page's lazy tabs (only the open one is computed and drawn)."""
+    at.session_state["signals_convolution_section"] = label
+    return at.run()
+
+
+def _chart_keys(at) -> list[str]:
+    return [c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")]
+
+
 @pytest.fixture(scope="module")
 def conv():
     at = app_test(CONV)
@@ -43,19 +53,27 @@ def conv():
 def test_convolution_page_shows_the_lecture_numbers(conv):
     text = _text(conv)
     assert "`(f*g) = [1, 3, 6, 9, 7, 4]`" in text
-    assert "`((f*g)*g) = [1, 4, 10, 18, 22, 20, 11, 4]`" in text
     assert _codes(conv)[0] == ("(f*g)(2) = f(0)g(2) + f(1)g(1) + f(2)g(0) + f(3)g(-1) = 1×1 + 2×1 + 3×1 + 4×0 = 6")
+    assert _chart_keys(conv) == ["signals_convolution_walk"]
+    open_section(conv, "Convolve again")
+    assert "`((f*g)*g) = [1, 4, 10, 18, 22, 20, 11, 4]`" in _text(conv)
+    assert _chart_keys(conv) == ["signals_convolution_again_plot"]
     # The PyTorch code is shown and its result proven equal.
-    assert "F.conv1d(f, g.flip(-1), padding=2)" in _codes(conv)[1]
-    assert "PyTorch with the flipped kernel: `[1, 3, 6, 9, 7, 4]`" in text
+    open_section(conv, "PyTorch")
+    assert "F.conv1d(f, g.flip(-1), padding=2)" in _codes(conv)[0]
+    assert "PyTorch with the flipped kernel: `[1, 3, 6, 9, 7, 4]`" in _text(conv)
     assert any("Same numbers as the convolution above" in s.value for s in conv.success)
-    assert len(conv.get("plotly_chart")) >= 4
+    open_section(conv, "Frequency view")
+    assert_no_exception(conv)
+    assert _chart_keys(conv) == ["signals_convolution_fft"]
+    open_section(conv, "Step through t")
 
 
 def test_convolution_page_slider_modes_and_presets(conv):
     conv.slider(key="signals_convolution_t").set_value(4).run()
     assert_no_exception(conv)
     assert _codes(conv)[0].endswith("= 1×0 + 2×0 + 3×1 + 4×1 = 7")
+    open_section(conv, "Output length")
     conv.radio(key="signals_convolution_mode").set_value("valid").run()
     assert '`numpy.convolve(f, g, mode="valid")` = `[6, 9]` (2 values)' in _text(conv)
     conv.radio(key="signals_convolution_mode").set_value("same").run()
@@ -65,8 +83,11 @@ def test_convolution_page_slider_modes_and_presets(conv):
     assert_no_exception(conv)
     assert conv.text_input(key="signals_convolution_g").value == "1, 2, 3"
     assert "`(f*g) = [1, 4, 10, 16, 17, 12]`" in _text(conv)
+    open_section(conv, "PyTorch")
     assert "PyTorch **without** the flip: `[3, 8, 14, 20, 11, 4]`" in _text(conv)
     assert any("cross-correlation, not the convolution" in c.value for c in conv.caption)
+    open_section(conv, "Convolve again")
+    assert "((f*g)*g)" in _text(conv)
     conv.toggle(key="signals_convolution_again").set_value(False).run()
     assert "((f*g)*g)" not in _text(conv)
 
@@ -105,7 +126,9 @@ def test_convolution_page_longest_inputs_do_not_crash():
     assert_no_exception(at)
     assert not at.error
     assert "— L + M − 1 = 11999 values." in _text(at)
+    open_section(at, "Convolve again")
     assert any("more than the 10,000 the app convolves" in i.value for i in at.info)
+    open_section(at, "PyTorch")
     assert any("Same numbers as the convolution above" in s.value for s in at.success)
 
 
@@ -240,6 +263,7 @@ def test_convolution_play_animates_the_written_sum_and_mode_chart_follows_the_ra
         assert any(n.startswith(f"{head} = {rest.split(' = ')[0]}<br>") for n in notes), notes
         assert any(n.endswith(f"= {sg.format_number(np.convolve(f, g)[k])}") for n in notes)
         assert "products f(τ)·g(t − τ)" in notes  # the subplot titles survive the frame
+    open_section(at, "Output length")
     at.radio(key="signals_convolution_mode").set_value("valid").run()
     modes = _chart(at, "signals_convolution_modes")
     assert modes["layout"]["title"]["text"].startswith('mode="valid" keeps indices 2 … 3 of the 6 full values')
@@ -249,6 +273,26 @@ def test_convolution_play_animates_the_written_sum_and_mode_chart_follows_the_ra
     kept = next(d for d in modes["data"] if d.get("name") == "kept by same")
     x = np.frombuffer(base64.b64decode(kept["x"]["bdata"]), dtype=kept["x"]["dtype"])
     assert list(x) == [1, 2, 3, 4]
+
+
+def test_a_preset_change_sends_the_step_through_alone_until_another_section_is_opened():
+    """A new f or g used to send the page's five charts (the step-through, the modes, convolving again, the
+    frequency view's two), about 1 s of the browser's CPU per preset (docs/LATENCY.md); now the sections are lazy
+    tabs and a preset sends the open one's chart; each other section is drawn, for the new f, when opened."""
+    at = app_test(CONV)
+    at.selectbox(key="signals_convolution_f_preset").set_value("ramp").run()
+    assert_no_exception(at)
+    assert _chart_keys(at) == ["signals_convolution_walk"]
+    f = sg.parse_numbers(at.text_input(key="signals_convolution_f").value)
+    assert f.size == 12 and len(_chart(at, "signals_convolution_walk")["frames"]) == 14
+    open_section(at, "Output length")
+    assert _chart_keys(at) == ["signals_convolution_modes"]
+    assert '`numpy.convolve(f, g, mode="full")`' in _text(at) and "(14 values)" in _text(at)
+    at.selectbox(key="signals_convolution_g_preset").set_value("box").run()
+    assert_no_exception(at)
+    assert _chart_keys(at) == ["signals_convolution_modes"]  # the open tab stays open and follows the new g
+    open_section(at, "Frequency view")
+    assert _chart_keys(at) == ["signals_convolution_fft"]
 
 
 def test_convolution_preset_reads_custom_once_the_numbers_are_edited():

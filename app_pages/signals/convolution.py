@@ -94,14 +94,14 @@ n_out = full.size
 st.markdown(f"`f = {_short(f)}` (L = {f.size}), `g = {_short(g)}` (M = {g.size})")
 st.markdown(f"**Result:** `(f*g) = {_short(full)}` — L + M − 1 = {n_out} values.")
 
-# Each section below is a fragment: its own widget (t, the mode, the toggle) reruns that section alone, so the
-# browser redraws one chart, not the page's five.
+# The sections below are lazy tabs (only the open one runs and is drawn; see SECTIONS), and the three with a widget
+# are fragments: their own widget (t, the mode, the toggle) reruns that section alone, so the browser redraws one
+# chart.
 
 
 @st.fragment
 def _step_through(f: np.ndarray, g: np.ndarray, n_out: int) -> None:
     """The written sum for one t and the animated step-through."""
-    st.header("Step through t")
     st.markdown(
         "For each output t the kernel is **flipped** (g(t − τ) runs backwards in τ) and **shifted** to t; "
         "multiply it with f where they overlap and add up. Two controls move t: **this slider** picks the output "
@@ -131,7 +131,7 @@ def _step_through(f: np.ndarray, g: np.ndarray, n_out: int) -> None:
 @st.fragment
 def _modes(f: np.ndarray, g: np.ndarray, full: np.ndarray) -> None:
     """Output length of the three modes, the table and the chart of the chosen one."""
-    st.header("Output length: full, same, valid")
+    st.subheader("Output length: full, same, valid")
     mode = st.radio("Mode", sg.MODES, horizontal=True, key=f"{KEY}_mode", **KEEP)
     L, M = f.size, g.size
     table = pd.DataFrame(
@@ -155,7 +155,7 @@ def _modes(f: np.ndarray, g: np.ndarray, full: np.ndarray) -> None:
 @st.fragment
 def _again(f: np.ndarray, g: np.ndarray, full: np.ndarray) -> None:
     """(f * g) * g: convolving twice."""
-    st.header("Convolve again")
+    st.subheader("Convolve again: (f * g) * g")
     if full.size > sg.MAX_LENGTH:
         st.info(f"f * g has {full.size:,} values, more than the {sg.MAX_LENGTH:,} the app convolves: shorten f or g.")
     elif st.toggle("Convolve the result with g once more", value=True, key=f"{KEY}_again", **KEEP):
@@ -179,41 +179,61 @@ def _again(f: np.ndarray, g: np.ndarray, full: np.ndarray) -> None:
         )
 
 
-_step_through(f, g, n_out)
-_modes(f, g, full)
-_again(f, g, full)
+def _torch(f: np.ndarray, g: np.ndarray, full: np.ndarray) -> None:
+    """What torch.nn.functional.conv1d computes, with and without flipping the kernel."""
+    st.subheader("Convolution or cross-correlation? What PyTorch computes")
+    st.markdown(
+        "`torch.nn.Conv1d` and `torch.nn.functional.conv1d` slide the kernel **without flipping it**: they compute a "
+        "cross-correlation. Flip the kernel first and you get the lecture's convolution. This code is run now:"
+    )
+    st.code(sg.torch_conv1d_code(f, g), language="python")
+    flipped = sg.torch_conv1d(f, g, flip=True)
+    plain = sg.torch_conv1d(f, g, flip=False)
+    st.markdown(f"PyTorch with the flipped kernel: `{_short(flipped)}`")
+    if np.allclose(flipped, full):
+        st.success(f"Same numbers as the convolution above (largest difference {np.max(np.abs(flipped - full)):.1e}).")
+    else:
+        st.error("PyTorch disagrees with NumPy here — please report this.")
+    st.markdown(f"PyTorch **without** the flip: `{_short(plain)}`")
+    if np.allclose(plain, full):
+        st.caption("g reads the same backwards, so flipping changes nothing here. Try the ramp preset for g.")
+    else:
+        st.caption("Different: without the flip conv1d computes the cross-correlation, not the convolution.")
 
-# ------------------------------------------------------------------------------------------------ torch
-st.header("Convolution or cross-correlation? What PyTorch computes")
-st.markdown(
-    "`torch.nn.Conv1d` and `torch.nn.functional.conv1d` slide the kernel **without flipping it**: they compute a "
-    "cross-correlation. Flip the kernel first and you get the lecture's convolution. This code is run now:"
-)
-st.code(sg.torch_conv1d_code(f, g), language="python")
-flipped = sg.torch_conv1d(f, g, flip=True)
-plain = sg.torch_conv1d(f, g, flip=False)
-same = np.allclose(flipped, full)
-st.markdown(f"PyTorch with the flipped kernel: `{_short(flipped)}`")
-if same:
-    st.success(f"Same numbers as the convolution above (largest difference {np.max(np.abs(flipped - full)):.1e}).")
-else:
-    st.error("PyTorch disagrees with NumPy here — please report this.")
-st.markdown(f"PyTorch **without** the flip: `{_short(plain)}`")
-if np.allclose(plain, full):
-    st.caption("g reads the same backwards, so flipping changes nothing here. Try the ramp preset for g.")
-else:
-    st.caption("Different: without the flip conv1d computes the cross-correlation, not the convolution.")
 
-# ------------------------------------------------------------------------------------------------ frequency
-st.header("The frequency view")
-st.markdown(
-    "The **convolution theorem**: the Fourier transform turns convolution into multiplication. Pad f and g with "
-    "zeros to L + M − 1 samples, take FFTs, multiply them, transform back, and you get f * g."
-)
-st.latex(r"\mathcal{F}\{f * g\} = \mathcal{F}\{f\} \cdot \mathcal{F}\{g\}")
-view = sg.frequency_view(f, g)
-st.plotly_chart(frequency_figure(view, full), width="stretch", key=f"{KEY}_fft")
-st.caption(
-    f"Inverse FFT of the product versus the direct sum: largest difference {view.max_error:.1e} (rounding only). "
-    "Where |FFT(g)| is small the kernel removes those frequencies from f."
-)
+def _frequency(f: np.ndarray, g: np.ndarray, full: np.ndarray) -> None:
+    """The convolution theorem on these f and g."""
+    st.subheader("The frequency view")
+    st.markdown(
+        "The **convolution theorem**: the Fourier transform turns convolution into multiplication. Pad f and g with "
+        "zeros to L + M − 1 samples, take FFTs, multiply them, transform back, and you get f * g."
+    )
+    st.latex(r"\mathcal{F}\{f * g\} = \mathcal{F}\{f\} \cdot \mathcal{F}\{g\}")
+    view = sg.frequency_view(f, g)
+    st.plotly_chart(frequency_figure(view, full), width="stretch", key=f"{KEY}_fft")
+    st.caption(
+        f"Inverse FFT of the product versus the direct sum: largest difference {view.max_error:.1e} (rounding "
+        "only). Where |FFT(g)| is small the kernel removes those frequencies from f."
+    )
+
+
+#: The page's sections. Only the open tab is computed and drawn (lazy tabs, as on 2-D filtering): a new f or g
+#: (a preset, typed numbers) redraws the step-through alone, not the page's five charts, which took the browser
+#: about 1 s of CPU per preset change.
+SECTIONS = ("Step through t", "Output length", "Convolve again", "PyTorch", "Frequency view")
+tabs = st.tabs(SECTIONS, key=f"{KEY}_section", on_change="rerun")
+if tabs[0].open:
+    with tabs[0]:
+        _step_through(f, g, n_out)
+if tabs[1].open:
+    with tabs[1]:
+        _modes(f, g, full)
+if tabs[2].open:
+    with tabs[2]:
+        _again(f, g, full)
+if tabs[3].open:
+    with tabs[3]:
+        _torch(f, g, full)
+if tabs[4].open:
+    with tabs[4]:
+        _frequency(f, g, full)
