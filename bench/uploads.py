@@ -7,8 +7,7 @@ Starts ``python -m cnn_demo serve --no-worker`` on a free port, opens each page 
 image picker to *Upload* and uploads a phone-sized JPEG (a bundled COCO photo of people scaled up, a different one
 each time so no cache hides the work), and times until the rerun has finished and the page is drawn
 (``tests.browser_helpers.timed_interaction``). Prints per upload the seconds, and the CPU seconds of the server and
-of the browser, and with ``--profile`` the server's heaviest functions (``CNN_DEMO_PROFILE`` is not needed: the
-server runs under ``cProfile`` itself). Not a test: it prints what it measured.
+of the browser, then each page's medians. Not a test: it prints what it measured.
 """
 
 from __future__ import annotations

@@ -222,18 +222,14 @@ def _frequency(f: np.ndarray, g: np.ndarray, full: np.ndarray) -> None:
 #: about 1 s of CPU per preset change.
 SECTIONS = ("Step through t", "Output length", "Convolve again", "PyTorch", "Frequency view")
 tabs = st.tabs(SECTIONS, key=f"{KEY}_section", on_change="rerun")
-if tabs[0].open:
-    with tabs[0]:
-        _step_through(f, g, n_out)
-if tabs[1].open:
-    with tabs[1]:
-        _modes(f, g, full)
-if tabs[2].open:
-    with tabs[2]:
-        _again(f, g, full)
-if tabs[3].open:
-    with tabs[3]:
-        _torch(f, g, full)
-if tabs[4].open:
-    with tabs[4]:
-        _frequency(f, g, full)
+sections = (
+    lambda: _step_through(f, g, n_out),
+    lambda: _modes(f, g, full),
+    lambda: _again(f, g, full),
+    lambda: _torch(f, g, full),
+    lambda: _frequency(f, g, full),
+)
+for tab, draw in zip(tabs, sections, strict=True):
+    if tab.open:
+        with tab:
+            draw()
