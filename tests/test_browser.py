@@ -121,7 +121,7 @@ def test_hovering_a_pixel_shows_its_exact_values(app_server, browser, tmp_path):
         assert hover(r, c) == f"row {r}, column {c}R {red}, G {green}, B {blue}"
     screenshot(page, "pixels-hover")
     page.get_by_test_id("stCheckbox").get_by_text("Grayscale", exact=True).click()
-    page.get_by_text(f"({h}, {w})").wait_for(timeout=30_000)
+    page.get_by_text(f"({h}, {w})", exact=True).wait_for(timeout=30_000)  # not the code comment
     wait_idle(page)
     assert hover(5, 2) == f"row 5, column 2value {gray[5, 2]}"
     ctx.close()
