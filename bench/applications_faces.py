@@ -93,7 +93,7 @@ def main(argv: list[str]) -> None:
         images = images[: args.limit]
     if not images:
         raise SystemExit(f"no photos in {VAL / 'images'} (the shared data folder beside the repo)")
-    model = faces.cached_mtcnn()
+    model = faces.build_mtcnn()
     faces.detect_faces(load_image(images[0].read_bytes()), model=model)  # warm-up
     ref = None if args.no_reference else reference_detector()
     seconds, with_face, inside, free_faces, free_photos, total, same = [], 0, 0, 0, 0, 0, 0

@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from cnn_demo import models  # noqa: E402
 from cnn_demo.applications import detection  # noqa: E402
 from cnn_demo.io.images import load_image  # noqa: E402
 from cnn_demo.io.samples import load_sample  # noqa: E402
@@ -44,16 +45,14 @@ def overhead(name: str, images: list[np.ndarray], repeats: int) -> None:
     """Median time of detect() and of the bare torchvision call, interleaved image by image."""
     info = detection.detector_info(name)
     pretrained = weights_available(info.weights_entry)
-    ours = detection.networks._cached_detector(name, pretrained)  # the very detector detect() uses
-    bare = detection.build_torchvision_detector(name, pretrained=pretrained).to(
-        ours.model.parameters().__next__().device
-    )
+    ours = detection.build_detector(name, pretrained=pretrained)  # the detector detect() builds, built once
+    bare = models.create(name, pretrained=pretrained).to(ours.model.parameters().__next__().device)
     transform = info.weights_entry.transforms()
     t_ours, t_bare = [], []
     for _ in range(repeats):
         for arr in images:
             t0 = time.perf_counter()
-            detection.detect(arr, name, score_threshold=info_score(info), pretrained=pretrained)
+            detection.detect(arr, ours, score_threshold=info_score(info), pretrained=pretrained)
             t1 = time.perf_counter()
             with torch.inference_mode():
                 out = bare([transform(detection.as_rgb_image(arr))])[0]

@@ -131,7 +131,7 @@ def feature_speed(data: finetune.ImageData, backbone: str, sizes: list[int], n: 
         torch.set_num_threads(threads)
         for size in sizes:
             tf = finetune.make_transform(bb.preprocess, None, size)
-            keep = finetune.data._shrink(images, math.floor(size / bb.preprocess.crop_pct + 1e-6))
+            keep = finetune.data.downscaled(images, math.floor(size / bb.preprocess.crop_pct + 1e-6))
             for batch in (8, 32, 64):
                 for channels_last in (False, True):
                     if (size != sizes[0] or threads == 1) and (batch != 32 or channels_last):

@@ -178,6 +178,17 @@ class Curve:
     line: Mapping[str, Any] | None = None
 
 
+def metric_curves(rows: Sequence[Mapping[str, Any]], keys: Sequence[str], x: str = "epoch") -> list[Curve]:
+    """One :class:`Curve` per key of ``keys`` found in the metric ``rows`` (dicts with an ``x`` entry, as a job
+    reports them); rows without the key are skipped, keys in no row give no curve."""
+    curves = []
+    for key in keys:
+        pts = [(r[x], r[key]) for r in rows if key in r and x in r]
+        if pts:
+            curves.append(Curve(key, [p[0] for p in pts], [p[1] for p in pts]))
+    return curves
+
+
 def curves_figure(
     curves: Sequence[Curve],
     *,

@@ -7,13 +7,8 @@ would not reveal), so a circle hidden inside a function fails here rather than i
 from __future__ import annotations
 
 import ast
-import importlib
 import sys
 from pathlib import Path
-
-import pytest
-
-import cnn_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "cnn_demo"
@@ -23,10 +18,7 @@ PACKAGE = ROOT / "cnn_demo"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("ui", "cli", "__main__"),
     ("applications", "finetune"),
-    ("training",),
-    ("data",),
-    ("models",),
-    ("blocks",),
+    ("data", "models", "training", "blocks"),
     ("images", "signals"),
     ("viz",),
     ("io", "jobs"),
@@ -38,6 +30,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 TOP_LAYER_EDGES = {("cli", "ui"), ("__main__", "cli")}
 #: "No module over about 400 lines."
 MAX_LINES = 420
+#: No function (a nested one counts inside its outer function) over this many lines, ``def`` to its last line.
+MAX_FUNCTION_LINES = 60
 
 
 def module_name(path: Path) -> str:
@@ -150,6 +144,7 @@ def test_no_import_circles_even_inside_functions() -> None:
 def test_the_checker_finds_a_circle_and_an_upward_import() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert layer_of("weights") > layer_of("models") > layer_of("finetune")
+    assert layer_of("data") == layer_of("models") == layer_of("training")  # none of them imports another
 
 
 def test_weights_is_a_leaf() -> None:
@@ -183,40 +178,92 @@ def test_the_package_never_reads_the_shared_data_folder() -> None:
     assert (people_dir().parent / "SOURCES.md").read_text("utf-8").count("people/images/") == 128
 
 
-def test_the_package_uses_no_old_module_name() -> None:
-    old = {f"cnn_demo.{name}" for name in cnn_demo.MOVED}
-    users = {}
+def long_functions(source: str) -> dict[str, int]:
+    """Functions (methods and nested ones too) of ``source`` longer than ``MAX_FUNCTION_LINES``, with their lengths."""
+    return {
+        node.name: n
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and (n := (node.end_lineno or node.lineno) - node.lineno + 1) > MAX_FUNCTION_LINES
+    }
+
+
+def private_imports(source: str, name: str, is_package: bool, known: set[str]) -> list[str]:
+    """Private names module ``name`` imports from other ``cnn_demo`` modules.
+
+    A private *module* (``_registry``) may be imported by the modules of its own package, as timm's are; a private
+    *name* (``_helper``) is never imported across modules: what a sibling needs is public.
+    """
+    package = name if is_package else name.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        base = node.module or ""
+        if node.level:
+            parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+            base = ".".join([*parts, base] if base else parts)
+        if base != "cnn_demo" and not base.startswith("cnn_demo."):
+            continue
+        for alias in node.names:
+            if not alias.name.startswith("_") or alias.name.startswith("__"):
+                continue
+            if f"{base}.{alias.name}" in known and base == package:
+                continue  # a private module of the importer's own package
+            found.append(f"{base}.{alias.name}")
+        parts = [p for p in base.split(".") if p.startswith("_") and not p.startswith("__")]
+        if parts and not package.startswith(base.rpartition(".")[0]):
+            found.append(base)  # a private module of another package
+    return found
+
+
+def test_no_function_is_long() -> None:
+    long = {}
     for name, path in modules().items():
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                named = {node.module} | {f"{node.module}.{a.name}" for a in node.names}
-                if named & old:
-                    users[name] = sorted(named & old)
-    assert not users, users
+        if found := long_functions(path.read_text(encoding="utf-8")):
+            long[name] = found
+    assert not long, long
 
 
-@pytest.mark.parametrize("old", sorted(cnn_demo.MOVED))
-def test_old_module_names_still_import_as_their_new_homes(old: str) -> None:
-    alias = importlib.import_module(f"cnn_demo.{old}")
-    home = importlib.import_module(cnn_demo.MOVED[old])
-    assert alias is home
-    assert getattr(cnn_demo, old) is home  # "from cnn_demo import <old>" too
-    assert home.__spec__.name == cnn_demo.MOVED[old]  # the real module is not renamed by its alias
+def test_no_private_name_is_imported_across_modules() -> None:
+    known = set(modules())
+    wrong = {}
+    for name, path in modules().items():
+        if found := private_imports(path.read_text(encoding="utf-8"), name, path.name == "__init__.py", known):
+            wrong[name] = found
+    assert not wrong, wrong
 
 
-def test_cnn_demo_images_still_offers_every_public_name_of_image_loading() -> None:
-    """``cnn_demo.images`` held image loading before it became the Images section; notebooks still import it."""
-    from cnn_demo import images
-    from cnn_demo.io import images as loading
+def test_the_checkers_find_a_long_function_and_a_private_import() -> None:
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
+    assert long_functions(f"def f():\n{body}\n") == {"f": MAX_FUNCTION_LINES + 1}
+    assert long_functions(f"def f():\n{body[: body.rindex(chr(10))]}\n") == {}
+    known = {"cnn_demo.a", "cnn_demo.a.b", "cnn_demo.a._c", "cnn_demo.d"}
+    assert private_imports("from cnn_demo.a.b import _x, y", "cnn_demo.d", False, known) == ["cnn_demo.a.b._x"]
+    assert private_imports("from .b import _x", "cnn_demo.a.e", False, known) == ["cnn_demo.a.b._x"]
+    assert private_imports("from cnn_demo.a import _c", "cnn_demo.a.b", False, known) == []
+    assert private_imports("from cnn_demo.a._c import f", "cnn_demo.a.b", False, known) == []
+    assert private_imports("from cnn_demo.a._c import f", "cnn_demo.d", False, known) == ["cnn_demo.a._c"]
+    assert private_imports("from __future__ import annotations", "cnn_demo.d", False, known) == []
 
-    tree = ast.parse(Path(loading.__file__).read_text(encoding="utf-8"))
-    public = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            public.add(node.name)
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            public |= {t.id for t in targets if isinstance(t, ast.Name)}
-    public = {n for n in public if not n.startswith("_")}
-    assert public and not {n for n in public if getattr(images, n, None) is not getattr(loading, n)}
+
+def test_readme_layout_table_is_layers() -> None:
+    """README's "Layout" table is the map: its layer numbers and subpackages are ``LAYERS``, top to bottom."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    head = text.index("| Layer | Subpackages | What they hold |")
+    rows = text[head:].split("\n\n")[0].splitlines()[2:]
+    table: dict[int, set[str]] = {}
+    for row in rows:
+        cells = [c.strip() for c in row.strip().strip("|").split("|")]
+        names = {n.strip().strip("`").removesuffix("/").removesuffix(".py") for n in cells[1].split(",")}
+        table.setdefault(int(cells[0]), set()).update(names)
+    assert table == {i + 1: set(layer) - {"__main__"} for i, layer in enumerate(LAYERS)}
+
+
+def test_tests_follow_the_package_tree() -> None:
+    """``tests/<subpackage>/`` tests ``cnn_demo/<subpackage>/``; pages and browser tests have folders of their own."""
+    tests = ROOT / "tests"
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    subpackages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    assert folders - {"pages", "browser"} == subpackages
+    assert not {p.name for p in tests.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))} - folders

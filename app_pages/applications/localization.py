@@ -4,6 +4,7 @@ import streamlit as st
 
 from cnn_demo import jobs
 from cnn_demo.applications import localization
+from cnn_demo.applications.job_records import LocalizationParams
 from cnn_demo.ui.common import inline_image, user_errors
 from cnn_demo.ui.epochs import epoch_slider
 from cnn_demo.ui.jobs import current_owner, job_panel, link_slot, loss_and_quality_curves, page_job, submit_job
@@ -42,8 +43,8 @@ epochs = c1.slider("Epochs", 1, 30, 10, key="localization_epochs")
 n_train = c2.select_slider("Training images", [300, 600, 1200, 2400], 1200, key="localization_ntrain")
 if st.button("Train", type="primary", key="localization_train"):
     with user_errors():
-        params = {"epochs": epochs, "n_train": n_train, "size": 64, "seed": 0}
-        submit_job("localization_train", params, owner, "localization_job")
+        params = LocalizationParams(epochs=epochs, n_train=n_train, size=64, seed=0)
+        submit_job("localization_train", params.to_dict(), owner, "localization_job")
 
 
 def show_job(job: jobs.JobStatus) -> None:
@@ -61,7 +62,7 @@ def show_job(job: jobs.JobStatus) -> None:
     if preds:
         done = sorted(preds)
         shown = epoch_slider("Predictions after epoch", done, "localization_view_epoch", job)
-        images, truth = localization.preview_data(job.params)
+        images, truth = localization.preview_data(LocalizationParams.from_params(job.params))
         ious = localization.paired_iou(preds[shown], truth)
         cols = st.columns(4)
         for i, (img, t, p) in enumerate(zip(images, truth, preds[shown], strict=True)):

@@ -8,6 +8,7 @@ import streamlit as st
 
 from cnn_demo.applications import segmentation
 from cnn_demo.applications.person_segmenter.model import PALETTE
+from cnn_demo.data.figures import VOC_COLOURS, colourise
 from cnn_demo.ui.common import inline_image, user_errors
 from cnn_demo.ui.jobs import current_owner
 from cnn_demo.ui.models import kmeans_labels, slic_labels
@@ -119,14 +120,14 @@ with user_errors():
         inline_image(a, supervised, caption=f"Supervised: {title}", width="stretch")
     else:
         a.info("Supervised: train the person segmenter above to see its mask here.")
-    palette = segmentation.VOC_COLOURS[1 : k + 1]
+    palette = VOC_COLOURS[1 : k + 1]
     inline_image(
         b,
         segmentation.mean_colour_image(arr, km),
         caption=f"k-means on colour{' + position' if spatial else ''}: {km.max() + 1} clusters in their mean colours",
         width="stretch",
     )
-    inline_image(b, segmentation.colourise(km, palette), caption="k-means cluster labels", width="stretch")
+    inline_image(b, colourise(km, palette), caption="k-means cluster labels", width="stretch")
     inline_image(
         c,
         segmentation.boundaries(arr, sp),

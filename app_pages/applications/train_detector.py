@@ -5,7 +5,6 @@ import streamlit as st
 
 from cnn_demo import jobs
 from cnn_demo.applications import person_detector as pd
-from cnn_demo.applications.figures import curves_figure
 from cnn_demo.applications.person_detector.figures import detections_image, proposals_figure
 from cnn_demo.data.boxes import FORMATS
 from cnn_demo.ui import detector as ui
@@ -13,6 +12,7 @@ from cnn_demo.ui.common import inline_image, user_errors
 from cnn_demo.ui.epochs import epoch_slider
 from cnn_demo.ui.jobs import current_owner, job_panel, link_slot, page_job, submit_job
 from cnn_demo.ui.picker import image_picker
+from cnn_demo.viz import curves_figure, metric_curves
 
 DEFAULTS = pd.DetectorConfig()
 
@@ -97,8 +97,9 @@ if st.button("Train the detector", type="primary", key="detector_train"):
         if data == "upload" and files is None:
             st.warning("Upload a zip of labelled photos that can be trained on first.")
         else:
-            params = {"data": data, "epochs": epochs, "seed": 0, **({"name": upload_name} if upload_name else {})}
-            submit_job("detector_train", params, owner, "detector_job", files=files)
+            config = pd.DetectorConfig(epochs=epochs, seed=0)
+            params = pd.DetectorParams(data, upload_name or pd.UPLOAD_NAME, config)
+            submit_job("detector_train", params.to_dict(), owner, "detector_job", files=files)
 
 
 def show_job(job: jobs.JobStatus) -> None:
@@ -107,12 +108,12 @@ def show_job(job: jobs.JobStatus) -> None:
     if job.metrics:
         a, b = st.columns(2)
         a.plotly_chart(
-            curves_figure(job.metrics, [*pd.LOSS_NAMES, "loss"], "Training losses"),
+            curves_figure(metric_curves(job.metrics, [*pd.LOSS_NAMES, "loss"]), title="Training losses"),
             width="stretch",
             key="detector_losses",
         )
         b.plotly_chart(
-            curves_figure(job.metrics, ["ap50", "ap"], "AP50 and AP on the held-out photos"),
+            curves_figure(metric_curves(job.metrics, ["ap50", "ap"]), title="AP50 and AP on the held-out photos"),
             width="stretch",
             key="detector_ap",
         )
@@ -122,7 +123,9 @@ def show_job(job: jobs.JobStatus) -> None:
         if start.get("epoch") == 0 and last["epoch"]:
             text += f" (untrained heads: {start['ap50']:.3f})"
         st.markdown(text + ".")
-        held_out = "25 of the people sample" if job.params.get("data") == "people" else "of your zip"
+        held_out = (
+            "25 of the people sample" if pd.DetectorParams.from_params(job.params).data == "people" else "of your zip"
+        )
         st.caption(
             f"The held-out photos are a fifth of the photos ({held_out}): a small check, so the curve jumps from "
             "epoch to epoch. The losses: objectness and box of the RPN's anchors, class and box of the head's "

@@ -5,7 +5,8 @@ import streamlit as st
 from cnn_demo import jobs
 from cnn_demo.applications import unet
 from cnn_demo.applications.figures import colour_key_figure, unet_figure
-from cnn_demo.applications.segmentation import colourise
+from cnn_demo.applications.job_records import UNetParams
+from cnn_demo.data.figures import colourise
 from cnn_demo.ui.common import escape_markdown, inline_image, user_errors
 from cnn_demo.ui.datasets import pairs_zip_upload
 from cnn_demo.ui.epochs import epoch_slider
@@ -117,8 +118,8 @@ if st.button("Train", type="primary", key="unet_train"):
         if data == "upload" and files is None:
             st.warning("Upload a zip of usable image/mask pairs first.")
         else:
-            params = {"data": data, "size": size, "epochs": epochs, "depth": train_depth, "base": 8, "seed": 0}
-            submit_job("unet_train", params, owner, "unet_job", files=files)
+            params = UNetParams(data=data, size=size, epochs=epochs, depth=train_depth, base=8, seed=0)
+            submit_job("unet_train", params.to_dict(), owner, "unet_job", files=files)
 
 
 def show_job(job: jobs.JobStatus) -> None:

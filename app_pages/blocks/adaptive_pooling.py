@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from cnn_demo.blocks import pooling
-from cnn_demo.models.figures import coverage_figure, windows_1d_figure
+from cnn_demo.blocks.figures import coverage_figure, windows_1d_figure
 from cnn_demo.ui.common import user_errors
 
 st.title("Adaptive pooling")

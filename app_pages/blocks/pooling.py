@@ -4,8 +4,8 @@ import numpy as np
 import streamlit as st
 
 from cnn_demo.blocks import pooling
+from cnn_demo.blocks.figures import window_figure
 from cnn_demo.io.images import to_array
-from cnn_demo.models.figures import window_figure
 from cnn_demo.ui.common import user_errors
 from cnn_demo.ui.picker import image_picker
 from cnn_demo.viz import image_figure, matrix_figure

@@ -5,9 +5,12 @@ import streamlit as st
 
 from cnn_demo import finetune, jobs
 from cnn_demo.finetune.figures import compare_figure, per_class_figure, probability_figure
+from cnn_demo.finetune.job import FinetuneParams, FinetuneResult
 from cnn_demo.ui.common import escape_markdown, inline_image, user_errors
 from cnn_demo.ui.datasets import dataset_input, split_input, using_checked
 from cnn_demo.ui.finetune import (
+    accuracy_column_config,
+    accuracy_columns,
     accuracy_metrics,
     closed_set_note,
     confusion_chart,
@@ -22,8 +25,6 @@ from cnn_demo.ui.finetune import (
 )
 from cnn_demo.ui.gallery import publish_box
 from cnn_demo.ui.jobs import (
-    accuracy_column_config,
-    accuracy_columns,
     current_owner,
     job_panel,
     jobs_table,
@@ -197,8 +198,8 @@ if st.button(
                 done / n, text=f"Handing the images to the job: {done:,} of {n:,} packed"
             ),
         )
-        params = {"config": cfg.to_dict(), "onnx": want_onnx, "dataset": ds.name}
-        job_id = submit_job("finetune", params, owner, "finetune_job", files={"data.zip": blob})
+        params = FinetuneParams(cfg, want_onnx, ds.name)
+        job_id = submit_job("finetune", params.to_dict(), owner, "finetune_job", files={"data.zip": blob})
         packing.empty()
 
 status = job_panel(job_id, owner, key="finetune_job", kind="finetune", place=top)
@@ -220,22 +221,22 @@ with st.expander("Your fine-tuning jobs", expanded=False):
 # ----------------------------------------------------------------------------- 4. results
 model, model_key, val = None, "", None
 if status is not None and status.state == "done" and status.result:
-    res = status.result
-    classes = res["class_names"]
+    res = FinetuneResult.from_dict(status.result)
+    classes = res.class_names
     st.header("4. Results", anchor="results")
     accuracy_metrics(res)
     m1, m2, m3 = st.columns(3)
-    m1.metric("Epochs trained", res["epochs"])
-    m2.metric("Training time", f"{res['seconds']:.1f} s")
-    m3.metric("Feature extraction", f"{res['feature_seconds']:.1f} s")
+    m1.metric("Epochs trained", res.epochs)
+    m2.metric("Training time", f"{res.seconds:.1f} s")
+    m3.metric("Feature extraction", f"{res.feature_seconds:.1f} s")
     with st.expander("Head module"):
-        st.code(res["head_module"], language=None)
+        st.code(res.head_module, language=None)
     c1, c2 = st.columns(2)
-    c1.plotly_chart(per_class_figure(res["per_class_accuracy"]), width="stretch", key="finetune_per_class")
+    c1.plotly_chart(per_class_figure(res.per_class_accuracy), width="stretch", key="finetune_per_class")
     with c2:
         st.markdown("**Confusion matrix** (rows: true class). Click a cell to see its validation images.")
         confusion_chart(
-            res["confusion"],
+            res.confusion,
             classes,
             key="finetune_confusion",
             true_key="finetune_cell_true",
@@ -256,9 +257,9 @@ if status is not None and status.state == "done" and status.result:
             inline_image(
                 st, list(val["thumbs"][idx[:40]]), width=96, caption=[f"{val['probs'][i, p]:.0%}" for i in idx[:40]]
             )
-    if val is not None and res["mistakes"]:
+    if val is not None and res.mistakes:
         st.subheader("Most confident mistakes")
-        ms = res["mistakes"][:12]
+        ms = res.mistakes[:12]
         inline_image(
             st,
             [val["thumbs"][m["index"]] for m in ms],
@@ -272,22 +273,20 @@ if status is not None and status.state == "done" and status.result:
         st.success("No validation image was misclassified.")
 
     others = [j for j in jobs.list_jobs(owner) if j.kind == "finetune" and j.state == "done" and j.job_id != job_id]
+    settings = {j.job_id: FinetuneParams.from_params(j.params).config for j in [status, *others]}
+    results = {j.job_id: FinetuneResult.from_dict(j.result or {}) for j in others}
     if others:
         st.subheader("Compare with another run")
         other_id = st.selectbox(
             "Other run",
             [j.job_id for j in others],
             key="finetune_compare",
-            format_func=lambda j: next(
-                f"{x.params['config']['strategy']} {x.params['config']['backbone']} ({j[:6]}…)"
-                for x in others
-                if x.job_id == j
-            ),
+            format_func=lambda j: f"{settings[j].strategy} {settings[j].backbone} ({j[:6]}…)",
         )
         other = next(j for j in others if j.job_id == other_id)
-        this_label = f"this run ({status.params['config']['strategy']})"
-        other_label = f"other run ({other.params['config']['strategy']})"
-        runs = {this_label: res["history"], other_label: other.result["history"]}
+        this_label = f"this run ({settings[status.job_id].strategy})"
+        other_label = f"other run ({settings[other.job_id].strategy})"
+        runs = {this_label: res.history, other_label: results[other.job_id].history}
         k1, k2 = st.columns(2)
         k1.plotly_chart(compare_figure(runs, "val_accuracy"), width="stretch", key="finetune_cmp_acc")
         k2.plotly_chart(compare_figure(runs, "val_loss"), width="stretch", key="finetune_cmp_loss")
@@ -295,13 +294,13 @@ if status is not None and status.state == "done" and status.result:
             [
                 {
                     "run": label,
-                    "strategy": r.params["config"]["strategy"],
-                    "backbone": r.params["config"]["backbone"],
-                    **accuracy_columns(r.result),
-                    "epochs": r.result["epochs"],
-                    "seconds": r.result["seconds"],
+                    "strategy": settings[job.job_id].strategy,
+                    "backbone": settings[job.job_id].backbone,
+                    **accuracy_columns(job.result or {}),
+                    "epochs": r.epochs,
+                    "seconds": r.seconds,
                 }
-                for label, r in ((this_label, status), (other_label, other))
+                for label, job, r in ((this_label, status, res), (other_label, other, results[other.job_id]))
             ],
             hide_index=True,
             width="stretch",
@@ -326,7 +325,7 @@ if status is not None and status.state == "done" and status.result:
         if d2.button("Build a zip with ONNX", key="finetune_build_onnx"):
             d2.download_button(
                 "Download model-onnx.zip",
-                onnx_zip(status.job_id, status.finished or 0, model, res),
+                onnx_zip(status.job_id, status.finished or 0, model, status.result),
                 file_name="model-onnx.zip",
                 mime="application/zip",
                 key="finetune_download_onnx",

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
-from cnn_demo.viz import Curve, image_trace
-from cnn_demo.viz import curves_figure as viz_curves
+from cnn_demo.viz import image_trace
 
 
 @dataclass(frozen=True)
@@ -130,19 +129,6 @@ def share_figure(names: Sequence[str], shares: Sequence[float], colours: Sequenc
         margin=dict(l=0, r=0, t=30 if title else 0, b=0),
     )
     return fig
-
-
-def curves_figure(rows: Sequence[dict], keys: Sequence[str], title: str = "", x: str = "epoch") -> go.Figure:
-    """Metric curves over training: one line per key of ``rows`` (dicts with an ``x`` entry).
-
-    Drawn by :func:`cnn_demo.viz.curves_figure`; rows without the key are skipped.
-    """
-    curves = []
-    for key in keys:
-        pts = [(r[x], r[key]) for r in rows if key in r and x in r]
-        if pts:
-            curves.append(Curve(key, [p[0] for p in pts], [p[1] for p in pts]))
-    return viz_curves(curves, x_title=x, title=title)
 
 
 def unet_figure(levels: Sequence[dict]) -> go.Figure:

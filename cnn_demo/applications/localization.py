@@ -9,6 +9,7 @@ true boxes tells how good the localisation is. :func:`train_localizer` is the jo
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnn_demo import jobs, training
+from cnn_demo.applications.job_records import LocalizationParams, LocalizationResult
 from cnn_demo.applications.metrics import box_iou
 from cnn_demo.errors import InputError
 
@@ -60,8 +62,10 @@ def make_localization_data(n: int, size: int = 64, seed: int = 0) -> tuple[np.nd
 
 def xywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
     """(x, y, w, h) boxes to corner form (x0, y0, x1, y1)."""
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    return np.stack([b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]], 1)
+    from torchvision.ops import box_convert
+
+    b = torch.as_tensor(np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
+    return box_convert(b, "xywh", "xyxy").numpy()
 
 
 def paired_iou(pred_xywh: np.ndarray, true_xywh: np.ndarray) -> np.ndarray:
@@ -107,47 +111,42 @@ def predict_boxes(model: nn.Module, images: np.ndarray) -> np.ndarray:
 PREVIEW = 8
 
 
+def _split(p: LocalizationParams) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The generated images and (x, y, w, h) boxes of a job: ``n_train`` to train on, then ``n_val`` to check."""
+    images, boxes, _ = make_localization_data(p.n_train + p.n_val, p.size, p.seed)
+    return images[: p.n_train], boxes[: p.n_train], images[p.n_train :], boxes[p.n_train :]
+
+
 @jobs.register("localization_train")
 def train_localizer(params: dict, ctx) -> dict:
     """Job: train :class:`Localizer` on generated shapes; per epoch report loss, mean IoU and the share of boxes with
     IoU ≥ 0.5, and save the predicted boxes of the first preview images (``predictions.json``).
 
-    ``params``: size (64), n_train (1200), n_val (200), epochs (10), width (16), lr (0.002), batch_size (32), seed.
+    ``params``: :class:`LocalizationParams`; returns :class:`LocalizationResult` as a dict.
     """
-    size = int(params.get("size", 64))
-    if size % 16:
-        raise InputError("The image size must be a multiple of 16.")
-    epochs = int(params.get("epochs", 10))
-    if not 1 <= epochs <= 100:
-        raise InputError("Train for 1 to 100 epochs.")
-    seed = int(params.get("seed", 0))
-    n_train, n_val = int(params.get("n_train", 1200)), int(params.get("n_val", 200))
-    images, boxes, _ = make_localization_data(n_train + n_val, size, seed)
-    x = _tensor(images[:n_train])
-    y = torch.from_numpy(boxes[:n_train] / size)
-    val_images, val_boxes = images[n_train:], boxes[n_train:]
-    torch.manual_seed(seed)
-    model = Localizer(size, int(params.get("width", 16)))
-    opt = torch.optim.Adam(model.parameters(), lr=float(params.get("lr", 0.002)))
-    folder = Path(ctx.folder)
-    preds_path = folder / "predictions.json"
+    p = LocalizationParams.from_params(params)
+    train_images, train_boxes, val_images, val_boxes = _split(p)
+    x = _tensor(train_images)
+    y = torch.from_numpy(train_boxes / p.size)
+    torch.manual_seed(p.seed)
+    model = Localizer(p.size, p.width)
+    opt = torch.optim.Adam(model.parameters(), lr=p.lr)
+    preds_path = Path(ctx.folder) / "predictions.json"
     history: dict = {}
-    bs = int(params.get("batch_size", 32))
-    gen = torch.Generator().manual_seed(seed)
-    mean_iou = hit = 0.0
+    gen = torch.Generator().manual_seed(p.seed)
+    last = {"iou": 0.0, "iou>=0.5": 0.0}
 
     def run_epoch(epoch: int) -> dict[str, float]:
-        nonlocal mean_iou, hit
         model.train()
         loss = training.train_epoch(
-            n_train, bs, gen, opt, lambda idx: F.smooth_l1_loss(model(x[idx]), y[idx], beta=0.05)
+            p.n_train, p.batch_size, gen, opt, lambda idx: F.smooth_l1_loss(model(x[idx]), y[idx], beta=0.05)
         )
         pred = predict_boxes(model, val_images)
         ious = paired_iou(pred, val_boxes)
-        mean_iou, hit = float(ious.mean()), float((ious >= 0.5).mean())
+        last.update({"iou": float(ious.mean()), "iou>=0.5": float((ious >= 0.5).mean())})
         history[epoch] = np.round(pred[:PREVIEW], 2).tolist()
         preds_path.write_text(json.dumps(history))
-        return {"epoch": epoch, "loss": loss, "iou": mean_iou, "iou>=0.5": hit}
+        return {"epoch": epoch, "loss": loss, **last}
 
     resumed = ctx.load_checkpoint()
 
@@ -159,7 +158,7 @@ def train_localizer(params: dict, ctx) -> dict:
             history.update({int(k): v for k, v in json.loads(preds_path.read_text()).items() if int(k) <= done})
 
     training.fit(
-        epochs,
+        p.epochs,
         run_epoch,
         generator=gen,
         state=lambda: {"model": model.state_dict(), "opt": opt.state_dict()},
@@ -168,15 +167,14 @@ def train_localizer(params: dict, ctx) -> dict:
         checkpoint=ctx.save_checkpoint,
         progress=ctx.progress,
     )
-    return {"iou": mean_iou, "iou>=0.5": hit, "epochs": epochs, "size": size, "seed": seed, "n_train": n_train}
+    return LocalizationResult(last["iou"], last["iou>=0.5"], p.epochs, p.size, p.seed, p.n_train).to_dict()
 
 
-def preview_data(params: dict) -> tuple[np.ndarray, np.ndarray]:
+def preview_data(params: LocalizationParams | Mapping) -> tuple[np.ndarray, np.ndarray]:
     """The preview images and their true (x, y, w, h) boxes of a localization job (regenerated from its seed)."""
-    size = int(params.get("size", 64))
-    n_train, n_val = int(params.get("n_train", 1200)), int(params.get("n_val", 200))
-    images, boxes, _ = make_localization_data(n_train + n_val, size, int(params.get("seed", 0)))
-    return images[n_train : n_train + PREVIEW], boxes[n_train : n_train + PREVIEW]
+    p = params if isinstance(params, LocalizationParams) else LocalizationParams.from_params(params)
+    _, _, images, boxes = _split(p)
+    return images[:PREVIEW], boxes[:PREVIEW]
 
 
 def load_predictions(folder: Path) -> dict[int, np.ndarray]:

@@ -10,61 +10,32 @@ Unsupervised: :func:`kmeans_segment` clusters pixels by colour (optionally also 
 
 from __future__ import annotations
 
-import functools
 import io
 import time
+import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
-from torchvision.models import get_model
 
-from cnn_demo.applications.detection import RANDOM_SEED, as_rgb_image, calibrate_batchnorm
-from cnn_demo.data.voc import voc_palette
+from cnn_demo.applications.detection import as_rgb_image
+from cnn_demo.data.figures import VOC_COLOURS, colourise
 from cnn_demo.device import get_device
 from cnn_demo.errors import InputError
-from cnn_demo.weights import load_pretrained, torchvision_entry
+from cnn_demo.models import RANDOM_SEED, ModelView, create, get_info, list_models, weightless
 
 
-@dataclass(frozen=True)
-class SegmenterInfo:
-    """A semantic segmentation network of the catalogue."""
-
-    name: str
-    title: str
-    note: str
-
-    @property
-    def weights_entry(self):
-        """The torchvision weights entry (preprocessing, class names, file name)."""
-        return torchvision_entry(self.name)
-
-    @property
-    def categories(self) -> list[str]:
-        """Class names indexed by label (0 = background)."""
-        return list(self.weights_entry.meta["categories"])
+class SegmenterInfo(ModelView):
+    """A semantic segmentation network of the table of models (:mod:`cnn_demo.weights.catalogue`)."""
 
 
-SEGMENTERS: tuple[SegmenterInfo, ...] = (
-    SegmenterInfo(
-        "deeplabv3_mobilenet_v3_large",
-        "DeepLabV3, MobileNetV3-Large",
-        "Atrous (dilated) convolutions and pyramid pooling on a light backbone; fast on a CPU.",
-    ),
-    SegmenterInfo("deeplabv3_resnet50", "DeepLabV3, ResNet-50", "The same head on a large backbone: slower, sharper."),
-    SegmenterInfo(
-        "lraspp_mobilenet_v3_large", "LR-ASPP, MobileNetV3-Large", "A lite head for phones: the fastest, the coarsest."
-    ),
-    SegmenterInfo("fcn_resnet50", "FCN, ResNet-50", "The original fully convolutional network: no dense layer at all."),
-)
+#: The segmentation networks the pages offer: the table's segmentation rows, in its order.
+SEGMENTERS: tuple[SegmenterInfo, ...] = tuple(SegmenterInfo(get_info(n)) for n in list_models(task="segmentation"))
 DEFAULT_SEGMENTER = SEGMENTERS[0].name
-
-#: PASCAL VOC colour map (class index -> RGB), the colours VOC masks are drawn in (one home: cnn_demo.data.voc).
-VOC_COLOURS: np.ndarray = voc_palette()
-VOC_COLOURS.flags.writeable = False
 
 
 def segmenter_info(name: str) -> SegmenterInfo:
@@ -75,23 +46,6 @@ def segmenter_info(name: str) -> SegmenterInfo:
     raise InputError(
         f"There is no segmentation model {name!r}. Choose one of: {', '.join(s.name for s in SEGMENTERS)}."
     )
-
-
-def build_torchvision_segmenter(name: str, *, pretrained: bool, seed: int = RANDOM_SEED) -> nn.Module:
-    """The bare torchvision segmentation network in eval mode, without its training-only auxiliary head.
-
-    ``pretrained=False``: seeded random weights (BatchNorm statistics measured on a seeded random batch).
-    """
-    info = segmenter_info(name)
-    kwargs = {} if name.startswith("lraspp") else {"aux_loss": False}
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = get_model(name, weights=None, weights_backbone=None, num_classes=len(info.categories), **kwargs)
-        if not pretrained:
-            calibrate_batchnorm(model.backbone, seed)
-    if pretrained:
-        load_pretrained(model, info.weights_entry, drop_prefixes=("aux_classifier.",))
-    return model.eval()
 
 
 @dataclass(frozen=True)
@@ -109,14 +63,12 @@ class Segmenter:
 
 
 def build_segmenter(name: str = DEFAULT_SEGMENTER, *, pretrained: bool = True, seed: int = RANDOM_SEED) -> Segmenter:
-    """A :class:`Segmenter` on the app's device."""
-    model = build_torchvision_segmenter(name, pretrained=pretrained, seed=seed)
-    return Segmenter(segmenter_info(name), model.to(get_device()), pretrained)
-
-
-@functools.lru_cache(maxsize=2)
-def _cached_segmenter(name: str, pretrained: bool) -> Segmenter:
-    return build_segmenter(name, pretrained=pretrained)
+    """A :class:`Segmenter` on the app's device: the table's network (:func:`cnn_demo.models.create`) in eval mode,
+    without its training-only auxiliary head; ``pretrained=False``: seeded random weights (BatchNorm statistics
+    measured on a seeded random batch)."""
+    info = segmenter_info(name)
+    model = create(info.name, pretrained=pretrained, seed=seed)
+    return Segmenter(info, model.to(get_device()), pretrained)
 
 
 @dataclass(frozen=True)
@@ -166,24 +118,24 @@ def run_segmenter(segmenter: Segmenter, image: Image.Image | np.ndarray) -> Segm
 
 
 def segment(
-    image: Image.Image | np.ndarray, model: str = DEFAULT_SEGMENTER, *, pretrained: bool = True
+    image: Image.Image | np.ndarray, model: str | Segmenter = DEFAULT_SEGMENTER, *, pretrained: bool = True
 ) -> Segmentation:
-    """Semantic segmentation of ``image`` with torchvision network ``model``: label map at the original size.
+    """Semantic segmentation of ``image`` with torchvision network ``model`` (a name, or a :class:`Segmenter` built
+    once for many images: a name builds the network on every call): label map at the original size.
 
     Equals running the torchvision model on ``weights.transforms()(image)``, resizing its ``out`` scores to the
-    image size (bilinear) and taking the argmax. ``pretrained=False`` uses seeded random weights.
+    image size (bilinear) and taking the argmax. ``pretrained=False`` uses seeded random weights (ignored for a
+    :class:`Segmenter`).
     """
-    return run_segmenter(_cached_segmenter(segmenter_info(model).name, bool(pretrained)), image)
+    segmenter = model if isinstance(model, Segmenter) else build_segmenter(model, pretrained=bool(pretrained))
+    return run_segmenter(segmenter, image)
 
 
 def architecture(name: str, size: int = 520) -> list[dict]:
     """The network's stages for a ``size``×``size`` input, computed on PyTorch's "meta" device (shapes only: no
     weights needed, no arithmetic): ``{"stage", "shape" (C, H, W), "stride", "parameters", "what"}`` rows."""
-    info = segmenter_info(name)
-    kwargs = {} if name.startswith("lraspp") else {"aux_loss": False}
+    model: Any = weightless(segmenter_info(name).row).eval()  # a torchvision segmentation model
     with torch.device("meta"):
-        model = get_model(name, weights=None, weights_backbone=None, num_classes=len(info.categories), **kwargs)
-        model.eval()
         feats = model.backbone(torch.empty(1, 3, size, size))
         out = model.classifier(feats) if name.startswith("lraspp") else model.classifier(feats["out"])
 
@@ -210,18 +162,6 @@ def architecture(name: str, size: int = 520) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------------------------- outputs
-
-
-def colourise(labels: np.ndarray, colours: np.ndarray = VOC_COLOURS) -> np.ndarray:
-    """A label map drawn in colours (H×W×3 uint8), one colour per label."""
-    labels = np.asarray(labels)
-    return colours[labels.astype(np.int64) % len(colours)]
-
-
-def colour_hex(label: int, colours: np.ndarray = VOC_COLOURS) -> str:
-    """The colour of ``label`` as ``#rrggbb`` (for legends)."""
-    r, g, b = (int(v) for v in colours[int(label) % len(colours)])
-    return f"#{r:02x}{g:02x}{b:02x}"
 
 
 def overlay(
@@ -299,30 +239,6 @@ def _features(arr: np.ndarray, spatial_weight: float) -> np.ndarray:
     return np.hstack([colour, pos])
 
 
-def _kmeans(x: np.ndarray, k: int, rng: np.random.Generator, iters: int = 50) -> np.ndarray:
-    """Lloyd's k-means with k-means++ seeding; returns the centres."""
-    centres = [x[rng.integers(len(x))]]
-    d2 = ((x - centres[0]) ** 2).sum(1)
-    for _ in range(1, k):
-        total = d2.sum()
-        idx = rng.integers(len(x)) if total <= 0 else rng.choice(len(x), p=d2 / total)
-        centres.append(x[idx])
-        d2 = np.minimum(d2, ((x - x[idx]) ** 2).sum(1))
-    c = np.array(centres)
-    assign = None
-    for _ in range(iters):
-        dist = ((x[:, None, :] - c[None, :, :]) ** 2).sum(2)
-        new = dist.argmin(1)
-        if assign is not None and np.array_equal(new, assign):
-            break
-        assign = new
-        for j in range(k):
-            members = x[assign == j]
-            if len(members):
-                c[j] = members.mean(0)
-    return c
-
-
 def kmeans_segment(
     image: Image.Image | np.ndarray, k: int, spatial_weight: float = 0.0, seed: int = 0, *, max_fit_pixels: int = 40_000
 ) -> np.ndarray:
@@ -330,9 +246,12 @@ def kmeans_segment(
 
     ``spatial_weight`` > 0 adds each pixel's position (scaled so the longer side spans ``spatial_weight``,
     colours span 0..1) so clusters also become compact regions. Labels are ordered by the brightness of
-    their mean colour (0 = darkest). At most ``max_fit_pixels`` random pixels fit the centres; every pixel
-    is then assigned to its nearest centre. Deterministic for a given ``seed``.
+    their mean colour (0 = darkest). At most ``max_fit_pixels`` random pixels fit the centres (SciPy's
+    ``kmeans2``, k-means++ seeding, 50 rounds of Lloyd's algorithm); every pixel is then assigned to its nearest
+    centre. Deterministic for a given ``seed``.
     """
+    from scipy.cluster.vq import kmeans2, vq
+
     if not isinstance(k, (int, np.integer)) or not 1 <= k <= 32:
         raise InputError("k (the number of clusters) must be a whole number from 1 to 32.")
     if spatial_weight < 0:
@@ -343,11 +262,10 @@ def kmeans_segment(
     rng = np.random.default_rng(seed)
     fit = x if len(x) <= max_fit_pixels else x[rng.choice(len(x), max_fit_pixels, replace=False)]
     k = min(int(k), len(np.unique(fit, axis=0)))
-    centres = _kmeans(fit, k, rng)
-    labels = np.empty(len(x), dtype=np.int64)
-    for start in range(0, len(x), 65536):
-        chunk = x[start : start + 65536]
-        labels[start : start + 65536] = ((chunk[:, None, :] - centres[None]) ** 2).sum(2).argmin(1)
+    with warnings.catch_warnings():  # a cluster left empty keeps its centre: no need to tell the student
+        warnings.simplefilter("ignore")
+        centres, _ = kmeans2(fit, k, iter=50, minit="++", seed=rng)
+    labels, _ = vq(x, centres, check_finite=False)
     brightness = centres[:, :3] @ np.array([0.299, 0.587, 0.114])
     order = np.argsort(brightness, kind="stable")
     rank = np.empty(k, dtype=np.int64)

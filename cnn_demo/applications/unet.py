@@ -13,7 +13,7 @@ uploaded zip of ``images/`` + ``masks/``; it reports loss, IoU and Dice per epoc
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnn_demo import jobs, training
+from cnn_demo.applications.job_records import UNetParams, UNetResult
 from cnn_demo.applications.metrics import mean_iou_dice
 from cnn_demo.errors import InputError
 
@@ -188,13 +189,13 @@ class SegData:
         )
 
 
-def load_training_data(params: dict, inputs: Path | None = None) -> SegData:
-    """The data a U-Net job trains on: ``params["data"]`` is ``shapes``, ``voc_sample`` or ``upload``."""
-    size = int(params.get("size", 64))
-    seed = int(params.get("seed", 0))
-    source = params.get("data", "shapes")
+def load_training_data(params: UNetParams | Mapping, inputs: Path | None = None) -> SegData:
+    """The data a U-Net job trains on: ``params.data`` is ``shapes``, ``voc_sample``, ``voc_objects`` or
+    ``upload``."""
+    p = params if isinstance(params, UNetParams) else UNetParams.from_params(params)
+    size, seed, source = p.size, p.seed, p.data
     if source == "shapes":
-        n_train, n_val = int(params.get("n_train", 160)), int(params.get("n_val", 16))
+        n_train, n_val = p.n_train, p.n_val
         x, y = make_shapes(n_train + n_val, size, seed)
         return SegData(x[:n_train], y[:n_train], x[n_train:], y[n_train:], SHAPE_CLASSES)
     from cnn_demo.data import datasets
@@ -298,18 +299,15 @@ def class_weights(masks: np.ndarray, num_classes: int) -> torch.Tensor:
 def train_unet(params: dict, ctx) -> dict:
     """Job: train a small U-Net from scratch; per epoch report loss, IoU, Dice and save preview predictions.
 
-    ``params``: data (shapes | voc_sample | upload), size, epochs, base, depth, lr, batch_size, seed.
+    ``params``: :class:`UNetParams`; returns :class:`UNetResult` as a dict.
     Files written: ``preview_images.npy``, ``preview_truth.npy``, ``preview_pred_<epoch>.npy``, ``classes.json``.
     """
-    epochs = int(params.get("epochs", 15))
-    if not 1 <= epochs <= 100:
-        raise InputError("Train for 1 to 100 epochs.")
-    seed = int(params.get("seed", 0))
-    data = load_training_data(params, getattr(ctx, "inputs", None))
+    p = UNetParams.from_params(params)
+    data = load_training_data(p, getattr(ctx, "inputs", None))
     n_cls = max(len(data.class_names), int(max(data.train_masks[data.train_masks != 255].max(initial=0), 1)) + 1)
-    torch.manual_seed(seed)
-    model = UNet(3, n_cls, int(params.get("base", 8)), int(params.get("depth", 3)))
-    opt = torch.optim.Adam(model.parameters(), lr=float(params.get("lr", 0.003)))
+    torch.manual_seed(p.seed)
+    model = UNet(3, n_cls, p.base, p.depth)
+    opt = torch.optim.Adam(model.parameters(), lr=p.lr)
     folder = Path(ctx.folder)
     np.save(folder / "preview_images.npy", data.val_images[:PREVIEW])
     np.save(folder / "preview_truth.npy", data.val_masks[:PREVIEW])
@@ -317,15 +315,18 @@ def train_unet(params: dict, ctx) -> dict:
     x = _to_tensor(data.train_images)
     y = torch.from_numpy(data.train_masks).long()
     weight = class_weights(data.train_masks, n_cls)
-    bs = int(params.get("batch_size", 8))
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(p.seed)
     iou = dice_v = 0.0
 
     def run_epoch(epoch: int) -> dict[str, float]:
         nonlocal iou, dice_v
         model.train()
         loss = training.train_epoch(
-            len(x), bs, gen, opt, lambda idx: F.cross_entropy(model(x[idx]), y[idx], weight=weight, ignore_index=255)
+            len(x),
+            p.batch_size,
+            gen,
+            opt,
+            lambda idx: F.cross_entropy(model(x[idx]), y[idx], weight=weight, ignore_index=255),
         )
         pred = predict(model, data.val_images)
         iou, dice_v = iou_dice(pred, data.val_masks, n_cls)
@@ -337,7 +338,7 @@ def train_unet(params: dict, ctx) -> dict:
         opt.load_state_dict(state["opt"])
 
     training.fit(
-        epochs,
+        p.epochs,
         run_epoch,
         generator=gen,
         state=lambda: {"model": model.state_dict(), "opt": opt.state_dict()},
@@ -346,8 +347,7 @@ def train_unet(params: dict, ctx) -> dict:
         checkpoint=ctx.save_checkpoint,
         progress=ctx.progress,
     )
-    return {"iou": iou, "dice": dice_v, "epochs": epochs, "classes": list(data.class_names),
-            "parameters": count_parameters(model)}  # fmt: skip
+    return UNetResult(iou, dice_v, p.epochs, list(data.class_names), count_parameters(model)).to_dict()
 
 
 def load_previews(folder: Path) -> dict:
@@ -379,7 +379,7 @@ def voc_example(objects_only: bool = False, index: int = 0) -> tuple[np.ndarray,
 def legend(classes: Sequence[str], *maps: np.ndarray) -> list[tuple[str, np.ndarray]]:
     """``(name, swatch)`` for every label found in ``maps`` (true and predicted masks), in label order: the colour
     key of :func:`preview_grid` (VOC colours; 255 is the ignored border)."""
-    from cnn_demo.applications.segmentation import colourise
+    from cnn_demo.data.figures import colourise
 
     present = sorted({int(v) for m in maps for v in np.unique(np.asarray(m))})
     out = []
@@ -391,7 +391,7 @@ def legend(classes: Sequence[str], *maps: np.ndarray) -> list[tuple[str, np.ndar
 
 def preview_grid(images: np.ndarray, truth: np.ndarray, pred: np.ndarray | None, scale: int = 3) -> np.ndarray:
     """One row per preview image: the picture, the true mask, the predicted mask (VOC colours), enlarged."""
-    from cnn_demo.applications.segmentation import colourise
+    from cnn_demo.data.figures import colourise
 
     rows = []
     for i in range(len(images)):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -105,6 +105,41 @@ class ConvMotivation:
     checked_on: tuple[int, ...] | None
 
 
+def _im2col_error(
+    layer: nn.Conv2d, x: torch.Tensor, y: torch.Tensor, kernel_size: int, stride: int, padding: int, dilation: int
+) -> tuple[float, tuple[int, ...]]:
+    """Convolution as one matrix product per group (im2col: every receptive field becomes a column): the largest
+    difference from the layer's output ``y``, and the shape of the unfolded input."""
+    import torch.nn.functional as F
+
+    cols = F.unfold(x, kernel_size, dilation=dilation, padding=padding, stride=stride)
+    groups, k2 = layer.groups, kernel_size * kernel_size
+    cin, cout = layer.in_channels // groups, layer.out_channels // groups
+    outs = []
+    for g in range(groups):
+        wg = layer.weight[g * cout : (g + 1) * cout].reshape(cout, cin * k2)
+        outs.append(wg @ cols[0, g * cin * k2 : (g + 1) * cin * k2])
+    z = torch.cat(outs).reshape(layer.out_channels, y.shape[2], y.shape[3])
+    if layer.bias is not None:
+        z = z + layer.bias.view(-1, 1, 1)
+    return float((z - y[0]).abs().max()), tuple(cols.shape[1:])
+
+
+def _shift_error(
+    layer: nn.Conv2d, x: torch.Tensor, y: torch.Tensor, kernel_size: int, stride: int, padding: int, dilation: int
+) -> float:
+    """Translation equivariance: shift the input ``stride`` pixels to the right, and the largest difference between
+    the output and ``y`` shifted one cell, away from the borders the shift and the padding reach."""
+    shift = stride
+    xs = torch.zeros_like(x)
+    xs[..., shift:] = x[..., :-shift] if x.shape[-1] > shift else 0
+    ys = layer(xs)
+    margin = -(-(padding + dilation * (kernel_size - 1) + shift) // stride) + 1
+    a = ys[..., margin : -margin or None, margin + 1 : -margin or None]
+    b = y[..., margin : -margin or None, margin : (-margin - 1) or None]
+    return float((a - b).abs().max()) if a.numel() and a.shape == b.shape else 0.0
+
+
 def conv_motivation(
     in_channels: int,
     out_channels: int,
@@ -122,27 +157,25 @@ def conv_motivation(
     The numeric checks run on a random input of the requested channels, capped at 48×48 pixels, and are skipped
     (errors None) for layers over 2 million parameters; the parameter counts always use the full size.
     """
-    import torch.nn.functional as F
-
     report = conv2d_report(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, input_hw)
     _, _, oh, ow = report.output_shape
     h, w = input_hw
     dense = in_channels * h * w * out_channels * oh * ow + (out_channels * oh * ow if bias else 0)
-    k2 = kernel_size * kernel_size
-    cin = in_channels // groups
+    cin_k2 = in_channels // groups * kernel_size * kernel_size
+    counted = ConvMotivation(
+        conv_params=report.torch_params,
+        dense_params=int(dense),
+        inputs_per_output=cin_k2,
+        dense_inputs_per_output=in_channels * h * w,
+        unfold_shape=(cin_k2 * groups, oh * ow),
+        weight_matrix_shape=(out_channels, cin_k2),
+        matmul_max_error=None,
+        shift=stride,
+        shift_max_error=None,
+        checked_on=None,
+    )
     if report.torch_params > 2_000_000:
-        return ConvMotivation(
-            report.torch_params,
-            int(dense),
-            cin * k2,
-            in_channels * h * w,
-            (cin * groups * k2, oh * ow),
-            (out_channels, cin * k2),
-            None,
-            stride,
-            None,
-            None,
-        )
+        return counted
     gen = torch.Generator().manual_seed(seed)
     ch, hh, ww = in_channels, min(h, 48), min(w, 48)
     layer = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
@@ -154,35 +187,12 @@ def conv_motivation(
             y = layer(x)
         except RuntimeError as exc:
             raise InputError(f"These settings do not fit a {hh}×{ww} input: {str(exc).splitlines()[0]}") from exc
-        # im2col: every receptive field becomes a column; one matrix product per group
-        cols = F.unfold(x, kernel_size, dilation=dilation, padding=padding, stride=stride)
-        cout = out_channels // groups
-        outs = []
-        for g in range(groups):
-            wg = layer.weight[g * cout : (g + 1) * cout].reshape(cout, cin * k2)
-            outs.append(wg @ cols[0, g * cin * k2 : (g + 1) * cin * k2])
-        z = torch.cat(outs).reshape(out_channels, y.shape[2], y.shape[3])
-        if layer.bias is not None:
-            z = z + layer.bias.view(-1, 1, 1)
-        matmul_err = float((z - y[0]).abs().max())
-        # translation equivariance: shift the input by `stride` pixels to the right
-        shift = stride
-        xs = torch.zeros_like(x)
-        xs[..., shift:] = x[..., :-shift] if ww > shift else 0
-        ys = layer(xs)
-        margin = -(-(padding + dilation * (kernel_size - 1) + shift) // stride) + 1
-        a = ys[..., margin : -margin or None, margin + 1 : -margin or None]
-        b = y[..., margin : -margin or None, margin : (-margin - 1) or None]
-        shift_err = float((a - b).abs().max()) if a.numel() and a.shape == b.shape else 0.0
-    return ConvMotivation(
-        conv_params=report.torch_params,
-        dense_params=int(dense),
-        inputs_per_output=cin * k2,
-        dense_inputs_per_output=in_channels * h * w,
-        unfold_shape=tuple(cols.shape[1:]),
-        weight_matrix_shape=(out_channels, cin * k2),
+        matmul_err, unfold_shape = _im2col_error(layer, x, y, kernel_size, stride, padding, dilation)
+        shift_err = _shift_error(layer, x, y, kernel_size, stride, padding, dilation)
+    return replace(
+        counted,
+        unfold_shape=unfold_shape,
         matmul_max_error=matmul_err,
-        shift=shift,
         shift_max_error=shift_err,
         checked_on=(1, ch, hh, ww),
     )

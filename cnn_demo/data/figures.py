@@ -20,7 +20,7 @@ def plotly_text(text: str) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _unique_labels(names: Sequence[str]) -> list[str]:
+def unique_labels(names: Sequence[str]) -> list[str]:
     """Escaped labels; identical display strings get a counter so plotly does not merge their bars."""
     out: list[str] = []
     seen: dict[str, int] = {}
@@ -37,7 +37,7 @@ def _unique_labels(names: Sequence[str]) -> list[str]:
 
 def class_counts_figure(report: DatasetReport, min_per_class: int | None = None) -> go.Figure:
     """Images per class as bars (train and validation stacked when the data came split), smallest need marked."""
-    names = _unique_labels([c.name for c in report.classes])
+    names = unique_labels([c.name for c in report.classes])
     horizontal = len(names) > 12
     fig = go.Figure()
     series = [("train", [c.train for c in report.classes], TRAIN_COLOUR)]
@@ -78,7 +78,7 @@ def class_counts_figure(report: DatasetReport, min_per_class: int | None = None)
 def class_pixels_figure(report: SegmentationReport, class_names: Sequence[str]) -> go.Figure:
     """Share of labelled mask pixels per class (255 = ignore left out), for paired segmentation data."""
     total = sum(n for _, n in report.class_pixels) or 1
-    labels = _unique_labels([class_names[v] if v < len(class_names) else f"class {v}" for v, _ in report.class_pixels])
+    labels = unique_labels([class_names[v] if v < len(class_names) else f"class {v}" for v, _ in report.class_pixels])
     shares = [n / total for _, n in report.class_pixels]
     fig = go.Figure(go.Bar(x=labels, y=shares, marker_color=TRAIN_COLOUR, text=[f"{s:.1%}" for s in shares]))
     fig.update_layout(title="Share of mask pixels per class", margin=dict(l=0, r=0, t=30, b=0), height=320)
@@ -87,8 +87,25 @@ def class_pixels_figure(report: SegmentationReport, class_names: Sequence[str]) 
     return fig
 
 
-def colorize_mask(mask: np.ndarray) -> np.ndarray:
-    """A class-index mask as an RGB picture in the VOC colours; 255 (ignore) is drawn white (not VOC's cream)."""
-    palette = voc_palette()
-    palette[255] = (255, 255, 255)
-    return palette[np.asarray(mask, dtype=np.uint8)]
+def _read_only(colours: np.ndarray) -> np.ndarray:
+    colours.flags.writeable = False
+    return colours
+
+
+#: The VOC colour map (256×3 uint8, read-only): class i in the colour VOC's tools give it, 255 (void) in VOC's cream.
+VOC_COLOURS: np.ndarray = _read_only(voc_palette())
+#: The VOC colours with 255 (ignore) drawn white: the dataset previews' masks.
+PREVIEW_COLOURS: np.ndarray = _read_only(np.concatenate([voc_palette(255), [(255, 255, 255)]]).astype(np.uint8))
+
+
+def colourise(labels: np.ndarray, colours: np.ndarray = VOC_COLOURS) -> np.ndarray:
+    """A label map drawn in colours (H×W×3 uint8), label i in ``colours[i]`` (taken modulo their number): the one
+    mask colouriser of the app (dataset previews, U-Net, segmentation, k-means)."""
+    labels = np.asarray(labels)
+    return colours[labels.astype(np.int64) % len(colours)]
+
+
+def colour_hex(label: int, colours: np.ndarray = VOC_COLOURS) -> str:
+    """The colour of ``label`` as ``#rrggbb`` (for legends)."""
+    r, g, b = (int(v) for v in colours[int(label) % len(colours)])
+    return f"#{r:02x}{g:02x}{b:02x}"

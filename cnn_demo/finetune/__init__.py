@@ -16,7 +16,6 @@ anything that is not safetensors.
 from cnn_demo.finetune.backbone import (
     IMAGE_SIZES,
     Backbone,
-    Preprocess,
     backbone_choices,
     backbone_num_features,
     describe_backbone,
@@ -92,7 +91,6 @@ __all__ = [
     "HeadSpec",
     "ImageData",
     "PackedImages",
-    "Preprocess",
     "TrainConfig",
     "TrainResult",
     "accuracy_report",

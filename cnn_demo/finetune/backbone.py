@@ -15,20 +15,16 @@ from cnn_demo.finetune.config import HeadSpec, build_head
 from cnn_demo.models.data import DataConfig
 
 
-@dataclass(frozen=True)
-class Preprocess:
-    """How images are turned into the backbone's input (taken from the backbone's own data config)."""
-
-    input_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    crop_pct: float = 0.875
-    interpolation: str = "bilinear"
-
-    def data_config(self) -> DataConfig:
-        """The same preprocessing as the models' :class:`~cnn_demo.models.data.DataConfig` (square input)."""
-        size = int(self.input_size)
-        return DataConfig((3, size, size), tuple(self.mean), tuple(self.std), self.interpolation, self.crop_pct)
+def preprocessing_fields(cfg: DataConfig) -> dict[str, Any]:
+    """A backbone's square-input preprocessing as exports (config.json's ``preprocessing``) and feature-cache keys
+    record it: ``input_size`` (one side), ``mean``, ``std``, ``crop_pct``, ``interpolation``."""
+    return {
+        "input_size": int(cfg.input_size[-1]),
+        "mean": tuple(cfg.mean),
+        "std": tuple(cfg.std),
+        "crop_pct": float(cfg.crop_pct),
+        "interpolation": cfg.interpolation,
+    }
 
 
 @dataclass
@@ -39,7 +35,7 @@ class Backbone:
     features: nn.Module
     num_features: int
     stages: list[nn.Module]
-    preprocess: Preprocess
+    preprocess: DataConfig  # the backbone's own data config (cnn_demo.models.data_config, or timm's pretrained_cfg)
     pretrained: bool
 
 
@@ -49,13 +45,8 @@ def _from_models(name: str, pretrained: bool) -> Backbone | None:
     if name not in models.list_models():
         return None
     model = models.create(name, pretrained=pretrained)
-    cfg = models.data_config(model)
     module, nfeat = models.feature_extractor(model)
-    size = cfg.input_size[-1] if isinstance(cfg.input_size, Sequence) else int(cfg.input_size)
-    pre = Preprocess(
-        int(size), _rgb(cfg.mean), _rgb(cfg.std), float(cfg.crop_pct or 1.0), str(cfg.interpolation or "bilinear")
-    )
-    return Backbone(name, module, int(nfeat), list(models.stages(model)), pre, pretrained)
+    return Backbone(name, module, int(nfeat), list(models.stages(model)), models.data_config(model), pretrained)
 
 
 def _rgb(values: Sequence[float]) -> tuple[float, float, float]:
@@ -78,12 +69,14 @@ def _from_timm(name: str, pretrained: bool) -> Backbone:
         ) from exc
     raw_cfg: Any = model.pretrained_cfg  # a dict (typed as a Module attribute)
     cfg: dict[str, Any] = dict(raw_cfg)
-    pre = Preprocess(
-        int(cfg.get("input_size", (3, 224, 224))[-1]),
+    size = int(cfg.get("input_size", (3, 224, 224))[-1])
+    pre = DataConfig(
+        (3, size, size),
         _rgb(cfg.get("mean", (0.485, 0.456, 0.406))),
         _rgb(cfg.get("std", (0.229, 0.224, 0.225))),
-        float(cfg.get("crop_pct", 0.875)),
         str(cfg.get("interpolation", "bilinear")),
+        float(cfg.get("crop_pct", 0.875)),
+        f"timm pretrained_cfg of {name}",
     )
     stages = [model.get_submodule(f["module"]) for f in getattr(model, "feature_info", [])]
     nfeat: Any = model.num_features

@@ -372,8 +372,9 @@ def _shrink(images: Sequence[Image.Image], side: int) -> list[Image.Image]:
     return out
 
 
-def _shrunk(images: Sequence[Image.Image], side: int) -> Sequence[Image.Image]:
-    """``_shrink`` that keeps :class:`PackedImages` compact (downscaled on access) instead of decoding them all."""
+def downscaled(images: Sequence[Image.Image], side: int) -> Sequence[Image.Image]:
+    """``images`` as RGB with shorter sides above ``side`` downscaled to it (``_shrink``); :class:`PackedImages`
+    stay compact (downscaled on access) instead of being decoded all at once."""
     return images.shrunk(side) if isinstance(images, PackedImages) else _shrink(images, side)
 
 

@@ -14,7 +14,7 @@ import torch
 
 from cnn_demo.data.datasets.checks import validate_labels
 from cnn_demo.errors import InputError
-from cnn_demo.finetune.backbone import load_backbone
+from cnn_demo.finetune.backbone import load_backbone, preprocessing_fields
 from cnn_demo.finetune.config import TrainConfig, build_head
 from cnn_demo.finetune.model import FineTuned
 from cnn_demo.finetune.trainer import EXPORT_METRICS
@@ -120,8 +120,8 @@ def export_zip(model: FineTuned, metrics: dict[str, Any] | None = None, onnx: bo
 
 
 def _preprocessing(model: FineTuned) -> dict[str, Any]:
-    pre = model.backbone.preprocess
-    return {**asdict(pre), "input_size": model.config.image_size or pre.input_size}
+    pre = preprocessing_fields(model.backbone.preprocess)
+    return {**pre, "input_size": model.config.image_size or pre["input_size"]}
 
 
 def export_onnx(model: FineTuned, metrics: dict[str, Any] | None = None) -> bytes:

@@ -29,11 +29,11 @@ import torch
 from PIL import Image
 from torch import nn
 
-from cnn_demo.finetune.backbone import Backbone
+from cnn_demo.finetune.backbone import Backbone, preprocessing_fields
 from cnn_demo.finetune.config import TrainConfig
 from cnn_demo.finetune.data import THUMB, thumbnail
 from cnn_demo.finetune.inference import inference_copy
-from cnn_demo.finetune.model import _device_of, extract_features
+from cnn_demo.finetune.model import device_of, extract_features
 
 #: Bumped whenever what a cache entry holds, or how it is computed, changes: old entries are then never read.
 CACHE_FORMAT = 2
@@ -66,7 +66,7 @@ def feature_key(content: str, bb: Backbone, weights: str, size: int, cfg: TrainC
         content,
         bb.name,
         weights,
-        asdict(bb.preprocess),
+        preprocessing_fields(bb.preprocess),
         int(size),
         asdict(cfg.augment) if augmented else None,
         int(views),
@@ -213,7 +213,7 @@ def frozen_features(
     Runs a faster copy of ``features`` (:func:`inference_copy`), checked on a ``size`` px example.
     """
     example = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
-    net = inference_copy(features, example.to(_device_of(features)))
+    net = inference_copy(features, example.to(device_of(features)))
     threads = None if train_tf is eval_tf else 1  # an augmenting transform draws in order: one decoding thread
     out = {
         "train": torch.stack(

@@ -8,20 +8,30 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from cnn_demo.data.figures import _unique_labels
+from cnn_demo.data.figures import unique_labels
 from cnn_demo.viz import Curve
-from cnn_demo.viz import curves_figure as viz_curves
 
 SERIES_COLOURS = {"train": "#1f77b4", "val": "#d62728", "baseline": "#7f7f7f"}
 SERIES_DASH = {"train": "solid", "baseline": "dash"}
 CONFUSION_CELLS = "cells"  # name of the clickable trace of confusion_figure
 
 
-def curves_figure(history: Sequence[dict[str, Any]], title: str = "") -> go.Figure:
-    """Loss and accuracy per epoch (training and validation) side by side, from a job's metric rows.
+#: How :func:`cnn_demo.viz.curves_figure` lays out :func:`history_curves`: loss left, accuracy right.
+HISTORY_LAYOUT: dict[str, Any] = dict(
+    panels=("Loss", "Accuracy"),
+    y_ranges={2: (0, 1.02)},
+    height=340,
+    margin=dict(l=0, r=0, t=50, b=70),
+    legend=dict(orientation="h", y=-0.3, x=0),
+)
 
-    Any metric whose name ends in ``loss`` goes left and ``accuracy`` right, so other job kinds
-    (segmentation, detection) get their curves too. Drawn by :func:`cnn_demo.viz.curves_figure`.
+
+def history_curves(history: Sequence[dict[str, Any]]) -> list[Curve]:
+    """Loss and accuracy per epoch (training and validation) from a job's metric rows, for
+    ``viz.curves_figure(history_curves(rows), **HISTORY_LAYOUT)``.
+
+    Any metric whose name ends in ``loss`` goes in the first panel and ``accuracy`` in the second, so other job
+    kinds (segmentation, detection) get their curves too.
     """
     curves = []
     if history:
@@ -35,20 +45,12 @@ def curves_figure(history: Sequence[dict[str, Any]], title: str = "") -> go.Figu
             line = dict(color=SERIES_COLOURS.get(prefix), dash=SERIES_DASH.get(prefix, "dot"))
             name = "majority-class baseline (val)" if key == "baseline_val_accuracy" else key.replace("_", " ")
             curves.append(Curve(name, x, [row.get(key) for row in history], col, line))
-    return viz_curves(
-        curves,
-        panels=("Loss", "Accuracy"),
-        y_ranges={2: (0, 1.02)},
-        title=title,
-        height=340,
-        margin=dict(l=0, r=0, t=50, b=70),
-        legend=dict(orientation="h", y=-0.3, x=0),
-    )
+    return curves
 
 
 def per_class_figure(per_class: dict[str, float | None], title: str = "Validation accuracy per class") -> go.Figure:
     """Horizontal bars: each class's validation accuracy."""
-    names = _unique_labels(list(per_class))  # class names come from users: shown literally, never as HTML
+    names = unique_labels(list(per_class))  # class names come from users: shown literally, never as HTML
     values = [0.0 if v is None else float(v) for v in per_class.values()]
     fig = go.Figure(
         go.Bar(x=values, y=names, orientation="h", text=[f"{v:.0%}" for v in values], marker_color="#3b6fd8")
@@ -71,11 +73,10 @@ def confusion_figure(
     Read a selection back with :func:`confusion_cell`.
     """
     cm = np.asarray(confusion, dtype=int)
-    names = _unique_labels([str(c) for c in class_names])
+    names = unique_labels([str(c) for c in class_names])
     n = len(names)
     if cm.shape != (n, n):
         raise ValueError(f"confusion matrix of shape {cm.shape} for {n} classes")
-    rows, cols = np.divmod(np.arange(n * n), n)
     row_sums = cm.sum(axis=1, keepdims=True).clip(min=1)
     fig = go.Figure(
         go.Heatmap(
@@ -94,19 +95,7 @@ def confusion_figure(
             ygap=2,
         )
     )
-    fig.add_trace(
-        go.Scatter(
-            x=[names[j] for j in cols],
-            y=[names[i] for i in rows],
-            name=CONFUSION_CELLS,
-            mode="markers",
-            marker=dict(size=12, opacity=0, symbol="square"),
-            customdata=np.stack([rows, cols], axis=1).tolist(),
-            text=[str(c) for c in cm.ravel()],
-            hovertemplate="true %{y}<br>predicted %{x}<br>%{text} image(s)<extra></extra>",
-            showlegend=False,
-        )
-    )
+    fig.add_trace(_cell_points(cm, names))
     if selected is not None and all(0 <= k < n for k in selected):
         i, j = selected
         fig.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5, line=dict(color="#ff7f0e", width=4))
@@ -121,6 +110,24 @@ def confusion_figure(
         hoverdistance=-1,
     )
     return fig
+
+
+def _cell_points(cm: np.ndarray, names: list[str]) -> go.Scatter:
+    """The clickable trace of :func:`confusion_figure`: one invisible point at each cell's centre, its
+    ``customdata`` (true index, predicted index)."""
+    n = len(names)
+    rows, cols = np.divmod(np.arange(n * n), n)
+    return go.Scatter(
+        x=[names[j] for j in cols],
+        y=[names[i] for i in rows],
+        name=CONFUSION_CELLS,
+        mode="markers",
+        marker=dict(size=12, opacity=0, symbol="square"),
+        customdata=np.stack([rows, cols], axis=1).tolist(),
+        text=[str(c) for c in cm.ravel()],
+        hovertemplate="true %{y}<br>predicted %{x}<br>%{text} image(s)<extra></extra>",
+        showlegend=False,
+    )
 
 
 def confusion_cell(points: Sequence[dict[str, Any]], n_classes: int) -> tuple[int, int] | None:
@@ -146,7 +153,7 @@ def probability_figure(probs: Sequence[float], class_names: Sequence[str], title
     """Probability bars for one prediction, the most likely class on top."""
     p = np.asarray(probs, dtype=float)
     order = np.argsort(-p, kind="stable")
-    names = _unique_labels([str(class_names[i]) for i in order])
+    names = unique_labels([str(class_names[i]) for i in order])
     colours = ["#3b6fd8" if k == 0 else "#9bb3e0" for k in range(len(order))]
     fig = go.Figure(
         go.Bar(x=p[order], y=names, orientation="h", text=[f"{v:.1%}" for v in p[order]], marker_color=colours)

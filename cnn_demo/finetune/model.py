@@ -16,7 +16,7 @@ from torch import nn
 from cnn_demo.errors import InputError
 from cnn_demo.finetune.backbone import Backbone
 from cnn_demo.finetune.config import TrainConfig
-from cnn_demo.finetune.transforms import _batch, make_transform
+from cnn_demo.finetune.transforms import batch_tensor, make_transform
 from cnn_demo.io.images import load_image
 
 
@@ -47,12 +47,13 @@ class FineTuned:
         tf = self.transform()
         out = []
         for i in range(0, len(images), batch_size):
-            x = _batch([im.convert("RGB") for im in images[i : i + batch_size]], tf).to(_device_of(model))
+            x = batch_tensor([im.convert("RGB") for im in images[i : i + batch_size]], tf).to(device_of(model))
             out.append(F.softmax(model(x), dim=1).cpu())
         return torch.cat(out).numpy() if out else np.zeros((0, len(self.class_names)))
 
 
-def _device_of(module: nn.Module) -> torch.device:
+def device_of(module: nn.Module) -> torch.device:
+    """The device ``module``'s parameters are on (the CPU for a module without any)."""
     p = next(module.parameters(), None)
     return p.device if p is not None else torch.device("cpu")
 
@@ -80,7 +81,7 @@ def extract_features(
     batches of 32 in the default layout (``bench/finetune.py --features``); the model itself is left as it is.
     """
     features.eval()
-    dev = _device_of(features)
+    dev = device_of(features)
     threads = max(1, decode_threads or torch.get_num_threads())
     chunk = max(1, chunk // batch_size) * batch_size
     out = []
@@ -135,12 +136,12 @@ def gradcam(model: FineTuned, image: Image.Image, class_index: int | None = None
     """
     from cnn_demo.models import explain
 
-    size = model.config.image_size or model.backbone.preprocess.input_size
+    size = model.config.image_size or model.backbone.preprocess.input_size[-1]
     net = model.model.eval()
     x = model.transform()(image.convert("RGB"))[None]
     if class_index is None:
         with torch.no_grad():
-            class_index = int(net(x.to(_device_of(net))).argmax(1))
+            class_index = int(net(x.to(device_of(net))).argmax(1))
     layer = explain.default_gradcam_layer(net, (3, size, size))
     cam = explain.grad_cam(net, x, layer, class_index)
     plain = replace(model.backbone.preprocess, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))

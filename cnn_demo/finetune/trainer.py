@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import copy
-import math
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -12,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from cnn_demo import training
@@ -20,10 +18,11 @@ from cnn_demo.device import get_device
 from cnn_demo.errors import InputError
 from cnn_demo.finetune.backbone import Backbone, load_backbone
 from cnn_demo.finetune.config import TrainConfig, build_head
-from cnn_demo.finetune.data import THUMB, ImageData, _shrunk, keep_for
+from cnn_demo.finetune.data import THUMB, ImageData, downscaled, keep_for
+from cnn_demo.finetune.epochs import Epochs, TrainingRun, split_probs
 from cnn_demo.finetune.features import FeatureCache, feature_key, frozen_features, state_digest
-from cnn_demo.finetune.model import FineTuned, _device_of, evaluate, extract_features
-from cnn_demo.finetune.transforms import _batch, make_transform
+from cnn_demo.finetune.model import FineTuned, evaluate
+from cnn_demo.finetune.transforms import make_transform
 
 
 def _set_trainable(bb: Backbone, cfg: TrainConfig) -> list[nn.Parameter]:
@@ -43,16 +42,6 @@ def _set_trainable(bb: Backbone, cfg: TrainConfig) -> list[nn.Parameter]:
             p.requires_grad_(True)
             params.append(p)
     return params
-
-
-def _train_mode(bb: Backbone, cfg: TrainConfig) -> None:
-    """Frozen parts stay in eval mode (their BatchNorm statistics must not drift)."""
-    bb.features.eval()
-    if cfg.strategy == "full":
-        bb.features.train()
-    elif cfg.strategy == "partial":
-        for m in bb.stages[-min(cfg.unfreeze, len(bb.stages)) :]:
-            m.train()
 
 
 @dataclass
@@ -166,195 +155,157 @@ def train(
     ``finetune.features``): whoever trains on the same images through the same backbone next reads them.
     """
     t0 = time.perf_counter()
+    run = _prepare(data, cfg, backbone, device)
+    feat_t0 = time.perf_counter()
+    cached: dict[str, torch.Tensor] | None = None
+    thumbs: dict[str, np.ndarray] | None = None
+    if cfg.strategy == "frozen":
+        cache = FeatureCache(cache_dir, cache_mb * 1e6) if cache_dir is not None and backbone is None else None
+        cached, thumbs = _frozen_features(data, run, cache, on_phase)
+    feature_seconds = time.perf_counter() - feat_t0
+    torch.manual_seed(cfg.seed + 1)  # same training randomness whether the features came from the cache or not
+    _, val_baseline = majority_baseline(data.val_labels)
+    epochs = Epochs(run, data.train_labels, data.val_labels, val_baseline, cached)
+    training.fit(
+        cfg.epochs,
+        epochs.run_epoch,
+        generator=epochs.gen,
+        state=epochs.state,
+        restore=epochs.restore,
+        resume_from=resume_from,
+        checkpoint=checkpoint,
+        progress=on_epoch,
+        stop=epochs.stop,
+        on_start=None if on_phase is None else lambda done: on_phase("epochs", done, cfg.epochs),
+    )
+    return _final_result(run, data, epochs, cached, started=t0, feature_seconds=feature_seconds, thumbnails=thumbs)
+
+
+def _prepare(data: ImageData, cfg: TrainConfig, backbone: Backbone | None, device: torch.device | None) -> TrainingRun:
+    """The backbone (given, or loaded) with a new head, seeded, its trainable part chosen, on its device."""
     torch.manual_seed(cfg.seed)
     bb = backbone or load_backbone(cfg.backbone, cfg.pretrained)
-    k = len(data.class_names)
-    head = build_head(bb.num_features, k, cfg.head)
+    head = build_head(bb.num_features, len(data.class_names), cfg.head)
     backbone_params = _set_trainable(bb, cfg)
-    size = cfg.image_size or bb.preprocess.input_size
+    size = cfg.image_size or bb.preprocess.input_size[-1]
     keep = keep_for(size, bb.preprocess.crop_pct)
     # Frozen: the images are only needed (downscaled) when the feature cache misses, so a cache hit skips them.
     frozen = cfg.strategy == "frozen"
     train_imgs, val_imgs = (
         (data.train_images, data.val_images)
         if frozen
-        else (_shrunk(data.train_images, keep), _shrunk(data.val_images, keep))
+        else (downscaled(data.train_images, keep), downscaled(data.val_images, keep))
     )
     eval_tf = make_transform(bb.preprocess, None, cfg.image_size)
     train_tf = make_transform(bb.preprocess, cfg.augment, cfg.image_size)
     dev = device or get_device()
     bb.features.to(dev)
     head.to(dev)
-    y_train = torch.tensor(data.train_labels, device=dev)
-    y_val = torch.tensor(data.val_labels)
-    _, val_baseline = majority_baseline(data.val_labels)  # drawn beside the validation accuracy in every epoch
-    test_imgs = _shrunk(data.test_images, keep) if data.test_labels else None
-
-    feat_t0 = time.perf_counter()
-    cached: dict[str, torch.Tensor] | None = None
-    thumbs: dict[str, np.ndarray] | None = None
-    if cfg.strategy == "frozen":
-        views = cfg.views if cfg.augment.enabled else 1
-        splits = ("train", "val", "test") if test_imgs is not None else ("train", "val")
-        key = feature_key(data.content_key(), bb, state_digest(bb.features), size, cfg, views, [THUMB, splits])
-        n_feat = views * len(train_imgs) + len(val_imgs) + (len(test_imgs) if test_imgs is not None else 0)
-        done, waited = [0], [0.0]
-
-        def step(n: int) -> None:
-            done[0] += n
-            if on_phase is not None:
-                on_phase("features", done[0], n_feat)
-
-        def waiting() -> None:  # another job computes these features: report (and so notice a cancel) each second
-            if on_phase is not None and time.monotonic() - waited[0] >= 1.0:
-                waited[0] = time.monotonic()
-                on_phase("features", 0, n_feat)
-
-        def compute() -> dict[str, torch.Tensor]:
-            torch.manual_seed(cfg.seed)
-            if on_phase is not None:
-                on_phase("features", 0, n_feat)
-            tf = train_tf if cfg.augment.enabled else eval_tf
-            parts = {"train": _shrunk(train_imgs, keep), "val": _shrunk(val_imgs, keep)}
-            if test_imgs is not None:
-                parts["test"] = test_imgs
-            return frozen_features(bb.features, parts, tf, eval_tf, views, size, on_batch=step)
-
-        if cache_dir is not None and backbone is None:
-            cached, _ = FeatureCache(cache_dir, cache_mb * 1e6).get_or_compute(key, compute, waiting)
-        else:
-            cached = compute()
-        thumbs = {k[: -len("_thumbs")]: cached.pop(k).numpy() for k in list(cached) if k.endswith("_thumbs")}
-        cached = {k: v.to(dev) for k, v in cached.items()}
-    feature_seconds = time.perf_counter() - feat_t0
-    torch.manual_seed(cfg.seed + 1)  # same training randomness whether the features came from the cache or not
-
-    groups = [{"params": head.parameters(), "lr": cfg.lr}]
-    if backbone_params:
-        factor = cfg.backbone_lr_factor if cfg.strategy == "full" else max(cfg.backbone_lr_factor, 0.1)
-        groups.append({"params": backbone_params, "lr": cfg.lr * factor})
-    opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    history: list[dict[str, float]] = []
-    run: dict[str, Any] = {"best": (math.inf, 0, None), "stale": 0}
-
-    def trainable_state() -> dict[str, Any]:
-        s = {"head": copy.deepcopy(head.state_dict())}
-        if backbone_params:
-            s["backbone"] = copy.deepcopy(bb.features.state_dict())
-        return s
-
-    def restore(state: dict[str, Any]) -> None:
-        head.load_state_dict(state["head"])
-        if backbone_params and "backbone" in state:
-            bb.features.load_state_dict(state["backbone"])
-        opt.load_state_dict(state["optimizer"])
-        history[:] = [dict(h) for h in state["history"]]
-        run["best"] = (float(state["best_loss"]), int(state["best_epoch"]), state.get("best"))
-        run["stale"] = int(state["stale"])
-
-    def run_epoch(epoch: int) -> dict[str, float]:
-        head.train()
-        _train_mode(bb, cfg)
-        correct = [0]
-
-        def loss_of(idx: torch.Tensor) -> torch.Tensor:
-            if cached is not None:
-                view = int(torch.randint(cached["train"].shape[0], (1,), generator=gen))
-                logits = head(cached["train"][view, idx])
-            else:
-                x = _batch([train_imgs[j] for j in idx.tolist()], train_tf).to(dev)
-                logits = head(bb.features(x).flatten(1))
-            correct[0] += int((logits.argmax(1) == y_train[idx]).sum())
-            return F.cross_entropy(logits, y_train[idx], label_smoothing=cfg.label_smoothing)
-
-        train_loss = training.train_epoch(n, cfg.batch_size, gen, opt, loss_of)
-        probs = _val_probs(bb, head, cached, val_imgs, eval_tf)
-        val_loss = float(F.nll_loss(torch.log(torch.from_numpy(probs).clamp_min(1e-12)), y_val))
-        row = {
-            "epoch": epoch,
-            "train_loss": train_loss,
-            "train_accuracy": correct[0] / n,
-            "val_loss": val_loss,
-            "val_accuracy": float((probs.argmax(1) == y_val.numpy()).mean()),
-            "baseline_val_accuracy": val_baseline,
-        }
-        history.append(row)
-        if val_loss < run["best"][0] - 1e-6:
-            run["best"], run["stale"] = (val_loss, epoch, trainable_state()), 0
-        else:
-            run["stale"] += 1
-        return row
-
-    def state() -> dict[str, Any]:
-        best = run["best"]
-        return {
-            **trainable_state(),
-            "optimizer": opt.state_dict(),
-            "history": [dict(h) for h in history],
-            "best_loss": best[0],
-            "best_epoch": best[1],
-            "best": best[2],
-            "stale": run["stale"],
-        }
-
-    n = len(train_imgs)
-    training.fit(
-        cfg.epochs,
-        run_epoch,
-        generator=gen,
-        state=state,
-        restore=restore,
-        resume_from=resume_from,
-        checkpoint=checkpoint,
-        progress=on_epoch,
-        stop=lambda epoch, row: cfg.patience > 0 and run["stale"] >= cfg.patience,
-        on_start=None if on_phase is None else lambda done: on_phase("epochs", done, cfg.epochs),
+    test_imgs = downscaled(data.test_images, keep) if data.test_labels else None
+    return TrainingRun(
+        cfg, bb, head, backbone_params, size, keep, train_imgs, val_imgs, test_imgs, train_tf, eval_tf, dev
     )
-    best = run["best"]
 
+
+class _FeatureProgress:
+    """The features phase as ``on_phase`` hears it: images done of all, and while another job computes the same
+    features a report each second (so a waiting job notices a cancel)."""
+
+    def __init__(self, on_phase: Callable[[str, int, int], None] | None, total: int) -> None:
+        self.on_phase, self.total, self.done, self.waited = on_phase, total, 0, 0.0
+
+    def start(self) -> None:
+        """The phase begins: nothing done yet."""
+        if self.on_phase is not None:
+            self.on_phase("features", 0, self.total)
+
+    def step(self, n: int) -> None:
+        """``n`` more images done."""
+        self.done += n
+        if self.on_phase is not None:
+            self.on_phase("features", self.done, self.total)
+
+    def waiting(self) -> None:
+        """Another job computes these features: report (and so notice a cancel) each second."""
+        if self.on_phase is not None and time.monotonic() - self.waited >= 1.0:
+            self.waited = time.monotonic()
+            self.on_phase("features", 0, self.total)
+
+
+def _frozen_features(
+    data: ImageData, run: TrainingRun, cache: FeatureCache | None, on_phase: Callable[[str, int, int], None] | None
+) -> tuple[dict[str, torch.Tensor], dict[str, np.ndarray]]:
+    """The frozen backbone's features of every split (on the run's device) and the thumbnails made beside them:
+    from ``cache`` when someone computed them before, else computed (and kept there)."""
+    cfg = run.cfg
+    views = cfg.views if cfg.augment.enabled else 1
+    splits = ("train", "val", "test") if run.test_imgs is not None else ("train", "val")
+    key = feature_key(data.content_key(), run.bb, state_digest(run.bb.features), run.size, cfg, views, [THUMB, splits])
+    n_test = len(run.test_imgs) if run.test_imgs is not None else 0
+    progress = _FeatureProgress(on_phase, views * len(run.train_imgs) + len(run.val_imgs) + n_test)
+    compute = functools.partial(_compute_features, run, views, progress)
+    if cache is not None:
+        cached, _ = cache.get_or_compute(key, compute, progress.waiting)
+    else:
+        cached = compute()
+    thumbs = {k[: -len("_thumbs")]: cached.pop(k).numpy() for k in list(cached) if k.endswith("_thumbs")}
+    return {k: v.to(run.dev) for k, v in cached.items()}, thumbs
+
+
+def _compute_features(run: TrainingRun, views: int, progress: _FeatureProgress) -> dict[str, torch.Tensor]:
+    """The features of the images (downscaled first) through the frozen backbone, seeded: ``views`` augmented
+    passes over the training images when augmentation is on."""
+    torch.manual_seed(run.cfg.seed)
+    progress.start()
+    tf = run.train_tf if run.cfg.augment.enabled else run.eval_tf
+    parts = {"train": downscaled(run.train_imgs, run.keep), "val": downscaled(run.val_imgs, run.keep)}
+    if run.test_imgs is not None:
+        parts["test"] = run.test_imgs
+    return frozen_features(run.bb.features, parts, tf, run.eval_tf, views, run.size, on_batch=progress.step)
+
+
+def _final_result(
+    run: TrainingRun,
+    data: ImageData,
+    epochs: Epochs,
+    cached: dict[str, torch.Tensor] | None,
+    *,
+    started: float,
+    feature_seconds: float,
+    thumbnails: dict[str, np.ndarray] | None,
+) -> TrainResult:
+    """The model of the best epoch, evaluated on the validation images, and on the test images both the final
+    epoch's accuracy and the kept model's probabilities (the test images are looked at only now)."""
+    bb, head, best = run.bb, run.head, epochs.best
     for p in bb.features.parameters():
         p.requires_grad_(False)
     final_test = None
-    if test_imgs is not None:
-        final_test = _accuracy(_split_probs(bb, head, cached, "test", test_imgs, eval_tf), data.test_labels)
+    if run.test_imgs is not None:
+        final_test = _accuracy(split_probs(bb, head, cached, "test", run.test_imgs, run.eval_tf), data.test_labels)
     if best[2] is not None:
         head.load_state_dict(best[2]["head"])
         if "backbone" in best[2]:
             bb.features.load_state_dict(best[2]["backbone"])
     head.eval()
-    probs = _val_probs(bb, head, cached, val_imgs, eval_tf)
+    probs = split_probs(bb, head, cached, "val", run.val_imgs, run.eval_tf)
     evaluation = evaluate(probs, data.val_labels, data.class_names)
-    test_probs = _split_probs(bb, head, cached, "test", test_imgs, eval_tf) if test_imgs is not None else None
-    model = FineTuned(bb, head, list(data.class_names), cfg)
+    test_probs = (
+        split_probs(bb, head, cached, "test", run.test_imgs, run.eval_tf) if run.test_imgs is not None else None
+    )
+    model = FineTuned(bb, head, list(data.class_names), run.cfg)
     return TrainResult(
         model,
-        history,
+        epochs.history,
         evaluation,
         probs,
         best[1],
-        time.perf_counter() - t0,
+        time.perf_counter() - started,
         feature_seconds,
         test_probs=test_probs,
         final_test_accuracy=final_test,
-        thumbnails=thumbs,
+        thumbnails=thumbnails,
     )
 
 
 def _accuracy(probs: np.ndarray, labels: Sequence[int]) -> float:
     return float((probs.argmax(1) == np.asarray(labels)).mean()) if len(labels) else 0.0
-
-
-@torch.no_grad()
-def _split_probs(bb: Backbone, head: nn.Module, cached, part: str, imgs, tf) -> np.ndarray:
-    """Class probabilities of one split: from the cached features (frozen) or through the backbone."""
-    head.eval()
-    feats = cached[part] if cached is not None and part in cached else extract_features(bb.features, imgs, tf)
-    return F.softmax(head(feats.to(_device_of(head))), dim=1).cpu().numpy()
-
-
-@torch.no_grad()
-def _val_probs(bb: Backbone, head: nn.Module, cached, val_imgs, tf) -> np.ndarray:
-    head.eval()
-    feats = cached["val"] if cached is not None else extract_features(bb.features, val_imgs, tf)
-    return F.softmax(head(feats.to(_device_of(head))), dim=1).cpu().numpy()

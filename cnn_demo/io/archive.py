@@ -130,6 +130,89 @@ class ByteBudget:
             )
 
 
+def _zip_bytes(data: bytes | bytearray | memoryview, limits: ZipLimits) -> bytes:
+    """The upload as bytes; :class:`InputError` when it is empty or over ``max_zip_bytes``."""
+    if isinstance(data, (bytearray, memoryview)):
+        data = bytes(data)
+    if not isinstance(data, bytes) or not data:
+        raise InputError("The uploaded file is empty.")
+    if len(data) > limits.max_zip_bytes:
+        raise InputError(
+            f"The zip file is {len(data) / MB:.0f} MB; the limit is {limits.max_zip_bytes // MB} MB. "
+            "Please upload fewer or smaller files."
+        )
+    return data
+
+
+def _open_zip(data: bytes, limits: ZipLimits, expected: str) -> tuple[zipfile.ZipFile, list[zipfile.ZipInfo]]:
+    """The archive and its entries (their headers only); :class:`InputError` when it is not a zip, its names are
+    not what its flags say, or it has more than ``max_entries`` entries."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        infos = archive.infolist()
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            "The file names in this zip are marked as UTF-8 but are not valid UTF-8. "
+            "Please create the zip again with your system's 'Compress' command."
+        ) from exc
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
+        raise InputError(f"This file is not a valid .zip archive. Please upload {expected}.") from exc
+    if len(infos) > limits.max_entries:
+        archive.close()
+        raise InputError(
+            f"The zip holds {len(infos):,} entries; the limit is {limits.max_entries:,}. Please upload fewer files."
+        )
+    return archive, infos
+
+
+def _entry_skip(info: zipfile.ZipInfo, path: str, reason: EntrySkip | None, seen: set[str]) -> EntrySkip | None:
+    """Why a file entry (not a folder) at the normalised ``path`` is not read, if it is not: a path already found
+    unsafe or hidden, a device, fifo or socket, an encrypted member, an archive, or a name already ``seen``."""
+    mode = info.external_attr >> 16
+    if reason is None and info.create_system == 3 and stat.S_IFMT(mode) not in (0, stat.S_IFREG):
+        reason = EntrySkip.BAD_ENTRY  # device, fifo or socket entries
+    if reason is None and info.flag_bits & 0x1:
+        reason = EntrySkip.ENCRYPTED
+    if reason is None and PurePosixPath(path).suffix.lower() in ARCHIVE_EXTENSIONS:
+        reason = EntrySkip.NESTED_ARCHIVE
+    if reason is None and path in seen:
+        reason = EntrySkip.BAD_ENTRY  # the same name twice: keep the first
+    return reason
+
+
+def _sort_entries(
+    infos: list[zipfile.ZipInfo],
+) -> tuple[list[zipfile.ZipInfo], list[ArchiveFile], list[SkippedEntry], tuple[str, ...]]:
+    """The entries split into the members to read (their infos and :class:`ArchiveFile`s, ``ref`` indexing the
+    infos), those skipped and why, and the folders named by folder entries or implied by file paths (so an empty
+    class folder still counts)."""
+    readable: list[zipfile.ZipInfo] = []
+    files: list[ArchiveFile] = []
+    skipped: list[SkippedEntry] = []
+    dirs: list[str] = []
+    seen: set[str] = set()
+    for info in infos:
+        path, reason = check_member_path(fix_zip_name(info))
+        if reason is None and info.create_system == 3 and stat.S_ISLNK(info.external_attr >> 16):
+            reason = EntrySkip.SYMLINK
+        if reason is None and info.is_dir():
+            if path:
+                dirs.append(path)
+            continue
+        reason = _entry_skip(info, path, reason, seen)
+        if reason is not None:
+            if reason not in (EntrySkip.HIDDEN, EntrySkip.MACOS) or not info.is_dir():
+                skipped.append(SkippedEntry(path or info.filename, reason))
+            continue
+        seen.add(path)
+        files.append(ArchiveFile(path, info.file_size, len(readable)))
+        readable.append(info)
+    for f in files:
+        parents = f.path.split("/")[:-1]
+        dirs.extend("/".join(parents[: i + 1]) for i in range(len(parents)))
+    return readable, files, skipped, tuple(dict.fromkeys(dirs))
+
+
 class SafeZip:
     """A zip archive read in memory: nothing is extracted, links are not followed, bombs are stopped.
 
@@ -148,66 +231,12 @@ class SafeZip:
         expected: str = "a .zip file",
         budget: ByteBudget | None = None,
     ) -> None:
-        if isinstance(data, (bytearray, memoryview)):
-            data = bytes(data)
-        if not isinstance(data, bytes) or not data:
-            raise InputError("The uploaded file is empty.")
-        if len(data) > limits.max_zip_bytes:
-            raise InputError(
-                f"The zip file is {len(data) / MB:.0f} MB; the limit is {limits.max_zip_bytes // MB} MB. "
-                "Please upload fewer or smaller files."
-            )
+        data = _zip_bytes(data, limits)
         self.limits = limits
         self.budget = budget or ByteBudget(limits.max_uncompressed_bytes)
-        try:
-            self._zip = zipfile.ZipFile(io.BytesIO(data))
-            infos = self._zip.infolist()
-        except UnicodeDecodeError as exc:
-            raise InputError(
-                "The file names in this zip are marked as UTF-8 but are not valid UTF-8. "
-                "Please create the zip again with your system's 'Compress' command."
-            ) from exc
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
-            raise InputError(f"This file is not a valid .zip archive. Please upload {expected}.") from exc
-        if len(infos) > limits.max_entries:
-            self._zip.close()
-            raise InputError(
-                f"The zip holds {len(infos):,} entries; the limit is {limits.max_entries:,}. Please upload fewer files."
-            )
-        self._infos: list[zipfile.ZipInfo] = []
-        files: list[ArchiveFile] = []
-        skipped: list[SkippedEntry] = []
-        dirs: list[str] = []
-        seen: set[str] = set()
-        for info in infos:
-            path, reason = check_member_path(fix_zip_name(info))
-            mode = info.external_attr >> 16
-            if reason is None and info.create_system == 3 and stat.S_ISLNK(mode):
-                reason = EntrySkip.SYMLINK
-            if reason is None and info.is_dir():
-                if path:
-                    dirs.append(path)
-                continue
-            if reason is None and info.create_system == 3 and stat.S_IFMT(mode) not in (0, stat.S_IFREG):
-                reason = EntrySkip.BAD_ENTRY  # device, fifo or socket entries
-            if reason is None and info.flag_bits & 0x1:
-                reason = EntrySkip.ENCRYPTED
-            if reason is None and PurePosixPath(path).suffix.lower() in ARCHIVE_EXTENSIONS:
-                reason = EntrySkip.NESTED_ARCHIVE
-            if reason is None and path in seen:
-                reason = EntrySkip.BAD_ENTRY  # the same name twice: keep the first
-            if reason is not None:
-                if reason not in (EntrySkip.HIDDEN, EntrySkip.MACOS) or not info.is_dir():
-                    skipped.append(SkippedEntry(path or info.filename, reason))
-                continue
-            seen.add(path)
-            files.append(ArchiveFile(path, info.file_size, len(self._infos)))
-            self._infos.append(info)
-        # Folders named by directory entries or implied by file paths (for empty class folders).
-        for f in files:
-            parents = f.path.split("/")[:-1]
-            dirs.extend("/".join(parents[: i + 1]) for i in range(len(parents)))
-        self.dirs: tuple[str, ...] = tuple(dict.fromkeys(dirs))
+        self._zip, infos = _open_zip(data, limits, expected)
+        self._infos, files, skipped, dirs = _sort_entries(infos)
+        self.dirs: tuple[str, ...] = dirs
         self.files: tuple[ArchiveFile, ...] = tuple(files)
         self.skipped: tuple[SkippedEntry, ...] = tuple(skipped)
         self._by_path = {f.path: f for f in files}

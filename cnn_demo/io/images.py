@@ -177,22 +177,54 @@ def load_image(
     EXIF orientation is applied, animated files give their first frame, and ``max_side``
     downscales keeping the aspect ratio.
     """
+    data = _image_bytes(data)
+    if max_side is not None and max_side < MIN_SIDE:
+        raise InputError(f"max_side must be at least {MIN_SIDE} pixels.")
+    _refuse_documents(data)
+    img = _open_checked(data)
+    width, height = img.size
+    _check_dimensions(width, height, max_pixels, min_side)
+    out, rotated = _decode(img, max_side, max_bytes)
+    if grayscale and out.mode != "L":
+        out = out.convert("L")
+    elif not grayscale and out.mode != "RGB":
+        out = out.convert("RGB")
+
+    original = (height, width) if rotated else (width, height)
+    if max_side is not None and max(out.size) > max_side:
+        scale = max_side / max(out.size)
+        new_size = (max(1, round(out.width * scale)), max(1, round(out.height * scale)))
+        out = out.resize(new_size, Image.Resampling.LANCZOS)
+    out.info[ORIGINAL_SIZE] = original
+    return out
+
+
+def _image_bytes(data: bytes) -> bytes:
+    """The upload as ``bytes``; :class:`InputError` when it is something else or empty."""
     if isinstance(data, (bytearray, memoryview)):
         data = bytes(data)
     if not isinstance(data, bytes):
         raise InputError("Expected the raw bytes of an image file.")
     if not data:
         raise InputError("The file is empty.")
-    if max_side is not None and max_side < MIN_SIDE:
-        raise InputError(f"max_side must be at least {MIN_SIDE} pixels.")
+    return data
+
+
+def _refuse_documents(data: bytes) -> None:
+    """Refuse, by name, the documents students upload by mistake (PDF, PostScript, Photoshop, SVG)."""
     refused = _refused_kind(data)
     if refused:
         raise InputError(
             f"This looks like {refused}, which is not accepted. "
             "Please upload a PNG, JPEG, WebP, BMP, GIF or TIFF image."
         )
+
+
+def _open_checked(data: bytes) -> Image.Image:
+    """The image opened lazily (its header read, no pixels decoded); :class:`InputError` when it is not one of
+    :data:`ALLOWED_FORMATS` or PIL sees a decompression bomb."""
     try:
-        img = _open(data)
+        return _open(data)
     except Image.DecompressionBombError as exc:
         raise InputError("This image declares far too many pixels to be opened safely.") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
@@ -200,7 +232,9 @@ def load_image(
             "This file is not an image the app can read. Please upload a PNG, JPEG, WebP, BMP, GIF or TIFF image."
         ) from exc
 
-    width, height = img.size
+
+def _check_dimensions(width: int, height: int, max_pixels: int, min_side: int) -> None:
+    """Refuse a declared size over ``max_pixels`` or under ``min_side`` on a side, before any pixel is decoded."""
     if width * height > max_pixels:
         raise InputError(
             f"This image is {width}×{height} = {width * height:,} pixels; the limit is {max_pixels:,}. "
@@ -209,11 +243,17 @@ def load_image(
     if min(width, height) < min_side:
         raise InputError(f"This image is {width}×{height} pixels; it must be at least {min_side} pixels on each side.")
 
+
+def _decode(img: Image.Image, max_side: int | None, max_bytes: int) -> tuple[Image.Image, bool]:
+    """Decode the first frame within ``max_bytes`` of memory, apply its EXIF orientation and convert it to RGB or
+    L; returns it and whether the orientation swapped width and height. Every decoding failure is an
+    :class:`InputError`."""
+    width, height = img.size
     try:
         if getattr(img, "is_animated", False):
             img.seek(0)
         if max_side is not None and img.format in ("JPEG", "MPO"):
-            # Let libjpeg decode at a reduced scale; the exact resize happens below.
+            # Let libjpeg decode at a reduced scale; the exact resize happens in load_image.
             img.draft("RGB", (max_side, max_side))
         needed = decode_bytes(img.mode, *img.size)
         if needed > max_bytes:
@@ -227,7 +267,7 @@ def load_image(
         exif_rotated = ImageOps.exif_transpose(img)
         if exif_rotated is not None:
             img = exif_rotated
-        out = _to_display_mode(img)
+        return _to_display_mode(img), rotated
     except InputError:
         raise
     except Image.DecompressionBombError as exc:
@@ -236,19 +276,6 @@ def load_image(
         raise InputError("This image file is truncated or corrupt, so it cannot be decoded.") from exc
     except MemoryError as exc:
         raise InputError("This image is too large to decode on the server.") from exc
-
-    if grayscale and out.mode != "L":
-        out = out.convert("L")
-    elif not grayscale and out.mode != "RGB":
-        out = out.convert("RGB")
-
-    original = (height, width) if rotated else (width, height)
-    if max_side is not None and max(out.size) > max_side:
-        scale = max_side / max(out.size)
-        new_size = (max(1, round(out.width * scale)), max(1, round(out.height * scale)))
-        out = out.resize(new_size, Image.Resampling.LANCZOS)
-    out.info[ORIGINAL_SIZE] = original
-    return out
 
 
 def original_size(img: Image.Image) -> tuple[int, int]:

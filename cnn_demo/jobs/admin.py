@@ -23,22 +23,22 @@ from cnn_demo.jobs import gallery
 from cnn_demo.jobs.admission import admission_lock
 from cnn_demo.jobs.api import cancel_folder
 from cnn_demo.jobs.backends import get_huey
-from cnn_demo.jobs.index import _queued_order, _snapshot, drop_owner_marker, job_owners, owned_job_ids, unindex
+from cnn_demo.jobs.index import drop_owner_marker, job_owners, job_snapshot, owned_job_ids, queued_order, unindex
 from cnn_demo.jobs.names import stored_display_name
 from cnn_demo.jobs.place import queue_place
 from cnn_demo.jobs.records import (
-    _ID_RE,
+    JOB_ID_RE,
     NOT_FOUND,
     JobStatus,
-    _folder,
-    _folder_bytes,
-    _tail,
-    _write_json,
     damaged_status,
+    folder_bytes,
+    job_dir,
     owner_key,
     read_owners,
     read_params,
     read_status,
+    tail_lines,
+    write_json,
 )
 from cnn_demo.jobs.recovery import cleanup_expired
 from cnn_demo.jobs.runner import CRASH_FILE
@@ -137,7 +137,7 @@ def _row(s: Settings, folder: Path, params: dict[str, Any], snap: JobStatus) -> 
         accuracy=acc,
         baseline=base,
         score=words,
-        disk_bytes=_folder_bytes(folder),
+        disk_bytes=folder_bytes(folder),
         error=snap.error,
         reference=_reference(st),
     )
@@ -155,7 +155,7 @@ def _read(s: Settings, folder: Path, order: list[str]) -> tuple[dict[str, Any], 
             return None
     if not isinstance(params, dict):
         params = {}  # unreadable or missing: the snapshot says damaged (params.json)
-    snap = _snapshot(s, folder, params, order)
+    snap = job_snapshot(s, folder, params, order)
     if st is None and params:
         snap = dataclasses.replace(snap, state="damaged", error=damaged_status("status.json")["error"])
     return params, snap
@@ -164,7 +164,7 @@ def _read(s: Settings, folder: Path, order: list[str]) -> tuple[dict[str, Any], 
 def _folders(s: Settings) -> list[Path]:
     root = s.jobs_dir
     try:
-        return [f for f in root.iterdir() if _ID_RE.match(f.name) and f.is_dir()]
+        return [f for f in root.iterdir() if JOB_ID_RE.match(f.name) and f.is_dir()]
     except OSError:
         return []
 
@@ -172,7 +172,7 @@ def _folders(s: Settings) -> list[Path]:
 def list_all(settings: Settings | None = None) -> list[JobRow]:
     """Every job on the server, newest first, whoever's it is (damaged ones included, as ``damaged``)."""
     s = settings or get_settings()
-    order = _queued_order(s)
+    order = queued_order(s)
     rows = []
     for folder in _folders(s):
         read = _read(s, folder, order)
@@ -204,7 +204,7 @@ def find_by_reference(ref: str, settings: Settings | None = None) -> list[JobRow
             hit = hit or (row.reference or "").lower() == word.lower()
             hit = hit or (len(word) == 8 and f"the reference {word.lower()}." in (row.error or "").lower())
             if not hit and len(word) == 8:  # earlier crashes of a resumed job: in its log
-                log = log if log is not None else "\n".join(_tail(folder / "log.txt", 200)).lower()
+                log = log if log is not None else "\n".join(tail_lines(folder / "log.txt", 200)).lower()
                 hit = f"(reference {word.lower()})" in log
             if hit:
                 found.append(row)
@@ -224,7 +224,7 @@ def job_details(job_id: str, settings: Settings | None = None) -> dict[str, Any]
     """Everything the teacher may look at of one job: its row, parameters, log tail and a crash's traceback."""
     s = settings or get_settings()
     folder = _existing(s, job_id)
-    read = _read(s, folder, _queued_order(s))
+    read = _read(s, folder, queued_order(s))
     if read is None:
         raise InputError(NOT_FOUND)
     params, snap = read
@@ -233,7 +233,7 @@ def job_details(job_id: str, settings: Settings | None = None) -> dict[str, Any]
 
 
 def _existing(s: Settings, job_id: str) -> Path:
-    folder = _folder(s, job_id)
+    folder = job_dir(s, job_id)
     if not folder.is_dir():
         raise InputError(NOT_FOUND)
     return folder
@@ -278,7 +278,7 @@ class PurgeReport:
 
 
 def _bytes(path: Path) -> int:
-    return _folder_bytes(path) if path.is_dir() else 0
+    return folder_bytes(path) if path.is_dir() else 0
 
 
 def _kept_bytes(s: Settings) -> int:
@@ -337,7 +337,7 @@ def purge(
         hours = s.artifact_hours if older_than_hours is None else older_than_hours
         if hours < 0:
             raise InputError("--older-than must be 0 hours or more.")
-        removed = cleanup_expired(dataclasses.replace(s, artifact_hours=hours))
+        removed = cleanup_expired(s.model_copy(update={"artifact_hours": hours}))
     left = sum(1 for p in store_dir(s).iterdir() if p.is_dir()) if store_dir(s).is_dir() else 0
     return PurgeReport(jobs=sorted(removed), uploads=uploads - left, bytes_freed=max(0, before - _kept_bytes(s)))
 
@@ -360,7 +360,7 @@ def delete_owner_data(owner: str, settings: Settings | None = None) -> tuple[int
             continue
         if isinstance(params, dict) and not secrets.compare_digest(str(params.get("owner", "")), owner):
             with admission_lock(s, "codes"):  # opened with its code: only this owner's access goes
-                _write_json(folder / "owners.json", [o for o in read_owners(folder) if o != owner])
+                write_json(folder / "owners.json", [o for o in read_owners(folder) if o != owner])
             drop_owner_marker(s, owner, job_id)
             continue
         with contextlib.suppress(InputError, OSError):

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cnn_demo.errors import InputError
-from cnn_demo.jobs.records import ACTIVE_STATES, _folder_bytes, _mb, _scan
+from cnn_demo.jobs.records import ACTIVE_STATES, folder_bytes, format_mb, scan_jobs
 from cnn_demo.jobs.storage import held_bytes, holder_dirs
 from cnn_demo.settings import Settings
 
@@ -86,7 +86,7 @@ def check_shares(s: Settings, owner: str, client: str | None, incoming: int, dis
 
     Call it under :func:`admission_lock`, with the job created before the lock is released.
     """
-    jobs_all = list(_scan(s))
+    jobs_all = list(scan_jobs(s))
     active = [(p, st) for _, p, st in jobs_all if st["state"] in ACTIVE_STATES]
     mine = [p for p, _ in active if secrets.compare_digest(str(p.get("owner", "")), owner)]
     if len(mine) >= s.jobs_per_user:
@@ -115,27 +115,27 @@ def check_disk(
 ) -> None:
     """Refuse ``incoming`` more bytes (a new ``job``, or an ``upload``) when the job folders and stored uploads of
     ``owner``, or of ``client``, would pass their disk share. Call it under :func:`admission_lock`."""
-    jobs_all = list(_scan(s)) if scanned is None else scanned
+    jobs_all = list(scan_jobs(s)) if scanned is None else scanned
     user_limit, client_limit = s.disk_per_user_mb * 1e6, s.disk_per_address_mb * 1e6
     wait = (
         f"Delete finished jobs you no longer need (the Delete button under a job), or wait: finished jobs, and "
         f"uploads no page has opened, are deleted after {s.artifact_hours:g} hours."
     )
     this = "this job brings" if what == "job" else "this upload needs up to"
-    used_user = sum(_folder_bytes(f) for f, p, _ in jobs_all if secrets.compare_digest(str(p.get("owner", "")), owner))
+    used_user = sum(folder_bytes(f) for f, p, _ in jobs_all if secrets.compare_digest(str(p.get("owner", "")), owner))
     used_user += held_bytes(s, owner=owner)
     if used_user + incoming > user_limit:
         raise InputError(
-            f"Your jobs and uploads take {_mb(used_user)} on the server and {this} {_mb(incoming)}, more than the "
-            f"{_mb(user_limit)} each user may keep. {wait}"
+            f"Your jobs and uploads take {format_mb(used_user)} on the server and {this} {format_mb(incoming)}, "
+            f"more than the {format_mb(user_limit)} each user may keep. {wait}"
         )
     if client:
-        used_client = sum(_folder_bytes(f) for f, p, _ in jobs_all if p.get("client") == client)
+        used_client = sum(folder_bytes(f) for f, p, _ in jobs_all if p.get("client") == client)
         used_client += held_bytes(s, client=client)
         if used_client + incoming > client_limit:
             raise InputError(
-                f"Jobs and uploads from your network address take {_mb(used_client)} on the server and {this} "
-                f"{_mb(incoming)}, more than the {_mb(client_limit)} one address may keep. {wait}"
+                f"Jobs and uploads from your network address take {format_mb(used_client)} on the server and {this} "
+                f"{format_mb(incoming)}, more than the {format_mb(client_limit)} one address may keep. {wait}"
             )
 
 

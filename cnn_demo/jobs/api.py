@@ -13,29 +13,29 @@ from typing import Any
 
 from cnn_demo.errors import InputError
 from cnn_demo.jobs.admission import admission_lock, check_shares
-from cnn_demo.jobs.backends import _enqueue, _requeue
+from cnn_demo.jobs.backends import enqueue, requeue
 from cnn_demo.jobs.context import load_job_modules
 from cnn_demo.jobs.index import (
-    _queued_order,
-    _snapshot,
     drop_owner_marker,
     index_owner,
     job_owners,
+    job_snapshot,
     mark_queued,
     owned_job_ids,
+    queued_order,
     unindex,
     unmark_queued,
 )
 from cnn_demo.jobs.names import clean_display_name
 from cnn_demo.jobs.records import (
-    _NAME_RE,
     DAMAGED,
+    FILE_NAME_RE,
     JobStatus,
-    _is_owner,
-    _owned,
-    _write_json,
+    is_owner,
+    owned_job,
     read_params,
     read_status,
+    write_json,
 )
 from cnn_demo.settings import Settings, get_settings
 
@@ -70,7 +70,7 @@ def submit(
     except (TypeError, ValueError) as exc:
         raise InputError("Job parameters must be plain numbers, strings, lists and dicts.") from exc
     for file_name in files or {}:
-        if not _NAME_RE.match(file_name) or file_name.startswith("."):
+        if not FILE_NAME_RE.match(file_name) or file_name.startswith("."):
             raise InputError(f"Bad input file name {file_name!r}.")
     job_id = secrets.token_urlsafe(16)
     folder = s.jobs_dir / job_id
@@ -84,12 +84,12 @@ def submit(
             record = {"kind": kind, "params": params_json, "owner": owner, "client": client, "created": now}
             if name:
                 record["display_name"] = name
-            _write_json(folder / "params.json", record)
+            write_json(folder / "params.json", record)
             status = {"state": "queued", "done": 0, "total": 0, "queued_at": now, "resumes": 0}
-            _write_json(folder / "status.json", status)
+            write_json(folder / "status.json", status)
         index_owner(s, job_id, owner)
         mark_queued(s, job_id, now)
-        _enqueue(s, job_id)
+        enqueue(s, job_id)
     except BaseException as exc:
         # A refused submit leaves nothing behind: no folder holding the uploaded dataset, no job in the list.
         shutil.rmtree(folder, ignore_errors=True)
@@ -103,8 +103,8 @@ def submit(
 def delete(job_id: str, owner: str, settings: Settings | None = None) -> None:
     """Delete one of ``owner``'s finished jobs with everything it stored (frees their disk quota)."""
     s = settings or get_settings()
-    folder, params = _owned(s, job_id, owner)
-    if _snapshot(s, folder, params, None).active:
+    folder, params = owned_job(s, job_id, owner)
+    if job_snapshot(s, folder, params, None).active:
         raise InputError("Cancel this job before deleting it.")
     owners = job_owners(folder, params)
     shutil.rmtree(folder, ignore_errors=True)
@@ -133,8 +133,8 @@ def client_key(address: str | None) -> str:
 def status(job_id: str, owner: str, settings: Settings | None = None) -> JobStatus:
     """The current state of one of ``owner``'s jobs; :class:`InputError` for anyone else's or unknown ids."""
     s = settings or get_settings()
-    folder, params = _owned(s, job_id, owner)
-    return _snapshot(s, folder, params, None)
+    folder, params = owned_job(s, job_id, owner)
+    return job_snapshot(s, folder, params, None)
 
 
 def list_jobs(owner: str, settings: Settings | None = None) -> list[JobStatus]:
@@ -146,7 +146,7 @@ def list_jobs(owner: str, settings: Settings | None = None) -> list[JobStatus]:
     s = settings or get_settings()
     if not owner:
         return []
-    order = _queued_order(s)
+    order = queued_order(s)
     out = []
     for job_id in owned_job_ids(s, owner):
         folder = s.jobs_dir / job_id
@@ -155,24 +155,24 @@ def list_jobs(owner: str, settings: Settings | None = None) -> list[JobStatus]:
             drop_owner_marker(s, owner, job_id)  # deleted (expired) since
             continue
         if params is DAMAGED:  # the index says it is this owner's: shown as damaged, so it can be deleted
-            out.append(_snapshot(s, folder, {}, order))
-        elif (folder / "status.json").is_file() and _is_owner(folder, params, owner):
-            out.append(_snapshot(s, folder, params, order))
+            out.append(job_snapshot(s, folder, {}, order))
+        elif (folder / "status.json").is_file() and is_owner(folder, params, owner):
+            out.append(job_snapshot(s, folder, params, order))
     return sorted(out, key=lambda j: j.created, reverse=True)
 
 
 def job_folder(job_id: str, owner: str, settings: Settings | None = None) -> Path:
     """The folder one of ``owner``'s jobs writes its files into (previews, predictions); :class:`InputError` else."""
     s = settings or get_settings()
-    folder, _ = _owned(s, job_id, owner)
+    folder, _ = owned_job(s, job_id, owner)
     return folder
 
 
 def job_file(job_id: str, owner: str, name: str, settings: Settings | None = None) -> Path | None:
     """Path of a file the job wrote into its folder (e.g. an exported model), or ``None`` if absent."""
     s = settings or get_settings()
-    folder, _ = _owned(s, job_id, owner)
-    if not _NAME_RE.match(name) or name.startswith("."):
+    folder, _ = owned_job(s, job_id, owner)
+    if not FILE_NAME_RE.match(name) or name.startswith("."):
         raise InputError(f"Bad file name {name!r}.")
     path = folder / name
     return path if path.is_file() else None
@@ -181,9 +181,9 @@ def job_file(job_id: str, owner: str, name: str, settings: Settings | None = Non
 def cancel(job_id: str, owner: str, settings: Settings | None = None) -> JobStatus:
     """Ask a job to stop: a queued job is cancelled at once, a running one at its next progress report."""
     s = settings or get_settings()
-    folder, params = _owned(s, job_id, owner)
+    folder, params = owned_job(s, job_id, owner)
     cancel_folder(s, folder)
-    return _snapshot(s, folder, params, None)
+    return job_snapshot(s, folder, params, None)
 
 
 def cancel_folder(s: Settings, folder: Path) -> None:
@@ -192,19 +192,19 @@ def cancel_folder(s: Settings, folder: Path) -> None:
     st = read_status(folder)
     if isinstance(st, dict) and st.get("state") == "queued":
         st.update(state="cancelled", finished=time.time())
-        _write_json(folder / "status.json", st)
+        write_json(folder / "status.json", st)
         unmark_queued(s, folder.name)
 
 
 def resume(job_id: str, owner: str, settings: Settings | None = None) -> JobStatus:
     """Queue an interrupted, cancelled or failed job again; it continues from its last checkpoint."""
     s = settings or get_settings()
-    folder, params = _owned(s, job_id, owner)
+    folder, params = owned_job(s, job_id, owner)
     with admission_lock(s):
-        snap = _snapshot(s, folder, params, None)
+        snap = job_snapshot(s, folder, params, None)
         if not snap.resumable:
             raise InputError(f"This job is {snap.state}; only interrupted, cancelled or failed jobs can be resumed.")
         # Resuming is a new turn: it counts against the shares like a new job.
         check_shares(s, str(params.get("owner", "")), params.get("client"), 0, disk=False)
-        _requeue(s, folder, automatic=False)
-    return _snapshot(s, folder, params, None)
+        requeue(s, folder, automatic=False)
+    return job_snapshot(s, folder, params, None)

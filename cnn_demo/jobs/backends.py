@@ -10,7 +10,7 @@ from pathlib import Path
 from cnn_demo.errors import InputError
 from cnn_demo.jobs.index import mark_queued
 from cnn_demo.jobs.process import die_with_parent
-from cnn_demo.jobs.records import DAMAGED_MESSAGE, _write_json, read_status
+from cnn_demo.jobs.records import DAMAGED_MESSAGE, read_status, write_json
 from cnn_demo.jobs.runner import run_job
 from cnn_demo.settings import Settings, get_settings
 
@@ -42,7 +42,8 @@ def get_huey(settings: Settings | None = None):
     return _queue(str(s.state_dir), s.redis_url)[0]
 
 
-def _enqueue(settings: Settings, job_id: str) -> None:
+def enqueue(settings: Settings, job_id: str) -> None:
+    """Hand job ``job_id`` to the queue; an unreachable queue is an :class:`InputError` a student can read."""
     try:
         _queue(str(settings.state_dir), settings.redis_url)[1](job_id)
     except Exception as exc:
@@ -51,7 +52,9 @@ def _enqueue(settings: Settings, job_id: str) -> None:
         raise InputError("The job queue is not reachable right now; please try again in a minute.") from exc
 
 
-def _requeue(settings: Settings, folder: Path, automatic: bool, restart: bool = False) -> None:
+def requeue(settings: Settings, folder: Path, automatic: bool, restart: bool = False) -> None:
+    """Queue a stopped job again (a resume): its status back to queued, counting the resume as ``automatic`` (the
+    watchdog) and/or a worker ``restart``, then :func:`enqueue` it."""
     st = read_status(folder)
     if not isinstance(st, dict):
         raise InputError(DAMAGED_MESSAGE.format(file="status.json"))
@@ -63,11 +66,11 @@ def _requeue(settings: Settings, folder: Path, automatic: bool, restart: bool = 
         st["restart_resumes"] = int(st.get("restart_resumes", 0)) + 1
     with contextlib.suppress(FileNotFoundError):
         (folder / "cancel").unlink()
-    _write_json(folder / "status.json", st)
+    write_json(folder / "status.json", st)
     mark_queued(settings, folder.name, st["queued_at"])
-    _enqueue(settings, folder.name)
+    enqueue(settings, folder.name)
 
 
-def _pending_ids(settings: Settings) -> set[str]:
+def pending_ids(settings: Settings) -> set[str]:
     """Job ids waiting in the Huey queue right now."""
     return {str(task.args[0]) for task in get_huey(settings).pending() if getattr(task, "args", None)}

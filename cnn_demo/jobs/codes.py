@@ -17,22 +17,22 @@ import secrets
 
 from cnn_demo.errors import InputError
 from cnn_demo.jobs.admission import admission_lock
-from cnn_demo.jobs.index import _snapshot, index_owner
+from cnn_demo.jobs.index import index_owner, job_snapshot
 from cnn_demo.jobs.records import (
-    _CODE_ALPHABET,
+    CODE_ALPHABET,
     DAMAGED,
     NOT_FOUND,
     RECOVERY_TRIES,
     JobStatus,
-    _folder,
-    _is_owner,
-    _owned,
-    _read_json,
-    _write_json,
+    is_owner,
+    job_dir,
+    owned_job,
     owner_key,
     owner_marker,
+    read_json,
     read_owners,
     read_params,
+    write_json,
 )
 from cnn_demo.settings import Settings, get_settings
 
@@ -60,7 +60,7 @@ def _normalise_code(code: str) -> str:
 
 def _record(folder) -> dict:
     """The job's ``recovery.json`` with the types it must have; ``{}`` when there is none or it is damaged."""
-    raw = _read_json(folder / "recovery.json")
+    raw = read_json(folder / "recovery.json")
     if not isinstance(raw, dict) or not isinstance(raw.get("hash"), str):
         return {}
     tries = raw.get("tries")
@@ -77,13 +77,13 @@ def new_recovery_code(job_id: str, owner: str, settings: Settings | None = None)
     job opens in any other browser or device (:func:`claim`).
     """
     s = settings or get_settings()
-    code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(16))  # 30**16: about 78 bits
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(16))  # 30**16: about 78 bits
     with admission_lock(s, "codes"):
-        folder, params = _owned(s, job_id, owner)
+        folder, params = owned_job(s, job_id, owner)
         revoked = [o for o in read_owners(folder) if not secrets.compare_digest(o, owner)]
-        _write_json(folder / "recovery.json", {"hash": _code_hash(code), "tries": {}})
+        write_json(folder / "recovery.json", {"hash": _code_hash(code), "tries": {}})
         submitter = str(params.get("owner", ""))
-        _write_json(folder / "owners.json", [] if secrets.compare_digest(submitter, owner) else [owner])
+        write_json(folder / "owners.json", [] if secrets.compare_digest(submitter, owner) else [owner])
         for gone in revoked:
             with contextlib.suppress(OSError):
                 owner_marker(s, gone, job_id).unlink()
@@ -102,13 +102,13 @@ def claim(
     s = settings or get_settings()
     if not owner:
         raise InputError("Jobs need an owner.")
-    folder = _folder(s, job_id)
+    folder = job_dir(s, job_id)
     with admission_lock(s, "codes"):
         params = read_params(folder)
         if not params or params is DAMAGED:
             raise InputError(NOT_FOUND)
-        if _is_owner(folder, params, owner):
-            return _snapshot(s, folder, params, None)
+        if is_owner(folder, params, owner):
+            return job_snapshot(s, folder, params, None)
         record = _record(folder)
         if not record:
             raise InputError(NO_CODE)
@@ -123,10 +123,10 @@ def claim(
         if not given or not secrets.compare_digest(_code_hash(given), record["hash"]):
             for key in keys:
                 tries[key] = tries.get(key, 0) + 1
-            _write_json(folder / "recovery.json", record)
+            write_json(folder / "recovery.json", record)
             raise InputError(
                 f"That recovery code does not belong to this job. Check it and try again ({left - 1} tries left)."
             )
-        _write_json(folder / "owners.json", [*read_owners(folder), owner])
+        write_json(folder / "owners.json", [*read_owners(folder), owner])
     index_owner(s, job_id, owner)
-    return _snapshot(s, folder, params, None)
+    return job_snapshot(s, folder, params, None)

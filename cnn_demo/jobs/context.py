@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cnn_demo.jobs.records import JOB_MODULES, JobCancelled, _read_jsonl, _write_json
+from cnn_demo.jobs.records import JOB_MODULES, JobCancelled, read_jsonl, write_json
 from cnn_demo.settings import Settings, get_settings
 
 JobFunction = Callable[[dict[str, Any], "JobContext"], dict[str, Any]]
@@ -83,7 +83,7 @@ class JobContext:
             # The first step of a phase carries its warm-up (first batch, caches): rates are measured after it.
             self._status.update(rate_started=now, rate_start_done=int(done))
         self._status.update(done=int(done), total=int(total), updated=now)
-        _write_json(self.folder / "status.json", self._status)
+        write_json(self.folder / "status.json", self._status)
         if self.cancelled():
             raise JobCancelled()
 
@@ -94,7 +94,7 @@ class JobContext:
 
     def metrics(self) -> list[dict[str, Any]]:
         """The metric history so far (after a resume: the rows written before the interruption)."""
-        return _read_jsonl(self.folder / "metrics.jsonl")
+        return read_jsonl(self.folder / "metrics.jsonl")
 
     def save_checkpoint(self, state: dict[str, Any], step: int) -> None:
         """Save a resumable state (tensors, numbers, strings, lists, dicts) reached after ``step`` steps."""

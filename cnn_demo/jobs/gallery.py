@@ -37,7 +37,7 @@ import numpy as np
 from cnn_demo.errors import InputError
 from cnn_demo.jobs import api
 from cnn_demo.jobs.keys import server_key
-from cnn_demo.jobs.records import _ID_RE, DAMAGED, _write_json, load_json
+from cnn_demo.jobs.records import DAMAGED, JOB_ID_RE, load_json, write_json
 from cnn_demo.settings import Settings, get_settings
 
 MAX_NAME = 40
@@ -91,7 +91,7 @@ def _root(s: Settings) -> Path:
 
 
 def _folder(s: Settings, job_id: str) -> Path:
-    if not isinstance(job_id, str) or not _ID_RE.match(job_id):
+    if not isinstance(job_id, str) or not JOB_ID_RE.match(job_id):
         raise InputError(NOT_PUBLISHED)
     return _root(s) / job_id
 
@@ -170,7 +170,7 @@ def publish(
             shutil.copyfile(model, tmp / "model.zip")
         entry = _snapshot(job_id, name, status, has_model)
         _mistake_thumbs(api.job_file(job_id, owner, "val.npz", s), status.result, tmp / "mistakes.npz")
-        _write_json(tmp / "entry.json", entry)
+        write_json(tmp / "entry.json", entry)
         (tmp / "publisher").write_text(_publisher_mac(s, owner))
         if folder.exists():
             shutil.rmtree(folder)
@@ -221,7 +221,7 @@ def published_by(owner: str, settings: Settings | None = None) -> list[str]:
     out = []
     for folder in sorted(root.iterdir()):
         with contextlib.suppress(OSError, UnicodeDecodeError):
-            if _ID_RE.match(folder.name) and hmac.compare_digest((folder / "publisher").read_text()[:200], mac):
+            if JOB_ID_RE.match(folder.name) and hmac.compare_digest((folder / "publisher").read_text()[:200], mac):
                 out.append(folder.name)
     return out
 
@@ -295,7 +295,7 @@ def published(*, include_hidden: bool = False, settings: Settings | None = None)
     root = _root(s)
     entries = []
     for folder in root.iterdir() if root.is_dir() else ():
-        if not _ID_RE.match(folder.name) or folder.is_symlink() or not folder.is_dir():
+        if not JOB_ID_RE.match(folder.name) or folder.is_symlink() or not folder.is_dir():
             continue
         entry = _read(folder)
         if entry is not None and (include_hidden or not entry.hidden):

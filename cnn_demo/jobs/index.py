@@ -20,19 +20,19 @@ from pathlib import Path
 from typing import Any
 
 from cnn_demo.jobs.records import (
-    _ID_RE,
     DAMAGED,
+    JOB_ID_RE,
     RESULT_LIMIT,
     JobStatus,
-    _read_jsonl,
-    _scan,
-    _tail,
-    _worker_lost,
     damaged_status,
     load_json,
     owner_key,
+    read_jsonl,
     read_owners,
     read_status,
+    scan_jobs,
+    tail_lines,
+    worker_lost,
 )
 from cnn_demo.settings import Settings
 
@@ -95,7 +95,7 @@ def _ensure_index(settings: Settings) -> None:
 
 def sync_index(settings: Settings, *, owners: bool = False) -> None:
     """Make the queue markers (and with ``owners=True`` the owner markers) match the job folders."""
-    scanned = list(_scan(settings))
+    scanned = list(scan_jobs(settings))
     queued = {f.name: st.get("queued_at", p.get("created", 0)) for f, p, st in scanned if st["state"] == "queued"}
     folder = _index_root(settings) / "queued"
     folder.mkdir(parents=True, exist_ok=True)
@@ -120,7 +120,7 @@ def owned_job_ids(settings: Settings, owner: str) -> list[str]:
     """The ids of the jobs in ``owner``'s index (reads that one folder only)."""
     _ensure_index(settings)
     try:
-        return [p.name for p in _owner_dir(settings, owner).iterdir() if _ID_RE.match(p.name)]
+        return [p.name for p in _owner_dir(settings, owner).iterdir() if JOB_ID_RE.match(p.name)]
     except OSError:
         return []
 
@@ -131,7 +131,7 @@ def drop_owner_marker(settings: Settings, owner: str, job_id: str) -> None:
         (_owner_dir(settings, owner) / job_id).unlink()
 
 
-def _queued_order(settings: Settings) -> list[str]:
+def queued_order(settings: Settings) -> list[str]:
     """The ids of the queued jobs, first in line first (reads the queue index, not the job folders)."""
     _ensure_index(settings)
     rows = []
@@ -158,7 +158,7 @@ def time_left(since: float, steps: int, remaining: int, last_step: float | None,
     return max(0.0, per_step * remaining - min(now - last, per_step))
 
 
-def _snapshot(settings: Settings, folder: Path, params: dict[str, Any], order: list[str] | None) -> JobStatus:
+def job_snapshot(settings: Settings, folder: Path, params: dict[str, Any], order: list[str] | None) -> JobStatus:
     """What the owner sees of one job. Files that cannot be read make it ``damaged`` (with a message naming the
     file), never an exception: one bad folder must not break a page, a submit or the watchdog."""
     st = read_status(folder)
@@ -174,7 +174,7 @@ def _snapshot(settings: Settings, folder: Path, params: dict[str, Any], order: l
         result = load_json(folder / "result.json", RESULT_LIMIT)
         if result is DAMAGED or (result is not None and not isinstance(result, dict)):
             st, state, result = damaged_status("result.json"), "damaged", None
-    if _worker_lost(st, folder, settings):
+    if worker_lost(st, folder, settings):
         state = "interrupted"
     done, total = int(st.get("done", 0)), int(st.get("total", 0))
     eta = None
@@ -188,7 +188,7 @@ def _snapshot(settings: Settings, folder: Path, params: dict[str, Any], order: l
             eta = time_left(started, ran, total - done, st.get("updated"))
     position = None
     if state == "queued":
-        order = order if order is not None else _queued_order(settings)
+        order = order if order is not None else queued_order(settings)
         position = order.index(folder.name) + 1 if folder.name in order else len(order) + 1
     error = st.get("error")
     if state == "interrupted" and not error:
@@ -204,11 +204,11 @@ def _snapshot(settings: Settings, folder: Path, params: dict[str, Any], order: l
         finished=st.get("finished"),
         queue_position=position,
         eta_s=eta,
-        metrics=_read_jsonl(folder / "metrics.jsonl"),
+        metrics=read_jsonl(folder / "metrics.jsonl"),
         result=result,
         error=error,
         params=dict(params.get("params", {})),
         resumes=int(st.get("resumes", 0)),
-        log_tail=_tail(folder / "log.txt"),
+        log_tail=tail_lines(folder / "log.txt"),
         phase=str(st.get("phase", "")),
     )

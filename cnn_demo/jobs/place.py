@@ -23,8 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnn_demo.jobs.index import _queued_order, _snapshot
-from cnn_demo.jobs.records import _check_id, _read_json, _worker_lost
+from cnn_demo.jobs.index import job_snapshot, queued_order
+from cnn_demo.jobs.records import check_id, read_json, worker_lost
 from cnn_demo.settings import Settings, get_settings
 
 #: Runs of one kind kept for the estimate (the median of these is the kind's typical run).
@@ -94,7 +94,7 @@ def mark_running(settings: Settings, job_id: str, kind: str) -> None:
     folder = _stats_dir(settings) / "running"
     with contextlib.suppress(OSError):
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / _check_id(job_id)).write_text(json.dumps({"kind": kind, "started": time.time()}))
+        (folder / check_id(job_id)).write_text(json.dumps({"kind": kind, "started": time.time()}))
 
 
 def unmark_running(settings: Settings, job_id: str) -> None:
@@ -140,7 +140,7 @@ def worker_slots(settings: Settings) -> int:
     now, total = time.time(), 0
     folder = _stats_dir(settings) / "workers"
     for path in folder.iterdir() if folder.is_dir() else ():
-        entry = _read_json(path) or {}
+        entry = read_json(path) or {}
         with contextlib.suppress(ValueError, TypeError):
             if now - float(entry.get("time", 0)) <= WORKER_FRESH_S:
                 total += max(1, int(entry.get("slots", 1)))
@@ -153,7 +153,7 @@ _KINDS: dict[str, str] = {}  # job id -> kind: a job's kind never changes, so ea
 def _kind(settings: Settings, job_id: str) -> str:
     kind = _KINDS.get(job_id)
     if kind is None:
-        kind = str((_read_json(settings.jobs_dir / job_id / "params.json") or {}).get("kind", ""))
+        kind = str((read_json(settings.jobs_dir / job_id / "params.json") or {}).get("kind", ""))
         if len(_KINDS) > 10_000:
             _KINDS.clear()
         _KINDS[job_id] = kind
@@ -166,11 +166,11 @@ def _running_left(settings: Settings, typical: dict[str, float | None]) -> list[
     left = []
     for marker in folder.iterdir() if folder.is_dir() else ():
         job = settings.jobs_dir / marker.name
-        params, st = _read_json(job / "params.json"), _read_json(job / "status.json")
-        if not params or not st or st.get("state") != "running" or _worker_lost(st, job, settings):
+        params, st = read_json(job / "params.json"), read_json(job / "status.json")
+        if not params or not st or st.get("state") != "running" or worker_lost(st, job, settings):
             unmark_running(settings, marker.name)  # finished, or its worker died: the marker is stale
             continue
-        snap = _snapshot(settings, job, params, [])
+        snap = job_snapshot(settings, job, params, [])
         kind = str(params.get("kind", ""))
         if kind not in typical:
             typical[kind] = typical_seconds(settings, kind)
@@ -185,7 +185,7 @@ def _running_left(settings: Settings, typical: dict[str, float | None]) -> list[
 def queue_place(job_id: str, settings: Settings | None = None) -> QueuePlace | None:
     """The place of queued job ``job_id`` and the estimated wait for its results; ``None`` if it is not queued."""
     s = settings or get_settings()
-    order = _queued_order(s)
+    order = queued_order(s)
     if job_id not in order:
         return None
     position = order.index(job_id) + 1

@@ -41,9 +41,11 @@ ACTIVE_STATES = ("queued", "running")
 
 FINAL_STATES = ("done", "failed", "cancelled", "interrupted", "damaged")
 
-_ID_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+#: A valid job id (also the name of its folder): anything else is refused as "not found", never a path.
+JOB_ID_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+#: A file name a page may ask for inside a job folder: no separators, so it cannot leave the folder.
+FILE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 HEARTBEAT_EVERY_S = 2.0
 
@@ -77,7 +79,8 @@ NOT_YOURS = (
 #: Wrong recovery codes accepted from one identity per job (and per code) before it refuses its further tries.
 RECOVERY_TRIES = 10
 
-_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no 0/O, 1/I/L, U: easy to read out and type
+#: Letters of a recovery code: no 0/O, 1/I/L, U, so it is easy to read out and type.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
 
 
 class NotYourJob(InputError):
@@ -115,7 +118,8 @@ class _Damaged:
 DAMAGED: Any = _Damaged()
 
 
-def _write_json(path: Path, data: Any) -> None:
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON atomically (a temporary file renamed): a reader never sees half a record."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         tmp.write_text(json.dumps(data, indent=1, default=str))
@@ -144,7 +148,7 @@ def load_json(path: Path, limit: int = JSON_LIMIT) -> Any:
         return DAMAGED
 
 
-def _read_json(path: Path, default: Any = None) -> Any:
+def read_json(path: Path, default: Any = None) -> Any:
     """The JSON value in ``path``, or ``default`` when it is absent or damaged."""
     value = load_json(path)
     return default if value is None or value is DAMAGED else value
@@ -164,7 +168,7 @@ def _tail_bytes(path: Path, limit: int) -> bytes:
     return data
 
 
-def _read_jsonl(path: Path, limit: int = METRICS_BYTES) -> list[dict[str, Any]]:
+def read_jsonl(path: Path, limit: int = METRICS_BYTES) -> list[dict[str, Any]]:
     """The JSON objects of a ``.jsonl`` file (its last ``limit`` bytes); other lines are skipped."""
     out: list[dict[str, Any]] = []
     for line in _tail_bytes(path, limit).splitlines():
@@ -244,14 +248,16 @@ def owner_key(owner: str) -> str:
     return hashlib.sha256(f"cnn-demo-owner:{owner}".encode()).hexdigest()[:32]
 
 
-def _check_id(job_id: str) -> str:
-    if not isinstance(job_id, str) or not _ID_RE.match(job_id):
+def check_id(job_id: str) -> str:
+    """``job_id`` if it is a valid id, else :class:`InputError` (:data:`NOT_FOUND`): ids come from users."""
+    if not isinstance(job_id, str) or not JOB_ID_RE.match(job_id):
         raise InputError(NOT_FOUND)
     return job_id
 
 
-def _folder(settings: Settings, job_id: str) -> Path:
-    return settings.jobs_dir / _check_id(job_id)
+def job_dir(settings: Settings, job_id: str) -> Path:
+    """The folder of job ``job_id`` (its id checked first, so it never names a path outside the jobs folder)."""
+    return settings.jobs_dir / check_id(job_id)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -275,7 +281,7 @@ def _heartbeat_age(folder: Path) -> float:
         return float("inf")
 
 
-def _worker_lost(st: dict[str, Any], folder: Path, settings: Settings) -> bool:
+def worker_lost(st: dict[str, Any], folder: Path, settings: Settings) -> bool:
     """True when a job marked running has no live worker any more."""
     if st.get("state") != "running":
         return False
@@ -327,14 +333,14 @@ def damaged_status(file: str) -> dict[str, Any]:
     return {"state": "damaged", "error": DAMAGED_MESSAGE.format(file=file)}
 
 
-def _scan(settings: Settings) -> Iterator[tuple[Path, dict[str, Any], dict[str, Any]]]:
+def scan_jobs(settings: Settings) -> Iterator[tuple[Path, dict[str, Any], dict[str, Any]]]:
     """Every job folder with its params and (effective) status; a damaged one has ``{}`` for params it cannot
     read and a ``damaged`` status, so callers never meet a file they cannot use."""
     root = settings.jobs_dir
     if not root.is_dir():
         return
     for folder in root.iterdir():
-        if not _ID_RE.match(folder.name):
+        if not JOB_ID_RE.match(folder.name):
             continue
         params, st = read_params(folder), read_status(folder)
         if params is None or st is None:
@@ -346,12 +352,12 @@ def _scan(settings: Settings) -> Iterator[tuple[Path, dict[str, Any], dict[str, 
                 damaged_status("params.json" if params is DAMAGED else "status.json"),
             )
             continue
-        if _worker_lost(st, folder, settings):
+        if worker_lost(st, folder, settings):
             st = {**st, "state": "interrupted"}
         yield folder, params, st
 
 
-def _is_owner(folder: Path, params: dict[str, Any], owner: str) -> bool:
+def is_owner(folder: Path, params: dict[str, Any], owner: str) -> bool:
     """Whether ``owner`` submitted the job, or opened it in another browser with its recovery code."""
     if not owner:
         return False
@@ -364,22 +370,23 @@ def owner_marker(settings: Settings, owner: str, job_id: str) -> Path:
     return settings.state_dir / "job-index" / "owners" / owner_key(owner) / job_id
 
 
-def _owned(settings: Settings, job_id: str, owner: str) -> tuple[Path, dict[str, Any]]:
+def owned_job(settings: Settings, job_id: str, owner: str) -> tuple[Path, dict[str, Any]]:
     """The folder and params of one of ``owner``'s jobs. Params that cannot be read come back as ``{}`` when the
     index says the job is ``owner``'s (it is then damaged: shown as such, and it can be deleted)."""
-    folder = _folder(settings, job_id)
+    folder = job_dir(settings, job_id)
     params = read_params(folder)
     if params is DAMAGED and owner and owner_marker(settings, owner, job_id).is_file():
         return folder, {}
     if not params or params is DAMAGED:
         gone = not params and owner and removed_by_teacher(settings, job_id, owner_key(owner))
         raise InputError(REMOVED_BY_TEACHER if gone else NOT_FOUND)
-    if not _is_owner(folder, params, owner):
+    if not is_owner(folder, params, owner):
         raise NotYourJob(NOT_YOURS)
     return folder, params
 
 
-def _folder_bytes(folder: Path) -> int:
+def folder_bytes(folder: Path) -> int:
+    """Bytes the files under ``folder`` take (links not followed; files vanishing meanwhile count nothing)."""
     total = 0
     for root, _, files in os.walk(folder):
         for name in files:
@@ -388,10 +395,11 @@ def _folder_bytes(folder: Path) -> int:
     return total
 
 
-def _mb(n: float) -> str:
+def format_mb(n: float) -> str:
+    """``n`` bytes as whole megabytes, for messages to students ("12 MB")."""
     return f"{n / 1e6:.0f} MB"
 
 
-def _tail(path: Path, n: int = 20) -> list[str]:
+def tail_lines(path: Path, n: int = 20) -> list[str]:
     """The last ``n`` lines of a log, read from its last :data:`TAIL_BYTES` only (a log may grow without bound)."""
     return _tail_bytes(path, TAIL_BYTES).decode("utf-8", errors="replace").splitlines()[-n:]

@@ -9,16 +9,16 @@ import threading
 import time
 
 from cnn_demo.errors import InputError
-from cnn_demo.jobs.backends import _enqueue, _pending_ids, _requeue
+from cnn_demo.jobs.backends import enqueue, pending_ids, requeue
 from cnn_demo.jobs.index import job_owners, sync_index, unindex, unmark_queued
 from cnn_demo.jobs.records import (
     ACTIVE_STATES,
     MAX_RESTART_RESUMES,
     QUEUE_LOST_MESSAGE,
-    _scan,
-    _write_json,
     log,
     read_status,
+    scan_jobs,
+    write_json,
 )
 from cnn_demo.jobs.storage import remove_abandoned, store_dir
 from cnn_demo.settings import Settings, get_settings
@@ -34,7 +34,7 @@ def recover(settings: Settings | None = None, *, restart: bool = False) -> list[
     """
     s = settings or get_settings()
     requeued = []
-    for folder, _, st in _scan(s):
+    for folder, _, st in scan_jobs(s):
         if st["state"] != "interrupted":
             continue
         raw = read_status(folder)
@@ -43,7 +43,7 @@ def recover(settings: Settings | None = None, *, restart: bool = False) -> list[
         was_running = raw.get("state") == "running"
         if was_running:
             raw.update(state="interrupted", finished=time.time())
-            _write_json(folder / "status.json", raw)
+            write_json(folder / "status.json", raw)
             with contextlib.suppress(OSError):
                 (folder / "log.txt").open("a").write(f"{time.strftime('%H:%M:%S')} worker lost\n")
         if (folder / "cancel").exists():
@@ -59,7 +59,7 @@ def recover(settings: Settings | None = None, *, restart: bool = False) -> list[
         except FileExistsError:
             continue
         os.close(fd)
-        _requeue(s, folder, automatic=not free, restart=free)
+        requeue(s, folder, automatic=not free, restart=free)
         requeued.append(folder.name)
         log.info("re-queued interrupted job %s%s", folder.name, " (worker restart)" if restart else "")
     return requeued
@@ -76,13 +76,13 @@ def reconcile_queue(settings: Settings | None = None, grace_s: float = 30.0) -> 
     """
     s = settings or get_settings()
     try:
-        pending = _pending_ids(s)
+        pending = pending_ids(s)
     except Exception:
         log.warning("the job queue could not be read; queued jobs not checked", exc_info=True)
         return []
     now = time.time()
     fixed = []
-    for folder, params, st in _scan(s):
+    for folder, params, st in scan_jobs(s):
         if st["state"] != "queued" or folder.name in pending or (folder / "cancel").exists():
             continue
         if now - float(st.get("queued_at") or params.get("created") or 0) < grace_s:
@@ -90,13 +90,13 @@ def reconcile_queue(settings: Settings | None = None, grace_s: float = 30.0) -> 
         if (folder / f".run-{st.get('queued_at', 0)}").exists():
             continue  # taken by a worker a moment ago, which is writing its running status
         try:
-            _enqueue(s, folder.name)
+            enqueue(s, folder.name)
         except InputError:
             raw = read_status(folder)
             if not isinstance(raw, dict):
                 continue
             raw.update(state="failed", finished=time.time(), error=QUEUE_LOST_MESSAGE)
-            _write_json(folder / "status.json", raw)
+            write_json(folder / "status.json", raw)
             unmark_queued(s, folder.name)
             continue
         with contextlib.suppress(OSError):
@@ -130,7 +130,7 @@ def cleanup_expired(settings: Settings | None = None) -> list[str]:
         with contextlib.suppress(OSError):
             if cached.stat().st_mtime < limit:
                 cached.unlink()
-    for folder, params, st in _scan(s):
+    for folder, params, st in scan_jobs(s):
         if st["state"] in ACTIVE_STATES:
             continue
         when = st.get("finished") or st.get("updated") or params.get("created", 0)
@@ -145,7 +145,9 @@ def cleanup_expired(settings: Settings | None = None) -> list[str]:
     return removed
 
 
-def _watchdog(settings: Settings, stop: threading.Event) -> None:
+def run_watchdog(settings: Settings, stop: threading.Event) -> None:
+    """The worker's watchdog loop until ``stop``: re-queue lost jobs, repair the queue and its index, and every ten
+    minutes delete expired folders. A failed pass is logged and the next one tries again."""
     every = max(0.5, min(10.0, settings.heartbeat_timeout_s / 3))
     last_cleanup = 0.0
     while not stop.is_set():

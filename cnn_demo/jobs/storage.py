@@ -34,6 +34,7 @@ def _root(s: Settings) -> Path:
 
 
 def holder_dirs(s: Settings, owner: str | None, client: str | None) -> list[Path]:
+    """The marker folders of what ``owner`` and ``client`` (an address key) hold, for those given."""
     out = []
     if owner:
         out.append(_root(s) / "owners" / owner_key(owner))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from cnn_demo.errors import InputError
 from cnn_demo.jobs.admission import admission_lock
-from cnn_demo.jobs.records import _read_json, _write_json, owner_key
+from cnn_demo.jobs.records import owner_key, read_json, write_json
 from cnn_demo.settings import Settings
 
 #: Shortest teacher password accepted.
@@ -123,7 +123,7 @@ def check_password(s: Settings, password: str, identity: str, client: str | None
     path = s.state_dir / "teacher-tries.json"
     with admission_lock(s, "teacher"):
         now = time.time()
-        raw = _read_json(path, {})
+        raw = read_json(path, {})
         tries = {
             k: v
             for k, v in (raw.items() if isinstance(raw, dict) else ())
@@ -143,7 +143,7 @@ def check_password(s: Settings, password: str, identity: str, client: str | None
                 tries[k] = [count + 1, since]
             ok = False
         with contextlib.suppress(OSError):
-            _write_json(path, tries)
+            write_json(path, tries)
     return ok
 
 

@@ -4,7 +4,7 @@ torchvision's v2 ops draw their parameters from torch's global random generator,
 server share: seeding it for one student's augmentation preview would change another's draws mid-way (and theirs
 ours). These subclasses draw exactly as torchvision does (same calls, same order), from ``generator`` when one is
 given and from the global generator when it is ``None``, so training (``generator=None``) gives the tensors plain
-torchvision gives (``tests/test_transforms.py`` compares them).
+torchvision gives (``tests/models/test_augment.py`` compares them).
 """
 
 from __future__ import annotations

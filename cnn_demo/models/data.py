@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 
 from cnn_demo.errors import InputError
-from cnn_demo.models.registry import get_info, model_name
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -66,78 +61,6 @@ class Augment:
             raise InputError("The crop scale must be between 0.05 and 1.")
         if not 0.0 <= self.jitter <= 1.0:
             raise InputError("Colour jitter must be between 0 and 1.")
-
-
-def _torchvision_config(name: str) -> DataConfig:
-    from cnn_demo.models.registry import torchvision_weights
-
-    w = torchvision_weights(name)
-    t = w.transforms()
-    crop, resize = int(t.crop_size[0]), int(t.resize_size[0])
-    return DataConfig(
-        (3, crop, crop),
-        tuple(float(v) for v in t.mean),
-        tuple(float(v) for v in t.std),
-        t.interpolation.value,
-        crop / resize,
-        f"torchvision {w}.transforms()",
-    )
-
-
-def _three(values: Iterable[T]) -> tuple[T, T, T]:
-    """Exactly three values (channels, or a per-channel mean/std) as a typed triple."""
-    a, b, c = values
-    return (a, b, c)
-
-
-def _timm_config(cfg: dict, source: str) -> DataConfig:
-    return DataConfig(
-        _three(int(v) for v in cfg["input_size"]),
-        tuple(float(v) for v in cfg["mean"]),
-        tuple(float(v) for v in cfg["std"]),
-        str(cfg.get("interpolation", "bicubic")),
-        float(cfg.get("crop_pct", 0.875)),
-        source,
-    )
-
-
-def _imagenet_stats(name: str, size: tuple[int, int, int], why: str) -> DataConfig:
-    from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-
-    return DataConfig(size, tuple(IMAGENET_DEFAULT_MEAN), tuple(IMAGENET_DEFAULT_STD), "bilinear", 1.0, why)
-
-
-def data_config(name_or_model: str | nn.Module) -> DataConfig:
-    """The :class:`DataConfig` of a registry name or of a model (from :func:`create`, or any timm model).
-
-    torchvision models: their weights entry's ``transforms()``; timm models: their ``pretrained_cfg``; the CIFAR
-    ResNets: 32×32 with the ImageNet mean/std their training code uses (timm.data constants); MyConvNet
-    (untrained in the lecture): 32×32 with the same statistics.
-    """
-    if isinstance(name_or_model, nn.Module):
-        name = model_name(name_or_model)
-        if name is None:
-            cfg = getattr(name_or_model, "pretrained_cfg", None)
-            if cfg:
-                from timm.data import resolve_model_data_config
-
-                return _timm_config(resolve_model_data_config(name_or_model), "timm pretrained_cfg")
-            raise InputError("This model was not created by cnn_demo.models.create, so its input format is unknown.")
-    else:
-        name = name_or_model
-    info = get_info(name)
-    if info.source == "torchvision":
-        return _torchvision_config(name)
-    if info.source == "timm":
-        import timm
-
-        cfg = timm.models.get_pretrained_cfg(name.removeprefix("timm/"))
-        if cfg is None:
-            raise InputError(f"timm has no preprocessing settings for {name.removeprefix('timm/')}.")
-        return _timm_config(cfg.to_dict(), f"timm pretrained_cfg of {name.removeprefix('timm/')}")
-    if info.source == "cifar":
-        return _imagenet_stats(name, info.input_size, "akamaster/pytorch_resnet_cifar10 (ImageNet mean/std)")
-    return _imagenet_stats(name, info.input_size, "ImageNet mean/std (MyConvNet has no published weights)")
 
 
 def transform(

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
+from torchvision.utils import make_grid
 
 from cnn_demo.errors import InputError
 from cnn_demo.models.data import DataConfig, transform
@@ -139,23 +140,31 @@ def activation_maps(model: nn.Module, batch: torch.Tensor, layer: str) -> np.nda
     return out[0].detach().float().cpu().numpy().copy()
 
 
+def tile_images(images: np.ndarray, columns: int, pad: int, pad_value: float, scale_each: bool = False) -> np.ndarray:
+    """(N, H, W) or (N, H, W, C) images laid out in rows of ``columns`` by ``torchvision.utils.make_grid``.
+
+    ``pad`` pixels of ``pad_value`` between the images and none around the grid; empty cells of the last row hold
+    ``pad_value`` too. ``scale_each`` stretches each image to 0..1 on its own first. Returns (rows, cols[, C]).
+    """
+    arr = np.asarray(images)
+    colour = arr.ndim == 4
+    batch = torch.from_numpy(np.ascontiguousarray(arr))
+    batch = batch.permute(0, 3, 1, 2) if colour else batch[:, None]
+    grid = make_grid(
+        batch, nrow=max(1, columns), padding=pad, normalize=scale_each, scale_each=scale_each, pad_value=pad_value
+    )
+    edge = pad if len(arr) > 1 else 0  # make_grid returns a single image as it is, without a border
+    grid = grid[:, edge : grid.shape[1] - edge, edge : grid.shape[2] - edge]
+    return grid.permute(1, 2, 0).numpy() if colour else grid[0].numpy()
+
+
 def tile_maps(maps: np.ndarray, columns: int = 8, count: int = 32, pad: int = 1) -> np.ndarray:
     """The first ``count`` feature maps tiled into one grid (each scaled to 0..255 on its own; NaN between them)."""
     m = np.asarray(maps, dtype=np.float64)[:count]
     if m.ndim != 3 or len(m) == 0:
         raise InputError("Expected feature maps of shape (channels, H, W).")
-    lo = m.reshape(len(m), -1).min(axis=1).reshape(-1, 1, 1)
-    hi = m.reshape(len(m), -1).max(axis=1).reshape(-1, 1, 1)
-    m = (m - lo) / np.where(hi > lo, hi - lo, 1.0) * 255.0
-    columns = max(1, min(columns, len(m)))
-    rows = -(-len(m) // columns)
-    h, w = m.shape[1:]
     # Gaps are NaN (drawn as the page background), not a value: any value has a colour that means a response.
-    grid = np.full((rows * (h + pad) - pad, columns * (w + pad) - pad), np.nan)
-    for i, fm in enumerate(m):
-        r, c = divmod(i, columns)
-        grid[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = fm
-    return grid
+    return tile_images(m, columns, pad, float("nan"), scale_each=True) * 255.0
 
 
 @dataclass(frozen=True)

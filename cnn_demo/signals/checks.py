@@ -111,13 +111,21 @@ def format_numbers(values: Sequence[float] | np.ndarray, digits: int = 4) -> str
     return ", ".join(format_number(v, digits) for v in np.asarray(values, dtype=float).ravel())
 
 
-def _check_mode(mode: str, allowed: tuple[str, ...]) -> str:
+def format_factor(x: float) -> str:
+    """A number as a factor of a written product: negative ones in brackets, as in ``2×(-1)``."""
+    s = format_number(x)
+    return f"({s})" if s.startswith("-") else s
+
+
+def check_choice(mode: str, allowed: tuple[str, ...]) -> str:
+    """Return ``mode`` if it is one of ``allowed``, else raise :class:`InputError` listing them."""
     if mode not in allowed:
         raise InputError(f"Unknown mode “{mode}”: choose one of {', '.join(allowed)}.")
     return mode
 
 
-def _check_positive(value: float, name: str) -> float:
+def check_positive(value: float, name: str) -> float:
+    """``value`` as a float if it is a finite number greater than 0, else an :class:`InputError` naming ``name``."""
     try:
         v = float(value)
     except (TypeError, ValueError):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnn_demo.errors import InputError
-from cnn_demo.signals.checks import _check_mode, as_signal, format_number
+from cnn_demo.signals.checks import as_signal, check_choice, format_factor, format_number
 
 #: Output-length modes of :func:`convolve`, as in ``numpy.convolve``.
 MODES: tuple[str, ...] = ("full", "same", "valid")
@@ -20,7 +20,7 @@ MODES: tuple[str, ...] = ("full", "same", "valid")
 
 def output_length(len_f: int, len_g: int, mode: str = "full") -> int:
     """Length of ``convolve(f, g, mode)``: full L+M−1, same max(L, M), valid max(L, M) − min(L, M) + 1."""
-    _check_mode(mode, MODES)
+    check_choice(mode, MODES)
     if mode == "full":
         return len_f + len_g - 1
     if mode == "same":
@@ -34,7 +34,7 @@ def convolve(f: Sequence[float] | np.ndarray, g: Sequence[float] | np.ndarray, m
     ``full`` keeps every t where the sum can be non-zero (L+M−1 values), ``same`` the centred max(L, M) values,
     ``valid`` only the positions where the shorter sequence lies completely inside the longer one.
     """
-    _check_mode(mode, MODES)
+    check_choice(mode, MODES)
     a = as_signal(f, "f")
     b = as_signal(g, "g")
     return np.convolve(a, b, mode=mode)  # type: ignore[call-overload]
@@ -78,11 +78,6 @@ def convolution_steps(f: Sequence[float] | np.ndarray, g: Sequence[float] | np.n
     return [convolution_step(a, b, t) for t in range(a.size + b.size - 1)]
 
 
-def _factor(x: float) -> str:
-    s = format_number(x)
-    return f"({s})" if s.startswith("-") else s
-
-
 def written_sum(step: ConvolutionStep, overlap_only: bool = False) -> str:
     """The step written as the slide writes it, e.g.
     ``(f*g)(2) = f(0)g(2) + f(1)g(1) + f(2)g(0) + f(3)g(-1) = 1×1 + 2×1 + 3×1 + 4×0 = 6``.
@@ -94,7 +89,7 @@ def written_sum(step: ConvolutionStep, overlap_only: bool = False) -> str:
     if overlap_only:
         terms = tuple(term for term in terms if 0 <= step.t - term[0] < step.g_length) or terms
     symbols = " + ".join(f"f({tau})g({step.t - tau})" for tau, _, _ in terms)
-    products = " + ".join(f"{_factor(ft)}×{_factor(gt)}" for _, ft, gt in terms)
+    products = " + ".join(f"{format_factor(ft)}×{format_factor(gt)}" for _, ft, gt in terms)
     return f"(f*g)({step.t}) = {symbols} = {products} = {format_number(step.value)}"
 
 

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnn_demo.errors import InputError
-from cnn_demo.signals.checks import MAX_LENGTH, _check_positive, as_signal, format_number
-from cnn_demo.signals.convolution import _factor
+from cnn_demo.signals.checks import MAX_LENGTH, as_signal, check_positive, format_factor, format_number
 from cnn_demo.signals.gaussian import gaussian_smooth
 
 #: A period peak must reach this fraction of the autocorrelation at lag 0 to count (see :func:`estimate_period`).
@@ -74,7 +73,7 @@ def written_correlation(step: CorrelationStep, overlap_only: bool = False) -> st
     if overlap_only:
         terms = tuple(term for term in terms if 0 <= step.t + term[0] < step.g_length) or terms
     symbols = " + ".join(f"f({tau})g({step.t + tau})" for tau, _, _ in terms)
-    products = " + ".join(f"{_factor(ft)}×{_factor(gt)}" for _, ft, gt in terms)
+    products = " + ".join(f"{format_factor(ft)}×{format_factor(gt)}" for _, ft, gt in terms)
     return f"(f⋆g)({step.t}) = {symbols} = {products} = {format_number(step.value)}"
 
 
@@ -192,7 +191,7 @@ def periodic_signal(
     """A sine or square wave of the given period (in samples) plus Gaussian noise (for the autocorrelation demo)."""
     if not 8 <= int(length) <= MAX_LENGTH:
         raise InputError(f"The length must be between 8 and {MAX_LENGTH:,}, not {length}.")
-    period = _check_positive(period, "The period")
+    period = check_positive(period, "The period")
     if noise < 0:
         raise InputError("The noise level cannot be negative.")
     if shape not in ("sine", "square"):

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from cnn_demo.errors import InputError
-from cnn_demo.signals.checks import MAX_LENGTH, _check_mode, _check_positive, as_signal, format_number
+from cnn_demo.signals.checks import MAX_LENGTH, as_signal, check_choice, check_positive, format_number
 
 #: Boundary modes of :func:`gaussian_smooth`, as in ``scipy.ndimage``.
 BOUNDARY_MODES: tuple[str, ...] = ("reflect", "constant", "nearest", "wrap", "mirror")
@@ -33,8 +33,8 @@ _PAD_MODES = {"reflect": "symmetric", "constant": "constant", "nearest": "edge",
 
 def gaussian_radius(sigma: float, truncate: float = 4.0) -> int:
     """Half-width of the sampled kernel: ``int(truncate·σ + 0.5)``, as scipy.ndimage uses."""
-    sigma = _check_positive(sigma, "σ (sigma)")
-    truncate = _check_positive(truncate, "The truncation")
+    sigma = check_positive(sigma, "σ (sigma)")
+    truncate = check_positive(truncate, "The truncation")
     radius = int(truncate * sigma + 0.5)
     if 2 * radius + 1 > MAX_LENGTH:
         raise InputError(f"σ = {format_number(sigma)} makes a kernel longer than {MAX_LENGTH:,} samples; use less.")
@@ -55,7 +55,7 @@ def gaussian_kernel(sigma: float, truncate: float = 4.0, normalise: bool = True)
 
 def extend_signal(x: Sequence[float] | np.ndarray, radius: int, mode: str = "reflect") -> np.ndarray:
     """x with ``radius`` samples added on each side the way scipy.ndimage's boundary ``mode`` does."""
-    _check_mode(mode, BOUNDARY_MODES)
+    check_choice(mode, BOUNDARY_MODES)
     a = as_signal(x, "the signal")
     if radius < 0:
         raise InputError("The padding cannot be negative.")
@@ -69,7 +69,7 @@ def gaussian_smooth(
 
     Equals ``scipy.ndimage.gaussian_filter1d(x, sigma, mode=mode, truncate=truncate)`` (for float input).
     """
-    _check_mode(mode, BOUNDARY_MODES)
+    check_choice(mode, BOUNDARY_MODES)
     a = as_signal(x, "the signal")
     kernel = gaussian_kernel(sigma, truncate)
     radius = kernel.size // 2

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cnn_demo.errors import InputError
-from cnn_demo.signals.checks import MAX_LENGTH, _check_positive, as_signal
+from cnn_demo.signals.checks import MAX_LENGTH, as_signal, check_positive
 
 # --------------------------------------------------------------------------------------------- statistics
 
@@ -20,7 +20,7 @@ def density_of_sum(pdf_x: Sequence[float] | np.ndarray, pdf_y: Sequence[float] |
     Both densities are sampled with the same spacing ``dx``; if they start at ``x0`` and ``y0`` the result is on
     ``x0 + y0 + dx·k`` for ``k = 0 … L+M−2`` (see :func:`sum_grid`). For probability mass functions use dx = 1.
     """
-    dx = _check_positive(dx, "The grid spacing dx")
+    dx = check_positive(dx, "The grid spacing dx")
     px = as_signal(pdf_x, "the density of X")
     py = as_signal(pdf_y, "the density of Y")
     if np.any(px < 0) or np.any(py < 0):
@@ -68,7 +68,7 @@ class Normal:
     def __post_init__(self) -> None:
         if not math.isfinite(self.mean):
             raise InputError("The mean must be a number.")
-        _check_positive(self.std, "The standard deviation")
+        check_positive(self.std, "The standard deviation")
 
     def pdf(self, x: np.ndarray) -> np.ndarray:
         """Density at x."""
@@ -89,7 +89,7 @@ def sampled_density(dist: Uniform | Normal, dx: float) -> tuple[np.ndarray, np.n
 
     The grid's first point is a multiple of dx so grids of different distributions line up.
     """
-    dx = _check_positive(dx, "The grid spacing dx")
+    dx = check_positive(dx, "The grid spacing dx")
     lo, hi = dist.support()
     n = round((hi - lo) / dx) + 1
     if n > MAX_LENGTH:
@@ -160,7 +160,7 @@ def roll_dice(n_dice: int, rolls: int, sides: int = 6, seed: int = 0) -> np.ndar
 
 def kde(data: Sequence[float] | np.ndarray, grid: Sequence[float] | np.ndarray, bandwidth: float) -> np.ndarray:
     """Gaussian kernel density estimate ``(1/nh) Σ_i φ((x − x_i)/h)`` on grid: the data smoothed by a Gaussian."""
-    h = _check_positive(bandwidth, "The bandwidth")
+    h = check_positive(bandwidth, "The bandwidth")
     d = as_signal(data, "the data")
     x = np.asarray(grid, float)
     z = (x[:, None] - d[None, :]) / h
@@ -175,7 +175,7 @@ def kde_by_convolution(
     Each data point becomes a spike of area 1/n in its grid cell (a very fine histogram); convolving the spikes with
     the Gaussian density of standard deviation h spreads each into a bump. Accurate to about half a grid cell.
     """
-    h = _check_positive(bandwidth, "The bandwidth")
+    h = check_positive(bandwidth, "The bandwidth")
     d = as_signal(data, "the data")
     x = np.asarray(grid, float)
     if x.ndim != 1 or x.size < 2 or not np.allclose(np.diff(x), x[1] - x[0]) or x[1] <= x[0]:

@@ -13,7 +13,7 @@ import streamlit as st
 
 from cnn_demo.errors import InputError
 from cnn_demo.jobs import admin
-from cnn_demo.settings import Settings, get_settings
+from cnn_demo.settings import Settings, env_name, get_settings
 from cnn_demo.ui.common import escape_markdown, user_errors
 from cnn_demo.ui.jobs import STATE_LABELS
 
@@ -164,23 +164,30 @@ def storage_and_limits(s: Settings) -> None:
     cols[1].metric("Stored uploads", f"{use['uploads'] / 1e6:.0f} MB")
     cols[2].metric("Cached features", f"{use['feature_cache'] / 1e6:.0f} MB")
     cols[3].metric("Disk free", f"{use['disk_free'] / 1e9:.1f} GB")
-    limits = [
-        ("Jobs running at once (per worker)", s.max_concurrent_jobs, "CNN_DEMO_MAX_JOBS"),
-        ("CPU threads per job", s.torch_threads, "CNN_DEMO_JOB_THREADS"),
-        ("Jobs queued or running, all together", s.queue_capacity, "CNN_DEMO_QUEUE_CAPACITY"),
-        ("Jobs queued or running per student", s.jobs_per_user, "CNN_DEMO_JOBS_PER_USER"),
-        ("Jobs queued or running per network address", s.jobs_per_address, "CNN_DEMO_JOBS_PER_ADDRESS"),
-        ("Disk per student (MB)", f"{s.disk_per_user_mb:g}", "CNN_DEMO_DISK_PER_USER_MB"),
-        ("Disk per network address (MB)", f"{s.disk_per_address_mb:g}", "CNN_DEMO_DISK_PER_ADDRESS_MB"),
-        ("Uploads held per session (MB)", f"{s.upload_session_mb:g}", "CNN_DEMO_UPLOAD_SESSION_MB"),
-        ("Jobs and uploads kept for (hours)", f"{s.artifact_hours:g}", "CNN_DEMO_ARTIFACT_HOURS"),
-    ]
+    limits = {
+        "Jobs running at once (per worker)": "max_concurrent_jobs",
+        "CPU threads per job": "torch_threads",
+        "Jobs queued or running, all together": "queue_capacity",
+        "Jobs queued or running per student": "jobs_per_user",
+        "Jobs queued or running per network address": "jobs_per_address",
+        "Disk per student (MB)": "disk_per_user_mb",
+        "Disk per network address (MB)": "disk_per_address_mb",
+        "Uploads held per session (MB)": "upload_session_mb",
+        "Jobs and uploads kept for (hours)": "artifact_hours",
+    }
     with st.expander("Limits in force"):
         st.dataframe(
-            [{"limit": name, "value": str(value), "setting": env} for name, value, env in limits],
+            [
+                {"limit": name, "value": _shown(getattr(s, field)), "setting": env_name(field)}
+                for name, field in limits.items()
+            ],
             hide_index=True,
             width="stretch",
         )
+
+
+def _shown(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def class_reset() -> None:

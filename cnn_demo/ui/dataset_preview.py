@@ -12,7 +12,7 @@ import streamlit as st
 from PIL import Image
 
 from cnn_demo.data import datasets as D
-from cnn_demo.data.figures import class_counts_figure, class_pixels_figure, colorize_mask
+from cnn_demo.data.figures import PREVIEW_COLOURS, class_counts_figure, class_pixels_figure, colourise
 from cnn_demo.ui.common import escape_markdown, inline_image
 
 SAMPLES_PER_CLASS = 6
@@ -151,7 +151,7 @@ def show_segmentation_report(dataset: D.SegmentationDataset, key: str, samples: 
         cols = st.columns(min(samples, len(dataset)))
         for col, i in zip(cols, range(len(dataset)), strict=False):
             with col:
-                inline_image(st, [dataset.images[i], colorize_mask(dataset.masks[i])], width=120)
+                inline_image(st, [dataset.images[i], colourise(dataset.masks[i], PREVIEW_COLOURS)], width=120)
                 st.caption(escape_markdown(dataset.stems[i]))
     if report.skipped:
         with st.expander(f"Skipped files ({len(report.skipped)})"):

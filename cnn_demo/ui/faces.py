@@ -126,8 +126,7 @@ def result(arr: np.ndarray, config: faces.FaceConfig, container) -> faces.FaceCa
 
 def cascade_section(arr: np.ndarray, cascade: faces.FaceCascade) -> None:
     """MTCNN's cascade as the lecture's "propose, then classify", stage by stage."""
-    config = cascade.config
-    t1, t2, t3 = config.thresholds
+    _, t2, t3 = cascade.config.thresholds
     st.header("Inside MTCNN: propose, then classify")
     st.markdown(
         "MTCNN is a **cascade** of three small CNNs. **P-Net** proposes: it is a classifier of 12×12 windows, "
@@ -151,68 +150,81 @@ def cascade_section(arr: np.ndarray, cascade: faces.FaceCascade) -> None:
         key="faces_stage",
         on_change="rerun",
     )
-    work_w, work_h = cascade.work_size
     if tabs[0].open:
-        inline_image(tabs[0], F.pyramid_picture(arr, cascade.pyramid), width="stretch")
-        tabs[0].caption(
-            f"{len(cascade.pyramid)} levels, each {config.factor:g}× the one before (drawn to scale). The red square "
-            "is P-Net's 12×12 window: the same on every level, so on smaller levels it covers bigger faces."
-            + (
-                f" The photo was first shrunk to {work_w}×{work_h}."
-                if (work_w, work_h) != cascade.faces.image_size
-                else ""
-            )
-        )
-        tabs[0].dataframe(
-            [
-                {
-                    "level": i,
-                    "size": f"{lv.size[0]}×{lv.size[1]}",
-                    "scale": round(lv.scale, 4),
-                    "window covers (px of the photo)": round(lv.window, 1),
-                    "windows": int(lv.probability.size),
-                    f"≥ {t1:g}": int((lv.probability >= t1).sum()),
-                }
-                for i, lv in enumerate(cascade.pyramid)
-            ],
-            hide_index=True,
-            width="stretch",
-            key="faces_levels",
-        )
+        _pyramid_tab(tabs[0], arr, cascade)
     if tabs[1].open:
         _pnet_tab(tabs[1], arr, cascade)
     if tabs[2].open:
-        n_props = len(cascade.proposals)
-        shown = n_props
-        if n_props > 1:
-            shown = _slider(tabs[2], "Proposals to show", 1, n_props, min(40, n_props), "faces_topk")
-        tabs[2].plotly_chart(
-            F.score_boxes_figure(arr, cascade.proposals.boxes[:shown], cascade.proposals.scores[:shown]),
-            width="stretch",
-            key="faces_proposals_fig",
-        )
-        tabs[2].caption(
-            f"{len(cascade.candidates):,} windows scored ≥ {t1:g} by P-Net; NMS within each level and then across "
-            f"levels kept {len(cascade.proposals):,}. P-Net's box output moved each one, and each was made square: "
-            f"these are the proposals. The best {shown} are drawn, coloured by P-Net's probability."
-        )
+        _proposals_tab(tabs[2], arr, cascade)
     if tabs[3].open:
         _crops_tab(tabs[3], arr, cascade.rnet, cascade.refined, "R-Net", 24, t2)
     if tabs[4].open:
         _crops_tab(tabs[4], arr, cascade.onet, cascade.before_final_nms, "O-Net", 48, t3)
     if tabs[5].open:
-        left, right = tabs[5].columns(2)
-        left.plotly_chart(
-            F.nms_figure(arr, cascade.before_final_nms, cascade.final_keep),
-            width="stretch",
-            key="faces_nms_fig",
-        )
-        left.caption(
-            f"O-Net passed {len(cascade.before_final_nms)} windows. The last NMS divides the overlap by the smaller "
-            "box's area, so a box inside a bigger face goes too."
-        )
-        right.plotly_chart(F.faces_figure(arr, cascade.faces), width="stretch", key="faces_landmarks_fig")
-        right.caption("The faces with O-Net's five landmarks: eyes, nose and mouth corners.")
+        _nms_tab(tabs[5], arr, cascade)
+
+
+def _pyramid_tab(tab, arr: np.ndarray, cascade: faces.FaceCascade) -> None:
+    """Step 1: the image pyramid drawn to scale, and a table of its levels."""
+    config, t1 = cascade.config, cascade.config.thresholds[0]
+    work_w, work_h = cascade.work_size
+    inline_image(tab, F.pyramid_picture(arr, cascade.pyramid), width="stretch")
+    tab.caption(
+        f"{len(cascade.pyramid)} levels, each {config.factor:g}× the one before (drawn to scale). The red square "
+        "is P-Net's 12×12 window: the same on every level, so on smaller levels it covers bigger faces."
+        + (f" The photo was first shrunk to {work_w}×{work_h}." if (work_w, work_h) != cascade.faces.image_size else "")
+    )
+    tab.dataframe(
+        [
+            {
+                "level": i,
+                "size": f"{lv.size[0]}×{lv.size[1]}",
+                "scale": round(lv.scale, 4),
+                "window covers (px of the photo)": round(lv.window, 1),
+                "windows": int(lv.probability.size),
+                f"≥ {t1:g}": int((lv.probability >= t1).sum()),
+            }
+            for i, lv in enumerate(cascade.pyramid)
+        ],
+        hide_index=True,
+        width="stretch",
+        key="faces_levels",
+    )
+
+
+def _proposals_tab(tab, arr: np.ndarray, cascade: faces.FaceCascade) -> None:
+    """Step 3: P-Net's proposals after NMS, the best ones drawn."""
+    t1 = cascade.config.thresholds[0]
+    n_props = len(cascade.proposals)
+    shown = n_props
+    if n_props > 1:
+        shown = _slider(tab, "Proposals to show", 1, n_props, min(40, n_props), "faces_topk")
+    tab.plotly_chart(
+        F.score_boxes_figure(arr, cascade.proposals.boxes[:shown], cascade.proposals.scores[:shown]),
+        width="stretch",
+        key="faces_proposals_fig",
+    )
+    tab.caption(
+        f"{len(cascade.candidates):,} windows scored ≥ {t1:g} by P-Net; NMS within each level and then across "
+        f"levels kept {len(cascade.proposals):,}. P-Net's box output moved each one, and each was made square: "
+        f"these are the proposals. The best {shown} are drawn, coloured by P-Net's probability."
+    )
+
+
+def _nms_tab(tab, arr: np.ndarray, cascade: faces.FaceCascade) -> None:
+    """Step 6: the last NMS, and the faces with their landmarks."""
+    left, right = tab.columns(2)
+    left.plotly_chart(
+        F.nms_figure(arr, cascade.before_final_nms, cascade.final_keep),
+        width="stretch",
+        key="faces_nms_fig",
+    )
+    left.caption(
+        f"O-Net passed {len(cascade.before_final_nms)} windows. The last NMS divides the overlap by the smaller "
+        "box's area, so a box inside a bigger face goes too."
+    )
+    right.plotly_chart(F.faces_figure(arr, cascade.faces), width="stretch", key="faces_landmarks_fig")
+    right.caption("The faces with O-Net's five landmarks: eyes, nose and mouth corners.")
 
 
 def _slider(container, label: str, low: int, high: int, default: int, key: str) -> int:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import streamlit as st
@@ -15,6 +15,7 @@ from PIL import Image
 from cnn_demo import finetune, jobs
 from cnn_demo.errors import InputError
 from cnn_demo.finetune.figures import confusion_cell, confusion_figure
+from cnn_demo.finetune.job import FinetuneResult
 from cnn_demo.ui.common import escape_markdown
 
 
@@ -114,15 +115,13 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
 
 
-def accuracy_metrics(res: dict) -> None:
+def accuracy_metrics(result: FinetuneResult | Mapping[str, Any]) -> None:
     """The accuracies of a finished fine-tuning job told apart: final and best epoch on the validation images,
     the held-out test images, each with the majority-class baseline beside it."""
-    final_epoch = res.get("final_epoch", res["epochs"])
-    best_epoch = res.get("best_epoch", final_epoch)
-    final = res.get("final_val_accuracy", res["history"][-1]["val_accuracy"] if res.get("history") else None)
-    best = res.get("best_val_accuracy", res["val_accuracy"])
-    base = res.get("baseline_val_accuracy")
-    majority = res.get("majority_class", "")
+    res = result if isinstance(result, FinetuneResult) else FinetuneResult.from_dict(result)
+    final_epoch, best_epoch = res.final_epoch, res.best_epoch
+    final, best = res.final_val_accuracy, res.best_val_accuracy
+    base, majority = res.baseline_val_accuracy, res.majority_class
     m1, m2, m3, m4 = st.columns(4)
     m1.metric(
         f"Validation, final epoch ({final_epoch})",
@@ -144,14 +143,14 @@ def accuracy_metrics(res: dict) -> None:
         _pct(base),
         help=f"Always answering the most common class of the validation images ({majority}).",
     )
-    if "test_accuracy" in res:
+    if res.test_accuracy is not None:
         m4.metric(
-            f"Test, held out ({res.get('n_test', 0)} images)",
-            _pct(res["test_accuracy"]),
-            delta=_vs(res["test_accuracy"], res.get("baseline_test_accuracy")),
-            delta_color=_tone(res["test_accuracy"], res.get("baseline_test_accuracy")),
+            f"Test, held out ({res.n_test} images)",
+            _pct(res.test_accuracy),
+            delta=_vs(res.test_accuracy, res.baseline_test_accuracy),
+            delta_color=_tone(res.test_accuracy, res.baseline_test_accuracy),
             help="Images no epoch choice ever looked at: the honest estimate. Always answering "
-            f"{res.get('test_majority_class', majority)} would score {_pct(res.get('baseline_test_accuracy'))}.",
+            f"{res.test_majority_class or majority} would score {_pct(res.baseline_test_accuracy)}.",
         )
     else:
         m4.metric("Test, held out", "none", help="Set a held-out test share under 1. Data to get an honest figure.")
@@ -161,11 +160,11 @@ def accuracy_metrics(res: dict) -> None:
         "that means the model learnt little. The arrows give each accuracy's gap to that baseline in "
         "**percentage points** (pp): 94.8 % against 54.2 % is +40.6 pp."
     )
-    if "test_accuracy" in res:
+    if res.test_accuracy is not None:
         text += (
-            f" On the **{res.get('n_test', 0)} held-out test images** it scores **{_pct(res['test_accuracy'])}** "
-            f"(the final epoch {_pct(res.get('final_test_accuracy'))}; the baseline "
-            f"{_pct(res.get('baseline_test_accuracy'))})."
+            f" On the **{res.n_test} held-out test images** it scores **{_pct(res.test_accuracy)}** "
+            f"(the final epoch {_pct(res.final_test_accuracy)}; the baseline "
+            f"{_pct(res.baseline_test_accuracy)})."
         )
     st.markdown(text)
 
@@ -218,3 +217,29 @@ def closed_set_note(class_names: Sequence[str]) -> str:
         "classifier it must call any photo one of them: its probabilities always add up to 100 %, even for a photo "
         "of something else. A low top probability is the hint that a photo looks like none of them."
     )
+
+
+#: A finished training job's accuracies for tables, never alone: which epoch, and the majority-class baseline.
+ACCURACY_COLUMNS = {
+    "best_val_accuracy": "val, best epoch (kept)",
+    "final_val_accuracy": "val, final epoch",
+    "baseline_val_accuracy": "val, majority baseline",
+    "test_accuracy": "test (held out)",
+    "baseline_test_accuracy": "test, majority baseline",
+}
+
+
+def accuracy_columns(result: dict) -> dict[str, float | None]:
+    """A finished fine-tuning job's accuracies as table columns (:data:`ACCURACY_COLUMNS`): the best and the
+    final epoch, the held-out test split, each with its majority-class baseline; nothing for other job kinds."""
+    if "val_accuracy" not in result:
+        return {}
+    row = {label: result.get(k) for k, label in ACCURACY_COLUMNS.items()}
+    if row[ACCURACY_COLUMNS["best_val_accuracy"]] is None:  # a job finished before the honest figures existed
+        row[ACCURACY_COLUMNS["best_val_accuracy"]] = result["val_accuracy"]
+    return row
+
+
+def accuracy_column_config() -> dict[str, Any]:
+    """``column_config`` of :data:`ACCURACY_COLUMNS` for ``st.dataframe``: accuracies as percentages."""
+    return {label: st.column_config.NumberColumn(label, format="percent") for label in ACCURACY_COLUMNS.values()}

@@ -6,10 +6,11 @@ from __future__ import annotations
 import streamlit as st
 
 from cnn_demo import jobs
-from cnn_demo.finetune.figures import confusion_figure, curves_figure
+from cnn_demo.finetune.figures import HISTORY_LAYOUT, confusion_figure, history_curves
 from cnn_demo.jobs import gallery
 from cnn_demo.ui.common import escape_markdown, inline_image, user_errors
 from cnn_demo.ui.jobs import display_name
+from cnn_demo.viz import curves_figure
 
 PAGE = "app_pages/classroom/gallery.py"
 
@@ -104,7 +105,9 @@ def show_entry(e: gallery.Entry, owner: str) -> None:
     )
     c1, c2 = st.columns(2)
     if e.history:
-        c1.plotly_chart(curves_figure(e.history), width="stretch", key="gallery_curves")
+        c1.plotly_chart(
+            curves_figure(history_curves(e.history), **HISTORY_LAYOUT), width="stretch", key="gallery_curves"
+        )
     c2.plotly_chart(confusion_figure(e.confusion, list(e.class_names)), width="stretch", key="gallery_confusion")
     thumbs = gallery.mistake_thumbnails(e.job_id)
     if e.mistakes and thumbs is not None and len(thumbs) == len(e.mistakes):

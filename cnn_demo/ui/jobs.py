@@ -15,20 +15,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from cnn_demo import jobs
-from cnn_demo.applications import figures as viz_applications
 from cnn_demo.errors import InputError
-from cnn_demo.finetune.figures import curves_figure
+from cnn_demo.finetune.figures import HISTORY_LAYOUT, history_curves
 from cnn_demo.jobs.admin import delete_owner_data
 from cnn_demo.jobs.names import MAX_DISPLAY_NAME, clean_display_name
 from cnn_demo.settings import get_settings
 from cnn_demo.ui.common import escape_markdown, user_errors
+from cnn_demo.ui.finetune import accuracy_column_config, accuracy_columns
 from cnn_demo.ui.identity import auth_configured, client_address, current_identity, login_provider
 from cnn_demo.ui.signin import SIGNIN_FAILED, SIGNIN_UNAVAILABLE, provider_reachable
+from cnn_demo.viz import curves_figure, metric_curves
 
 if TYPE_CHECKING:
     from streamlit.delta_generator import DeltaGenerator
@@ -291,15 +292,17 @@ def _claim_form(job_id: str, owner: str, key: str) -> None:
 def job_curves(status: jobs.JobStatus, key: str) -> None:
     """Loss and accuracy curves of every ``*loss`` / ``*accuracy`` metric the job reported so far."""
     if status.metrics:
-        st.plotly_chart(curves_figure(status.metrics), width="stretch", key=f"{key}_curves")
+        fig = curves_figure(history_curves(status.metrics), **HISTORY_LAYOUT)
+        st.plotly_chart(fig, width="stretch", key=f"{key}_curves")
 
 
 def loss_and_quality_curves(status: jobs.JobStatus, quality: Sequence[str], title: str, key: str) -> None:
     """Two plots side by side: the training loss, and the validation metrics ``quality`` over the epochs."""
     a, b = st.columns(2)
-    loss = viz_applications.curves_figure(status.metrics, ["loss"], "Training loss")
+    loss = curves_figure(metric_curves(status.metrics, ["loss"]), title="Training loss")
     a.plotly_chart(loss, width="stretch", key=f"{key}_loss")
-    b.plotly_chart(viz_applications.curves_figure(status.metrics, quality, title), width="stretch", key=f"{key}_iou")
+    quality_fig = curves_figure(metric_curves(status.metrics, quality), title=title)
+    b.plotly_chart(quality_fig, width="stretch", key=f"{key}_iou")
 
 
 def job_panel(
@@ -331,72 +334,58 @@ def job_panel(
         if empty:
             st.info(empty, icon=":material/info:")
         return None
-    try:
-        first = jobs.status(job_id, owner)
-        if kind is not None and first.kind != kind and first.state != "damaged":
-            raise InputError(OTHER_PAGE)
-    except jobs.NotYourJob as exc:
-        st.warning(NOT_YOURS_TAB if current_identity().kind == "tab" else str(exc), icon=":material/lock:")
-        _claim_form(job_id, owner, key)
-        return None
-    except InputError as exc:
-        if st.session_state.get(key) == job_id:  # remembered, but gone (expired): forget it here and in the URL
-            del st.session_state[key]
-            set_url_job(None)
-        st.error(str(exc), icon=":material/error:")
+    first = _first_status(job_id, owner, key, kind)
+    if first is None:
         return None
     st.session_state[key] = job_id
-    seen_key = f"{key}_seen_state"
-    st.session_state[seen_key] = first.state
+    st.session_state[f"{key}_seen_state"] = first.state
 
     def body() -> None:
-        try:
-            now = jobs.status(job_id, owner)
-        except InputError as exc:
-            st.error(str(exc), icon=":material/error:")
-            return
-        _render(now, owner, key)
-        _recovery_box(now, owner, key)
-        if now.state == "damaged":
-            return  # nothing of it can be drawn
-        with user_errors():
-            if live is None:
-                job_curves(now, key)
-            else:
-                live(now)
-        seen = st.session_state.get(seen_key)
-        st.session_state[seen_key] = now.state
-        if seen in jobs.ACTIVE_STATES and not now.active:
-            st.rerun(scope="app")
+        _panel_body(job_id, owner, key, live)
 
     st.fragment(body, run_every=refresh_s if first.active else None)()
     return first
 
 
-#: A finished training job's accuracies for tables, never alone: which epoch, and the majority-class baseline.
-ACCURACY_COLUMNS = {
-    "best_val_accuracy": "val, best epoch (kept)",
-    "final_val_accuracy": "val, final epoch",
-    "baseline_val_accuracy": "val, majority baseline",
-    "test_accuracy": "test (held out)",
-    "baseline_test_accuracy": "test, majority baseline",
-}
+def _first_status(job_id: str, owner: str, key: str, kind: str | None) -> jobs.JobStatus | None:
+    """The job's status if this session may see it on this page; else ``None``, with why shown (and, for a job of
+    another browser or sign-in, the form to open it here with its recovery code)."""
+    try:
+        first = jobs.status(job_id, owner)
+        if kind is not None and first.kind != kind and first.state != "damaged":
+            raise InputError(OTHER_PAGE)
+        return first
+    except jobs.NotYourJob as exc:
+        st.warning(NOT_YOURS_TAB if current_identity().kind == "tab" else str(exc), icon=":material/lock:")
+        _claim_form(job_id, owner, key)
+    except InputError as exc:
+        if st.session_state.get(key) == job_id:  # remembered, but gone (expired): forget it here and in the URL
+            del st.session_state[key]
+            set_url_job(None)
+        st.error(str(exc), icon=":material/error:")
+    return None
 
 
-def accuracy_columns(result: dict) -> dict[str, float | None]:
-    """A finished fine-tuning job's accuracies as table columns (:data:`ACCURACY_COLUMNS`): the best and the
-    final epoch, the held-out test split, each with its majority-class baseline; nothing for other job kinds."""
-    if "val_accuracy" not in result:
-        return {}
-    row = {label: result.get(k) for k, label in ACCURACY_COLUMNS.items()}
-    if row[ACCURACY_COLUMNS["best_val_accuracy"]] is None:  # a job finished before the honest figures existed
-        row[ACCURACY_COLUMNS["best_val_accuracy"]] = result["val_accuracy"]
-    return row
-
-
-def accuracy_column_config() -> dict[str, Any]:
-    """``column_config`` of :data:`ACCURACY_COLUMNS` for ``st.dataframe``: accuracies as percentages."""
-    return {label: st.column_config.NumberColumn(label, format="percent") for label in ACCURACY_COLUMNS.values()}
+def _panel_body(job_id: str, owner: str, key: str, live: JobHook | None) -> None:
+    """One refresh of the panel's fragment; the whole page reruns once when the job has just ended."""
+    try:
+        now = jobs.status(job_id, owner)
+    except InputError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return
+    _render(now, owner, key)
+    _recovery_box(now, owner, key)
+    if now.state == "damaged":
+        return  # nothing of it can be drawn
+    with user_errors():
+        if live is None:
+            job_curves(now, key)
+        else:
+            live(now)
+    seen = st.session_state.get(f"{key}_seen_state")
+    st.session_state[f"{key}_seen_state"] = now.state
+    if seen in jobs.ACTIVE_STATES and not now.active:
+        st.rerun(scope="app")
 
 
 def jobs_table(owner: str, kind: str | None = None) -> list[jobs.JobStatus]:

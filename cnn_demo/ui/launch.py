@@ -118,9 +118,9 @@ def close_metrics() -> None:
 
     ``CNN_DEMO_METRICS=1`` keeps the endpoint (an operator scraping it from a trusted network).
     """
-    import os
+    from cnn_demo.settings import get_settings
 
-    if os.environ.get("CNN_DEMO_METRICS", "").strip() == "1":
+    if get_settings().metrics:
         return
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route

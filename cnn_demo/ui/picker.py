@@ -63,12 +63,14 @@ def _decode(data: bytes, grayscale: bool, max_side: int | None) -> Image.Image:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _sample(name: str, grayscale: bool, max_side: int | None) -> Image.Image:
+def sample_image(name: str, grayscale: bool, max_side: int | None) -> Image.Image:
+    """A bundled sample image, cached for every session (the warm-up fills the very entries the picker reads)."""
     return samples.load_sample(name, grayscale=grayscale, max_side=max_side)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _bundled(path: str, grayscale: bool, max_side: int | None) -> Image.Image:
+def bundled_image(path: str, grayscale: bool, max_side: int | None) -> Image.Image:
+    """A photo shipped with the app (``cnn_demo/data/bundled``), cached for every session."""
     return load_image(Path(path).read_bytes(), grayscale=grayscale, max_side=max_side)
 
 
@@ -88,8 +90,6 @@ def image_picker(
     (``cnn_demo/data/bundled``), listed first.
     """
     extra = dict(extra or {})
-    names = [*extra, *samples.sample_names()]
-    titles = {s.name: s.title for s in samples.SAMPLES}
     mine = your_photos()
     options = ["Sample", YOUR_PHOTOS, "Upload"] if mine else ["Sample", "Upload"]
     source = st.radio(
@@ -103,43 +103,56 @@ def image_picker(
     if source == YOUR_PHOTOS and mine:
         return _your_photo(key, mine, grayscale, max_side)
     if source == "Upload":
-        upload = st.file_uploader(
-            "Upload an image", type=list(UPLOAD_EXTENSIONS), key=f"{key}_upload", accept_multiple_files=False
-        )
-        retention_note("photo")
-        if upload is None:
-            st.info("Upload a PNG, JPEG, WebP, BMP, GIF or TIFF image, or switch to a sample.")
-            return None
-        with user_errors():
-            img = _decode(upload.getvalue(), grayscale, max_side)
-            width, height = original_size(img)
-            shrunk = (width, height) != img.size
-            kept = remember_photo(upload.name, upload.getvalue())
-            st.caption(
-                f"Uploaded {escape_markdown(upload.name)}: {width}×{height} pixels"
-                + (f", shrunk to {img.width}×{img.height} for this page." if shrunk else ".")
-                + (
-                    " Offered under *Your photos* on every image page until you close this tab (kept in this "
-                    "visit's memory only, never on the server's disk)."
-                    if kept
-                    else f" Larger than {MAX_PHOTO_BYTES >> 20} MB, so not kept for the other pages."
-                )
-            )
-            return img
-        return None
+        return _uploaded_image(key, grayscale, max_side)
+    return _sample_choice(key, default, extra, grayscale, max_side)
 
+
+def _uploaded_image(key: str, grayscale: bool, max_side: int | None) -> Image.Image | None:
+    """The picker's *Upload*: the decoded upload (kept under *Your photos* when small enough), or ``None``."""
+    upload = st.file_uploader(
+        "Upload an image", type=list(UPLOAD_EXTENSIONS), key=f"{key}_upload", accept_multiple_files=False
+    )
+    retention_note("photo")
+    if upload is None:
+        st.info("Upload a PNG, JPEG, WebP, BMP, GIF or TIFF image, or switch to a sample.")
+        return None
+    with user_errors():
+        img = _decode(upload.getvalue(), grayscale, max_side)
+        width, height = original_size(img)
+        shrunk = (width, height) != img.size
+        kept = remember_photo(upload.name, upload.getvalue())
+        st.caption(
+            f"Uploaded {escape_markdown(upload.name)}: {width}×{height} pixels"
+            + (f", shrunk to {img.width}×{img.height} for this page." if shrunk else ".")
+            + (
+                " Offered under *Your photos* on every image page until you close this tab (kept in this "
+                "visit's memory only, never on the server's disk)."
+                if kept
+                else f" Larger than {MAX_PHOTO_BYTES >> 20} MB, so not kept for the other pages."
+            )
+        )
+        return img
+    return None
+
+
+def _sample_choice(
+    key: str, default: str, extra: dict[str, Path], grayscale: bool, max_side: int | None
+) -> Image.Image | None:
+    """The picker's *Sample*: the ``extra`` photos first, then the bundled samples."""
+    names = [*extra, *samples.sample_names()]
+    titles = {s.name: s.title for s in samples.SAMPLES}
     index = names.index(default) if default in names else 0
     name = st.selectbox(
         "Sample image", names, index=index, key=f"{key}_sample", format_func=lambda n: titles.get(n, n), **KEEP
     )
     with user_errors():
         if name in extra:
-            img = _bundled(str(extra[name]), grayscale, max_side)
+            img = bundled_image(str(extra[name]), grayscale, max_side)
             st.caption(
                 f"A COCO photo that ships with the app (credits in its sources). Shown at {img.width}×{img.height}."
             )
             return img
-        img = _sample(name, grayscale, max_side)
+        img = sample_image(name, grayscale, max_side)
         st.caption(f"{samples.get_sample(name).description} Shown at {img.width}×{img.height}.")
         if name == "camera":
             st.caption(ASCENT_NOTE)

@@ -12,12 +12,14 @@ import streamlit as st
 from cnn_demo import jobs
 from cnn_demo.applications import person_segmenter as ps
 from cnn_demo.applications import segmentation
-from cnn_demo.applications.figures import curves_figure, share_figure
+from cnn_demo.applications.figures import share_figure
+from cnn_demo.data.figures import colour_hex
 from cnn_demo.errors import InputError
 from cnn_demo.ui.common import escape_markdown, inline_image, retention_note, user_errors
 from cnn_demo.ui.epochs import epoch_slider
 from cnn_demo.ui.jobs import job_panel, page_job, submit_job
 from cnn_demo.ui.models import load_model, semantic_labels, shared_copy, weights_state
+from cnn_demo.viz import curves_figure, metric_curves
 
 KIND = "person_segmenter"
 JOB_KEY = "segmenter_job"
@@ -108,7 +110,7 @@ def train_section(owner: str) -> jobs.JobStatus | None:
             if data == "upload" and files is None:
                 st.warning("Upload a zip of usable image/mask pairs first.")
             else:
-                submit_job(KIND, {"data": data, "config": cfg.to_dict()}, owner, JOB_KEY, files=files)
+                submit_job(KIND, ps.SegmenterParams(data, cfg).to_dict(), owner, JOB_KEY, files=files)
     return job_panel(
         page_job(JOB_KEY),
         owner,
@@ -120,9 +122,9 @@ def train_section(owner: str) -> jobs.JobStatus | None:
     )
 
 
-def _scores_table(result: dict) -> list[dict]:
-    classes = result["classes"]
-    rows = [("this segmenter", result["validation"])] + [(name, r) for name, r in result["baselines"].items()]
+def _scores_table(result: ps.SegmenterResult) -> list[dict]:
+    classes = result.classes
+    rows = [("this segmenter", result.validation), *result.baselines.items()]
     return [
         {
             "on the validation photos": name,
@@ -138,7 +140,11 @@ def show_job(job: jobs.JobStatus, owner: str) -> None:
     """Curves and the validation photos' masks per epoch (refreshed by the job panel), then the final scores."""
     if job.metrics:
         a, b = st.columns(2)
-        a.plotly_chart(curves_figure(job.metrics, ["loss"], "Training loss"), width="stretch", key="segmenter_loss")
+        a.plotly_chart(
+            curves_figure(metric_curves(job.metrics, ["loss"]), title="Training loss"),
+            width="stretch",
+            key="segmenter_loss",
+        )
         baseline = next((k for k in job.metrics[-1] if k.startswith("baseline: all ")), "")
         learnt = baseline.removeprefix("baseline: all ") or "person"
         curve_rows = [
@@ -148,7 +154,9 @@ def show_job(job: jobs.JobStatus, owner: str) -> None:
         ]
         title = f"Validation IoU of {learnt}, and of painting every pixel {learnt}"
         keys = [f"IoU {learnt}", f"painting all {learnt}"]
-        b.plotly_chart(curves_figure(curve_rows, keys, title), width="stretch", key="segmenter_iou")
+        b.plotly_chart(
+            curves_figure(metric_curves(curve_rows, keys), title=title), width="stretch", key="segmenter_iou"
+        )
     previews = ps.load_previews(jobs.job_folder(job.job_id, owner))
     if previews["pred"]:
         shown = epoch_slider("Validation masks after epoch", sorted(previews["pred"]), "segmenter_view_epoch", job)
@@ -165,12 +173,12 @@ def show_job(job: jobs.JobStatus, owner: str) -> None:
         caption = f"photo | true mask | mask after epoch {shown}"
         inline_image(st, pictures, caption=[caption] * len(pictures), width=576)
     if job.state == "done" and job.result:
-        r = job.result
+        r = ps.SegmenterResult.from_dict(job.result)
         st.markdown(
-            f"Trained on **{r['n_train']} photos**, checked on **{r['n_val']} others** it never saw, from "
-            f"{escape_markdown(r.get('data', ''))}. Features "
-            + ("came from the cache" if r.get("features_from_cache") else f"took {r['feature_seconds']:.0f} s")
-            + f", the head {r['train_seconds']:.0f} s."
+            f"Trained on **{r.n_train} photos**, checked on **{r.n_val} others** it never saw, from "
+            f"{escape_markdown(r.data)}. Features "
+            + ("came from the cache" if r.features_from_cache else f"took {r.feature_seconds:.0f} s")
+            + f", the head {r.train_seconds:.0f} s."
         )
         st.dataframe(_scores_table(r), hide_index=True, width="stretch", key="segmenter_scores")
         st.caption(
@@ -184,7 +192,8 @@ def show_job(job: jobs.JobStatus, owner: str) -> None:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def _architecture(name: str) -> list[dict]:
+def architecture_rows(name: str) -> list[dict]:
+    """``segmentation.architecture(name)``, cached for every session: it builds the network once."""
     return segmentation.architecture(name)
 
 
@@ -196,7 +205,7 @@ def architecture_view(name: str, title: str) -> None:
         "an answer. Here is what it is built of.",
         icon=":material/account_tree:",
     )
-    rows = _architecture(name)
+    rows = architecture_rows(name)
     table = [
         {
             "stage": r["stage"],
@@ -239,7 +248,7 @@ def voc_networks(arr: np.ndarray, opacity: float) -> segmentation.Segmentation |
         caption=f"{titles[name]}: {seg.seconds * 1000:.0f} ms",
         width="stretch",
     )
-    colours = [segmentation.colour_hex(r["label"]) for r in shares]
+    colours = [colour_hex(r["label"]) for r in shares]
     right.plotly_chart(
         share_figure([r["class"] for r in shares], [r["share"] for r in shares], colours, "Share of pixels per class"),
         width="stretch",

@@ -290,7 +290,7 @@ def _segmentation() -> Image.Image:
 
 
 def _unet() -> Image.Image:
-    from cnn_demo.applications.segmentation import colourise
+    from cnn_demo.data.figures import colourise
     from cnn_demo.data.samples import voc_pairs_dir
 
     root = voc_pairs_dir()

@@ -16,11 +16,12 @@ import ast
 import contextlib
 import importlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from cnn_demo.settings import Settings
 
 log = logging.getLogger("cnn_demo.warmup")
 
@@ -79,13 +80,13 @@ def _feature_maps() -> None:
     """The feature-map page's defaults: EfficientNet-Lite0 with its weights on the chelsea photo."""
     from cnn_demo.models import DEFAULT_MODEL, class_names, data_config, explain, get_info
     from cnn_demo.ui import models as ui_models
-    from cnn_demo.ui.picker import _sample
+    from cnn_demo.ui.picker import sample_image
 
     info = get_info(DEFAULT_MODEL)
     loaded = ui_models.load_model(DEFAULT_MODEL, info.has_pretrained)
     cfg = data_config(DEFAULT_MODEL)
     class_names(DEFAULT_MODEL)
-    pixels = explain.preprocess(_sample("chelsea", False, 512), cfg).numpy()
+    pixels = explain.preprocess(sample_image("chelsea", False, 512), cfg).numpy()
     preds = ui_models.cached_predictions(loaded, loaded.key, pixels, top=5)
     ui_models.cached_activation_maps(loaded, loaded.key, pixels, explain.conv_layers(loaded.model)[0])
     layer = explain.default_gradcam_layer(loaded.model, cfg.input_size)
@@ -101,18 +102,18 @@ def _detection() -> None:
     from cnn_demo.applications import detection, faces
     from cnn_demo.ui import faces as face_ui
     from cnn_demo.ui import models as ui_models
-    from cnn_demo.ui.picker import _bundled, _sample
+    from cnn_demo.ui.picker import bundled_image, sample_image
 
     name = detection.DEFAULT_DETECTOR
     if ui_models.weights_state(name).pretrained:
-        image = np.asarray(_sample("chelsea", False, 800))
+        image = np.asarray(sample_image("chelsea", False, 800))
         ui_models.raw_detections(name, True, image)
         if detection.detector_info(name).family == "two-stage":  # the page's look inside Faster R-CNN
             ui_models.rcnn_internals(name, True, image)
         return
     photos = face_ui.group_photos()
     if photos:
-        image = np.asarray(_bundled(str(next(iter(photos.values()))), False, 1024))
+        image = np.asarray(bundled_image(str(next(iter(photos.values()))), False, 1024))
         face_ui.face_cascade(image, faces.FaceConfig())
 
 
@@ -131,16 +132,16 @@ def _segmentation() -> None:
     from cnn_demo.applications import segmentation
     from cnn_demo.ui import models as ui_models
     from cnn_demo.ui import segmenter as seg_ui
-    from cnn_demo.ui.picker import _sample
+    from cnn_demo.ui.picker import sample_image
 
-    arr = np.asarray(_sample(*SEGMENTATION_PHOTO))
+    arr = np.asarray(sample_image(*SEGMENTATION_PHOTO))
     ui_models.kmeans_labels(arr, *KMEANS_DEFAULTS)
     ui_models.slic_labels(arr, *SLIC_DEFAULTS)
     name = segmentation.SEGMENTERS[0].name
     if ui_models.weights_state(name).pretrained:
         ui_models.semantic_labels(name, True, arr)
     else:
-        seg_ui._architecture(name)
+        seg_ui.architecture_rows(name)
 
 
 #: (name, step) in the order they run: cheap and widely needed first.
@@ -185,8 +186,7 @@ def warm_up(steps: tuple[tuple[str, Callable[[], None]], ...] = STEPS) -> dict[s
 
 def enabled(env: dict[str, str] | None = None) -> bool:
     """False when ``CNN_DEMO_WARMUP`` is ``0`` (or ``false``/``no``)."""
-    value = (os.environ if env is None else env).get("CNN_DEMO_WARMUP", "1").strip().lower()
-    return value not in ("0", "false", "no", "off")
+    return Settings.from_env(env).warmup
 
 
 def start(timeout_s: float = 120.0) -> threading.Thread | None:

@@ -1,9 +1,9 @@
 """Pretrained weights: which networks have them, where they are found, how they are checked and loaded safely.
 
 One resolver for every network the app offers, classifiers, detectors and segmenters alike; a leaf of the package
-(it imports only :mod:`cnn_demo.errors`): the catalogue of networks with weights is data here
-(:mod:`~cnn_demo.weights.catalogue`), and the model registry and the detection and segmentation modules look their
-entries up by name.
+(it imports only :mod:`cnn_demo.errors`): the table of models is data here (:mod:`~cnn_demo.weights.catalogue`: one
+row per network, its task, architecture source, weights source and preprocessing), and the model registry
+(``cnn_demo.models.create``) and the detection and segmentation pages read their networks from it.
 
 Resolution order for a network's weights file (:mod:`~cnn_demo.weights.lookup`):
 
@@ -27,16 +27,13 @@ entry (:mod:`~cnn_demo.weights.vision`).
 """
 
 from cnn_demo.weights.catalogue import (
-    CATALOGUE,
-    CIFAR_FILES,
-    CIFAR_RELEASE,
+    MODELS,
     PACKAGED,
-    CatalogueEntry,
-    PackagedFile,
-    PackagedWeights,
     catalogue_entry,
     catalogue_names,
     has_pretrained,
+    model_info,
+    model_names,
     torchvision_entry,
     vision_task_models,
 )
@@ -54,6 +51,14 @@ from cnn_demo.weights.files import (
     verify_converted,
     verify_package,
     weights_dir,
+)
+from cnn_demo.weights.info import (
+    CIFAR_FILES,
+    CIFAR_RELEASE,
+    DetectionDefaults,
+    ModelInfo,
+    PackagedFile,
+    PackagedWeights,
 )
 from cnn_demo.weights.lookup import (
     WeightsSpec,
@@ -77,12 +82,13 @@ from cnn_demo.weights.packaged import (
 from cnn_demo.weights.vision import find_weights_file, load_pretrained, weights_available, weights_filename
 
 __all__ = [
-    "CATALOGUE",
     "CIFAR_FILES",
     "CIFAR_RELEASE",
+    "MODELS",
     "PACKAGED",
     "WEIGHTS_ENV",
-    "CatalogueEntry",
+    "DetectionDefaults",
+    "ModelInfo",
     "PackagedFile",
     "PackagedWeights",
     "WeightsCorrupt",
@@ -104,6 +110,8 @@ __all__ = [
     "load_pretrained",
     "load_state_dict",
     "missing_message",
+    "model_info",
+    "model_names",
     "origin",
     "package_file",
     "package_files",

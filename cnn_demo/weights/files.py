@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import pickle
 import re
 import struct
@@ -14,7 +13,8 @@ from pathlib import Path
 import torch
 
 from cnn_demo.errors import InputError
-from cnn_demo.weights.catalogue import PackagedWeights
+from cnn_demo.settings import get_settings
+from cnn_demo.weights.info import PackagedWeights
 
 WEIGHTS_ENV = "CNN_DEMO_WEIGHTS_DIR"
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,64})\.")
@@ -35,7 +35,7 @@ def weights_dir() -> Path:
     Symbolic links are kept (``..`` and ``.`` are folded): messages show the folder as the user set it, not
     where a link points to.
     """
-    return Path(os.path.abspath(Path(os.environ.get(WEIGHTS_ENV) or "weights").expanduser()))
+    return get_settings().weights_dir
 
 
 def hub_dir() -> Path:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
-from cnn_demo.weights.catalogue import CIFAR_FILES, CIFAR_RELEASE, PackagedWeights, Task, catalogue_entry
+from cnn_demo.weights.catalogue import catalogue_entry
 from cnn_demo.weights.files import (
     WEIGHTS_ENV,
     WeightsMissing,
@@ -21,6 +22,7 @@ from cnn_demo.weights.files import (
     verify_package,
     weights_dir,
 )
+from cnn_demo.weights.info import CIFAR_FILES, CIFAR_RELEASE, ModelInfo, PackagedWeights, Task, WeightsFrom
 
 
 @dataclass(frozen=True)
@@ -50,26 +52,45 @@ def fetch_command(name: str) -> str:
     return f"python -m cnn_demo weights fetch {name}"
 
 
-def weights_spec(name: str) -> WeightsSpec:
-    """The :class:`WeightsSpec` of a network of the catalogue (classifier, detector or segmenter)."""
-    entry = catalogue_entry(name)
-    if entry.library == "cifar":
-        fname = CIFAR_FILES[name]
-        spec = WeightsSpec(name, "cifar", (fname,), url=CIFAR_RELEASE + fname)
-    elif entry.library == "torchvision":
-        url = entry.torchvision_entry().url
-        spec = WeightsSpec(name, "torchvision", (url.rsplit("/", 1)[-1],), url=url, task=entry.task)
-    elif entry.library == "facenet":
-        spec = WeightsSpec(name, "facenet", (f"{name}.safetensors",), task=entry.task)
-    else:
-        import timm
+def _github_spec(entry: ModelInfo) -> WeightsSpec:
+    fname = CIFAR_FILES[entry.name]
+    return WeightsSpec(entry.name, "cifar", (fname,), url=CIFAR_RELEASE + fname)
 
-        cfg = timm.models.get_pretrained_cfg(entry.timm_name)
-        url = cfg.url if cfg is not None and isinstance(cfg.url, str) and cfg.url else None
-        names = [f"{entry.timm_name}.safetensors"]
-        if url:
-            names.append(url.rsplit("/", 1)[-1])
-        spec = WeightsSpec(name, "timm", tuple(names), url=url, hf_hub_id=cfg.hf_hub_id if cfg else None)
+
+def _torchvision_spec(entry: ModelInfo) -> WeightsSpec:
+    url = entry.torchvision_entry().url
+    return WeightsSpec(entry.name, "torchvision", (url.rsplit("/", 1)[-1],), url=url, task=entry.task)
+
+
+def _package_spec(entry: ModelInfo) -> WeightsSpec:
+    return WeightsSpec(entry.name, entry.source, (f"{entry.name}.safetensors",), task=entry.task)
+
+
+def _timm_spec(entry: ModelInfo) -> WeightsSpec:
+    import timm
+
+    cfg = timm.models.get_pretrained_cfg(entry.timm_name)
+    url = cfg.url if cfg is not None and isinstance(cfg.url, str) and cfg.url else None
+    names = [f"{entry.timm_name}.safetensors"]
+    if url:
+        names.append(url.rsplit("/", 1)[-1])
+    return WeightsSpec(entry.name, "timm", tuple(names), url=url, hf_hub_id=cfg.hf_hub_id if cfg else None)
+
+
+#: One handler per weights source: where that source publishes a network's file.
+_SPEC_OF: dict[WeightsFrom, Callable[[ModelInfo], WeightsSpec]] = {
+    "github": _github_spec,
+    "torchvision": _torchvision_spec,
+    "timm": _timm_spec,
+    "package": _package_spec,
+}
+
+
+def weights_spec(name: str) -> WeightsSpec:
+    """The :class:`WeightsSpec` of a network with published weights (classifier, detector, segmenter or MTCNN)."""
+    entry = catalogue_entry(name)
+    assert entry.weights is not None  # catalogue_entry refuses rows without weights
+    spec = _SPEC_OF[entry.weights](entry)
     if entry.package is None:
         return spec
     # A model of several files is found in the weights folder only as the one file `weights fetch` converts.

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from cnn_demo.errors import InputError
-from cnn_demo.weights.catalogue import CatalogueEntry, PackagedWeights, catalogue_entry, catalogue_names
+from cnn_demo.weights.catalogue import catalogue_entry, catalogue_names
 from cnn_demo.weights.files import (
     DATA_HASH_KEY,
     WeightsCorrupt,
@@ -22,6 +22,7 @@ from cnn_demo.weights.files import (
     verify_package,
     weights_dir,
 )
+from cnn_demo.weights.info import ModelInfo, PackagedWeights
 from cnn_demo.weights.lookup import fetch_spec, find, missing_message, origin, resolve, weights_spec
 
 
@@ -65,14 +66,14 @@ def package_state(package: PackagedWeights, name: str) -> dict[str, torch.Tensor
     return rename_in_order(state, name) if package.rename == "in_order" else state
 
 
-def _library_state(entry: CatalogueEntry) -> dict[str, torch.Tensor]:
+def _library_state(entry: ModelInfo) -> dict[str, torch.Tensor]:
     """The state dict (on the meta device: names and shapes only) of the library architecture a file fits."""
     with torch.device("meta"):
-        if entry.library == "timm":
+        if entry.source == "timm":
             import timm
 
             model = timm.create_model(entry.timm_name, pretrained=False)
-        elif entry.library == "torchvision":
+        elif entry.source == "torchvision":
             from torchvision.models import get_model
 
             model = get_model(entry.name, weights=None)

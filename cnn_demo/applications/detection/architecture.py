@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import functools
 
-import torch
-from torchvision.models import get_model
-
 from cnn_demo.applications.detection.networks import detector_info
+from cnn_demo.models import weightless
 
 #: What each part of a torchvision detector does, in a few words.
 PART_ROLES = {
@@ -24,9 +22,7 @@ PART_ROLES = {
 @functools.lru_cache(maxsize=16)
 def detector_parts(name: str) -> tuple[tuple[str, str, int], ...]:
     """(part, what it does, parameters) for each top-level part of detector ``name`` with parameters, in order."""
-    info = detector_info(name)
-    with torch.device("meta"):
-        model = get_model(name, weights=None, weights_backbone=None, num_classes=len(info.categories))
+    model = weightless(detector_info(name).row)
     out = []
     for part, module in model.named_children():
         count = sum(p.numel() for p in module.parameters())

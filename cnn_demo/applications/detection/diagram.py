@@ -93,89 +93,84 @@ LANES: tuple[Lane, ...] = (
 )
 
 
+LEFT, WIDTH_ALL, GAP = 17.0, 82.5, 2.2  # where the blocks of a row start, their row's width, the gap between
+
+
+def _arrow(fig: go.Figure, x: float, y: float, ax: float, ay: float, **style: object) -> None:
+    """An arrow from (ax, ay) to (x, y) in data coordinates."""
+    fig.add_annotation(
+        x=x, y=y, ax=ax, ay=ay, xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=2, **style, text=""
+    )
+
+
+def _lane_heading(fig: go.Figure, lane: Lane, y: float, highlight: str | None) -> None:
+    """The row's shading (when it is the chosen detector's), its title and its members."""
+    if lane.key == highlight:
+        fig.add_shape(
+            type="rect", x0=0, x1=100.5, y0=y - 0.56, y1=y + 0.44, fillcolor=HIGHLIGHT, line_width=0, layer="below"
+        )
+    fig.add_annotation(
+        x=0.5,
+        y=y + 0.12,
+        text=f"<b>{lane.title}</b>",
+        showarrow=False,
+        xanchor="left",
+        font=dict(size=14, color=INK),
+    )
+    fig.add_annotation(
+        x=0.5, y=y - 0.14, text=lane.members, showarrow=False, xanchor="left", font=dict(size=11, color=GREY)
+    )
+
+
+def _lane_blocks(fig: go.Figure, lane: Lane, y: float) -> float:
+    """The row's blocks joined by arrows; returns a block's width."""
+    slot = (WIDTH_ALL - GAP * (len(lane.blocks) - 1)) / len(lane.blocks)
+    for j, block in enumerate(lane.blocks):
+        x0 = LEFT + j * (slot + GAP)
+        fig.add_shape(
+            type="rect",
+            x0=x0,
+            x1=x0 + slot,
+            y0=y - 0.3,
+            y1=y + 0.3,
+            fillcolor=ROLE_COLOURS[block.role],
+            line=dict(color="#555555", width=1),
+        )
+        fig.add_annotation(
+            x=x0 + slot / 2, y=y, text=block.text, showarrow=False, font=dict(size=10.5, color=INK), align="center"
+        )
+        if j:
+            _arrow(fig, x0, y, x0 - GAP, y, arrowsize=1, arrowwidth=1.5, arrowcolor="#333333")
+    return slot
+
+
+def _shared_features_arrow(fig: go.Figure, y: float, slot: float) -> None:
+    """The two-stage row's arrow from the feature maps to RoIAlign, which reads them too."""
+    start = LEFT + 1 * (slot + GAP) + slot / 2
+    end = LEFT + 4 * (slot + GAP) + slot / 2
+    _arrow(fig, end, y + 0.3, start, y + 0.3, arrowwidth=1.5, arrowcolor="#1f77b4")
+    fig.add_annotation(
+        x=(start + end) / 2,
+        y=y + 0.4,
+        text="the same feature maps, computed once",
+        showarrow=False,
+        font=dict(size=10, color="#1f77b4"),
+    )
+
+
 def pipelines_figure(highlight: str | None = None) -> go.Figure:
     """The three pipelines as rows of coloured blocks joined by arrows; ``highlight`` (a lane key) shades the row
     of the detector chosen on the page."""
     fig = go.Figure()
     n = len(LANES)
-    left, width_all = 17.0, 82.5
     for i, lane in enumerate(LANES):
         y = n - 1 - i
-        if lane.key == highlight:
-            fig.add_shape(
-                type="rect", x0=0, x1=100.5, y0=y - 0.56, y1=y + 0.44, fillcolor=HIGHLIGHT, line_width=0, layer="below"
-            )
-        fig.add_annotation(
-            x=0.5,
-            y=y + 0.12,
-            text=f"<b>{lane.title}</b>",
-            showarrow=False,
-            xanchor="left",
-            font=dict(size=14, color=INK),
-        )
-        fig.add_annotation(
-            x=0.5, y=y - 0.14, text=lane.members, showarrow=False, xanchor="left", font=dict(size=11, color=GREY)
-        )
-        gap = 2.2
-        slot = (width_all - gap * (len(lane.blocks) - 1)) / len(lane.blocks)
-        for j, block in enumerate(lane.blocks):
-            x0 = left + j * (slot + gap)
-            fig.add_shape(
-                type="rect",
-                x0=x0,
-                x1=x0 + slot,
-                y0=y - 0.3,
-                y1=y + 0.3,
-                fillcolor=ROLE_COLOURS[block.role],
-                line=dict(color="#555555", width=1),
-            )
-            fig.add_annotation(
-                x=x0 + slot / 2, y=y, text=block.text, showarrow=False, font=dict(size=10.5, color=INK), align="center"
-            )
-            if j:
-                fig.add_annotation(
-                    x=x0,
-                    y=y,
-                    ax=x0 - gap,
-                    ay=y,
-                    xref="x",
-                    yref="y",
-                    axref="x",
-                    ayref="y",
-                    showarrow=True,
-                    arrowhead=2,
-                    arrowsize=1,
-                    arrowwidth=1.5,
-                    arrowcolor="#333333",
-                    text="",
-                )
+        _lane_heading(fig, lane, y, highlight)
+        slot = _lane_blocks(fig, lane, y)
         if lane.key == "two-stage":  # the shared feature maps feed RoIAlign too
-            start = left + 1 * (slot + gap) + slot / 2
-            end = left + 4 * (slot + gap) + slot / 2
-            fig.add_annotation(
-                x=end,
-                y=y + 0.3,
-                ax=start,
-                ay=y + 0.3,
-                xref="x",
-                yref="y",
-                axref="x",
-                ayref="y",
-                showarrow=True,
-                arrowhead=2,
-                arrowwidth=1.5,
-                arrowcolor="#1f77b4",
-                text="",
-            )
-            fig.add_annotation(
-                x=(start + end) / 2,
-                y=y + 0.4,
-                text="the same feature maps, computed once",
-                showarrow=False,
-                font=dict(size=10, color="#1f77b4"),
-            )
+            _shared_features_arrow(fig, y, slot)
         fig.add_annotation(
-            x=left,
+            x=LEFT,
             y=y - 0.43,
             text=lane.note,
             showarrow=False,

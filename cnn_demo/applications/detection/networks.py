@@ -1,20 +1,18 @@
-"""The detector catalogue and how a network is built: COCO weights or seeded random ones, raw post-processing."""
+"""The detectors of the table of models and how one is built: COCO or seeded random weights, raw post-processing."""
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps
 from torch import nn
-from torchvision.models import get_model
 
 from cnn_demo.applications.detection import raw as detection_raw
 from cnn_demo.device import get_device
 from cnn_demo.errors import InputError
-from cnn_demo.weights import load_pretrained, torchvision_entry
+from cnn_demo.models import RANDOM_SEED, ModelView, create, get_info, list_models
+from cnn_demo.weights import DetectionDefaults
 
 #: Raw candidates kept per image by the relaxed detectors (see the docstring of :mod:`cnn_demo.applications.detection`).
 RAW_CANDIDATES = 1000
@@ -22,31 +20,35 @@ RAW_CANDIDATES = 1000
 #: Mask R-CNN keeps this many candidates (with masks at the image size) in its raw pass.
 MASK_RAW_CANDIDATES = 100
 
-#: Seed of the random weights used when ``pretrained=False``.
-RANDOM_SEED = 0
-
 
 @dataclass(frozen=True)
-class DetectorInfo:
-    """A detector of the catalogue: its torchvision builder name and how it post-processes."""
-
-    name: str
-    title: str
-    family: str  # "two-stage" or "one-stage"
-    default_iou: float  # torchvision's NMS IoU threshold for this model
-    default_max: int  # torchvision's detections per image
-    note: str
-    masks: bool = False
+class DetectorInfo(ModelView):
+    """A detector of the table of models (:mod:`cnn_demo.weights.catalogue`), as the detection pages use it."""
 
     @property
-    def weights_entry(self):
-        """The torchvision weights entry: preprocessing, class names, reference accuracy, file name."""
-        return torchvision_entry(self.name)
+    def _defaults(self) -> DetectionDefaults:
+        assert self.row.detection is not None  # every detection row has its post-processing defaults
+        return self.row.detection
 
     @property
-    def categories(self) -> list[str]:
-        """Class names indexed by label (COCO category ids; ``__background__`` and ``N/A`` fill the gaps)."""
-        return list(self.weights_entry.meta["categories"])
+    def family(self) -> str:
+        """``"two-stage"`` or ``"one-stage"``."""
+        return self._defaults.family
+
+    @property
+    def default_iou(self) -> float:
+        """torchvision's NMS IoU threshold for this model."""
+        return self._defaults.iou
+
+    @property
+    def default_max(self) -> int:
+        """torchvision's detections per image."""
+        return self._defaults.max_detections
+
+    @property
+    def masks(self) -> bool:
+        """Whether it predicts an instance mask for every box (Mask R-CNN)."""
+        return self._defaults.masks
 
     @property
     def coco_map(self) -> float | None:
@@ -54,65 +56,8 @@ class DetectorInfo:
         return self.weights_entry.meta.get("_metrics", {}).get("COCO-val2017", {}).get("box_map")
 
 
-DETECTORS: tuple[DetectorInfo, ...] = (
-    DetectorInfo(
-        "fasterrcnn_mobilenet_v3_large_320_fpn",
-        "Faster R-CNN, MobileNetV3-Large 320 FPN (fast)",
-        "two-stage",
-        0.5,
-        100,
-        "Works on images resized to 320 px: fast on a CPU, misses small objects.",
-    ),
-    DetectorInfo(
-        "fasterrcnn_mobilenet_v3_large_fpn",
-        "Faster R-CNN, MobileNetV3-Large FPN",
-        "two-stage",
-        0.5,
-        100,
-        "The same network on 800 px images: slower, finds smaller objects.",
-    ),
-    DetectorInfo(
-        "fasterrcnn_resnet50_fpn_v2",
-        "Faster R-CNN, ResNet-50 FPN v2",
-        "two-stage",
-        0.5,
-        100,
-        "A large backbone: accurate and slow on a CPU.",
-    ),
-    DetectorInfo(
-        "retinanet_resnet50_fpn_v2",
-        "RetinaNet, ResNet-50 FPN v2",
-        "one-stage",
-        0.5,
-        300,
-        "One stage with anchors and the focal loss.",
-    ),
-    DetectorInfo(
-        "ssdlite320_mobilenet_v3_large",
-        "SSDlite 320, MobileNetV3-Large",
-        "one-stage",
-        0.55,
-        300,
-        "A one-stage detector for phones: very fast, less accurate.",
-    ),
-    DetectorInfo(
-        "fcos_resnet50_fpn",
-        "FCOS, ResNet-50 FPN",
-        "one-stage",
-        0.6,
-        100,
-        "One stage without anchors: every feature-map cell predicts its distances to a box's sides.",
-    ),
-    DetectorInfo(
-        "maskrcnn_resnet50_fpn_v2",
-        "Mask R-CNN, ResNet-50 FPN v2 (instance masks)",
-        "two-stage",
-        0.5,
-        100,
-        "Faster R-CNN plus a mask head: a pixel mask for every object.",
-        masks=True,
-    ),
-)
+#: The detectors the pages offer: the table's detection rows, in its order.
+DETECTORS: tuple[DetectorInfo, ...] = tuple(DetectorInfo(get_info(n)) for n in list_models(task="detection"))
 
 DEFAULT_DETECTOR = DETECTORS[0].name
 
@@ -125,56 +70,13 @@ def detector_info(name: str) -> DetectorInfo:
     raise InputError(f"There is no detector called {name!r}. Choose one of: {', '.join(d.name for d in DETECTORS)}.")
 
 
-def _relaxed_kwargs(info: DetectorInfo) -> dict:
+def relaxed_kwargs(info: DetectorInfo) -> dict:
     """Constructor arguments that make the model return its raw candidates instead of its final boxes."""
     if info.masks:
         return {"box_score_thresh": 0.0, "box_detections_per_img": MASK_RAW_CANDIDATES}
     if info.name.startswith("fasterrcnn"):
         return {"box_score_thresh": 0.0, "box_nms_thresh": 1.0, "box_detections_per_img": RAW_CANDIDATES}
     return {"score_thresh": 0.0, "nms_thresh": 1.0, "detections_per_img": RAW_CANDIDATES}
-
-
-def build_torchvision_detector(name: str, *, pretrained: bool, seed: int = RANDOM_SEED, **kwargs) -> nn.Module:
-    """The bare torchvision detector ``name`` in eval mode (``kwargs`` go to its constructor).
-
-    ``pretrained=False``: random weights drawn from ``seed`` (and no backbone weights), the same for every call.
-    ``pretrained=True``: the COCO weight file, or :class:`~cnn_demo.weights.WeightsMissing`.
-    """
-    info = detector_info(name)
-    entry = info.weights_entry
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = get_model(name, weights=None, weights_backbone=None, num_classes=len(info.categories), **kwargs)
-        if not pretrained:
-            calibrate_batchnorm(model.backbone, seed)
-    if pretrained:
-        load_pretrained(model, entry)
-    return model.eval()
-
-
-@torch.no_grad()
-def calibrate_batchnorm(module: nn.Module, seed: int = RANDOM_SEED, size: int = 320) -> None:
-    """Set every BatchNorm's running statistics from one seeded random batch.
-
-    A freshly initialised deep network in eval mode (running mean 0, variance 1) shrinks its activations
-    layer after layer to ~1e-8, so every box gets the same score. Measuring the statistics once, as
-    training would, keeps random features alive; the result is deterministic for a given seed.
-    """
-    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not norms:
-        return
-    saved = [(m, m.momentum) for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average over the calibration batch
-    gen = torch.Generator().manual_seed(seed)
-    batch = torch.randn(2, 3, size, size, generator=gen)
-    was_training = module.training
-    module.train()
-    module(batch)
-    module.train(was_training)
-    for m, momentum in saved:
-        m.momentum = momentum
 
 
 @dataclass(frozen=True)
@@ -195,15 +97,10 @@ def build_detector(name: str = DEFAULT_DETECTOR, *, pretrained: bool = True, see
     """A :class:`Detector` whose network returns raw candidates (:mod:`cnn_demo.applications.detection`), on the app's
     device."""
     info = detector_info(name)
-    model = build_torchvision_detector(name, pretrained=pretrained, seed=seed, **_relaxed_kwargs(info))
+    model = create(name, pretrained=pretrained, seed=seed, **relaxed_kwargs(info))
     if not info.masks:
         detection_raw.install(model)  # skip the (no-op) NMS at threshold 1.0: same candidates, much faster
     return Detector(info, model.to(get_device()), pretrained)
-
-
-@functools.lru_cache(maxsize=2)
-def _cached_detector(name: str, pretrained: bool) -> Detector:
-    return build_detector(name, pretrained=pretrained)
 
 
 def as_rgb_image(image: Image.Image | np.ndarray) -> Image.Image:

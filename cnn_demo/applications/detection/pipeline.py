@@ -15,8 +15,8 @@ from cnn_demo.applications.detection.networks import (
     DEFAULT_DETECTOR,
     Detector,
     DetectorInfo,
-    _cached_detector,
     as_rgb_image,
+    build_detector,
     detector_info,
 )
 from cnn_demo.device import get_device
@@ -165,7 +165,7 @@ def filter_detections(
 
 def detect(
     image: Image.Image | np.ndarray,
-    model: str = DEFAULT_DETECTOR,
+    model: str | Detector = DEFAULT_DETECTOR,
     score_threshold: float = 0.5,
     iou_threshold: float | None = None,
     classes=None,
@@ -173,14 +173,19 @@ def detect(
     *,
     max_detections: int | None = None,
 ) -> Detections:
-    """Detect objects in ``image`` with torchvision detector ``model``.
+    """Detect objects in ``image`` with torchvision detector ``model`` (a name, or a :class:`Detector` built once
+    for many images: a name builds the network on every call).
 
     Boxes are xyxy in pixels of the original image; ``labels`` are COCO class names; ``masks`` exist for
     Mask R-CNN. ``iou_threshold=None`` uses the model's own NMS threshold; ``classes`` keeps only those
-    class names. ``pretrained=False`` uses seeded random weights (an untrained network). With the same
-    weights and thresholds this equals running the torchvision model with ``weights.transforms()``.
+    class names. ``pretrained=False`` uses seeded random weights (an untrained network; ignored for a
+    :class:`Detector`). With the same weights and thresholds this equals running the torchvision model with
+    ``weights.transforms()``.
     """
-    detector = _cached_detector(detector_info(model).name, bool(pretrained))
+    if isinstance(model, Detector):
+        detector = model
+    else:
+        detector = build_detector(detector_info(model).name, pretrained=bool(pretrained))
     if not 0.0 <= score_threshold <= 1.0:
         raise InputError("The score threshold must be between 0 and 1.")
     raw = run_detector(detector, image, score_floor=score_threshold)

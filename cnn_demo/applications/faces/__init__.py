@@ -30,7 +30,6 @@ from cnn_demo.applications.faces.nets import (
     PNet,
     RNet,
     build_mtcnn,
-    cached_mtcnn,
     weights_available,
 )
 
@@ -49,7 +48,6 @@ __all__ = [
     "RNet",
     "StageBoxes",
     "build_mtcnn",
-    "cached_mtcnn",
     "crop_windows",
     "detect_faces",
     "nms_min",

@@ -26,7 +26,7 @@ from PIL import Image
 from torch.nn import functional as F
 from torchvision.ops import nms
 
-from cnn_demo.applications.faces.nets import MTCNN, cached_mtcnn
+from cnn_demo.applications.faces.nets import MTCNN, build_mtcnn
 from cnn_demo.errors import InputError
 
 #: The side of the window P-Net classifies, and its step (the stride of its one pooling layer).
@@ -186,7 +186,8 @@ def shrink(image: Image.Image, max_side: int) -> tuple[Image.Image, float]:
     return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0), scale
 
 
-def _normalise(x: torch.Tensor) -> torch.Tensor:
+def normalise(x: torch.Tensor) -> torch.Tensor:
+    """Pixel values 0..255 scaled as MTCNN's networks were trained: (x − 127.5) / 128."""
     return (x - 127.5) * 0.0078125
 
 
@@ -250,7 +251,8 @@ def _uint8(crops: torch.Tensor) -> np.ndarray:
     return crops.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
-def _as_rgb(image: Image.Image | np.ndarray) -> Image.Image:
+def as_rgb(image: Image.Image | np.ndarray) -> Image.Image:
+    """``image`` (a PIL image, an H×W or H×W×3 array) as an RGB PIL image; :class:`InputError` for anything else."""
     if isinstance(image, np.ndarray):
         arr = image[..., :3] if image.ndim == 3 else np.stack([image] * 3, axis=-1)
         if arr.ndim != 3 or arr.shape[2] != 3:
@@ -261,26 +263,23 @@ def _as_rgb(image: Image.Image | np.ndarray) -> Image.Image:
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
-@torch.inference_mode()
-def run_cascade(image: Image.Image | np.ndarray, config: FaceConfig | None = None, model: MTCNN | None = None):
-    """MTCNN on ``image`` with every stage recorded (:class:`FaceCascade`); boxes in the original's pixels."""
-    config = config or FaceConfig()
-    model = model if model is not None else cached_mtcnn()
-    start = time.perf_counter()
-    original = _as_rgb(image)
-    work, shrunk_by = shrink(original, config.max_side)
-    img = torch.from_numpy(np.asarray(work).copy()).permute(2, 0, 1)[None].float()
-    h, w = img.shape[-2:]
-    t1, t2, t3 = (float(t) for t in config.thresholds)
-    to_orig = 1.0 / shrunk_by
-    seconds: dict[str, float] = {"shrink": time.perf_counter() - start}
+@dataclass
+class _PNetStage:
+    levels: list[PyramidLevel]
+    candidates: StageBoxes
+    after_level_nms: int
+    proposals: torch.Tensor
+    proposal_scores: torch.Tensor
 
-    # Stage 1: P-Net over the pyramid.
-    tic = time.perf_counter()
+
+def _pnet_stage(model: MTCNN, img: torch.Tensor, config: FaceConfig, to_orig: float) -> _PNetStage:
+    """Stage 1: P-Net over the pyramid, NMS within each level and across levels, boxes corrected and squared."""
+    h, w = img.shape[-2:]
+    t1 = float(config.thresholds[0])
     levels, cand_boxes, cand_scores, level_boxes, level_scores, level_regs = [], [], [], [], [], []
     for scale in pyramid_scales(h, w, int(config.min_face_size), float(config.factor)):
         size = (int(h * scale + 1), int(w * scale + 1))
-        reg, prob = model.pnet(_normalise(F.interpolate(img, size=size, mode="area")))
+        reg, prob = model.pnet(normalise(F.interpolate(img, size=size, mode="area")))
         prob, reg = prob[0], reg[0]
         levels.append(PyramidLevel(scale, (size[1], size[0]), prob.numpy().copy(), WINDOW / scale * to_orig))
         mask = prob >= t1
@@ -294,33 +293,39 @@ def run_cascade(image: Image.Image | np.ndarray, config: FaceConfig | None = Non
         level_scores.append(scores[keep])
         level_regs.append(reg[:, mask].T[keep])
     boxes, scores, regs = _cat(level_boxes, 4), _cat(level_scores), _cat(level_regs, 4)
-    after_level_nms = len(scores)
     keep = nms(boxes, scores, 0.7)
-    proposal_scores = scores[keep]
+    candidates = StageBoxes(
+        (_cat(cand_boxes, 4).numpy() * to_orig).astype(np.float32).reshape(-1, 4), _cat(cand_scores).numpy().copy()
+    )
     proposals = _square(_regress(boxes[keep], regs[keep], plus_one=False))
-    seconds["P-Net"] = time.perf_counter() - tic
+    return _PNetStage(levels, candidates, len(scores), proposals, scores[keep])
 
-    # Stage 2: R-Net on 24×24 crops of the proposals.
-    tic = time.perf_counter()
+
+def _rnet_stage(
+    model: MTCNN, img: torch.Tensor, proposals: torch.Tensor, threshold: float, to_orig: float
+) -> tuple[Crops, torch.Tensor, torch.Tensor]:
+    """Stage 2: R-Net on 24×24 crops of the proposals; the crops, and the passed boxes corrected and squared."""
     crops = crop_windows(img, proposals, 24)
-    reg, prob = model.rnet(_normalise(crops)) if len(crops) else (torch.zeros(0, 4), torch.zeros(0))
-    rnet = Crops(_uint8(crops), prob.numpy().copy(), (prob > t2).numpy(), proposals.numpy() * to_orig)
-    passed = prob > t2
+    reg, prob = model.rnet(normalise(crops)) if len(crops) else (torch.zeros(0, 4), torch.zeros(0))
+    rnet = Crops(_uint8(crops), prob.numpy().copy(), (prob > threshold).numpy(), proposals.numpy() * to_orig)
+    passed = prob > threshold
     boxes, scores, regs = proposals[passed], prob[passed], reg[passed]
     keep = nms(boxes, scores, 0.7)
-    refined = _square(_regress(boxes[keep], regs[keep]))
-    refined_scores = scores[keep]
-    seconds["R-Net"] = time.perf_counter() - tic
+    return rnet, _square(_regress(boxes[keep], regs[keep])), scores[keep]
 
-    # Stage 3: O-Net on 48×48 crops, landmarks, NMS by the smaller box.
-    tic = time.perf_counter()
+
+def _onet_stage(
+    model: MTCNN, img: torch.Tensor, refined: torch.Tensor, threshold: float, to_orig: float
+) -> tuple[Crops, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Stage 3: O-Net on 48×48 crops, landmarks, NMS by the smaller box; the crops, the corrected boxes, their
+    scores, landmarks and the indices the last NMS keeps."""
     crops = crop_windows(img, refined, 48)
     if len(crops):
-        reg, marks, prob = model.onet(_normalise(crops))
+        reg, marks, prob = model.onet(normalise(crops))
     else:
         reg, marks, prob = torch.zeros(0, 4), torch.zeros(0, 10), torch.zeros(0)
-    onet = Crops(_uint8(crops), prob.numpy().copy(), (prob > t3).numpy(), refined.numpy() * to_orig)
-    passed = prob > t3
+    onet = Crops(_uint8(crops), prob.numpy().copy(), (prob > threshold).numpy(), refined.numpy() * to_orig)
+    passed = prob > threshold
     boxes, scores, regs, marks = refined[passed], prob[passed], reg[passed], marks[passed]
     bw, bh = boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1
     points = torch.stack(
@@ -328,6 +333,29 @@ def run_cascade(image: Image.Image | np.ndarray, config: FaceConfig | None = Non
     )
     boxes = _regress(boxes, regs)
     keep = torch.from_numpy(nms_min(boxes.numpy(), scores.numpy(), 0.7))
+    return onet, boxes, scores, points, keep
+
+
+@torch.inference_mode()
+def run_cascade(image: Image.Image | np.ndarray, config: FaceConfig | None = None, model: MTCNN | None = None):
+    """MTCNN on ``image`` with every stage recorded (:class:`FaceCascade`); boxes in the original's pixels."""
+    config = config or FaceConfig()
+    model = model if model is not None else build_mtcnn()
+    start = time.perf_counter()
+    original = as_rgb(image)
+    work, shrunk_by = shrink(original, config.max_side)
+    img = torch.from_numpy(np.asarray(work).copy()).permute(2, 0, 1)[None].float()
+    h, w = img.shape[-2:]
+    to_orig = 1.0 / shrunk_by
+    seconds: dict[str, float] = {"shrink": time.perf_counter() - start}
+    tic = time.perf_counter()
+    stage1 = _pnet_stage(model, img, config, to_orig)
+    seconds["P-Net"] = time.perf_counter() - tic
+    tic = time.perf_counter()
+    rnet, refined, refined_scores = _rnet_stage(model, img, stage1.proposals, float(config.thresholds[1]), to_orig)
+    seconds["R-Net"] = time.perf_counter() - tic
+    tic = time.perf_counter()
+    onet, boxes, scores, points, keep = _onet_stage(model, img, refined, float(config.thresholds[2]), to_orig)
     seconds["O-Net"] = time.perf_counter() - tic
 
     def orig(b: torch.Tensor) -> np.ndarray:
@@ -345,10 +373,10 @@ def run_cascade(image: Image.Image | np.ndarray, config: FaceConfig | None = Non
         faces=faces,
         config=config,
         work_size=(int(w), int(h)),
-        pyramid=tuple(levels),
-        candidates=StageBoxes(orig(_cat(cand_boxes, 4)).reshape(-1, 4), _cat(cand_scores).numpy().copy()),
-        after_level_nms=after_level_nms,
-        proposals=StageBoxes(orig(proposals).reshape(-1, 4), proposal_scores.numpy().copy()),
+        pyramid=tuple(stage1.levels),
+        candidates=stage1.candidates,
+        after_level_nms=stage1.after_level_nms,
+        proposals=StageBoxes(orig(stage1.proposals).reshape(-1, 4), stage1.proposal_scores.numpy().copy()),
         rnet=rnet,
         refined=StageBoxes(orig(refined).reshape(-1, 4), refined_scores.numpy().copy()),
         onet=onet,

@@ -9,8 +9,8 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
-from cnn_demo.applications.faces.cascade import STRIDE, WINDOW, FaceConfig, _as_rgb, _normalise, shrink
-from cnn_demo.applications.faces.nets import MTCNN, cached_mtcnn
+from cnn_demo.applications.faces.cascade import STRIDE, WINDOW, FaceConfig, as_rgb, normalise, shrink
+from cnn_demo.applications.faces.nets import MTCNN, build_mtcnn
 
 
 @dataclass(frozen=True)
@@ -41,17 +41,17 @@ def pnet_window(
     costs one convolutional pass.
     """
     config = config or FaceConfig()
-    model = model if model is not None else cached_mtcnn()
-    work, _ = shrink(_as_rgb(image), config.max_side)
+    model = model if model is not None else build_mtcnn()
+    work, _ = shrink(as_rgb(image), config.max_side)
     img = torch.from_numpy(np.asarray(work).copy()).permute(2, 0, 1)[None].float()
     h, w = img.shape[-2:]
     level = F.interpolate(img, size=(int(h * scale + 1), int(w * scale + 1)), mode="area")
-    _, prob = model.pnet(_normalise(level))
+    _, prob = model.pnet(normalise(level))
     # Windows wholly inside the level (with ceil_mode pooling the last cell may reach past the edge).
     row = int(np.clip(row, 0, min(prob.shape[1] - 1, (level.shape[-2] - WINDOW) // STRIDE)))
     col = int(np.clip(col, 0, min(prob.shape[2] - 1, (level.shape[-1] - WINDOW) // STRIDE)))
     y, x = STRIDE * row, STRIDE * col
     window = level[:, :, y : y + WINDOW, x : x + WINDOW]
-    _, alone = model.pnet(_normalise(window))
+    _, alone = model.pnet(normalise(window))
     pixels = window[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
     return WindowCheck(row, col, pixels, float(alone.reshape(-1)[0]), float(prob[0, row, col]))

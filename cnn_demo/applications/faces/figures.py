@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+import torch
 from PIL import Image, ImageDraw
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
@@ -160,31 +161,44 @@ def funnel_figure(counts: Sequence[tuple[str, int]]) -> go.Figure:
     return fig
 
 
+#: The coloured frame around each crop of :func:`crops_mosaic`, and the white gap between crops (pixels).
+MOSAIC_BORDER, MOSAIC_GAP = 4, 3
+
+
+def _framed_crop(image: np.ndarray, score: float, passed: bool, colour: tuple[int, int, int], tile: int) -> Image.Image:
+    """One crop enlarged to ``tile`` pixels in a frame of ``colour``, its score in a corner, dimmed when it failed."""
+    border = MOSAIC_BORDER
+    cell = Image.new("RGB", (tile + 2 * border, tile + 2 * border), colour)
+    face = Image.fromarray(image).resize((tile, tile), Image.Resampling.NEAREST)
+    if not passed:
+        face = Image.blend(face, Image.new("RGB", face.size, (255, 255, 255)), 0.6)
+    cell.paste(face, (border, border))
+    draw = ImageDraw.Draw(cell)
+    text = f"{score:.2f}"
+    draw.rectangle((border, border, border + 6 * len(text) + 2, border + 11), fill=(0, 0, 0))
+    draw.text((border + 1, border), text, fill=(255, 255, 255))
+    return cell
+
+
 def crops_mosaic(crops: Crops, *, tile: int = 64, columns: int = 12, limit: int = 96) -> np.ndarray:
     """A grid of a refinement network's input crops, best score first, each framed in its score's colour;
-    crops below the stage's threshold are dimmed. At most ``limit`` crops (the best ones)."""
+    crops below the stage's threshold are dimmed. At most ``limit`` crops (the best ones), laid out by
+    ``torchvision.utils.make_grid``."""
+    from torchvision.utils import make_grid
+
     n = min(len(crops.scores), limit)
     if n == 0:
         return np.full((tile, tile * 2, 3), 255, np.uint8)
     order = np.argsort(-crops.scores, kind="stable")[:n]
-    cols = min(columns, n)
-    rows = -(-n // cols)
-    pad, border = 3, 4
-    step = tile + 2 * border + pad
-    canvas = Image.new("RGB", (cols * step + pad, rows * step + pad), (255, 255, 255))
-    draw = ImageDraw.Draw(canvas)
-    for k, (i, colour) in enumerate(zip(order, score_colours(crops.scores[order]), strict=True)):
-        r, c = divmod(k, cols)
-        x, y = pad + c * step, pad + r * step
-        draw.rectangle((x, y, x + tile + 2 * border - 1, y + tile + 2 * border - 1), fill=colour)
-        face = Image.fromarray(crops.images[i]).resize((tile, tile), Image.Resampling.NEAREST)
-        if not crops.passed[i]:
-            face = Image.blend(face, Image.new("RGB", face.size, (255, 255, 255)), 0.6)
-        canvas.paste(face, (x + border, y + border))
-        text = f"{crops.scores[i]:.2f}"
-        draw.rectangle((x + border, y + border, x + border + 6 * len(text) + 2, y + border + 11), fill=(0, 0, 0))
-        draw.text((x + border + 1, y + border), text, fill=(255, 255, 255))
-    return np.asarray(canvas)
+    cells = [
+        np.asarray(_framed_crop(crops.images[i], float(crops.scores[i]), bool(crops.passed[i]), colour, tile))
+        for i, colour in zip(order, score_colours(crops.scores[order]), strict=True)
+    ]
+    batch = torch.from_numpy(np.stack(cells)).permute(0, 3, 1, 2)
+    grid = make_grid(batch, nrow=min(columns, n), padding=MOSAIC_GAP, pad_value=255).permute(1, 2, 0).numpy()
+    if n == 1:  # make_grid returns a lone image without its border
+        grid = np.pad(grid, ((MOSAIC_GAP, MOSAIC_GAP), (MOSAIC_GAP, MOSAIC_GAP), (0, 0)), constant_values=255)
+    return grid
 
 
 def score_boxes_figure(image: np.ndarray, windows: np.ndarray, scores: np.ndarray, height: int = 480) -> go.Figure:

@@ -8,14 +8,16 @@ verified against their recorded sha256 digests.
 
 from __future__ import annotations
 
-import functools
+from typing import Any
 
 import torch
 from torch import nn
 
 from cnn_demo import weights
+from cnn_demo.models import SourceHandler, create, register_source
+from cnn_demo.weights import ModelInfo
 
-#: The catalogue name of MTCNN's weights (``python -m cnn_demo weights list``).
+#: MTCNN's name in the table of models (``python -m cnn_demo weights list``).
 WEIGHTS_NAME = "mtcnn"
 
 
@@ -126,28 +128,33 @@ class MTCNN(nn.Module):
         self.onet = ONet()
 
 
+class FacenetSource(SourceHandler):
+    """The ``facenet`` architecture source of the table of models: MTCNN, built here, seeded random weights by
+    default (the same untrained cascade on every call)."""
+
+    def build(self, info: ModelInfo, num_classes: int, **kwargs: Any) -> nn.Module:
+        return MTCNN()
+
+    def random(self, info: ModelInfo, num_classes: int, seed: int | None, **kwargs: Any) -> nn.Module:
+        return super().random(info, num_classes, 0 if seed is None else seed, **kwargs)
+
+
+register_source("facenet", FacenetSource())
+
+
 def build_mtcnn(*, pretrained: bool = True) -> MTCNN:
-    """MTCNN in eval mode with gradients off: the pretrained weights (verified, from the installed facenet-pytorch
-    wheel or a converted copy in the weights folder), or seeded random ones for tests of the pipeline.
+    """MTCNN in eval mode with gradients off (``cnn_demo.models.create("mtcnn")``): the pretrained weights (verified,
+    from the installed facenet-pytorch wheel or a converted copy in the weights folder), or seeded random ones for
+    tests of the pipeline. Build it once for many images (pages share one through ``st.cache_resource``).
 
     A missing or damaged file raises :class:`~cnn_demo.weights.WeightsMissing` /
     :class:`~cnn_demo.weights.WeightsCorrupt`.
     """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = MTCNN()
-    if pretrained:
-        model.load_state_dict(weights.load_state_dict(WEIGHTS_NAME))
-    model.eval()
+    model = create(WEIGHTS_NAME, pretrained=pretrained)
+    assert isinstance(model, MTCNN)
     for p in model.parameters():
         p.requires_grad_(False)
     return model
-
-
-@functools.lru_cache(maxsize=1)
-def cached_mtcnn() -> MTCNN:
-    """The pretrained MTCNN, loaded once per process (command line, benchmarks; pages use ``st.cache_resource``)."""
-    return build_mtcnn(pretrained=True)
 
 
 def weights_available() -> bool:

@@ -14,8 +14,11 @@ Parts: :mod:`~cnn_demo.applications.person_detector.model` (the network, prepari
 
 from cnn_demo.applications.person_detector.figures import preview_summary
 from cnn_demo.applications.person_detector.job import (
+    CONFIG_KEYS,
     DATA_SOURCES,
     UPLOAD_NAME,
+    DetectorParams,
+    DetectorResult,
     config_from_params,
     load_epochs,
     load_preview,
@@ -42,10 +45,13 @@ from cnn_demo.applications.person_detector.train import (
 
 __all__ = [
     "BACKBONES",
+    "CONFIG_KEYS",
     "DATA_SOURCES",
     "LOSS_NAMES",
     "UPLOAD_NAME",
     "DetectorConfig",
+    "DetectorParams",
+    "DetectorResult",
     "FeatureCache",
     "PersonDetector",
     "Trainer",

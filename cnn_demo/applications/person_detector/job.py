@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from cnn_demo import jobs, training
+from cnn_demo.applications.job_records import JobResult, typed_values
 from cnn_demo.applications.person_detector.model import BACKBONES, DetectorConfig, save
 from cnn_demo.applications.person_detector.train import Trainer
 from cnn_demo.data.boxes import BoxDataset, load_people_sample, read_box_zip
@@ -32,27 +36,66 @@ UPLOAD_NAME = "labels.zip"
 PREVIEW_PROPOSALS = 50
 
 
-def load_data(params: dict, inputs: Path | None) -> BoxDataset:
-    """The photos a job trains on: ``params["data"]`` is ``people`` (the shipped sample) or ``upload``."""
-    source = params.get("data", "people")
-    if source == "people":
-        return load_people_sample()
-    if source == "upload":
-        path = None if inputs is None else inputs / UPLOAD_NAME
-        if path is None or not path.is_file():
-            raise InputError("The uploaded zip of labelled photos is missing.")
-        return read_box_zip(path.read_bytes(), params.get("name", UPLOAD_NAME))
-    raise InputError(f"Unknown training data {source!r}: use {' or '.join(DATA_SOURCES)}.")
+#: The :class:`DetectorConfig` fields a job's params may set.
+CONFIG_KEYS = ("epochs", "backbone", "size", "seed", "holdout", "lr", "batch_size", "flip", "trainable_stages")
 
 
-def config_from_params(params: dict) -> DetectorConfig:
+def config_from_params(params: Mapping[str, Any]) -> DetectorConfig:
     """The :class:`DetectorConfig` of a job's parameters (anything left out keeps the defaults)."""
-    fields = {f.name for f in dataclasses.fields(DetectorConfig)}
-    allowed = {"epochs", "backbone", "size", "seed", "holdout", "lr", "batch_size", "flip", "trainable_stages"}
-    given = {k: v for k, v in params.items() if k in allowed & fields}
+    given = typed_values(DetectorConfig, params, CONFIG_KEYS)
     if given.get("backbone", BACKBONES[0]) not in BACKBONES:
         raise InputError(f"Choose a backbone among {', '.join(BACKBONES)}.")
     return DetectorConfig(**given)
+
+
+@dataclass(frozen=True)
+class DetectorParams:
+    """What a ``detector_train`` job trains on and how. Its params dict is flat: ``data`` (people | upload),
+    ``name`` (the uploaded zip's name, for messages) and the :data:`CONFIG_KEYS` of :class:`DetectorConfig`."""
+
+    data: str = "people"
+    name: str = UPLOAD_NAME
+    config: DetectorConfig = field(default_factory=DetectorConfig)
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> DetectorParams:
+        """The parameters of a job's params dict; :class:`InputError` for a bad value."""
+        config = config_from_params(params)
+        data = str(params.get("data", "people"))
+        if data not in DATA_SOURCES:
+            raise InputError(f"Unknown training data {data!r}: use {' or '.join(DATA_SOURCES)}.")
+        return cls(data, str(params.get("name") or UPLOAD_NAME), config)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat params dict a page submits."""
+        return {"data": self.data, "name": self.name, **{k: getattr(self.config, k) for k in CONFIG_KEYS}}
+
+
+@dataclass(frozen=True)
+class DetectorResult(JobResult):
+    """What a finished ``detector_train`` job reports (also kept in its saved model's ``detector.json``)."""
+
+    ap50: float = 0.0
+    ap: float = 0.0
+    ap50_heldout: float | None = None
+    ap_heldout: float | None = None
+    epochs: int = 0
+    photos: int = 0
+    train_photos: int = 0
+    heldout_photos: int = 0
+    data: str = "people"
+    format: str = ""
+
+
+def load_data(params: DetectorParams | Mapping[str, Any], inputs: Path | None) -> BoxDataset:
+    """The photos a job trains on: ``params.data`` is ``people`` (the shipped sample) or ``upload``."""
+    p = params if isinstance(params, DetectorParams) else DetectorParams.from_params(params)
+    if p.data == "people":
+        return load_people_sample()
+    path = None if inputs is None else inputs / UPLOAD_NAME
+    if path is None or not path.is_file():
+        raise InputError("The uploaded zip of labelled photos is missing.")
+    return read_box_zip(path.read_bytes(), p.name)
 
 
 def report_json(data: BoxDataset) -> dict:
@@ -101,15 +144,33 @@ def _save_preview_photo(trainer: Trainer, folder: Path) -> None:
     (folder / "preview.json").write_text(json.dumps(truth))
 
 
+def _result(p: DetectorParams, data: BoxDataset, trainer: Trainer, last: dict) -> DetectorResult:
+    """The finished job's figures: ``last`` (the final epoch's AP50 and AP on the held-out photos) and counts."""
+    return DetectorResult(
+        ap50=last.get("ap50", 0.0),
+        ap=last.get("ap", 0.0),
+        ap50_heldout=last.get("ap50"),
+        ap_heldout=last.get("ap"),
+        epochs=p.config.epochs,
+        photos=len(data),
+        train_photos=len(trainer.train_idx),
+        heldout_photos=len(trainer.val_idx),
+        data=p.data,
+        format=data.report.format,
+    )
+
+
 @jobs.register("detector_train")
 def train_detector(params: dict, ctx) -> dict:
     """Job: train the person detector's heads on cached features; per epoch losses, held-out AP50, proposals.
 
-    ``params``: data (people | upload), epochs, backbone, size, seed, holdout (see :class:`DetectorConfig`).
+    ``params``: :class:`DetectorParams` (data, name and the :data:`CONFIG_KEYS` of :class:`DetectorConfig`);
+    returns :class:`DetectorResult` as a dict.
     """
-    config = config_from_params(params)
+    p = DetectorParams.from_params(params)
+    config = p.config
     folder = Path(ctx.folder)
-    data = load_data(params, getattr(ctx, "inputs", None))
+    data = load_data(p, getattr(ctx, "inputs", None))
     (folder / "report.json").write_text(json.dumps(report_json(data), default=str))
     data.require_trainable()
     ctx.log(f"{data.report.n_images} photos, {data.report.n_boxes} {data.class_name} boxes ({data.report.format}).")
@@ -149,18 +210,9 @@ def train_detector(params: dict, ctx) -> dict:
     )
     if not last:  # resumed after the last epoch: measure again
         last = trainer.evaluate()
-    info = {
-        "ap50_heldout": last.get("ap50"),
-        "ap_heldout": last.get("ap"),
-        "epochs": config.epochs,
-        "photos": len(data),
-        "train_photos": len(trainer.train_idx),
-        "heldout_photos": len(trainer.val_idx),
-        "data": params.get("data", "people"),
-        "format": data.report.format,
-    }
-    save(trainer.model, folder / "model", info)
-    return {"ap50": last.get("ap50", 0.0), "ap": last.get("ap", 0.0), **info}
+    info = _result(p, data, trainer, last).to_dict()
+    save(trainer.model, folder / "model", {k: v for k, v in info.items() if k not in ("ap50", "ap")})
+    return info
 
 
 def load_epochs(folder: str | Path) -> dict[int, dict]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torchvision.ops import box_convert
 
 from cnn_demo.applications.metrics import coco_map
 from cnn_demo.applications.person_detector.model import DetectorConfig, PersonDetector
@@ -113,15 +114,11 @@ def detections(model: PersonDetector, cache: FeatureCache, batch: int = 16) -> l
 
 def average_precision(found: list[tuple[np.ndarray, np.ndarray]], truth: BoxDataset) -> dict[str, float]:
     """COCO AP and AP50 (pycocotools) of detections on the photos of ``truth``, in order."""
+    coco_boxes = [box_convert(torch.as_tensor(boxes).reshape(-1, 4), "xyxy", "xywh").tolist() for boxes, _ in found]
     results = [
-        {
-            "image_id": i + 1,
-            "category_id": 1,
-            "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
-            "score": float(s),
-        }
-        for i, (boxes, scores) in enumerate(found)
-        for (x0, y0, x1, y1), s in zip(boxes, scores, strict=True)
+        {"image_id": i + 1, "category_id": 1, "bbox": xywh, "score": float(s)}
+        for i, ((_, scores), xywhs) in enumerate(zip(found, coco_boxes, strict=True))
+        for xywh, s in zip(xywhs, scores, strict=True)
     ]
     stats = coco_map(truth.to_coco(), results)
     return {"ap50": max(stats["AP50"], 0.0), "ap": max(stats["AP"], 0.0)}

@@ -21,7 +21,13 @@ from cnn_demo.applications.person_segmenter.evaluate import (
     iou_report,
     truth_rule,
 )
-from cnn_demo.applications.person_segmenter.job import load_previews, model_folder, train_job
+from cnn_demo.applications.person_segmenter.job import (
+    SegmenterParams,
+    SegmenterResult,
+    load_previews,
+    model_folder,
+    train_job,
+)
 from cnn_demo.applications.person_segmenter.model import (
     BACKBONE,
     PersonMask,
@@ -40,6 +46,8 @@ __all__ = [
     "PersonMask",
     "PersonSegmenter",
     "SegmenterConfig",
+    "SegmenterParams",
+    "SegmenterResult",
     "TrainedSegmenter",
     "baselines",
     "check_pairs_zip",

@@ -3,6 +3,8 @@ the validation photos' predictions after every epoch (small thumbnails the page 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -10,13 +12,59 @@ import numpy as np
 from PIL import Image
 
 from cnn_demo import jobs
+from cnn_demo.applications.job_records import JobResult
 from cnn_demo.applications.person_segmenter.data import load_source, split
 from cnn_demo.applications.person_segmenter.model import SegmenterConfig, save_segmenter
 from cnn_demo.applications.person_segmenter.train import train_segmenter
+from cnn_demo.errors import InputError
 
 PREVIEW = 4
 THUMB = 192
 MODEL_DIR = "model"
+
+
+@dataclass(frozen=True)
+class SegmenterParams:
+    """What a ``person_segmenter`` job trains on (``data``) and how (``config``: :class:`SegmenterConfig`)."""
+
+    data: str = "people"
+    config: SegmenterConfig = field(default_factory=SegmenterConfig)
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> SegmenterParams:
+        """The parameters of a job's params dict (``{"data": ..., "config": {...}}``)."""
+        if not isinstance(params, Mapping):
+            raise InputError("The job's settings must be a mapping of names to values.")
+        return cls(str(params.get("data", "people")), SegmenterConfig.from_dict(dict(params.get("config") or {})))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The params dict a page submits."""
+        return {"data": self.data, "config": self.config.to_dict()}
+
+
+@dataclass(frozen=True)
+class SegmenterResult(JobResult):
+    """What a finished ``person_segmenter`` job reports: validation IoU beside the baselines', counts, timings,
+    the per-epoch history and the settings (:meth:`~.train.TrainedSegmenter.summary` and more)."""
+
+    classes: list[str] = field(default_factory=lambda: ["background", "person"])
+    #: ``{"iou": {class: IoU}, "mean_iou": ...}`` on the validation photos at their own size, and the baselines'.
+    validation: dict[str, Any] = field(default_factory=dict)
+    baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
+    n_train: int = 0
+    n_val: int = 0
+    val_stems: list[str] = field(default_factory=list)
+    epochs: int = 0
+    feature_seconds: float = 0.0
+    train_seconds: float = 0.0
+    features_from_cache: bool = False
+    head_parameters: int = 0
+    data: str = ""
+    mask_rule: str = ""
+    train_cpu_seconds: float = 0.0
+    batch_size: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
 
 
 def model_folder(job_folder: str | Path) -> Path:
@@ -37,11 +85,11 @@ def _resize(arr: np.ndarray, size: tuple[int, int], nearest: bool) -> np.ndarray
 
 @jobs.register("person_segmenter")
 def train_job(params: dict[str, Any], ctx: jobs.JobContext) -> dict[str, Any]:
-    """Job: ``params["data"]`` ``people`` or ``upload`` (``inputs/pairs.zip``), ``params["config"]`` the
-    :class:`SegmenterConfig` values. Writes ``model/`` (the segmenter), ``preview.npz`` (validation thumbnails and
+    """Job: :class:`SegmenterParams` (``data`` ``people`` or ``upload``: ``inputs/pairs.zip``; ``config``), returns
+    :class:`SegmenterResult` as a dict. Writes ``model/`` (the segmenter), ``preview.npz`` (validation thumbnails and
     their true masks) and ``preview_<epoch>.npz`` (the predicted masks after each epoch)."""
-    cfg = SegmenterConfig.from_dict(dict(params.get("config") or {}))
-    source = str(params.get("data", "people"))
+    p = SegmenterParams.from_params(params)
+    cfg, source = p.config, p.data
     upload = ctx.inputs / "pairs.zip"
     data = load_source(source, upload.read_bytes() if source == "upload" and upload.is_file() else None)
     _, val_idx = split(len(data), cfg.val_fraction, cfg.seed)
@@ -82,9 +130,9 @@ def train_job(params: dict[str, Any], ctx: jobs.JobContext) -> dict[str, Any]:
         f"features {'from the cache' if result.from_cache else f'in {result.feature_seconds:.1f} s'}, "
         f"head trained in {result.train_seconds:.1f} s"
     )
-    summary = {**result.summary(), "history": result.history, "config": cfg.to_dict()}
-    save_segmenter(model_folder(folder), result.model.head, cfg, result.model.classes, summary)
-    return summary
+    summary = SegmenterResult.from_dict({**result.summary(), "history": result.history, "config": cfg.to_dict()})
+    save_segmenter(model_folder(folder), result.model.head, cfg, result.model.classes, summary.to_dict())
+    return summary.to_dict()
 
 
 def load_previews(job_folder: str | Path) -> dict[str, Any]:

@@ -277,7 +277,7 @@ def load_segmenter(folder: str | Path, backbone: nn.Module | None = None) -> Per
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from cnn_demo.models.data import data_config
+    from cnn_demo.models import data_config
 
     info = read_info(folder)
     cfg = SegmenterConfig.from_dict(info["config"])

@@ -151,6 +151,109 @@ def predict_cached(head: nn.Module, feats: Features, idx: np.ndarray, size: int,
     return torch.cat(out).numpy()
 
 
+def _training_tensors(
+    feats: Features, train_idx: np.ndarray, cfg: SegmenterConfig
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The training photos' two feature maps and their masks at the loss grid; samples 0..n-1 are the training
+    photos, n..2n-1 (with ``cfg.flip``) their mirror images."""
+    masks = feats["masks"]  # uint8: a long copy of every mask would take 8 times the memory
+    low = torch.cat([feats["low"][train_idx], *([feats["low_flip"][train_idx]] if cfg.flip else [])])
+    high = torch.cat([feats["high"][train_idx], *([feats["high_flip"][train_idx]] if cfg.flip else [])])
+    target = torch.cat([masks[train_idx], *([masks[train_idx].flip(-1)] if cfg.flip else [])])
+    step = cfg.loss_stride
+    return low, high, target[:, step // 2 :: step, step // 2 :: step]  # the mask pixel nearest each grid point
+
+
+def _schedule(opt: torch.optim.Optimizer, lr: float, total: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """The learning rate over ``total`` steps, moved after every optimizer step."""
+    sched: torch.optim.lr_scheduler.LRScheduler
+    if total >= 4:  # one-cycle: warm up over 10 % of the steps (at least 2), then anneal; the rate moves every batch
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total, pct_start=max(0.1, 2 / total))
+    else:  # too few steps for a cycle (a tiny upload for 1 epoch): a constant rate
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    opt.register_step_post_hook(lambda *_: sched.step())
+    return sched
+
+
+class _HeadTraining:
+    """The head, its optimizer and the validation split of one :func:`train_segmenter` run: what
+    :func:`cnn_demo.training.fit` calls each epoch, saves and restores."""
+
+    def __init__(
+        self,
+        data: PairData,
+        cfg: SegmenterConfig,
+        feats: Features,
+        channels: tuple[int, int],
+        on_predictions: Callable[[int, np.ndarray], None] | None,
+        history: list[dict[str, Any]],
+    ) -> None:
+        self.classes, self.cfg, self.feats = data.classes, cfg, feats
+        self.on_predictions, self.history = on_predictions, history
+        train_idx, self.val_idx = split(len(data), cfg.val_fraction, cfg.seed)
+        self.low, self.high, self.target = _training_tensors(feats, train_idx, cfg)
+        torch.manual_seed(cfg.seed)
+        self.head = build_head(cfg, channels, 2)
+        self.opt = torch.optim.AdamW(self.head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # A few pairs of a student's own still get several steps per epoch (19 photos in batches of 16 would get 2).
+        self.batch = max(1, min(cfg.batch_size, len(self.low) // 4))
+        self.sched = _schedule(self.opt, cfg.lr, cfg.epochs * -(-len(self.low) // self.batch))
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.val_truth = feats["masks"][self.val_idx].numpy()
+        valid = self.val_truth != 255
+        # IoU of painting the class everywhere
+        self.all_person = float((self.val_truth[valid] == 1).sum() / max(1, valid.sum()))
+
+    def loss_of(self, idx: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the samples ``idx`` at the loss grid (255 ignored)."""
+        step = self.cfg.loss_stride
+        scores = _scores(self.head, self.low[idx], self.high[idx], self.cfg.image_size // step)
+        return F.cross_entropy(scores, self.target[idx].long(), ignore_index=255)
+
+    def run_epoch(self, epoch: int) -> dict[str, Any]:
+        """One pass over the training samples, then IoU on the validation photos' cached features."""
+        self.head.train()
+        loss = training.train_epoch(len(self.low), self.batch, self.gen, self.opt, self.loss_of)
+        pred = predict_cached(self.head, self.feats, self.val_idx, self.cfg.image_size)
+        report = iou_report(confusion(pred, self.val_truth), self.classes)
+        if self.on_predictions is not None:
+            self.on_predictions(epoch, pred)
+        ious = list(report["iou"].values())
+        row = {
+            "epoch": epoch,
+            "loss": loss,
+            "iou": ious[1],
+            "iou_background": ious[0],
+            "mean_iou": report["mean_iou"],
+            f"baseline: all {self.classes[1]}": self.all_person,
+        }
+        self.history.append(row)
+        return row
+
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint keeps."""
+        return {
+            "head": self.head.state_dict(),
+            "opt": self.opt.state_dict(),
+            "sched": self.sched.state_dict(),
+            "history": self.history,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Back to a checkpoint's :meth:`state`."""
+        self.head.load_state_dict(state["head"])
+        self.opt.load_state_dict(state["opt"])
+        self.sched.load_state_dict(state["sched"])
+
+
+def _validation_confusion(model: PersonSegmenter, data: PairData, val_idx: np.ndarray) -> np.ndarray:
+    """The 2×2 confusion matrix of the segmenter on the validation photos at their own size (the real pipeline)."""
+    conf = np.zeros((2, 2), dtype=np.int64)
+    for i in val_idx:
+        conf += confusion(segment(model, data.images[i]).labels, data.masks[i])
+    return conf
+
+
 def train_segmenter(
     data: PairData,
     cfg: SegmenterConfig | None = None,
@@ -167,7 +270,7 @@ def train_segmenter(
     cached features) and at the end at the photos' own size. ``on_predictions(epoch, maps)`` gets the validation
     label maps of each epoch; ``checkpoint``/``resume_from`` make the run resumable (:func:`cnn_demo.training.fit`).
     """
-    from cnn_demo.models.data import data_config
+    from cnn_demo.models import data_config
 
     cfg = cfg or SegmenterConfig()
     dcfg = data_config(cfg.backbone)
@@ -177,94 +280,37 @@ def train_segmenter(
     t0 = time.perf_counter()
     feats, from_cache = cached_features(features, data, cfg, dcfg, cache_dir, on_phase)
     feature_seconds = time.perf_counter() - t0
-    train_idx, val_idx = split(len(data), cfg.val_fraction, cfg.seed)
-    size = cfg.image_size
-    masks = feats["masks"]  # uint8: a long copy of every mask would take 8 times the memory
-    # Samples 0..n-1 are the training photos, n..2n-1 their mirror images.
-    low = torch.cat([feats["low"][train_idx], *([feats["low_flip"][train_idx]] if cfg.flip else [])])
-    high = torch.cat([feats["high"][train_idx], *([feats["high_flip"][train_idx]] if cfg.flip else [])])
-    target = torch.cat([masks[train_idx], *([masks[train_idx].flip(-1)] if cfg.flip else [])])
-    step = cfg.loss_stride
-    target = target[:, step // 2 :: step, step // 2 :: step]  # the mask pixel nearest each loss grid point
-    torch.manual_seed(cfg.seed)
-    head = build_head(cfg, features.channels, 2)
-    opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    # A few pairs of a student's own still get several steps per epoch (19 photos in batches of 16 would get 2).
-    batch = max(1, min(cfg.batch_size, len(low) // 4))
-    steps_per_epoch = -(-len(low) // batch)
-    total = cfg.epochs * steps_per_epoch
-    sched: torch.optim.lr_scheduler.LRScheduler
-    if total >= 4:  # one-cycle: warm up over 10 % of the steps (at least 2), then anneal; the rate moves every batch
-        sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=cfg.lr, total_steps=total, pct_start=max(0.1, 2 / total)
-        )
-    else:  # too few steps for a cycle (a tiny upload for 1 epoch): a constant rate
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
-    opt.register_step_post_hook(lambda *_: sched.step())
-    gen = torch.Generator().manual_seed(cfg.seed)
-    val_truth = feats["masks"][val_idx].numpy()
-    valid = val_truth != 255
-    all_person = float((val_truth[valid] == 1).sum() / max(1, valid.sum()))  # IoU of painting the class everywhere
     history: list[dict[str, Any]] = [] if resume_from is None else list(resume_from[0].get("history", []))
-
-    def loss_of(idx: torch.Tensor) -> torch.Tensor:
-        scores = _scores(head, low[idx], high[idx], size // step)
-        return F.cross_entropy(scores, target[idx].long(), ignore_index=255)
-
-    def run_epoch(epoch: int) -> dict[str, Any]:
-        head.train()
-        loss = training.train_epoch(len(low), batch, gen, opt, loss_of)
-        pred = predict_cached(head, feats, val_idx, size)
-        report = iou_report(confusion(pred, val_truth), data.classes)
-        if on_predictions is not None:
-            on_predictions(epoch, pred)
-        ious = list(report["iou"].values())
-        row = {
-            "epoch": epoch,
-            "loss": loss,
-            "iou": ious[1],
-            "iou_background": ious[0],
-            "mean_iou": report["mean_iou"],
-            f"baseline: all {data.classes[1]}": all_person,
-        }
-        history.append(row)
-        return row
-
-    def restore(state: dict[str, Any]) -> None:
-        head.load_state_dict(state["head"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-
+    run = _HeadTraining(data, cfg, feats, features.channels, on_predictions, history)
     t1, cpu1 = time.perf_counter(), time.process_time()
     training.fit(
         cfg.epochs,
-        run_epoch,
-        generator=gen,
-        state=lambda: {
-            "head": head.state_dict(),
-            "opt": opt.state_dict(),
-            "sched": sched.state_dict(),
-            "history": history,
-        },
-        restore=restore,
+        run.run_epoch,
+        generator=run.gen,
+        state=run.state,
+        restore=run.restore,
         resume_from=resume_from,
         checkpoint=checkpoint,
         progress=on_epoch,
     )
     train_seconds, train_cpu = time.perf_counter() - t1, time.process_time() - cpu1
-    model = PersonSegmenter(features, head.eval(), cfg, data.classes, dcfg).eval()
-    conf = np.zeros((2, 2), dtype=np.int64)
-    for i in val_idx:
-        conf += confusion(segment(model, data.images[i]).labels, data.masks[i])
+    model = PersonSegmenter(features, run.head.eval(), cfg, data.classes, dcfg).eval()
+    conf = _validation_confusion(model, data, run.val_idx)
+    train_idx = split(len(data), cfg.val_fraction, cfg.seed)[0]
     return TrainedSegmenter(
         model,
         history,
         iou_report(conf, data.classes),
         baselines(conf, data.classes),
         [data.stems[i] for i in train_idx],
-        [data.stems[i] for i in val_idx],
+        [data.stems[i] for i in run.val_idx],
         feature_seconds,
         train_seconds,
         from_cache,
-        {"data": data.source, "mask_rule": data.rule, "train_cpu_seconds": round(train_cpu, 2), "batch_size": batch},
+        {
+            "data": data.source,
+            "mask_rule": data.rule,
+            "train_cpu_seconds": round(train_cpu, 2),
+            "batch_size": run.batch,
+        },
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torchvision.ops import box_iou
+from torchvision.ops import box_convert, box_iou
 
 from cnn_demo.applications.rcnn.detect import Detections
 from cnn_demo.applications.rcnn.groups import ANIMAL_CLASSES
@@ -61,6 +61,6 @@ def largest_objects(coco: dict, animals: set[str] | None = None) -> list[tuple[s
     for image_id, a in sorted(largest.items()):
         cls = names.get(a["category_id"], "")
         if cls in wanted and image_id in files:
-            x, y, w, h = a["bbox"]
-            out.append((files[image_id], cls, np.array([x, y, x + w, y + h], dtype=np.float32)))
+            xyxy = box_convert(torch.tensor(a["bbox"], dtype=torch.float64), "xywh", "xyxy")
+            out.append((files[image_id], cls, xyxy.numpy().astype(np.float32)))
     return out

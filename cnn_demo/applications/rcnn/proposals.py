@@ -178,6 +178,55 @@ def _neighbours(labels: np.ndarray) -> set[tuple[int, int]]:
     return {(int(c // n), int(c % n)) for c in codes}
 
 
+class _Regions:
+    """Size, box, colour and texture histograms of every region, the first n from ``labels`` and room for the
+    n - 1 merged ones; :meth:`similarity` is selective search's similarity ``mix`` of two of them."""
+
+    def __init__(self, labels: np.ndarray, colour_image: np.ndarray, mix: str, texture: np.ndarray | None) -> None:
+        h, w = labels.shape
+        n = int(labels.max()) + 1
+        total = 2 * n - 1
+        self.n, self.mix, self.area = n, mix, float(h * w)
+        self.size = np.zeros(total)
+        self.size[:n] = np.bincount(labels.ravel(), minlength=n)
+        self.boxes = np.zeros((total, 4))
+        for i, sl in enumerate(ndimage.find_objects(labels + 1)):
+            self.boxes[i] = (sl[1].start, sl[0].start, sl[1].stop, sl[0].stop)
+        self.colour = np.zeros((total, colour_image.shape[-1] * COLOUR_BINS))
+        self.colour[:n] = _histograms(colour_image, labels, n, COLOUR_BINS)
+        self.tex = np.zeros((total, 0))
+        if "t" in mix:
+            t = _texture(colour_image) if texture is None else texture
+            self.tex = np.zeros((total, t.shape[-1] * TEXTURE_BINS))
+            self.tex[:n] = _histograms(t, labels, n, TEXTURE_BINS)
+
+    def similarity(self, i: int, j: int) -> float:
+        """How alike regions ``i`` and ``j`` are: the sum of the measures named in ``mix``."""
+        mix, size, boxes = self.mix, self.size, self.boxes
+        s = 0.0
+        if "c" in mix:
+            s += float(np.minimum(self.colour[i], self.colour[j]).sum())
+        if "t" in mix:
+            s += float(np.minimum(self.tex[i], self.tex[j]).sum())
+        if "s" in mix:
+            s += 1.0 - (size[i] + size[j]) / self.area
+        if "f" in mix:
+            bw = max(boxes[i, 2], boxes[j, 2]) - min(boxes[i, 0], boxes[j, 0])
+            bh = max(boxes[i, 3], boxes[j, 3]) - min(boxes[i, 1], boxes[j, 1])
+            s += 1.0 - (bw * bh - size[i] - size[j]) / self.area
+        return s
+
+    def merge(self, i: int, j: int, new: int) -> None:
+        """Region ``new`` is ``i`` and ``j`` together: sizes added, boxes joined, histograms size-weighted."""
+        size, boxes = self.size, self.boxes
+        a, b = size[i], size[j]
+        size[new] = a + b
+        boxes[new] = (*np.minimum(boxes[i, :2], boxes[j, :2]), *np.maximum(boxes[i, 2:], boxes[j, 2:]))
+        self.colour[new] = (a * self.colour[i] + b * self.colour[j]) / (a + b)
+        if self.tex.shape[1]:
+            self.tex[new] = (a * self.tex[i] + b * self.tex[j]) / (a + b)
+
+
 def group(labels: np.ndarray, colour_image: np.ndarray, mix: str, texture: np.ndarray | None = None):
     """Hierarchical grouping of the regions of ``labels`` (0..n-1) by the similarity ``mix`` (letters c, t, s, f).
 
@@ -185,37 +234,9 @@ def group(labels: np.ndarray, colour_image: np.ndarray, mix: str, texture: np.nd
     ``boxes`` (2n - 1 or fewer rows when the image has parts that never touch) are the regions' boxes in the
     working copy's pixels, ``x1``/``y1`` exclusive.
     """
-    h, w = labels.shape
-    n = int(labels.max()) + 1
-    total = 2 * n - 1
-    size = np.zeros(total)
-    size[:n] = np.bincount(labels.ravel(), minlength=n)
-    boxes = np.zeros((total, 4))
-    for i, sl in enumerate(ndimage.find_objects(labels + 1)):
-        boxes[i] = (sl[1].start, sl[0].start, sl[1].stop, sl[0].stop)
-    colour = np.zeros((total, colour_image.shape[-1] * COLOUR_BINS))
-    colour[:n] = _histograms(colour_image, labels, n, COLOUR_BINS)
-    tex = np.zeros((total, 0))
-    if "t" in mix:
-        t = _texture(colour_image) if texture is None else texture
-        tex = np.zeros((total, t.shape[-1] * TEXTURE_BINS))
-        tex[:n] = _histograms(t, labels, n, TEXTURE_BINS)
-    area = float(h * w)
-
-    def similarity(i: int, j: int) -> float:
-        s = 0.0
-        if "c" in mix:
-            s += float(np.minimum(colour[i], colour[j]).sum())
-        if "t" in mix:
-            s += float(np.minimum(tex[i], tex[j]).sum())
-        if "s" in mix:
-            s += 1.0 - (size[i] + size[j]) / area
-        if "f" in mix:
-            bw = max(boxes[i, 2], boxes[j, 2]) - min(boxes[i, 0], boxes[j, 0])
-            bh = max(boxes[i, 3], boxes[j, 3]) - min(boxes[i, 1], boxes[j, 1])
-            s += 1.0 - (bw * bh - size[i] - size[j]) / area
-        return s
-
+    regions = _Regions(labels, colour_image, mix, texture)
+    n = regions.n
+    similarity = regions.similarity
     touching: dict[int, set[int]] = {i: set() for i in range(n)}
     heap = []
     for i, j in _neighbours(labels):
@@ -223,7 +244,7 @@ def group(labels: np.ndarray, colour_image: np.ndarray, mix: str, texture: np.nd
         touching[j].add(i)
         heap.append((-similarity(i, j), i, j))
     heapq.heapify(heap)
-    alive = np.zeros(total, dtype=bool)
+    alive = np.zeros(2 * n - 1, dtype=bool)
     alive[:n] = True
     merges, sims = [], []
     new = n
@@ -231,12 +252,7 @@ def group(labels: np.ndarray, colour_image: np.ndarray, mix: str, texture: np.nd
         s, i, j = heapq.heappop(heap)
         if not (alive[i] and alive[j]):
             continue  # one of them was merged already: the entry is stale
-        a, b = size[i], size[j]
-        size[new] = a + b
-        boxes[new] = (*np.minimum(boxes[i, :2], boxes[j, :2]), *np.maximum(boxes[i, 2:], boxes[j, 2:]))
-        colour[new] = (a * colour[i] + b * colour[j]) / (a + b)
-        if tex.shape[1]:
-            tex[new] = (a * tex[i] + b * tex[j]) / (a + b)
+        regions.merge(i, j, new)
         alive[[i, j]] = False
         alive[new] = True
         touching[new] = (touching.pop(i) | touching.pop(j)) - {i, j}
@@ -247,7 +263,7 @@ def group(labels: np.ndarray, colour_image: np.ndarray, mix: str, texture: np.nd
         merges.append((i, j))
         sims.append(-s)
         new += 1
-    return np.array(merges, dtype=np.int64).reshape(-1, 2), np.array(sims), boxes[:new]
+    return np.array(merges, dtype=np.int64).reshape(-1, 2), np.array(sims), regions.boxes[:new]
 
 
 def _segments(image: np.ndarray, scale: int, cfg: ProposalConfig) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 :mod:`~cnn_demo.data.boxes.formats` parses each format from bytes (a bad line or box is a :class:`Problem`, never
 the whole upload); :mod:`~cnn_demo.data.boxes.reader` finds the format and the photos in a zip or folder (read safely
-through :mod:`cnn_demo.io.archive`), checks every box against its photo and reports what it read and left out;
+through :mod:`cnn_demo.io.archive`), matches each annotation to its photo (:mod:`~cnn_demo.data.boxes.matching`),
+checks every box against its photo and reports what it read and left out;
 :mod:`~cnn_demo.data.boxes.types` holds the dataset and its report; :mod:`~cnn_demo.data.boxes.export` writes
 boxes in each format (the page's example zips).
 """

@@ -80,11 +80,13 @@ def read_json(data: bytes, path: str) -> object:
     try:
         return json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
-        raise InputError(f"{_q(path)} is not UTF-8 text, so it cannot be JSON.") from exc
+        raise InputError(f"{quote_file(path)} is not UTF-8 text, so it cannot be JSON.") from exc
     except json.JSONDecodeError as exc:
-        raise InputError(f"{_q(path)} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.") from exc
+        raise InputError(
+            f"{quote_file(path)} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
+        ) from exc
     except RecursionError as exc:
-        raise InputError(f"{_q(path)} is nested too deeply to be read.") from exc
+        raise InputError(f"{quote_file(path)} is nested too deeply to be read.") from exc
 
 
 def is_coco(doc: object) -> bool:
@@ -104,13 +106,13 @@ def parse_coco(doc: object, path: str) -> tuple[list[Labels], list[Problem]]:
         or not isinstance(doc.get("images"), list)
         or not isinstance(doc.get("annotations"), list)
     ):
-        raise InputError(f"{_q(path)} is not COCO JSON: it needs lists called 'images' and 'annotations'.")
+        raise InputError(f"{quote_file(path)} is not COCO JSON: it needs lists called 'images' and 'annotations'.")
     categories: dict[object, str] = {}
     for cat in doc.get("categories") or []:
         if isinstance(cat, dict) and "id" in cat and isinstance(cat.get("name"), str):
             categories[cat["id"]] = cat["name"]
     if not categories:
-        raise InputError(f"{_q(path)} lists no 'categories' with an id and a name, so no box has a class.")
+        raise InputError(f"{quote_file(path)} lists no 'categories' with an id and a name, so no box has a class.")
     problems: list[Problem] = []
     by_id: dict[object, Labels] = {}
     for i, entry in enumerate(doc["images"]):
@@ -123,41 +125,40 @@ def parse_coco(doc: object, path: str) -> tuple[list[Labels], list[Problem]]:
         except (KeyError, TypeError, ValueError) as exc:
             problems.append(Problem(path, MALFORMED, f"images[{i}] needs an id and a file_name ({_short(exc)})"))
     for i, ann in enumerate(doc["annotations"]):
-        if not isinstance(ann, dict):
-            problems.append(Problem(path, MALFORMED, f"annotations[{i}] is not an object"))
-            continue
-        labels = by_id.get(ann.get("image_id"))
-        if labels is None:
-            problems.append(
-                Problem(
-                    path,
-                    MISSING_IMAGE,
-                    f"annotations[{i}] names image_id {ann.get('image_id')!r}, which is not in 'images'",
-                )
-            )
-            continue
-        cls = categories.get(ann.get("category_id"))
-        if cls is None:
-            problems.append(
-                Problem(
-                    path,
-                    UNKNOWN_CLASS,
-                    f"annotations[{i}] has category_id {ann.get('category_id')!r}, which is not in 'categories'",
-                )
-            )
-            continue
-        if ann.get("iscrowd"):
-            labels.crowd += 1
-            continue
-        try:
-            x, y, w, h = (_number(v) for v in ann["bbox"])
-        except (KeyError, TypeError, ValueError) as exc:
-            problems.append(
-                Problem(path, MALFORMED, f"annotations[{i}]: bbox must be [x, y, width, height] ({_short(exc)})")
-            )
-            continue
-        labels.boxes.append((cls, x, y, x + w, y + h))
+        problem = _add_coco_annotation(i, ann, by_id, categories, path)
+        if problem is not None:
+            problems.append(problem)
     return list(by_id.values()), problems
+
+
+def _add_coco_annotation(
+    i: int, ann: object, by_id: dict[object, Labels], categories: dict[object, str], path: str
+) -> Problem | None:
+    """Add annotation ``i`` to the labels of its image (a box, or a crowd region counted); the problem if it has
+    no known image or category, or no box of four numbers."""
+    if not isinstance(ann, dict):
+        return Problem(path, MALFORMED, f"annotations[{i}] is not an object")
+    labels = by_id.get(ann.get("image_id"))
+    if labels is None:
+        return Problem(
+            path, MISSING_IMAGE, f"annotations[{i}] names image_id {ann.get('image_id')!r}, which is not in 'images'"
+        )
+    cls = categories.get(ann.get("category_id"))
+    if cls is None:
+        return Problem(
+            path,
+            UNKNOWN_CLASS,
+            f"annotations[{i}] has category_id {ann.get('category_id')!r}, which is not in 'categories'",
+        )
+    if ann.get("iscrowd"):
+        labels.crowd += 1
+        return None
+    try:
+        x, y, w, h = (_number(v) for v in ann["bbox"])
+    except (KeyError, TypeError, ValueError) as exc:
+        return Problem(path, MALFORMED, f"annotations[{i}]: bbox must be [x, y, width, height] ({_short(exc)})")
+    labels.boxes.append((cls, x, y, x + w, y + h))
+    return None
 
 
 # ------------------------------------------------------------------------------------------------ YOLO
@@ -177,28 +178,28 @@ def parse_yolo_names(data: bytes, path: str) -> list[str]:
         try:
             doc = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise InputError(f"{_q(path)} is not valid YAML ({_short(exc)}).") from exc
+            raise InputError(f"{quote_file(path)} is not valid YAML ({_short(exc)}).") from exc
         names = doc.get("names") if isinstance(doc, dict) else None
         if isinstance(names, dict):
             try:
                 top = max(int(k) for k in names)
                 return [str(names.get(k, names.get(str(k), f"class {k}"))) for k in range(top + 1)]
             except (TypeError, ValueError) as exc:
-                raise InputError(f"{_q(path)}: the keys of 'names' must be class numbers.") from exc
+                raise InputError(f"{quote_file(path)}: the keys of 'names' must be class numbers.") from exc
         if isinstance(names, list) and names:
             return [str(n) for n in names]
-        raise InputError(f"{_q(path)} has no 'names' list of classes.")
+        raise InputError(f"{quote_file(path)} has no 'names' list of classes.")
     if name.endswith(".json"):
         try:
             cats = json.loads(text).get("categories", [])
             return [str(c["name"]) for c in sorted(cats, key=lambda c: int(c["id"]))]
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise InputError(f"{_q(path)} does not list 'categories' with ids and names.") from exc
+            raise InputError(f"{quote_file(path)} does not list 'categories' with ids and names.") from exc
     names = [line.strip() for line in text.splitlines()]
     while names and not names[-1]:
         names.pop()
     if not names:
-        raise InputError(f"{_q(path)} is empty: it should name one class a line.")
+        raise InputError(f"{quote_file(path)} is empty: it should name one class a line.")
     return names
 
 
@@ -298,6 +299,6 @@ def parse_voc(data: bytes, path: str) -> tuple[Labels | None, list[Problem]]:
     return labels, problems
 
 
-def _q(text: str) -> str:
-    """A file name quoted for a message (shown literally, cut short)."""
+def quote_file(text: str) -> str:
+    """A file name quoted for a message to the student (shown literally, on one line, cut short)."""
     return "“" + text.replace("\n", " ")[:80] + "”"

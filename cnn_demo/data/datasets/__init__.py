@@ -12,7 +12,9 @@ Paired segmentation data (``images/`` + ``masks/``) for the U-Net goes through t
 Parts: ``types`` (limits, reports, :class:`Dataset`, :class:`Split`), ``readers`` (zip through
 :mod:`cnn_demo.io.archive`, folders, decoding), ``checks`` (what blocks training), ``folders`` (ImageFolder layouts,
 ``read_zip_dataset``, ``build_dataset``), ``store`` (decoded datasets on disk), ``splits``, ``builtin`` (offline sets),
-``examples`` (datasets as zips), ``pairs`` (segmentation image/mask pairs). Every public name is re-exported here.
+``examples`` (datasets as zips), ``pairs`` (segmentation image/mask pairs). What pages, jobs and the command line use
+is re-exported here (the readers' and the store's building blocks stay in their parts); errors come from
+:mod:`cnn_demo.errors`, archives from :mod:`cnn_demo.io.archive`.
 """
 
 from cnn_demo.data.datasets.builtin import (
@@ -44,7 +46,7 @@ from cnn_demo.data.datasets.splits import drop_classes, split_dataset, too_small
 from cnn_demo.data.datasets.store import DiskImages, cleanup_store, open_stored_dataset, release_freed_memory
 from cnn_demo.data.datasets.types import (
     DEFAULT_LIMITS,
-    MIN_SIDE,
+    MIN_DATASET_IMAGE_SIDE,
     ClassCount,
     Dataset,
     DatasetLimits,
@@ -54,24 +56,19 @@ from cnn_demo.data.datasets.types import (
     SkipReason,
     Split,
 )
-from cnn_demo.errors import InputError
-from cnn_demo.io.archive import ARCHIVE_EXTENSIONS, MB, ArchiveFile, SafeZip
 
 __all__ = [
-    "ARCHIVE_EXTENSIONS",
     "BUILTIN_DATASETS",
     "DEFAULT_LIMITS",
     "IGNORE_INDEX",
     "IMAGE_DIR_NAMES",
     "IMAGE_EXTENSIONS",
     "MASK_DIR_NAMES",
-    "MB",
-    "MIN_SIDE",
+    "MIN_DATASET_IMAGE_SIDE",
     "TEST_NAMES",
     "TRAIN_NAMES",
     "VAL_NAMES",
     "VOC_CLASSES",
-    "ArchiveFile",
     "BuiltinDataset",
     "ClassCount",
     "Dataset",
@@ -79,8 +76,6 @@ __all__ = [
     "DatasetReport",
     "DiskImages",
     "DuplicateGroup",
-    "InputError",
-    "SafeZip",
     "SegmentationDataset",
     "SegmentationReport",
     "SkipReason",

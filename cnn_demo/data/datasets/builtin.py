@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnn_demo.data.datasets.checks import _check
-from cnn_demo.data.datasets.types import DEFAULT_LIMITS, MIN_SIDE, ClassCount, Dataset, DatasetReport
+from cnn_demo.data.datasets.checks import dataset_problems
+from cnn_demo.data.datasets.types import DEFAULT_LIMITS, MIN_DATASET_IMAGE_SIDE, ClassCount, Dataset, DatasetReport
 from cnn_demo.errors import InputError
 
 
@@ -53,7 +53,7 @@ def _from_arrays(name: str, source: str, class_names: Sequence[str], arrays: Seq
     label_arr = np.asarray(labels, dtype=np.int64)
     label_arr.flags.writeable = False
     counts = [ClassCount(c, int((label_arr == i).sum())) for i, c in enumerate(class_names)]
-    warnings, errors = _check(counts, (), (), limits, False)
+    warnings, errors = dataset_problems(counts, (), (), limits, False)
     report = DatasetReport(source, "built-in", tuple(counts), warnings=tuple(warnings), errors=tuple(errors))
     return Dataset(name, tuple(class_names), tuple(images), label_arr, tuple(paths), report)
 
@@ -62,8 +62,8 @@ def texture_patches(patch: int = 64, stride: int | None = None) -> Dataset:
     """Patches of scikit-image's brick, grass and gravel photos, one class per photo."""
     from cnn_demo.io import samples
 
-    if not MIN_SIDE <= patch <= 256:
-        raise InputError(f"The patch size must be between {MIN_SIDE} and 256 pixels.")
+    if not MIN_DATASET_IMAGE_SIDE <= patch <= 256:
+        raise InputError(f"The patch size must be between {MIN_DATASET_IMAGE_SIDE} and 256 pixels.")
     stride = stride or patch
     arrays = []
     classes = ("brick", "grass", "gravel")

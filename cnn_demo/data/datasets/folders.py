@@ -9,23 +9,23 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from cnn_demo.data.datasets.checks import _check, _q, validate_class_name
+from cnn_demo.data.datasets.checks import dataset_problems, quote, validate_class_name
 from cnn_demo.data.datasets.readers import (
     IMAGE_EXTENSIONS,
     TEST_NAMES,
     TRAIN_NAMES,
     VAL_NAMES,
-    _FolderReader,
-    _unsafe_or_hidden,
-    _ZipReader,
+    FolderReader,
+    ZipReader,
+    check_path,
     decode_image,
 )
-from cnn_demo.data.datasets.store import _store_key, _store_lock, _StoreWriter, open_stored_dataset
+from cnn_demo.data.datasets.store import StoreWriter, open_stored_dataset, store_key, store_lock
 from cnn_demo.data.datasets.types import (
     DEFAULT_LIMITS,
     ClassCount,
@@ -113,11 +113,11 @@ def _layout(
 
 
 def _assemble(
-    reader: _ZipReader | _FolderReader,
+    reader: ZipReader | FolderReader,
     name: str,
     source: str,
     limits: DatasetLimits,
-    sink: _StoreWriter | None = None,
+    sink: StoreWriter | None = None,
 ) -> Dataset:
     candidates, skipped, layout, split_mode, empty = _layout(reader.files, reader.dirs)
     skipped = list(reader.skipped) + skipped
@@ -146,8 +146,23 @@ def _assemble(
     )
 
 
+#: One file to decode: its class, its given split (``None``: none given), its path and how to read its bytes.
+_Item = tuple[str, str | None, str, Callable[[], bytes | SkippedFile]]
+
+
+@dataclass
+class _Decoded:
+    """The images kept by :func:`_decode_items`, in order, and every file's content digest (duplicates found)."""
+
+    images: list[np.ndarray] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    splits: list[str] = field(default_factory=list)
+    by_hash: defaultdict[str, list[tuple[str, str]]] = field(default_factory=lambda: defaultdict(list))
+
+
 def _decode_all(
-    items: Sequence[tuple[str, str | None, str, Callable[[], bytes | SkippedFile]]],
+    items: Sequence[_Item],
     class_order: Sequence[str],
     *,
     name: str,
@@ -156,54 +171,16 @@ def _decode_all(
     limits: DatasetLimits,
     skipped: list[SkippedFile],
     split_mode: bool,
-    sink: _StoreWriter | None = None,
+    sink: StoreWriter | None = None,
 ) -> Dataset:
-    index = {c: i for i, c in enumerate(class_order)}
-    images: list[np.ndarray] = []
-    labels: list[int] = []
-    paths: list[str] = []
-    splits: list[str] = []
-    by_hash: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for cls, split, path, read in items:
-        data = read()
-        if isinstance(data, SkippedFile):
-            skipped.append(data)
-            continue
-        digest = hashlib.sha256(data).hexdigest()
-        by_hash[digest].append((path, cls))
-        if len(by_hash[digest]) > 1:
-            continue
-        arr = decode_image(path, data, limits)
-        if isinstance(arr, SkippedFile):
-            skipped.append(arr)
-            by_hash.pop(digest)
-            continue
-        if sink is not None:
-            sink.add(arr, data)  # straight to disk: no session holds the decoded pixels
-        else:
-            images.append(arr)
-        del data, arr
-        labels.append(index[cls])
-        paths.append(path)
-        splits.append(split or "train")
-    duplicates = tuple(
-        DuplicateGroup(
-            digest,
-            group[0][0],
-            tuple(p for p, _ in group[1:]),
-            tuple(dict.fromkeys(c for _, c in group)),
-        )
-        for digest, group in by_hash.items()
-        if len(group) > 1
-    )
-    label_arr = np.asarray(labels, dtype=np.int64)
+    """Decode ``items`` (each file once: later copies of the same content are duplicates) into a dataset checked
+    and reported; with ``sink`` the pixels go to disk as they are decoded."""
+    got = _decode_items(items, {c: i for i, c in enumerate(class_order)}, limits, skipped, sink)
+    duplicates = _duplicate_groups(got.by_hash)
+    label_arr = np.asarray(got.labels, dtype=np.int64)
     label_arr.flags.writeable = False
-    counts = []
-    for i, cls in enumerate(class_order):
-        mask = label_arr == i
-        n_val = sum(1 for m, s in zip(mask, splits, strict=True) if m and s == "val")
-        counts.append(ClassCount(cls, int(mask.sum()) - n_val, n_val))
-    warnings, errors = _check(counts, duplicates, skipped, limits, split_mode)
+    counts = _class_counts(label_arr, got.splits, class_order)
+    warnings, errors = dataset_problems(counts, duplicates, skipped, limits, split_mode)
     report = DatasetReport(
         source=source,
         layout=layout,
@@ -217,13 +194,72 @@ def _decode_all(
     dataset = Dataset(
         name=name,
         class_names=tuple(class_order),
-        images=tuple(images) if sink is None else sink.images(),
+        images=tuple(got.images) if sink is None else sink.images(),
         labels=label_arr,
-        paths=tuple(paths),
+        paths=tuple(got.paths),
         report=report,
-        given_split=tuple(splits) if split_mode else None,
+        given_split=tuple(got.splits) if split_mode else None,
     )
     return dataset if sink is None else sink.finish(dataset)
+
+
+def _decode_items(
+    items: Sequence[_Item],
+    index: dict[str, int],
+    limits: DatasetLimits,
+    skipped: list[SkippedFile],
+    sink: StoreWriter | None,
+) -> _Decoded:
+    """Read and decode each item in order, appending what cannot be used to ``skipped``; a file whose content came
+    before is not decoded again, only counted in ``by_hash``."""
+    got = _Decoded()
+    for cls, split, path, read in items:
+        data = read()
+        if isinstance(data, SkippedFile):
+            skipped.append(data)
+            continue
+        digest = hashlib.sha256(data).hexdigest()
+        got.by_hash[digest].append((path, cls))
+        if len(got.by_hash[digest]) > 1:
+            continue
+        arr = decode_image(path, data, limits)
+        if isinstance(arr, SkippedFile):
+            skipped.append(arr)
+            got.by_hash.pop(digest)
+            continue
+        if sink is not None:
+            sink.add(arr, data)  # straight to disk: no session holds the decoded pixels
+        else:
+            got.images.append(arr)
+        del data, arr
+        got.labels.append(index[cls])
+        got.paths.append(path)
+        got.splits.append(split or "train")
+    return got
+
+
+def _duplicate_groups(by_hash: dict[str, list[tuple[str, str]]]) -> tuple[DuplicateGroup, ...]:
+    """Files of the same content: the first kept, the others dropped, and the classes they were in."""
+    return tuple(
+        DuplicateGroup(
+            digest,
+            group[0][0],
+            tuple(p for p, _ in group[1:]),
+            tuple(dict.fromkeys(c for _, c in group)),
+        )
+        for digest, group in by_hash.items()
+        if len(group) > 1
+    )
+
+
+def _class_counts(labels: np.ndarray, splits: Sequence[str], class_order: Sequence[str]) -> list[ClassCount]:
+    """Images per class, in training and in validation."""
+    counts = []
+    for i, cls in enumerate(class_order):
+        mask = labels == i
+        n_val = sum(1 for m, s in zip(mask, splits, strict=True) if m and s == "val")
+        counts.append(ClassCount(cls, int(mask.sum()) - n_val, n_val))
+    return counts
 
 
 # ----------------------------------------------------------------------------------------------
@@ -245,20 +281,20 @@ def read_zip_dataset(
     content, shared by everyone who uploads the same zip, and mapped from disk instead of held in memory.
     """
     if store is None:
-        reader = _ZipReader(data, limits)
+        reader = ZipReader(data, limits)
         try:
-            return _assemble(reader, name, f"zip file {_q(name)}", limits)
+            return _assemble(reader, name, f"zip file {quote(name)}", limits)
         finally:
             reader.close()
-    key = _store_key(b"zip", name.encode(), repr(limits).encode(), data)
-    with _store_lock(Path(store), key):  # a class uploading the same zip at once decodes it once
+    key = store_key(b"zip", name.encode(), repr(limits).encode(), data)
+    with store_lock(Path(store), key):  # a class uploading the same zip at once decodes it once
         found = open_stored_dataset(Path(store) / key)
         if found is not None:
             return found
-        reader = _ZipReader(data, limits)
+        reader = ZipReader(data, limits)
         try:
-            with _StoreWriter(Path(store), key, limits) as sink:
-                return _assemble(reader, name, f"zip file {_q(name)}", limits, sink)
+            with StoreWriter(Path(store), key, limits) as sink:
+                return _assemble(reader, name, f"zip file {quote(name)}", limits, sink)
         finally:
             reader.close()
 
@@ -266,7 +302,7 @@ def read_zip_dataset(
 def read_folder_dataset(path: str | Path, limits: DatasetLimits = DEFAULT_LIMITS) -> Dataset:
     """The same as :func:`read_zip_dataset` for a folder on the server (command line, benchmarks)."""
     root = Path(path)
-    return _assemble(_FolderReader(root, limits), root.name, f"folder {_q(str(root))}", limits)
+    return _assemble(FolderReader(root, limits), root.name, f"folder {quote(str(root))}", limits)
 
 
 def load_dataset(path: str | Path, limits: DatasetLimits = DEFAULT_LIMITS) -> Dataset:
@@ -297,36 +333,12 @@ def build_dataset(
     Class names are validated (:func:`validate_class_name`, unique ignoring case); every file goes
     through the same checks and decoder as a zip member. ``store``: as for :func:`read_zip_dataset`.
     """
-    names: list[str] = []
-    seen: dict[str, str] = {}
-    for cls, _ in classes:
-        clean = validate_class_name(cls, limits)
-        if clean.casefold() in seen:
-            raise InputError(f"Two classes are called {_q(clean)}; class names must differ.")
-        seen[clean.casefold()] = clean
-        names.append(clean)
-    if len(names) > limits.max_classes:
-        raise InputError(f"At most {limits.max_classes} classes are allowed.")
+    names = _built_class_names([cls for cls, _ in classes], limits)
     n_files = sum(len(files) for _, files in classes)
     if n_files > limits.max_images:
         raise InputError(f"{n_files:,} images were added; the limit is {limits.max_images:,}.")
-    budget = ByteBudget(limits.max_uncompressed_bytes, "The dataset")
     skipped: list[SkippedFile] = []
-    items: list[tuple[str, str | None, str, Callable[[], bytes | SkippedFile]]] = []
-    kept: list[bytes] = []  # the files of items, for the store key
-    for clean, (_, files) in zip(names, classes, strict=True):
-        for filename, data in files:
-            path = f"{clean}/{filename}"
-            _, reason = _unsafe_or_hidden(PurePosixPath(str(filename).replace("\\", "/")).name)
-            if reason in (SkipReason.HIDDEN, SkipReason.MACOS):
-                skipped.append(SkippedFile(path, reason))
-                continue
-            if len(data) > limits.max_file_bytes:
-                skipped.append(SkippedFile(path, SkipReason.TOO_LARGE, f"over {limits.max_file_bytes // MB} MB"))
-                continue
-            budget.take(len(data))
-            items.append((clean, None, path, _given(data)))
-            kept.append(data)
+    items, kept = _built_items(names, [files for _, files in classes], limits, skipped)
     decode = functools.partial(
         _decode_all,
         items,
@@ -344,10 +356,52 @@ def build_dataset(
     parts.append(json.dumps([[f.path, str(f.reason)] for f in skipped]).encode())
     for (cls, _, path, _), data in zip(items, kept, strict=True):
         parts += [cls.encode(), path.encode(), hashlib.sha256(data).digest()]
-    key = _store_key(*parts)
-    with _store_lock(Path(store), key):
+    key = store_key(*parts)
+    with store_lock(Path(store), key):
         found = open_stored_dataset(Path(store) / key)
         if found is not None:
             return found
-        with _StoreWriter(Path(store), key, limits) as sink:
+        with StoreWriter(Path(store), key, limits) as sink:
             return decode(sink=sink)
+
+
+def _built_class_names(classes: Sequence[str], limits: DatasetLimits) -> list[str]:
+    """The class names typed in the page, validated, trimmed and unique ignoring case."""
+    names: list[str] = []
+    seen: dict[str, str] = {}
+    for cls in classes:
+        clean = validate_class_name(cls, limits)
+        if clean.casefold() in seen:
+            raise InputError(f"Two classes are called {quote(clean)}; class names must differ.")
+        seen[clean.casefold()] = clean
+        names.append(clean)
+    if len(names) > limits.max_classes:
+        raise InputError(f"At most {limits.max_classes} classes are allowed.")
+    return names
+
+
+def _built_items(
+    names: Sequence[str],
+    files: Sequence[Sequence[tuple[str, bytes]]],
+    limits: DatasetLimits,
+    skipped: list[SkippedFile],
+) -> tuple[list[_Item], list[bytes]]:
+    """The files added to each class as items to decode, and their bytes (for the store key); hidden files and files
+    over the size limit go to ``skipped``, and the bytes kept count against the dataset's budget."""
+    budget = ByteBudget(limits.max_uncompressed_bytes, "The dataset")
+    items: list[_Item] = []
+    kept: list[bytes] = []
+    for clean, class_files in zip(names, files, strict=True):
+        for filename, data in class_files:
+            path = f"{clean}/{filename}"
+            _, reason = check_path(PurePosixPath(str(filename).replace("\\", "/")).name)
+            if reason in (SkipReason.HIDDEN, SkipReason.MACOS):
+                skipped.append(SkippedFile(path, reason))
+                continue
+            if len(data) > limits.max_file_bytes:
+                skipped.append(SkippedFile(path, SkipReason.TOO_LARGE, f"over {limits.max_file_bytes // MB} MB"))
+                continue
+            budget.take(len(data))
+            items.append((clean, None, path, _given(data)))
+            kept.append(data)
+    return items, kept

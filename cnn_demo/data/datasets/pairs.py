@@ -11,9 +11,9 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image, ImageOps
 
-from cnn_demo.data.datasets.checks import _q
-from cnn_demo.data.datasets.readers import IMAGE_EXTENSIONS, _classify_load_error, _FolderReader, _ZipReader
-from cnn_demo.data.datasets.types import DEFAULT_LIMITS, MIN_SIDE, DatasetLimits, SkippedFile, SkipReason
+from cnn_demo.data.datasets.checks import quote
+from cnn_demo.data.datasets.readers import IMAGE_EXTENSIONS, FolderReader, ZipReader, load_error_reason
+from cnn_demo.data.datasets.types import DEFAULT_LIMITS, MIN_DATASET_IMAGE_SIDE, DatasetLimits, SkippedFile, SkipReason
 from cnn_demo.data.samples import voc_pairs_dir
 from cnn_demo.data.voc import VOC_CLASSES
 from cnn_demo.errors import InputError
@@ -147,15 +147,43 @@ def _seg_role(parts: tuple[str, ...]) -> tuple[str, str] | None:
 
 
 def _read_segmentation(
-    reader: _ZipReader | _FolderReader,
+    reader: ZipReader | FolderReader,
     source: str,
     class_names: Sequence[str] | None,
     limits: DatasetLimits,
 ) -> SegmentationDataset:
+    """Pair the images and masks of ``reader`` by name, decode each pair checked, and report what was used."""
     skipped = list(reader.skipped)
+    images, masks, names_file = _find_pairs(reader.files, skipped)
+    if len(images) > limits.max_images:
+        raise InputError(f"The zip has {len(images):,} images; the limit is {limits.max_images:,}.")
+    if class_names is None and names_file is not None:
+        class_names = _read_class_names(reader, names_file)
+    for stem in sorted(set(images) - set(masks)):
+        skipped.append(SkippedFile(images[stem].path, SkipReason.NO_MASK))
+    for stem in sorted(set(masks) - set(images)):
+        skipped.append(SkippedFile(masks[stem].path, SkipReason.NO_IMAGE))
+    out_images: list[np.ndarray] = []
+    out_masks: list[np.ndarray] = []
+    stems: list[str] = []
+    for stem in sorted(set(images) & set(masks)):
+        pair = _decode_pair(reader, images[stem], masks[stem], limits, skipped)
+        if pair is not None:
+            out_images.append(pair[0])
+            out_masks.append(pair[1])
+            stems.append(stem)
+    class_names, report = _segmentation_report(source, out_masks, class_names, limits, skipped)
+    return SegmentationDataset(tuple(out_images), tuple(out_masks), tuple(stems), tuple(class_names), report)
+
+
+def _find_pairs(
+    files: Sequence[ArchiveFile], skipped: list[SkippedFile]
+) -> tuple[dict[str, ArchiveFile], dict[str, ArchiveFile], ArchiveFile | None]:
+    """The image and the mask files by stem (below a wrapping folder, if any), and a ``class_names.txt``; files
+    that are neither go to ``skipped``."""
     usable: list[ArchiveFile] = []
     names_file: ArchiveFile | None = None
-    for f in reader.files:
+    for f in files:
         suffix = PurePosixPath(f.path).suffix.lower()
         if PurePosixPath(f.path).name.lower() == "class_names.txt":
             names_file = f
@@ -180,57 +208,71 @@ def _read_segmentation(
             skipped.append(SkippedFile(f.path, SkipReason.BAD_ENTRY, f"a second file for {stem}"))
             continue
         table[stem] = f
-    if len(images) > limits.max_images:
-        raise InputError(f"The zip has {len(images):,} images; the limit is {limits.max_images:,}.")
-    if class_names is None and names_file is not None:
-        raw = reader.read(names_file)
-        if isinstance(raw, bytes):
-            lines = [ln.strip() for ln in raw.decode("utf-8", errors="replace").splitlines()]
-            lines = [ln for ln in lines if ln and not ln.startswith("_")]  # labelme's "_background_"
-            if lines and raw.decode("utf-8", errors="replace").lstrip().startswith("_background_"):
-                lines = ["background", *lines]
-            class_names = lines or None
-    for stem in sorted(set(images) - set(masks)):
-        skipped.append(SkippedFile(images[stem].path, SkipReason.NO_MASK))
-    for stem in sorted(set(masks) - set(images)):
-        skipped.append(SkippedFile(masks[stem].path, SkipReason.NO_IMAGE))
-    out_images: list[np.ndarray] = []
-    out_masks: list[np.ndarray] = []
-    stems: list[str] = []
-    for stem in sorted(set(images) & set(masks)):
-        img_bytes = reader.read(images[stem])
-        mask_bytes = reader.read(masks[stem])
-        if isinstance(img_bytes, SkippedFile) or isinstance(mask_bytes, SkippedFile):
-            skipped.extend(x for x in (img_bytes, mask_bytes) if isinstance(x, SkippedFile))
-            continue
-        try:
-            mask = load_mask(mask_bytes, limits.max_pixels)
-        except InputError as exc:
-            skipped.append(SkippedFile(masks[stem].path, SkipReason.BAD_MASK, str(exc)))
-            continue
-        try:
-            img = load_image(img_bytes, max_pixels=limits.max_pixels, min_side=MIN_SIDE)
-        except InputError as exc:
-            skipped.append(SkippedFile(images[stem].path, _classify_load_error(str(exc)), str(exc)))
-            continue
-        if img.size != (mask.shape[1], mask.shape[0]):
-            skipped.append(SkippedFile(masks[stem].path, SkipReason.SIZE_MISMATCH, _size_detail(img, mask, img_bytes)))
-            continue
-        if max(img.size) > limits.max_side:
-            scale = limits.max_side / max(img.size)
-            size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
-            img = img.resize(size, Image.Resampling.LANCZOS)
-            mask = np.asarray(Image.fromarray(mask).resize(size, Image.Resampling.NEAREST), dtype=np.uint8)
-        arr = np.asarray(img, dtype=np.uint8).copy()
-        arr.flags.writeable = False
-        mask = mask.copy()
-        mask.flags.writeable = False
-        out_images.append(arr)
-        out_masks.append(mask)
-        stems.append(stem)
+    return images, masks, names_file
+
+
+def _read_class_names(reader: ZipReader | FolderReader, names_file: ArchiveFile) -> list[str] | None:
+    """The class names of a ``class_names.txt`` (one a line; labelme's ``_background_`` read as "background")."""
+    raw = reader.read(names_file)
+    if not isinstance(raw, bytes):
+        return None
+    lines = [ln.strip() for ln in raw.decode("utf-8", errors="replace").splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("_")]  # labelme's "_background_"
+    if lines and raw.decode("utf-8", errors="replace").lstrip().startswith("_background_"):
+        lines = ["background", *lines]
+    return lines or None
+
+
+def _decode_pair(
+    reader: ZipReader | FolderReader,
+    image_file: ArchiveFile,
+    mask_file: ArchiveFile,
+    limits: DatasetLimits,
+    skipped: list[SkippedFile],
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """One pair as a read-only RGB image and class-index mask of the same size (downscaled together to the limit),
+    or ``None`` with the reason in ``skipped``."""
+    img_bytes = reader.read(image_file)
+    mask_bytes = reader.read(mask_file)
+    if isinstance(img_bytes, SkippedFile) or isinstance(mask_bytes, SkippedFile):
+        skipped.extend(x for x in (img_bytes, mask_bytes) if isinstance(x, SkippedFile))
+        return None
+    try:
+        mask = load_mask(mask_bytes, limits.max_pixels)
+    except InputError as exc:
+        skipped.append(SkippedFile(mask_file.path, SkipReason.BAD_MASK, str(exc)))
+        return None
+    try:
+        img = load_image(img_bytes, max_pixels=limits.max_pixels, min_side=MIN_DATASET_IMAGE_SIDE)
+    except InputError as exc:
+        skipped.append(SkippedFile(image_file.path, load_error_reason(str(exc)), str(exc)))
+        return None
+    if img.size != (mask.shape[1], mask.shape[0]):
+        skipped.append(SkippedFile(mask_file.path, SkipReason.SIZE_MISMATCH, _size_detail(img, mask, img_bytes)))
+        return None
+    if max(img.size) > limits.max_side:
+        scale = limits.max_side / max(img.size)
+        size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+        img = img.resize(size, Image.Resampling.LANCZOS)
+        mask = np.asarray(Image.fromarray(mask).resize(size, Image.Resampling.NEAREST), dtype=np.uint8)
+    arr = np.asarray(img, dtype=np.uint8).copy()
+    arr.flags.writeable = False
+    mask = mask.copy()
+    mask.flags.writeable = False
+    return arr, mask
+
+
+def _segmentation_report(
+    source: str,
+    masks: Sequence[np.ndarray],
+    class_names: Sequence[str] | None,
+    limits: DatasetLimits,
+    skipped: Sequence[SkippedFile],
+) -> tuple[list[str], SegmentationReport]:
+    """The class names (numbered when none are given) and the report: pixels per class, what blocks training."""
     counts: Counter[int] = Counter()
     total = 0
-    for m in out_masks:
+    for m in masks:
         values, n = np.unique(m, return_counts=True)
         counts.update(dict(zip(values.tolist(), n.tolist(), strict=True)))
         total += m.size
@@ -248,7 +290,7 @@ def _read_segmentation(
             errors.append(
                 f"The masks use class numbers up to {max(too_high)} but only {len(class_names)} class names are given."
             )
-    if not out_images:
+    if not masks:
         errors.append(
             "No image/mask pair could be used. Put images in images/ and masks with the same names in masks/."
         )
@@ -262,14 +304,14 @@ def _read_segmentation(
         warnings.append(f"{ignore / total:.0%} of the mask pixels are 255 (ignored), so little is left to learn from.")
     report = SegmentationReport(
         source=source,
-        n_pairs=len(out_images),
+        n_pairs=len(masks),
         class_pixels=tuple((v, counts[v]) for v in present),
         ignore_fraction=ignore / total if total else 0.0,
         skipped=tuple(skipped),
         warnings=tuple(warnings),
         errors=tuple(errors),
     )
-    return SegmentationDataset(tuple(out_images), tuple(out_masks), tuple(stems), tuple(class_names), report)
+    return list(class_names), report
 
 
 def read_segmentation_zip(
@@ -283,9 +325,9 @@ def read_segmentation_zip(
     Masks are palette or grayscale PNGs of class numbers (255 = ignore). Class names come from
     ``class_names``, a ``class_names.txt`` in the zip, or default to "class 0", "class 1", ...
     """
-    reader = _ZipReader(data, limits)
+    reader = ZipReader(data, limits)
     try:
-        return _read_segmentation(reader, f"zip file {_q(name)}", class_names, limits)
+        return _read_segmentation(reader, f"zip file {quote(name)}", class_names, limits)
     finally:
         reader.close()
 
@@ -295,7 +337,7 @@ def read_segmentation_folder(
 ) -> SegmentationDataset:
     """The same as :func:`read_segmentation_zip` for a folder on the server."""
     root = Path(path)
-    return _read_segmentation(_FolderReader(root, limits), f"folder {_q(str(root))}", class_names, limits)
+    return _read_segmentation(FolderReader(root, limits), f"folder {quote(str(root))}", class_names, limits)
 
 
 def load_segmentation(
@@ -315,5 +357,5 @@ def load_segmentation(
 def load_voc_sample(limits: DatasetLimits = DEFAULT_LIMITS) -> SegmentationDataset:
     """The 14 PASCAL VOC image/mask pairs that ship with the app (21 VOC classes, 255 = void border)."""
     root = voc_pairs_dir()
-    reader = _FolderReader(root, limits)
+    reader = FolderReader(root, limits)
     return _read_segmentation(reader, "PASCAL VOC sample", VOC_CLASSES, limits)

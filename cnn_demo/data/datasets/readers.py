@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn_demo.data.datasets.types import DEFAULT_LIMITS, MIN_SIDE, DatasetLimits, SkippedFile, SkipReason
+from cnn_demo.data.datasets.types import DEFAULT_LIMITS, MIN_DATASET_IMAGE_SIDE, DatasetLimits, SkippedFile, SkipReason
 from cnn_demo.errors import InputError
 from cnn_demo.io.archive import (
     ARCHIVE_EXTENSIONS,
@@ -33,13 +33,14 @@ def _skipped(entry: SkippedEntry) -> SkippedFile:
     return SkippedFile(entry.path, SkipReason(entry.reason), entry.detail)
 
 
-def _unsafe_or_hidden(name: str) -> tuple[str, SkipReason | None]:
-    """Normalise a member path and say whether it must be skipped for its path alone."""
+def check_path(name: str) -> tuple[str, SkipReason | None]:
+    """Normalise a member path and say whether it must be skipped for its path alone (unsafe, hidden, macOS
+    metadata): :func:`cnn_demo.io.archive.check_member_path` with the reason as a :class:`SkipReason`."""
     path, reason = check_member_path(name)
     return path, None if reason is None else SkipReason(reason)
 
 
-class _ZipReader:
+class ZipReader:
     """A :class:`SafeZip` as the dataset readers see it: skipped entries as :class:`SkippedFile`."""
 
     def __init__(self, data: bytes, limits: DatasetLimits) -> None:
@@ -59,11 +60,12 @@ class _ZipReader:
         return got if isinstance(got, bytes) else _skipped(got)
 
     def close(self) -> None:
+        """Release the zip."""
         self._zip.close()
 
 
-class _FolderReader:
-    """The same interface as :class:`SafeZip` over a folder on the server; links are not followed."""
+class FolderReader:
+    """The same interface as :class:`ZipReader` over a folder on the server; links are not followed."""
 
     def __init__(self, root: Path, limits: DatasetLimits) -> None:
         if not root.is_dir():
@@ -78,7 +80,7 @@ class _FolderReader:
         for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
             dirnames.sort()
             for d in list(dirnames):  # hidden folders (.git, __MACOSX) are reported once, not walked
-                rel, reason = _unsafe_or_hidden((Path(dirpath) / d).relative_to(root).as_posix())
+                rel, reason = check_path((Path(dirpath) / d).relative_to(root).as_posix())
                 if reason is not None:
                     skipped.append(SkippedFile(rel + "/", reason))
                     dirnames.remove(d)
@@ -91,7 +93,7 @@ class _FolderReader:
                     raise InputError(f"The folder holds more than {limits.max_entries:,} files; the limit.")
                 full = Path(dirpath) / name
                 rel = full.relative_to(root).as_posix()
-                rel, reason = _unsafe_or_hidden(rel)
+                rel, reason = check_path(rel)
                 if reason is None and full.is_symlink():
                     reason = SkipReason.SYMLINK
                 if reason is None and not full.is_file():
@@ -108,6 +110,8 @@ class _FolderReader:
         self.skipped = tuple(skipped)
 
     def read(self, member: ArchiveFile) -> bytes | SkippedFile:
+        """The file's bytes, or why it was skipped (larger than the limit); counts them against the dataset's
+        budget, raising :class:`InputError` when that is spent."""
         path = self._paths[member.ref]
         size = path.stat().st_size
         if size > self.limits.max_file_bytes:
@@ -116,7 +120,7 @@ class _FolderReader:
         return path.read_bytes()
 
     def close(self) -> None:
-        pass
+        """Nothing to release (the interface of :class:`ZipReader`)."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -124,7 +128,8 @@ class _FolderReader:
 # ----------------------------------------------------------------------------------------------
 
 
-def _classify_load_error(message: str) -> SkipReason:
+def load_error_reason(message: str) -> SkipReason:
+    """Why :func:`load_image` refused a dataset image, from its message: too large, too small, corrupt or no image."""
     text = message.lower()
     if "pixels; the limit" in text or "far too many pixels" in text or "too large" in text or "of memory" in text:
         return SkipReason.TOO_LARGE
@@ -140,10 +145,10 @@ def decode_image(path: str, data: bytes, limits: DatasetLimits = DEFAULT_LIMITS)
     if any(data.startswith(magic) for magic in _ARCHIVE_MAGIC):
         return SkippedFile(path, SkipReason.NESTED_ARCHIVE)
     try:
-        img = load_image(data, max_pixels=limits.max_pixels, max_side=limits.max_side, min_side=MIN_SIDE)
+        img = load_image(data, max_pixels=limits.max_pixels, max_side=limits.max_side, min_side=MIN_DATASET_IMAGE_SIDE)
     except InputError as exc:
-        return SkippedFile(path, _classify_load_error(str(exc)), str(exc))
-    if min(img.size) < MIN_SIDE:
+        return SkippedFile(path, load_error_reason(str(exc)), str(exc))
+    if min(img.size) < MIN_DATASET_IMAGE_SIDE:
         return SkippedFile(
             path, SkipReason.TOO_SMALL, f"extreme aspect ratio: only {img.width}×{img.height} pixels after shrinking"
         )

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from cnn_demo.data.datasets.checks import _check, _q
+from cnn_demo.data.datasets.checks import dataset_problems, quote
 from cnn_demo.data.datasets.types import DEFAULT_LIMITS, ClassCount, Dataset, DatasetLimits, Split
 from cnn_demo.errors import InputError
 
@@ -33,8 +33,8 @@ def drop_classes(dataset: Dataset, names: Collection[str], limits: DatasetLimits
     labels.flags.writeable = False
     report = dataset.report
     counts = [c for c in report.classes if c.name not in drop]
-    warnings, errors = _check(counts, report.duplicates, report.skipped, limits, report.has_given_split)
-    dropped = ", ".join(f"{_q(c.name)} ({c.total} image(s))" for c in report.classes if c.name in drop)
+    warnings, errors = dataset_problems(counts, report.duplicates, report.skipped, limits, report.has_given_split)
+    dropped = ", ".join(f"{quote(c.name)} ({c.total} image(s))" for c in report.classes if c.name in drop)
     warnings.insert(0, f"Dropped for training: {dropped}.")
     return Dataset(
         name=dataset.name,

@@ -108,7 +108,7 @@ def release_freed_memory() -> bool:
 
 
 @contextlib.contextmanager
-def _store_lock(store: Path, key: str) -> Iterator[None]:
+def store_lock(store: Path, key: str) -> Iterator[None]:
     """Hold ``key``'s lock in ``store`` (across threads and processes): whoever comes second waits for the first
     decode of the same content and then opens its result instead of decoding it again."""
     import fcntl
@@ -125,7 +125,8 @@ def _store_lock(store: Path, key: str) -> Iterator[None]:
         os.close(fd)
 
 
-def _store_key(*parts: bytes) -> str:
+def store_key(*parts: bytes) -> str:
+    """The folder name of a stored dataset: a digest of ``parts`` (each length-prefixed, so no two lists collide)."""
     h = hashlib.sha256()
     for part in parts:
         h.update(len(part).to_bytes(8, "little"))
@@ -133,7 +134,7 @@ def _store_key(*parts: bytes) -> str:
     return h.hexdigest()[:40]
 
 
-class _StoreWriter:
+class StoreWriter:
     """Writes one dataset into ``<store>/<key>`` through a private temporary folder renamed into place at the end,
     so a half-written dataset is never seen and two sessions decoding the same zip at once do not collide."""
 
@@ -145,7 +146,7 @@ class _StoreWriter:
         self._pix_at = self._orig_at = 0
         self._files: list = []
 
-    def __enter__(self) -> _StoreWriter:
+    def __enter__(self) -> StoreWriter:
         try:
             self.tmp.mkdir(parents=True)
             self._pixels = open(self.tmp / _PIXELS, "wb")
@@ -157,6 +158,7 @@ class _StoreWriter:
         return self
 
     def add(self, arr: np.ndarray, original: bytes) -> None:
+        """Append one decoded image and its file as uploaded (its pixels too where they are the smaller form)."""
         h, w = arr.shape[:2]
         at = -1
         if h * w * 3 <= len(original):  # pixels are the smaller form: keep them, no decode on access
@@ -168,6 +170,7 @@ class _StoreWriter:
         self._orig_at += len(original)
 
     def images(self) -> DiskImages:
+        """The images written so far, read back from the temporary folder (writing ends)."""
         for f in self._files:
             f.close()
         index = np.asarray(self._rows, dtype=np.int64).reshape(-1, 5)
@@ -175,6 +178,7 @@ class _StoreWriter:
         return DiskImages(self.tmp, index, self.limits)
 
     def finish(self, dataset: Dataset) -> Dataset:
+        """Store ``dataset``'s description beside its images, move the folder into place and open it from there."""
         (self.tmp / _META).write_text(json.dumps(_dataset_meta(dataset, self.limits)))
         final = self.store / self.key
         try:

@@ -13,33 +13,37 @@ from cnn_demo.io.archive import (
     MB,
     ZipLimits,
 )
+from cnn_demo.settings import DatasetSettings
 
-#: Dataset images smaller than this on a side are skipped (single uploads may be smaller: images.MIN_SIDE).
-MIN_SIDE = 8
+#: Dataset images smaller than this on a side are skipped (a single upload may be smaller: io.images.MIN_SIDE).
+MIN_DATASET_IMAGE_SIDE = 8
+
+#: The defaults of :class:`DatasetLimits`: ``CNN_DEMO_DATASET_*`` variables, read once when this module is imported.
+_OPERATOR = DatasetSettings.from_env()
 
 
 @dataclass(frozen=True)
 class DatasetLimits:
     """Limits that keep one student's dataset from overloading a shared class server."""
 
-    max_zip_bytes: int = 100 * MB
-    max_uncompressed_bytes: int = 300 * MB
-    max_file_bytes: int = 40 * MB
-    max_images: int = 5_000
-    max_entries: int = 20_000
-    min_classes: int = 2
-    max_classes: int = 100
-    min_images_per_class: int = 2
-    max_pixels: int = 40_000_000
+    max_zip_bytes: int = int(_OPERATOR.dataset_max_zip_mb * MB)
+    max_uncompressed_bytes: int = int(_OPERATOR.dataset_max_uncompressed_mb * MB)
+    max_file_bytes: int = int(_OPERATOR.dataset_max_file_mb * MB)
+    max_images: int = _OPERATOR.dataset_max_images
+    max_entries: int = _OPERATOR.dataset_max_entries
+    min_classes: int = _OPERATOR.dataset_min_classes
+    max_classes: int = _OPERATOR.dataset_max_classes
+    min_images_per_class: int = _OPERATOR.dataset_min_images_per_class
+    max_pixels: int = _OPERATOR.dataset_max_pixels
     #: Images are downscaled at load so that their longer side is at most this (memory: ~200 kB each).
-    max_side: int = 256
+    max_side: int = _OPERATOR.dataset_max_side
     #: Uncompressed/compressed ratio above which a member is treated as a compression bomb ...
-    max_ratio: float = 200.0
+    max_ratio: float = _OPERATOR.dataset_max_ratio
     #: ... once this many bytes of it have been decompressed (small files may compress well).
-    ratio_grace_bytes: int = 1 * MB
+    ratio_grace_bytes: int = int(_OPERATOR.dataset_ratio_grace_mb * MB)
     #: Warn when the largest class has this many times the images of the smallest.
-    imbalance_ratio: float = 3.0
-    max_class_name_length: int = 64
+    imbalance_ratio: float = _OPERATOR.dataset_imbalance_ratio
+    max_class_name_length: int = _OPERATOR.dataset_max_class_name_length
 
     @property
     def zip_limits(self) -> ZipLimits:
@@ -56,8 +60,8 @@ class DatasetLimits:
     def __post_init__(self) -> None:
         if self.min_classes < 1 or self.max_classes < self.min_classes:
             raise ValueError("DatasetLimits: need 1 <= min_classes <= max_classes")
-        if self.max_side < MIN_SIDE:
-            raise ValueError(f"DatasetLimits: max_side must be at least {MIN_SIDE}")
+        if self.max_side < MIN_DATASET_IMAGE_SIDE:
+            raise ValueError(f"DatasetLimits: max_side must be at least {MIN_DATASET_IMAGE_SIDE}")
 
 
 DEFAULT_LIMITS = DatasetLimits()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from cnn_demo.errors import InputError
-from cnn_demo.images.arithmetic.sizes import IntOrPair, Pair, _pair
+from cnn_demo.images.arithmetic.sizes import IntOrPair, Pair, as_pair
 
 # ------------------------------------------------------------------------------------------ PyTorch proof
 
@@ -78,8 +78,8 @@ def run_layer(
     import torch
     from torch import nn
 
-    h, w = _pair(size, "The input size", 1)
-    kh, kw = _pair(kernel, "The kernel size", 1)
+    h, w = as_pair(size, "The input size", 1)
+    kh, kw = as_pair(kernel, "The kernel size", 1)
     if h * w > 4096 * 4096:
         raise InputError("Keep the input at most 4096×4096 for this demonstration.")
     per_output = kh * kw * (in_channels * out_channels if layer == "conv" else in_channels)
@@ -120,7 +120,7 @@ def run_transposed(
     import torch
     from torch import nn
 
-    h, w = _pair(size, "The input size", 1)
+    h, w = as_pair(size, "The input size", 1)
     if h * w > 1024 * 1024:
         raise InputError("Keep the input at most 1024×1024 for this demonstration.")
     line = (

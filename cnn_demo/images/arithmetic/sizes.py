@@ -35,7 +35,7 @@ Pair = tuple[int, int]
 IntOrPair = int | tuple[int, ...] | list[int]
 
 
-def _pair(value: IntOrPair, name: str, minimum: int) -> Pair:
+def as_pair(value: IntOrPair, name: str, minimum: int) -> Pair:
     """An int or a per-axis (h, w) pair as two ints ≥ ``minimum``, or an :class:`InputError`."""
     values = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
     if len(values) != 2:
@@ -101,10 +101,10 @@ def conv_output_size(
         raise InputError(f"layer must be 'conv' or 'pool', not {layer!r}.")
     if ceil_mode and layer == "conv":
         raise InputError("nn.Conv2d has no ceil_mode: the output size of a convolution is always rounded down.")
-    sizes = _pair(size, "The input size", 1)
-    ks = _pair(kernel, "The kernel size", 1)
-    ss = _pair(stride, "The stride", 1)
-    ds = _pair(dilation, "The dilation", 1)
+    sizes = as_pair(size, "The input size", 1)
+    ks = as_pair(kernel, "The kernel size", 1)
+    ss = as_pair(stride, "The stride", 1)
+    ds = as_pair(dilation, "The dilation", 1)
     if isinstance(padding, str):
         if layer == "pool":
             raise InputError("Pooling layers take a number as padding, not 'same' or 'valid'.")
@@ -116,7 +116,7 @@ def conv_output_size(
             return _unpair(sizes, size)
         else:
             raise InputError(f"padding must be a number, a pair, 'valid' or 'same', not {padding!r}.")
-    ps = _pair(padding, "The padding", 0)
+    ps = as_pair(padding, "The padding", 0)
     out = []
     for axis, name in enumerate(("height", "width")):
         n, k, s, p, d = sizes[axis], ks[axis], ss[axis], ps[axis], ds[axis]
@@ -155,12 +155,12 @@ def transposed_output_size(
     upsample in segmentation and generative models). Raises :class:`InputError` where PyTorch refuses, and
     also for an empty (0-pixel) output, which PyTorch returns silently for some settings.
     """
-    sizes = _pair(size, "The input size", 1)
-    ks = _pair(kernel, "The kernel size", 1)
-    ss = _pair(stride, "The stride", 1)
-    ps = _pair(padding, "The padding", 0)
-    ops = _pair(output_padding, "The output padding", 0)
-    ds = _pair(dilation, "The dilation", 1)
+    sizes = as_pair(size, "The input size", 1)
+    ks = as_pair(kernel, "The kernel size", 1)
+    ss = as_pair(stride, "The stride", 1)
+    ps = as_pair(padding, "The padding", 0)
+    ops = as_pair(output_padding, "The output padding", 0)
+    ds = as_pair(dilation, "The dilation", 1)
     out = []
     for axis, name in enumerate(("height", "width")):
         n, k, s, p, op, d = sizes[axis], ks[axis], ss[axis], ps[axis], ops[axis], ds[axis]
@@ -189,11 +189,11 @@ def window_cells(
 
     Coordinates are in the unpadded input, so negative or too-large ones are padding cells.
     """
-    h, w = _pair(size, "The input size", 1)
-    kh, kw = _pair(kernel, "The kernel size", 1)
-    sh, sw = _pair(stride, "The stride", 1)
-    ph, pw = _pair(padding, "The padding", 0)
-    dh, dw = _pair(dilation, "The dilation", 1)
+    h, w = as_pair(size, "The input size", 1)
+    kh, kw = as_pair(kernel, "The kernel size", 1)
+    sh, sw = as_pair(stride, "The stride", 1)
+    ph, pw = as_pair(padding, "The padding", 0)
+    dh, dw = as_pair(dilation, "The dilation", 1)
     rows = axis_windows(h, kh, sh, ph, dh)
     cols = axis_windows(w, kw, sw, pw, dw)
     return {(i, j): [(r, c) for r in rr for c in cc] for i, rr in enumerate(rows) for j, cc in enumerate(cols)}

@@ -6,6 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from cnn_demo.images.arithmetic import ReceptiveField, window_cells
+from cnn_demo.images.figures.animation import play_slider
 from cnn_demo.images.figures.filtering import CURRENT_COLOUR, INPUT_COLOUR, OUTPUT_COLOUR, PAD_COLOUR, READ_COLOUR
 
 #: Discrete colours of the animated grid, by cell code.
@@ -95,30 +96,7 @@ def conv_grid_figure(
     rows = z.shape[0]
     fig.update_layout(
         title=title(keys[0]),
-        updatemenus=[
-            dict(
-                type="buttons",
-                direction="left",
-                x=0.0,
-                y=0,
-                xanchor="left",
-                yanchor="top",
-                pad=dict(t=40),
-                buttons=[
-                    dict(
-                        label="▶ Play",
-                        method="animate",
-                        args=[None, dict(frame=dict(duration=600, redraw=True), fromcurrent=True)],
-                    ),
-                    dict(
-                        label="❚❚ Pause",
-                        method="animate",
-                        args=[[None], dict(mode="immediate", frame=dict(duration=0, redraw=False))],
-                    ),
-                ],
-            )
-        ],
-        sliders=[dict(steps=steps, x=0.22, len=0.78, y=0, pad=dict(t=30), currentvalue=dict(prefix="output cell "))],
+        **play_slider(steps, 600, "output cell "),
         margin=dict(l=0, r=0, t=40, b=0),
         height=min(760, max(340, 24 * rows + 190)),
     )

@@ -11,7 +11,8 @@ from cnn_demo.images.figures.filtering import CURRENT_COLOUR, READ_COLOUR
 from cnn_demo.images.windows import ConvWindows, written_products
 
 
-def _fmt(x: float) -> str:
+def format_cell(x: float) -> str:
+    """A grid cell's number as the convolution figures write it: 3 significant digits, −0 as 0."""
     return f"{x + 0.0:.3g}"  # + 0.0 turns −0 into 0
 
 
@@ -53,6 +54,45 @@ def linked_title(cw: ConvWindows, i: int, j: int) -> str:
     return f"Output row {cw.out_rows[i]}, col {cw.out_cols[j]} = Σ window × kernel{bias} = {cw.value(i, j):.6g}"
 
 
+def _channel_grids(
+    cw: ConvWindows, in_range: tuple[float, float] | None, in_scale: str, kernel_title: str
+) -> tuple[list[dict], list[dict]]:
+    """The input and kernel grids of each channel; padding or border-mode inputs are marked with a *."""
+    n_ch, h, w = cw.inputs.shape
+    kh, kw = cw.kernel_shape
+    outside = cw.outside
+    peak = float(np.abs(cw.weights).max()) or 1.0
+    inputs, kernels = [], []
+    for c in range(n_ch):
+        suffix = f", channel {c}" if n_ch > 1 else ""
+        x = cw.inputs[c]
+        lo, hi = in_range if in_range is not None else (float(x.min()), float(x.max()) or 1.0)
+        texts = [format_cell(x[r, q]) + ("*" if outside[r, q] else "") for r in range(h) for q in range(w)]
+        inputs.append(_grid(f"Input{suffix}", x, texts, lo, hi, in_scale, w <= 16))
+        k = cw.weights[c]
+        k_texts = [format_cell(v) for v in k.ravel()]
+        kernels.append(_grid(f"{kernel_title}{suffix}", k, k_texts, -peak, peak, "RdBu_r", max(kh, kw) <= 9))
+    return inputs, kernels
+
+
+def _window_traces(cw: ConvWindows, max_terms: int) -> list[dict]:
+    """For each output cell, row by row: its window's input rows and columns, its heading and its products."""
+    ho, wo = cw.output_shape
+    traces = []
+    for i in range(ho):
+        for j in range(wo):
+            rows, cols = cw.window(i, j)
+            traces.append(
+                {
+                    "rows": rows.tolist(),
+                    "cols": cols.tolist(),
+                    "title": linked_title(cw, i, j),
+                    "lines": written_products(cw, i, j, max_terms=max_terms),
+                }
+            )
+    return traces
+
+
 def linked_conv_data(
     cw: ConvWindows,
     selected: tuple[int, int] | None = None,
@@ -71,50 +111,24 @@ def linked_conv_data(
     (:func:`cnn_demo.images.windows.written_products`), so the browser can light them up on hover without a rerun.
     ``selected`` is the cell shown while the mouse is elsewhere; ``title`` its heading.
     """
-    n_ch, h, w = cw.inputs.shape
     ho, wo = cw.output_shape
-    kh, kw = cw.kernel_shape
-    outside = cw.outside
-    peak = float(np.abs(cw.weights).max()) or 1.0
-    inputs, kernels = [], []
-    for c in range(n_ch):
-        suffix = f", channel {c}" if n_ch > 1 else ""
-        x = cw.inputs[c]
-        lo, hi = in_range if in_range is not None else (float(x.min()), float(x.max()) or 1.0)
-        texts = [_fmt(x[r, q]) + ("*" if outside[r, q] else "") for r in range(h) for q in range(w)]
-        inputs.append(_grid(f"Input{suffix}", x, texts, lo, hi, in_scale, w <= 16))
-        k = cw.weights[c]
-        kernels.append(
-            _grid(f"{kernel_title}{suffix}", k, [_fmt(v) for v in k.ravel()], -peak, peak, "RdBu_r", max(kh, kw) <= 9)
-        )
+    inputs, kernels = _channel_grids(cw, in_range, in_scale, kernel_title)
     out = cw.output
     output = _grid(
         "Output: hover or click a cell",
         out,
-        [_fmt(v) for v in out.ravel()],
+        [format_cell(v) for v in out.ravel()],
         float(out.min()),
         float(out.max()),
         "Viridis",
         True,
     )
-    traces = []
-    for i in range(ho):
-        for j in range(wo):
-            rows, cols = cw.window(i, j)
-            traces.append(
-                {
-                    "rows": rows.tolist(),
-                    "cols": cols.tolist(),
-                    "title": linked_title(cw, i, j),
-                    "lines": written_products(cw, i, j, max_terms=max_terms),
-                }
-            )
     ok = selected is not None and 0 <= selected[0] < ho and 0 <= selected[1] < wo
     return {
         "inputs": inputs,
         "kernels": kernels,
         "output": output,
-        "traces": traces,
+        "traces": _window_traces(cw, max_terms),
         "inRows": cw.in_rows.tolist(),
         "inCols": cw.in_cols.tolist(),
         "outRows": cw.out_rows.tolist(),
@@ -156,7 +170,7 @@ def products_figure(
             fig.add_trace(
                 go.Heatmap(
                     z=v,
-                    text=[[_fmt(x) for x in r] for r in v],
+                    text=[[format_cell(x) for x in r] for r in v],
                     texttemplate="%{text}",
                     colorscale=scale,
                     zmin=lo,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from cnn_demo.errors import InputError
-from cnn_demo.images.filters.filtering import _pad, _per_channel
-from cnn_demo.images.filters.kernels import MODES, as_image, check_mode
+from cnn_demo.images.filters.filtering import pad_plane, per_channel
+from cnn_demo.images.filters.kernels import MODES, check_image, check_mode
 from cnn_demo.images.filters.spec import FilterSpec, apply_filter, spec_kernel
 
 # ------------------------------------------------------------------------------------------ border modes
@@ -32,7 +34,7 @@ def border_comparison(
     image (exact for single-kernel filters, and cheap); ``wrap``, which reads the opposite edges, filters the
     whole image. The gradient magnitudes are scaled to 255 within the image they are computed on.
     """
-    img = as_image(image)
+    img = check_image(image)
     check_mode(spec.mode)
     if corner not in CORNERS:
         raise InputError(f"corner must be one of {', '.join(CORNERS)}, not {corner!r}.")
@@ -55,7 +57,8 @@ def border_comparison(
     pcol = slice(w + 2 * pad - c - pad, w + 2 * pad) if right else slice(0, c + pad)
     out = {}
     for mode in MODES:
-        padded = _per_channel(img, lambda p, m=mode: _pad(p, ((pad, pad), (pad, pad)), m, spec.cval))[prow, pcol]
+        pad_with_mode = partial(pad_plane, pads=((pad, pad), (pad, pad)), mode=mode, cval=spec.cval)
+        padded = per_channel(img, pad_with_mode)[prow, pcol]
         source = img if mode == "wrap" else window
         result = apply_filter(source, FilterSpec(spec.kind, spec.kernel, spec.sigma, mode, spec.cval))
         out[mode] = (padded, result[out_rows, out_cols])
@@ -64,7 +67,7 @@ def border_comparison(
 
 def busiest_corner(image: np.ndarray, crop: int = 48) -> str:
     """The corner whose ``crop``×``crop`` patch varies most: where the border modes' differences show best."""
-    img = as_image(image)
+    img = check_image(image)
     c = max(1, min(crop, *img.shape[:2]))
     spread = {}
     for name, (bottom, right) in CORNERS.items():

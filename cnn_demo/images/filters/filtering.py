@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import scipy.fft as sfft
@@ -15,16 +16,17 @@ from cnn_demo.images.filters.kernels import (
     K_V,
     MAX_SIGMA,
     NP_PAD_MODES,
-    _check_fits,
-    as_image,
     as_kernel,
+    check_fits,
+    check_image,
     check_mode,
 )
 
 # ------------------------------------------------------------------------------------------------- filtering
 
 
-def _pad(plane: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]], mode: str, cval: float) -> np.ndarray:
+def pad_plane(plane: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]], mode: str, cval: float) -> np.ndarray:
+    """``plane`` padded by ``pads`` ((top, bottom), (left, right)) with the ``scipy.ndimage`` border ``mode``."""
     if mode == "constant":
         return np.pad(plane, pads, mode="constant", constant_values=cval)
     return np.pad(plane, pads, mode=NP_PAD_MODES[mode])  # type: ignore[call-overload]
@@ -51,7 +53,7 @@ def _correlate_plane(plane: np.ndarray, weights: np.ndarray, before: tuple[int, 
     kh, kw = weights.shape
     h, w = plane.shape
     pads = ((before[0], kh - 1 - before[0]), (before[1], kw - 1 - before[1]))
-    padded = _pad(plane, pads, mode, cval)
+    padded = pad_plane(plane, pads, mode, cval)
     taps = [(i, j, float(weights[i, j])) for i in range(kh) for j in range(kw) if weights[i, j] != 0.0]
     if len(taps) > FFT_TAPS:
         return _correlate_fft(padded, weights, h, w)
@@ -83,7 +85,8 @@ def _correlate_fft(padded: np.ndarray, weights: np.ndarray, h: int, w: int) -> n
     return np.ascontiguousarray(full[kh - 1 : kh - 1 + h, kw - 1 : kw - 1 + w])
 
 
-def _per_channel(image: np.ndarray, fn) -> np.ndarray:
+def per_channel(image: np.ndarray, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``fn`` applied to a grayscale image, or to each channel of a colour one (restacked as H×W×C)."""
     if image.ndim == 2:
         return fn(image)
     return np.stack([fn(image[..., c]) for c in range(image.shape[2])], axis=-1)
@@ -95,11 +98,11 @@ def correlate2d(image: np.ndarray, kernel: np.ndarray, mode: str = "reflect", cv
     This is what ``torch.nn.functional.conv2d`` and CNN layers compute. The kernel's centre is at
     ``(k_h // 2, k_w // 2)``; colour images are filtered per channel.
     """
-    img, k = as_image(image), as_kernel(kernel)
+    img, k = check_image(image), as_kernel(kernel)
     check_mode(mode)
-    _check_fits(img, k)
+    check_fits(img, k)
     before = (k.shape[0] // 2, k.shape[1] // 2)
-    return _per_channel(img, lambda p: _correlate_plane(p, k, before, mode, float(cval)))
+    return per_channel(img, lambda p: _correlate_plane(p, k, before, mode, float(cval)))
 
 
 def convolve2d(image: np.ndarray, kernel: np.ndarray, mode: str = "reflect", cval: float = 0.0) -> np.ndarray:
@@ -108,12 +111,12 @@ def convolve2d(image: np.ndarray, kernel: np.ndarray, mode: str = "reflect", cva
     ``(f * g)(t₁, t₂) = Σ f(τ₁, τ₂) g(t₁ − τ₁, t₂ − τ₂)`` as on the slide; outside the image the border
     ``mode`` decides the pixel values. Colour images are filtered per channel.
     """
-    img, k = as_image(image), as_kernel(kernel)
+    img, k = check_image(image), as_kernel(kernel)
     check_mode(mode)
-    _check_fits(img, k)
+    check_fits(img, k)
     before = ((k.shape[0] - 1) // 2, (k.shape[1] - 1) // 2)
     flipped = k[::-1, ::-1]
-    return _per_channel(img, lambda p: _correlate_plane(p, flipped, before, mode, float(cval)))
+    return per_channel(img, lambda p: _correlate_plane(p, flipped, before, mode, float(cval)))
 
 
 def _correlate1d(plane: np.ndarray, weights: np.ndarray, axis: int, mode: str, cval: float) -> np.ndarray:
@@ -158,14 +161,14 @@ def gaussian_blur(
     Runs as two 1-D passes (rows, then columns) because the 2-D Gaussian is separable: 2·(2r+1)
     multiplications per pixel instead of (2r+1)².
     """
-    img = as_image(image)
+    img = check_image(image)
     check_mode(mode)
     g = gaussian_kernel1d(sigma, truncate)
 
     def blur(plane: np.ndarray) -> np.ndarray:
         return _correlate1d(_correlate1d(plane, g, 0, mode, float(cval)), g, 1, mode, float(cval))
 
-    return _per_channel(img, blur)
+    return per_channel(img, blur)
 
 
 def sobel(image: np.ndarray, axis: int, mode: str = "reflect", cval: float = 0.0) -> np.ndarray:
@@ -173,7 +176,7 @@ def sobel(image: np.ndarray, axis: int, mode: str = "reflect", cval: float = 0.0
 
     Equal to ``scipy.ndimage.sobel`` in float64: [−1 0 1] along ``axis``, smoothed with [1 2 1] across it.
     """
-    img = as_image(image)
+    img = check_image(image)
     check_mode(mode)
     if axis not in (0, 1):
         raise InputError(f"axis must be 0 (rows) or 1 (columns), not {axis!r}.")
@@ -182,7 +185,7 @@ def sobel(image: np.ndarray, axis: int, mode: str = "reflect", cval: float = 0.0
     def run(plane: np.ndarray) -> np.ndarray:
         return _correlate1d(_correlate1d(plane, diff, axis, mode, float(cval)), smooth, 1 - axis, mode, float(cval))
 
-    return _per_channel(img, run)
+    return per_channel(img, run)
 
 
 def gradient_magnitude(
@@ -194,7 +197,7 @@ def gradient_magnitude(
     ``sobel(·, 1)``. For a colour image each channel is filtered and all share one scale. A flat image
     (no edges at all) gives zeros instead of the slide code's division by zero.
     """
-    img = as_image(image)
+    img = check_image(image)
     if method == "central":
         edge_h, edge_v = convolve2d(img, K_H, mode, cval), convolve2d(img, K_V, mode, cval)
     elif method == "sobel":

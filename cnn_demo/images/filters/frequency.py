@@ -6,14 +6,14 @@ import numpy as np
 
 from cnn_demo.errors import InputError
 from cnn_demo.images.filters.filtering import gaussian_blur
-from cnn_demo.images.filters.kernels import as_image, as_kernel
+from cnn_demo.images.filters.kernels import as_kernel, check_image
 
 # ----------------------------------------------------------------------------------------------- frequencies
 
 
 def fft_magnitude(plane: np.ndarray) -> np.ndarray:
     """log(1 + |F|) of the 2-D FFT with the zero frequency moved to the centre (for images and results)."""
-    img = as_image(plane)
+    img = check_image(plane)
     if img.ndim == 3:
         img = img.mean(axis=2)
     return np.log1p(np.abs(np.fft.fftshift(np.fft.fft2(img))))
@@ -39,6 +39,6 @@ def high_pass(image: np.ndarray, sigma: float, mode: str = "reflect") -> np.ndar
 
 def split_frequencies(image: np.ndarray, sigma: float, mode: str = "reflect") -> tuple[np.ndarray, np.ndarray]:
     """(low, high): the Gaussian blur and the image minus it, which add up to the image exactly."""
-    img = as_image(image)
+    img = check_image(image)
     low = gaussian_blur(img, sigma, mode)
     return low, img - low

@@ -106,7 +106,7 @@ def check_mode(mode: str) -> str:
     return mode
 
 
-def as_image(image: np.ndarray) -> np.ndarray:
+def check_image(image: np.ndarray) -> np.ndarray:
     """An H×W or H×W×C array of finite numbers as float64, or an :class:`InputError` saying what is wrong."""
     try:
         arr = np.asarray(image, dtype=np.float64)
@@ -142,7 +142,9 @@ def as_kernel(kernel: np.ndarray) -> np.ndarray:
 MIN_SIDE_FOR_LARGE_KERNELS = 3
 
 
-def _check_fits(image: np.ndarray, kernel: np.ndarray) -> None:
+def check_fits(image: np.ndarray, kernel: np.ndarray) -> None:
+    """Raise :class:`InputError` for a kernel larger than an image too small to extend (see
+    :data:`MIN_SIDE_FOR_LARGE_KERNELS`)."""
     h, w = image.shape[:2]
     kh, kw = kernel.shape
     if (kh > h or kw > w) and min(h, w) < MIN_SIDE_FOR_LARGE_KERNELS:

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cnn_demo.errors import InputError
-from cnn_demo.images.filters.filtering import _pad
-from cnn_demo.images.filters.kernels import _check_fits, as_image, as_kernel, check_mode
+from cnn_demo.images.filters.filtering import pad_plane
+from cnn_demo.images.filters.kernels import as_kernel, check_fits, check_image, check_mode
 from cnn_demo.images.windows import ConvWindows
 
 # ------------------------------------------------------------------------------------------- pixel inspector
@@ -50,11 +50,11 @@ def inspect_pixel(
     The neighbourhood is read from the border-extended image, so at the edges it shows the values the
     border mode invents.
     """
-    img, k = as_image(plane), as_kernel(kernel)
+    img, k = check_image(plane), as_kernel(kernel)
     if img.ndim != 2:
         raise InputError("The pixel inspector works on one channel at a time.")
     check_mode(mode)
-    _check_fits(img, k)
+    check_fits(img, k)
     h, w = img.shape
     if not (0 <= row < h and 0 <= col < w):
         raise InputError(f"Pixel ({row}, {col}) is outside the {h}×{w} image.")
@@ -66,7 +66,7 @@ def inspect_pixel(
         weights = k
         before = (kh // 2, kw // 2)
     pads = ((before[0], kh - 1 - before[0]), (before[1], kw - 1 - before[1]))
-    padded = _pad(img, pads, mode, float(cval))
+    padded = pad_plane(img, pads, mode, float(cval))
     hood = padded[row : row + kh, col : col + kw].copy()
     products = hood * weights
     rows = np.arange(row - before[0], row - before[0] + kh)
@@ -90,11 +90,11 @@ def conv_windows(
     border-mode values included, and the kernel is flipped as it is laid on the image, so each output cell is
     Σ window × weights, exactly the page's convolution (see :func:`inspect_pixel`).
     """
-    img, k = as_image(plane), as_kernel(kernel)
+    img, k = check_image(plane), as_kernel(kernel)
     if img.ndim != 2:
         raise InputError("The linked view works on one channel at a time.")
     check_mode(mode)
-    _check_fits(img, k)
+    check_fits(img, k)
     h, w = img.shape
     if not (0 <= row < h and 0 <= col < w):
         raise InputError(f"Pixel ({row}, {col}) is outside the {h}×{w} image.")
@@ -104,7 +104,7 @@ def conv_windows(
     sh, sw = min(side, h), min(side, w)
     r0 = min((row // sh) * sh, h - sh)
     c0 = min((col // sw) * sw, w - sw)
-    padded = _pad(img, pads, mode, float(cval))
+    padded = pad_plane(img, pads, mode, float(cval))
     tile = padded[r0 : r0 + sh + kh - 1, c0 : c0 + sw + kw - 1]
     return ConvWindows(
         inputs=tile[None].copy(),

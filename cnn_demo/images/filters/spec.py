@@ -15,7 +15,7 @@ from cnn_demo.images.filters.filtering import (
     gradient_magnitude,
     sobel,
 )
-from cnn_demo.images.filters.kernels import K_H, SOBEL_H, as_image, as_kernel, check_mode, presets
+from cnn_demo.images.filters.kernels import K_H, SOBEL_H, as_kernel, check_image, check_mode, presets
 
 # --------------------------------------------------------------------------------------- filters as a recipe
 
@@ -111,7 +111,7 @@ def edge_pixel(
     Convolution flips the kernel, so convolving with k_h = [−1, 0, 1]ᵀ gives I(y−1) − I(y+1): the opposite sign
     of the slide's dot product. ``ndimage.sobel`` correlates (no flip), so its sign is the slide's.
     """
-    img = as_image(plane)
+    img = check_image(plane)
     if method == "central":
         convolved = float(convolve2d(img, K_H, mode, cval)[row, col])
         return EdgePixel(convolved, convolved, -convolved / 2)

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from cnn_demo.signals import BOUNDARY_DESCRIPTIONS, FrequencyView, extend_signal
-from cnn_demo.signals.figures.style import F_COLOUR, G_COLOUR, GREY, OUT_COLOUR, PRODUCT_COLOUR, _margin, stem_trace
+from cnn_demo.signals.figures.style import F_COLOUR, G_COLOUR, GREY, OUT_COLOUR, PRODUCT_COLOUR, plot_margin, stem_trace
 
 
 def mode_span(n_full: int, len_f: int, len_g: int, mode: str) -> tuple[int, int]:
@@ -46,7 +46,7 @@ def modes_figure(full: np.ndarray, len_f: int, len_g: int, mode: str | None = No
         fig.update_layout(
             title=f'mode="{mode}" keeps indices {start} … {stop - 1} of the {n} full values (grey: dropped)',
             height=300,
-            margin=_margin("x"),
+            margin=plot_margin("x"),
             xaxis_title="index in the full output",
             showlegend=False,
         )
@@ -76,7 +76,7 @@ def modes_figure(full: np.ndarray, len_f: int, len_g: int, mode: str | None = No
     fig.update_layout(
         title=f"full: {n} values; the shaded parts are what same and valid keep",
         height=300,
-        margin=_margin("x"),
+        margin=plot_margin("x"),
         xaxis_title="index in the full output",
         showlegend=False,
     )
@@ -132,7 +132,7 @@ def kernel_figure(kernel: np.ndarray, sigma: float) -> go.Figure:
     fig.update_layout(
         title=f"kernel: {kernel.size} samples (radius {r}), sum {kernel.sum():.6f}",
         height=300,
-        margin=_margin("x"),
+        margin=plot_margin("x"),
         xaxis_title="t",
         legend=dict(orientation="h", y=-0.3),
     )
@@ -151,7 +151,7 @@ def smoothing_figure(clean: np.ndarray, noisy: np.ndarray, smooth: np.ndarray, s
     fig.update_layout(
         title="Gaussian smoothing",
         height=340,
-        margin=_margin("x"),
+        margin=plot_margin("x"),
         xaxis_title="t",
         legend=dict(orientation="h", y=-0.2),
     )
@@ -172,7 +172,7 @@ def error_curve_figure(sigmas: np.ndarray, errors: np.ndarray, sigma: float, cur
     fig.update_layout(
         title="distance to the clean signal (RMSE) against σ",
         height=300,
-        margin=_margin("x"),
+        margin=plot_margin("x"),
         xaxis_title="σ",
         yaxis_title="RMSE",
         xaxis=dict(
@@ -224,7 +224,7 @@ def edges_figure(x: np.ndarray, outputs: dict[str, np.ndarray]) -> go.Figure:
     fig.update_layout(
         title="smoothed output with each boundary mode (differences sit at the edges)",
         height=320,
-        margin=_margin("x"),
+        margin=plot_margin("x"),
         xaxis_title="t",
         legend=dict(orientation="h", y=-0.2),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from cnn_demo.signals.figures.style import F_COLOUR, G_COLOUR, GREY, MAX_STEMS, OUT_COLOUR, PRODUCT_COLOUR, _margin
+from cnn_demo.signals.figures.style import F_COLOUR, G_COLOUR, GREY, MAX_STEMS, OUT_COLOUR, PRODUCT_COLOUR, plot_margin
 
 
 def two_signals_figure(f: np.ndarray, g: np.ndarray | None = None, names: tuple[str, str] = ("f", "g")) -> go.Figure:
@@ -15,7 +15,7 @@ def two_signals_figure(f: np.ndarray, g: np.ndarray | None = None, names: tuple[
     if g is not None:
         fig.add_trace(go.Scatter(y=g, mode="lines", name=names[1], line=dict(color=G_COLOUR)))
     fig.update_layout(showlegend=True)
-    fig.update_layout(height=280, margin=_margin(), xaxis_title="τ", legend=dict(orientation="h", y=-0.3))
+    fig.update_layout(height=280, margin=plot_margin(), xaxis_title="τ", legend=dict(orientation="h", y=-0.3))
     return fig
 
 
@@ -31,7 +31,7 @@ def correlation_figure(
         fig.add_trace(go.Scatter(x=[mark], y=[y], mode="markers", marker=dict(size=12, color="black"), name=mark_label))
         fig.add_annotation(x=mark, y=y, text=mark_label, showarrow=True, ay=-35)
     fig.add_vline(x=0, line=dict(color=GREY, dash="dot"))
-    fig.update_layout(title=title, height=320, margin=_margin("x"), xaxis_title="lag t", showlegend=False)
+    fig.update_layout(title=title, height=320, margin=plot_margin("x"), xaxis_title="lag t", showlegend=False)
     return fig
 
 
@@ -54,7 +54,11 @@ def sum_density_figure(
             go.Scatter(x=grid, y=exact, mode="lines", name="exact density", line=dict(color="black", dash="dash"))
         )
     fig.update_layout(
-        title=f"density of {label}", height=340, margin=_margin("x"), bargap=0.02, legend=dict(orientation="h", y=-0.2)
+        title=f"density of {label}",
+        height=340,
+        margin=plot_margin("x"),
+        bargap=0.02,
+        legend=dict(orientation="h", y=-0.2),
     )
     return fig
 
@@ -65,7 +69,11 @@ def lines_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], xaxis_title: 
     for name, (x, y) in curves.items():
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers" if len(x) <= MAX_STEMS else "lines", name=name))
     fig.update_layout(
-        title=title, height=280, margin=_margin(title), xaxis_title=xaxis_title, legend=dict(orientation="h", y=-0.3)
+        title=title,
+        height=280,
+        margin=plot_margin(title),
+        xaxis_title=xaxis_title,
+        legend=dict(orientation="h", y=-0.3),
     )
     return fig
 
@@ -80,7 +88,7 @@ def dice_figure(totals: np.ndarray, pmf: np.ndarray, rolls: np.ndarray) -> go.Fi
     fig.update_layout(
         title="distribution of the total",
         height=340,
-        margin=_margin("x"),
+        margin=plot_margin("x"),
         xaxis_title="total",
         yaxis_title="probability",
         legend=dict(orientation="h", y=-0.2),
@@ -114,6 +122,6 @@ def kde_figure(
         )
     )
     fig.update_layout(
-        title="kernel density estimate", height=340, margin=_margin("x"), legend=dict(orientation="h", y=-0.2)
+        title="kernel density estimate", height=340, margin=plot_margin("x"), legend=dict(orientation="h", y=-0.2)
     )
     return fig

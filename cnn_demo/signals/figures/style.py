@@ -26,7 +26,8 @@ GREY = "#888888"
 MAX_STEMS = 1000
 
 
-def _margin(title: str = "") -> dict:
+def plot_margin(title: str = "") -> dict:
+    """The 1-D figures' narrow margins, with room at the top for a title when there is one."""
     return dict(l=10, r=10, t=40 if title else 10, b=10)
 
 
@@ -80,7 +81,7 @@ def stem_trace(
     return go.Scatter(stem_dict(x, y, name, colour, symbol=symbol, size=size, dash_offset=dash_offset, hover=hover))
 
 
-def _sum_annotation(text: str) -> dict:
+def sum_annotation(text: str) -> dict:
     """A written sum ``(f*g)(t) = symbols = products = value`` as a left-aligned three-line note above the plots."""
     head, _, rest = text.partition(" = ")
     parts = rest.split(" = ")
@@ -101,7 +102,7 @@ def _sum_annotation(text: str) -> dict:
     )
 
 
-def _play_controls(active: int, steps: list[dict]) -> dict:
+def play_controls(active: int, steps: list[dict]) -> dict:
     """Play/Pause buttons and a "t = " slider under an animated walkthrough (layout keys for ``update_layout``)."""
     play = dict(frame=dict(duration=700, redraw=True), fromcurrent=True, transition=dict(duration=0))
     pause = dict(frame=dict(duration=0, redraw=True), mode="immediate")

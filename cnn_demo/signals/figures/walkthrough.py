@@ -14,10 +14,10 @@ from cnn_demo.signals.figures.style import (
     G_COLOUR,
     OUT_COLOUR,
     PRODUCT_COLOUR,
-    _play_controls,
-    _sum_annotation,
+    play_controls,
     stem_dict,
     stem_trace,
+    sum_annotation,
 )
 
 
@@ -26,7 +26,7 @@ def _with_frames(fig: go.Figure, frames: list[dict]) -> go.Figure:
 
     The frames' traces come from the same builders as the figure's own, validated, first frame; validating every
     frame again cost most of a walkthrough's build (a new input on the 1-D convolution page).
-    ``tests/test_signals.py`` validates whole walkthroughs once.
+    ``tests/signals/test_signals.py`` validates whole walkthroughs once.
     """
     spec = fig.to_dict()
     spec["frames"] = frames
@@ -54,6 +54,30 @@ def _frame_traces(kernel: dict, products: dict, output: dict, current: str) -> l
 def _overlapping(inside: np.ndarray) -> str:
     n = int(inside.sum())
     return f"{n} overlapping {'sample' if n == 1 else 'samples'}"
+
+
+def _span(values: np.ndarray) -> list[float]:
+    """A y-axis range holding 0 and every value, with a fifth of the range spare above and below."""
+    lo_v, hi_v = float(min(0.0, values.min())), float(max(0.0, values.max()))
+    pad = 0.2 * (hi_v - lo_v or 1.0)
+    return [lo_v - pad, hi_v + pad]
+
+
+def _slider_steps(names: list[str]) -> list[dict]:
+    """One slider step per animation frame, jumping straight to it."""
+    return [
+        dict(
+            args=[[name], dict(frame=dict(duration=0, redraw=True), mode="immediate", transition=dict(duration=0))],
+            label=name,
+            method="animate",
+        )
+        for name in names
+    ]
+
+
+def _three_rows(titles: tuple[str, str, str]) -> go.Figure:
+    """The walkthroughs' layout: input and kernel, products, output, stacked on one τ axis."""
+    return make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.11, subplot_titles=titles)
 
 
 def _walk_frame(f: np.ndarray, g: np.ndarray, full: np.ndarray, t: int) -> tuple[list[dict], str]:
@@ -89,16 +113,12 @@ def convolution_walkthrough_figure(
     g = np.asarray(g, float)
     full = np.convolve(f, g)
     n_out = full.size
-    fig = make_subplots(
-        rows=3,
-        cols=1,
-        shared_xaxes=True,
-        vertical_spacing=0.11,
-        subplot_titles=(
+    fig = _three_rows(
+        (
             "f(τ) and the flipped kernel shifted to t, g(t − τ)",
             "products f(τ)·g(t − τ)",
             "output (f * g)(t), one value per t",
-        ),
+        )
     )
     fig.add_trace(stem_trace(np.arange(f.size), f, "f(τ)", F_COLOUR), row=1, col=1)
     first, title = _walk_frame(f, g, full, t)
@@ -106,43 +126,30 @@ def convolution_walkthrough_figure(
         fig.add_trace(go.Scatter(trace), row=row, col=1)
     subplot_titles = [a.to_plotly_json() for a in fig.layout.annotations]
     if sums is not None:
-        fig.add_annotation(**_sum_annotation(sums[t]))
+        fig.add_annotation(**sum_annotation(sums[t]))
     frames = []
     for k in range(n_out):
         traces, ftitle = _walk_frame(f, g, full, k)
         layout: dict[str, object] = dict(title=dict(text=ftitle))
         if sums is not None:  # a frame's annotations replace the figure's: keep the subplot titles
-            layout["annotations"] = [*subplot_titles, _sum_annotation(sums[k])]
+            layout["annotations"] = [*subplot_titles, sum_annotation(sums[k])]
         frames.append(dict(data=traces, traces=[1, 2, 3, 4], name=str(k), layout=layout))
     lo, hi = -(g.size - 1) - 0.7, n_out - 1 + 0.7
     fig.update_xaxes(range=[lo, hi], dtick=1 if n_out <= 40 else None, zeroline=False)
     fig.update_xaxes(showticklabels=True)
     fig.update_xaxes(title_text="τ (top two rows) and t (output)", row=3, col=1)
-
-    def _span(values: np.ndarray) -> list[float]:
-        lo_v, hi_v = float(min(0.0, values.min())), float(max(0.0, values.max()))
-        pad = 0.2 * (hi_v - lo_v or 1.0)
-        return [lo_v - pad, hi_v + pad]
-
     fg = np.concatenate([f, g])
     all_products = np.concatenate([f * v for v in g] + [[0.0]])
     fig.update_yaxes(range=_span(fg), row=1, col=1)
     fig.update_yaxes(range=_span(all_products), row=2, col=1)
     fig.update_yaxes(range=_span(full), row=3, col=1)
-    slider_steps = [
-        dict(
-            args=[[str(k)], dict(frame=dict(duration=0, redraw=True), mode="immediate", transition=dict(duration=0))],
-            label=str(k),
-            method="animate",
-        )
-        for k in range(n_out)
-    ]
+    slider_steps = _slider_steps([str(k) for k in range(n_out)])
     fig.update_layout(
         height=height + (80 if sums is not None else 0),
         margin=dict(l=10, r=10, t=50 + (80 if sums is not None else 0), b=150),
         title=dict(text=title, y=1, yref="container", yanchor="top", pad=dict(t=12)),
         legend=dict(orientation="h", yanchor="top", y=-0.25, x=0),
-        **_play_controls(int(t), slider_steps),
+        **play_controls(int(t), slider_steps),
     )
     return _with_frames(fig, frames)
 
@@ -175,16 +182,12 @@ def correlation_walkthrough_figure(f: np.ndarray, g: np.ndarray, t: int, height:
     g = np.asarray(g, float)
     lags = np.arange(-(f.size - 1), g.size)
     values = np.convolve(f[::-1], g)
-    fig = make_subplots(
-        rows=3,
-        cols=1,
-        shared_xaxes=True,
-        vertical_spacing=0.11,
-        subplot_titles=(
+    fig = _three_rows(
+        (
             "f(τ) and the kernel shifted by the lag t, g(t + τ)",
             "products f(τ)·g(t + τ)",
             "output (f ⋆ g)(t), one value per lag t",
-        ),
+        )
     )
     fig.add_trace(stem_trace(np.arange(f.size), f, "f(τ)", F_COLOUR), row=1, col=1)
     first, title = _corr_frame(f, g, lags, values, t)
@@ -198,28 +201,15 @@ def correlation_walkthrough_figure(f: np.ndarray, g: np.ndarray, t: int, height:
     fig.update_xaxes(range=[-span - 0.7, span + 0.7], dtick=1 if 2 * span <= 40 else None, zeroline=False)
     fig.update_xaxes(showticklabels=True)
     fig.update_xaxes(title_text="τ (top two rows) and lag t (output)", row=3, col=1)
-
-    def _span(v: np.ndarray) -> list[float]:
-        lo_v, hi_v = float(min(0.0, v.min())), float(max(0.0, v.max()))
-        pad = 0.2 * (hi_v - lo_v or 1.0)
-        return [lo_v - pad, hi_v + pad]
-
     fig.update_yaxes(range=_span(np.concatenate([f, g])), row=1, col=1)
     fig.update_yaxes(range=_span(np.concatenate([f * v for v in g] + [[0.0]])), row=2, col=1)
     fig.update_yaxes(range=_span(values), row=3, col=1)
-    steps = [
-        dict(
-            args=[[str(lag)], dict(frame=dict(duration=0, redraw=True), mode="immediate", transition=dict(duration=0))],
-            label=str(lag),
-            method="animate",
-        )
-        for lag in lags
-    ]
+    steps = _slider_steps([str(lag) for lag in lags])
     fig.update_layout(
         title_text=title,
         height=height,
         margin=dict(l=10, r=10, t=50, b=150),
         legend=dict(orientation="h", yanchor="top", y=-0.25, x=0),
-        **_play_controls(int(t - lags[0]), steps),
+        **play_controls(int(t - lags[0]), steps),
     )
     return _with_frames(fig, frames)
