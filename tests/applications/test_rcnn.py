@@ -385,6 +385,34 @@ def test_the_erase_test_prefers_the_whole_object_to_a_part_and_to_the_background
     assert d.proposal_index[0] == 1
 
 
+def test_outside_fractions_weigh_each_cell_by_the_share_the_box_leaves():
+    centres = np.stack(np.meshgrid([1.0, 3.0, 5.0], [1.0, 3.0]), axis=-1)  # 2 rows × 3 columns of 2-px cells
+    w = rcnn.outside_fractions(np.array([[1, 0, 5, 2], [0, 0, 6, 4], [10, 10, 12, 12]], np.float32), centres)
+    # Box 0 covers half of cell (0, 0), all of (0, 1), half of (0, 2) and nothing of the second row.
+    np.testing.assert_allclose(w[0].reshape(2, 3), [[0.5, 0.0, 0.5], [1, 1, 1]])
+    np.testing.assert_allclose(w[1], 0.0)  # the whole grid erased
+    np.testing.assert_allclose(w[2], 1.0)  # a box beside the grid erases nothing
+
+
+def test_fast_erase_test_sees_exactly_the_pixels_the_box_leaves():
+    """A box whose left and top edges cut cells in half: the red left beside it is what the head must see.
+    Leaving out whole cells by their centres (the old rule) erased that red too."""
+    img = np.full((64, 64, 3), 128, np.uint8)
+    img[20:44, 20:44] = (200, 40, 40)
+    box = np.array([[21, 21, 44, 44]], np.float32)  # red 1 px wide stays left and above it; cells are 2 px
+    clf = red_classifier()
+    cfg = rcnn.DetectConfig(context=0, pyramid=(1.0,))
+    got = rcnn.fast_erased(img, box, 0, clf, cfg)
+    with torch.inference_mode():
+        redness = clf.trunk(rcnn.normalise(img[None], clf))[0, 0].numpy()
+        outside = np.ones((64, 64), bool)
+        outside[21:44, 21:44] = False
+        mean = torch.tensor([[float(redness[outside].mean())]])
+        want = torch.softmax(clf.head[-1](mean), dim=1)[0, 0].item()
+    assert want > 0.1  # the red strips are visible (the photo without any red: 0.05)
+    assert got[0] == pytest.approx(want, abs=1e-4)
+
+
 def test_compare_ranks_each_methods_best_box_and_reports_it(clf):
     result = rcnn.compare(patchwork(), clf, proposal_cfg=rcnn.ProposalConfig(max_proposals=24))
     for m in (result.rcnn, result.fast):

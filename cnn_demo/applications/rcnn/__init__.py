@@ -46,7 +46,7 @@ from cnn_demo.applications.rcnn.proposals import (
     group,
     selective_search,
 )
-from cnn_demo.applications.rcnn.ranking import cell_activations, fast_erased, rank, rcnn_erased
+from cnn_demo.applications.rcnn.ranking import cell_activations, fast_erased, outside_fractions, rank, rcnn_erased
 
 __all__ = [
     "ANIMAL_CLASSES",
@@ -81,6 +81,7 @@ __all__ = [
     "nms_steps",
     "no_proposals_message",
     "normalise",
+    "outside_fractions",
     "pyramid_image",
     "pyramid_levels",
     "rank",

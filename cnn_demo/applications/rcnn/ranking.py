@@ -14,9 +14,10 @@ maximises ``inside × (1 − outside)``: the idea of "self-taught object localis
 the smallest destroying region (Fong and Vedaldi 2017), applied to R-CNN's proposals.
 
 Each method erases the way it computes: R-CNN fills the box with the mean colour and runs the whole CNN on the
-warped photo again (one pass per candidate); Fast R-CNN removes the box's cells from the shared feature map of the
-whole photo and runs only the head's pooling and classifier (EfficientNet's head averages per-cell activations, so
-leaving cells out is erasing them from what the classifier sees).
+warped photo again (one pass per candidate); Fast R-CNN removes the box from the shared feature map of the whole
+photo (each cell weighted by the share of it outside the box) and runs only the head's pooling and classifier
+(EfficientNet's head averages per-cell activations, so weighting cells down is erasing them from what the
+classifier sees).
 """
 
 from __future__ import annotations
@@ -94,24 +95,34 @@ def cell_activations(image: np.ndarray, clf: Classifier, cfg: DetectConfig) -> t
     return cells, np.stack(np.meshgrid(xs, ys), axis=-1)
 
 
+def outside_fractions(boxes: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """For each box (x0, y0, x1, y1) and each cell of a regular grid (``centres``: (rows, cols, 2) in pixels), the
+    share of the cell's area that lies outside the box, (boxes, rows × cols): a cell the box half covers is half
+    erased, as R-CNN's erased pixels would be, rather than all or nothing by where its centre falls."""
+    xs, ys = centres[0, :, 0], centres[:, 0, 1]
+    half_w = (xs[1] - xs[0]) / 2 if len(xs) > 1 else 0.5
+    half_h = (ys[1] - ys[0]) / 2 if len(ys) > 1 else 0.5
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    cover_x = np.clip(np.minimum(xs + half_w, b[:, 2:3]) - np.maximum(xs - half_w, b[:, 0:1]), 0, None) / (2 * half_w)
+    cover_y = np.clip(np.minimum(ys + half_h, b[:, 3:4]) - np.maximum(ys - half_h, b[:, 1:2]), 0, None) / (2 * half_h)
+    return 1.0 - (cover_y[:, :, None] * cover_x[:, None, :]).reshape(len(b), -1)
+
+
 def fast_erased(image: np.ndarray, boxes: np.ndarray, group: int, clf: Classifier, cfg: DetectConfig) -> np.ndarray:
-    """Fast R-CNN's erase test: the head's pooling and classifier on the shared map's cells of the whole photo
-    outside each box; a box that covers every cell leaves nothing to see (probability 0)."""
+    """Fast R-CNN's erase test: the head's pooling and classifier on the shared map's cells of the whole photo,
+    each weighted by the share of it outside the box (:func:`outside_fractions`); a box that covers every cell
+    leaves nothing to see (probability 0)."""
     cells, centres = cell_activations(image, clf, cfg)
     flat = cells.flatten(1)  # (channels, cells)
-    xy = centres.reshape(-1, 2)
     head: torch.nn.Sequential = clf.head  # type: ignore[assignment]
     out = np.zeros(len(boxes), np.float32)
-    outside = []
-    for box in np.asarray(boxes, dtype=np.float64):
-        inside = (xy[:, 0] >= box[0]) & (xy[:, 0] < box[2]) & (xy[:, 1] >= box[1]) & (xy[:, 1] < box[3])
-        outside.append(torch.from_numpy(~inside))
-    keep = torch.stack(outside) if outside else torch.zeros((0, flat.shape[1]), dtype=torch.bool)
+    keep = torch.from_numpy(outside_fractions(np.asarray(boxes), centres)).float()
     seen = keep.sum(dim=1)
-    if (seen > 0).any():
+    visible = seen > 1e-6
+    if visible.any():
         with torch.inference_mode():
-            pooled = (keep.float() @ flat.T) / seen.clamp(min=1)[:, None]
-            out[(seen > 0).numpy()] = _group_probability(head[-1](pooled[seen > 0]), group)
+            pooled = (keep[visible] @ flat.T) / seen[visible][:, None]
+            out[visible.numpy()] = _group_probability(head[-1](pooled), group)
     return out
 
 
