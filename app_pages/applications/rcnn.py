@@ -12,6 +12,7 @@ from cnn_demo.applications.rcnn.figures import (
     outlined,
     pair_heatmaps,
     timing_figure,
+    voted,
 )
 from cnn_demo.applications.rcnn.proposals import working_copy
 from cnn_demo.errors import InputError
@@ -185,18 +186,20 @@ with user_errors():
     else:
         group_scores = rcnn.group_probabilities(res.probabilities)[:, k.group]
         j = int(np.flatnonzero(k.candidates == k.chosen)[0])
-        how = "filled with the mean colour" if which == "R-CNN" else "its cells left out of the shared map"
+        how = "filled with the mean colour" if which == "R-CNN" else "its share of the shared map left out"
         inline_image(
             st,
             [
                 outlined(image, props.boxes[k.top], (255, 127, 14)),
                 outlined(image, props.boxes[k.chosen], (44, 160, 44)),
                 erased(image, props.boxes[k.chosen], clf.mean),
+                voted(image, props.boxes[k.candidates[k.voters]], k.box, (44, 160, 44)),
             ],
             caption=[
                 f"Highest score: {k.name} {group_scores[k.top]:.2f} (proposal {k.top})",
                 f"Best box: {k.name} {k.inside[j]:.2f} inside (proposal {k.chosen})",
                 f"Best box erased ({how}): {k.name} {k.outside[j]:.2f} left",
+                f"Voted box: the average of {int(k.voters.sum())} boxes overlapping the best one",
             ],
             width=220,
         )
@@ -218,8 +221,13 @@ with user_errors():
             + (
                 "the whole photo runs through the whole CNN again, once per box."
                 if which == "R-CNN"
-                else "the head averages the shared map's cells outside the box; no CNN runs again."
+                else "the head averages the shared map's cells, each weighted by the share of it outside the box "
+                "(a cell the box half covers counts half); no CNN runs again."
             )
+            + " Proposals only roughly follow an outline, and the candidates around the best box err on different "
+            f"sides: **box voting** averages the best box with the {int(k.voters.sum())} candidates (itself "
+            f"included) that overlap it by at least {cfg.vote_iou:.0%} IoU, each weighted by its score above "
+            "(right). The voted box is the one drawn and scored below."
         )
         st.caption(
             "Scores are per class group: a dog's probability is spread over ImageNet's 120 breeds, so the page "
@@ -262,6 +270,7 @@ with user_errors():
     )
     st.caption(
         "Neither method was trained to draw boxes: the best box (first in each table) comes from the erase test "
-        "above and is still often a part or a herd. R-CNN trained a linear SVM per class on its features with parts "
-        "of objects as negatives, and a box regressor, on labelled boxes; that is what makes it a detector."
+        "and box voting above and is still often a part or a herd. R-CNN trained a linear SVM per class on its "
+        "features with parts of objects as negatives, and a box regressor, on labelled boxes; that is what makes "
+        "it a detector."
     )

@@ -50,7 +50,11 @@ def scoring(cfg: rcnn.DetectConfig) -> rcnn.DetectConfig:
     """Only what changes the class probabilities and erase tests (context, pyramid, candidates): moving the
     thresholds must not run a network."""
     return rcnn.DetectConfig(
-        context=cfg.context, pyramid=cfg.pyramid, candidates=cfg.candidates, keep_fraction=cfg.keep_fraction
+        context=cfg.context,
+        pyramid=cfg.pyramid,
+        candidates=cfg.candidates,
+        keep_fraction=cfg.keep_fraction,
+        vote_iou=cfg.vote_iou,
     )
 
 
@@ -99,7 +103,7 @@ def _ranked(
     """The method's detections with its best box (from the cached erase test) first."""
     ranking = _rank(key, clf, method, image, props.boxes, probs, scoring(cfg))
     stages = (*stages, (rcnn.RANK_STAGE, ranking.seconds))
-    dets = rcnn.detections_from(probs, props.boxes, cfg, clf.classes, ranking.chosen)
+    dets = rcnn.detections_from(probs, props.boxes, cfg, clf.classes, ranking.chosen, ranking.box)
     return rcnn.MethodResult(method, probs, dets, stages, ranking)
 
 

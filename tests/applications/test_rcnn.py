@@ -413,6 +413,39 @@ def test_fast_erase_test_sees_exactly_the_pixels_the_box_leaves():
     assert got[0] == pytest.approx(want, abs=1e-4)
 
 
+def test_box_voting_averages_the_overlapping_boxes_by_score():
+    boxes = np.array([[18, 20, 42, 44], [22, 20, 46, 44], [20, 16, 44, 40], [100, 100, 120, 120]], np.float64)
+    box, voters = rcnn.vote(boxes, np.array([0.5, 0.5, 0.0, 0.9]), best=0, iou=0.5)
+    # Boxes 0 and 1 err left and right by as much and weigh the same: their average is the object's box. Box 2
+    # overlaps but has no weight, box 3 is far away.
+    np.testing.assert_allclose(box, [20, 20, 44, 44])
+    assert voters.tolist() == [True, True, False, False]
+    box, _ = rcnn.vote(boxes, np.array([0.9, 0.1, 0.0, 0.0]), best=0, iou=0.5)
+    np.testing.assert_allclose(box, [18.4, 20, 42.4, 44])  # weighted towards the surer box
+    box, voters = rcnn.vote(boxes, np.zeros(4), best=1, iou=0.5)  # nothing to weigh: the best box alone
+    np.testing.assert_allclose(box, boxes[1])
+    assert voters.tolist() == [False, True, False, False]
+
+
+@pytest.mark.parametrize("method", ["R-CNN", "Fast R-CNN"])
+def test_the_best_box_is_voted_by_the_candidates_around_it_and_goes_first(method):
+    """Two proposals err on either side of the red square: the erase test keeps one, voting centres it."""
+    img = np.full((64, 64, 3), 128, np.uint8)
+    img[20:44, 20:44] = (200, 40, 40)
+    boxes = np.array([[17, 20, 41, 44], [23, 20, 47, 44], [0, 0, 64, 64]], np.float32)
+    probs = np.array([[0.95, 0.05], [0.95, 0.05], [0.5, 0.5]], np.float32)  # the photo: unsure inside
+    clf = red_classifier()
+    cfg = rcnn.DetectConfig(context=0, pyramid=(1.0,))
+    k = rcnn.rank(method, img, boxes, probs, clf, cfg)
+    assert k.chosen in (0, 1) and k.voters.sum() == 2, (k.scores, k.voters)
+    assert abs(k.box[0] - 20) < 1 and abs(k.box[2] - 44) < 1, k.box  # within a pixel of the square
+    d = rcnn.detections_from(probs, boxes, cfg, clf.classes, k.chosen, k.box)
+    assert d.proposal_index[0] == k.chosen
+    np.testing.assert_allclose(d.boxes[0], k.box, atol=1e-4)
+    off = rcnn.rank(method, img, boxes, probs, clf, rcnn.DetectConfig(context=0, pyramid=(1.0,), vote_iou=1.0))
+    np.testing.assert_allclose(off.box, boxes[off.chosen])  # voting at IoU 1: the proposal itself
+
+
 def test_compare_ranks_each_methods_best_box_and_reports_it(clf):
     result = rcnn.compare(patchwork(), clf, proposal_cfg=rcnn.ProposalConfig(max_proposals=24))
     for m in (result.rcnn, result.fast):
@@ -423,6 +456,7 @@ def test_compare_ranks_each_methods_best_box_and_reports_it(clf):
             assert m.detections.proposal_index[0] == k.chosen
     out = result.to_json()["rcnn"]["best"]
     assert out["proposal_index"] == result.rcnn.ranking.chosen and 0 <= out["outside_when_erased"] <= 1
+    assert out["box"] == result.to_json()["rcnn"]["boxes"][0] and 1 <= out["voters"] <= out["candidates"]
     plain = rcnn.compare(patchwork(), clf, rcnn.DetectConfig(rerank=False), rcnn.ProposalConfig(max_proposals=24))
     assert plain.rcnn.ranking is None and rcnn.RANK_STAGE not in dict(plain.rcnn.stages)
 

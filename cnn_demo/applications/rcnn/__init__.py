@@ -35,6 +35,7 @@ from cnn_demo.applications.rcnn.groups import (
     group_of,
     group_probabilities,
     image_group,
+    vote,
 )
 from cnn_demo.applications.rcnn.pipeline import RANK_STAGE, Comparison, compare, method_result, no_proposals_message
 from cnn_demo.applications.rcnn.proposals import (
@@ -91,6 +92,7 @@ __all__ = [
     "roi_features",
     "selective_search",
     "split_classifier",
+    "vote",
     "warp",
     "with_context",
 ]

@@ -40,7 +40,8 @@ class DetectConfig:
     at the classifier's input size (16 of 227 in R-CNN); both methods look at the same widened box. ``pyramid``
     are the image scales Fast R-CNN may compute feature maps at (its multi-scale test). ``rerank``: put first the
     box that best passes the erase test among up to ``candidates`` boxes of the photo's group scoring at least
-    ``keep_fraction`` of its best (see :mod:`.ranking`); otherwise the highest score comes first."""
+    ``keep_fraction`` of its best (see :mod:`.ranking`), refined by box voting with the candidates overlapping it by
+    ``vote_iou`` (1: no voting); otherwise the highest score comes first."""
 
     context: int = 16
     score_threshold: float = 0.2
@@ -51,6 +52,7 @@ class DetectConfig:
     rerank: bool = True
     candidates: int = 32
     keep_fraction: float = 0.5
+    vote_iou: float = 0.5
 
     def __post_init__(self) -> None:
         if not 0 <= self.score_threshold <= 1 or not 0 < self.nms_iou <= 1:
@@ -59,8 +61,10 @@ class DetectConfig:
             raise InputError("Context, batch size and the number of detections must be positive.")
         if not self.pyramid or not all(0 < f <= 4 for f in self.pyramid):
             raise InputError("Fast R-CNN's image scales must be between 0 and 4.")
-        if self.candidates < 1 or not 0 <= self.keep_fraction <= 1:
-            raise InputError("The best box needs at least one candidate and a kept fraction in 0..1.")
+        if self.candidates < 1 or not 0 <= self.keep_fraction <= 1 or not 0 < self.vote_iou <= 1:
+            raise InputError(
+                "The best box needs at least one candidate, a kept fraction in 0..1 and a voting IoU in (0, 1]."
+            )
 
 
 @dataclass(frozen=True)
@@ -185,11 +189,15 @@ def detections_from(
     cfg: DetectConfig,
     classes: tuple[str, ...],
     first: int = -1,
+    first_box: np.ndarray | None = None,
 ) -> Detections:
     """Each proposal's best class group, its summed probability and most likely member → score threshold → greedy
     NMS per group → best ``max_detections``. Proposal ``first`` (the ranked best box), if it passes the threshold,
-    goes first and suppresses its group's overlapping boxes; the rest follow by score."""
-    b = torch.from_numpy(np.asarray(boxes, dtype=np.float32)).reshape(-1, 4)
+    goes first, drawn as ``first_box`` when given (its voted box), and suppresses its group's overlapping boxes;
+    the rest follow by score."""
+    b = torch.from_numpy(np.array(boxes, dtype=np.float32)).reshape(-1, 4)
+    if first_box is not None and 0 <= first < len(b):
+        b[first] = torch.as_tensor(np.asarray(first_box, dtype=np.float32))
     groups, group_scores, members = best_groups(np.asarray(probabilities).reshape(len(b), len(classes)))
     scores = torch.from_numpy(group_scores)
     passed = torch.nonzero(scores >= cfg.score_threshold).flatten()

@@ -38,6 +38,18 @@ def outlined(image: np.ndarray, box: Sequence[float], colour: tuple[int, int, in
     return np.asarray(pic)
 
 
+def voted(image: np.ndarray, voters: np.ndarray, box: Sequence[float], colour: tuple[int, int, int]) -> np.ndarray:
+    """The photo with the boxes that voted (thin, pale) and their weighted average ``box`` (thick) in ``colour``."""
+    pic = Image.fromarray(image)
+    draw = ImageDraw.Draw(pic)
+    pale = tuple((c + 255) // 2 for c in colour)
+    for x0, y0, x1, y1 in np.asarray(voters, dtype=np.float64).reshape(-1, 4):
+        draw.rectangle([x0, y0, x1 - 1, y1 - 1], outline=pale, width=1)
+    x0, y0, x1, y1 = (float(v) for v in box)
+    draw.rectangle([x0, y0, x1 - 1, y1 - 1], outline=colour, width=4)
+    return np.asarray(pic)
+
+
 def erased(image: np.ndarray, box: Sequence[float], fill: Sequence[float]) -> np.ndarray:
     """The photo with ``box`` filled with ``fill`` (the classifier's mean colour, 0..1): what R-CNN's erase test
     shows the CNN."""

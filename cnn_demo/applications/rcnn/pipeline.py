@@ -39,7 +39,7 @@ def method_result(
     first = ranking.chosen if ranking else -1
     if ranking:
         stages = (*stages, (RANK_STAGE, ranking.seconds))
-    dets = detections_from(probabilities, boxes, cfg, clf.classes, first)
+    dets = detections_from(probabilities, boxes, cfg, clf.classes, first, ranking.box if ranking else None)
     return MethodResult(method, probabilities, dets, stages, ranking)
 
 
@@ -96,6 +96,8 @@ class Comparison:
                     "inside": round(float(k.inside[j]), 4),
                     "outside_when_erased": round(float(k.outside[j]), 4),
                     "candidates": len(k.candidates),
+                    "box": [round(float(v), 2) for v in k.box],
+                    "voters": int(k.voters.sum()),
                 }
             return {
                 "boxes": [[round(float(v), 2) for v in box] for box in d.boxes],

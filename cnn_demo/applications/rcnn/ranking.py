@@ -45,6 +45,7 @@ from cnn_demo.applications.rcnn.groups import (
     group_of,
     group_probabilities,
     image_group,
+    vote,
 )
 
 
@@ -130,7 +131,8 @@ def rank(
     method: str, image: np.ndarray, boxes: np.ndarray, probabilities: np.ndarray, clf: Classifier, cfg: DetectConfig
 ) -> Ranking:
     """The photo's group, its candidate boxes, and the erase test of each with ``method``'s way of erasing
-    ("R-CNN" or "Fast R-CNN"); :attr:`Ranking.chosen` is the best box."""
+    ("R-CNN" or "Fast R-CNN"); :attr:`Ranking.chosen` is the best proposal, :attr:`Ranking.box` the best box
+    voted by the candidates overlapping it by ``cfg.vote_iou``."""
     start = time.perf_counter()
     group = image_group(probabilities)
     scores = group_probabilities(probabilities)[:, group]
@@ -139,4 +141,9 @@ def rank(
     outside = erase(image, np.asarray(boxes)[picked], group, clf, cfg) if len(picked) else np.zeros(0, np.float32)
     top = int(np.argmax(scores)) if len(scores) else -1
     name = group_name(group, clf.classes)
-    return Ranking(group, name, picked, scores[picked], outside, top, time.perf_counter() - start)
+    ranked = scores[picked] * (1.0 - outside)
+    box, voters = np.zeros(4), np.zeros(len(picked), bool)
+    if len(picked):
+        box, voters = vote(np.asarray(boxes)[picked], ranked, int(np.argmax(ranked)), cfg.vote_iou)
+    seconds = time.perf_counter() - start
+    return Ranking(group, name, picked, scores[picked], outside, top, seconds, box, voters)
