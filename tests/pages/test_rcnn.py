@@ -81,6 +81,9 @@ def test_rcnn_page_shows_the_erase_test_for_both_methods():
         products = [float(c.rsplit("= ", 1)[1]) for c in strip]
         assert products == sorted(products, reverse=True)  # best first
         assert f"{method} erases its own way" in texts(at)
+        # Box voting: the picture of the voters and their average, counted as the text says.
+        voters = int(re.match(r"Voted box: the average of (\d+) boxes", next(c for c in caps if "Voted" in c)).group(1))
+        assert 1 <= voters <= 32 and f"averages the best box with the {voters} candidates" in texts(at)
 
 
 def test_rcnn_page_sliders(tmp_path):
