@@ -18,6 +18,9 @@ warped photo again (one pass per candidate); Fast R-CNN removes the box from the
 photo (each cell weighted by the share of it outside the box) and runs only the head's pooling and classifier
 (EfficientNet's head averages per-cell activations, so weighting cells down is erasing them from what the
 classifier sees).
+
+The chosen proposal is then refined by box voting (:func:`.groups.vote`): the score-weighted average of the
+candidates that overlap it, whose outlines err on different sides.
 """
 
 from __future__ import annotations
