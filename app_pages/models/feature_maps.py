@@ -65,8 +65,9 @@ with user_errors():
                 )
             },
         )
-        if info.source == "cifar":
-            b.caption("A CIFAR-10 network knows 10 classes and sees 32×32 pixels.")
+        if info.num_classes != 1000:  # not an ImageNet classifier: say what it knows and sees
+            _, h, w = info.input_size
+            b.caption(f"This network knows {info.num_classes} classes and sees {h}×{w} pixels.")
     box = explain.crop_box(img.size, cfg)
     if explain.crops_away(box, img.size):
         st.plotly_chart(

@@ -273,6 +273,7 @@ def test_feature_maps_page_runs_a_picture_through_the_model(model, monkeypatch):
     if model == "cifar_resnet20":
         assert not at.warning, "pretrained weights were found"
         assert preds["class"].iloc[0] == "cat"  # Chelsea the cat
+        assert "This network knows 10 classes and sees 32×32 pixels." in [c.value for c in at.caption]
         assert "3×3×3 weights" in _text(at) and "16 filters" in _text(at)
         at.selectbox(key="feature_maps_layer_cifar_resnet20").set_value("layer2.0.conv1").run()
         assert "outputs 32 maps of 16×16" in _text(at)
