@@ -252,8 +252,11 @@ with user_errors():
             f"{score:.2f}, then NMS per class)"
         )
         if len(d):
+            k = res.ranking
+            ranked_first = k is not None and k.chosen >= 0 and int(d.proposal_index[0]) == k.chosen
+            why = ["best box: erase test" if ranked_first and i == 0 else "by score" for i in range(len(d))]
             col.dataframe(
-                {"class": list(d.labels), "score": [round(float(s), 3) for s in d.scores]},
+                {"class": list(d.labels), "score": [round(float(s), 3) for s in d.scores], "first because": why},
                 hide_index=True,
                 width="stretch",
                 key=f"rcnn_table_{res.method}",

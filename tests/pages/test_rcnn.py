@@ -53,10 +53,20 @@ def test_rcnn_page_on_the_default_cat_photo():
     assert len(at.dataframe) == 2  # R-CNN's boxes, then Fast R-CNN's
     for table in at.dataframe:
         assert table.value["class"].iloc[0] in cats, list(table.value["class"])
+        # The first row is the erase test's best box, not the highest score: the table says why it comes first.
+        assert list(table.value["first because"]) == ["best box: erase test"] + ["by score"] * (len(table.value) - 1)
     timing = chart(at, "rcnn_timing_fig")
     bars = {t["name"]: t["x"][0] for t in timing["data"] if t.get("orientation") == "h"}
     assert {"warp each proposal", "whole CNN on each crop", "RoIAlign", "head on each RoI"} <= set(bars)
     assert "erase test of the best class's boxes" in bars
+    # Each method's stages under its own legend title; the erase test, a step of both, one colour in both bars.
+    stages = [t for t in timing["data"] if t.get("orientation") == "h"]
+    assert {t["legendgroup"] for t in stages} == {"R-CNN", "Fast R-CNN"}
+    assert all(t["legendgrouptitle"]["text"] == t["legendgroup"] for t in stages)
+    erase = [t["marker"]["color"] for t in stages if t["name"] == "erase test of the best class's boxes"]
+    assert len(erase) == 2 and len(set(erase)) == 1
+    others = [t["marker"]["color"] for t in stages if t["name"] != "erase test of the best class's boxes"]
+    assert len(set(others)) == len(others) and erase[0] not in others
     assert any(name.startswith("feature maps of the whole image, once per scale") for name in bars)
     by_size = next(t for t in timing["data"] if t.get("x") and str(t["x"][0]).startswith("<"))
     counts = [tuple(int(v) for v in re.match(r"(\d+) of (\d+)", t).groups()) for t in by_size["text"]]
