@@ -178,14 +178,17 @@ class Curve:
     line: Mapping[str, Any] | None = None
 
 
-def metric_curves(rows: Sequence[Mapping[str, Any]], keys: Sequence[str], x: str = "epoch") -> list[Curve]:
+def metric_curves(
+    rows: Sequence[Mapping[str, Any]], keys: Sequence[str], x: str = "epoch", names: Mapping[str, str] | None = None
+) -> list[Curve]:
     """One :class:`Curve` per key of ``keys`` found in the metric ``rows`` (dicts with an ``x`` entry, as a job
-    reports them); rows without the key are skipped, keys in no row give no curve."""
+    reports them), named in the legend by ``names`` (default: the key); rows without the key are skipped, keys in
+    no row give no curve."""
     curves = []
     for key in keys:
         pts = [(r[x], r[key]) for r in rows if key in r and x in r]
         if pts:
-            curves.append(Curve(key, [p[0] for p in pts], [p[1] for p in pts]))
+            curves.append(Curve((names or {}).get(key, key), [p[0] for p in pts], [p[1] for p in pts]))
     return curves
 
 
@@ -219,6 +222,9 @@ def curves_figure(
         else:
             fig.add_trace(trace)
     fig.update_xaxes(title_text=x_title)
+    xs = [v for c in curves for v in c.x]
+    if xs and all(isinstance(v, (int, np.integer)) for v in xs):  # whole epochs: no tick at 1.5
+        fig.update_xaxes(tick0=min(xs), dtick=max(1, -(-(max(xs) - min(xs)) // 8)))
     for panel, (lo, hi) in (y_ranges or {}).items():
         if panels:
             fig.update_yaxes(range=[lo, hi], row=1, col=panel)

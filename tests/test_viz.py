@@ -41,3 +41,11 @@ def test_fine_tuning_and_application_curves_are_drawn_by_the_shared_builder():
     expected = viz.curves_figure([viz.Curve("loss", [2], [0.5]), viz.Curve("iou", [1, 2], [0.2, 0.4])], title="Quality")
     drawn = viz.curves_figure(viz.metric_curves(unet_rows, ["loss", "iou", "absent"]), title="Quality")
     assert drawn.to_dict() == expected.to_dict()
+    # Legend names in words where given, the key where not.
+    named = viz.metric_curves(unet_rows, ["loss", "iou"], names={"iou": "IoU of person"})
+    # Whole epochs get whole ticks (at most about 8 of them), other x values plotly's own.
+    assert viz.curves_figure(named).layout.xaxis.dtick == 1
+    assert viz.curves_figure([viz.Curve("loss", list(range(1, 41)), [1.0] * 40)]).layout.xaxis.dtick == 5
+    assert viz.curves_figure([viz.Curve("loss", [0.5, 1.5], [1.0, 0.5])]).layout.xaxis.dtick is None
+    drawn_named = [(c.name, list(c.x), list(c.y)) for c in named]
+    assert drawn_named == [("loss", [2], [0.5]), ("IoU of person", [1, 2], [0.2, 0.4])]

@@ -108,12 +108,17 @@ def show_job(job: jobs.JobStatus) -> None:
     if job.metrics:
         a, b = st.columns(2)
         a.plotly_chart(
-            curves_figure(metric_curves(job.metrics, [*pd.LOSS_NAMES, "loss"]), title="Training losses"),
+            curves_figure(
+                metric_curves(job.metrics, [*pd.LOSS_NAMES, "loss"], names=pd.METRIC_LABELS), title="Training losses"
+            ),
             width="stretch",
             key="detector_losses",
         )
         b.plotly_chart(
-            curves_figure(metric_curves(job.metrics, ["ap50", "ap"]), title="AP50 and AP on the held-out photos"),
+            curves_figure(
+                metric_curves(job.metrics, ["ap50", "ap"], names=pd.METRIC_LABELS),
+                title="AP50 and AP on the held-out photos",
+            ),
             width="stretch",
             key="detector_ap",
         )
@@ -181,5 +186,5 @@ if panel is not None and panel.state == "done":
                 inline_image(
                     st,
                     detections_image(arr, found, scores, thr),
-                    caption=f"{n} person box(es) scoring at least {thr:.2f}",
+                    caption=f"{n} person box{'' if n == 1 else 'es'} scoring at least {thr:.2f}",
                 )

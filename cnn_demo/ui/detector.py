@@ -24,7 +24,7 @@ def _previews(ds: boxes.BoxDataset, n: int) -> tuple[list[np.ndarray], list[str]
     """The first ``n`` photos with people, their boxes drawn thick enough to see in a thumbnail."""
     idx = [i for i, b in enumerate(ds.boxes) if len(b)][:n]
     images = [draw_boxes(ds.images[i], ds.boxes[i], width=max(3, max(ds.images[i].shape[:2]) // 100)) for i in idx]
-    return images, [f"{len(ds.boxes[i])} person box(es)" for i in idx]
+    return images, [f"{len(ds.boxes[i])} person box{'' if len(ds.boxes[i]) == 1 else 'es'}" for i in idx]
 
 
 @st.cache_data(max_entries=4, show_spinner="Reading the labelled photos…")

@@ -35,6 +35,7 @@ from cnn_demo.applications.person_detector.model import (
 )
 from cnn_demo.applications.person_detector.train import (
     LOSS_NAMES,
+    METRIC_LABELS,
     FeatureCache,
     Trainer,
     average_precision,
@@ -48,6 +49,7 @@ __all__ = [
     "CONFIG_KEYS",
     "DATA_SOURCES",
     "LOSS_NAMES",
+    "METRIC_LABELS",
     "UPLOAD_NAME",
     "DetectorConfig",
     "DetectorParams",

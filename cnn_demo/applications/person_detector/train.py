@@ -21,6 +21,16 @@ from cnn_demo.data.boxes import BoxDataset
 from cnn_demo.errors import InputError
 
 LOSS_NAMES = ("loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg")
+#: What the page's legends call the job's metrics (torchvision's loss names mean little to a student).
+METRIC_LABELS = {
+    "loss_objectness": "RPN: objectness",
+    "loss_rpn_box_reg": "RPN: box",
+    "loss_classifier": "head: person or background",
+    "loss_box_reg": "head: box",
+    "loss": "all four",
+    "ap50": "AP50",
+    "ap": "AP (IoU 0.5 to 0.95)",
+}
 #: Steps of linear learning-rate warm-up at the start (a fresh box head gives large gradients).
 WARMUP_STEPS = 30
 
