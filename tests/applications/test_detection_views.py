@@ -19,6 +19,8 @@ def test_parts_and_parameters_without_weights(name):
     assert parts == (
         ["backbone", "rpn", "roi_heads", "total"] if family == "two-stage" else ["backbone", "head", "total"]
     )
+    # Each part says what it does, in words that fit the page's table column (about 55 characters at its width).
+    assert all(0 < len(r["what it does"]) <= 55 for r in rows[:-1]), rows
     total = rows[-1]["parameters"]
     assert total == sum(n for _, _, n in detector_parts(name))
     documented = detector_info(name).weights_entry.meta["num_params"]

@@ -8,12 +8,12 @@ import functools
 from cnn_demo.applications.detection.networks import detector_info
 from cnn_demo.models import weightless
 
-#: What each part of a torchvision detector does, in a few words.
+#: What each part of a torchvision detector does, in a few words (short enough for the page's table column).
 PART_ROLES = {
-    "backbone": "CNN + feature pyramid: feature maps at several resolutions",
-    "rpn": "region proposal network: objectness and box corrections for every anchor",
-    "roi_heads": "RoIAlign + the head that classifies each proposal and refines its box (and its mask)",
-    "head": "dense head: class scores and boxes for every anchor or point of every feature map",
+    "backbone": "CNN + feature pyramid: feature maps at several scales",
+    "rpn": "proposes regions: objectness and a box nudge per anchor",
+    "roi_heads": "RoIAlign + head: class, box (and mask) per proposal",
+    "head": "dense head: class and box per anchor or map point",
     "anchor_generator": "anchor boxes (sizes × aspect ratios): geometry, no weights",
     "transform": "resizing and normalising the image: no weights",
 }
