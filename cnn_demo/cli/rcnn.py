@@ -32,14 +32,25 @@ def _cmd_rcnn(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out))
         return 0
-    print(f"{path}: {out['proposals']} proposals by selective search in {out['proposal_seconds']:.2f} s")
+    print(text_report(out))
+    return 0
+
+
+def text_report(out: dict) -> str:
+    """The command's JSON object as lines for a person: each method's boxes, the erase test's best box marked (it
+    comes first although another box may score higher), and how the two methods compare."""
+    lines = [f"{out['image']}: {out['proposals']} proposals by selective search in {out['proposal_seconds']:.2f} s"]
     for key, title in (("rcnn", "R-CNN"), ("fast_rcnn", "Fast R-CNN")):
         m = out[key]
-        print(f"{title}: {m['seconds']:.3f} s, {len(m['boxes'])} boxes")
-        for box, label, score in zip(m["boxes"], m["labels"], m["scores"], strict=True):
-            print(f"  {score:.3f}  {label:30s} {box}")
-    print(f"Fast R-CNN is {out['speedup']:.1f}× faster; same top label on {out['label_agreement']:.0%} of proposals")
-    return 0
+        lines.append(f"{title}: {m['seconds']:.3f} s, {len(m['boxes'])} boxes")
+        best = (m.get("best") or {}).get("proposal_index", -1)
+        for k, (box, label, score) in enumerate(zip(m["boxes"], m["labels"], m["scores"], strict=True)):
+            first = k == 0 and m["proposal_index"][0] == best
+            lines.append(f"  {score:.3f}  {label:30s} {box}" + ("  <- best box (erase test, voted)" if first else ""))
+    lines.append(
+        f"Fast R-CNN is {out['speedup']:.1f}× faster; same top label on {out['label_agreement']:.0%} of proposals"
+    )
+    return "\n".join(lines)
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -51,7 +62,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("image", help="a photo (PNG, JPEG, ...)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--proposals", type=int, default=150, help="at most this many proposals (default 150)")
-    p.add_argument("--score-threshold", type=float, default=0.2, help="keep boxes whose best class is above this")
+    p.add_argument(
+        "--score-threshold", type=float, default=0.2, help="keep boxes whose best class is above this (default 0.2)"
+    )
     p.add_argument("--nms-iou", type=float, default=0.3, help="per-class NMS IoU threshold (default 0.3)")
     p.add_argument("--max-side", type=int, default=800, help="shrink larger photos to this longer side first")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own choice)")

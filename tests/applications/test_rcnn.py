@@ -512,6 +512,29 @@ def test_cli_json_contract(tmp_path):
         assert best is None or 0 <= best["proposal_index"] < out["proposals"]
 
 
+def test_cli_text_marks_the_best_box_of_each_method():
+    from cnn_demo.cli.rcnn import text_report
+
+    def method(best: int | None) -> dict:
+        return {
+            "seconds": 1.5,
+            "boxes": [[0, 0, 10, 10], [5, 5, 20, 20]],
+            "labels": ["tabby", "Egyptian cat"],
+            "scores": [0.8, 0.9],
+            "proposal_index": [7, 3],
+            "best": None if best is None else {"proposal_index": best},
+        }
+
+    out = {"image": "cat.jpg", "proposals": 40, "proposal_seconds": 0.5, "speedup": 9.5, "label_agreement": 0.42}
+    lines = text_report({**out, "rcnn": method(7), "fast_rcnn": method(None)}).splitlines()
+    assert lines[0] == "cat.jpg: 40 proposals by selective search in 0.50 s"
+    assert lines[1] == "R-CNN: 1.500 s, 2 boxes"
+    assert lines[2].endswith("<- best box (erase test, voted)") and "tabby" in lines[2]
+    assert "best box" not in lines[3]
+    assert lines[4] == "Fast R-CNN: 1.500 s, 2 boxes" and not any("best box" in line for line in lines[5:])
+    assert lines[-1] == "Fast R-CNN is 9.5× faster; same top label on 42% of proposals"
+
+
 def test_cli_bad_images_get_clear_messages(tmp_path):
     blank = tmp_path / "blank.png"
     Image.new("RGB", (200, 150), (40, 40, 40)).save(blank)
