@@ -32,7 +32,7 @@ st.markdown(
 
 left, right = st.columns([1, 2])
 with left:
-    img = image_picker("rcnn", default="chelsea", max_side=640)
+    img = image_picker("rcnn", default="chelsea", max_side=640, extra=shared.animal_photos())
     n_props = st.slider(
         "Proposals (at most)",
         20,
@@ -233,7 +233,8 @@ with user_errors():
             "Scores are per class group: a dog's probability is spread over ImageNet's 120 breeds, so the page "
             "adds a group's members up (all dogs, all cats, all birds, ...) and names the likeliest member. R-CNN "
             "itself learned this ranking from labelled boxes (an SVM per class with parts as negatives); the erase "
-            "test needs no labels."
+            "test needs no labels, but it cannot count: in a herd, erasing one animal leaves the others, so the box "
+            "that empties the photo holds the whole herd (try the sample *Zebras: a herd*)."
         )
 
     st.header("5. Side by side")

@@ -15,7 +15,7 @@ import streamlit as st
 
 from cnn_demo.applications import faces
 from cnn_demo.applications.faces import figures as F
-from cnn_demo.data.samples import people_dir
+from cnn_demo.data.samples import people_photos
 from cnn_demo.io.images import to_png_bytes
 from cnn_demo.ui.common import inline_image, user_errors
 
@@ -32,8 +32,7 @@ GROUP_PHOTOS = {
 
 def group_photos() -> dict[str, Path]:
     """Title → file of the group photos the picker offers (those present in this install)."""
-    folder = people_dir() / "images"
-    return {title: folder / name for title, name in GROUP_PHOTOS.items() if (folder / name).is_file()}
+    return people_photos(GROUP_PHOTOS)
 
 
 @st.cache_resource(show_spinner="Loading MTCNN…")

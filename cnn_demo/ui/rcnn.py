@@ -4,16 +4,31 @@ probabilities and erase tests, and R-CNN's slow pass in chunks so the page can s
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
 from cnn_demo.applications import rcnn
+from cnn_demo.data.samples import people_photos
 from cnn_demo.ui.models import LoadedModel, load_model
 
 MODEL = "tf_efficientnet_lite0"
 MAX_PROPOSALS = 300  # the page's slider goes up to this
 CHUNK = 16  # proposals per cached R-CNN step: the progress bar moves once per chunk
+#: Photos of the bundled people sample (COCO train2017) with an animal ImageNet knows, offered as samples: three
+#: the best box finds, and a herd, where it takes the whole herd (erasing one zebra leaves the others).
+ANIMAL_PHOTOS = {
+    "Bear (COCO)": "000000000502.jpg",
+    "Dog (COCO)": "000000000394.jpg",
+    "Zebra (COCO)": "000000000034.jpg",
+    "Zebras: a herd, the erase test's hard case (COCO)": "000000000154.jpg",
+}
+
+
+def animal_photos() -> dict[str, Path]:
+    """Title → file of the animal photos the picker offers (those present in this install)."""
+    return people_photos(ANIMAL_PHOTOS)
 
 
 def classifier() -> tuple[LoadedModel, rcnn.Classifier]:

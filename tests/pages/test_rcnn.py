@@ -137,3 +137,19 @@ def test_rcnn_page_explains_a_blank_and_a_tiny_upload():
     at.file_uploader(key="rcnn_upload").set_value(("tiny.png", tiny, "image/png")).run()
     assert_no_exception(at)
     assert any("too small to look for objects" in e for e in shown_errors(at)), shown_errors(at)
+
+
+def test_rcnn_page_offers_coco_animals_and_finds_the_bear():
+    """The bundled COCO photos with animals are samples; on the bear both methods' best box is a bear."""
+    at = app_test(PAGE, timeout=300)
+    options = at.selectbox(key="rcnn_sample").options
+    assert {"Bear (COCO)", "Dog (COCO)", "Zebra (COCO)"} <= set(options)
+    assert any(o.startswith("Zebras: a herd") for o in options)
+    at.selectbox(key="rcnn_sample").set_value("Bear (COCO)").run()
+    assert_no_exception(at)
+    assert not at.error
+    bears = {class_names("tf_efficientnet_lite0")[i] for i in ANIMAL_CLASSES["bear"]}
+    for table in at.dataframe:
+        assert table.value["class"].iloc[0] in bears, list(table.value["class"])
+        assert table.value["first because"].iloc[0] == "best box: erase test"
+    assert any("try the sample *Zebras: a herd*" in c.value for c in at.caption)
