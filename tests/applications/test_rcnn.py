@@ -535,17 +535,21 @@ def test_cli_text_marks_the_best_box_of_each_method():
     assert lines[-1] == "Fast R-CNN is 9.5× faster; same top label on 42% of proposals"
 
 
-def test_cli_bad_images_get_clear_messages(tmp_path):
+def test_cli_bad_images_get_clear_messages(tmp_path, capsys):
     blank = tmp_path / "blank.png"
     Image.new("RGB", (200, 150), (40, 40, 40)).save(blank)
     done = _run_cli(str(blank), "--json")
     assert done.returncode == 2 and "no regions to propose" in done.stderr and not done.stdout
+    # The same front door in this process (one interpreter start is enough to test the real exit above).
+    from cnn_demo.cli import main
+
     tiny = tmp_path / "tiny.png"
     Image.new("RGB", (12, 9), (200, 0, 0)).save(tiny)
-    done = _run_cli(str(tiny))
-    assert done.returncode == 2 and "too small" in done.stderr and "Traceback" not in done.stderr
-    done = _run_cli(str(tmp_path / "missing.jpg"))
-    assert done.returncode == 2 and "Cannot read the image" in done.stderr
+    assert main(["rcnn", str(tiny)]) == 2
+    err = capsys.readouterr().err
+    assert "too small" in err and "Traceback" not in err
+    assert main(["rcnn", str(tmp_path / "missing.jpg")]) == 2
+    assert "Cannot read the image" in capsys.readouterr().err
 
 
 def test_both_methods_name_the_cat_of_a_whole_photo_with_context(clf):
