@@ -49,6 +49,19 @@ def _torch_threads_per_module() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """One torch thread for a module's tests, as a job worker runs (``pytestmark =
+    pytest.mark.usefixtures("one_thread")``): small forward passes and training steps on a busy 2-core machine,
+    where extra intra-op threads only wait for each other."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def shared_path(*parts: str) -> Path:
     """A file or folder under ../shared/data, skipping the test with a clear reason when it is absent."""
     path = SHARED_DATA.joinpath(*parts)

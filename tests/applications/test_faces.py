@@ -20,12 +20,7 @@ from tests.conftest import shared_path
 GROUP = "000000000308.jpg"  # a bundled people-sample photo: five faces at a wine tasting
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -19,12 +19,7 @@ def context(tmp_path) -> jobs.JobContext:
     return jobs.JobContext("test-job-0000000000", folder, get_settings())
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # as a worker does; also keeps the shared CI machine responsive
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.mark.parametrize(("h", "w", "depth"), [(64, 64, 3), (65, 67, 3), (572, 572, 4)])

@@ -15,13 +15,7 @@ from cnn_demo.errors import InputError
 SIZES = range(1, 65)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Thousands of tiny torch calls: with several threads on a busy 2-core machine each call waits ~10 ms."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def test_adaptive_windows_equal_torchs_for_every_size_up_to_64():

@@ -6,18 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from cnn_demo.cli import build_parser, main
 from cnn_demo.data import boxes
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -18,13 +18,7 @@ LECTURE = ROOT.parent / "shared" / "lecture" / "cnn_lecture.txt"
 ALEXNET_PARAMS = 61_100_840
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small forward passes: on a busy 2-core machine extra intra-op threads only wait for each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _meta(name: str, **kw) -> nn.Module:

@@ -11,16 +11,7 @@ import pytest
 
 from tests.conftest import app_test, assert_no_exception, shared_path, shown_errors
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small forward passes: on a busy 2-core machine extra intra-op threads only wait for each other."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _text(at) -> str:

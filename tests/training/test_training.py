@@ -17,13 +17,7 @@ from cnn_demo import jobs, training
 from cnn_demo.applications import localization, unet
 from cnn_demo.settings import get_settings
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 class Run:

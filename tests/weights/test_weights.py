@@ -16,15 +16,7 @@ from tests.conftest import shared_path
 TIMM_SMALL = "timm/mobilenetv3_small_100.lamb_in1k"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small forward passes: on a busy 2-core machine extra intra-op threads only wait for each other."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture
