@@ -124,7 +124,8 @@ def test_segmentation_page_in_the_browser(app_server, browser):
     page.get_by_text(re.compile(r"Your person segmenter: \d+\.\d% of the pixels are person")).first.wait_for(
         timeout=60_000
     )
-    assert page.get_by_role("button", name=re.compile(r"Mask \(PNG: 0 background, 1 person")).is_visible()
+    # The download button's code loads lazily, after the text: wait for it rather than look once.
+    page.get_by_role("button", name=re.compile(r"Mask \(PNG: 0 background, 1 person")).first.wait_for(timeout=60_000)
     assert page.get_by_text(re.compile(r"Trained on 102 photos, checked on 26 others")).first.is_visible()
     assert not exception_texts(page)
     screenshot(page, "segmentation-trained")
